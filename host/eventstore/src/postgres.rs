@@ -1,0 +1,320 @@
+//! The production backend: PostgreSQL, shared by several nodes.
+//!
+//! Writers do not wait for each other unless they touch the same aggregate or unique value: a push of
+//! one aggregate is a single statement that checks the expected sequence and inserts the events; the
+//! unique index on (aggregate, sequence) turns a concurrent append into a conflict.
+//!
+//! Positions come from an identity column and are allocated before commit, so they are not in commit
+//! order. Each event therefore records its writing transaction (`tx_id`), and stream readers read only
+//! events of transactions older than the oldest one still running (`pg_snapshot_xmin`), ordered by
+//! `(tx_id, position)`. Everything below that horizon is final: no event can later appear behind a
+//! cursor a reader has passed.
+
+use std::{str::FromStr, time::Duration};
+
+use serde_json::Value;
+use sqlx::{
+    Executor, PgPool, Postgres, Row,
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+};
+use tokio::sync::watch;
+
+use crate::{
+    AggregateChanges, AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result,
+    StreamQuery, UniqueChange, UniqueValue,
+    error::{is_retryable_pg, is_unique_violation},
+    migrate, now_micros, revision_from_db,
+};
+
+const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
+                             event_type, revision, payload, creator, created_at";
+
+/// The oldest transaction still running; events of transactions below it are final.
+const HORIZON: &str = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
+
+const APPEND: &str = "WITH latest AS (
+        SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events
+        WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3)
+    INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, event_type, revision,
+                        payload, creator, created_at)
+    SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8
+    FROM latest, UNNEST($4::text[], $5::int4[], $6::text[]) WITH ORDINALITY AS e(event_type, revision, payload, ord)
+    WHERE $9::bigint IS NULL OR latest.sequence = $9
+    RETURNING position, tx_id, sequence";
+
+/// The PostgreSQL eventstore.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    pushed: watch::Sender<u64>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        Self::connect_with(options, max_connections).await
+    }
+
+    /// Connects with explicit options (used by tests to pick a schema).
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            pushed: watch::channel(0).0,
+        }
+    }
+
+    /// Applies pending migrations (serialised across nodes by an advisory lock); returns how many ran.
+    pub async fn migrate(&self) -> Result<usize> {
+        migrate::postgres(&self.pool).await
+    }
+
+    /// The connection pool; other storage crates use it for their own tables.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A receiver that changes after every successful push in this process.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.pushed.subscribe()
+    }
+
+    /// Whether the database answers and is fully migrated.
+    pub async fn ready(&self) -> Result<bool> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM warden_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(version == Some(migrate::latest(true)))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn append<'c, E>(executor: E, changes: AggregateChanges, creator: &str, created_at: i64) -> Result<Vec<Event>>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let AggregateChanges {
+        aggregate: key,
+        expected,
+        events,
+    } = changes;
+    let expected = match expected {
+        Expected::Exact(sequence) => Some(sequence),
+        Expected::Any => None,
+    };
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let revisions: Vec<i32> = events.iter().map(|e| i32::from(e.revision)).collect();
+    let payloads: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
+    let conflict = || Error::Conflict {
+        aggregate_type: key.aggregate_type.clone(),
+        aggregate_id: key.aggregate_id.clone(),
+        expected,
+    };
+    let rows = sqlx::query(APPEND)
+        .bind(&key.instance_id)
+        .bind(&key.aggregate_type)
+        .bind(&key.aggregate_id)
+        .bind(&types)
+        .bind(&revisions)
+        .bind(&payloads)
+        .bind(creator)
+        .bind(created_at)
+        .bind(expected)
+        .fetch_all(executor)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) || is_retryable_pg(&e) {
+                conflict()
+            } else {
+                Error::Database(e)
+            }
+        })?;
+    if rows.len() != events.len() {
+        return Err(conflict());
+    }
+    let mut stored = Vec::with_capacity(rows.len());
+    let mut rows: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    rows.sort_by_key(|r| r.2);
+    for ((position, tx_id, sequence), event) in rows.into_iter().zip(events) {
+        stored.push(Event {
+            position,
+            tx_id,
+            aggregate: key.clone(),
+            sequence,
+            event_type: event.event_type,
+            revision: event.revision,
+            payload: event.payload,
+            creator: creator.to_owned(),
+            created_at,
+        });
+    }
+    Ok(stored)
+}
+
+impl Eventstore for PgStore {
+    async fn push(&self, mut push: Push) -> Result<Vec<Event>> {
+        push.prepare()?;
+        let created_at = now_micros();
+        // A single statement is its own transaction: the common case of one aggregate and no unique
+        // values needs no explicit BEGIN/COMMIT round trips.
+        if push.aggregates.len() == 1 && push.unique.is_empty() {
+            let changes = push.aggregates.pop().ok_or_else(|| Error::InvalidPush("empty".into()))?;
+            let stored = append(&self.pool, changes, &push.creator, created_at).await?;
+            self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+            return Ok(stored);
+        }
+
+        let mut tx = self.pool.begin().await?;
+        for change in &push.unique {
+            match change {
+                UniqueChange::Add(u) => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&u.instance_id)
+                    .bind(&u.unique_type)
+                    .bind(&u.value)
+                    .execute(&mut *tx)
+                    .await?;
+                    if inserted.rows_affected() == 0 {
+                        return Err(Error::UniqueTaken {
+                            unique_type: u.unique_type.clone(),
+                            value: u.value.clone(),
+                        });
+                    }
+                }
+                UniqueChange::Remove(u) => {
+                    sqlx::query(
+                        "DELETE FROM unique_constraints \
+                         WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
+                    )
+                    .bind(&u.instance_id)
+                    .bind(&u.unique_type)
+                    .bind(&u.value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        let mut stored = Vec::new();
+        for changes in push.aggregates {
+            stored.extend(append(&mut *tx, changes, &push.creator, created_at).await?);
+        }
+        tx.commit().await.map_err(|e| {
+            if is_retryable_pg(&e) {
+                Error::Conflict {
+                    aggregate_type: stored.first().map(|e| e.aggregate.aggregate_type.clone()).unwrap_or_default(),
+                    aggregate_id: stored.first().map(|e| e.aggregate.aggregate_id.clone()).unwrap_or_default(),
+                    expected: None,
+                }
+            } else {
+                Error::Database(e)
+            }
+        })?;
+        self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(stored)
+    }
+
+    async fn read_aggregate(&self, aggregate: &AggregateKey, after_sequence: i64) -> Result<Vec<Event>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence > $4 \
+             ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&aggregate.instance_id)
+            .bind(&aggregate.aggregate_type)
+            .bind(&aggregate.aggregate_id)
+            .bind(after_sequence)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE (tx_id, position) > ($1, $2) AND tx_id < {HORIZON} \
+               AND ($3::text IS NULL OR instance_id = $3) \
+               AND (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4)) \
+               AND (cardinality($5::text[]) = 0 OR event_type = ANY($5)) \
+             ORDER BY tx_id, position LIMIT $6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.after.tx_id)
+            .bind(query.after.position)
+            .bind(query.instance_id.as_deref())
+            .bind(&query.aggregate_types)
+            .bind(&query.event_types)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn head(&self) -> Result<Cursor> {
+        let sql = format!(
+            "SELECT tx_id, position FROM events WHERE tx_id < {HORIZON} \
+             ORDER BY tx_id DESC, position DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(row) => Cursor {
+                tx_id: row.try_get(0)?,
+                position: row.try_get(1)?,
+            },
+            None => Cursor::START,
+        })
+    }
+
+    async fn is_taken(&self, value: &UniqueValue) -> Result<bool> {
+        let taken: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM unique_constraints WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
+        )
+        .bind(&value.instance_id)
+        .bind(&value.unique_type)
+        .bind(&value.value)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(taken.is_some())
+    }
+}
+
+fn event_from_row(row: &PgRow) -> Result<Event> {
+    let position: i64 = row.try_get("position")?;
+    let payload: Value = row.try_get("payload")?;
+    Ok(Event {
+        position,
+        tx_id: row.try_get("tx_id")?,
+        aggregate: AggregateKey {
+            instance_id: row.try_get("instance_id")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+        },
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        revision: revision_from_db(row.try_get("revision")?, position)?,
+        payload,
+        creator: row.try_get("creator")?,
+        created_at: row.try_get("created_at")?,
+    })
+}

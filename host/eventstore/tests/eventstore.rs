@@ -1,0 +1,366 @@
+//! The eventstore's contract, run against both backends.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use serde_json::json;
+use warden_eventstore::{
+    AggregateKey, Cursor, Error, Event, Eventstore, Expected, NewEvent, Push, Store, StreamQuery,
+    UniqueChange, UniqueValue, testing,
+};
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = warden_eventstore::testing::sqlite().await;
+                    super::$name(t.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = warden_eventstore::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name(t.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    push_and_read_back,
+    stale_sequence_conflicts,
+    concurrent_pushes_with_same_expectation_one_wins,
+    taken_unique_value_stores_nothing,
+    removing_unique_value_frees_it,
+    failing_push_stores_nothing,
+    stream_filters_by_types,
+    concurrent_writers_reader_sees_every_event_once,
+    malformed_push_is_refused,
+);
+
+const INSTANCE: &str = "inst-1";
+
+fn key(id: &str) -> AggregateKey {
+    AggregateKey::new(INSTANCE, "user", id)
+}
+
+fn event(event_type: &str, n: i64) -> NewEvent {
+    NewEvent::new(event_type, 1, json!({ "n": n }))
+}
+
+fn one(id: &str, expected: Expected, event_type: &str, n: i64) -> Push {
+    Push::new("tester").append(key(id), expected, vec![event(event_type, n)])
+}
+
+async fn all_events(store: &Store) -> Vec<Event> {
+    store
+        .read_stream(&StreamQuery::after(Cursor::START, 100_000))
+        .await
+        .expect("read stream")
+}
+
+async fn push_and_read_back(store: Store) {
+    let stored = store
+        .push(Push::new("alice").append(
+            key("u1"),
+            Expected::Exact(0),
+            vec![event("user.added", 1), event("user.renamed", 2)],
+        ))
+        .await
+        .expect("push");
+    assert_eq!(stored.len(), 2);
+    assert_eq!((stored[0].sequence, stored[1].sequence), (1, 2));
+    assert!(stored[0].position < stored[1].position);
+
+    let read = store.read_aggregate(&key("u1"), 0).await.expect("read");
+    assert_eq!(read, stored, "read back exactly what was stored");
+    assert_eq!(read[1].payload, json!({ "n": 2 }));
+    assert_eq!(read[1].creator, "alice");
+    assert_eq!(read[1].revision, 1);
+    assert!(read[0].created_at > 1_600_000_000_000_000, "created_at is in microseconds");
+
+    let after_first = store.read_aggregate(&key("u1"), 1).await.expect("read");
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].event_type, "user.renamed");
+
+    let more = store
+        .push(one("u1", Expected::Exact(2), "user.locked", 3))
+        .await
+        .expect("push at the right sequence");
+    assert_eq!(more[0].sequence, 3);
+    assert_eq!(store.head().await.expect("head"), more[0].cursor());
+}
+
+async fn stale_sequence_conflicts(store: Store) {
+    store.push(one("u1", Expected::Exact(0), "user.added", 1)).await.expect("create");
+    let err = store
+        .push(one("u1", Expected::Exact(0), "user.added", 1))
+        .await
+        .expect_err("a second create must conflict");
+    assert!(
+        matches!(&err, Error::Conflict { aggregate_id, expected: Some(0), .. } if aggregate_id == "u1"),
+        "{err:?}"
+    );
+    let err = store
+        .push(one("u1", Expected::Exact(5), "user.renamed", 2))
+        .await
+        .expect_err("a sequence from the future conflicts too");
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(store.read_aggregate(&key("u1"), 0).await.expect("read").len(), 1);
+}
+
+async fn concurrent_pushes_with_same_expectation_one_wins(store: Store) {
+    store.push(one("u1", Expected::Exact(0), "user.added", 0)).await.expect("create");
+    for round in 1..=20 {
+        let expected = Expected::Exact(round);
+        let (a, b) = tokio::join!(
+            store.push(one("u1", expected, "user.renamed", 1)),
+            store.push(one("u1", expected, "user.renamed", 2)),
+        );
+        let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: exactly one push wins: {a:?} / {b:?}");
+        let loser = if a.is_err() { a } else { b };
+        assert!(loser.expect_err("one fails").is_conflict());
+    }
+    let events = store.read_aggregate(&key("u1"), 0).await.expect("read");
+    assert_eq!(events.len(), 21);
+    assert!(events.iter().enumerate().all(|(i, e)| e.sequence == i as i64 + 1));
+}
+
+fn login_name(value: &str) -> UniqueValue {
+    UniqueValue::new(INSTANCE, "login_name", value)
+}
+
+async fn taken_unique_value_stores_nothing(store: Store) {
+    store
+        .push(one("u1", Expected::Exact(0), "user.added", 1).unique(UniqueChange::Add(login_name("alice"))))
+        .await
+        .expect("claim alice");
+    assert!(store.is_taken(&login_name("alice")).await.expect("is_taken"));
+
+    let err = store
+        .push(
+            one("u2", Expected::Exact(0), "user.added", 2)
+                .unique(UniqueChange::Add(login_name("bob")))
+                .unique(UniqueChange::Add(login_name("alice"))),
+        )
+        .await
+        .expect_err("alice is taken");
+    assert!(
+        matches!(&err, Error::UniqueTaken { unique_type, value } if unique_type == "login_name" && value == "alice"),
+        "{err:?}"
+    );
+    assert!(store.read_aggregate(&key("u2"), 0).await.expect("read").is_empty(), "no event of u2 stored");
+    assert!(!store.is_taken(&login_name("bob")).await.expect("is_taken"), "bob was not claimed");
+    assert_eq!(all_events(&store).await.len(), 1);
+
+    // The same value in another instance is free.
+    store
+        .push(
+            Push::new("tester")
+                .append(AggregateKey::new("inst-2", "user", "u1"), Expected::Exact(0), vec![event("user.added", 1)])
+                .unique(UniqueChange::Add(UniqueValue::new("inst-2", "login_name", "alice"))),
+        )
+        .await
+        .expect("alice in another instance");
+}
+
+async fn removing_unique_value_frees_it(store: Store) {
+    store
+        .push(one("u1", Expected::Exact(0), "user.added", 1).unique(UniqueChange::Add(login_name("alice"))))
+        .await
+        .expect("claim");
+    store
+        .push(one("u1", Expected::Exact(1), "user.removed", 2).unique(UniqueChange::Remove(login_name("alice"))))
+        .await
+        .expect("release");
+    assert!(!store.is_taken(&login_name("alice")).await.expect("is_taken"));
+    store
+        .push(one("u2", Expected::Exact(0), "user.added", 3).unique(UniqueChange::Add(login_name("alice"))))
+        .await
+        .expect("claim again after release");
+}
+
+async fn failing_push_stores_nothing(store: Store) {
+    store.push(one("u2", Expected::Exact(0), "user.added", 1)).await.expect("create u2");
+    let before = all_events(&store).await;
+
+    // u1 would succeed, u2's expectation is stale: the whole push fails.
+    let err = store
+        .push(
+            Push::new("tester")
+                .append(key("u1"), Expected::Exact(0), vec![event("user.added", 1), event("user.renamed", 2)])
+                .append(key("u2"), Expected::Exact(0), vec![event("user.renamed", 3)])
+                .unique(UniqueChange::Add(login_name("carol"))),
+        )
+        .await
+        .expect_err("u2 is stale");
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(all_events(&store).await, before, "nothing of the failed push is stored");
+    assert!(store.read_aggregate(&key("u1"), 0).await.expect("read").is_empty());
+    assert!(!store.is_taken(&login_name("carol")).await.expect("is_taken"), "carol was not claimed");
+
+    // The same push on fresh state succeeds, atomically for both aggregates.
+    let stored = store
+        .push(
+            Push::new("tester")
+                .append(key("u1"), Expected::Exact(0), vec![event("user.added", 1)])
+                .append(key("u2"), Expected::Exact(1), vec![event("user.renamed", 3)])
+                .unique(UniqueChange::Add(login_name("carol"))),
+        )
+        .await
+        .expect("push");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].tx_id, stored[1].tx_id, "one push is one commit group");
+}
+
+async fn stream_filters_by_types(store: Store) {
+    store.push(one("u1", Expected::Exact(0), "user.added", 1)).await.expect("push");
+    store
+        .push(Push::new("t").append(AggregateKey::new(INSTANCE, "org", "o1"), Expected::Exact(0), vec![event("org.added", 2)]))
+        .await
+        .expect("push");
+    store
+        .push(Push::new("t").append(AggregateKey::new("inst-2", "org", "o1"), Expected::Exact(0), vec![event("org.added", 3)]))
+        .await
+        .expect("push");
+    store.push(one("u1", Expected::Exact(1), "user.locked", 4)).await.expect("push");
+
+    let mut q = StreamQuery::after(Cursor::START, 100);
+    q.aggregate_types = vec!["org".into()];
+    let orgs = store.read_stream(&q).await.expect("read");
+    assert_eq!(orgs.iter().map(|e| e.payload["n"].as_i64()).collect::<Vec<_>>(), vec![Some(2), Some(3)]);
+
+    q.instance_id = Some(INSTANCE.into());
+    assert_eq!(store.read_stream(&q).await.expect("read").len(), 1);
+
+    let mut q = StreamQuery::after(Cursor::START, 100);
+    q.event_types = vec!["user.locked".into(), "user.added".into()];
+    let users = store.read_stream(&q).await.expect("read");
+    assert_eq!(users.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["user.added", "user.locked"]);
+
+    let all = all_events(&store).await;
+    assert_eq!(all.len(), 4);
+    let page = store.read_stream(&StreamQuery::after(all[1].cursor(), 1)).await.expect("read");
+    assert_eq!(page, vec![all[2].clone()], "reading after a cursor continues right behind it");
+}
+
+async fn malformed_push_is_refused(store: Store) {
+    let err = store.push(Push::new("t")).await.expect_err("empty push");
+    assert!(matches!(err, Error::InvalidPush(_)), "{err:?}");
+    let err = store
+        .push(Push::new("t").append(key("u1"), Expected::Exact(0), vec![]))
+        .await
+        .expect_err("no events");
+    assert!(matches!(err, Error::InvalidPush(_)), "{err:?}");
+    let err = store
+        .push(
+            Push::new("t")
+                .append(key("u1"), Expected::Exact(0), vec![event("a", 1)])
+                .append(key("u1"), Expected::Exact(1), vec![event("b", 2)]),
+        )
+        .await
+        .expect_err("same aggregate twice");
+    assert!(matches!(err, Error::InvalidPush(_)), "{err:?}");
+    assert!(all_events(&store).await.is_empty());
+}
+
+/// 8 writers push 1,000 single-event commands each to 12 shared aggregates, retrying on conflicts, while a
+/// reader follows the global stream. The reader must see every committed event exactly once, and each
+/// aggregate's events in sequence order.
+async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
+    const WRITERS: usize = 8;
+    const PUSHES: usize = 1_000;
+    const AGGREGATES: usize = 12;
+    let store = Arc::new(store);
+
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<Event> = Vec::with_capacity(WRITERS * PUSHES);
+            let mut cursor = Cursor::START;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while seen.len() < WRITERS * PUSHES {
+                assert!(tokio::time::Instant::now() < deadline, "reader saw only {} events", seen.len());
+                let batch = store
+                    .read_stream(&StreamQuery::after(cursor, 500))
+                    .await
+                    .expect("read stream");
+                match batch.last() {
+                    Some(last) => cursor = last.cursor(),
+                    None => tokio::time::sleep(Duration::from_millis(2)).await,
+                }
+                seen.extend(batch);
+            }
+            // Nothing more shows up behind the reader once the writers are done.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let rest = store.read_stream(&StreamQuery::after(cursor, 500)).await.expect("read stream");
+            assert!(rest.is_empty(), "unexpected extra events: {}", rest.len());
+            seen
+        })
+    };
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let mut conflicts = 0usize;
+            // What this writer knows of each aggregate; it catches up by reading only newer events.
+            let mut known: HashMap<String, i64> = HashMap::new();
+            for i in 0..PUSHES {
+                let id = format!("agg-{}", (w * 7 + i) % AGGREGATES);
+                loop {
+                    let known = known.entry(id.clone()).or_insert(0);
+                    if let Some(last) = store.read_aggregate(&key(&id), *known).await.expect("read").last() {
+                        *known = last.sequence;
+                    }
+                    let latest = *known;
+                    let push = Push::new(format!("writer-{w}")).append(
+                        key(&id),
+                        Expected::Exact(latest),
+                        vec![NewEvent::new("counter.incremented", 1, json!({ "writer": w, "i": i }))],
+                    );
+                    match store.push(push).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_conflict() => conflicts += 1,
+                        Err(e) => panic!("push failed: {e}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for writer in writers {
+        conflicts += writer.await.expect("writer");
+    }
+    let seen = reader.await.expect("reader");
+
+    assert_eq!(seen.len(), WRITERS * PUSHES);
+    let mut positions: Vec<i64> = seen.iter().map(|e| e.position).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(positions.len(), WRITERS * PUSHES, "every event seen exactly once");
+
+    let mut last_sequence: HashMap<&str, i64> = HashMap::new();
+    for e in &seen {
+        let last = last_sequence.entry(e.aggregate.aggregate_id.as_str()).or_insert(0);
+        assert_eq!(e.sequence, *last + 1, "aggregate {} read in sequence order", e.aggregate.aggregate_id);
+        *last = e.sequence;
+    }
+    let mut per_writer: HashMap<i64, usize> = HashMap::new();
+    for e in &seen {
+        *per_writer.entry(e.payload["writer"].as_i64().expect("writer")).or_default() += 1;
+    }
+    assert!(per_writer.values().all(|n| *n == PUSHES), "{per_writer:?}");
+    eprintln!("{} backend: {conflicts} conflicts retried", store.backend());
+}
