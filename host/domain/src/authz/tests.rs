@@ -1,0 +1,259 @@
+use super::*;
+use crate::error::ErrorKind;
+
+fn member(scope: Scope, roles: &[Role]) -> Vec<Membership> {
+    vec![Membership {
+        scope,
+        roles: roles.to_vec(),
+    }]
+}
+
+fn org(id: &str) -> Target {
+    Target::Org {
+        org_id: id.to_owned(),
+    }
+}
+
+fn project(org_id: &str, project_id: &str) -> Target {
+    Target::Project {
+        org_id: org_id.to_owned(),
+        project_id: project_id.to_owned(),
+    }
+}
+
+#[test]
+fn iam_owner_may_do_everything_everywhere() {
+    let owner = member(Scope::Instance, &[Role::IamOwner]);
+    for permission in Permission::ALL {
+        for target in [Target::Instance, org("org-1"), project("org-1", "p-1")] {
+            assert!(
+                is_allowed(&owner, permission, &target),
+                "{permission} on {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn org_owner_manages_own_org_and_its_projects_only() {
+    let owner = member(Scope::Org("org-1".to_owned()), &[Role::OrgOwner]);
+    assert!(is_allowed(&owner, Permission::OrgWrite, &org("org-1")));
+    assert!(is_allowed(&owner, Permission::UserWrite, &org("org-1")));
+    assert!(is_allowed(
+        &owner,
+        Permission::AppWrite,
+        &project("org-1", "p-1")
+    ));
+    assert!(!is_allowed(&owner, Permission::OrgWrite, &org("org-2")));
+    assert!(!is_allowed(&owner, Permission::UserRead, &org("org-2")));
+    assert!(!is_allowed(
+        &owner,
+        Permission::ProjectRead,
+        &project("org-2", "p-2")
+    ));
+    assert!(!is_allowed(
+        &owner,
+        Permission::OrgCreate,
+        &Target::Instance
+    ));
+    assert!(!is_allowed(
+        &owner,
+        Permission::InstanceWrite,
+        &Target::Instance
+    ));
+}
+
+#[test]
+fn project_owner_is_limited_to_the_project() {
+    let owner = member(Scope::Project("p-1".to_owned()), &[Role::ProjectOwner]);
+    assert!(is_allowed(
+        &owner,
+        Permission::ProjectWrite,
+        &project("org-1", "p-1")
+    ));
+    assert!(is_allowed(
+        &owner,
+        Permission::UserGrantWrite,
+        &project("org-1", "p-1")
+    ));
+    assert!(!is_allowed(
+        &owner,
+        Permission::ProjectWrite,
+        &project("org-1", "p-2")
+    ));
+    assert!(!is_allowed(&owner, Permission::OrgRead, &org("org-1")));
+    assert!(!is_allowed(&owner, Permission::UserWrite, &org("org-1")));
+}
+
+#[test]
+fn viewers_only_read() {
+    let viewers = [
+        member(Scope::Instance, &[Role::IamOwnerViewer]),
+        member(Scope::Org("org-1".to_owned()), &[Role::OrgOwnerViewer]),
+        member(
+            Scope::Project("p-1".to_owned()),
+            &[Role::ProjectOwnerViewer],
+        ),
+    ];
+    for viewer in &viewers {
+        for role in viewer.iter().flat_map(|m| &m.roles) {
+            for permission in role.permissions() {
+                assert!(
+                    permission.as_str().ends_with(".read"),
+                    "{role} grants {permission}"
+                );
+            }
+        }
+    }
+    assert!(is_allowed(&viewers[1], Permission::UserRead, &org("org-1")));
+    assert!(!is_allowed(
+        &viewers[1],
+        Permission::UserWrite,
+        &org("org-1")
+    ));
+}
+
+#[test]
+fn user_managers_manage_users_but_not_the_org() {
+    let manager = member(Scope::Org("org-1".to_owned()), &[Role::OrgUserManager]);
+    assert!(is_allowed(&manager, Permission::UserWrite, &org("org-1")));
+    assert!(is_allowed(
+        &manager,
+        Permission::UserGrantWrite,
+        &project("org-1", "p-1")
+    ));
+    assert!(!is_allowed(&manager, Permission::OrgWrite, &org("org-1")));
+    assert!(!is_allowed(
+        &manager,
+        Permission::OrgMemberWrite,
+        &org("org-1")
+    ));
+    assert!(!is_allowed(
+        &manager,
+        Permission::ProjectWrite,
+        &project("org-1", "p-1")
+    ));
+}
+
+#[test]
+fn iam_org_manager_manages_orgs_but_not_the_instance() {
+    let manager = member(Scope::Instance, &[Role::IamOrgManager]);
+    assert!(is_allowed(
+        &manager,
+        Permission::OrgCreate,
+        &Target::Instance
+    ));
+    assert!(is_allowed(&manager, Permission::OrgDelete, &org("org-9")));
+    assert!(!is_allowed(
+        &manager,
+        Permission::InstanceWrite,
+        &Target::Instance
+    ));
+    assert!(!is_allowed(
+        &manager,
+        Permission::InstanceMemberWrite,
+        &Target::Instance
+    ));
+}
+
+#[test]
+fn project_creator_creates_projects_but_cannot_change_others() {
+    let creator = member(Scope::Org("org-1".to_owned()), &[Role::OrgProjectCreator]);
+    assert!(is_allowed(
+        &creator,
+        Permission::ProjectCreate,
+        &org("org-1")
+    ));
+    assert!(!is_allowed(
+        &creator,
+        Permission::ProjectWrite,
+        &project("org-1", "p-1")
+    ));
+}
+
+#[test]
+fn a_role_on_a_scope_of_the_wrong_kind_grants_nothing() {
+    let misplaced = member(Scope::Instance, &[Role::OrgOwner]);
+    assert!(!is_allowed(&misplaced, Permission::OrgRead, &org("org-1")));
+}
+
+#[test]
+fn no_memberships_no_permissions() {
+    assert!(!is_allowed(&[], Permission::OrgRead, &org("org-1")));
+}
+
+#[test]
+fn memberships_add_up() {
+    let mut memberships = member(Scope::Org("org-1".to_owned()), &[Role::OrgProjectCreator]);
+    memberships.extend(member(
+        Scope::Project("p-2".to_owned()),
+        &[Role::ProjectOwner],
+    ));
+    assert!(is_allowed(
+        &memberships,
+        Permission::ProjectCreate,
+        &org("org-1")
+    ));
+    assert!(is_allowed(
+        &memberships,
+        Permission::AppWrite,
+        &project("org-2", "p-2")
+    ));
+    assert!(!is_allowed(
+        &memberships,
+        Permission::AppWrite,
+        &project("org-1", "p-1")
+    ));
+}
+
+#[test]
+fn authorize_explains_what_is_missing() {
+    let owner = member(Scope::Org("org-1".to_owned()), &[Role::OrgOwner]);
+    assert_eq!(
+        authorize(&owner, Permission::OrgWrite, &org("org-1")),
+        Ok(())
+    );
+    let error = authorize(&owner, Permission::OrgWrite, &org("org-2")).expect_err("other org");
+    assert_eq!(error.kind, ErrorKind::PermissionDenied);
+    assert_eq!(error.code, "authz.permission_denied");
+    assert_eq!(
+        error.message,
+        "permission org.write on organization org-2 is required for this request"
+    );
+}
+
+#[test]
+fn role_and_permission_names_round_trip() {
+    for role in Role::ALL {
+        assert_eq!(Role::parse(role.as_str()), Some(role));
+        assert_eq!(
+            serde_json::to_value(role).expect("serializes"),
+            role.as_str()
+        );
+    }
+    for permission in Permission::ALL {
+        assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+        assert_eq!(
+            serde_json::to_value(permission).expect("serializes"),
+            permission.as_str()
+        );
+    }
+    assert_eq!(Role::parse("ROOT"), None);
+    assert_eq!(Permission::parse("everything"), None);
+}
+
+#[test]
+fn every_permission_is_granted_by_some_role_other_than_iam_owner() {
+    for permission in Permission::ALL {
+        let granted = Role::ALL
+            .iter()
+            .filter(|r| **r != Role::IamOwner)
+            .any(|r| r.grants(permission));
+        assert!(
+            granted
+                || permission == Permission::InstanceWrite
+                || permission == Permission::InstanceMemberWrite,
+            "{permission} is only granted by IAM_OWNER"
+        );
+    }
+}
