@@ -3,8 +3,9 @@
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../migrations");
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("../../migrations");
     let mut out = String::new();
     for backend in ["sqlite", "postgres"] {
         let dir = root.join(backend);
@@ -20,7 +21,10 @@ fn main() {
             backend.to_uppercase()
         ));
         for path in files {
-            let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name");
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("utf-8 file name");
             let (version, name) = stem
                 .split_once('_')
                 .unwrap_or_else(|| panic!("migration {stem} must be named NNNN_name.sql"));
@@ -36,6 +40,7 @@ fn main() {
         }
         out.push_str("];\n");
     }
-    let dest = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("migrations.rs");
+    let dest =
+        PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("migrations.rs");
     fs::write(dest, out).expect("write migrations.rs");
 }

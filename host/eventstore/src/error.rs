@@ -47,7 +47,9 @@ pub enum Error {
         source: sqlx::Error,
     },
     /// The database is newer than this binary (it has migrations this binary does not know).
-    #[error("the database has migration {0}, which this version of Warden does not know; upgrade Warden")]
+    #[error(
+        "the database has migration {0}, which this version of Warden does not know; upgrade Warden"
+    )]
     UnknownMigration(i64),
     /// The database failed.
     #[error("database error: {0}")]
@@ -70,5 +72,6 @@ pub(crate) fn is_retryable_pg(err: &sqlx::Error) -> bool {
 
 /// Whether a database error is a unique-key violation.
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|e| e.is_unique_violation())
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
 }

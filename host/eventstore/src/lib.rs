@@ -156,7 +156,12 @@ impl Push {
     }
 
     /// Appends `events` to `aggregate`, which must be at `expected`.
-    pub fn append(mut self, aggregate: AggregateKey, expected: Expected, events: Vec<NewEvent>) -> Self {
+    pub fn append(
+        mut self,
+        aggregate: AggregateKey,
+        expected: Expected,
+        events: Vec<NewEvent>,
+    ) -> Self {
         self.aggregates.push(AggregateChanges {
             aggregate,
             expected,
@@ -174,12 +179,15 @@ impl Push {
     /// Checks the push is well formed, and sorts it so that concurrent pushes lock rows in one order.
     fn prepare(&mut self) -> Result<()> {
         if self.aggregates.is_empty() {
-            return Err(Error::InvalidPush("a push must append at least one event".into()));
+            return Err(Error::InvalidPush(
+                "a push must append at least one event".into(),
+            ));
         }
         if self.creator.is_empty() {
             return Err(Error::InvalidPush("a push must name its creator".into()));
         }
-        self.aggregates.sort_by(|a, b| a.aggregate.cmp(&b.aggregate));
+        self.aggregates
+            .sort_by(|a, b| a.aggregate.cmp(&b.aggregate));
         for pair in self.aggregates.windows(2) {
             if pair[0].aggregate == pair[1].aggregate {
                 return Err(Error::InvalidPush(format!(
@@ -198,7 +206,9 @@ impl Push {
             if let Expected::Exact(seq) = changes.expected
                 && seq < 0
             {
-                return Err(Error::InvalidPush("expected sequence must not be negative".into()));
+                return Err(Error::InvalidPush(
+                    "expected sequence must not be negative".into(),
+                ));
             }
         }
         self.unique.sort();
@@ -241,7 +251,9 @@ impl Event {
 }
 
 /// A place in the global stream. Streams are read in cursor order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Cursor {
     /// The commit group.
     pub tx_id: i64,

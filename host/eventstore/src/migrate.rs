@@ -21,7 +21,10 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS warden_migrations (
 const PG_LOCK_KEY: i64 = 0x5741_5244_454e_0001;
 
 fn check_known(applied: &[i64], known: &[Migration]) -> Result<()> {
-    match applied.iter().find(|v| !known.iter().any(|m| m.version == **v)) {
+    match applied
+        .iter()
+        .find(|v| !known.iter().any(|m| m.version == **v))
+    {
         Some(v) => Err(Error::UnknownMigration(*v)),
         None => Ok(()),
     }
@@ -45,7 +48,10 @@ pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<usize> {
             name: migration.name.to_owned(),
             source,
         };
-        sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(failed)?;
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
         sqlx::query("INSERT INTO warden_migrations (version, name, applied_at) VALUES (?, ?, ?)")
             .bind(migration.version)
             .bind(migration.name)
@@ -53,7 +59,11 @@ pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<usize> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
         ran += 1;
     }
     Ok(ran)
@@ -80,15 +90,24 @@ pub(crate) async fn postgres(pool: &PgPool) -> Result<usize> {
                 source,
             };
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(failed)?;
-            sqlx::query("INSERT INTO warden_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(migration.version)
-                .bind(migration.name)
-                .bind(crate::now_micros())
+            sqlx::raw_sql(migration.sql)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(failed)?;
+            sqlx::query(
+                "INSERT INTO warden_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(crate::now_micros())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
-            tracing::info!(version = migration.version, name = migration.name, "applied migration");
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied migration"
+            );
             ran += 1;
         }
         Ok(ran)

@@ -104,7 +104,12 @@ impl PgStore {
     }
 }
 
-async fn append<'c, E>(executor: E, changes: AggregateChanges, creator: &str, created_at: i64) -> Result<Vec<Event>>
+async fn append<'c, E>(
+    executor: E,
+    changes: AggregateChanges,
+    creator: &str,
+    created_at: i64,
+) -> Result<Vec<Event>>
 where
     E: Executor<'c, Database = Postgres>,
 {
@@ -176,7 +181,10 @@ impl Eventstore for PgStore {
         // A single statement is its own transaction: the common case of one aggregate and no unique
         // values needs no explicit BEGIN/COMMIT round trips.
         if push.aggregates.len() == 1 && push.unique.is_empty() {
-            let changes = push.aggregates.pop().ok_or_else(|| Error::InvalidPush("empty".into()))?;
+            let changes = push
+                .aggregates
+                .pop()
+                .ok_or_else(|| Error::InvalidPush("empty".into()))?;
             let stored = append(&self.pool, changes, &push.creator, created_at).await?;
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
             return Ok(stored);
@@ -222,8 +230,14 @@ impl Eventstore for PgStore {
         tx.commit().await.map_err(|e| {
             if is_retryable_pg(&e) {
                 Error::Conflict {
-                    aggregate_type: stored.first().map(|e| e.aggregate.aggregate_type.clone()).unwrap_or_default(),
-                    aggregate_id: stored.first().map(|e| e.aggregate.aggregate_id.clone()).unwrap_or_default(),
+                    aggregate_type: stored
+                        .first()
+                        .map(|e| e.aggregate.aggregate_type.clone())
+                        .unwrap_or_default(),
+                    aggregate_id: stored
+                        .first()
+                        .map(|e| e.aggregate.aggregate_id.clone())
+                        .unwrap_or_default(),
                     expected: None,
                 }
             } else {
@@ -234,7 +248,11 @@ impl Eventstore for PgStore {
         Ok(stored)
     }
 
-    async fn read_aggregate(&self, aggregate: &AggregateKey, after_sequence: i64) -> Result<Vec<Event>> {
+    async fn read_aggregate(
+        &self,
+        aggregate: &AggregateKey,
+        after_sequence: i64,
+    ) -> Result<Vec<Event>> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence > $4 \

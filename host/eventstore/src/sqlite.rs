@@ -9,13 +9,15 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::{
     QueryBuilder, Row, Sqlite, SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
 };
 use tokio::sync::watch;
 
 use crate::{
-    AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery, UniqueChange,
-    UniqueValue, migrate, now_micros, revision_from_db,
+    AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery,
+    UniqueChange, UniqueValue, migrate, now_micros, revision_from_db,
 };
 
 const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
@@ -195,7 +197,11 @@ impl Eventstore for SqliteStore {
         Ok(stored)
     }
 
-    async fn read_aggregate(&self, aggregate: &AggregateKey, after_sequence: i64) -> Result<Vec<Event>> {
+    async fn read_aggregate(
+        &self,
+        aggregate: &AggregateKey,
+        after_sequence: i64,
+    ) -> Result<Vec<Event>> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ? AND sequence > ? \
@@ -212,7 +218,9 @@ impl Eventstore for SqliteStore {
     }
 
     async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE (tx_id, position) > ("));
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE (tx_id, position) > ("
+        ));
         sql.push_bind(query.after.tx_id)
             .push(", ")
             .push_bind(query.after.position)
@@ -229,9 +237,11 @@ impl Eventstore for SqliteStore {
     }
 
     async fn head(&self) -> Result<Cursor> {
-        let row = sqlx::query("SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1")
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
         Ok(match row {
             Some(row) => Cursor {
                 tx_id: row.try_get(0)?,

@@ -3,8 +3,8 @@
 use tokio::sync::watch;
 
 use crate::{
-    AggregateKey, Cursor, Error, Event, Eventstore, PgStore, Push, Result, SqliteStore, StreamQuery,
-    UniqueValue,
+    AggregateKey, Cursor, Error, Event, Eventstore, PgStore, Push, Result, SqliteStore,
+    StreamQuery, UniqueValue,
 };
 
 /// Pool sizes and similar knobs of a connection.
@@ -16,7 +16,9 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 20 }
+        Self {
+            max_connections: 20,
+        }
     }
 }
 
@@ -33,9 +35,13 @@ impl Store {
     /// Connects to `url`: `sqlite://path` (created if missing) or `postgres://…`/`postgresql://…`.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url, options.max_connections.min(8)).await?))
+            Ok(Store::Sqlite(
+                SqliteStore::connect(url, options.max_connections.min(8)).await?,
+            ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::connect(url, options.max_connections).await?))
+            Ok(Store::Postgres(
+                PgStore::connect(url, options.max_connections).await?,
+            ))
         } else {
             Err(Error::Config(format!(
                 "unsupported database URL `{}`: use sqlite://PATH or postgres://USER@HOST:PORT/DB",
@@ -93,7 +99,11 @@ impl Eventstore for Store {
         }
     }
 
-    async fn read_aggregate(&self, aggregate: &AggregateKey, after_sequence: i64) -> Result<Vec<Event>> {
+    async fn read_aggregate(
+        &self,
+        aggregate: &AggregateKey,
+        after_sequence: i64,
+    ) -> Result<Vec<Event>> {
         match self {
             Store::Sqlite(s) => s.read_aggregate(aggregate, after_sequence).await,
             Store::Postgres(s) => s.read_aggregate(aggregate, after_sequence).await,
@@ -142,7 +152,10 @@ mod tests {
 
     #[test]
     fn redacts_password() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }

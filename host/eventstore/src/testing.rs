@@ -50,7 +50,9 @@ pub fn postgres_url() -> Option<String> {
 pub async fn postgres() -> Option<TestStore> {
     let base = postgres_url()?;
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = PgStore::connect(&base, 2).await.expect("connect to WARDEN_TEST_POSTGRES_URL");
+    let admin = PgStore::connect(&base, 2)
+        .await
+        .expect("connect to WARDEN_TEST_POSTGRES_URL");
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
         .execute(admin.pool())
         .await
@@ -58,7 +60,9 @@ pub async fn postgres() -> Option<TestStore> {
     admin.close().await;
     let url = with_search_path(&base, &schema);
     let options = PgConnectOptions::from_str(&url).expect("valid PostgreSQL URL");
-    let store = PgStore::connect_with(options, 24).await.expect("connect to test schema");
+    let store = PgStore::connect_with(options, 24)
+        .await
+        .expect("connect to test schema");
     store.migrate().await.expect("migrate PostgreSQL");
     Some(TestStore {
         store: Store::Postgres(store),

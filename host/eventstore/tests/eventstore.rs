@@ -86,7 +86,10 @@ async fn push_and_read_back(store: Store) {
     assert_eq!(read[1].payload, json!({ "n": 2 }));
     assert_eq!(read[1].creator, "alice");
     assert_eq!(read[1].revision, 1);
-    assert!(read[0].created_at > 1_600_000_000_000_000, "created_at is in microseconds");
+    assert!(
+        read[0].created_at > 1_600_000_000_000_000,
+        "created_at is in microseconds"
+    );
 
     let after_first = store.read_aggregate(&key("u1"), 1).await.expect("read");
     assert_eq!(after_first.len(), 1);
@@ -101,7 +104,10 @@ async fn push_and_read_back(store: Store) {
 }
 
 async fn stale_sequence_conflicts(store: Store) {
-    store.push(one("u1", Expected::Exact(0), "user.added", 1)).await.expect("create");
+    store
+        .push(one("u1", Expected::Exact(0), "user.added", 1))
+        .await
+        .expect("create");
     let err = store
         .push(one("u1", Expected::Exact(0), "user.added", 1))
         .await
@@ -115,11 +121,21 @@ async fn stale_sequence_conflicts(store: Store) {
         .await
         .expect_err("a sequence from the future conflicts too");
     assert!(err.is_conflict(), "{err:?}");
-    assert_eq!(store.read_aggregate(&key("u1"), 0).await.expect("read").len(), 1);
+    assert_eq!(
+        store
+            .read_aggregate(&key("u1"), 0)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
 }
 
 async fn concurrent_pushes_with_same_expectation_one_wins(store: Store) {
-    store.push(one("u1", Expected::Exact(0), "user.added", 0)).await.expect("create");
+    store
+        .push(one("u1", Expected::Exact(0), "user.added", 0))
+        .await
+        .expect("create");
     for round in 1..=20 {
         let expected = Expected::Exact(round);
         let (a, b) = tokio::join!(
@@ -127,13 +143,21 @@ async fn concurrent_pushes_with_same_expectation_one_wins(store: Store) {
             store.push(one("u1", expected, "user.renamed", 2)),
         );
         let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
-        assert_eq!(wins, 1, "round {round}: exactly one push wins: {a:?} / {b:?}");
+        assert_eq!(
+            wins, 1,
+            "round {round}: exactly one push wins: {a:?} / {b:?}"
+        );
         let loser = if a.is_err() { a } else { b };
         assert!(loser.expect_err("one fails").is_conflict());
     }
     let events = store.read_aggregate(&key("u1"), 0).await.expect("read");
     assert_eq!(events.len(), 21);
-    assert!(events.iter().enumerate().all(|(i, e)| e.sequence == i as i64 + 1));
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.sequence == i as i64 + 1)
+    );
 }
 
 fn login_name(value: &str) -> UniqueValue {
@@ -142,10 +166,18 @@ fn login_name(value: &str) -> UniqueValue {
 
 async fn taken_unique_value_stores_nothing(store: Store) {
     store
-        .push(one("u1", Expected::Exact(0), "user.added", 1).unique(UniqueChange::Add(login_name("alice"))))
+        .push(
+            one("u1", Expected::Exact(0), "user.added", 1)
+                .unique(UniqueChange::Add(login_name("alice"))),
+        )
         .await
         .expect("claim alice");
-    assert!(store.is_taken(&login_name("alice")).await.expect("is_taken"));
+    assert!(
+        store
+            .is_taken(&login_name("alice"))
+            .await
+            .expect("is_taken")
+    );
 
     let err = store
         .push(
@@ -159,16 +191,34 @@ async fn taken_unique_value_stores_nothing(store: Store) {
         matches!(&err, Error::UniqueTaken { unique_type, value } if unique_type == "login_name" && value == "alice"),
         "{err:?}"
     );
-    assert!(store.read_aggregate(&key("u2"), 0).await.expect("read").is_empty(), "no event of u2 stored");
-    assert!(!store.is_taken(&login_name("bob")).await.expect("is_taken"), "bob was not claimed");
+    assert!(
+        store
+            .read_aggregate(&key("u2"), 0)
+            .await
+            .expect("read")
+            .is_empty(),
+        "no event of u2 stored"
+    );
+    assert!(
+        !store.is_taken(&login_name("bob")).await.expect("is_taken"),
+        "bob was not claimed"
+    );
     assert_eq!(all_events(&store).await.len(), 1);
 
     // The same value in another instance is free.
     store
         .push(
             Push::new("tester")
-                .append(AggregateKey::new("inst-2", "user", "u1"), Expected::Exact(0), vec![event("user.added", 1)])
-                .unique(UniqueChange::Add(UniqueValue::new("inst-2", "login_name", "alice"))),
+                .append(
+                    AggregateKey::new("inst-2", "user", "u1"),
+                    Expected::Exact(0),
+                    vec![event("user.added", 1)],
+                )
+                .unique(UniqueChange::Add(UniqueValue::new(
+                    "inst-2",
+                    "login_name",
+                    "alice",
+                ))),
         )
         .await
         .expect("alice in another instance");
@@ -176,69 +226,136 @@ async fn taken_unique_value_stores_nothing(store: Store) {
 
 async fn removing_unique_value_frees_it(store: Store) {
     store
-        .push(one("u1", Expected::Exact(0), "user.added", 1).unique(UniqueChange::Add(login_name("alice"))))
+        .push(
+            one("u1", Expected::Exact(0), "user.added", 1)
+                .unique(UniqueChange::Add(login_name("alice"))),
+        )
         .await
         .expect("claim");
     store
-        .push(one("u1", Expected::Exact(1), "user.removed", 2).unique(UniqueChange::Remove(login_name("alice"))))
+        .push(
+            one("u1", Expected::Exact(1), "user.removed", 2)
+                .unique(UniqueChange::Remove(login_name("alice"))),
+        )
         .await
         .expect("release");
-    assert!(!store.is_taken(&login_name("alice")).await.expect("is_taken"));
+    assert!(
+        !store
+            .is_taken(&login_name("alice"))
+            .await
+            .expect("is_taken")
+    );
     store
-        .push(one("u2", Expected::Exact(0), "user.added", 3).unique(UniqueChange::Add(login_name("alice"))))
+        .push(
+            one("u2", Expected::Exact(0), "user.added", 3)
+                .unique(UniqueChange::Add(login_name("alice"))),
+        )
         .await
         .expect("claim again after release");
 }
 
 async fn failing_push_stores_nothing(store: Store) {
-    store.push(one("u2", Expected::Exact(0), "user.added", 1)).await.expect("create u2");
+    store
+        .push(one("u2", Expected::Exact(0), "user.added", 1))
+        .await
+        .expect("create u2");
     let before = all_events(&store).await;
 
     // u1 would succeed, u2's expectation is stale: the whole push fails.
     let err = store
         .push(
             Push::new("tester")
-                .append(key("u1"), Expected::Exact(0), vec![event("user.added", 1), event("user.renamed", 2)])
-                .append(key("u2"), Expected::Exact(0), vec![event("user.renamed", 3)])
+                .append(
+                    key("u1"),
+                    Expected::Exact(0),
+                    vec![event("user.added", 1), event("user.renamed", 2)],
+                )
+                .append(
+                    key("u2"),
+                    Expected::Exact(0),
+                    vec![event("user.renamed", 3)],
+                )
                 .unique(UniqueChange::Add(login_name("carol"))),
         )
         .await
         .expect_err("u2 is stale");
     assert!(err.is_conflict(), "{err:?}");
-    assert_eq!(all_events(&store).await, before, "nothing of the failed push is stored");
-    assert!(store.read_aggregate(&key("u1"), 0).await.expect("read").is_empty());
-    assert!(!store.is_taken(&login_name("carol")).await.expect("is_taken"), "carol was not claimed");
+    assert_eq!(
+        all_events(&store).await,
+        before,
+        "nothing of the failed push is stored"
+    );
+    assert!(
+        store
+            .read_aggregate(&key("u1"), 0)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        !store
+            .is_taken(&login_name("carol"))
+            .await
+            .expect("is_taken"),
+        "carol was not claimed"
+    );
 
     // The same push on fresh state succeeds, atomically for both aggregates.
     let stored = store
         .push(
             Push::new("tester")
                 .append(key("u1"), Expected::Exact(0), vec![event("user.added", 1)])
-                .append(key("u2"), Expected::Exact(1), vec![event("user.renamed", 3)])
+                .append(
+                    key("u2"),
+                    Expected::Exact(1),
+                    vec![event("user.renamed", 3)],
+                )
                 .unique(UniqueChange::Add(login_name("carol"))),
         )
         .await
         .expect("push");
     assert_eq!(stored.len(), 2);
-    assert_eq!(stored[0].tx_id, stored[1].tx_id, "one push is one commit group");
+    assert_eq!(
+        stored[0].tx_id, stored[1].tx_id,
+        "one push is one commit group"
+    );
 }
 
 async fn stream_filters_by_types(store: Store) {
-    store.push(one("u1", Expected::Exact(0), "user.added", 1)).await.expect("push");
     store
-        .push(Push::new("t").append(AggregateKey::new(INSTANCE, "org", "o1"), Expected::Exact(0), vec![event("org.added", 2)]))
+        .push(one("u1", Expected::Exact(0), "user.added", 1))
         .await
         .expect("push");
     store
-        .push(Push::new("t").append(AggregateKey::new("inst-2", "org", "o1"), Expected::Exact(0), vec![event("org.added", 3)]))
+        .push(Push::new("t").append(
+            AggregateKey::new(INSTANCE, "org", "o1"),
+            Expected::Exact(0),
+            vec![event("org.added", 2)],
+        ))
         .await
         .expect("push");
-    store.push(one("u1", Expected::Exact(1), "user.locked", 4)).await.expect("push");
+    store
+        .push(Push::new("t").append(
+            AggregateKey::new("inst-2", "org", "o1"),
+            Expected::Exact(0),
+            vec![event("org.added", 3)],
+        ))
+        .await
+        .expect("push");
+    store
+        .push(one("u1", Expected::Exact(1), "user.locked", 4))
+        .await
+        .expect("push");
 
     let mut q = StreamQuery::after(Cursor::START, 100);
     q.aggregate_types = vec!["org".into()];
     let orgs = store.read_stream(&q).await.expect("read");
-    assert_eq!(orgs.iter().map(|e| e.payload["n"].as_i64()).collect::<Vec<_>>(), vec![Some(2), Some(3)]);
+    assert_eq!(
+        orgs.iter()
+            .map(|e| e.payload["n"].as_i64())
+            .collect::<Vec<_>>(),
+        vec![Some(2), Some(3)]
+    );
 
     q.instance_id = Some(INSTANCE.into());
     assert_eq!(store.read_stream(&q).await.expect("read").len(), 1);
@@ -246,12 +363,25 @@ async fn stream_filters_by_types(store: Store) {
     let mut q = StreamQuery::after(Cursor::START, 100);
     q.event_types = vec!["user.locked".into(), "user.added".into()];
     let users = store.read_stream(&q).await.expect("read");
-    assert_eq!(users.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["user.added", "user.locked"]);
+    assert_eq!(
+        users
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+        vec!["user.added", "user.locked"]
+    );
 
     let all = all_events(&store).await;
     assert_eq!(all.len(), 4);
-    let page = store.read_stream(&StreamQuery::after(all[1].cursor(), 1)).await.expect("read");
-    assert_eq!(page, vec![all[2].clone()], "reading after a cursor continues right behind it");
+    let page = store
+        .read_stream(&StreamQuery::after(all[1].cursor(), 1))
+        .await
+        .expect("read");
+    assert_eq!(
+        page,
+        vec![all[2].clone()],
+        "reading after a cursor continues right behind it"
+    );
 }
 
 async fn malformed_push_is_refused(store: Store) {
@@ -290,7 +420,11 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
             let mut cursor = Cursor::START;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             while seen.len() < WRITERS * PUSHES {
-                assert!(tokio::time::Instant::now() < deadline, "reader saw only {} events", seen.len());
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "reader saw only {} events",
+                    seen.len()
+                );
                 let batch = store
                     .read_stream(&StreamQuery::after(cursor, 500))
                     .await
@@ -303,7 +437,10 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
             }
             // Nothing more shows up behind the reader once the writers are done.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let rest = store.read_stream(&StreamQuery::after(cursor, 500)).await.expect("read stream");
+            let rest = store
+                .read_stream(&StreamQuery::after(cursor, 500))
+                .await
+                .expect("read stream");
             assert!(rest.is_empty(), "unexpected extra events: {}", rest.len());
             seen
         })
@@ -320,14 +457,23 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
                 let id = format!("agg-{}", (w * 7 + i) % AGGREGATES);
                 loop {
                     let known = known.entry(id.clone()).or_insert(0);
-                    if let Some(last) = store.read_aggregate(&key(&id), *known).await.expect("read").last() {
+                    if let Some(last) = store
+                        .read_aggregate(&key(&id), *known)
+                        .await
+                        .expect("read")
+                        .last()
+                    {
                         *known = last.sequence;
                     }
                     let latest = *known;
                     let push = Push::new(format!("writer-{w}")).append(
                         key(&id),
                         Expected::Exact(latest),
-                        vec![NewEvent::new("counter.incremented", 1, json!({ "writer": w, "i": i }))],
+                        vec![NewEvent::new(
+                            "counter.incremented",
+                            1,
+                            json!({ "writer": w, "i": i }),
+                        )],
                     );
                     match store.push(push).await {
                         Ok(_) => break,
@@ -349,17 +495,30 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
     let mut positions: Vec<i64> = seen.iter().map(|e| e.position).collect();
     positions.sort_unstable();
     positions.dedup();
-    assert_eq!(positions.len(), WRITERS * PUSHES, "every event seen exactly once");
+    assert_eq!(
+        positions.len(),
+        WRITERS * PUSHES,
+        "every event seen exactly once"
+    );
 
     let mut last_sequence: HashMap<&str, i64> = HashMap::new();
     for e in &seen {
-        let last = last_sequence.entry(e.aggregate.aggregate_id.as_str()).or_insert(0);
-        assert_eq!(e.sequence, *last + 1, "aggregate {} read in sequence order", e.aggregate.aggregate_id);
+        let last = last_sequence
+            .entry(e.aggregate.aggregate_id.as_str())
+            .or_insert(0);
+        assert_eq!(
+            e.sequence,
+            *last + 1,
+            "aggregate {} read in sequence order",
+            e.aggregate.aggregate_id
+        );
         *last = e.sequence;
     }
     let mut per_writer: HashMap<i64, usize> = HashMap::new();
     for e in &seen {
-        *per_writer.entry(e.payload["writer"].as_i64().expect("writer")).or_default() += 1;
+        *per_writer
+            .entry(e.payload["writer"].as_i64().expect("writer"))
+            .or_default() += 1;
     }
     assert!(per_writer.values().all(|n| *n == PUSHES), "{per_writer:?}");
     eprintln!("{} backend: {conflicts} conflicts retried", store.backend());

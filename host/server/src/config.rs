@@ -1,0 +1,416 @@
+//! Configuration: defaults, then a TOML file, then `WARDEN_*` environment variables, then flags.
+//!
+//! Every layer is checked: an unknown key in the file, an unknown `WARDEN_*` variable or a bad value stops
+//! the process with a message that names the key and says what is wrong.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// Environment variables under this prefix are reserved for the test suite and ignored here.
+const TEST_PREFIX: &str = "WARDEN_TEST_";
+
+/// The resolved configuration of a Warden process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Directory for the embedded database and generated files (created if missing).
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Which database Warden keeps its eventstore and views in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`; `None` means SQLite in the data directory.
+    pub url: Option<String>,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+}
+
+/// How Warden logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Human-readable lines or one JSON object per line.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `warden=debug,sqlx=warn`.
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("warden-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: DatabaseConfig {
+                url: None,
+                max_connections: 20,
+            },
+            log: LogConfig {
+                format: LogFormat::Human,
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect: the configured one, or SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("warden.db").display()),
+        }
+    }
+
+    /// Whether the database lives in the data directory.
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database.url.is_none()
+    }
+}
+
+/// A configuration error, naming the key and the source it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown keys or wrong types.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{source_name} `{key}`: {message}")]
+    Invalid {
+        /// Where the value came from (config file, environment variable, flag).
+        source_name: &'static str,
+        /// The key, variable or flag.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The config file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    database: Option<FileDatabase>,
+    log: Option<FileLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+    max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+/// Values given as command-line flags (the last layer).
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+/// Loads the configuration from all layers: defaults, `file` (if any), `env`, `flags`.
+pub fn load(
+    file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    flags: &Flags,
+) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    if let Some(path) = file {
+        apply_file(&mut config, path)?;
+    }
+    apply_env(&mut config, env)?;
+    if let Some(dir) = &flags.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = &flags.listen {
+        config.listen = parse_listen(listen, "flag", "--listen")?;
+    }
+    if let Some(url) = &flags.database_url {
+        config.database.url = Some(check_database_url(url, "flag", "--database-url")?);
+    }
+    if let Some(format) = flags.log_format {
+        config.log.format = format;
+    }
+    Ok(config)
+}
+
+fn apply_file(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        message: e.message().to_owned()
+            + &e.span()
+                .map(|span| format!(" (at byte {})", span.start))
+                .unwrap_or_default(),
+    })?;
+    const SRC: &str = "config file key";
+    if let Some(dir) = file.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(listen) = file.listen {
+        config.listen = parse_listen(&listen, SRC, "listen")?;
+    }
+    if let Some(db) = file.database {
+        if let Some(url) = db.url {
+            config.database.url = Some(check_database_url(&url, SRC, "database.url")?);
+        }
+        if let Some(n) = db.max_connections {
+            config.database.max_connections =
+                check_connections(n, SRC, "database.max_connections")?;
+        }
+    }
+    if let Some(log) = file.log {
+        if let Some(format) = log.format {
+            config.log.format = format;
+        }
+        if let Some(level) = log.level {
+            config.log.level = check_level(&level, SRC, "log.level")?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    const SRC: &str = "environment variable";
+    for (key, value) in env {
+        if !key.starts_with("WARDEN_") || key.starts_with(TEST_PREFIX) {
+            continue;
+        }
+        match key.as_str() {
+            "WARDEN_CONFIG" => {} // read by the command line, which names the file
+            "WARDEN_DATA_DIR" => config.data_dir = PathBuf::from(value),
+            "WARDEN_LISTEN" => config.listen = parse_listen(value, SRC, key)?,
+            "WARDEN_DATABASE_URL" => {
+                config.database.url = Some(check_database_url(value, SRC, key)?)
+            }
+            "WARDEN_DATABASE_MAX_CONNECTIONS" => {
+                let n = value
+                    .parse()
+                    .map_err(|_| invalid(SRC, key, "must be a whole number"))?;
+                config.database.max_connections = check_connections(n, SRC, key)?;
+            }
+            "WARDEN_LOG_FORMAT" => {
+                config.log.format = match value.as_str() {
+                    "human" => LogFormat::Human,
+                    "json" => LogFormat::Json,
+                    _ => return Err(invalid(SRC, key, "must be `human` or `json`")),
+                }
+            }
+            "WARDEN_LOG_LEVEL" => config.log.level = check_level(value, SRC, key)?,
+            _ => {
+                return Err(invalid(
+                    SRC,
+                    key,
+                    "is not a Warden setting (known: WARDEN_CONFIG, WARDEN_DATA_DIR, WARDEN_LISTEN, \
+                     WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn invalid(source_name: &'static str, key: &str, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        source_name,
+        key: key.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+fn parse_listen(value: &str, src: &'static str, key: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid(
+            src,
+            key,
+            format!("`{value}` is not an address like 127.0.0.1:8080"),
+        )
+    })
+}
+
+fn check_database_url(url: &str, src: &'static str, key: &str) -> Result<String, ConfigError> {
+    let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let sqlite_ok = url
+        .strip_prefix("sqlite://")
+        .is_some_and(|path| !path.is_empty());
+    if scheme_ok || sqlite_ok {
+        Ok(url.to_owned())
+    } else {
+        Err(invalid(
+            src,
+            key,
+            format!(
+                "`{}` is not a database URL: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
+                warden_eventstore::redact(url)
+            ),
+        ))
+    }
+}
+
+fn check_connections(n: u32, src: &'static str, key: &str) -> Result<u32, ConfigError> {
+    if (1..=1000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(invalid(src, key, "must be between 1 and 1000"))
+    }
+}
+
+fn check_level(level: &str, src: &'static str, key: &str) -> Result<String, ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| level.to_owned())
+        .map_err(|e| invalid(src, key, format!("not a log filter: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn defaults_run_embedded() {
+        let config = load(None, &env(&[]), &Flags::default()).expect("defaults");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://warden-data/warden.db");
+        assert!(config.uses_embedded_database());
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let f =
+            file("listen = \"127.0.0.1:1000\"\ndata_dir = \"/srv/a\"\n[log]\nformat = \"json\"\n");
+        let config = load(
+            Some(f.path()),
+            &env(&[
+                ("WARDEN_LISTEN", "127.0.0.1:2000"),
+                ("WARDEN_TEST_POSTGRES_URL", "x"),
+            ]),
+            &Flags::default(),
+        )
+        .expect("load");
+        assert_eq!(config.listen.port(), 2000, "environment beats file");
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/srv/a"),
+            "file beats default"
+        );
+        assert_eq!(config.log.format, LogFormat::Json);
+
+        let flags = Flags {
+            listen: Some("127.0.0.1:3000".into()),
+            ..Flags::default()
+        };
+        let config = load(
+            Some(f.path()),
+            &env(&[("WARDEN_LISTEN", "127.0.0.1:2000")]),
+            &flags,
+        )
+        .expect("load");
+        assert_eq!(config.listen.port(), 3000, "flag beats environment");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let f = file("[database]\nurll = \"sqlite://x\"\n");
+        let err = load(Some(f.path()), &env(&[]), &Flags::default()).expect_err("unknown key");
+        assert!(err.to_string().contains("unknown field `urll`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_var_is_named() {
+        let err =
+            load(None, &env(&[("WARDEN_LISTN", "x")]), &Flags::default()).expect_err("unknown var");
+        assert!(err.to_string().contains("WARDEN_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for (key, value, expect) in [
+            ("WARDEN_DATABASE_URL", "mysql://x", "not a database URL"),
+            ("WARDEN_DATABASE_URL", "postgres-ish", "not a database URL"),
+            ("WARDEN_LISTEN", "localhost", "not an address"),
+            ("WARDEN_DATABASE_MAX_CONNECTIONS", "0", "between 1 and 1000"),
+            ("WARDEN_LOG_FORMAT", "xml", "human"),
+        ] {
+            let err = load(None, &env(&[(key, value)]), &Flags::default()).expect_err(key);
+            let text = err.to_string();
+            assert!(text.contains(key) && text.contains(expect), "{text}");
+        }
+    }
+
+    #[test]
+    fn password_is_not_echoed() {
+        let err = load(
+            None,
+            &env(&[("WARDEN_DATABASE_URL", "mysql://u:hunter2@h/db")]),
+            &Flags::default(),
+        )
+        .expect_err("bad scheme");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

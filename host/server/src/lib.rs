@@ -1,0 +1,7 @@
+//! The Warden server: configuration, start-up and the HTTP surface.
+
+pub mod config;
+pub mod http;
+pub mod server;
+
+pub use config::Config;

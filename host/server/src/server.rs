@@ -1,0 +1,99 @@
+//! Start-up: open the database, migrate, serve until a shutdown signal.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use warden_eventstore::{ConnectOptions, Store, redact};
+
+use crate::{Config, http};
+
+/// Opens the configured database (creating the data directory for the embedded one).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.uses_embedded_database() {
+        create_private_dir(&config.data_dir)?;
+    }
+    let url = config.database_url();
+    let store = Store::connect(
+        &url,
+        &ConnectOptions {
+            max_connections: config.database.max_connections,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot open database {}", redact(&url)))?;
+    Ok(store)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(store: &Store) -> anyhow::Result<usize> {
+    let ran = store.migrate().await.context("migrating the database")?;
+    tracing::info!(
+        applied = ran,
+        backend = store.backend(),
+        "database is up to date"
+    );
+    Ok(ran)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn start(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    migrate(&store).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
+    let app = http::router(http::AppState {
+        store: store.clone(),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    store.close().await;
+    tracing::info!("warden stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Creates `dir` (and parents) readable only by the owner, as it holds the database and secrets.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
