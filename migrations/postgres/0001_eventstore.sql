@@ -18,7 +18,6 @@ CREATE TABLE events (
     CONSTRAINT events_aggregate_sequence UNIQUE (instance_id, aggregate_type, aggregate_id, sequence)
 );
 CREATE INDEX events_stream ON events (tx_id, position);
-CREATE INDEX events_instance_type ON events (instance_id, event_type);
 
 -- Values that must be unique within an instance (login names, org names, ...),
 -- changed in the same transaction as the events that claim or release them.

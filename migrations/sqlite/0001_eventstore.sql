@@ -1,7 +1,8 @@
 -- The eventstore: every change to every resource, in commit order.
 CREATE TABLE events (
-    -- Global position: unique, increasing in commit order (SQLite serializes writers).
-    position        INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Global position: unique, increasing in commit order (SQLite serializes writers; events are never
+    -- deleted, so the rowid never reuses a value).
+    position        INTEGER PRIMARY KEY,
     -- Commit group: every event of one push shares it; streams are read in (tx_id, position) order.
     tx_id           INTEGER NOT NULL,
     instance_id     TEXT    NOT NULL,
@@ -17,7 +18,6 @@ CREATE TABLE events (
     UNIQUE (instance_id, aggregate_type, aggregate_id, sequence)
 );
 CREATE INDEX events_stream ON events (tx_id, position);
-CREATE INDEX events_instance_type ON events (instance_id, event_type);
 
 -- Values that must be unique within an instance (login names, org names, ...),
 -- changed in the same transaction as the events that claim or release them.

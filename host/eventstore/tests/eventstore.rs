@@ -1,11 +1,13 @@
 //! The eventstore's contract, run against both backends.
 
+#![allow(clippy::print_stderr)]
+
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use serde_json::json;
 use warden_eventstore::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, NewEvent, Push, Store, StreamQuery,
-    UniqueChange, UniqueValue, testing,
+    UniqueChange, UniqueValue,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.

@@ -1,5 +1,7 @@
 //! `warden start` and `warden migrate` as an operator runs them: the real binary, a real port.
 
+#![allow(clippy::print_stderr)]
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
@@ -35,6 +37,10 @@ impl Server {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
+        #[allow(
+            clippy::zombie_processes,
+            reason = "Server's Drop kills and waits for the child"
+        )]
         let mut child = cmd.spawn().expect("spawn warden");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, log) = mpsc::channel();
