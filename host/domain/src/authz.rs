@@ -152,6 +152,7 @@ impl Role {
                 ProjectRead,
                 ProjectMemberRead,
                 AppRead,
+                PluginRead,
             ],
             Self::IamOrgManager => &[
                 InstanceRead,
@@ -345,11 +346,17 @@ pub enum Permission {
     /// Add, change and remove applications and their secrets.
     #[serde(rename = "app.write")]
     AppWrite,
+    /// Read plugins, their versions and bindings.
+    #[serde(rename = "plugin.read")]
+    PluginRead,
+    /// Upload, bind and remove plugins (instance-wide code execution: instance roles only).
+    #[serde(rename = "plugin.write")]
+    PluginWrite,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 29] = [
         Permission::InstanceRead,
         Permission::InstanceWrite,
         Permission::InstanceMemberRead,
@@ -377,6 +384,8 @@ impl Permission {
         Permission::ProjectGrantWrite,
         Permission::AppRead,
         Permission::AppWrite,
+        Permission::PluginRead,
+        Permission::PluginWrite,
     ];
 
     /// The dotted name, e.g. `"org.write"`.
@@ -409,6 +418,8 @@ impl Permission {
             Self::ProjectGrantWrite => "project.grant.write",
             Self::AppRead => "app.read",
             Self::AppWrite => "app.write",
+            Self::PluginRead => "plugin.read",
+            Self::PluginWrite => "plugin.write",
         }
     }
 

@@ -20,6 +20,8 @@ pub const CLIENT_ID: &str = "client_id";
 /// One user grant per user, project and project grant: `"{user_id}/{project_id}/{project_grant_id}"` (the last
 /// part empty without a project grant; `/` cannot occur in ids).
 pub const USER_GRANT: &str = "user_grant";
+/// A plugin's name, lower-cased: unique per instance.
+pub const PLUGIN_NAME: &str = "plugin_name";
 
 /// Every unique type with its scope.
 pub const ALL: &[(&str, UniqueScope)] = &[
@@ -29,6 +31,7 @@ pub const ALL: &[(&str, UniqueScope)] = &[
     (LOGIN_NAME, UniqueScope::Instance),
     (CLIENT_ID, UniqueScope::Instance),
     (USER_GRANT, UniqueScope::Instance),
+    (PLUGIN_NAME, UniqueScope::Instance),
 ];
 
 /// Where values of `unique_type` must be unique; unknown types are per instance.

@@ -252,8 +252,18 @@ fn every_permission_is_granted_by_some_role_other_than_iam_owner() {
         assert!(
             granted
                 || permission == Permission::InstanceWrite
-                || permission == Permission::InstanceMemberWrite,
+                || permission == Permission::InstanceMemberWrite
+                // Uploading and binding plugins runs code for the whole instance: owners only.
+                || permission == Permission::PluginWrite,
             "{permission} is only granted by IAM_OWNER"
         );
     }
+}
+
+#[test]
+fn only_instance_owners_manage_plugins() {
+    for role in Role::ALL {
+        assert_eq!(role.grants(Permission::PluginWrite), role == Role::IamOwner, "{role:?}");
+    }
+    assert!(Role::IamOwnerViewer.grants(Permission::PluginRead));
 }
