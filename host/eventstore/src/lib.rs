@@ -11,6 +11,7 @@
 //! Two backends implement [`Eventstore`]: [`SqliteStore`] (embedded, the default) and [`PgStore`]
 //! (production, several nodes). [`Store`] picks one from a database URL.
 
+mod blobs;
 mod error;
 mod migrate;
 mod postgres;

@@ -525,3 +525,40 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
     assert!(per_writer.values().all(|n| *n == PUSHES), "{per_writer:?}");
     eprintln!("{} backend: {conflicts} conflicts retried", store.backend());
 }
+
+mod blobs {
+    async fn blobs_round_trip(store: warden_eventstore::Store) {
+        let digest = "ab".repeat(32);
+        assert_eq!(store.get_blob("i1", &digest).await.expect("get"), None);
+        store
+            .put_blob("i1", &digest, b"\0asm component")
+            .await
+            .expect("put");
+        store
+            .put_blob("i1", &digest, b"\0asm component")
+            .await
+            .expect("put again is a no-op");
+        assert_eq!(
+            store.get_blob("i1", &digest).await.expect("get").as_deref(),
+            Some(&b"\0asm component"[..])
+        );
+        assert_eq!(
+            store.get_blob("i2", &digest).await.expect("get"),
+            None,
+            "blobs are per instance"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let t = warden_eventstore::testing::sqlite().await;
+        blobs_round_trip(t.store.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        if let Some(t) = warden_eventstore::testing::postgres().await {
+            blobs_round_trip(t.store.clone()).await;
+        }
+    }
+}
