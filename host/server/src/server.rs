@@ -45,9 +45,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
-    let app = http::router(http::AppState {
-        store: store.clone(),
-    });
+    let app = http::router(http::AppState::new(store.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
