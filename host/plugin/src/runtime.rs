@@ -1,0 +1,895 @@
+//! The plugin runtime: one engine, compiled plugins, and a fresh sandboxed instance per call.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolConcurrencyLimitError,
+    PoolingAllocationConfig, Store, Trap, UpdateDeadline,
+};
+
+use crate::binding::Binding;
+use crate::bindings::action::{Action, ActionPre};
+use crate::bindings::projection::{Projection, ProjectionPre};
+use crate::bindings::validator::warden::plugin::types as wit;
+use crate::bindings::validator::{Validator, ValidatorPre};
+use crate::error::{CallError, PluginError};
+use crate::host::{CallLimiter, HostState, OutputBudget, ViewAccess};
+use crate::metrics::{MetricsSnapshot, PluginMetrics};
+use crate::types::{
+    ActionContext, ActionOutcome, Claim, Event, Hook, Metadata, RESERVED_CLAIMS, ValidatorInput,
+    ValidatorOutcome, Violation,
+};
+use crate::views::{PendingWrites, ViewStore};
+
+/// The WIT package version this runtime serves.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The kind of plugin a component is: the WIT world it targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum World {
+    /// Checks commands in the command pipeline (`warden:plugin/validator`).
+    Validator,
+    /// Turns events into rows of its own views (`warden:plugin/projection`).
+    Projection,
+    /// Hooks of the login flow (`warden:plugin/action`).
+    Action,
+}
+
+impl World {
+    /// All worlds.
+    pub const ALL: [World; 3] = [World::Validator, World::Projection, World::Action];
+
+    /// The world's name: `validator`, `projection` or `action`.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Validator => "validator",
+            World::Projection => "projection",
+            World::Action => "action",
+        }
+    }
+
+    /// The interface a component of this world exports, without version.
+    fn export(self) -> &'static str {
+        match self {
+            World::Validator => "warden:plugin/validation",
+            World::Projection => "warden:plugin/projector",
+            World::Action => "warden:plugin/login-hooks",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for World {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        World::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown world `{s}`: expected validator, projection or action"))
+    }
+}
+
+/// Settings of the runtime, fixed at start.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached across restarts; `None` keeps them in memory only. The
+    /// directory is created with owner-only permissions and must not be shared with anything else.
+    pub cache_dir: Option<PathBuf>,
+    /// Plugin instances alive at once (calls in flight); a call beyond it fails with
+    /// [`CallError::Busy`]. Sizes the pooling allocator.
+    pub max_instances: u32,
+    /// The largest CPU deadline a binding may set.
+    pub max_deadline: Duration,
+    /// The largest memory cap a binding may set, in bytes.
+    pub max_memory: u64,
+    /// Core instances, tables and memories one call may create (interpreted languages ship several
+    /// core modules per component).
+    pub max_core_instances: u32,
+    /// Tables one call may create.
+    pub max_tables: u32,
+    /// Linear memories one call may create.
+    pub max_memories: u32,
+    /// How often the epoch advances; the granularity of CPU deadlines.
+    pub epoch_tick: Duration,
+    /// Bytes of stdout, and of stderr, kept per call; the rest is dropped.
+    pub max_output_bytes: usize,
+    /// Log records kept per call.
+    pub max_log_records: usize,
+    /// Bytes of log messages and fields kept per call.
+    pub max_log_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_instances: 64,
+            max_deadline: Duration::from_secs(1),
+            max_memory: 256 << 20,
+            max_core_instances: 64,
+            max_tables: 64,
+            max_memories: 8,
+            epoch_tick: Duration::from_millis(1),
+            max_output_bytes: 16 << 10,
+            max_log_records: 256,
+            max_log_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Runs plugins: compiles and caches them, and calls them in fresh sandboxed instances.
+///
+/// Cheap to clone; clones share the engine, the caches and the epoch ticker, which stops when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    config: RuntimeConfig,
+    validator_linker: Linker<HostState>,
+    projection_linker: Linker<HostState>,
+    action_linker: Linker<HostState>,
+    /// Identifies the engine's code format: compiled code is cached under the content hash plus this.
+    compat: String,
+    compiled: Mutex<HashMap<String, Weak<Compiled>>>,
+    _ticker: EpochTicker,
+}
+
+/// A compiled plugin, shared by every [`LoadedPlugin`] with the same bytes.
+struct Compiled {
+    digest: String,
+    world: World,
+    pre: Pre,
+    subscriptions: Vec<String>,
+}
+
+enum Pre {
+    Validator(ValidatorPre<HostState>),
+    Projection(ProjectionPre<HostState>),
+    Action(ActionPre<HostState>),
+}
+
+/// A plugin ready to be called: compiled, linked and pre-instantiated.
+pub struct LoadedPlugin {
+    name: Arc<str>,
+    compiled: Arc<Compiled>,
+    metrics: PluginMetrics,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("digest", &self.compiled.digest)
+            .field("world", &self.compiled.world)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// The name it was loaded under; its log records and metrics carry it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SHA-256 of the component's bytes, in hex.
+    pub fn digest(&self) -> &str {
+        &self.compiled.digest
+    }
+
+    /// The world the component targets.
+    pub fn world(&self) -> World {
+        self.compiled.world
+    }
+
+    /// For a projection, the event types it subscribes to (a trailing `*` matches a prefix); empty
+    /// for other worlds.
+    pub fn subscriptions(&self) -> &[String] {
+        &self.compiled.subscriptions
+    }
+
+    /// Whether a projection wants events of this type.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.compiled
+            .subscriptions
+            .iter()
+            .any(|s| match s.strip_suffix('*') {
+                Some(prefix) => event_type.starts_with(prefix),
+                None => s == event_type,
+            })
+    }
+
+    /// The plugin's call counters so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+}
+
+impl PluginRuntime {
+    /// Builds the engine (pooling allocator, epoch interruption) and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, PluginError> {
+        if config.epoch_tick.is_zero() {
+            return Err(PluginError::Config("epoch_tick must not be zero".into()));
+        }
+        if config.max_deadline < config.epoch_tick {
+            return Err(PluginError::Config(
+                "max_deadline must be at least one epoch tick".into(),
+            ));
+        }
+        let max_memory = usize::try_from(config.max_memory)
+            .map_err(|_| PluginError::Config("max_memory does not fit this platform".into()))?;
+
+        let mut pool = PoolingAllocationConfig::new();
+        let n = config.max_instances;
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(config.max_core_instances).min(10_000))
+            .max_core_instances_per_component(config.max_core_instances)
+            .total_memories(n.saturating_mul(2))
+            .max_memories_per_component(config.max_memories)
+            .total_tables(n.saturating_mul(4))
+            .max_tables_per_component(config.max_tables)
+            .total_stacks(n)
+            .max_memory_size(max_memory)
+            // Interpreters keep big function tables and instances; allow them, still bounded.
+            .max_core_instance_size(4 << 20)
+            .max_component_instance_size(4 << 20)
+            .table_elements(100_000);
+
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| PluginError::Config(format!("{e:#}")))?;
+
+        let compat = {
+            let mut hasher = Sha256Hasher(Sha256::new());
+            std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+            hasher.0.update(env!("CARGO_PKG_VERSION"));
+            hex::encode(&hasher.0.finalize()[..8])
+        };
+
+        if let Some(dir) = &config.cache_dir {
+            create_private_dir(dir)?;
+        }
+
+        let link_err = |e: wasmtime::Error| PluginError::Internal(format!("linker: {e:#}"));
+        let mut validator_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut validator_linker).map_err(link_err)?;
+        Validator::add_to_linker::<_, HasSelf<_>>(&mut validator_linker, |s| s)
+            .map_err(link_err)?;
+        let mut projection_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut projection_linker).map_err(link_err)?;
+        Projection::add_to_linker::<_, HasSelf<_>>(&mut projection_linker, |s| s)
+            .map_err(link_err)?;
+        let mut action_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut action_linker).map_err(link_err)?;
+        Action::add_to_linker::<_, HasSelf<_>>(&mut action_linker, |s| s).map_err(link_err)?;
+
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                validator_linker,
+                projection_linker,
+                action_linker,
+                compat,
+                compiled: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The runtime's settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Loads a plugin: validates that `bytes` are a component of exactly one plugin world that links
+    /// against what the server provides, compiles it (or takes it from the cache), and
+    /// pre-instantiates it. For a projection it also reads its subscriptions.
+    ///
+    /// Compilation runs on a blocking thread. Loading the same bytes again reuses the compiled code
+    /// while any plugin loaded from them is alive, and the disk cache otherwise.
+    pub async fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let compiled = match self.inner.cached(&digest) {
+            Some(compiled) => compiled,
+            None => {
+                let inner = self.inner.clone();
+                let bytes = bytes.to_vec();
+                let key = digest.clone();
+                let (world, pre) = tokio::task::spawn_blocking(move || inner.compile(&key, &bytes))
+                    .await
+                    .map_err(|e| PluginError::Internal(format!("compilation task: {e}")))??;
+                let subscriptions = match &pre {
+                    Pre::Projection(pre) => self.read_subscriptions(name, pre).await?,
+                    Pre::Validator(_) | Pre::Action(_) => Vec::new(),
+                };
+                let compiled = Arc::new(Compiled {
+                    digest: digest.clone(),
+                    world,
+                    pre,
+                    subscriptions,
+                });
+                self.inner.remember(&compiled);
+                compiled
+            }
+        };
+        tracing::debug!(plugin = name, digest = %compiled.digest, world = %compiled.world, "plugin loaded");
+        Ok(Arc::new(LoadedPlugin {
+            name: name.into(),
+            compiled,
+            metrics: PluginMetrics::default(),
+        }))
+    }
+
+    /// Calls a validator with one command.
+    pub async fn validate(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        input: &ValidatorInput,
+    ) -> Result<ValidatorOutcome, CallError> {
+        let started = Instant::now();
+        let result = self.validate_inner(plugin, binding, input).await;
+        plugin
+            .metrics
+            .record(started.elapsed(), result.as_ref().err());
+        result
+    }
+
+    async fn validate_inner(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        input: &ValidatorInput,
+    ) -> Result<ValidatorOutcome, CallError> {
+        let Pre::Validator(pre) = &plugin.compiled.pre else {
+            return Err(wrong_world(World::Validator, plugin));
+        };
+        let input = input.into();
+        let mut store = self.store(&plugin.name, binding, None)?;
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .warden_plugin_validation()
+                .call_validate(&mut store, &input)
+                .await
+        }
+        .await;
+        let violations = finish(&store, result)?.map_err(CallError::Plugin)?;
+        Ok(if violations.is_empty() {
+            ValidatorOutcome::Ok
+        } else {
+            ValidatorOutcome::Violations(violations.into_iter().map(Violation::from).collect())
+        })
+    }
+
+    /// Applies one event to a projection's views.
+    ///
+    /// The plugin reads rows through `views` while it runs; its writes are applied to `views` only
+    /// after it succeeded, so a plugin that fails changes nothing. If applying them fails, the call
+    /// fails with [`CallError::ViewStore`]; a store over a transaction (as the spooler's) rolls back.
+    pub async fn project(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        event: &Event,
+        views: Arc<dyn ViewStore>,
+    ) -> Result<(), CallError> {
+        let started = Instant::now();
+        let result = self.project_inner(plugin, binding, event, views).await;
+        plugin
+            .metrics
+            .record(started.elapsed(), result.as_ref().err());
+        result
+    }
+
+    async fn project_inner(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        event: &Event,
+        views: Arc<dyn ViewStore>,
+    ) -> Result<(), CallError> {
+        let Pre::Projection(pre) = &plugin.compiled.pre else {
+            return Err(wrong_world(World::Projection, plugin));
+        };
+        let event = wit::Event::from(event);
+        let access = ViewAccess {
+            store: views.clone(),
+            pending: PendingWrites::default(),
+            failure: None,
+        };
+        let mut store = self.store(&plugin.name, binding, Some(access))?;
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .warden_plugin_projector()
+                .call_handle(&mut store, &event)
+                .await
+        }
+        .await;
+        let outcome = finish(&store, result)?;
+        let Some(access) = store.into_data().views else {
+            return Err(CallError::ViewStore("the call lost its views".into()));
+        };
+        if let Some(failure) = access.failure {
+            return Err(CallError::ViewStore(failure));
+        }
+        outcome.map_err(CallError::Plugin)?;
+        access
+            .pending
+            .flush(views.as_ref())
+            .await
+            .map_err(|e| CallError::ViewStore(e.0))
+    }
+
+    /// The event types a projection subscribes to (the same as [`LoadedPlugin::subscriptions`]).
+    pub fn subscriptions<'a>(&self, plugin: &'a LoadedPlugin) -> &'a [String] {
+        plugin.subscriptions()
+    }
+
+    /// Calls an action's hook.
+    ///
+    /// Claims returned by pre-token and pre-userinfo hooks are checked: a reserved claim fails the call
+    /// with [`CallError::ReservedClaim`], a value that is not JSON with [`CallError::InvalidOutput`].
+    pub async fn action(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        hook: &Hook,
+        ctx: &ActionContext,
+    ) -> Result<ActionOutcome, CallError> {
+        let started = Instant::now();
+        let result = self.action_inner(plugin, binding, hook, ctx).await;
+        plugin
+            .metrics
+            .record(started.elapsed(), result.as_ref().err());
+        result
+    }
+
+    async fn action_inner(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        hook: &Hook,
+        ctx: &ActionContext,
+    ) -> Result<ActionOutcome, CallError> {
+        let Pre::Action(pre) = &plugin.compiled.pre else {
+            return Err(wrong_world(World::Action, plugin));
+        };
+        let ctx = wit::AuthContext::from(ctx);
+        let mut store = self.store(&plugin.name, binding, None)?;
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let hooks = instance.warden_plugin_login_hooks();
+            let outcome: Result<Result<ActionOutcome, CallError>, String> = match hook {
+                Hook::PreAuthentication => hooks
+                    .call_pre_authentication(&mut store, &ctx)
+                    .await?
+                    .map(|d| Ok(d.into())),
+                Hook::PostAuthentication => hooks
+                    .call_post_authentication(&mut store, &ctx)
+                    .await?
+                    .map(|d| Ok(d.into())),
+                Hook::PreRegistration { profile } => hooks
+                    .call_pre_registration(&mut store, &ctx, &profile.into())
+                    .await?
+                    .map(|d| Ok(d.into())),
+                Hook::PreToken { claims } => {
+                    let claims: Vec<wit::Claim> = claims.iter().map(Into::into).collect();
+                    hooks
+                        .call_pre_token(&mut store, &ctx, &claims)
+                        .await?
+                        .map(checked_claims)
+                }
+                Hook::PreUserinfo { claims } => {
+                    let claims: Vec<wit::Claim> = claims.iter().map(Into::into).collect();
+                    hooks
+                        .call_pre_userinfo(&mut store, &ctx, &claims)
+                        .await?
+                        .map(checked_claims)
+                }
+                Hook::PostCreation { user } => hooks
+                    .call_post_creation(&mut store, &ctx, &user.into())
+                    .await?
+                    .map(|metadata| {
+                        Ok(ActionOutcome::Metadata {
+                            metadata: metadata
+                                .into_iter()
+                                .map(|m| Metadata {
+                                    key: m.key,
+                                    value: m.value,
+                                })
+                                .collect(),
+                        })
+                    }),
+            };
+            wasmtime::Result::Ok(outcome)
+        }
+        .await;
+        finish(&store, result)?.map_err(CallError::Plugin)?
+    }
+
+    /// A fresh store for one call: the sandbox, the limits and the CPU deadline.
+    fn store(
+        &self,
+        plugin: &Arc<str>,
+        binding: &Binding,
+        views: Option<ViewAccess>,
+    ) -> Result<Store<HostState>, CallError> {
+        let config = &self.inner.config;
+        let limits = binding.limits;
+        if limits.deadline.is_zero() || limits.deadline > config.max_deadline {
+            return Err(CallError::InvalidBinding(format!(
+                "the deadline must be between 1 ms and {} ms",
+                config.max_deadline.as_millis()
+            )));
+        }
+        if limits.memory == 0 || limits.memory > config.max_memory {
+            return Err(CallError::InvalidBinding(format!(
+                "the memory limit must be between 1 byte and {} MiB",
+                config.max_memory >> 20
+            )));
+        }
+        let limiter = CallLimiter::new(
+            usize::try_from(limits.memory).unwrap_or(usize::MAX),
+            config.max_core_instances as usize,
+            config.max_tables as usize,
+            config.max_memories as usize,
+            100_000,
+        );
+        let budget = OutputBudget {
+            stream_bytes: config.max_output_bytes,
+            log_records: config.max_log_records,
+            log_bytes: config.max_log_bytes,
+        };
+        let state = HostState::new(plugin.clone(), binding, budget, limiter, views)
+            .map_err(CallError::InvalidBinding)?;
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limits);
+
+        // The deadline counts ticks while the plugin runs: at every tick it yields to the executor
+        // so other tasks on this thread go on, and after the last one it is interrupted.
+        let tick = config.epoch_tick.as_nanos().max(1);
+        let ticks = limits.deadline.as_nanos().div_ceil(tick) as u64 + 1;
+        let mut used = 0;
+        store.epoch_deadline_callback(move |_| {
+            used += 1;
+            if used >= ticks {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        Ok(store)
+    }
+
+    async fn read_subscriptions(
+        &self,
+        name: &str,
+        pre: &ProjectionPre<HostState>,
+    ) -> Result<Vec<String>, PluginError> {
+        let access = ViewAccess {
+            store: Arc::new(crate::views::MemoryViewStore::default()),
+            pending: PendingWrites::default(),
+            failure: None,
+        };
+        let mut store = self
+            .store(&name.into(), &Binding::default(), Some(access))
+            .map_err(PluginError::Subscriptions)?;
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .warden_plugin_projector()
+                .call_subscriptions(&mut store)
+                .await
+        }
+        .await;
+        let subscriptions = finish(&store, result).map_err(PluginError::Subscriptions)?;
+        for s in &subscriptions {
+            let pattern = s.strip_suffix('*').unwrap_or(s);
+            if s.is_empty() || pattern.contains('*') {
+                return Err(PluginError::Subscriptions(CallError::InvalidOutput(
+                    format!("`{s}` is not an event type or a prefix ending in `*`"),
+                )));
+            }
+        }
+        Ok(subscriptions)
+    }
+}
+
+impl Inner {
+    fn cached(&self, digest: &str) -> Option<Arc<Compiled>> {
+        self.lock_compiled().get(digest).and_then(Weak::upgrade)
+    }
+
+    fn remember(&self, compiled: &Arc<Compiled>) {
+        let mut map = self.lock_compiled();
+        map.retain(|_, weak| weak.strong_count() > 0);
+        map.insert(compiled.digest.clone(), Arc::downgrade(compiled));
+    }
+
+    fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<Compiled>>> {
+        self.compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Compiles (or loads from the disk cache), detects the world and pre-instantiates.
+    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<(World, Pre), PluginError> {
+        let cache_file = self
+            .config
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.compat)));
+        let cached = cache_file.as_deref().and_then(|path| {
+            if !path.exists() {
+                return None;
+            }
+            match deserialize_cached(&self.engine, path) {
+                Ok(component) => Some(component),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unusable compiled plugin in the cache; recompiling");
+                    let _ = std::fs::remove_file(path);
+                    None
+                }
+            }
+        });
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => Component::new(&self.engine, bytes)
+                .map_err(|e| PluginError::InvalidComponent(format!("{e:#}")))?,
+        };
+        let world = detect_world(&self.engine, &component)?;
+        let linker = match world {
+            World::Validator => &self.validator_linker,
+            World::Projection => &self.projection_linker,
+            World::Action => &self.action_linker,
+        };
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link {
+                world,
+                reason: format!("{e:#}"),
+            })?;
+        let link = |e: wasmtime::Error| PluginError::Link {
+            world,
+            reason: format!("{e:#}"),
+        };
+        let pre = match world {
+            World::Validator => Pre::Validator(ValidatorPre::new(instance_pre).map_err(link)?),
+            World::Projection => Pre::Projection(ProjectionPre::new(instance_pre).map_err(link)?),
+            World::Action => Pre::Action(ActionPre::new(instance_pre).map_err(link)?),
+        };
+        if let Some(path) = cache_file.filter(|_| !from_cache)
+            && let Err(e) = write_cache(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+        }
+        Ok((world, pre))
+    }
+}
+
+/// Which world a component targets, from the interfaces it exports.
+fn detect_world(engine: &Engine, component: &Component) -> Result<World, PluginError> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let mut found = Vec::new();
+    for export in &exports {
+        let (interface, version) = export.split_once('@').unwrap_or((export, ""));
+        if let Some(world) = World::ALL.into_iter().find(|w| w.export() == interface) {
+            if version != WIT_VERSION {
+                return Err(PluginError::UnknownWorld(format!(
+                    "the component exports {export}, but this server serves warden:plugin@{WIT_VERSION}"
+                )));
+            }
+            found.push(world);
+        }
+    }
+    match found.as_slice() {
+        [world] => Ok(*world),
+        [] => Err(PluginError::UnknownWorld(format!(
+            "the component is not a Warden plugin: it exports [{}], but a plugin exports one of \
+             {v}/validation (validator), {v}/projector (projection) or {v}/login-hooks (action) at @{WIT_VERSION}",
+            exports.join(", "),
+            v = "warden:plugin",
+        ))),
+        several => Err(PluginError::UnknownWorld(format!(
+            "the component targets several worlds ({}); a plugin targets exactly one",
+            several
+                .iter()
+                .map(|w| w.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Loads compiled code this runtime wrote to its cache directory.
+///
+/// Deserializing skips validation and compilation: the file must come from a trusted serializer.
+#[allow(unsafe_code)]
+fn deserialize_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: files in the cache directory are written only by `write_cache` of this runtime from a
+    // `Component::serialize` of a component compiled by a compatible engine: the name carries the
+    // content hash of the original bytes and the engine's compatibility hash, the directory is
+    // created owner-only by `create_private_dir`, and wasmtime itself checks the header and the
+    // engine compatibility before using the code. Uploaded bytes are never deserialized, only
+    // compiled by `Component::new`.
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+/// Writes a compiled component to the cache atomically (temporary file, then rename).
+fn write_cache(component: &Component, path: &Path) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let bytes = component.serialize().map_err(std::io::Error::other)?;
+    let tmp = path.with_extension(format!(
+        "tmp.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), PluginError> {
+    let err = |source| PluginError::Cache {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Turns the outcome of instantiating and calling into the call's result, and logs the plugin's
+/// output.
+fn finish<T>(store: &Store<HostState>, result: wasmtime::Result<T>) -> Result<T, CallError> {
+    let state = store.data();
+    state.flush_output();
+    result.map_err(|err| classify(&err, &state.limits))
+}
+
+fn classify(err: &wasmtime::Error, limits: &CallLimiter) -> CallError {
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => CallError::Timeout,
+            Trap::StackOverflow => CallError::StackOverflow,
+            _ if limits.memory_refused => CallError::MemoryExhausted,
+            trap => CallError::Trap(trap.to_string()),
+        };
+    }
+    if err.is::<PoolConcurrencyLimitError>() {
+        return CallError::Busy;
+    }
+    if limits.memory_refused {
+        return CallError::MemoryExhausted;
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallError::Trap(format!("the plugin exited with status {}", exit.0));
+    }
+    CallError::Trap(err.root_cause().to_string())
+}
+
+fn wrong_world(expected: World, plugin: &LoadedPlugin) -> CallError {
+    CallError::WrongWorld {
+        expected,
+        actual: plugin.world(),
+    }
+}
+
+/// Checks the claims an action returned: no reserved claim, a name, a JSON value.
+fn checked_claims(claims: Vec<wit::Claim>) -> Result<ActionOutcome, CallError> {
+    claims
+        .into_iter()
+        .map(|c| {
+            if RESERVED_CLAIMS.contains(&c.name.as_str()) {
+                return Err(CallError::ReservedClaim(c.name));
+            }
+            if c.name.is_empty() {
+                return Err(CallError::InvalidOutput("a claim has no name".into()));
+            }
+            let value = serde_json::from_str(&c.value).map_err(|e| {
+                CallError::InvalidOutput(format!("claim `{}` is not JSON: {e}", c.name))
+            })?;
+            Ok(Claim {
+                name: c.name,
+                value,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(|claims| ActionOutcome::Claims { claims })
+}
+
+/// Feeds `Hash` output into SHA-256.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// Advances the engine's epoch at a fixed interval, on its own thread, until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> Result<Self, PluginError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("warden-plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Internal(format!("epoch ticker thread: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Hostile plugins fail their own call cleanly, with the right error, and the host goes on.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use warden_plugin::{
+    Binding, CallError, Capabilities, DirGrant, FailurePolicy, Limits, ValidatorOutcome, Violation,
+};
+use warden_plugin_fixtures as fixtures;
+
+use common::{load, new_user, runtime};
+
+/// A normal call right after a hostile one still works.
+async fn host_still_serves() {
+    let plugin = load("email-domains", fixtures::EMAIL_DOMAINS).await;
+    let outcome = runtime()
+        .validate(
+            &plugin,
+            &Binding::with_config([("allowed_domains", "example.com")]),
+            &new_user(Some("ada@example.com")),
+        )
+        .await;
+    assert_eq!(outcome, Ok(ValidatorOutcome::Ok));
+}
+
+async fn call(path: &str, binding: &Binding) -> Result<ValidatorOutcome, CallError> {
+    let plugin = load("hostile", path).await;
+    runtime()
+        .validate(&plugin, binding, &new_user(Some("ada@example.com")))
+        .await
+}
+
+#[tokio::test]
+async fn an_infinite_loop_times_out_at_its_deadline() {
+    let binding = Binding {
+        limits: Limits {
+            deadline: Duration::from_millis(20),
+            ..Limits::default()
+        },
+        ..Binding::default()
+    };
+    let started = Instant::now();
+    assert_eq!(
+        call(fixtures::HOSTILE_SPIN, &binding).await,
+        Err(CallError::Timeout)
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(19), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    host_still_serves().await;
+}
+
+#[tokio::test]
+async fn the_default_deadline_is_50_ms() {
+    let started = Instant::now();
+    assert_eq!(
+        call(fixtures::HOSTILE_SPIN, &Binding::default()).await,
+        Err(CallError::Timeout)
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(49) && elapsed < Duration::from_millis(1000),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_its_memory_cap() {
+    for memory in [Limits::DEFAULT_MEMORY, 8 << 20] {
+        let binding = Binding {
+            // A generous deadline: on a busy machine page faults are slow, and this is about memory.
+            limits: Limits {
+                memory,
+                deadline: Duration::from_secs(1),
+            },
+            ..Binding::default()
+        };
+        assert_eq!(
+            call(fixtures::HOSTILE_MEMORY_BOMB, &binding).await,
+            Err(CallError::MemoryExhausted)
+        );
+    }
+    host_still_serves().await;
+}
+
+#[tokio::test]
+async fn a_panic_is_a_trap() {
+    let err = call(fixtures::HOSTILE_TRAP, &Binding::default())
+        .await
+        .expect_err("trap");
+    assert!(
+        matches!(&err, CallError::Trap(m) if m.contains("unreachable")),
+        "{err:?}"
+    );
+    assert!(err.is_plugin_fault());
+    host_still_serves().await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_overflows_the_stack() {
+    assert_eq!(
+        call(fixtures::HOSTILE_STACK_OVERFLOW, &Binding::default()).await,
+        Err(CallError::StackOverflow)
+    );
+    host_still_serves().await;
+}
+
+#[tokio::test]
+async fn floods_of_output_and_logs_are_bounded_and_the_call_completes() {
+    let binding = Binding {
+        config: Arc::new(BTreeMap::from([
+            ("megabytes".to_owned(), "16".to_owned()),
+            ("records".to_owned(), "20000".to_owned()),
+        ])),
+        limits: Limits {
+            deadline: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..Binding::default()
+    };
+    let started = Instant::now();
+    assert_eq!(
+        call(fixtures::HOSTILE_NOISY, &binding).await,
+        Ok(ValidatorOutcome::Ok)
+    );
+    eprintln!(
+        "32 MiB of output and 20,000 log records in {:?}",
+        started.elapsed()
+    );
+    host_still_serves().await;
+}
+
+fn report(outcome: Result<ValidatorOutcome, CallError>) -> Vec<Violation> {
+    match outcome {
+        Ok(ValidatorOutcome::Violations(v)) => v,
+        other => panic!("expected a report, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn files_sockets_and_environment_are_out_of_reach() {
+    let attempts = report(call(fixtures::HOSTILE_ESCAPE, &Binding::default()).await);
+    assert_eq!(attempts.len(), 9, "{attempts:#?}");
+    for attempt in &attempts {
+        assert_eq!(attempt.code, "denied", "{attempt:?}");
+    }
+    host_still_serves().await;
+}
+
+#[tokio::test]
+async fn a_granted_directory_and_environment_are_reachable_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("secret.txt"), "granted contents").expect("write");
+    let binding = Binding {
+        config: Arc::new(BTreeMap::from([(
+            "read_file".to_owned(),
+            "/data/secret.txt".to_owned(),
+        )])),
+        grants: Capabilities {
+            env: BTreeMap::from([("REGION".to_owned(), "eu".to_owned())]),
+            dirs: vec![DirGrant {
+                host_path: dir.path().to_owned(),
+                guest_path: "/data".into(),
+                writable: false,
+            }],
+            ..Capabilities::default()
+        },
+        ..Binding::default()
+    };
+    let attempts = report(call(fixtures::HOSTILE_ESCAPE, &binding).await);
+    let by_field = |f: &str| {
+        attempts
+            .iter()
+            .find(|a| a.field == f)
+            .unwrap_or_else(|| panic!("no attempt {f} in {attempts:#?}"))
+    };
+    assert_eq!(by_field("/data/secret.txt").code, "read");
+    assert_eq!(by_field("/data/secret.txt").message, "granted contents");
+    assert_eq!(by_field("environment").code, "allowed");
+    assert_eq!(by_field("environment").message, "REGION");
+    for still_denied in [
+        "read /etc/passwd",
+        "connect tcp 127.0.0.1:5432",
+        "resolve localhost",
+    ] {
+        assert_eq!(by_field(still_denied).code, "denied", "{attempts:#?}");
+    }
+}
+
+#[tokio::test]
+async fn the_failure_policy_maps_plugin_faults_only() {
+    let trap = call(fixtures::HOSTILE_TRAP, &Binding::default()).await;
+    assert!(trap.is_err());
+    let allowed =
+        FailurePolicy::AllowFailure.resolve("hostile", trap.clone(), || ValidatorOutcome::Ok);
+    assert_eq!(allowed, Ok(ValidatorOutcome::Ok));
+    let closed =
+        FailurePolicy::FailClosed.resolve("hostile", trap.clone(), || ValidatorOutcome::Ok);
+    assert_eq!(closed, trap);
+    // A host fault is never skipped, whatever the policy.
+    let busy: Result<ValidatorOutcome, CallError> = Err(CallError::Busy);
+    assert_eq!(
+        FailurePolicy::AllowFailure.resolve("hostile", busy, || ValidatorOutcome::Ok),
+        Err(CallError::Busy)
+    );
+}
+
+#[tokio::test]
+async fn limits_beyond_the_runtime_maximums_are_refused() {
+    for limits in [
+        Limits {
+            deadline: Duration::from_secs(5),
+            ..Limits::default()
+        },
+        Limits {
+            memory: 1 << 40,
+            ..Limits::default()
+        },
+        Limits {
+            deadline: Duration::ZERO,
+            ..Limits::default()
+        },
+    ] {
+        let binding = Binding {
+            limits,
+            ..Binding::default()
+        };
+        let outcome = call(fixtures::EMAIL_DOMAINS, &binding).await;
+        assert!(
+            matches!(outcome, Err(CallError::InvalidBinding(_))),
+            "{outcome:?}"
+        );
+    }
+}
+
+/// A plugin spinning to its deadline yields at every epoch tick, so other requests on the same
+/// (single) executor thread keep their latency.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_plugin_does_not_stall_other_requests() {
+    let spin = load("spin", fixtures::HOSTILE_SPIN).await;
+    let domains = load("email-domains", fixtures::EMAIL_DOMAINS).await;
+    let rt = runtime();
+    let long = Binding {
+        limits: Limits {
+            deadline: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..Binding::default()
+    };
+    let input = new_user(Some("ada@example.com"));
+    let spinning = rt.validate(&spin, &long, &input);
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut worst = Duration::ZERO;
+        for _ in 0..10 {
+            let started = Instant::now();
+            let outcome = rt
+                .validate(
+                    &domains,
+                    &Binding::with_config([("allowed_domains", "example.com")]),
+                    &input,
+                )
+                .await;
+            assert_eq!(outcome, Ok(ValidatorOutcome::Ok));
+            worst = worst.max(started.elapsed());
+        }
+        (Instant::now(), worst)
+    };
+    let started = Instant::now();
+    let (spun, (others_done, worst)) = tokio::join!(spinning, others);
+    assert_eq!(spun, Err(CallError::Timeout));
+    assert!(
+        others_done.duration_since(started) < Duration::from_millis(500),
+        "other calls finished after {:?}",
+        others_done.duration_since(started)
+    );
+    assert!(
+        worst < Duration::from_millis(50),
+        "worst other call took {worst:?}"
+    );
+}
+
+/// With every instance slot taken, a call fails fast with `Busy` (a host fault, never skipped).
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_pool_fails_calls_with_busy() {
+    let small = warden_plugin::PluginRuntime::new(warden_plugin::RuntimeConfig {
+        max_instances: 1,
+        ..warden_plugin::RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let spin = small
+        .load("spin", &fixtures::bytes(fixtures::HOSTILE_SPIN))
+        .await
+        .expect("load");
+    let input = new_user(Some("ada@example.com"));
+    let long = Binding {
+        limits: Limits {
+            deadline: Duration::from_millis(200),
+            ..Limits::default()
+        },
+        ..Binding::default()
+    };
+    let first = small.validate(&spin, &long, &input);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        small.validate(&spin, &long, &input).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first, Err(CallError::Timeout));
+    assert_eq!(second, Err(CallError::Busy));
+    assert!(!CallError::Busy.is_plugin_fault());
+}
+
+/// Each call gets a fresh instance: nothing a plugin keeps in memory reaches the next caller.
+#[tokio::test]
+async fn nothing_survives_from_one_call_to_the_next() {
+    let plugin = load("remember", fixtures::HOSTILE_REMEMBER).await;
+    let rt = runtime();
+    for (instance, user) in [
+        ("tenant-a", "user-1"),
+        ("tenant-b", "user-2"),
+        ("tenant-a", "user-3"),
+    ] {
+        let mut input = new_user(Some("ada@example.com"));
+        input.command.instance_id = instance.into();
+        input.command.aggregate_id = user.into();
+        let outcome = rt.validate(&plugin, &Binding::default(), &input).await;
+        assert_eq!(outcome, Ok(ValidatorOutcome::Ok), "{instance}/{user}");
+    }
+}
