@@ -1,0 +1,218 @@
+//! The one error type of the API: every failure is answered with a status and a JSON body
+//! `{ "code": "...", "message": "...", "field": "..." }`.
+
+use std::borrow::Cow;
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use schemars::JsonSchema;
+use serde::Serialize;
+use warden_command::CommandError;
+use warden_domain::{DomainError, ErrorKind};
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code, e.g. `user.login_name.taken` or `invalid_json`.
+    pub code: Cow<'static, str>,
+    /// What is wrong and why.
+    pub message: String,
+    /// The input at fault, as a path into the request (`email`, `redirect_uris[1]`, the query parameter or
+    /// header name), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The rules a command breaks, when validators refused it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ViolationBody>,
+}
+
+/// One rule a refused command breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ViolationBody {
+    /// The input field at fault, or empty for the command as a whole.
+    pub field: String,
+    /// A stable, machine-readable code.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// An error answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    /// The `WWW-Authenticate` challenge of a 401.
+    challenge: Option<&'static str>,
+}
+
+/// The message of every authentication failure: it does not tell which check failed.
+const UNAUTHENTICATED: &str =
+    "a valid bearer token is required: send `Authorization: Bearer <personal access token>`";
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+                field: None,
+                violations: Vec::new(),
+            },
+            challenge: None,
+        }
+    }
+
+    /// The same error, naming the input at fault.
+    #[must_use]
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    /// 400 for bad input in `field`.
+    pub fn invalid(
+        field: impl Into<String>,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message).with_field(field)
+    }
+
+    /// 401: no token, or one that is malformed, unknown, expired or of an inactive user.
+    pub fn unauthenticated(token_sent: bool) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", UNAUTHENTICATED);
+        error.challenge = Some(if token_sent {
+            r#"Bearer realm="warden", error="invalid_token""#
+        } else {
+            r#"Bearer realm="warden""#
+        });
+        error
+    }
+
+    /// 404 for a path that names no endpoint.
+    pub fn no_route() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route.not_found",
+            "no endpoint has this path",
+        )
+    }
+
+    /// 405 for a method the path does not serve.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method.not_allowed",
+            "this endpoint does not serve this HTTP method",
+        )
+    }
+
+    /// 500 without details; the cause is logged by the caller.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; it has been logged",
+        )
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let status = match error.kind {
+            ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::AlreadyExists | ErrorKind::PreconditionFailed => StatusCode::CONFLICT,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        };
+        let field = error.field;
+        let mut api = Self::new(status, error.code, error.message);
+        api.body.field = field;
+        api
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Refused(e) => e.into(),
+            CommandError::Rejected(violations) => {
+                let mut api = Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "command.rejected",
+                    format!(
+                        "the request breaks {} rule(s) of this instance",
+                        violations.len()
+                    ),
+                );
+                api.body.field = violations
+                    .first()
+                    .map(|v| v.field.clone())
+                    .filter(|f| !f.is_empty());
+                api.body.violations = violations
+                    .into_iter()
+                    .map(|v| ViolationBody {
+                        field: v.field,
+                        code: v.code,
+                        message: v.message,
+                    })
+                    .collect();
+                api
+            }
+            e @ CommandError::Stale { .. } => {
+                Self::new(StatusCode::CONFLICT, "stale_state", e.to_string()).with_field("If-Match")
+            }
+            e @ CommandError::Contended { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "concurrent_modification",
+                e.to_string(),
+            ),
+            CommandError::Unauthenticated => Self::unauthenticated(true),
+            e @ CommandError::Validator(_) => {
+                tracing::error!(error = %e, "validator failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "validator.unavailable",
+                    "a validation rule of this instance could not be checked; try again later",
+                )
+            }
+            e => {
+                tracing::error!(error = %e, "command failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}

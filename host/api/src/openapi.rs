@@ -1,0 +1,350 @@
+//! The route table and the OpenAPI 3.1 document generated from it.
+//!
+//! Every endpoint is declared once, as an [`Endpoint`] holding its handler and its documentation; the router
+//! is built from the same table, so the document lists every route by construction. Body schemas are the
+//! JSON Schemas (draft 2020-12, as OpenAPI 3.1 uses) of the request and response types.
+
+use std::sync::LazyLock;
+
+use axum::{
+    handler::Handler,
+    http::{Method, StatusCode, header},
+    response::IntoResponse,
+    routing::{MethodFilter, MethodRouter},
+};
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
+use serde_json::{Map, Value, json};
+use warden_domain::authz::Permission;
+
+use crate::{ApiState, error::ErrorBody};
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+fn root_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.root_schema_for::<T>()
+}
+
+/// One route of the API with its documentation.
+pub(crate) struct Endpoint {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    permission: Option<Permission>,
+    authenticated: bool,
+    request: Option<SchemaFn>,
+    request_optional: bool,
+    query: Option<SchemaFn>,
+    response: Option<SchemaFn>,
+    status: StatusCode,
+    pub(crate) route: MethodRouter<ApiState>,
+}
+
+impl Endpoint {
+    /// An authenticated endpoint answering 200 without a documented body.
+    pub(crate) fn new<H, T>(
+        method: Method,
+        path: &'static str,
+        operation_id: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, ApiState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+        Self {
+            method,
+            path,
+            operation_id,
+            summary,
+            permission: None,
+            authenticated: true,
+            request: None,
+            request_optional: false,
+            query: None,
+            response: None,
+            status: StatusCode::OK,
+            route: axum::routing::on(filter, handler),
+        }
+    }
+
+    /// A `POST` endpoint.
+    pub(crate) fn post<H: Handler<T, ApiState>, T: 'static>(
+        path: &'static str,
+        operation_id: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::POST, path, operation_id, summary, handler)
+    }
+
+    /// A `PUT` endpoint.
+    pub(crate) fn put<H: Handler<T, ApiState>, T: 'static>(
+        path: &'static str,
+        operation_id: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::PUT, path, operation_id, summary, handler)
+    }
+
+    /// A `DELETE` endpoint.
+    pub(crate) fn delete<H: Handler<T, ApiState>, T: 'static>(
+        path: &'static str,
+        operation_id: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::DELETE, path, operation_id, summary, handler)
+    }
+
+    /// A `GET` endpoint.
+    pub(crate) fn get<H: Handler<T, ApiState>, T: 'static>(
+        path: &'static str,
+        operation_id: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::GET, path, operation_id, summary, handler)
+    }
+
+    /// The permission the caller needs (documented as `x-permission`).
+    pub(crate) fn permission(mut self, permission: Permission) -> Self {
+        self.permission = Some(permission);
+        self
+    }
+
+    /// Served without authentication.
+    pub(crate) fn public(mut self) -> Self {
+        self.authenticated = false;
+        self
+    }
+
+    /// Takes a JSON body of type `T`.
+    pub(crate) fn body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema_of::<T>);
+        self
+    }
+
+    /// Takes an optional JSON body of type `T`.
+    pub(crate) fn optional_body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema_of::<T>);
+        self.request_optional = true;
+        self
+    }
+
+    /// Takes query parameters, the properties of `T`.
+    pub(crate) fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(root_schema_of::<T>);
+        self
+    }
+
+    /// Answers `status` with a JSON body of type `T`.
+    pub(crate) fn returns<T: JsonSchema>(mut self, status: StatusCode) -> Self {
+        self.response = Some(schema_of::<T>);
+        self.status = status;
+        self
+    }
+}
+
+/// The OpenAPI document, generated once.
+static DOCUMENT: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    serde_json::to_vec_pretty(&document(&crate::routes::endpoints())).unwrap_or_default()
+});
+
+/// `GET /openapi.json`.
+pub(crate) async fn serve_document() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_slice(),
+    )
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            let name = name.trim_start_matches('*');
+            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+        })
+        .collect()
+}
+
+fn query_parameters(schema: &Schema) -> Vec<Value> {
+    let object = schema.as_object();
+    let required: Vec<&str> = object
+        .and_then(|o| o.get("required"))
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    object
+        .and_then(|o| o.get("properties"))
+        .and_then(Value::as_object)
+        .map(|properties| {
+            properties
+                .iter()
+                .map(|(name, schema)| {
+                    let mut parameter = json!({
+                        "name": name,
+                        "in": "query",
+                        "required": required.contains(&name.as_str()),
+                        "schema": schema,
+                    });
+                    if let Some(description) = schema.get("description") {
+                        parameter["description"] = description.clone();
+                    }
+                    parameter
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+/// Builds the OpenAPI 3.1 document of `endpoints`.
+pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
+    let error = generator.subschema_for::<ErrorBody>().to_value();
+    let error_response = |description: &str| json!({ "description": description, "content": json_content(error.clone()) });
+
+    let mut paths = Map::new();
+    for endpoint in endpoints {
+        let path = endpoint.path.replace("{*", "{");
+        let mut parameters = path_parameters(endpoint.path);
+        let conditional = endpoint.method != Method::GET && endpoint.path.contains('{');
+        if conditional {
+            parameters.push(json!({
+                "name": "If-Match",
+                "in": "header",
+                "required": false,
+                "description": "The resource's sequence (its ETag, e.g. \"5\"): the change is refused with 409 \
+                    `stale_state` if the resource is at another sequence",
+                "schema": { "type": "string" },
+            }));
+        }
+        if let Some(query) = endpoint.query {
+            parameters.extend(query_parameters(&query(&mut generator)));
+        }
+        let mut responses = Map::new();
+        let mut success = match endpoint.response {
+            Some(schema) => json!({
+                "description": "Success",
+                "content": json_content(schema(&mut generator).to_value()),
+            }),
+            None => json!({ "description": "Success" }),
+        };
+        if endpoint.method != Method::GET {
+            success["headers"] = json!({
+                "ETag": {
+                    "description": "The written resource's sequence, for If-Match",
+                    "schema": { "type": "string" },
+                },
+            });
+        }
+        responses.insert(endpoint.status.as_u16().to_string(), success);
+        if endpoint.request.is_some() || endpoint.query.is_some() || !parameters.is_empty() {
+            responses.insert(
+                "400".into(),
+                error_response("Bad input; `field` names the input at fault"),
+            );
+        }
+        if endpoint.authenticated {
+            responses.insert(
+                "401".into(),
+                error_response("Missing, invalid or expired bearer token"),
+            );
+            responses.insert(
+                "403".into(),
+                error_response("The caller lacks the permission"),
+            );
+        }
+        if endpoint.path.contains('{') {
+            responses.insert("404".into(), error_response("The resource does not exist"));
+        }
+        if endpoint.method != Method::GET {
+            responses.insert(
+                "409".into(),
+                error_response("A unique value is taken, the state does not allow the change, or If-Match is stale"),
+            );
+        }
+        if endpoint.request.is_some() {
+            responses.insert(
+                "413".into(),
+                error_response("The body is larger than 1 MiB"),
+            );
+            responses.insert(
+                "415".into(),
+                error_response("The body is not sent as application/json"),
+            );
+        }
+        responses.insert("default".into(), error_response("An internal error"));
+
+        let mut operation = json!({
+            "operationId": endpoint.operation_id,
+            "summary": endpoint.summary,
+            "tags": [tag(endpoint.path)],
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if let Some(request) = endpoint.request {
+            operation["requestBody"] = json!({
+                "required": !endpoint.request_optional,
+                "content": json_content(request(&mut generator).to_value()),
+            });
+        }
+        if !endpoint.authenticated {
+            operation["security"] = json!([]);
+        }
+        if let Some(permission) = endpoint.permission {
+            operation["x-permission"] = json!(permission.as_str());
+            operation["description"] = json!(format!(
+                "Requires the permission `{}`.",
+                permission.as_str()
+            ));
+        }
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        item[endpoint.method.as_str().to_ascii_lowercase()] = operation;
+    }
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Warden management API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Create, change and remove the resources of a Warden instance. Authenticate with \
+                `Authorization: Bearer <personal access token>`. Write endpoints answer with what the command \
+                produced (id, sequence, position, change date) and an `ETag` of the sequence; send it back in \
+                `If-Match` to refuse a change on stale state.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": generator.take_definitions(true),
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "A personal access token" },
+            },
+        },
+        "security": [{ "bearer": [] }],
+    })
+}
+
+/// The tag of a path: its first segment after `/api/v1`.
+fn tag(path: &str) -> &str {
+    path.trim_start_matches("/api/v1")
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("meta")
+}

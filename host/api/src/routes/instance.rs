@@ -1,0 +1,231 @@
+//! `/api/v1/instance`: domains, default policies and instance members.
+
+use axum::{extract::State, http::StatusCode};
+use warden_domain::{authz::Permission, policy::Policy};
+
+use super::policies::{LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest};
+use crate::{
+    ApiState,
+    dto::{
+        AddMemberRequest, DomainRequest, MemberRolesRequest, Reply, WriteDetails, changed, created,
+        roles,
+    },
+    extract::{Authenticated, IfMatch, Json, Path},
+    openapi::Endpoint,
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::put(
+            "/api/v1/instance/policies/password-complexity",
+            "setDefaultPasswordComplexityPolicy",
+            "Replace the instance's default password complexity policy",
+            set_password_complexity,
+        )
+        .permission(Permission::InstanceWrite)
+        .body::<PasswordComplexityPolicyRequest>()
+        .returns::<WriteDetails>(StatusCode::OK),
+        Endpoint::put(
+            "/api/v1/instance/policies/lockout",
+            "setDefaultLockoutPolicy",
+            "Replace the instance's default lockout policy",
+            set_lockout,
+        )
+        .permission(Permission::InstanceWrite)
+        .body::<LockoutPolicyRequest>()
+        .returns::<WriteDetails>(StatusCode::OK),
+        Endpoint::put(
+            "/api/v1/instance/policies/login",
+            "setDefaultLoginPolicy",
+            "Replace the instance's default login policy",
+            set_login,
+        )
+        .permission(Permission::InstanceWrite)
+        .body::<LoginPolicyRequest>()
+        .returns::<WriteDetails>(StatusCode::OK),
+        Endpoint::post(
+            "/api/v1/instance/domains",
+            "addInstanceDomain",
+            "Add a domain routing to the instance",
+            add_domain,
+        )
+        .permission(Permission::InstanceWrite)
+        .body::<DomainRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::post(
+            "/api/v1/instance/domains/{domain}/primary",
+            "setPrimaryInstanceDomain",
+            "Make a domain the instance's primary domain",
+            set_primary_domain,
+        )
+        .permission(Permission::InstanceWrite)
+        .returns::<WriteDetails>(StatusCode::OK),
+        Endpoint::delete(
+            "/api/v1/instance/domains/{domain}",
+            "removeInstanceDomain",
+            "Remove a domain of the instance",
+            remove_domain,
+        )
+        .permission(Permission::InstanceWrite)
+        .returns::<WriteDetails>(StatusCode::OK),
+        Endpoint::post(
+            "/api/v1/instance/members",
+            "addInstanceMember",
+            "Make a user an instance member",
+            add_member,
+        )
+        .permission(Permission::InstanceMemberWrite)
+        .body::<AddMemberRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/instance/members/{user_id}",
+            "changeInstanceMember",
+            "Replace an instance member's roles",
+            change_member,
+        )
+        .permission(Permission::InstanceMemberWrite)
+        .body::<MemberRolesRequest>()
+        .returns::<WriteDetails>(StatusCode::OK),
+        Endpoint::delete(
+            "/api/v1/instance/members/{user_id}",
+            "removeInstanceMember",
+            "End an instance membership",
+            remove_member,
+        )
+        .permission(Permission::InstanceMemberWrite)
+        .returns::<WriteDetails>(StatusCode::OK),
+    ]
+}
+
+async fn set_policy(
+    api: &ApiState,
+    caller: &warden_command::Caller,
+    seq: Option<i64>,
+    policy: Policy,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(caller)
+            .if_sequence(seq)
+            .set_default_policy(&policy)
+            .await?,
+    )
+}
+
+async fn set_password_complexity(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Json(body): Json<PasswordComplexityPolicyRequest>,
+) -> Reply {
+    set_policy(&api, &caller, seq, body.into()).await
+}
+
+async fn set_lockout(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Json(body): Json<LockoutPolicyRequest>,
+) -> Reply {
+    set_policy(&api, &caller, seq, body.into()).await
+}
+
+async fn set_login(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Json(body): Json<LoginPolicyRequest>,
+) -> Reply {
+    set_policy(&api, &caller, seq, body.into()).await
+}
+
+async fn add_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Json(body): Json<DomainRequest>,
+) -> Reply {
+    created(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .add_instance_domain(&body.domain)
+            .await?,
+    )
+}
+
+async fn set_primary_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(domain): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .set_primary_instance_domain(&domain)
+            .await?,
+    )
+}
+
+async fn remove_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(domain): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_instance_domain(&domain)
+            .await?,
+    )
+}
+
+async fn add_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Json(body): Json<AddMemberRequest>,
+) -> Reply {
+    created(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .add_instance_member(&body.user_id, &roles(&body.roles))
+            .await?,
+    )
+}
+
+async fn change_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<MemberRolesRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_instance_member(&user_id, &roles(&body.roles))
+            .await?,
+    )
+}
+
+async fn remove_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_instance_member(&user_id)
+            .await?,
+    )
+}

@@ -1,0 +1,341 @@
+//! `/api/v1/users/machine` and the credentials of machine users: keys, client secret, personal access tokens.
+
+use axum::{extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use warden_command::{NewMachineKey, NewMachineUser};
+use warden_domain::{authz::Permission, user::KeyFormat};
+
+use crate::{
+    ApiState,
+    dto::{Reply, SecretCreated, WriteDetails, changed, created, reply},
+    extract::{Authenticated, IfMatch, Json, OptionalJson, Path},
+    openapi::Endpoint,
+    time,
+};
+
+/// 9999-12-31T23:59:59Z: the expiry of keys and tokens sent without one.
+const NEVER_EXPIRES_UNIX_MS: i64 = 253_402_300_799_000;
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::post(
+            "/api/v1/users/machine",
+            "addMachineUser",
+            "Create a machine user (service account)",
+            add_machine,
+        )
+        .permission(Permission::UserWrite)
+        .body::<AddMachineUserRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/machine",
+            "changeMachineUser",
+            "Change a machine user's name and description",
+            change_machine,
+        )
+        .permission(Permission::UserWrite)
+        .body::<ChangeMachineUserRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/keys",
+            "addMachineKey",
+            "Add a public key for the JWT profile grant to a machine user",
+            add_key,
+        )
+        .permission(Permission::UserWrite)
+        .body::<AddMachineKeyRequest>()
+        .returns::<KeyCreated>(StatusCode::CREATED),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}/keys/{key_id}",
+            "removeMachineKey",
+            "Remove a machine user's key",
+            remove_key,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/secret",
+            "setMachineSecret",
+            "Generate a new client secret for a machine user (returned this once)",
+            set_secret,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<SecretCreated>(ok),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}/secret",
+            "removeMachineSecret",
+            "Remove a machine user's client secret",
+            remove_secret,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/pats",
+            "addPersonalAccessToken",
+            "Issue a personal access token to a machine user (returned this once)",
+            add_token,
+        )
+        .permission(Permission::UserWrite)
+        .optional_body::<AddTokenRequest>()
+        .returns::<TokenCreated>(StatusCode::CREATED),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}/pats/{token_id}",
+            "removePersonalAccessToken",
+            "Revoke a personal access token",
+            remove_token,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+    ]
+}
+
+/// A new machine user.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddMachineUserRequest {
+    /// The organization the user belongs to.
+    org_id: String,
+    /// The login name, unique in the instance (case-insensitively).
+    login_name: String,
+    /// The display name.
+    name: String,
+    /// What the service account is for.
+    #[serde(default)]
+    description: String,
+}
+
+async fn add_machine(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Json(body): Json<AddMachineUserRequest>,
+) -> Reply {
+    let user = NewMachineUser {
+        org_id: body.org_id,
+        login_name: body.login_name,
+        name: body.name,
+        description: body.description,
+    };
+    created(
+        api.commands
+            .for_caller(&caller)
+            .add_machine_user(&user)
+            .await?,
+    )
+}
+
+/// A machine user's name and description.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeMachineUserRequest {
+    /// The display name.
+    name: String,
+    /// What the service account is for.
+    #[serde(default)]
+    description: String,
+}
+
+async fn change_machine(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<ChangeMachineUserRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_machine_user(&user_id, &body.name, &body.description)
+            .await?,
+    )
+}
+
+/// The encoding of a public key.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum KeyFormatName {
+    /// A PEM `PUBLIC KEY` block.
+    #[default]
+    Pem,
+    /// A JSON Web Key.
+    Jwk,
+}
+
+/// A public key for the JWT profile grant.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddMachineKeyRequest {
+    /// The encoding of `public_key` (default `pem`).
+    #[serde(default)]
+    format: KeyFormatName,
+    /// The public key; the private key stays with the client.
+    public_key: String,
+    /// When the key stops being accepted (RFC 3339, UTC; default: never).
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// A key added to a machine user.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct KeyCreated {
+    /// What the write produced (of the user).
+    #[serde(flatten)]
+    details: WriteDetails,
+    /// The key id, the `kid` of JWTs signed with the private key.
+    key_id: String,
+}
+
+fn expiry(expires_at: Option<&str>) -> Result<i64, crate::ApiError> {
+    expires_at.map_or(Ok(NEVER_EXPIRES_UNIX_MS), |v| {
+        time::parse_millis("expires_at", v)
+    })
+}
+
+async fn add_key(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<AddMachineKeyRequest>,
+) -> Reply<KeyCreated> {
+    let key = NewMachineKey {
+        format: match body.format {
+            KeyFormatName::Pem => KeyFormat::Pem,
+            KeyFormatName::Jwk => KeyFormat::Jwk,
+        },
+        public_key: body.public_key,
+        expires_at_unix_ms: expiry(body.expires_at.as_deref())?,
+    };
+    let added = api
+        .commands
+        .for_caller(&caller)
+        .if_sequence(seq)
+        .add_machine_key(&user_id, &key)
+        .await?;
+    reply(
+        StatusCode::CREATED,
+        added.details.sequence,
+        KeyCreated {
+            details: added.details.into(),
+            key_id: added.key_id,
+        },
+    )
+}
+
+async fn remove_key(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((user_id, key_id)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_machine_key(&user_id, &key_id)
+            .await?,
+    )
+}
+
+async fn set_secret(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply<SecretCreated> {
+    let issued = api
+        .commands
+        .for_caller(&caller)
+        .if_sequence(seq)
+        .set_machine_secret(&user_id)
+        .await?;
+    reply(
+        StatusCode::OK,
+        issued.details.sequence,
+        SecretCreated {
+            details: issued.details.into(),
+            client_secret: issued.secret.into_inner(),
+        },
+    )
+}
+
+async fn remove_secret(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_machine_secret(&user_id)
+            .await?,
+    )
+}
+
+/// Options of a new personal access token.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddTokenRequest {
+    /// When the token stops being accepted (RFC 3339, UTC; default: never).
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// A personal access token, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct TokenCreated {
+    /// What the write produced (of the user).
+    #[serde(flatten)]
+    details: WriteDetails,
+    /// The token's id, to revoke it.
+    token_id: String,
+    /// The token, for `Authorization: Bearer`; only its hash is stored, so it cannot be shown again.
+    token: String,
+    /// When the token stops being accepted (RFC 3339, UTC).
+    expires_at: String,
+}
+
+async fn add_token(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    OptionalJson(body): OptionalJson<AddTokenRequest>,
+) -> Reply<TokenCreated> {
+    let expires_at = expiry(body.expires_at.as_deref())?;
+    let issued = api
+        .commands
+        .for_caller(&caller)
+        .if_sequence(seq)
+        .add_personal_access_token(&user_id, expires_at)
+        .await?;
+    reply(
+        StatusCode::CREATED,
+        issued.details.sequence,
+        TokenCreated {
+            details: issued.details.into(),
+            token_id: issued.token_id,
+            token: issued.token.into_inner(),
+            expires_at: time::format_millis(issued.expires_at_unix_ms),
+        },
+    )
+}
+
+async fn remove_token(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((user_id, token_id)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_personal_access_token(&user_id, &token_id)
+            .await?,
+    )
+}

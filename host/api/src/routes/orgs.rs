@@ -1,0 +1,439 @@
+//! `/api/v1/orgs`: organizations, their domains, policy overrides and members.
+
+use axum::{extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_command::Caller;
+use warden_domain::{
+    authz::Permission,
+    policy::{Policy, PolicyKind},
+};
+
+use super::policies::{LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest};
+use crate::{
+    ApiState,
+    dto::{
+        AddMemberRequest, DomainRequest, MemberRolesRequest, NameRequest, Reply, WriteDetails,
+        changed, created, roles,
+    },
+    extract::{Authenticated, IfMatch, Json, Path},
+    openapi::Endpoint,
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::post("/api/v1/orgs", "addOrg", "Create an organization", add)
+            .permission(Permission::OrgCreate)
+            .body::<AddOrgRequest>()
+            .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put("/api/v1/orgs/{org_id}", "renameOrg", "Rename an organization", rename)
+            .permission(Permission::OrgWrite)
+            .body::<NameRequest>()
+            .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/orgs/{org_id}/deactivate",
+            "deactivateOrg",
+            "Deactivate an organization",
+            deactivate,
+        )
+        .permission(Permission::OrgWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/orgs/{org_id}/reactivate",
+            "reactivateOrg",
+            "Reactivate a deactivated organization",
+            reactivate,
+        )
+        .permission(Permission::OrgWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete("/api/v1/orgs/{org_id}", "removeOrg", "Remove an organization", remove)
+            .permission(Permission::OrgDelete)
+            .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/orgs/{org_id}/domains",
+            "addOrgDomain",
+            "Add an unverified domain to an organization",
+            add_domain,
+        )
+        .permission(Permission::OrgWrite)
+        .body::<DomainRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::post(
+            "/api/v1/orgs/{org_id}/domains/{domain}/verify",
+            "verifyOrgDomain",
+            "Mark an organization's domain verified (an instance administrator's statement: needs org.write on \
+             the instance)",
+            verify_domain,
+        )
+        .permission(Permission::OrgWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/orgs/{org_id}/domains/{domain}/primary",
+            "setPrimaryOrgDomain",
+            "Make a verified domain the organization's primary domain",
+            set_primary_domain,
+        )
+        .permission(Permission::OrgWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/orgs/{org_id}/domains/{domain}",
+            "removeOrgDomain",
+            "Remove a domain of an organization",
+            remove_domain,
+        )
+        .permission(Permission::OrgWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/orgs/{org_id}/policies/password-complexity",
+            "setOrgPasswordComplexityPolicy",
+            "Override the password complexity policy for an organization",
+            set_password_complexity,
+        )
+        .permission(Permission::PolicyWrite)
+        .body::<PasswordComplexityPolicyRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/orgs/{org_id}/policies/lockout",
+            "setOrgLockoutPolicy",
+            "Override the lockout policy for an organization",
+            set_lockout,
+        )
+        .permission(Permission::PolicyWrite)
+        .body::<LockoutPolicyRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/orgs/{org_id}/policies/login",
+            "setOrgLoginPolicy",
+            "Override the login policy for an organization",
+            set_login,
+        )
+        .permission(Permission::PolicyWrite)
+        .body::<LoginPolicyRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/orgs/{org_id}/policies/password-complexity",
+            "resetOrgPasswordComplexityPolicy",
+            "Drop an organization's password complexity policy: the instance default applies again",
+            reset_password_complexity,
+        )
+        .permission(Permission::PolicyWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/orgs/{org_id}/policies/lockout",
+            "resetOrgLockoutPolicy",
+            "Drop an organization's lockout policy: the instance default applies again",
+            reset_lockout,
+        )
+        .permission(Permission::PolicyWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/orgs/{org_id}/policies/login",
+            "resetOrgLoginPolicy",
+            "Drop an organization's login policy: the instance default applies again",
+            reset_login,
+        )
+        .permission(Permission::PolicyWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/orgs/{org_id}/members",
+            "addOrgMember",
+            "Make a user a member of an organization",
+            add_member,
+        )
+        .permission(Permission::OrgMemberWrite)
+        .body::<AddMemberRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            "changeOrgMember",
+            "Replace an organization member's roles",
+            change_member,
+        )
+        .permission(Permission::OrgMemberWrite)
+        .body::<MemberRolesRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            "removeOrgMember",
+            "End an organization membership",
+            remove_member,
+        )
+        .permission(Permission::OrgMemberWrite)
+        .returns::<WriteDetails>(ok),
+    ]
+}
+
+/// A new organization.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddOrgRequest {
+    /// The name, unique in the instance (case-insensitively; at most 200 characters).
+    name: String,
+}
+
+async fn add(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Json(body): Json<AddOrgRequest>,
+) -> Reply {
+    created(api.commands.for_caller(&caller).add_org(&body.name).await?)
+}
+
+async fn rename(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+    Json(body): Json<NameRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .rename_org(&org_id, &body.name)
+            .await?,
+    )
+}
+
+async fn deactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .deactivate_org(&org_id)
+            .await?,
+    )
+}
+
+async fn reactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .reactivate_org(&org_id)
+            .await?,
+    )
+}
+
+async fn remove(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_org(&org_id)
+            .await?,
+    )
+}
+
+async fn add_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+    Json(body): Json<DomainRequest>,
+) -> Reply {
+    created(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .add_org_domain(&org_id, &body.domain)
+            .await?,
+    )
+}
+
+async fn verify_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((org_id, domain)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .verify_org_domain(&org_id, &domain)
+            .await?,
+    )
+}
+
+async fn set_primary_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((org_id, domain)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .set_primary_org_domain(&org_id, &domain)
+            .await?,
+    )
+}
+
+async fn remove_domain(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((org_id, domain)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_org_domain(&org_id, &domain)
+            .await?,
+    )
+}
+
+async fn set_policy(
+    api: &ApiState,
+    caller: &Caller,
+    seq: Option<i64>,
+    org_id: &str,
+    policy: Policy,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(caller)
+            .if_sequence(seq)
+            .set_org_policy(org_id, &policy)
+            .await?,
+    )
+}
+
+async fn set_password_complexity(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+    Json(body): Json<PasswordComplexityPolicyRequest>,
+) -> Reply {
+    set_policy(&api, &caller, seq, &org_id, body.into()).await
+}
+
+async fn set_lockout(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+    Json(body): Json<LockoutPolicyRequest>,
+) -> Reply {
+    set_policy(&api, &caller, seq, &org_id, body.into()).await
+}
+
+async fn set_login(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+    Json(body): Json<LoginPolicyRequest>,
+) -> Reply {
+    set_policy(&api, &caller, seq, &org_id, body.into()).await
+}
+
+async fn reset_policy(
+    api: &ApiState,
+    caller: &Caller,
+    seq: Option<i64>,
+    org_id: &str,
+    kind: PolicyKind,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(caller)
+            .if_sequence(seq)
+            .reset_org_policy(org_id, kind)
+            .await?,
+    )
+}
+
+async fn reset_password_complexity(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+) -> Reply {
+    reset_policy(&api, &caller, seq, &org_id, PolicyKind::PasswordComplexity).await
+}
+
+async fn reset_lockout(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+) -> Reply {
+    reset_policy(&api, &caller, seq, &org_id, PolicyKind::Lockout).await
+}
+
+async fn reset_login(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+) -> Reply {
+    reset_policy(&api, &caller, seq, &org_id, PolicyKind::Login).await
+}
+
+async fn add_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(org_id): Path<String>,
+    Json(body): Json<AddMemberRequest>,
+) -> Reply {
+    created(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .add_org_member(&org_id, &body.user_id, &roles(&body.roles))
+            .await?,
+    )
+}
+
+async fn change_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((org_id, user_id)): Path<(String, String)>,
+    Json(body): Json<MemberRolesRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_org_member(&org_id, &user_id, &roles(&body.roles))
+            .await?,
+    )
+}
+
+async fn remove_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((org_id, user_id)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_org_member(&org_id, &user_id)
+            .await?,
+    )
+}

@@ -1,0 +1,437 @@
+//! `/api/v1/projects`: projects, their roles, grants to other organizations and members.
+
+use axum::{extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use warden_domain::{authz::Permission, project::ProjectRole};
+
+use crate::{
+    ApiState,
+    dto::{
+        AddMemberRequest, MemberRolesRequest, NameRequest, Reply, WriteDetails, changed, created,
+        reply, roles,
+    },
+    extract::{Authenticated, IfMatch, Json, Path},
+    openapi::Endpoint,
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::post(
+            "/api/v1/projects",
+            "addProject",
+            "Create a project in an organization",
+            add,
+        )
+        .permission(Permission::ProjectCreate)
+        .body::<AddProjectRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/projects/{project_id}",
+            "renameProject",
+            "Rename a project",
+            rename,
+        )
+        .permission(Permission::ProjectWrite)
+        .body::<NameRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/projects/{project_id}/deactivate",
+            "deactivateProject",
+            "Deactivate a project",
+            deactivate,
+        )
+        .permission(Permission::ProjectWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/projects/{project_id}/reactivate",
+            "reactivateProject",
+            "Reactivate a deactivated project",
+            reactivate,
+        )
+        .permission(Permission::ProjectWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/projects/{project_id}",
+            "removeProject",
+            "Remove a project",
+            remove,
+        )
+        .permission(Permission::ProjectDelete)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/projects/{project_id}/roles",
+            "addProjectRole",
+            "Add a role to a project",
+            add_role,
+        )
+        .permission(Permission::ProjectWrite)
+        .body::<AddRoleRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/projects/{project_id}/roles/{key}",
+            "changeProjectRole",
+            "Change a project role's display name and group",
+            change_role,
+        )
+        .permission(Permission::ProjectWrite)
+        .body::<ChangeRoleRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/projects/{project_id}/roles/{key}",
+            "removeProjectRole",
+            "Remove a project role (also from the project's grants)",
+            remove_role,
+        )
+        .permission(Permission::ProjectWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/projects/{project_id}/grants",
+            "addProjectGrant",
+            "Grant a project to another organization with some of its roles",
+            add_grant,
+        )
+        .permission(Permission::ProjectGrantWrite)
+        .body::<AddProjectGrantRequest>()
+        .returns::<ProjectGrantCreated>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/projects/{project_id}/grants/{grant_id}",
+            "changeProjectGrant",
+            "Replace the roles of a project grant",
+            change_grant,
+        )
+        .permission(Permission::ProjectGrantWrite)
+        .body::<RoleKeysRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/projects/{project_id}/grants/{grant_id}",
+            "removeProjectGrant",
+            "Remove a project grant",
+            remove_grant,
+        )
+        .permission(Permission::ProjectGrantWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/projects/{project_id}/members",
+            "addProjectMember",
+            "Make a user a project member",
+            add_member,
+        )
+        .permission(Permission::ProjectMemberWrite)
+        .body::<AddMemberRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/projects/{project_id}/members/{user_id}",
+            "changeProjectMember",
+            "Replace a project member's roles",
+            change_member,
+        )
+        .permission(Permission::ProjectMemberWrite)
+        .body::<MemberRolesRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/projects/{project_id}/members/{user_id}",
+            "removeProjectMember",
+            "End a project membership",
+            remove_member,
+        )
+        .permission(Permission::ProjectMemberWrite)
+        .returns::<WriteDetails>(ok),
+    ]
+}
+
+/// A new project.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddProjectRequest {
+    /// The organization owning the project.
+    org_id: String,
+    /// The name (at most 200 characters).
+    name: String,
+}
+
+async fn add(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Json(body): Json<AddProjectRequest>,
+) -> Reply {
+    created(
+        api.commands
+            .for_caller(&caller)
+            .add_project(&body.org_id, &body.name)
+            .await?,
+    )
+}
+
+async fn rename(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+    Json(body): Json<NameRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .rename_project(&project_id, &body.name)
+            .await?,
+    )
+}
+
+async fn deactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .deactivate_project(&project_id)
+            .await?,
+    )
+}
+
+async fn reactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .reactivate_project(&project_id)
+            .await?,
+    )
+}
+
+async fn remove(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_project(&project_id)
+            .await?,
+    )
+}
+
+/// A new project role.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddRoleRequest {
+    /// The key, as used in tokens and grants: ASCII letters, digits and `. _ - :`.
+    key: String,
+    /// The name shown in the UI.
+    display_name: String,
+    /// A group to arrange roles in the UI.
+    #[serde(default)]
+    group: String,
+}
+
+async fn add_role(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+    Json(body): Json<AddRoleRequest>,
+) -> Reply {
+    let role = ProjectRole {
+        key: body.key,
+        display_name: body.display_name,
+        group: body.group,
+    };
+    created(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .add_project_role(&project_id, &role)
+            .await?,
+    )
+}
+
+/// A project role's display name and group.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeRoleRequest {
+    /// The name shown in the UI.
+    display_name: String,
+    /// A group to arrange roles in the UI.
+    #[serde(default)]
+    group: String,
+}
+
+async fn change_role(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((project_id, key)): Path<(String, String)>,
+    Json(body): Json<ChangeRoleRequest>,
+) -> Reply {
+    let role = ProjectRole {
+        key,
+        display_name: body.display_name,
+        group: body.group,
+    };
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_project_role(&project_id, &role)
+            .await?,
+    )
+}
+
+async fn remove_role(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((project_id, key)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_project_role(&project_id, &key)
+            .await?,
+    )
+}
+
+/// A grant of the project to another organization.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddProjectGrantRequest {
+    /// The organization the project is granted to.
+    granted_org_id: String,
+    /// The role keys it may hand out to its users.
+    #[serde(default)]
+    role_keys: Vec<String>,
+}
+
+/// A project grant added.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct ProjectGrantCreated {
+    /// What the write produced (of the project).
+    #[serde(flatten)]
+    details: WriteDetails,
+    /// The new grant's id.
+    grant_id: String,
+}
+
+async fn add_grant(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+    Json(body): Json<AddProjectGrantRequest>,
+) -> Reply<ProjectGrantCreated> {
+    let (details, grant_id) = api
+        .commands
+        .for_caller(&caller)
+        .if_sequence(seq)
+        .add_project_grant(&project_id, &body.granted_org_id, &body.role_keys)
+        .await?;
+    reply(
+        StatusCode::CREATED,
+        details.sequence,
+        ProjectGrantCreated {
+            details: details.into(),
+            grant_id,
+        },
+    )
+}
+
+/// A set of role keys.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleKeysRequest {
+    /// The complete new set of role keys.
+    role_keys: Vec<String>,
+}
+
+async fn change_grant(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((project_id, grant_id)): Path<(String, String)>,
+    Json(body): Json<RoleKeysRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_project_grant(&project_id, &grant_id, &body.role_keys)
+            .await?,
+    )
+}
+
+async fn remove_grant(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((project_id, grant_id)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_project_grant(&project_id, &grant_id)
+            .await?,
+    )
+}
+
+async fn add_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(project_id): Path<String>,
+    Json(body): Json<AddMemberRequest>,
+) -> Reply {
+    created(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .add_project_member(&project_id, &body.user_id, &roles(&body.roles))
+            .await?,
+    )
+}
+
+async fn change_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((project_id, user_id)): Path<(String, String)>,
+    Json(body): Json<MemberRolesRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_project_member(&project_id, &user_id, &roles(&body.roles))
+            .await?,
+    )
+}
+
+async fn remove_member(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((project_id, user_id)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_project_member(&project_id, &user_id)
+            .await?,
+    )
+}

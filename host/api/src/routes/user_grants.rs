@@ -1,0 +1,166 @@
+//! `/api/v1/user-grants`: a user's roles in a project.
+
+use axum::{extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_command::NewUserGrant;
+use warden_domain::authz::Permission;
+
+use crate::{
+    ApiState,
+    dto::{Reply, WriteDetails, changed, created},
+    extract::{Authenticated, IfMatch, Json, Path},
+    openapi::Endpoint,
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::post(
+            "/api/v1/user-grants",
+            "addUserGrant",
+            "Grant a user roles in a project (directly, or through a project grant)",
+            add,
+        )
+        .permission(Permission::UserGrantWrite)
+        .body::<AddUserGrantRequest>()
+        .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/user-grants/{grant_id}",
+            "changeUserGrant",
+            "Replace the roles of a user grant",
+            change,
+        )
+        .permission(Permission::UserGrantWrite)
+        .body::<UserGrantRolesRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/user-grants/{grant_id}/deactivate",
+            "deactivateUserGrant",
+            "Deactivate a user grant",
+            deactivate,
+        )
+        .permission(Permission::UserGrantWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/user-grants/{grant_id}/reactivate",
+            "reactivateUserGrant",
+            "Reactivate a deactivated user grant",
+            reactivate,
+        )
+        .permission(Permission::UserGrantWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/user-grants/{grant_id}",
+            "removeUserGrant",
+            "Remove a user grant",
+            remove,
+        )
+        .permission(Permission::UserGrantWrite)
+        .returns::<WriteDetails>(ok),
+    ]
+}
+
+/// A new user grant.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddUserGrantRequest {
+    /// The user to grant roles to.
+    user_id: String,
+    /// The project.
+    project_id: String,
+    /// The project grant to give roles through (the user must belong to the granted organization).
+    #[serde(default)]
+    project_grant_id: Option<String>,
+    /// Role keys of the project (or of the project grant).
+    #[serde(default)]
+    role_keys: Vec<String>,
+}
+
+async fn add(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Json(body): Json<AddUserGrantRequest>,
+) -> Reply {
+    let grant = NewUserGrant {
+        user_id: body.user_id,
+        project_id: body.project_id,
+        project_grant_id: body.project_grant_id,
+        role_keys: body.role_keys,
+    };
+    created(
+        api.commands
+            .for_caller(&caller)
+            .add_user_grant(&grant)
+            .await?,
+    )
+}
+
+/// The roles of a user grant.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserGrantRolesRequest {
+    /// The complete new set of role keys.
+    role_keys: Vec<String>,
+}
+
+async fn change(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(grant_id): Path<String>,
+    Json(body): Json<UserGrantRolesRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_user_grant(&grant_id, &body.role_keys)
+            .await?,
+    )
+}
+
+async fn deactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(grant_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .deactivate_user_grant(&grant_id)
+            .await?,
+    )
+}
+
+async fn reactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(grant_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .reactivate_user_grant(&grant_id)
+            .await?,
+    )
+}
+
+async fn remove(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(grant_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_user_grant(&grant_id)
+            .await?,
+    )
+}

@@ -1,0 +1,457 @@
+//! `/api/v1/users`: human users, and what every user has (life cycle, metadata).
+
+use axum::{extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_command::{NewHumanUser, SecretString};
+use warden_domain::{authz::Permission, user::Profile};
+
+use crate::{
+    ApiState,
+    dto::{Reply, WriteDetails, changed, created},
+    extract::{Authenticated, IfMatch, Json, Path},
+    openapi::Endpoint,
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::post("/api/v1/users/human", "addHumanUser", "Create a human user", add_human)
+            .permission(Permission::UserWrite)
+            .body::<AddHumanUserRequest>()
+            .returns::<WriteDetails>(StatusCode::CREATED),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/profile",
+            "changeProfile",
+            "Replace a human user's profile",
+            change_profile,
+        )
+        .permission(Permission::UserWrite)
+        .body::<ProfileRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/email",
+            "changeEmail",
+            "Change a human user's email; the new address is unverified",
+            change_email,
+        )
+        .permission(Permission::UserWrite)
+        .body::<EmailRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/email/verify",
+            "verifyEmail",
+            "Mark a human user's email verified",
+            verify_email,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/phone",
+            "changePhone",
+            "Set a human user's phone number",
+            change_phone,
+        )
+        .permission(Permission::UserWrite)
+        .body::<PhoneRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}/phone",
+            "removePhone",
+            "Remove a human user's phone number",
+            remove_phone,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/password",
+            "setPassword",
+            "Set a human user's password (checked against the password complexity policy, stored as Argon2id)",
+            set_password,
+        )
+        .permission(Permission::UserWrite)
+        .body::<PasswordRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::post("/api/v1/users/{user_id}/lock", "lockUser", "Lock a user", lock)
+            .permission(Permission::UserWrite)
+            .returns::<WriteDetails>(ok),
+        Endpoint::post("/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user", unlock)
+            .permission(Permission::UserWrite)
+            .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/deactivate",
+            "deactivateUser",
+            "Deactivate a user",
+            deactivate,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/reactivate",
+            "reactivateUser",
+            "Reactivate a deactivated user",
+            reactivate,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}",
+            "removeUser",
+            "Remove a user; the login name is free again",
+            remove,
+        )
+        .permission(Permission::UserDelete)
+        .returns::<WriteDetails>(ok),
+        Endpoint::put(
+            "/api/v1/users/{user_id}/metadata/{*key}",
+            "setUserMetadata",
+            "Set a metadata entry of a user",
+            set_metadata,
+        )
+        .permission(Permission::UserWrite)
+        .body::<MetadataRequest>()
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}/metadata/{*key}",
+            "removeUserMetadata",
+            "Remove a metadata entry of a user",
+            remove_metadata,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+    ]
+}
+
+/// A new human user.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddHumanUserRequest {
+    /// The organization the user belongs to.
+    org_id: String,
+    /// The login name: unique in the instance (case-insensitively), ASCII letters, digits and `. _ - @ +`.
+    login_name: String,
+    /// Given (first) name.
+    given_name: String,
+    /// Family (last) name.
+    family_name: String,
+    /// The name shown in the UI (default: "given family").
+    #[serde(default)]
+    display_name: Option<String>,
+    /// Preferred language, a BCP 47 tag such as `en` or `de-CH`.
+    #[serde(default)]
+    preferred_language: Option<String>,
+    /// The email address.
+    email: String,
+    /// Creates the user with a verified email.
+    #[serde(default)]
+    email_verified: bool,
+    /// A phone number in international form, e.g. `+41 44 123 45 67`.
+    #[serde(default)]
+    phone: Option<String>,
+    /// An initial password, checked against the password complexity policy in force.
+    #[serde(default)]
+    password: Option<String>,
+    /// The user must change the initial password at the next login.
+    #[serde(default)]
+    password_change_required: bool,
+}
+
+fn profile(
+    given_name: String,
+    family_name: String,
+    display_name: Option<String>,
+    language: Option<String>,
+) -> Profile {
+    Profile {
+        given_name,
+        family_name,
+        display_name: display_name.unwrap_or_default(),
+        preferred_language: language.unwrap_or_default(),
+    }
+}
+
+async fn add_human(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Json(body): Json<AddHumanUserRequest>,
+) -> Reply {
+    let user = NewHumanUser {
+        org_id: body.org_id,
+        login_name: body.login_name,
+        profile: profile(
+            body.given_name,
+            body.family_name,
+            body.display_name,
+            body.preferred_language,
+        ),
+        email: body.email,
+        email_verified: body.email_verified,
+        phone: body.phone,
+        password: body.password.map(SecretString::new),
+        password_change_required: body.password_change_required,
+    };
+    created(
+        api.commands
+            .for_caller(&caller)
+            .add_human_user(&user)
+            .await?,
+    )
+}
+
+/// A human user's profile.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileRequest {
+    /// Given (first) name.
+    given_name: String,
+    /// Family (last) name.
+    family_name: String,
+    /// The name shown in the UI (default: "given family").
+    #[serde(default)]
+    display_name: Option<String>,
+    /// Preferred language, a BCP 47 tag.
+    #[serde(default)]
+    preferred_language: Option<String>,
+}
+
+async fn change_profile(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<ProfileRequest>,
+) -> Reply {
+    let profile = profile(
+        body.given_name,
+        body.family_name,
+        body.display_name,
+        body.preferred_language,
+    );
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_profile(&user_id, &profile)
+            .await?,
+    )
+}
+
+/// An email address.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailRequest {
+    /// The new email address.
+    email: String,
+}
+
+async fn change_email(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<EmailRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_email(&user_id, &body.email)
+            .await?,
+    )
+}
+
+async fn verify_email(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .verify_email(&user_id)
+            .await?,
+    )
+}
+
+/// A phone number.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PhoneRequest {
+    /// The number in international form, e.g. `+41 44 123 45 67`.
+    phone: String,
+}
+
+async fn change_phone(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<PhoneRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_phone(&user_id, Some(&body.phone))
+            .await?,
+    )
+}
+
+async fn remove_phone(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .change_phone(&user_id, None)
+            .await?,
+    )
+}
+
+/// A new password.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordRequest {
+    /// The password, checked against the password complexity policy in force.
+    password: String,
+    /// The user must change it at the next login.
+    #[serde(default)]
+    change_required: bool,
+}
+
+async fn set_password(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+    Json(body): Json<PasswordRequest>,
+) -> Reply {
+    let password = SecretString::new(body.password);
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .set_password(&user_id, &password, body.change_required)
+            .await?,
+    )
+}
+
+async fn lock(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .lock_user(&user_id)
+            .await?,
+    )
+}
+
+async fn unlock(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .unlock_user(&user_id)
+            .await?,
+    )
+}
+
+async fn deactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .deactivate_user(&user_id)
+            .await?,
+    )
+}
+
+async fn reactivate(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .reactivate_user(&user_id)
+            .await?,
+    )
+}
+
+async fn remove(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_user(&user_id)
+            .await?,
+    )
+}
+
+/// A metadata value.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetadataRequest {
+    /// The value (at most 8 KiB of UTF-8).
+    value: String,
+}
+
+async fn set_metadata(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((user_id, key)): Path<(String, String)>,
+    Json(body): Json<MetadataRequest>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .set_user_metadata(&user_id, &key, &body.value)
+            .await?,
+    )
+}
+
+async fn remove_metadata(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path((user_id, key)): Path<(String, String)>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_user_metadata(&user_id, &key)
+            .await?,
+    )
+}

@@ -1,0 +1,253 @@
+//! Commands on applications: OIDC and API clients of a project.
+
+use serde_json::json;
+use warden_domain::{
+    application::{AddApiApp, AddOidcApp, ApiConfig, Application, OidcConfig},
+    authz::Permission,
+    project::Project,
+};
+
+use super::Resource;
+use crate::{
+    CallerCommands, CommandError, Details, SecretString, new_id,
+    pipeline::attempt,
+    secret::{generate_secret, hash_secret},
+};
+
+/// Input of [`CallerCommands::add_oidc_app`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOidcApp {
+    /// The project the app belongs to.
+    pub project_id: String,
+    /// The display name.
+    pub name: String,
+    /// The OIDC configuration.
+    pub config: OidcConfig,
+}
+
+/// Input of [`CallerCommands::add_api_app`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiApp {
+    /// The project the app belongs to.
+    pub project_id: String,
+    /// The display name.
+    pub name: String,
+    /// The API configuration.
+    pub config: ApiConfig,
+}
+
+/// An application added to a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppCreated {
+    /// What the command produced.
+    pub details: Details,
+    /// The generated client id.
+    pub client_id: String,
+    /// The generated client secret, shown once, when the auth method uses one.
+    pub client_secret: Option<SecretString>,
+}
+
+/// A fresh secret and its stored hash, when `needed`.
+fn secret_if(needed: bool) -> Result<Option<(SecretString, String)>, CommandError> {
+    if !needed {
+        return Ok(None);
+    }
+    let secret = generate_secret()?;
+    let hash = hash_secret(secret.expose());
+    Ok(Some((secret, hash)))
+}
+
+impl CallerCommands<'_> {
+    /// Adds an OIDC application with a new id and client id to a project; generates the client secret when
+    /// the auth method uses one.
+    pub async fn add_oidc_app(&self, app: &NewOidcApp) -> Result<AppCreated, CommandError> {
+        let secret = secret_if(app.config.auth_method.uses_secret())?;
+        let command = AddOidcApp {
+            project_id: app.project_id.clone(),
+            name: app.name.clone(),
+            client_id: new_id(),
+            config: app.config.clone(),
+            client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
+        };
+        let mut run = self.run("application.oidc.add", || {
+            json!({ "project_id": app.project_id, "name": app.name, "client_id": command.client_id, "config": app.config })
+        });
+        let id = new_id();
+        loop {
+            let project = attempt!(run, run.read::<Project>(&app.project_id).await);
+            if let Some(target) = project.state.authz_target(&app.project_id) {
+                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+            }
+            let new = attempt!(run, run.new_target::<Application>(&id).await);
+            let decision = attempt!(run, new.state.add_oidc(&command, &project.state, run.ctx()));
+            if let Some(details) = run
+                .commit(&new, decision, Some(&project.state.org_id))
+                .await?
+            {
+                return Ok(AppCreated {
+                    details,
+                    client_id: command.client_id,
+                    client_secret: secret.map(|(secret, _)| secret),
+                });
+            }
+        }
+    }
+
+    /// Adds an API application with a new id and client id to a project; generates the client secret when
+    /// the auth method uses one.
+    pub async fn add_api_app(&self, app: &NewApiApp) -> Result<AppCreated, CommandError> {
+        let secret = secret_if(app.config.auth_method.uses_secret())?;
+        let command = AddApiApp {
+            project_id: app.project_id.clone(),
+            name: app.name.clone(),
+            client_id: new_id(),
+            config: app.config.clone(),
+            client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
+        };
+        let mut run = self.run("application.api.add", || {
+            json!({ "project_id": app.project_id, "name": app.name, "client_id": command.client_id, "config": app.config })
+        });
+        let id = new_id();
+        loop {
+            let project = attempt!(run, run.read::<Project>(&app.project_id).await);
+            if let Some(target) = project.state.authz_target(&app.project_id) {
+                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+            }
+            let new = attempt!(run, run.new_target::<Application>(&id).await);
+            let decision = attempt!(run, new.state.add_api(&command, &project.state, run.ctx()));
+            if let Some(details) = run
+                .commit(&new, decision, Some(&project.state.org_id))
+                .await?
+            {
+                return Ok(AppCreated {
+                    details,
+                    client_id: command.client_id,
+                    client_secret: secret.map(|(secret, _)| secret),
+                });
+            }
+        }
+    }
+
+    /// Replaces an OIDC application's configuration. Switching to an auth method with a client secret while
+    /// none is stored generates one, returned once; switching away removes the stored one.
+    pub async fn change_oidc_config(
+        &self,
+        app_id: &str,
+        config: &OidcConfig,
+    ) -> Result<(Details, Option<SecretString>), CommandError> {
+        let mut run = self.run(
+            "application.oidc.config.change",
+            || json!({ "config": config }),
+        );
+        loop {
+            let app = attempt!(run, run.target::<Application>(app_id).await);
+            if let Some(target) = app.state.authz_target(app_id) {
+                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+            }
+            let secret = secret_if(
+                config.auth_method.uses_secret() && app.state.client_secret_hash.is_none(),
+            )?;
+            let hash = secret.as_ref().map(|(_, hash)| hash.as_str());
+            let decision = attempt!(run, app.state.change_oidc_config(config, hash, run.ctx()));
+            let org = app.state.owner_org(app_id);
+            if let Some(details) = run.commit(&app, decision, org.as_deref()).await? {
+                return Ok((details, secret.map(|(secret, _)| secret)));
+            }
+        }
+    }
+
+    /// Replaces an API application's configuration, with the secret rules of
+    /// [`change_oidc_config`](Self::change_oidc_config).
+    pub async fn change_api_config(
+        &self,
+        app_id: &str,
+        config: &ApiConfig,
+    ) -> Result<(Details, Option<SecretString>), CommandError> {
+        let mut run = self.run(
+            "application.api.config.change",
+            || json!({ "config": config }),
+        );
+        loop {
+            let app = attempt!(run, run.target::<Application>(app_id).await);
+            if let Some(target) = app.state.authz_target(app_id) {
+                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+            }
+            let secret = secret_if(
+                config.auth_method.uses_secret() && app.state.client_secret_hash.is_none(),
+            )?;
+            let hash = secret.as_ref().map(|(_, hash)| hash.as_str());
+            let decision = attempt!(run, app.state.change_api_config(config, hash, run.ctx()));
+            let org = app.state.owner_org(app_id);
+            if let Some(details) = run.commit(&app, decision, org.as_deref()).await? {
+                return Ok((details, secret.map(|(secret, _)| secret)));
+            }
+        }
+    }
+
+    /// Renames an application.
+    pub async fn rename_app(&self, app_id: &str, name: &str) -> Result<Details, CommandError> {
+        self.change::<Application>(
+            "application.rename",
+            app_id,
+            Permission::AppWrite,
+            || json!({ "name": name }),
+            |app, ctx| app.rename(name, ctx),
+        )
+        .await
+    }
+
+    /// Replaces an application's client secret with a newly generated one, returned once.
+    pub async fn regenerate_app_secret(
+        &self,
+        app_id: &str,
+    ) -> Result<super::SecretIssued, CommandError> {
+        let secret = generate_secret()?;
+        let hash = hash_secret(secret.expose());
+        let details = self
+            .change::<Application>(
+                "application.secret.regenerate",
+                app_id,
+                Permission::AppWrite,
+                || json!({}),
+                |app, ctx| app.regenerate_secret(&hash, ctx),
+            )
+            .await?;
+        Ok(super::SecretIssued { details, secret })
+    }
+
+    /// Deactivates an application.
+    pub async fn deactivate_app(&self, app_id: &str) -> Result<Details, CommandError> {
+        self.change::<Application>(
+            "application.deactivate",
+            app_id,
+            Permission::AppWrite,
+            || json!({}),
+            |app, ctx| app.deactivate(ctx),
+        )
+        .await
+    }
+
+    /// Reactivates an application.
+    pub async fn reactivate_app(&self, app_id: &str) -> Result<Details, CommandError> {
+        self.change::<Application>(
+            "application.reactivate",
+            app_id,
+            Permission::AppWrite,
+            || json!({}),
+            |app, ctx| app.reactivate(ctx),
+        )
+        .await
+    }
+
+    /// Removes an application; its client id is free again.
+    pub async fn remove_app(&self, app_id: &str) -> Result<Details, CommandError> {
+        self.change::<Application>(
+            "application.remove",
+            app_id,
+            Permission::AppWrite,
+            || json!({}),
+            |app, ctx| app.remove(ctx),
+        )
+        .await
+    }
+}

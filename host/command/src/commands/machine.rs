@@ -1,0 +1,239 @@
+//! Commands on machine users (service accounts): keys, client secret and personal access tokens.
+
+use serde_json::json;
+use warden_domain::{
+    authz::Permission,
+    org::Organization,
+    user::{AddMachine, KeyFormat, MachineKeyAdded, PersonalAccessTokenAdded, User},
+};
+
+use super::org_target;
+use crate::{
+    CallerCommands, CommandError, Details, SecretString, new_id,
+    pipeline::attempt,
+    secret::{format_token, generate_secret, hash_secret},
+};
+
+/// Input of [`CallerCommands::add_machine_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMachineUser {
+    /// The organization the user belongs to.
+    pub org_id: String,
+    /// The login name, unique in the instance (case-insensitively).
+    pub login_name: String,
+    /// The display name.
+    pub name: String,
+    /// What the service account is for (may be empty).
+    pub description: String,
+}
+
+/// Input of [`CallerCommands::add_machine_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMachineKey {
+    /// The encoding of `public_key`.
+    pub format: KeyFormat,
+    /// The public key; the private key stays with the client.
+    pub public_key: String,
+    /// When the key stops being accepted, in ms since the Unix epoch.
+    pub expires_at_unix_ms: i64,
+}
+
+/// A key added to a machine user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAdded {
+    /// What the command produced.
+    pub details: Details,
+    /// The new key's id (the JWT `kid`).
+    pub key_id: String,
+}
+
+/// A generated client secret, to be shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretIssued {
+    /// What the command produced.
+    pub details: Details,
+    /// The plaintext secret; only its hash is stored.
+    pub secret: SecretString,
+}
+
+/// A generated personal access token, to be shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIssued {
+    /// What the command produced.
+    pub details: Details,
+    /// The token's id.
+    pub token_id: String,
+    /// The token (`wdn_pat_<user id>_<token id>_<secret>`); only its hash is stored.
+    pub token: SecretString,
+    /// When the token stops being accepted, in ms since the Unix epoch.
+    pub expires_at_unix_ms: i64,
+}
+
+impl CallerCommands<'_> {
+    /// Creates a machine user with a new id.
+    pub async fn add_machine_user(&self, user: &NewMachineUser) -> Result<Details, CommandError> {
+        let id = new_id();
+        self.add_machine_user_with_id(&id, user).await
+    }
+
+    /// Creates a machine user with the given id (first-start bootstrap uses a fixed one).
+    pub(crate) async fn add_machine_user_with_id(
+        &self,
+        id: &str,
+        user: &NewMachineUser,
+    ) -> Result<Details, CommandError> {
+        let target = org_target(&user.org_id);
+        let command = AddMachine {
+            org_id: user.org_id.clone(),
+            login_name: user.login_name.clone(),
+            name: user.name.clone(),
+            description: user.description.clone(),
+        };
+        let mut run = self.run("user.machine.add", || {
+            serde_json::to_value(&command).unwrap_or_default()
+        });
+        loop {
+            attempt!(run, run.authorize(Permission::UserWrite, &target).await);
+            let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
+            let new = attempt!(run, run.new_target::<User>(id).await);
+            let decision = attempt!(run, new.state.add_machine(&command, &org.state, run.ctx()));
+            if let Some(details) = run.commit(&new, decision, Some(&user.org_id)).await? {
+                return Ok(details);
+            }
+        }
+    }
+
+    /// Changes a machine user's name and description.
+    pub async fn change_machine_user(
+        &self,
+        user_id: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.machine.change",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "name": name, "description": description }),
+            |user, ctx| user.change_machine(name, description, ctx),
+        )
+        .await
+    }
+
+    /// Adds a public key to a machine user, under a new key id.
+    pub async fn add_machine_key(
+        &self,
+        user_id: &str,
+        key: &NewMachineKey,
+    ) -> Result<KeyAdded, CommandError> {
+        let added = MachineKeyAdded {
+            key_id: new_id(),
+            format: key.format,
+            public_key: key.public_key.clone(),
+            expires_at_unix_ms: key.expires_at_unix_ms,
+        };
+        let details = self
+            .change::<User>(
+                "user.machine.key.add",
+                user_id,
+                Permission::UserWrite,
+                || serde_json::to_value(&added).unwrap_or_default(),
+                |user, ctx| user.add_key(&added, ctx),
+            )
+            .await?;
+        Ok(KeyAdded {
+            details,
+            key_id: added.key_id,
+        })
+    }
+
+    /// Removes a machine user's key.
+    pub async fn remove_machine_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.machine.key.remove",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "key_id": key_id }),
+            |user, ctx| user.remove_key(key_id, ctx),
+        )
+        .await
+    }
+
+    /// Generates a new client secret for a machine user, replacing any previous one.
+    pub async fn set_machine_secret(&self, user_id: &str) -> Result<SecretIssued, CommandError> {
+        let secret = generate_secret()?;
+        let hash = hash_secret(secret.expose());
+        let details = self
+            .change::<User>(
+                "user.machine.secret.set",
+                user_id,
+                Permission::UserWrite,
+                || json!({}),
+                |user, ctx| user.set_secret(&hash, ctx),
+            )
+            .await?;
+        Ok(SecretIssued { details, secret })
+    }
+
+    /// Removes a machine user's client secret.
+    pub async fn remove_machine_secret(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.machine.secret.remove",
+            user_id,
+            Permission::UserWrite,
+            || json!({}),
+            |user, ctx| user.remove_secret(ctx),
+        )
+        .await
+    }
+
+    /// Issues a personal access token to a machine user.
+    pub async fn add_personal_access_token(
+        &self,
+        user_id: &str,
+        expires_at_unix_ms: i64,
+    ) -> Result<TokenIssued, CommandError> {
+        let token_id = new_id();
+        let token = format_token(user_id, &token_id, &generate_secret()?);
+        let added = PersonalAccessTokenAdded {
+            token_id: token_id.clone(),
+            token_hash: hash_secret(token.expose()),
+            expires_at_unix_ms,
+        };
+        let details = self
+            .change::<User>(
+                "user.machine.pat.add",
+                user_id,
+                Permission::UserWrite,
+                || json!({ "token_id": token_id, "expires_at_unix_ms": expires_at_unix_ms }),
+                |user, ctx| user.add_personal_access_token(&added, ctx),
+            )
+            .await?;
+        Ok(TokenIssued {
+            details,
+            token_id,
+            token,
+            expires_at_unix_ms,
+        })
+    }
+
+    /// Revokes a personal access token.
+    pub async fn remove_personal_access_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.machine.pat.remove",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "token_id": token_id }),
+            |user, ctx| user.remove_personal_access_token(token_id, ctx),
+        )
+        .await
+    }
+}

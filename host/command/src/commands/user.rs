@@ -1,0 +1,307 @@
+//! Commands on human users and on what every user has (life cycle, metadata).
+
+use serde_json::json;
+use warden_domain::{
+    authz::Permission,
+    instance::Instance,
+    org::Organization,
+    policy,
+    user::{AddHuman, Profile, User},
+};
+
+use super::{Resource, org_target};
+use crate::{
+    CallerCommands, CommandError, Details, SecretString, new_id,
+    pipeline::{Run, attempt},
+};
+
+/// Input of [`CallerCommands::add_human_user`].
+#[derive(Debug, Clone)]
+pub struct NewHumanUser {
+    /// The organization the user belongs to.
+    pub org_id: String,
+    /// The login name, unique in the instance (case-insensitively).
+    pub login_name: String,
+    /// Name and language.
+    pub profile: Profile,
+    /// The email address.
+    pub email: String,
+    /// Creates the user with a verified email.
+    pub email_verified: bool,
+    /// An optional phone number.
+    pub phone: Option<String>,
+    /// An optional initial password, checked against the organization's password complexity policy.
+    pub password: Option<SecretString>,
+    /// The user must change the initial password at the next login.
+    pub password_change_required: bool,
+}
+
+/// Checks a plaintext password against the complexity policy in force for `org_id`. Passes when the
+/// organization does not exist: the command itself refuses that.
+async fn check_password(
+    run: &mut Run<'_>,
+    org_id: &str,
+    password: &SecretString,
+) -> Result<(), CommandError> {
+    loop {
+        let org = attempt!(run, run.read::<Organization>(org_id).await);
+        if !org.state.exists() {
+            return Ok(());
+        }
+        let instance = attempt!(run, run.read::<Instance>(&run.ctx().instance_id).await);
+        let policies = policy::resolve(&instance.state.policies, &org.state.policy_overrides);
+        attempt!(run, policies.password_complexity.check(password.expose()));
+        return Ok(());
+    }
+}
+
+impl CallerCommands<'_> {
+    /// Creates a human user with a new id; an initial password is checked against the policy and hashed
+    /// (Argon2id) before the user is stored.
+    pub async fn add_human_user(&self, user: &NewHumanUser) -> Result<Details, CommandError> {
+        let id = new_id();
+        let target = org_target(&user.org_id);
+        let mut run = self.run("user.human.add", || {
+            json!({
+                "org_id": user.org_id,
+                "login_name": user.login_name,
+                "profile": user.profile,
+                "email": user.email,
+                "email_verified": user.email_verified,
+                "phone": user.phone,
+                "password_set": user.password.is_some(),
+                "password_change_required": user.password_change_required,
+            })
+        });
+        let password_hash = match &user.password {
+            None => None,
+            Some(password) => {
+                // Hashing is expensive: only for a permitted caller and a password the policy accepts.
+                run.ensure_permitted(Permission::UserWrite, &target).await?;
+                check_password(&mut run, &user.org_id, password).await?;
+                Some(run.inner().hasher.hash(password.clone()).await?)
+            }
+        };
+        let command = AddHuman {
+            org_id: user.org_id.clone(),
+            login_name: user.login_name.clone(),
+            profile: user.profile.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            phone: user.phone.clone(),
+            password_hash,
+            password_change_required: user.password_change_required,
+        };
+        loop {
+            attempt!(run, run.authorize(Permission::UserWrite, &target).await);
+            let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
+            let new = attempt!(run, run.new_target::<User>(&id).await);
+            let decision = attempt!(run, new.state.add_human(&command, &org.state, run.ctx()));
+            if let Some(details) = run.commit(&new, decision, Some(&user.org_id)).await? {
+                return Ok(details);
+            }
+        }
+    }
+
+    /// Replaces a human's profile.
+    pub async fn change_profile(
+        &self,
+        user_id: &str,
+        profile: &Profile,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.profile.change",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "profile": profile }),
+            |user, ctx| user.change_profile(profile, ctx),
+        )
+        .await
+    }
+
+    /// Changes a human's email; the new address is unverified.
+    pub async fn change_email(&self, user_id: &str, email: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.email.change",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "email": email }),
+            |user, ctx| user.change_email(email, ctx),
+        )
+        .await
+    }
+
+    /// Marks a human's email verified.
+    pub async fn verify_email(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.email.verify",
+            user_id,
+            Permission::UserWrite,
+            || json!({}),
+            |user, ctx| user.verify_email(ctx),
+        )
+        .await
+    }
+
+    /// Sets (`Some`) or removes (`None`) a human's phone number.
+    pub async fn change_phone(
+        &self,
+        user_id: &str,
+        phone: Option<&str>,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.phone.change",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "phone": phone }),
+            |user, ctx| user.change_phone(phone, ctx),
+        )
+        .await
+    }
+
+    /// Sets a human's password: checked against the policy in force for the user's organization, then hashed.
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        password: &SecretString,
+        change_required: bool,
+    ) -> Result<Details, CommandError> {
+        let mut run = self.run(
+            "user.password.set",
+            || json!({ "change_required": change_required }),
+        );
+        let org_id = loop {
+            let user = attempt!(run, run.target::<User>(user_id).await);
+            match user.state.owner_org(user_id) {
+                Some(org_id) if user.state.human().is_some() => {
+                    attempt!(
+                        run,
+                        run.authorize(Permission::UserWrite, &org_target(&org_id))
+                            .await
+                    );
+                    break Some(org_id);
+                }
+                _ => break None,
+            }
+        };
+        let hash = match &org_id {
+            Some(org_id) => {
+                check_password(&mut run, org_id, password).await?;
+                run.inner().hasher.hash(password.clone()).await?
+            }
+            // Not a human user, or none at all: the domain refuses without a hash being computed.
+            None => String::new(),
+        };
+        loop {
+            let user = attempt!(run, run.target::<User>(user_id).await);
+            if let Some(org_id) = user.state.owner_org(user_id) {
+                attempt!(
+                    run,
+                    run.authorize(Permission::UserWrite, &org_target(&org_id))
+                        .await
+                );
+            }
+            let decision = attempt!(
+                run,
+                user.state.set_password(&hash, change_required, run.ctx())
+            );
+            let org_id = user.state.owner_org(user_id);
+            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
+                return Ok(details);
+            }
+        }
+    }
+
+    /// Locks a user.
+    pub async fn lock_user(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.lock",
+            user_id,
+            Permission::UserWrite,
+            || json!({}),
+            |user, ctx| user.lock(ctx),
+        )
+        .await
+    }
+
+    /// Unlocks a user.
+    pub async fn unlock_user(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.unlock",
+            user_id,
+            Permission::UserWrite,
+            || json!({}),
+            |user, ctx| user.unlock(ctx),
+        )
+        .await
+    }
+
+    /// Deactivates a user.
+    pub async fn deactivate_user(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.deactivate",
+            user_id,
+            Permission::UserWrite,
+            || json!({}),
+            |user, ctx| user.deactivate(ctx),
+        )
+        .await
+    }
+
+    /// Reactivates a user.
+    pub async fn reactivate_user(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.reactivate",
+            user_id,
+            Permission::UserWrite,
+            || json!({}),
+            |user, ctx| user.reactivate(ctx),
+        )
+        .await
+    }
+
+    /// Removes a user; the login name is free again.
+    pub async fn remove_user(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.remove",
+            user_id,
+            Permission::UserDelete,
+            || json!({}),
+            |user, ctx| user.remove(ctx),
+        )
+        .await
+    }
+
+    /// Sets a metadata entry of a user.
+    pub async fn set_user_metadata(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.metadata.set",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "key": key, "value": value }),
+            |user, ctx| user.set_metadata(key, value, ctx),
+        )
+        .await
+    }
+
+    /// Removes a metadata entry of a user.
+    pub async fn remove_user_metadata(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<User>(
+            "user.metadata.remove",
+            user_id,
+            Permission::UserWrite,
+            || json!({ "key": key }),
+            |user, ctx| user.remove_metadata(key, ctx),
+        )
+        .await
+    }
+}

@@ -1,0 +1,388 @@
+//! Warden's command side: the pipeline that turns a request into stored events.
+//!
+//! [`Commands`] is the application service behind every write of the management API (and later gRPC and the
+//! login flow). One command goes through these steps:
+//!
+//! 1. load the target aggregate's write model, and any aggregate the command reads (the owning
+//!    organization, the project of a grant, ...) — from the in-memory cache when possible;
+//! 2. authorize the caller: its memberships come from the instance, organization and project write models
+//!    that hold them ([`warden_domain::authz`]);
+//! 3. let the domain decide (pure);
+//! 4. run the configured [`CommandValidator`]s, which may refuse the command;
+//! 5. push the events with the sequence the target was loaded at, together with the unique values the
+//!    decision claims or releases, in one transaction;
+//! 6. on a concurrency conflict, decide again on fresh state (a bounded number of times).
+//!
+//! Nothing is stored unless every step succeeds.
+//!
+//! # Caching and several nodes
+//!
+//! Write models are cached per aggregate. The target of a command may be decided on a cached state of any
+//! age: the push's expected sequence refuses it if the aggregate changed meanwhile, and the command is
+//! decided again. Aggregates that are only read (dependencies and the memberships used for authorization)
+//! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally.
+//! A refusal, or a decision that changes nothing, is never answered from unverified cached state: the
+//! command is decided again on state read from the store first. On one node the cache always reflects the
+//! node's own writes; across nodes, a change to a dependency (say, a revoked membership) reaches the other
+//! nodes' decisions within `dependency_max_age`.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # async fn example(store: warden_eventstore::Store) -> Result<(), Box<dyn std::error::Error>> {
+//! use warden_command::{Caller, Commands, CommandsConfig, FirstInstance, bootstrap};
+//!
+//! let commands = Commands::new(store, CommandsConfig::default());
+//! let report = bootstrap(&commands, std::path::Path::new("/var/lib/warden"), &FirstInstance::default()).await?;
+//! let caller = Caller::system(&report.instance_id);
+//! let org = commands.for_caller(&caller).add_org("Acme").await?;
+//! # let _ = org; Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod bootstrap;
+mod cache;
+mod commands;
+mod error;
+mod pipeline;
+pub mod secret;
+pub mod validator;
+
+use std::{sync::Arc, time::Duration};
+
+use warden_domain::{
+    Aggregate, DomainEvent,
+    authz::{Permission, Target},
+    user::User,
+};
+use warden_eventstore::{AggregateKey, Eventstore, Store};
+
+pub use bootstrap::{
+    ADMIN_TOKEN_FILE, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS, bootstrap,
+    default_instance_id,
+};
+pub use cache::Model;
+pub use commands::{
+    AppCreated, KeyAdded, NewApiApp, NewHumanUser, NewMachineKey, NewMachineUser, NewOidcApp,
+    NewUserGrant, SecretIssued, TokenIssued,
+};
+pub use error::{BootstrapError, CommandError};
+pub use secret::{PasswordHasher, SecretString};
+pub use validator::{CommandValidator, ValidationRequest, ValidatorError, Violation};
+
+use crate::{cache::WriteModels, pipeline::Run};
+
+/// Who issues a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The instance (tenant) the caller acts in.
+    pub instance_id: String,
+    /// Who is acting.
+    pub identity: Identity,
+}
+
+/// The acting party of a [`Caller`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Warden itself (first-start bootstrap, internal jobs); not subject to authorization.
+    System,
+    /// An authenticated, active user of the instance.
+    User {
+        /// The user's id.
+        user_id: String,
+        /// The user's organization.
+        org_id: String,
+    },
+}
+
+impl Caller {
+    /// Warden itself, acting in `instance_id`.
+    pub fn system(instance_id: impl Into<String>) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            identity: Identity::System,
+        }
+    }
+
+    /// The id recorded as the creator of the events the caller causes.
+    pub fn actor(&self) -> &str {
+        match &self.identity {
+            Identity::System => "system",
+            Identity::User { user_id, .. } => user_id,
+        }
+    }
+}
+
+/// What a stored command produced: the target aggregate and where its latest event is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    /// The target aggregate's id.
+    pub id: String,
+    /// The aggregate's sequence after the command.
+    pub sequence: i64,
+    /// The global position of the aggregate's latest event.
+    pub position: i64,
+    /// When the aggregate's latest event was stored, in microseconds since the Unix epoch.
+    pub change_date: i64,
+}
+
+/// Tuning of [`Commands`].
+#[derive(Debug, Clone)]
+pub struct CommandsConfig {
+    /// About how many write models the cache keeps.
+    pub cache_capacity: usize,
+    /// How long an aggregate that a command only reads may be used from the cache without re-reading it.
+    pub dependency_max_age: Duration,
+    /// How many times a command is decided before a concurrency conflict is reported.
+    pub max_attempts: u32,
+    /// How many passwords may be hashed at once (default: the number of CPU cores).
+    pub hashing_concurrency: usize,
+    /// The validators consulted before every push (default: none).
+    pub validators: Vec<Arc<dyn CommandValidator>>,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 50_000,
+            dependency_max_age: Duration::from_secs(1),
+            max_attempts: 5,
+            hashing_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
+            validators: Vec::new(),
+        }
+    }
+}
+
+/// The command pipeline over an eventstore. Cheap to clone: clones share the store, cache and hasher.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    models: WriteModels,
+    hasher: PasswordHasher,
+    validators: Vec<Arc<dyn CommandValidator>>,
+    max_attempts: u32,
+    dependency_max_age: Duration,
+}
+
+impl Commands {
+    /// The pipeline over `store`.
+    pub fn new(store: Store, config: CommandsConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                models: WriteModels::new(config.cache_capacity),
+                hasher: PasswordHasher::new(config.hashing_concurrency),
+                validators: config.validators,
+                max_attempts: config.max_attempts.max(1),
+                dependency_max_age: config.dependency_max_age,
+            }),
+        }
+    }
+
+    /// The eventstore the pipeline writes to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The password hasher (shared with the login flow).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The commands `caller` may issue.
+    pub fn for_caller<'a>(&'a self, caller: &'a Caller) -> CallerCommands<'a> {
+        CallerCommands {
+            commands: self,
+            caller,
+            if_sequence: None,
+        }
+    }
+
+    /// The current write model of an aggregate, read from the store (incrementally after a cached state).
+    /// No permission is checked: this is for Warden's own components and tests, not for callers' requests.
+    pub async fn load<A: Aggregate>(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Arc<Model<A>>, CommandError> {
+        self.inner
+            .catch_up::<A>(AggregateKey::new(instance_id, A::TYPE, id))
+            .await
+    }
+
+    /// Authenticates a personal access token (`wdn_pat_<user>_<token>_<secret>`) of `instance_id`: the token
+    /// must belong to an active, unlocked machine user, match the stored hash and not be expired.
+    pub async fn authenticate(
+        &self,
+        instance_id: &str,
+        token: &str,
+    ) -> Result<Caller, CommandError> {
+        let parsed = secret::parse_token(token).ok_or(CommandError::Unauthenticated)?;
+        let key = AggregateKey::new(instance_id, User::TYPE, parsed.user_id);
+        let now_ms = pipeline::now_unix_ms();
+        let cached = self.inner.models.get::<User>(&key).filter(|m| {
+            self.inner
+                .models
+                .is_recent(m.checked_ms(), self.inner.dependency_max_age)
+        });
+        if let Some(model) = cached
+            && let Some(caller) = accept_token(
+                instance_id,
+                &model.state,
+                parsed.user_id,
+                parsed.token_id,
+                token,
+                now_ms,
+            )
+        {
+            return Ok(caller);
+        }
+        let model = self.inner.catch_up::<User>(key).await?;
+        accept_token(
+            instance_id,
+            &model.state,
+            parsed.user_id,
+            parsed.token_id,
+            token,
+            now_ms,
+        )
+        .ok_or(CommandError::Unauthenticated)
+    }
+}
+
+fn accept_token(
+    instance_id: &str,
+    user: &User,
+    user_id: &str,
+    token_id: &str,
+    token: &str,
+    now_ms: i64,
+) -> Option<Caller> {
+    let stored = user.machine()?.tokens.get(token_id)?;
+    let valid = secret::secret_matches(token, &stored.token_hash)
+        && stored.expires_at_unix_ms > now_ms
+        && user.lifecycle == warden_domain::Lifecycle::Active
+        && !user.locked;
+    valid.then(|| Caller {
+        instance_id: instance_id.to_owned(),
+        identity: Identity::User {
+            user_id: user_id.to_owned(),
+            org_id: user.org_id.clone(),
+        },
+    })
+}
+
+impl Inner {
+    /// Brings the model of `key` up to date with the store, starting after the cached state if there is one.
+    async fn catch_up<A: Aggregate>(
+        &self,
+        key: AggregateKey,
+    ) -> Result<Arc<Model<A>>, CommandError> {
+        if !is_storable_id(&key.aggregate_id) || !is_storable_id(&key.instance_id) {
+            // No aggregate can have this id: ids are generated or validated before anything is stored.
+            return Ok(Arc::new(Model::empty()));
+        }
+        let checked = self.models.now_ms();
+        let cached = self.models.get::<A>(&key);
+        let after = cached.as_ref().map_or(0, |m| m.sequence);
+        let events = self.store.read_aggregate(&key, after).await?;
+        let Some(last) = events.last() else {
+            return Ok(match cached {
+                Some(model) => {
+                    model.mark_checked(checked);
+                    model
+                }
+                None => Arc::new(Model::empty()),
+            });
+        };
+        let mut state = cached.map_or_else(A::default, |m| m.state.clone());
+        for event in &events {
+            state.apply(&A::Event::from_stored(
+                &event.event_type,
+                event.revision,
+                &event.payload,
+            )?);
+        }
+        let model = Arc::new(Model::new(
+            state,
+            last.sequence,
+            last.position,
+            last.created_at,
+            checked,
+        ));
+        self.models.put(&key, model.clone());
+        Ok(model)
+    }
+}
+
+/// The longest id that is looked up in the store.
+const MAX_ID_BYTES: usize = 1024;
+
+/// Whether an id can be stored (and so looked up): not too long, no NUL (which PostgreSQL refuses in text).
+fn is_storable_id(id: &str) -> bool {
+    id.len() <= MAX_ID_BYTES && !id.contains('\0')
+}
+
+/// The commands one caller may issue; see the methods for each resource.
+#[derive(Debug, Clone)]
+pub struct CallerCommands<'a> {
+    commands: &'a Commands,
+    caller: &'a Caller,
+    if_sequence: Option<i64>,
+}
+
+impl<'a> CallerCommands<'a> {
+    /// Refuses the next commands as stale ([`CommandError::Stale`]) unless their target is at `sequence`
+    /// (an HTTP `If-Match`); `None` accepts any.
+    #[must_use]
+    pub fn if_sequence(mut self, sequence: Option<i64>) -> Self {
+        self.if_sequence = sequence;
+        self
+    }
+
+    /// The caller.
+    pub fn caller(&self) -> &Caller {
+        self.caller
+    }
+
+    /// Checks that the caller holds `permission` on `target`.
+    pub async fn authorize(
+        &self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<(), CommandError> {
+        self.run("authorize", || serde_json::Value::Null)
+            .ensure_permitted(permission, target)
+            .await
+    }
+
+    fn run(
+        &self,
+        command_type: &'static str,
+        payload: impl FnOnce() -> serde_json::Value,
+    ) -> Run<'_> {
+        Run::new(
+            &self.commands.inner,
+            self.caller,
+            command_type,
+            self.if_sequence,
+            payload,
+        )
+    }
+}
+
+/// Builds the stored form of a domain event.
+fn new_event<E: DomainEvent>(event: &E) -> warden_eventstore::NewEvent {
+    warden_eventstore::NewEvent::new(event.event_type(), event.revision(), event.to_payload())
+}
+
+/// A new resource id: a UUID v7 (time-ordered).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

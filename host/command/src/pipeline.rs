@@ -1,0 +1,444 @@
+//! One run of a command: loading write models, authorization, validators, the push and its retries.
+//!
+//! A command method drives a [`Run`] in a loop; each pass is one attempt:
+//!
+//! ```text
+//! loop {
+//!     let user = attempt!(run, run.target::<User>(id).await);
+//!     attempt!(run, run.authorize(Permission::UserWrite, &target).await);
+//!     let decision = attempt!(run, user.state.lock(run.ctx()));
+//!     if let Some(details) = run.commit(&user, decision, org_id).await? { break details; }
+//! }
+//! ```
+//!
+//! [`attempt!`] ends the attempt on an error: a refusal reached with unverified cached state starts a new
+//! attempt on fresh state, anything else returns the error. [`Run::commit`] returns `None` when the attempt
+//! must be repeated (a concurrency conflict, or an answer that must not come from unverified cache).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::Value;
+use warden_domain::{
+    Aggregate, CommandContext, Decision, DomainError, DomainEvent, ErrorKind, UniqueChange,
+    UniqueScope,
+    audit::redact_secrets,
+    authz::{self, Permission, Scope, Target},
+    instance::Instance,
+    org::Organization,
+    project::Project,
+    unique,
+};
+use warden_eventstore::{AggregateKey, Eventstore, Expected, Push, UniqueValue};
+
+use crate::{
+    Caller, CommandError, Details, Identity, Inner, Model, new_event,
+    validator::{ProposedEvent, ValidationActor, ValidationRequest},
+};
+
+/// Ends the current attempt of a command loop on an error: `continue`s with fresh state when the error may
+/// come from unverified cached state, returns it otherwise.
+macro_rules! attempt {
+    ($run:ident, $result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => {
+                $run.retry_or(error.into())?;
+                continue;
+            }
+        }
+    };
+}
+pub(crate) use attempt;
+
+/// Current time in milliseconds since the Unix epoch.
+pub(crate) fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// A write model loaded for one attempt, with its key.
+#[derive(Debug)]
+pub(crate) struct Loaded<A> {
+    pub(crate) key: AggregateKey,
+    pub(crate) model: Arc<Model<A>>,
+}
+
+impl<A> std::ops::Deref for Loaded<A> {
+    type Target = Model<A>;
+
+    fn deref(&self) -> &Model<A> {
+        &self.model
+    }
+}
+
+/// The state of one command's execution across its attempts.
+pub(crate) struct Run<'a> {
+    inner: &'a Inner,
+    caller: &'a Caller,
+    ctx: CommandContext,
+    command_type: &'static str,
+    /// The command's input for validators; computed only when there are validators.
+    payload: Option<Value>,
+    if_sequence: Option<i64>,
+    attempts: u32,
+    /// This attempt reads every model from the store.
+    fresh: bool,
+    /// This attempt used a cached model without checking it against the store.
+    used_cache: AtomicBool,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(
+        inner: &'a Inner,
+        caller: &'a Caller,
+        command_type: &'static str,
+        if_sequence: Option<i64>,
+        payload: impl FnOnce() -> Value,
+    ) -> Self {
+        Self {
+            inner,
+            caller,
+            ctx: CommandContext::new(caller.instance_id.clone(), caller.actor(), now_unix_ms()),
+            command_type,
+            payload: (!inner.validators.is_empty()).then(payload),
+            if_sequence,
+            attempts: 1,
+            fresh: false,
+            used_cache: AtomicBool::new(false),
+        }
+    }
+
+    /// Who, where and when.
+    pub(crate) fn ctx(&self) -> &CommandContext {
+        &self.ctx
+    }
+
+    /// The hasher of the pipeline.
+    pub(crate) fn inner(&self) -> &'a Inner {
+        self.inner
+    }
+
+    fn key<A: Aggregate>(&self, id: &str) -> AggregateKey {
+        AggregateKey::new(self.ctx.instance_id.clone(), A::TYPE, id)
+    }
+
+    fn cached<A: Aggregate>(
+        &self,
+        key: &AggregateKey,
+        max_age: Option<std::time::Duration>,
+    ) -> Option<Arc<Model<A>>> {
+        if self.fresh {
+            return None;
+        }
+        let model = self.inner.models.get::<A>(key)?;
+        if let Some(max_age) = max_age
+            && !self.inner.models.is_recent(model.checked_ms(), max_age)
+        {
+            return None;
+        }
+        self.used_cache.store(true, Ordering::Relaxed);
+        Some(model)
+    }
+
+    /// The aggregate the command changes. A cached state of any age will do: the push checks its sequence.
+    pub(crate) async fn target<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, CommandError> {
+        let key = self.key::<A>(id);
+        let model = match self.cached::<A>(&key, None) {
+            Some(model) => model,
+            None => self.inner.catch_up::<A>(key.clone()).await?,
+        };
+        Ok(Loaded { key, model })
+    }
+
+    /// A new aggregate with an id generated just now: on the first attempt it is known to have no events.
+    pub(crate) async fn new_target<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Loaded<A>, CommandError> {
+        let key = self.key::<A>(id);
+        let model = if self.fresh {
+            self.inner.catch_up::<A>(key.clone()).await?
+        } else {
+            Arc::new(Model::empty())
+        };
+        Ok(Loaded { key, model })
+    }
+
+    /// An aggregate the command only reads.
+    pub(crate) async fn read<A: Aggregate>(&self, id: &str) -> Result<Arc<Model<A>>, CommandError> {
+        let key = self.key::<A>(id);
+        match self.cached::<A>(&key, Some(self.inner.dependency_max_age)) {
+            Some(model) => Ok(model),
+            None => self.inner.catch_up::<A>(key).await,
+        }
+    }
+
+    /// Checks that the caller holds `permission` on `target`, from the memberships in the instance,
+    /// organization and project write models.
+    pub(crate) async fn authorize(
+        &self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<(), CommandError> {
+        let user_id = match &self.caller.identity {
+            Identity::System => return Ok(()),
+            Identity::User { user_id, .. } => user_id,
+        };
+        let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
+        let mut memberships = Vec::with_capacity(3);
+        memberships.extend(
+            instance
+                .state
+                .members
+                .membership_of(user_id, Scope::Instance),
+        );
+        if authz::is_allowed(&memberships, permission, target) {
+            return Ok(());
+        }
+        let (org_id, project_id) = match target {
+            Target::Instance => (None, None),
+            Target::Org { org_id } => (Some(org_id), None),
+            Target::Project { org_id, project_id } => (Some(org_id), Some(project_id)),
+        };
+        if let Some(org_id) = org_id {
+            let org = self.read::<Organization>(org_id).await?;
+            memberships.extend(
+                org.state
+                    .members
+                    .membership_of(user_id, Scope::Org(org_id.clone())),
+            );
+        }
+        if let Some(project_id) = project_id {
+            let project = self.read::<Project>(project_id).await?;
+            memberships.extend(
+                project
+                    .state
+                    .members
+                    .membership_of(user_id, Scope::Project(project_id.clone())),
+            );
+        }
+        authz::authorize(&memberships, permission, target).map_err(CommandError::Refused)
+    }
+
+    /// Like [`authorize`](Self::authorize), re-checking on fresh state before a refusal.
+    pub(crate) async fn ensure_permitted(
+        &mut self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<(), CommandError> {
+        loop {
+            match self.authorize(permission, target).await {
+                Ok(()) => return Ok(()),
+                Err(error) => self.retry_or(error)?,
+            }
+        }
+    }
+
+    /// Decides what to do with an error that ended an attempt: `Ok` to try again on fresh state (the error may
+    /// stem from cached state), `Err` to give up with it.
+    pub(crate) fn retry_or(&mut self, error: CommandError) -> Result<(), CommandError> {
+        if matches!(error, CommandError::Refused(_)) && self.refresh() {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+
+    /// Starts a fresh attempt if the current one used unverified cached state.
+    fn refresh(&mut self) -> bool {
+        if self.fresh || !self.used_cache.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.fresh = true;
+        self.attempts += 1;
+        true
+    }
+
+    /// Checks, validates and stores a decision on `target`. `Some` holds the result; `None` means the command
+    /// must be decided again on fresh state (the caller's loop continues).
+    #[tracing::instrument(level = "debug", skip_all, fields(command = self.command_type, aggregate = %target.key.aggregate_id, attempt = self.attempts))]
+    pub(crate) async fn commit<A: Aggregate>(
+        &mut self,
+        target: &Loaded<A>,
+        decision: Decision<A::Event>,
+        org_id: Option<&str>,
+    ) -> Result<Option<Details>, CommandError> {
+        if let Some(expected) = self.if_sequence
+            && expected != target.sequence
+        {
+            if self.refresh() {
+                return Ok(None);
+            }
+            return Err(CommandError::Stale {
+                aggregate_type: A::TYPE.to_owned(),
+                expected,
+                actual: target.sequence,
+            });
+        }
+        if decision.events.is_empty() {
+            if self.refresh() {
+                return Ok(None);
+            }
+            return Ok(Some(details(target)));
+        }
+        self.validate(target, &decision, org_id).await?;
+
+        let events: Vec<_> = decision.events.iter().map(new_event).collect();
+        if events.iter().any(|e| contains_nul(&e.payload)) {
+            return Err(CommandError::Refused(DomainError::new(
+                ErrorKind::InvalidArgument,
+                "text.nul",
+                "text must not contain NUL characters (U+0000)",
+            )));
+        }
+        let mut push = Push::new(self.ctx.actor.clone()).append(
+            target.key.clone(),
+            Expected::Exact(target.sequence),
+            events,
+        );
+        for change in &decision.unique {
+            push = push.unique(self.unique_change(change));
+        }
+        let stored = match self.inner.store.push(push).await {
+            Ok(stored) => stored,
+            Err(error) if error.is_conflict() => {
+                if self.attempts >= self.inner.max_attempts {
+                    return Err(CommandError::Contended {
+                        aggregate_type: A::TYPE.to_owned(),
+                        aggregate_id: target.key.aggregate_id.clone(),
+                    });
+                }
+                self.attempts += 1;
+                self.fresh = true;
+                return Ok(None);
+            }
+            Err(warden_eventstore::Error::UniqueTaken { unique_type, value }) => {
+                let claim = decision.unique.iter().find(|c| {
+                    matches!(c, UniqueChange::Add { .. })
+                        && c.unique_type() == unique_type
+                        && c.value() == value
+                });
+                return Err(CommandError::Refused(match claim {
+                    Some(claim) => claim.conflict_error(),
+                    None => unique::conflict_error(&unique_type, None),
+                }));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let Some(last) = stored.last() else {
+            return Err(CommandError::Store(warden_eventstore::Error::InvalidPush(
+                "the push stored no events".into(),
+            )));
+        };
+        let mut state = target.state.clone();
+        for event in &decision.events {
+            state.apply(event);
+        }
+        let model = Arc::new(Model::new(
+            state,
+            last.sequence,
+            last.position,
+            last.created_at,
+            self.inner.models.now_ms(),
+        ));
+        self.inner.models.put(&target.key, model);
+        Ok(Some(Details {
+            id: target.key.aggregate_id.clone(),
+            sequence: last.sequence,
+            position: last.position,
+            change_date: last.created_at,
+        }))
+    }
+
+    fn unique_change(&self, change: &UniqueChange) -> warden_eventstore::UniqueChange {
+        let instance_id = match change.scope() {
+            UniqueScope::Global => "",
+            UniqueScope::Instance => self.ctx.instance_id.as_str(),
+        };
+        let value = UniqueValue::new(instance_id, change.unique_type(), change.value());
+        match change {
+            UniqueChange::Add { .. } => warden_eventstore::UniqueChange::Add(value),
+            UniqueChange::Remove { .. } => warden_eventstore::UniqueChange::Remove(value),
+        }
+    }
+
+    async fn validate<A: Aggregate>(
+        &self,
+        target: &Loaded<A>,
+        decision: &Decision<A::Event>,
+        org_id: Option<&str>,
+    ) -> Result<(), CommandError> {
+        if self.inner.validators.is_empty() {
+            return Ok(());
+        }
+        // Aggregate states are plain structs with string keys, which always serialize.
+        let state = (target.sequence != 0)
+            .then(|| serde_json::to_value(&target.state).ok())
+            .flatten()
+            .map(|state| redact_secrets(&state));
+        let request = ValidationRequest {
+            command_type: self.command_type.to_owned(),
+            instance_id: self.ctx.instance_id.clone(),
+            org_id: org_id.map(str::to_owned),
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: target.key.aggregate_id.clone(),
+            actor: ValidationActor {
+                user_id: self.caller.actor().to_owned(),
+                org_id: match &self.caller.identity {
+                    Identity::System => None,
+                    Identity::User { org_id, .. } => Some(org_id.clone()),
+                },
+            },
+            payload: self.payload.clone().unwrap_or(Value::Null),
+            state,
+            events: decision
+                .events
+                .iter()
+                .map(|e| ProposedEvent {
+                    event_type: e.event_type().to_owned(),
+                    revision: e.revision(),
+                    payload: redact_secrets(&e.to_payload()),
+                })
+                .collect(),
+        };
+        let mut violations = Vec::new();
+        for validator in &self.inner.validators {
+            violations.extend(validator.validate(&request).await?);
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(CommandError::Rejected(violations))
+        }
+    }
+}
+
+/// Whether any string (or key) in `value` contains U+0000, which PostgreSQL cannot store.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// The details of an aggregate as it is (for a command that changed nothing).
+fn details<A>(target: &Loaded<A>) -> Details {
+    Details {
+        id: target.key.aggregate_id.clone(),
+        sequence: target.sequence,
+        position: target.position,
+        change_date: target.change_date,
+    }
+}

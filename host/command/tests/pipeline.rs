@@ -1,0 +1,610 @@
+//! The command pipeline against both eventstore backends: bootstrap, authentication, caching across nodes,
+//! the validator seam and password hashing. The domain's rules are tested in the domain crate; the API's
+//! behaviour through the router in the API crate.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use warden_command::{
+    Caller, CommandError, CommandValidator, Commands, CommandsConfig, FirstInstance, Identity,
+    NewHumanUser, NewMachineUser, SecretString, ValidationRequest, Violation, bootstrap,
+    validator::ValidationFuture,
+};
+use warden_domain::{
+    ErrorKind,
+    authz::{Permission, Role, Target},
+    instance::Instance,
+    user::{Profile, User},
+};
+use warden_eventstore::Store;
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = warden_eventstore::testing::sqlite().await;
+                    super::$name(t.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = warden_eventstore::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name(t.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    bootstrap_writes_private_token_once,
+    concurrent_bootstraps_create_one_instance,
+    token_authenticates_only_while_valid,
+    second_node_sees_changes_through_conflicts_and_refusals,
+    revoked_membership_is_honoured_within_the_dependency_age,
+    validators_see_the_command_and_can_refuse_it,
+    passwords_are_checked_then_hashed_with_argon2id,
+    if_sequence_refuses_stale_state,
+);
+
+/// The number of stored events, committed or not yet visible to stream readers.
+async fn event_count(store: &Store) -> i64 {
+    count(store, "SELECT COUNT(*) FROM events").await
+}
+
+/// The number of stored events of one type.
+async fn count_of(store: &Store, event_type: &str) -> i64 {
+    count(
+        store,
+        &format!("SELECT COUNT(*) FROM events WHERE event_type = '{event_type}'"),
+    )
+    .await
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    match store {
+        Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.reader()).await,
+        Store::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+    }
+    .expect("count events")
+}
+
+struct Setup {
+    commands: Commands,
+    instance_id: String,
+    org_id: String,
+    admin: Caller,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(store: Store, config: CommandsConfig) -> Setup {
+    let commands = Commands::new(store, config);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
+        .await
+        .expect("bootstrap");
+    let path = report.admin_token_path.expect("token written");
+    let token = std::fs::read_to_string(path)
+        .expect("token file")
+        .trim()
+        .to_owned();
+    let admin = commands
+        .authenticate(&report.instance_id, &token)
+        .await
+        .expect("admin token authenticates");
+    Setup {
+        commands,
+        instance_id: report.instance_id,
+        org_id: report.org_id,
+        admin,
+        token,
+        _dir: dir,
+    }
+}
+
+fn human(org_id: &str, login_name: &str) -> NewHumanUser {
+    NewHumanUser {
+        org_id: org_id.to_owned(),
+        login_name: login_name.to_owned(),
+        profile: Profile {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            display_name: String::new(),
+            preferred_language: String::new(),
+        },
+        email: format!("{login_name}@example.com"),
+        email_verified: false,
+        phone: None,
+        password: None,
+        password_change_required: false,
+    }
+}
+
+async fn bootstrap_writes_private_token_once(store: Store) {
+    let commands = Commands::new(store.clone(), CommandsConfig::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = bootstrap(&commands, dir.path(), &FirstInstance::default())
+        .await
+        .expect("bootstrap");
+    assert!(first.set_up);
+    let path = first.admin_token_path.clone().expect("token written");
+    assert_eq!(path, dir.path().join("admin.pat"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "admin.pat must be private");
+    }
+    let token = std::fs::read_to_string(&path).expect("read token");
+    assert!(token.starts_with("wdn_pat_"), "{token}");
+    let caller = commands
+        .authenticate(&first.instance_id, token.trim())
+        .await
+        .expect("token works");
+    assert_eq!(
+        caller.identity,
+        Identity::User {
+            user_id: first.admin_user_id.clone(),
+            org_id: first.org_id.clone()
+        }
+    );
+    let instance = commands
+        .load::<Instance>(&first.instance_id, &first.instance_id)
+        .await
+        .expect("load");
+    assert_eq!(
+        instance.state.members.roles_of(&first.admin_user_id),
+        Some(&[Role::IamOwner][..])
+    );
+    assert_eq!(instance.state.domains, vec!["localhost".to_owned()]);
+
+    let events = event_count(&store).await;
+    let again = Commands::new(store.clone(), CommandsConfig::default());
+    let second = bootstrap(&again, dir.path(), &FirstInstance::default())
+        .await
+        .expect("second start");
+    assert!(!second.set_up, "a complete instance is left alone");
+    assert_eq!(second.admin_token_path, None);
+    assert_eq!(
+        (second.instance_id, second.org_id),
+        (first.instance_id, first.org_id)
+    );
+    assert_eq!(
+        event_count(&store).await,
+        events,
+        "the second start stores nothing"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read token"),
+        token,
+        "admin.pat is kept"
+    );
+}
+
+async fn concurrent_bootstraps_create_one_instance(store: Store) {
+    let dirs: Vec<_> = (0..4)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let starts = dirs.iter().map(|dir| {
+        let commands = Commands::new(store.clone(), CommandsConfig::default());
+        let path = dir.path().to_owned();
+        async move { bootstrap(&commands, &path, &FirstInstance::default()).await }
+    });
+    let reports = futures_join_all(starts).await;
+    for report in &reports {
+        assert!(report.is_ok(), "{report:?}");
+    }
+    let instance_id = warden_command::default_instance_id();
+    let setups = count_of(&store, "instance.added").await;
+    let orgs = count_of(&store, "org.added").await;
+    let admins = count_of(&store, "user.machine.added").await;
+    assert_eq!(
+        (setups, orgs, admins),
+        (1, 1, 1),
+        "one instance, organization and administrator"
+    );
+    let commands = Commands::new(store, CommandsConfig::default());
+    let instance = commands
+        .load::<Instance>(&instance_id, &instance_id)
+        .await
+        .expect("load");
+    assert_eq!(instance.state.members.count_with(Role::IamOwner), 1);
+    for dir in &dirs {
+        let path = dir.path().join("admin.pat");
+        if let Ok(token) = std::fs::read_to_string(&path) {
+            commands
+                .authenticate(&instance_id, token.trim())
+                .await
+                .expect("every written token works");
+        }
+    }
+}
+
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for handle in handles {
+        outputs.push(handle.await.expect("task"));
+    }
+    outputs
+}
+
+async fn token_authenticates_only_while_valid(store: Store) {
+    let s = setup(store, CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let bot = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.org_id.clone(),
+            login_name: "bot".into(),
+            name: "Bot".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("machine user");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let issued = admin
+        .add_personal_access_token(&bot.id, now + 60_000)
+        .await
+        .expect("token");
+    let token = issued.token.expose().to_owned();
+    assert!(token.starts_with(&format!("wdn_pat_{}_{}_", bot.id, issued.token_id)));
+    s.commands
+        .authenticate(&s.instance_id, &token)
+        .await
+        .expect("valid token");
+
+    let unauthenticated =
+        |r: Result<Caller, CommandError>| matches!(r, Err(CommandError::Unauthenticated));
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('0') { '1' } else { '0' });
+    assert!(unauthenticated(
+        s.commands.authenticate(&s.instance_id, &tampered).await
+    ));
+    assert!(unauthenticated(
+        s.commands
+            .authenticate(&s.instance_id, "wdn_pat_x_y_z")
+            .await
+    ));
+    assert!(unauthenticated(
+        s.commands.authenticate("other-instance", &token).await
+    ));
+
+    admin.deactivate_user(&bot.id).await.expect("deactivate");
+    assert!(
+        unauthenticated(s.commands.authenticate(&s.instance_id, &token).await),
+        "inactive user"
+    );
+    admin.reactivate_user(&bot.id).await.expect("reactivate");
+    s.commands
+        .authenticate(&s.instance_id, &token)
+        .await
+        .expect("active again");
+    admin.lock_user(&bot.id).await.expect("lock");
+    assert!(
+        unauthenticated(s.commands.authenticate(&s.instance_id, &token).await),
+        "locked user"
+    );
+    admin.unlock_user(&bot.id).await.expect("unlock");
+    admin
+        .remove_personal_access_token(&bot.id, &issued.token_id)
+        .await
+        .expect("revoke");
+    assert!(
+        unauthenticated(s.commands.authenticate(&s.instance_id, &token).await),
+        "revoked token"
+    );
+
+    let short = admin
+        .add_personal_access_token(&bot.id, now + 1_500)
+        .await
+        .expect("token");
+    s.commands
+        .authenticate(&s.instance_id, short.token.expose())
+        .await
+        .expect("not expired yet");
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    assert!(
+        unauthenticated(
+            s.commands
+                .authenticate(&s.instance_id, short.token.expose())
+                .await
+        ),
+        "expired"
+    );
+    assert!(!s.token.is_empty());
+}
+
+async fn second_node_sees_changes_through_conflicts_and_refusals(store: Store) {
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let node_a = s.commands.for_caller(&s.admin);
+    let user = node_a
+        .add_human_user(&human(&s.org_id, "ada"))
+        .await
+        .expect("user");
+    node_a.lock_user(&user.id).await.expect("lock on node A");
+
+    // Node B caches the locked user, then node A unlocks it: node B's cache is stale.
+    let node_b_commands = Commands::new(store, CommandsConfig::default());
+    let node_b = node_b_commands.for_caller(&s.admin);
+    let refused = node_b
+        .lock_user(&user.id)
+        .await
+        .expect_err("already locked");
+    assert_eq!(
+        refused.as_refusal().map(|e| e.code.as_ref()),
+        Some("user.already_locked")
+    );
+    node_a
+        .unlock_user(&user.id)
+        .await
+        .expect("unlock on node A");
+
+    // A refusal is never answered from unverified cache: node B re-reads and locks.
+    let locked = node_b
+        .lock_user(&user.id)
+        .await
+        .expect("node B locks after re-reading");
+    assert_eq!(locked.sequence, 4);
+    // A change decided on stale cache conflicts on push and is decided again on fresh state.
+    let profile = Profile {
+        given_name: "Augusta".into(),
+        family_name: "King".into(),
+        display_name: String::new(),
+        preferred_language: "en".into(),
+    };
+    let changed = node_a
+        .change_profile(&user.id, &profile)
+        .await
+        .expect("node A retries after conflict");
+    assert_eq!(changed.sequence, 5);
+    let model = node_a_load(&s.commands, &s.instance_id, &user.id).await;
+    assert!(
+        model.state.locked,
+        "node A's decision included node B's lock"
+    );
+    assert_eq!(
+        model.state.human().map(|h| h.profile.given_name.as_str()),
+        Some("Augusta")
+    );
+}
+
+async fn node_a_load(
+    commands: &Commands,
+    instance_id: &str,
+    id: &str,
+) -> Arc<warden_command::Model<User>> {
+    commands.load::<User>(instance_id, id).await.expect("load")
+}
+
+async fn revoked_membership_is_honoured_within_the_dependency_age(store: Store) {
+    let config = CommandsConfig {
+        dependency_max_age: Duration::ZERO,
+        ..CommandsConfig::default()
+    };
+    let s = setup(store.clone(), config.clone()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let bot = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.org_id.clone(),
+            login_name: "owner-bot".into(),
+            name: "Bot".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("bot");
+    admin
+        .add_org_member(&s.org_id, &bot.id, &[Role::OrgOwner])
+        .await
+        .expect("member");
+    let bot_caller = Caller {
+        instance_id: s.instance_id.clone(),
+        identity: Identity::User {
+            user_id: bot.id.clone(),
+            org_id: s.org_id.clone(),
+        },
+    };
+    let node_b = Commands::new(store, config);
+    let target = Target::Org {
+        org_id: s.org_id.clone(),
+    };
+    node_b
+        .for_caller(&bot_caller)
+        .authorize(Permission::UserWrite, &target)
+        .await
+        .expect("org owner may write users");
+    admin
+        .remove_org_member(&s.org_id, &bot.id)
+        .await
+        .expect("revoke on node A");
+    let denied = node_b
+        .for_caller(&bot_caller)
+        .authorize(Permission::UserWrite, &target)
+        .await
+        .expect_err("with a zero dependency age, node B sees the revocation at once");
+    assert_eq!(
+        denied.as_refusal().map(|e| e.kind),
+        Some(ErrorKind::PermissionDenied)
+    );
+}
+
+#[derive(Debug, Default)]
+struct RecordingValidator {
+    seen: Mutex<Vec<ValidationRequest>>,
+}
+
+impl CommandValidator for RecordingValidator {
+    fn validate<'a>(&'a self, request: &'a ValidationRequest) -> ValidationFuture<'a> {
+        Box::pin(async move {
+            self.seen.lock().expect("lock").push(request.clone());
+            let login = request
+                .payload
+                .get("login_name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            Ok(if login.contains("forbidden") {
+                vec![Violation {
+                    field: "login_name".into(),
+                    code: "example.login_name.forbidden".into(),
+                    message: "this login name is not allowed here".into(),
+                }]
+            } else {
+                Vec::new()
+            })
+        })
+    }
+}
+
+async fn validators_see_the_command_and_can_refuse_it(store: Store) {
+    let validator = Arc::new(RecordingValidator::default());
+    let config = CommandsConfig {
+        validators: vec![validator.clone()],
+        ..CommandsConfig::default()
+    };
+    let s = setup(store.clone(), config).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let before = event_count(&store).await;
+    let mut refused = human(&s.org_id, "forbidden-name");
+    refused.password = Some(SecretString::new("Str0ng-Passw0rd!"));
+    let error = admin
+        .add_human_user(&refused)
+        .await
+        .expect_err("validator refuses");
+    match error {
+        CommandError::Rejected(violations) => {
+            assert_eq!(violations.len(), 1);
+            assert_eq!(violations[0].code, "example.login_name.forbidden");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(event_count(&store).await, before, "nothing stored");
+
+    let user = admin
+        .add_human_user(&human(&s.org_id, "grace"))
+        .await
+        .expect("allowed");
+    admin
+        .set_password(&user.id, &SecretString::new("An0ther-Passw0rd!"), false)
+        .await
+        .expect("password");
+    let seen = validator.seen.lock().expect("lock").clone();
+    let add = seen
+        .iter()
+        .find(|r| r.command_type == "user.human.add" && r.aggregate_id == user.id)
+        .expect("validator saw the add");
+    assert_eq!(add.aggregate_type, "user");
+    assert_eq!(add.org_id.as_deref(), Some(s.org_id.as_str()));
+    assert_eq!(add.actor.user_id, s.admin.actor());
+    assert_eq!(add.state, None, "a new aggregate has no state yet");
+    assert_eq!(add.events[0].event_type, "user.human.added");
+    let first = seen
+        .iter()
+        .find(|r| r.command_type == "user.human.add")
+        .expect("first add");
+    assert_eq!(first.payload["password_set"], true);
+    assert!(
+        !first.payload.to_string().contains("Str0ng"),
+        "no plaintext password"
+    );
+    let set = seen
+        .iter()
+        .find(|r| r.command_type == "user.password.set")
+        .expect("password set");
+    assert!(set.state.is_some());
+    let payload = set.events[0].payload.to_string();
+    assert!(
+        payload.contains("[redacted]") && !payload.contains("argon2"),
+        "{payload}"
+    );
+}
+
+async fn passwords_are_checked_then_hashed_with_argon2id(store: Store) {
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let before = event_count(&store).await;
+    let mut weak = human(&s.org_id, "weak");
+    weak.password = Some(SecretString::new("short"));
+    let error = admin.add_human_user(&weak).await.expect_err("too weak");
+    let refusal = error.as_refusal().expect("a refusal");
+    assert_eq!(refusal.field.as_deref(), Some("password"));
+    assert_eq!(event_count(&store).await, before);
+
+    let mut strong = human(&s.org_id, "strong");
+    strong.password = Some(SecretString::new("Str0ng-Passw0rd!"));
+    let user = admin.add_human_user(&strong).await.expect("user");
+    let model = s
+        .commands
+        .load::<User>(&s.instance_id, &user.id)
+        .await
+        .expect("load");
+    let hash = model
+        .state
+        .human()
+        .and_then(|h| h.password_hash.clone())
+        .expect("hash stored");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(
+        s.commands
+            .hasher()
+            .verify(&hash, SecretString::new("Str0ng-Passw0rd!"))
+            .await
+            .expect("verify")
+    );
+}
+
+async fn if_sequence_refuses_stale_state(store: Store) {
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let user = admin
+        .add_human_user(&human(&s.org_id, "eve"))
+        .await
+        .expect("user");
+    let stale = admin
+        .clone()
+        .if_sequence(Some(user.sequence + 1))
+        .lock_user(&user.id)
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(
+            stale,
+            CommandError::Stale {
+                expected: 2,
+                actual: 1,
+                ..
+            }
+        ),
+        "{stale:?}"
+    );
+    admin
+        .if_sequence(Some(user.sequence))
+        .lock_user(&user.id)
+        .await
+        .expect("current sequence accepted");
+}
