@@ -1,0 +1,781 @@
+//! The built-in projections and the query services, against both backends: views equal a replay through the
+//! domain, survive crashes and rebuilds, are read-your-writes across nodes, and list with filters and paging.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use warden_domain::{
+    authz::{Role, Scope, ScopeKind},
+    instance::Instance,
+    org::Organization,
+    policy::{PasswordComplexityPolicy, Policy, PolicyKind},
+    user::User,
+};
+use warden_eventstore::{
+    AggregateKey, ConnectOptions, Eventstore, Expected, NewEvent, Push, Store, testing::TestStore,
+};
+use warden_query::{
+    ApplicationQuery, Consistency, Direction, MembershipQuery, OrgQuery, Page, ProjectGrantQuery,
+    ProjectQuery, ReadSide, State, UserGrantQuery, UserKind, UserQuery, UserSort, projections,
+};
+use warden_spooler::SpoolerConfig;
+
+use support::{INSTANCE, Writer, dump_views, eventually, expected_and_actual, populate};
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(&TestStore)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = warden_eventstore::testing::sqlite().await;
+                    super::$name(&t).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = warden_eventstore::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name(&t).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Scenarios with several nodes: PostgreSQL only.
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        mod multi_node {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = warden_eventstore::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name(&t).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    views_equal_replay_after_concurrent_writes,
+    rebuild_gives_the_same_views,
+    crashed_spoolers_restart_and_views_equal_replay,
+    read_your_writes_through_a_second_store,
+    poison_event_skipped_and_visible,
+    list_queries_filter_sort_and_page,
+    policies_resolve_org_overrides,
+);
+
+postgres_only!(two_nodes_share_projections_take_over_and_converge);
+
+fn config(node: &str) -> SpoolerConfig {
+    SpoolerConfig {
+        batch_size: 32,
+        lease_ttl: Duration::from_millis(1500),
+        acquire_interval: Duration::from_millis(200),
+        poll_interval: Duration::from_millis(500),
+        max_attempts: 3,
+        retry_backoff: Duration::from_millis(20),
+        retry_backoff_max: Duration::from_millis(200),
+        catch_up_timeout: Duration::from_secs(5),
+        ..SpoolerConfig::new(node)
+    }
+}
+
+async fn second_store(t: &TestStore) -> Store {
+    Store::connect(&t.url, &ConnectOptions { max_connections: 8 })
+        .await
+        .expect("second connection")
+}
+
+async fn start(store: &Store, node: &str) -> ReadSide {
+    ReadSide::start(store.clone(), config(node))
+        .await
+        .expect("start read side")
+}
+
+/// Brings every projection up to the current head of the stream and past every event `w` stored.
+async fn settle_all(read_side: &ReadSide, w: &Writer) {
+    let head = w.store.head().await.expect("head").max(w.last_cursor());
+    for name in read_side.spoolers().projections() {
+        read_side
+            .spoolers()
+            .ensure_caught_up(&name, head)
+            .await
+            .expect("projection catches up");
+    }
+}
+
+/// Waits until the views equal the domain's replay of the events.
+async fn assert_views_equal_replay(w: &Writer, read_side: &ReadSide) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        settle_all(read_side, w).await;
+        let (expected, actual) = expected_and_actual(w, read_side.queries()).await;
+        if expected == actual {
+            return;
+        }
+        if Instant::now() > deadline {
+            assert_eq!(
+                actual, expected,
+                "the views differ from a replay of the events"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Toggles, renames and tags the users `u{k}`, `u{k+4}`, `u{k+8}` a few times.
+async fn churn(w: Writer, k: usize, rounds: usize) {
+    for round in 0..rounds {
+        for i in (k..12).step_by(4) {
+            let id = format!("u{i}");
+            let user: User = w.state(&id).await;
+            if !user.exists() {
+                continue;
+            }
+            w.change_given_name(&id, &format!("Churn{k}x{round}")).await;
+            w.exec::<User, _>(
+                &id,
+                |u, ctx| if u.locked { u.unlock(ctx) } else { u.lock(ctx) },
+            )
+            .await;
+            w.exec::<User, _>(&id, |u, ctx| {
+                u.set_metadata("round", &round.to_string(), ctx)
+            })
+            .await;
+        }
+    }
+}
+
+async fn views_equal_replay_after_concurrent_writes(t: &TestStore) {
+    let read_side = start(&t.store, "node-a").await;
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let writers: Vec<_> = (0..4)
+        .map(|k| tokio::spawn(churn(w.clone(), k, 4)))
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert_views_equal_replay(&w, &read_side).await;
+    for status in read_side.spoolers().status().await.expect("status") {
+        assert!(
+            status.failed_events.is_empty(),
+            "{}: {:?}",
+            status.name,
+            status.failed_events
+        );
+        assert_eq!(status.holder.as_deref(), Some("node-a"));
+    }
+    read_side.shutdown().await;
+}
+
+async fn rebuild_gives_the_same_views(t: &TestStore) {
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let read_side = start(&t.store, "node-a").await;
+    assert_views_equal_replay(&w, &read_side).await;
+    let before = dump_views(&t.store).await;
+    for name in read_side.spoolers().projections() {
+        read_side.spoolers().rebuild(&name).await.expect("rebuild");
+    }
+    assert_views_equal_replay(&w, &read_side).await;
+    assert_eq!(
+        dump_views(&t.store).await,
+        before,
+        "a rebuild gave different rows"
+    );
+    let status = read_side
+        .spoolers()
+        .projection_status(projections::USERS)
+        .await
+        .expect("status");
+    assert_eq!(status.rebuilds, 1);
+    read_side.shutdown().await;
+}
+
+async fn crashed_spoolers_restart_and_views_equal_replay(t: &TestStore) {
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    for k in 0..4 {
+        churn(w.clone(), k, 2).await;
+    }
+    let crashing = ReadSide::start(
+        t.store.clone(),
+        SpoolerConfig {
+            batch_size: 4,
+            ..config("node-a")
+        },
+    )
+    .await
+    .expect("start");
+    let mut applied = crashing
+        .spoolers()
+        .applied(projections::USERS)
+        .expect("users");
+    applied.changed().await.expect("progress");
+    crashing.spoolers().abort();
+    let status = crashing
+        .spoolers()
+        .projection_status(projections::USERS)
+        .await
+        .expect("status");
+    assert!(
+        status.lag_events > 0,
+        "the crash came too late to interrupt the catch-up"
+    );
+
+    let read_side = start(&t.store, "node-b").await;
+    eventually(Duration::from_secs(5), "node-b to take over", || async {
+        read_side
+            .spoolers()
+            .is_holder(projections::USERS)
+            .unwrap_or(false)
+    })
+    .await;
+    assert_views_equal_replay(&w, &read_side).await;
+    read_side.shutdown().await;
+}
+
+async fn read_your_writes_through_a_second_store(t: &TestStore) {
+    let store_b = second_store(t).await;
+    let node_a = start(&t.store, "node-a").await;
+    eventually(
+        Duration::from_secs(5),
+        "node-a to hold the users projection",
+        || async {
+            node_a
+                .spoolers()
+                .is_holder(projections::USERS)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let node_b = start(&store_b, "node-b").await;
+    let writer_a = Writer::new(&t.store);
+    let writer_b = Writer::new(&store_b);
+    populate(&writer_a).await;
+    for i in 0..20 {
+        // Write through one node, read by id through the other at once.
+        let (writer, reader) = if i % 2 == 0 {
+            (&writer_a, &node_b)
+        } else {
+            (&writer_b, &node_a)
+        };
+        let name = format!("Round{i}");
+        let stored = writer.change_given_name("u1", &name).await;
+        let consistency = if i % 4 < 2 {
+            Consistency::Latest
+        } else {
+            Consistency::AtLeast(stored.last().expect("event").cursor())
+        };
+        let user = reader
+            .queries()
+            .user(INSTANCE, "u1", consistency)
+            .await
+            .expect("read")
+            .expect("user exists");
+        assert_eq!(
+            user.human.expect("human").given_name,
+            name,
+            "write {i} not readable at once"
+        );
+        assert_eq!(user.sequence, stored.last().expect("event").sequence);
+    }
+    // A new resource is found by id right after it was created.
+    writer_b.add_human("fresh", "org-2", "Fresh", "Fresh").await;
+    let fresh = node_a
+        .queries()
+        .user(INSTANCE, "fresh", Consistency::Latest)
+        .await
+        .expect("read");
+    assert_eq!(fresh.map(|u| u.login_name).as_deref(), Some("Fresh"));
+    assert!(
+        !node_b
+            .spoolers()
+            .is_holder(projections::USERS)
+            .expect("users")
+    );
+    node_b.shutdown().await;
+    node_a.shutdown().await;
+    store_b.close().await;
+}
+
+async fn poison_event_skipped_and_visible(t: &TestStore) {
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let poison = t
+        .store
+        .push(Push::new("admin").append(
+            AggregateKey::new(INSTANCE, "user", "bad"),
+            Expected::Exact(0),
+            vec![NewEvent::new(
+                "user.human.added",
+                2,
+                json!({ "bogus": true }),
+            )],
+        ))
+        .await
+        .expect("push a malformed event");
+    w.add_human("after", "org-1", "After", "After").await;
+    let read_side = start(&t.store, "node-a").await;
+
+    // Reading the poisoned user by id neither hangs nor fails: once the event is skipped, it is absent.
+    let bad = read_side
+        .queries()
+        .user(INSTANCE, "bad", Consistency::Latest)
+        .await
+        .expect("read");
+    assert!(bad.is_none());
+    let after = read_side
+        .queries()
+        .user(INSTANCE, "after", Consistency::Latest)
+        .await
+        .expect("read");
+    assert!(after.is_some(), "events after the poison are applied");
+
+    let status = read_side
+        .spoolers()
+        .projection_status(projections::USERS)
+        .await
+        .expect("status");
+    assert_eq!(status.skipped_events, 1);
+    let failed = &status.failed_events[0];
+    assert_eq!(failed.position, poison[0].position);
+    assert_eq!(failed.attempts, 3);
+    assert!(failed.skipped);
+    assert_eq!(failed.aggregate_id, "bad");
+    assert!(
+        failed.error.contains("user.human.added"),
+        "{}",
+        failed.error
+    );
+    let metrics = read_side.spoolers().metrics().await.expect("metrics");
+    assert!(
+        metrics
+            .contains("warden_projection_failed_events{projection=\"users\",state=\"skipped\"} 1"),
+        "{metrics}"
+    );
+    // Only the users projection reads user.human.added payloads.
+    for status in read_side.spoolers().status().await.expect("status") {
+        if status.name != projections::USERS {
+            assert!(status.failed_events.is_empty(), "{}", status.name);
+        }
+    }
+    read_side.shutdown().await;
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    items.iter().map(|i| id(i).to_owned()).collect()
+}
+
+async fn list_queries_filter_sort_and_page(t: &TestStore) {
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let read_side = start(&t.store, "node-a").await;
+    settle_all(&read_side, &w).await;
+    let q = read_side.queries();
+    let all = Page::first(100);
+
+    let users = |query: UserQuery, page: Page| async move {
+        q.users(INSTANCE, &query, page).await.expect("users")
+    };
+    let by_org = users(
+        UserQuery {
+            org_id: Some("org-2".into()),
+            ..Default::default()
+        },
+        all,
+    )
+    .await;
+    assert_eq!(
+        ids(&by_org.items, |u| &u.id),
+        ["u0", "u3", "u6"],
+        "u9 was removed"
+    );
+    let prefix = users(
+        UserQuery {
+            login_name_prefix: Some("USER0".into()),
+            ..Default::default()
+        },
+        all,
+    )
+    .await;
+    assert_eq!(prefix.items.len(), 9, "User00..User08, case-insensitively");
+    let inactive = users(
+        UserQuery {
+            state: Some(State::Inactive),
+            ..Default::default()
+        },
+        all,
+    )
+    .await;
+    assert_eq!(ids(&inactive.items, |u| &u.id), ["u5"]);
+    let locked = users(
+        UserQuery {
+            locked: Some(true),
+            ..Default::default()
+        },
+        all,
+    )
+    .await;
+    assert_eq!(ids(&locked.items, |u| &u.id), ["u4"]);
+    let machines = users(
+        UserQuery {
+            kind: Some(UserKind::Machine),
+            ..Default::default()
+        },
+        all,
+    )
+    .await;
+    assert_eq!(ids(&machines.items, |u| &u.id), ["m1"]);
+    assert!(
+        machines.items[0]
+            .machine
+            .as_ref()
+            .is_some_and(|m| m.has_secret)
+    );
+
+    // Paging through users by login name, both directions.
+    let first = users(
+        UserQuery::default(),
+        Page {
+            offset: 0,
+            limit: 5,
+        },
+    )
+    .await;
+    assert!(first.has_more);
+    assert_eq!(
+        ids(&first.items, |u| &u.login_name),
+        ["ci-bot", "User00", "User01", "User02", "User03"]
+    );
+    let last = users(
+        UserQuery::default(),
+        Page {
+            offset: 10,
+            limit: 5,
+        },
+    )
+    .await;
+    assert!(!last.has_more);
+    assert_eq!(ids(&last.items, |u| &u.login_name), ["User10", "User11"]);
+    let desc = users(
+        UserQuery {
+            sort: UserSort::LoginName,
+            direction: Direction::Desc,
+            ..Default::default()
+        },
+        Page::first(2),
+    )
+    .await;
+    assert_eq!(ids(&desc.items, |u| &u.login_name), ["User11", "User10"]);
+    let capped = users(
+        UserQuery::default(),
+        Page {
+            offset: 0,
+            limit: 100_000,
+        },
+    )
+    .await;
+    assert_eq!(capped.limit, warden_query::MAX_PAGE_SIZE);
+    let by_login = q
+        .user_by_login_name(INSTANCE, "user03")
+        .await
+        .expect("by login name");
+    assert_eq!(by_login.map(|u| u.id).as_deref(), Some("u3"));
+
+    let orgs = q
+        .orgs(
+            INSTANCE,
+            &OrgQuery {
+                name_prefix: Some("g".into()),
+                ..Default::default()
+            },
+            all,
+        )
+        .await
+        .expect("orgs");
+    assert_eq!(ids(&orgs.items, |o| &o.id), ["org-2"]);
+    assert_eq!(
+        orgs.items[0].primary_domain.as_deref(),
+        Some("globex.example")
+    );
+    let by_domain = q
+        .orgs(
+            INSTANCE,
+            &OrgQuery {
+                domain: Some("GLOBEX.test".into()),
+                ..Default::default()
+            },
+            all,
+        )
+        .await
+        .expect("orgs");
+    assert_eq!(ids(&by_domain.items, |o| &o.id), ["org-2"]);
+    let inactive = q
+        .orgs(
+            INSTANCE,
+            &OrgQuery {
+                state: Some(State::Inactive),
+                ..Default::default()
+            },
+            all,
+        )
+        .await
+        .expect("orgs");
+    assert_eq!(ids(&inactive.items, |o| &o.id), ["org-3"]);
+    let instance = q
+        .instance_by_domain("LOGIN.example.com")
+        .await
+        .expect("instance");
+    assert_eq!(instance.map(|i| i.instance_id).as_deref(), Some(INSTANCE));
+
+    let projects = q
+        .projects(
+            INSTANCE,
+            &ProjectQuery {
+                org_id: Some("org-1".into()),
+                ..Default::default()
+            },
+            all,
+        )
+        .await
+        .expect("projects");
+    assert_eq!(ids(&projects.items, |p| &p.id), ["p1"]);
+    let grants = q
+        .project_grants(
+            INSTANCE,
+            &ProjectGrantQuery {
+                granted_org_id: Some("org-2".into()),
+                ..Default::default()
+            },
+            all,
+        )
+        .await
+        .expect("project grants");
+    assert_eq!(ids(&grants.items, |g| &g.grant_id), ["g1"]);
+    assert_eq!(grants.items[0].org_id, "org-1");
+
+    let apps = q
+        .applications(
+            INSTANCE,
+            &ApplicationQuery {
+                project_id: Some("p1".into()),
+                ..Default::default()
+            },
+            all,
+        )
+        .await
+        .expect("applications");
+    assert_eq!(ids(&apps.items, |a| &a.name), ["Shop backend", "Shop web"]);
+    let web = q
+        .application_by_client_id(INSTANCE, "shop-web")
+        .await
+        .expect("app")
+        .expect("exists");
+    assert_eq!(web.id, "a1");
+    assert_eq!(
+        web.oidc.map(|c| c.redirect_uris),
+        Some(vec!["https://shop.example.com/callback".to_owned()])
+    );
+
+    let grants = |query: UserGrantQuery| async move {
+        q.user_grants(INSTANCE, &query, all).await.expect("grants")
+    };
+    let of_user = grants(UserGrantQuery {
+        user_id: Some("u1".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&of_user.items, |g| &g.id), ["ug1"]);
+    let mut of_project = ids(
+        &grants(UserGrantQuery {
+            project_id: Some("p1".into()),
+            ..Default::default()
+        })
+        .await
+        .items,
+        |g| &g.id,
+    );
+    of_project.sort();
+    assert_eq!(of_project, ["ug1", "ug2", "ug3"]);
+    let inactive = grants(UserGrantQuery {
+        state: Some(State::Inactive),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&inactive.items, |g| &g.id), ["ug3"]);
+
+    let memberships = |query: MembershipQuery| async move {
+        q.memberships(INSTANCE, &query, all)
+            .await
+            .expect("memberships")
+            .items
+    };
+    let of_u3 = memberships(MembershipQuery {
+        user_id: Some("u3".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        of_u3
+            .iter()
+            .map(|m| (m.scope, m.scope_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(ScopeKind::Org, "org-2"), (ScopeKind::Project, "p1")]
+    );
+    let owners = memberships(MembershipQuery {
+        role: Some(Role::OrgOwner),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        ids(&owners, |m| &m.user_id),
+        ["u2"],
+        "u9's membership ended with the user"
+    );
+    let membership = q
+        .membership(INSTANCE, &Scope::Instance, "u1", Consistency::Latest)
+        .await
+        .expect("membership")
+        .expect("exists");
+    assert_eq!(membership.roles, [Role::IamOwner]);
+    let for_authz = q
+        .memberships_of_user(INSTANCE, "u3")
+        .await
+        .expect("memberships");
+    assert_eq!(for_authz.len(), 2);
+    read_side.shutdown().await;
+}
+
+async fn policies_resolve_org_overrides(t: &TestStore) {
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let read_side = start(&t.store, "node-a").await;
+    let q = read_side.queries();
+    let org1 = q
+        .policies(INSTANCE, Some("org-1"), Consistency::Latest)
+        .await
+        .expect("policies")
+        .expect("set");
+    assert!(!org1.lockout.inherited);
+    assert_eq!(org1.lockout.policy.max_password_attempts, 3);
+    assert!(org1.password_complexity.inherited);
+
+    // A new instance default reaches organizations that follow it, not those that override it.
+    let strict = PasswordComplexityPolicy {
+        min_length: 12,
+        ..PasswordComplexityPolicy::default()
+    };
+    w.exec::<Instance, _>(INSTANCE, |i, ctx| {
+        i.set_default_policy(&Policy::PasswordComplexity(strict.clone()), ctx)
+    })
+    .await;
+    let lenient = PasswordComplexityPolicy {
+        min_length: 8,
+        has_symbol: false,
+        ..PasswordComplexityPolicy::default()
+    };
+    w.exec::<Organization, _>("org-2", |o, ctx| {
+        o.set_policy(&Policy::PasswordComplexity(lenient.clone()), ctx)
+    })
+    .await;
+    w.exec::<Organization, _>("org-1", |o, ctx| o.reset_policy(PolicyKind::Lockout, ctx))
+        .await;
+    let org1 = q
+        .policies(INSTANCE, Some("org-1"), Consistency::Latest)
+        .await
+        .expect("policies")
+        .expect("set");
+    assert_eq!(org1.password_complexity.policy, strict);
+    assert!(org1.password_complexity.inherited);
+    assert!(org1.lockout.inherited);
+    assert_eq!(org1.lockout.policy, Default::default());
+    let org2 = q
+        .policies(INSTANCE, Some("org-2"), Consistency::Latest)
+        .await
+        .expect("policies")
+        .expect("set");
+    assert_eq!(org2.password_complexity.policy, lenient);
+    assert!(!org2.password_complexity.inherited);
+    assert_views_equal_replay(&w, &read_side).await;
+
+    // A removed organization has no policies any more.
+    w.exec::<Organization, _>("org-3", |o, ctx| o.remove(ctx))
+        .await;
+    assert!(
+        q.policies(INSTANCE, Some("org-3"), Consistency::Latest)
+            .await
+            .expect("policies")
+            .is_none()
+    );
+    assert!(
+        q.org(INSTANCE, "org-3", Consistency::Latest)
+            .await
+            .expect("org")
+            .is_none()
+    );
+    read_side.shutdown().await;
+}
+
+async fn two_nodes_share_projections_take_over_and_converge(t: &TestStore) {
+    let store_b = second_store(t).await;
+    let a = start(&t.store, "node-a").await;
+    let b = start(&store_b, "node-b").await;
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let names = a.spoolers().projections();
+    eventually(
+        Duration::from_secs(5),
+        "every projection to have exactly one holder",
+        || async {
+            names.iter().all(|p| {
+                u8::from(a.spoolers().is_holder(p).unwrap_or(false))
+                    + u8::from(b.spoolers().is_holder(p).unwrap_or(false))
+                    == 1
+            })
+        },
+    )
+    .await;
+    assert_views_equal_replay(&w, &b).await;
+
+    // node-a crashes: node-b takes every projection over once the leases lapse, within 5 s.
+    a.spoolers().abort();
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(5),
+        "node-b to hold every projection",
+        || async {
+            names
+                .iter()
+                .all(|p| b.spoolers().is_holder(p).unwrap_or(false))
+        },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let wb = Writer::new(&store_b);
+    for k in 0..4 {
+        churn(wb.clone(), k, 1).await;
+    }
+    assert_views_equal_replay(&wb, &b).await;
+    for status in b.spoolers().status().await.expect("status") {
+        assert_eq!(status.holder.as_deref(), Some("node-b"), "{}", status.name);
+    }
+    b.shutdown().await;
+    store_b.close().await;
+}

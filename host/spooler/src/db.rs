@@ -1,0 +1,442 @@
+//! One SQL dialect for both backends: statements use `$1, $2, …` placeholders (which SQLite also understands),
+//! values are [`SqlValue`]s, rows are [`DbRow`]s. Projections and query services write each statement once;
+//! only the few places where the dialects really differ (column types in migrations, the clock) branch.
+
+use serde_json::Value;
+use sqlx::{
+    ColumnIndex, Decode, PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction, Type,
+    postgres::{PgArguments, PgRow},
+    query::Query,
+    sqlite::{SqliteArguments, SqliteRow},
+    types::Json,
+};
+use warden_eventstore::Store;
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A value bound to a `$n` placeholder. Nulls are typed, so PostgreSQL knows the parameter's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// A boolean.
+    Bool(Option<bool>),
+    /// A 64-bit integer.
+    Int(Option<i64>),
+    /// Text.
+    Text(Option<String>),
+    /// A JSON document (`JSONB` on PostgreSQL, `TEXT` on SQLite).
+    Json(Option<Value>),
+}
+
+impl SqlValue {
+    /// A JSON value from anything serializable (`null` if it cannot be serialized).
+    pub fn json<T: serde::Serialize>(value: &T) -> Self {
+        Self::Json(Some(serde_json::to_value(value).unwrap_or(Value::Null)))
+    }
+}
+
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        Self::Bool(Some(v))
+    }
+}
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+impl From<i32> for SqlValue {
+    fn from(v: i32) -> Self {
+        Self::Int(Some(i64::from(v)))
+    }
+}
+impl From<u32> for SqlValue {
+    fn from(v: u32) -> Self {
+        Self::Int(Some(i64::from(v)))
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        Self::Text(Some(v.clone()))
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        Self::Text(Some(v.to_owned()))
+    }
+}
+impl From<Option<String>> for SqlValue {
+    fn from(v: Option<String>) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<Option<&str>> for SqlValue {
+    fn from(v: Option<&str>) -> Self {
+        Self::Text(v.map(str::to_owned))
+    }
+}
+impl From<&Option<String>> for SqlValue {
+    fn from(v: &Option<String>) -> Self {
+        Self::Text(v.clone())
+    }
+}
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<Value> for SqlValue {
+    fn from(v: Value) -> Self {
+        Self::Json(Some(v))
+    }
+}
+
+/// Builds an array of [`SqlValue`]s from expressions that convert into one; pass it as `&params![…]`.
+#[macro_export]
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::SqlValue::from($value)),*]
+    };
+}
+
+fn bind_sqlite<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    params: &'q [SqlValue],
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    for value in params {
+        query = match value {
+            SqlValue::Bool(v) => query.bind(*v),
+            SqlValue::Int(v) => query.bind(*v),
+            SqlValue::Text(v) => query.bind(v.as_deref()),
+            SqlValue::Json(v) => query.bind(v.as_ref().map(Json)),
+        };
+    }
+    query
+}
+
+fn bind_pg<'q>(
+    mut query: Query<'q, Postgres, PgArguments>,
+    params: &'q [SqlValue],
+) -> Query<'q, Postgres, PgArguments> {
+    for value in params {
+        query = match value {
+            SqlValue::Bool(v) => query.bind(*v),
+            SqlValue::Int(v) => query.bind(*v),
+            SqlValue::Text(v) => query.bind(v.as_deref()),
+            SqlValue::Json(v) => query.bind(v.as_ref().map(Json)),
+        };
+    }
+    query
+}
+
+/// A result row of either backend.
+pub enum DbRow {
+    /// A SQLite row.
+    Sqlite(SqliteRow),
+    /// A PostgreSQL row.
+    Postgres(PgRow),
+}
+
+impl std::fmt::Debug for DbRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbRow::Sqlite(_) => f.write_str("DbRow::Sqlite(..)"),
+            DbRow::Postgres(row) => f.debug_tuple("DbRow::Postgres").field(row).finish(),
+        }
+    }
+}
+
+impl DbRow {
+    /// The value of column `column`, decoded as `T`.
+    pub fn get<T>(&self, column: &str) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> Decode<'r, Sqlite>
+            + Type<Sqlite>
+            + for<'r> Decode<'r, Postgres>
+            + Type<Postgres>,
+    {
+        match self {
+            DbRow::Sqlite(row) => row.try_get(column),
+            DbRow::Postgres(row) => row.try_get(column),
+        }
+    }
+
+    /// The value of the column at `index`, decoded as `T`.
+    pub fn get_at<T>(&self, index: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> Decode<'r, Sqlite>
+            + Type<Sqlite>
+            + for<'r> Decode<'r, Postgres>
+            + Type<Postgres>,
+        usize: ColumnIndex<SqliteRow> + ColumnIndex<PgRow>,
+    {
+        match self {
+            DbRow::Sqlite(row) => row.try_get(index),
+            DbRow::Postgres(row) => row.try_get(index),
+        }
+    }
+
+    /// A JSON column decoded into `T`.
+    pub fn json<T>(&self, column: &str) -> Result<T, sqlx::Error>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let value: Json<Value> = self.get(column)?;
+        serde_json::from_value(value.0).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        })
+    }
+}
+
+/// An open transaction on either backend, in which a projection changes its view.
+///
+/// The spooler begins it, checks its lease and moves the checkpoint in it, hands it to the projection for
+/// each event of the batch, and commits it; a projection never commits or rolls back itself.
+#[derive(Debug)]
+pub enum ViewTx {
+    /// A transaction on SQLite's single writer connection.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// A PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl ViewTx {
+    /// The backend the transaction runs on.
+    pub fn backend(&self) -> Backend {
+        match self {
+            ViewTx::Sqlite(_) => Backend::Sqlite,
+            ViewTx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs a statement; returns the number of rows it changed.
+    pub async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, sqlx::Error> {
+        match self {
+            ViewTx::Sqlite(tx) => Ok(bind_sqlite(sqlx::query(sql), params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            ViewTx::Postgres(tx) => Ok(bind_pg(sqlx::query(sql), params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+        }
+    }
+
+    /// Runs a query returning at most one row.
+    pub async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<DbRow>, sqlx::Error> {
+        match self {
+            ViewTx::Sqlite(tx) => Ok(bind_sqlite(sqlx::query(sql), params)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(DbRow::Sqlite)),
+            ViewTx::Postgres(tx) => Ok(bind_pg(sqlx::query(sql), params)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(DbRow::Postgres)),
+        }
+    }
+
+    /// Runs a query returning rows.
+    pub async fn fetch_all(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<DbRow>, sqlx::Error> {
+        match self {
+            ViewTx::Sqlite(tx) => Ok(bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect()),
+            ViewTx::Postgres(tx) => Ok(bind_pg(sqlx::query(sql), params)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect()),
+        }
+    }
+
+    /// Commits the transaction.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            ViewTx::Sqlite(tx) => tx.commit().await,
+            ViewTx::Postgres(tx) => tx.commit().await,
+        }
+    }
+
+    /// Rolls the transaction back.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            ViewTx::Sqlite(tx) => tx.rollback().await,
+            ViewTx::Postgres(tx) => tx.rollback().await,
+        }
+    }
+}
+
+/// The database behind a [`Store`], for tables beside the eventstore's: views and spooler bookkeeping.
+///
+/// On SQLite, writes go through the store's single writer connection (so they serialize with pushes) and
+/// reads through its reader pool; on PostgreSQL both use the store's pool.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite: the store's writer and reader pools.
+    Sqlite {
+        /// The single writer connection.
+        writer: SqlitePool,
+        /// The readers.
+        reader: SqlitePool,
+    },
+    /// PostgreSQL: the store's pool.
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// The database of `store`.
+    pub fn of(store: &Store) -> Self {
+        match store {
+            Store::Sqlite(s) => Db::Sqlite {
+                writer: s.writer().clone(),
+                reader: s.reader().clone(),
+            },
+            Store::Postgres(s) => Db::Postgres(s.pool().clone()),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Begins a write transaction.
+    pub async fn begin(&self) -> Result<ViewTx, sqlx::Error> {
+        match self {
+            Db::Sqlite { writer, .. } => Ok(ViewTx::Sqlite(writer.begin().await?)),
+            Db::Postgres(pool) => Ok(ViewTx::Postgres(pool.begin().await?)),
+        }
+    }
+
+    /// Runs a single writing statement in its own transaction; returns the number of rows changed.
+    pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, sqlx::Error> {
+        match self {
+            Db::Sqlite { writer, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
+                .execute(writer)
+                .await?
+                .rows_affected()),
+            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
+                .execute(pool)
+                .await?
+                .rows_affected()),
+        }
+    }
+
+    /// Runs a writing statement that returns at most one row (`… RETURNING …`).
+    pub async fn execute_returning(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<DbRow>, sqlx::Error> {
+        match self {
+            Db::Sqlite { writer, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
+                .fetch_optional(writer)
+                .await?
+                .map(DbRow::Sqlite)),
+            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
+                .fetch_optional(pool)
+                .await?
+                .map(DbRow::Postgres)),
+        }
+    }
+
+    /// Reads at most one row.
+    pub async fn fetch_optional(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<DbRow>, sqlx::Error> {
+        match self {
+            Db::Sqlite { reader, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
+                .fetch_optional(reader)
+                .await?
+                .map(DbRow::Sqlite)),
+            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
+                .fetch_optional(pool)
+                .await?
+                .map(DbRow::Postgres)),
+        }
+    }
+
+    /// Reads rows.
+    pub async fn fetch_all(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<DbRow>, sqlx::Error> {
+        match self {
+            Db::Sqlite { reader, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(reader)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect()),
+            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect()),
+        }
+    }
+
+    /// The database clock in microseconds since the Unix epoch, as an SQL expression.
+    pub fn now_micros_sql(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+            Db::Postgres(_) => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
+        }
+    }
+}
+
+/// Whether a database error is worth retrying as is (lost connection, busy database, deadlock) rather than a
+/// problem with the event being applied.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            // PostgreSQL: serialization failure, deadlock, connection exceptions (08xxx), admin shutdown
+            // (57Pxx); SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6) and their extended codes.
+            matches!(code, "40001" | "40P01" | "5" | "6" | "261" | "517" | "262")
+                || code.starts_with("08")
+                || code.starts_with("57P")
+        }
+        _ => false,
+    }
+}

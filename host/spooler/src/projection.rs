@@ -1,0 +1,93 @@
+//! The [`Projection`] trait: what a view needs from the stream and how one event changes it.
+
+use std::{future::Future, pin::Pin};
+
+use warden_eventstore::Event;
+
+use crate::db::{ViewTx, is_transient};
+
+/// A boxed, sendable future, as returned by [`Projection::apply`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a projection could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The event cannot be applied as stored (undecodable payload, impossible state). Retrying later will
+    /// not help unless the projection's code changes; after the configured attempts it is skipped.
+    #[error("{0}")]
+    Event(String),
+    /// A statement failed. Transient failures (lost connection, busy database, deadlock) are retried without
+    /// counting against the event; others count as a failure of the event.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ProjectionError {
+    /// An event that cannot be applied, with the reason.
+    pub fn event(reason: impl Into<String>) -> Self {
+        Self::Event(reason.into())
+    }
+
+    /// Whether retrying the same event as is can succeed (the database, not the event, failed).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Event(_) => false,
+            Self::Database(e) => is_transient(e),
+        }
+    }
+}
+
+/// A projection: the code that keeps one view (one or more tables) up to date from the event stream.
+///
+/// Each projection has a unique [`name`](Projection::name), which keys its checkpoint, lease and failed events.
+/// Its spooler reads the events of the declared aggregate (and optionally event) types after its checkpoint
+/// and calls [`apply`](Projection::apply) for each inside one transaction per batch; the checkpoint moves in
+/// the same transaction. `apply` must be deterministic in the event (no wall clock, no randomness), so that a
+/// rebuild gives the same view.
+///
+/// ```
+/// use warden_spooler::{BoxFuture, Projection, ProjectionError, ViewTx, params};
+/// use warden_eventstore::Event;
+///
+/// /// Counts events per aggregate.
+/// struct EventCounts;
+///
+/// impl Projection for EventCounts {
+///     fn name(&self) -> &str { "event_counts" }
+///     fn aggregate_types(&self) -> Vec<String> { vec!["user".into()] }
+///     fn tables(&self) -> Vec<String> { vec!["event_counts".into()] }
+///     fn apply<'a>(&'a self, tx: &'a mut ViewTx, event: &'a Event) -> BoxFuture<'a, Result<(), ProjectionError>> {
+///         Box::pin(async move {
+///             tx.execute(
+///                 "INSERT INTO event_counts (instance_id, aggregate_id, events) VALUES ($1, $2, 1) \
+///                  ON CONFLICT (instance_id, aggregate_id) DO UPDATE SET events = event_counts.events + 1",
+///                 &params![event.aggregate.instance_id.as_str(), event.aggregate.aggregate_id.as_str()],
+///             )
+///             .await?;
+///             Ok(())
+///         })
+///     }
+/// }
+/// ```
+pub trait Projection: Send + Sync + 'static {
+    /// The stable name of the projection (and of its view).
+    fn name(&self) -> &str;
+
+    /// The aggregate types whose events the projection reads; must not be empty.
+    fn aggregate_types(&self) -> Vec<String>;
+
+    /// Only these event types are read (empty: every event of the aggregate types).
+    fn event_types(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The tables of the view; a rebuild empties them before replaying from the start of the stream.
+    fn tables(&self) -> Vec<String>;
+
+    /// Applies one event to the view inside the batch transaction `tx`.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut ViewTx,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+}

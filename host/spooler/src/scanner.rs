@@ -1,0 +1,123 @@
+//! The scanner: one reader of the stream's newest events per node, so that a push wakes only the spoolers whose
+//! projections read one of its events.
+//!
+//! On every wake-up (a push, a notification from another node, the timer) the scanner reads the events after
+//! the point it has seen, without type filters, and for each projection either wakes its spooler (an event it
+//! reads arrived) or records that its view already reflects everything up to the new point (nothing it reads
+//! arrived). Spoolers whose view reflects everything the scanner has seen skip their own read.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use tokio::sync::watch;
+use tracing::{debug, warn};
+use warden_eventstore::{Cursor, Eventstore, StreamQuery};
+
+use crate::{node::Node, spooler::Slot};
+
+/// Most events the scanner reads at once.
+const SCAN_LIMIT: u32 = 512;
+
+/// After a wake-up, scan again after these delays: on PostgreSQL an event becomes readable only once every
+/// older transaction has finished, which may be a moment after its push returned.
+const RECHECKS: [Duration; 3] = [
+    Duration::from_millis(10),
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+];
+
+/// Scans once: reads what is new since `seen`, wakes or advances each slot, and returns the new `seen`.
+async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Cursor, crate::Error> {
+    loop {
+        let head = node.store.head().await?;
+        node.set_head(head);
+        let events = node
+            .store
+            .read_stream(&StreamQuery::after(seen, SCAN_LIMIT))
+            .await?;
+        let full = u32::try_from(events.len()).unwrap_or(u32::MAX) >= SCAN_LIMIT;
+        let to = match events.last() {
+            Some(last) if full => last.cursor(),
+            Some(last) => last.cursor().max(head),
+            None => seen.max(head),
+        };
+        for slot in slots {
+            let ours: Vec<_> = events.iter().filter(|e| slot.reads(e)).cloned().collect();
+            if ours.is_empty() {
+                slot.raise_applied_over(seen, to, slot.epoch());
+            } else if slot.held.load(Ordering::SeqCst) {
+                slot.deliver(seen, to, ours);
+                slot.wake.notify_one();
+            }
+        }
+        seen = to;
+        node.set_seen(seen);
+        if !full {
+            return Ok(seen);
+        }
+    }
+}
+
+/// Runs the scanner until `shutdown`.
+pub(crate) async fn run(
+    node: Arc<Node>,
+    slots: Vec<Arc<Slot>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut seen = loop {
+        match node.store.head().await {
+            Ok(head) => break head,
+            Err(err) => {
+                warn!(error = %err, "scanner cannot read the stream head; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    };
+    node.set_head(seen);
+    node.set_seen(seen);
+    let mut pushes = node.store.subscribe();
+    let mut rechecks = RECHECKS.len();
+    loop {
+        let wait = if node.listens_for_horizon() && rechecks < RECHECKS.len() {
+            rechecks += 1;
+            RECHECKS[rechecks - 1]
+        } else {
+            node.config.poll_interval
+        };
+        tokio::select! {
+            // A push through this node's store.
+            changed = pushes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                rechecks = 0;
+            }
+            () = node.scan_wake.notified() => rechecks = 0,
+            () = tokio::time::sleep(wait) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+        match scan(&node, &slots, seen).await {
+            Ok(next) => seen = next,
+            Err(err) => {
+                debug!(error = %err, "scan failed; the spoolers read on their own meanwhile");
+                for slot in &slots {
+                    slot.force_read.store(true, Ordering::SeqCst);
+                    slot.wake.notify_one();
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,863 @@
+//! The spooler machinery, run against both backends: exactly-once application across crashes, failed events,
+//! rebuilds, fencing, leases shared by several nodes, and read-your-writes.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::Notify;
+use warden_domain::{
+    DomainEvent,
+    org::{OrgEvent, OrgName},
+    user::{HumanAdded, Profile, UserEvent},
+};
+use warden_eventstore::{
+    AggregateKey, ConnectOptions, Cursor, Event, Eventstore, Expected, NewEvent, Push, Store,
+    StreamQuery, testing::TestStore,
+};
+use warden_spooler::{
+    BoxFuture, Db, Error, Projection, ProjectionError, SpoolerConfig, Spoolers, ViewTx, params,
+};
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(&TestStore)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = warden_eventstore::testing::sqlite().await;
+                    super::$name(&t).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = warden_eventstore::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name(&t).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Scenarios with several nodes: PostgreSQL only (several processes share one PostgreSQL database).
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        mod multi_node {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = warden_eventstore::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name(&t).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    concurrent_writers_every_event_applied_once,
+    crash_mid_batch_then_restart_applies_each_event_once,
+    poison_event_retried_then_skipped_and_visible,
+    rebuild_replays_from_the_start,
+    node_that_lost_its_lease_cannot_write,
+    read_your_writes_through_a_second_store,
+    catch_up_on_an_event_the_projection_does_not_read,
+    catch_up_gives_up_after_the_bound,
+);
+
+postgres_only!(
+    two_nodes_one_holder_each_and_takeover_after_shutdown,
+    three_nodes_takeover_after_crash_and_views_converge,
+);
+
+const INSTANCE: &str = "inst-1";
+
+/// A test projection recording every event it applies: a second application of an event breaks the primary
+/// key of `{name}_events`, a missing one shows in the comparison with the stream.
+struct Tally {
+    name: String,
+    /// Fails every attempt at events at these positions.
+    poison: BTreeSet<i64>,
+    /// Stops (forever) in the middle of a batch at this position, after telling `stalled`.
+    stall_at: Option<i64>,
+    stalled: Arc<Notify>,
+    attempts: Mutex<BTreeMap<i64, u32>>,
+}
+
+impl Tally {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            poison: BTreeSet::new(),
+            stall_at: None,
+            stalled: Arc::new(Notify::new()),
+            attempts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn events_table(&self) -> String {
+        format!("{}_events", self.name)
+    }
+
+    fn counts_table(&self) -> String {
+        format!("{}_counts", self.name)
+    }
+}
+
+impl Projection for Tally {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn aggregate_types(&self) -> Vec<String> {
+        vec!["user".to_owned()]
+    }
+
+    fn tables(&self) -> Vec<String> {
+        vec![self.events_table(), self.counts_table()]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut ViewTx,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            if let Ok(mut attempts) = self.attempts.lock() {
+                *attempts.entry(event.position).or_default() += 1;
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (instance_id, position, aggregate_id, sequence) VALUES ($1, $2, $3, $4)",
+                    self.events_table()
+                ),
+                &params![
+                    event.aggregate.instance_id.as_str(),
+                    event.position,
+                    event.aggregate.aggregate_id.as_str(),
+                    event.sequence
+                ],
+            )
+            .await?;
+            if self.stall_at == Some(event.position) {
+                self.stalled.notify_one();
+                std::future::pending::<()>().await;
+            }
+            if self.poison.contains(&event.position) {
+                return Err(ProjectionError::event(format!(
+                    "cannot apply event {}",
+                    event.position
+                )));
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO {t} (instance_id, aggregate_id, events) VALUES ($1, $2, 1) \
+                     ON CONFLICT (instance_id, aggregate_id) DO UPDATE SET events = {t}.events + 1",
+                    t = self.counts_table()
+                ),
+                &params![
+                    event.aggregate.instance_id.as_str(),
+                    event.aggregate.aggregate_id.as_str()
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+async fn create_tally_tables(store: &Store, name: &str) {
+    let db = Db::of(store);
+    db.execute(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {name}_events (instance_id TEXT NOT NULL, position BIGINT PRIMARY KEY, \
+             aggregate_id TEXT NOT NULL, sequence BIGINT NOT NULL)"
+        ),
+        &[],
+    )
+    .await
+    .expect("create events table");
+    db.execute(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {name}_counts (instance_id TEXT NOT NULL, aggregate_id TEXT NOT NULL, \
+             events BIGINT NOT NULL, PRIMARY KEY (instance_id, aggregate_id))"
+        ),
+        &[],
+    )
+    .await
+    .expect("create counts table");
+}
+
+/// Positions recorded by a tally, and its per-aggregate counts.
+async fn tally_contents(store: &Store, name: &str) -> (Vec<i64>, BTreeMap<String, i64>) {
+    let db = Db::of(store);
+    let positions = db
+        .fetch_all(
+            &format!("SELECT position FROM {name}_events ORDER BY position"),
+            &[],
+        )
+        .await
+        .expect("read tally")
+        .iter()
+        .map(|r| r.get::<i64>("position").expect("position"))
+        .collect();
+    let counts = db
+        .fetch_all(
+            &format!("SELECT aggregate_id, events FROM {name}_counts"),
+            &[],
+        )
+        .await
+        .expect("read counts")
+        .iter()
+        .map(|r| {
+            (
+                r.get("aggregate_id").expect("id"),
+                r.get("events").expect("events"),
+            )
+        })
+        .collect();
+    (positions, counts)
+}
+
+/// Positions and per-aggregate counts a tally must have after applying every user event exactly once.
+async fn expected_tally(store: &Store, skip: &BTreeSet<i64>) -> (Vec<i64>, BTreeMap<String, i64>) {
+    let events = store
+        .read_stream(&StreamQuery {
+            aggregate_types: vec!["user".to_owned()],
+            ..StreamQuery::after(Cursor::START, 1_000_000)
+        })
+        .await
+        .expect("read stream");
+    let mut positions: Vec<i64> = events
+        .iter()
+        .map(|e| e.position)
+        .filter(|p| !skip.contains(p))
+        .collect();
+    positions.sort_unstable();
+    let mut counts = BTreeMap::new();
+    for e in events.iter().filter(|e| !skip.contains(&e.position)) {
+        *counts.entry(e.aggregate.aggregate_id.clone()).or_insert(0) += 1;
+    }
+    (positions, counts)
+}
+
+fn human_added(login: &str) -> NewEvent {
+    let event = UserEvent::HumanAdded(HumanAdded {
+        org_id: "org-1".to_owned(),
+        login_name: login.to_owned(),
+        profile: Profile {
+            given_name: "Given".to_owned(),
+            family_name: "Family".to_owned(),
+            display_name: "Given Family".to_owned(),
+            preferred_language: "en".to_owned(),
+        },
+        email: format!("{login}@example.com"),
+        email_verified: false,
+        phone: None,
+        password_hash: None,
+        password_change_required: false,
+    });
+    NewEvent::new(event.event_type(), event.revision(), event.to_payload())
+}
+
+fn domain_event(event: &UserEvent) -> NewEvent {
+    NewEvent::new(event.event_type(), event.revision(), event.to_payload())
+}
+
+/// Adds user `id` and locks and unlocks it `changes` times; returns the stored events.
+async fn push_user(store: &Store, id: &str, changes: usize) -> Vec<Event> {
+    let mut stored = store
+        .push(Push::new("tester").append(
+            AggregateKey::new(INSTANCE, "user", id),
+            Expected::Exact(0),
+            vec![human_added(id)],
+        ))
+        .await
+        .expect("push user");
+    for i in 0..changes {
+        let event = if i % 2 == 0 {
+            UserEvent::Locked
+        } else {
+            UserEvent::Unlocked
+        };
+        stored.extend(
+            store
+                .push(Push::new("tester").append(
+                    AggregateKey::new(INSTANCE, "user", id),
+                    Expected::Any,
+                    vec![domain_event(&event)],
+                ))
+                .await
+                .expect("push change"),
+        );
+    }
+    stored
+}
+
+fn config(node: &str) -> SpoolerConfig {
+    SpoolerConfig {
+        batch_size: 16,
+        lease_ttl: Duration::from_millis(1500),
+        acquire_interval: Duration::from_millis(200),
+        poll_interval: Duration::from_millis(500),
+        max_attempts: 3,
+        retry_backoff: Duration::from_millis(20),
+        retry_backoff_max: Duration::from_millis(200),
+        catch_up_timeout: Duration::from_secs(5),
+        ..SpoolerConfig::new(node)
+    }
+}
+
+async fn second_store(t: &TestStore) -> Store {
+    Store::connect(&t.url, &ConnectOptions { max_connections: 8 })
+        .await
+        .expect("second connection")
+}
+
+/// Waits until `check` holds, failing the test after `timeout`.
+async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn caught_up(spoolers: &Spoolers, store: &Store, projection: &str) {
+    let head = store.head().await.expect("head");
+    spoolers
+        .ensure_caught_up(projection, head)
+        .await
+        .expect("projection catches up");
+}
+
+/// Waits until the tally equals a replay of the stream (minus `skip`). On PostgreSQL an event becomes readable
+/// only once older transactions (of any test sharing the server) end, so the stream may grow meanwhile.
+async fn assert_converges(spoolers: &Spoolers, store: &Store, name: &str, skip: &BTreeSet<i64>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        caught_up(spoolers, store, name).await;
+        let (actual, expected) = (
+            tally_contents(store, name).await,
+            expected_tally(store, skip).await,
+        );
+        if actual == expected {
+            return;
+        }
+        if Instant::now() > deadline {
+            assert_eq!(actual, expected, "{name} differs from a replay");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn start(
+    store: &Store,
+    projections: Vec<Arc<dyn Projection>>,
+    config: SpoolerConfig,
+) -> Spoolers {
+    Spoolers::start(store.clone(), projections, config)
+        .await
+        .expect("start spoolers")
+}
+
+async fn concurrent_writers_every_event_applied_once(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let spoolers = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for u in 0..10 {
+                    push_user(&store, &format!("w{w}-u{u}"), 3).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert_eq!(status.lag_events, 0);
+    assert_eq!(status.holder.as_deref(), Some("node-a"));
+    assert!(status.failed_events.is_empty());
+    spoolers.shutdown().await;
+}
+
+async fn crash_mid_batch_then_restart_applies_each_event_once(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let mut all = Vec::new();
+    for u in 0..12 {
+        all.extend(push_user(store, &format!("u{u}"), 4).await);
+    }
+    // Stall in the middle of the fourth batch of 16.
+    let stall_at = all[16 * 3 + 7].position;
+    let mut stalling = Tally::new("tally");
+    stalling.stall_at = Some(stall_at);
+    let stalled = Arc::clone(&stalling.stalled);
+    let first = start(store, vec![Arc::new(stalling)], config("node-a")).await;
+    tokio::time::timeout(Duration::from_secs(10), stalled.notified())
+        .await
+        .expect("the spooler reaches the stall");
+    let checkpoint = first
+        .projection_status("tally")
+        .await
+        .expect("status")
+        .cursor;
+    first.abort();
+
+    // Exactly the committed batches are in the view: every event up to the checkpoint, none of the
+    // interrupted batch.
+    let (positions, _) = tally_contents(store, "tally").await;
+    let committed: Vec<i64> = all
+        .iter()
+        .filter(|e| e.cursor() <= checkpoint)
+        .map(|e| e.position)
+        .collect();
+    assert!(!committed.is_empty() && checkpoint.position < stall_at);
+    assert_eq!(
+        positions, committed,
+        "the interrupted batch left nothing behind"
+    );
+
+    // A new node takes over once the crashed node's lease lapses, and applies the rest exactly once.
+    let second = start(store, vec![Arc::new(Tally::new("tally"))], config("node-b")).await;
+    eventually(
+        Duration::from_secs(5),
+        "node-b to take the lease",
+        || async { second.is_holder("tally").unwrap_or(false) },
+    )
+    .await;
+    assert_converges(&second, store, "tally", &BTreeSet::new()).await;
+    second.shutdown().await;
+}
+
+async fn poison_event_retried_then_skipped_and_visible(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let mut all = Vec::new();
+    for u in 0..5 {
+        all.extend(push_user(store, &format!("u{u}"), 2).await);
+    }
+    let poison = all[7].clone();
+    let mut tally = Tally::new("tally");
+    tally.poison.insert(poison.position);
+    let tally = Arc::new(tally);
+    let spoolers = start(
+        store,
+        vec![Arc::clone(&tally) as Arc<dyn Projection>],
+        config("node-a"),
+    )
+    .await;
+    let skip = BTreeSet::from([poison.position]);
+    assert_converges(&spoolers, store, "tally", &skip).await;
+
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert_eq!(status.skipped_events, 1);
+    assert_eq!(status.retrying_events, 0);
+    let failed = &status.failed_events[0];
+    assert_eq!(failed.position, poison.position);
+    assert_eq!(failed.attempts, 3);
+    assert!(failed.skipped);
+    assert_eq!(failed.event_type, poison.event_type);
+    assert_eq!(failed.aggregate_id, poison.aggregate.aggregate_id);
+    assert!(failed.error.contains("cannot apply"), "{}", failed.error);
+    let attempts = tally
+        .attempts
+        .lock()
+        .map(|a| a.get(&poison.position).copied())
+        .ok()
+        .flatten();
+    assert_eq!(attempts, Some(3), "tried exactly max_attempts times");
+
+    // Every later event is applied exactly once too.
+    push_user(store, "after", 1).await;
+    assert_converges(&spoolers, store, "tally", &skip).await;
+
+    let metrics = spoolers.metrics().await.expect("metrics");
+    assert!(
+        metrics
+            .contains("warden_projection_failed_events{projection=\"tally\",state=\"skipped\"} 1"),
+        "{metrics}"
+    );
+    spoolers.shutdown().await;
+}
+
+async fn rebuild_replays_from_the_start(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    for u in 0..6 {
+        push_user(store, &format!("u{u}"), 3).await;
+    }
+    let spoolers = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+    let before = tally_contents(store, "tally").await;
+
+    spoolers.rebuild("tally").await.expect("rebuild");
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+    assert_eq!(tally_contents(store, "tally").await, before);
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert_eq!(status.rebuilds, 1);
+    assert_eq!(status.lag_events, 0);
+    spoolers.shutdown().await;
+}
+
+async fn node_that_lost_its_lease_cannot_write(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    push_user(store, "u0", 1).await;
+    let spoolers = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
+    caught_up(&spoolers, store, "tally").await;
+
+    // Another node takes the lease over (as if node-a had been paused past its lease).
+    let db = Db::of(store);
+    db.execute(
+        "UPDATE projection_state SET holder = 'intruder', lease_token = lease_token + 1, \
+         lease_until = lease_until + 600000000 WHERE projection = 'tally'",
+        &[],
+    )
+    .await
+    .expect("steal lease");
+    let before = tally_contents(store, "tally").await;
+    push_user(store, "u1", 2).await;
+    eventually(
+        Duration::from_secs(5),
+        "node-a to notice it lost the lease",
+        || async { !spoolers.is_holder("tally").unwrap_or(true) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        tally_contents(store, "tally").await,
+        before,
+        "a fenced node wrote to the view"
+    );
+
+    // Once the intruder lets go, node-a takes over again and the view converges.
+    db.execute(
+        "UPDATE projection_state SET holder = NULL, lease_until = 0 WHERE projection = 'tally'",
+        &[],
+    )
+    .await
+    .expect("free lease");
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+    spoolers.shutdown().await;
+}
+
+async fn read_your_writes_through_a_second_store(t: &TestStore) {
+    let store_a = &t.store;
+    let store_b = second_store(t).await;
+    create_tally_tables(store_a, "tally").await;
+    let node_a = start(
+        store_a,
+        vec![Arc::new(Tally::new("tally"))],
+        config("node-a"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "node-a to take the lease",
+        || async { node_a.is_holder("tally").unwrap_or(false) },
+    )
+    .await;
+    let node_b = start(
+        &store_b,
+        vec![Arc::new(Tally::new("tally"))],
+        config("node-b"),
+    )
+    .await;
+    for i in 0..20 {
+        // Write through B, read through B while A runs the projection, and the other way round.
+        let (writer, reader) = if i % 2 == 0 {
+            (&store_b, &node_b)
+        } else {
+            (store_a, &node_a)
+        };
+        let stored = push_user(writer, &format!("u{i}"), 0).await;
+        let cursor = stored.last().expect("event").cursor();
+        reader
+            .ensure_caught_up("tally", cursor)
+            .await
+            .expect("caught up");
+        let reader_store = if i % 2 == 0 { &store_b } else { store_a };
+        let (positions, _) = tally_contents(reader_store, "tally").await;
+        assert!(
+            positions.contains(&cursor.position),
+            "write {i} not readable right after it returned"
+        );
+    }
+    assert!(!node_b.is_holder("tally").expect("known projection"));
+    node_b.shutdown().await;
+    node_a.shutdown().await;
+    store_b.close().await;
+}
+
+async fn catch_up_on_an_event_the_projection_does_not_read(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    push_user(store, "u0", 0).await;
+    let spoolers = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
+    caught_up(&spoolers, store, "tally").await;
+    let org = OrgEvent::Added(OrgName {
+        name: "Acme".to_owned(),
+    });
+    let stored = store
+        .push(Push::new("tester").append(
+            AggregateKey::new(INSTANCE, "org", "org-1"),
+            Expected::Exact(0),
+            vec![NewEvent::new(
+                org.event_type(),
+                org.revision(),
+                org.to_payload(),
+            )],
+        ))
+        .await
+        .expect("push org");
+    let started = Instant::now();
+    spoolers
+        .ensure_caught_up("tally", stored[0].cursor())
+        .await
+        .expect("nothing to wait for");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    spoolers.shutdown().await;
+}
+
+async fn catch_up_gives_up_after_the_bound(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let stored = push_user(store, "u0", 0).await;
+    let mut stalling = Tally::new("tally");
+    stalling.stall_at = Some(stored[0].position);
+    let config = SpoolerConfig {
+        catch_up_timeout: Duration::from_millis(300),
+        ..config("node-a")
+    };
+    let spoolers = start(store, vec![Arc::new(stalling)], config).await;
+    let started = Instant::now();
+    let result = spoolers.ensure_caught_up("tally", stored[0].cursor()).await;
+    assert!(
+        matches!(result, Err(Error::CatchUpTimeout { .. })),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(
+        spoolers.ensure_caught_up("nope", Cursor::START).await,
+        Err(Error::UnknownProjection(_))
+    ));
+    spoolers.abort();
+}
+
+const PROJECTIONS: [&str; 3] = ["tally_a", "tally_b", "tally_c"];
+
+async fn start_node(store: &Store, node: &str, ttl: Duration) -> Spoolers {
+    let projections: Vec<Arc<dyn Projection>> = PROJECTIONS
+        .iter()
+        .map(|name| Arc::new(Tally::new(name)) as Arc<dyn Projection>)
+        .collect();
+    start(
+        store,
+        projections,
+        SpoolerConfig {
+            lease_ttl: ttl,
+            ..config(node)
+        },
+    )
+    .await
+}
+
+/// The holder of each projection according to each node; asserts no projection has two holders.
+fn holders(nodes: &[(&str, &Spoolers)]) -> BTreeMap<&'static str, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for projection in PROJECTIONS {
+        let held: Vec<String> = nodes
+            .iter()
+            .filter(|(_, s)| s.is_holder(projection).unwrap_or(false))
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        assert!(
+            held.len() <= 1,
+            "{projection} has several holders: {held:?}"
+        );
+        out.insert(projection, held);
+    }
+    out
+}
+
+async fn converged(store: &Store, any: &Spoolers) {
+    for name in PROJECTIONS {
+        assert_converges(any, store, name, &BTreeSet::new()).await;
+    }
+}
+
+async fn two_nodes_one_holder_each_and_takeover_after_shutdown(t: &TestStore) {
+    let store_a = &t.store;
+    let store_b = second_store(t).await;
+    for name in PROJECTIONS {
+        create_tally_tables(store_a, name).await;
+    }
+    let a = start_node(store_a, "node-a", Duration::from_secs(2)).await;
+    let b = start_node(&store_b, "node-b", Duration::from_secs(2)).await;
+    let writer = {
+        let store = store_a.clone();
+        tokio::spawn(async move {
+            for u in 0..30 {
+                push_user(&store, &format!("u{u}"), 2).await;
+            }
+        })
+    };
+    eventually(
+        Duration::from_secs(5),
+        "every projection to have a holder",
+        || async {
+            holders(&[("node-a", &a), ("node-b", &b)])
+                .values()
+                .all(|h| h.len() == 1)
+        },
+    )
+    .await;
+    for _ in 0..10 {
+        holders(&[("node-a", &a), ("node-b", &b)]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writer.await.expect("writer");
+    converged(store_a, &a).await;
+
+    // Stop whichever node holds tally_a; the other takes every projection over within 5 s.
+    let (stopped, survivor, survivor_store) = if a.is_holder("tally_a").unwrap_or(false) {
+        (&a, &b, &store_b)
+    } else {
+        (&b, &a, store_a)
+    };
+    stopped.shutdown().await;
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(5),
+        "the survivor to hold every projection",
+        || async {
+            PROJECTIONS
+                .iter()
+                .all(|p| survivor.is_holder(p).unwrap_or(false))
+        },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for u in 0..5 {
+        push_user(survivor_store, &format!("late{u}"), 1).await;
+    }
+    converged(survivor_store, survivor).await;
+    for status in survivor.status().await.expect("status") {
+        assert_eq!(status.holder.as_deref(), Some(survivor.node_id()));
+        assert_eq!(status.lag_events, 0);
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    store_b.close().await;
+}
+
+async fn three_nodes_takeover_after_crash_and_views_converge(t: &TestStore) {
+    let stores = [
+        t.store.clone(),
+        second_store(t).await,
+        second_store(t).await,
+    ];
+    for name in PROJECTIONS {
+        create_tally_tables(&stores[0], name).await;
+    }
+    let names = ["node-a", "node-b", "node-c"];
+    let ttl = Duration::from_secs(2);
+    let nodes = [
+        start_node(&stores[0], names[0], ttl).await,
+        start_node(&stores[1], names[1], ttl).await,
+        start_node(&stores[2], names[2], ttl).await,
+    ];
+    let all = |nodes: &[Spoolers; 3]| -> Vec<(&'static str, Spoolers)> {
+        names.iter().copied().zip(nodes.iter().cloned()).collect()
+    };
+    let writers: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(w, store)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for u in 0..15 {
+                    push_user(&store, &format!("w{w}-u{u}"), 2).await;
+                }
+            })
+        })
+        .collect();
+    eventually(
+        Duration::from_secs(5),
+        "every projection to have one holder",
+        || async {
+            let nodes = all(&nodes);
+            let refs: Vec<(&str, &Spoolers)> = nodes.iter().map(|(n, s)| (*n, s)).collect();
+            holders(&refs).values().all(|h| h.len() == 1)
+        },
+    )
+    .await;
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    converged(&stores[0], &nodes[0]).await;
+
+    // Crash the node holding tally_a: its leases lapse and the others take over within 5 s.
+    let crashed = (0..3)
+        .find(|i| nodes[*i].is_holder("tally_a").unwrap_or(false))
+        .expect("tally_a has a holder");
+    nodes[crashed].abort();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != crashed).collect();
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(5),
+        "survivors to hold every projection",
+        || async {
+            PROJECTIONS.iter().all(|p| {
+                survivors
+                    .iter()
+                    .filter(|i| nodes[**i].is_holder(p).unwrap_or(false))
+                    .count()
+                    == 1
+            })
+        },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let survivor = survivors[0];
+    for u in 0..5 {
+        push_user(&stores[survivors[1]], &format!("late{u}"), 1).await;
+    }
+    converged(&stores[survivor], &nodes[survivor]).await;
+    for status in nodes[survivor].status().await.expect("status") {
+        let holder = status.holder.expect("held");
+        assert_ne!(holder, names[crashed]);
+    }
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    for store in &stores[1..] {
+        store.close().await;
+    }
+}
