@@ -95,7 +95,11 @@ struct Target {
 
 impl Target {
     async fn start(store: Store) -> Self {
-        let commands = Commands::new(store, CommandsConfig::default());
+        let commands = Commands::new(store.clone(), CommandsConfig::default());
+        let read_side =
+            warden_query::ReadSide::start(store, warden_spooler::SpoolerConfig::new("bench"))
+                .await
+                .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
             .await
@@ -104,7 +108,11 @@ impl Target {
             .unwrap()
             .trim()
             .to_owned();
-        let app = router(ApiState::new(commands.clone(), report.instance_id));
+        let app = router(ApiState::new(
+            commands.clone(),
+            report.instance_id,
+            &read_side,
+        ));
         let mut target = Self {
             app,
             token,

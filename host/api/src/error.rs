@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use warden_command::CommandError;
 use warden_domain::{DomainError, ErrorKind};
+use warden_query::QueryError;
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -48,6 +49,10 @@ pub struct ApiError {
     /// The `WWW-Authenticate` challenge of a 401.
     challenge: Option<&'static str>,
 }
+
+/// The `Retry-After` of every 503, in seconds: the conditions it reports (a lagging view, a validator out of
+/// reach) are short-lived.
+const RETRY_AFTER_SECS: u32 = 1;
 
 /// The message of every authentication failure: it does not tell which check failed.
 const UNAUTHENTICATED: &str =
@@ -126,6 +131,16 @@ impl ApiError {
         )
     }
 
+    /// 503 for a read by id whose view did not catch up with the resource's latest change in time; sent with
+    /// `Retry-After`, as every 503.
+    pub fn catching_up() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "read.catching_up",
+            "the view of this resource is catching up with its latest change; retry shortly",
+        )
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -149,6 +164,18 @@ impl From<DomainError> for ApiError {
         let mut api = Self::new(status, error.code, error.message);
         api.body.field = field;
         api
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        if error.is_catch_up_timeout() {
+            tracing::warn!(error = %error, "read by id did not catch up in time");
+            Self::catching_up()
+        } else {
+            tracing::error!(error = %error, "query failed");
+            Self::internal()
+        }
     }
 }
 
@@ -212,6 +239,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
     }

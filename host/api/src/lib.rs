@@ -1,10 +1,20 @@
-//! Warden's management REST API: create, change and remove the resources of an instance under `/api/v1`,
-//! read the audit trail at `GET /api/v1/events`, and the OpenAPI 3.1 document at `GET /openapi.json`.
+//! Warden's management REST API: create, change, remove and read the resources of an instance under
+//! `/api/v1`, read the audit trail at `GET /api/v1/events` and the projections' status at
+//! `GET /api/v1/projections`, and the OpenAPI 3.1 document at `GET /openapi.json`.
 //!
 //! Requests authenticate with `Authorization: Bearer <personal access token>`; every endpoint checks the
 //! caller's memberships (through [`warden_command`]). Write endpoints answer with what the command produced
 //! (id, sequence, position, change date — and generated secrets, once) and an `ETag` of the resource's
 //! sequence; a change sent with `If-Match: "<sequence>"` is refused with 409 if the resource moved on.
+//!
+//! Reads (`GET`) come from the query side ([`warden_query`]). A read by id is read-your-writes: it reflects
+//! every change of the resource stored before the request, also one made through another node; when the view
+//! cannot catch up within its bound the answer is 503 `read.catching_up` with `Retry-After`. Lists read the
+//! views as they are, with filters, a sort order and `offset`/`limit` paging (at most 500 items, with
+//! `has_more`). Reads follow the write side's authorization: a resource of an organization needs the read
+//! permission on that organization (or instance-wide); one the caller may not read is refused with 403, as a
+//! write to it would be, while an id that names nothing is 404. Lists without an organization filter show an
+//! organization-scoped caller only its own organization.
 //!
 //! Every error is a JSON body `{ "code", "message", "field" }` ([`ErrorBody`]): 400 for bad input (malformed
 //! JSON, unknown or missing fields, wrong types, values the domain refuses), 401, 403, 404, 409 for taken
@@ -12,8 +22,12 @@
 //! internal failure is logged and answered with a bare 500.
 //!
 //! ```no_run
-//! # async fn example(commands: warden_command::Commands, instance_id: String) -> std::io::Result<()> {
-//! let app = warden_api::router(warden_api::ApiState::new(commands, instance_id));
+//! # async fn example(
+//! #     commands: warden_command::Commands,
+//! #     read_side: warden_query::ReadSide,
+//! #     instance_id: String,
+//! # ) -> std::io::Result<()> {
+//! let app = warden_api::router(warden_api::ApiState::new(commands, instance_id, &read_side));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await
 //! # }
@@ -25,6 +39,7 @@ mod dto;
 mod error;
 pub mod extract;
 mod openapi;
+mod read;
 mod routes;
 mod time;
 
@@ -32,34 +47,51 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, MatchedPath, Request},
+    extract::{DefaultBodyLimit, Request},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use tracing::Instrument;
 use warden_command::Commands;
+use warden_query::{Queries, ReadSide};
+use warden_spooler::Spoolers;
 
 pub use dto::{MaybeSecret, SecretCreated, WriteDetails};
 pub use error::{ApiError, ErrorBody, ViolationBody};
-pub use routes::{AuditEvent, EventsPage};
+pub use read::{
+    AppType, ApplicationBody, HumanBody, InstanceBody, ListPage, MachineBody, MachineKeyBody,
+    MembershipBody, MembershipScope, MetadataBody, OrgBody, OrgDomainBody, PersonalAccessTokenBody,
+    PoliciesBody, PolicyBody, ProjectBody, ProjectGrantBody, ProjectRoleBody, ResourceState,
+    SortDirection, UserBody, UserGrantBody, UserType,
+};
+pub use routes::{
+    AuditEvent, EventsPage, FailedEventBody, InstanceDomainsBody, Items, ProjectionBody,
+    ProjectionsBody,
+};
 
 /// The largest request body accepted, in bytes (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What the handlers share: the command pipeline and the instance the API serves.
+/// What the handlers share: the command pipeline, the query side and the instance the API serves.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     /// The command pipeline.
     pub commands: Commands,
+    /// The query services over the views.
+    pub queries: Queries,
+    /// The spoolers keeping the views up to date (for `GET /api/v1/projections`).
+    pub spoolers: Spoolers,
     /// The instance requests act in.
     pub instance_id: Arc<str>,
 }
 
 impl ApiState {
-    /// The state of an API serving `instance_id`.
-    pub fn new(commands: Commands, instance_id: impl Into<String>) -> Self {
+    /// The state of an API serving `instance_id`, writing through `commands` and reading through `read_side`
+    /// (started on the same store).
+    pub fn new(commands: Commands, instance_id: impl Into<String>, read_side: &ReadSide) -> Self {
         Self {
             commands,
+            queries: read_side.queries().clone(),
+            spoolers: read_side.spoolers().clone(),
             instance_id: Arc::from(instance_id.into()),
         }
     }
@@ -75,28 +107,17 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(trace_request))
+        .layer(middleware::from_fn(log_server_errors))
         .with_state(state)
 }
 
-/// Runs a request in a span naming its method and route, and logs server errors.
-async fn trace_request(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
-    let span = tracing::info_span!("request", method = %request.method(), route = %route);
-    async move {
-        let response = next.run(request).await.into_response();
-        if response.status().is_server_error() {
-            tracing::warn!(status = response.status().as_u16(), "request failed");
-        } else {
-            tracing::debug!(status = response.status().as_u16(), "request served");
-        }
-        response
+/// Logs server errors (the request's span is opened by the server around the whole application).
+async fn log_server_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await.into_response();
+    if response.status().is_server_error() {
+        tracing::warn!(status = response.status().as_u16(), "request failed");
     }
-    .instrument(span)
-    .await
+    response
 }
 
 /// The OpenAPI document as JSON, as served at `GET /openapi.json`.

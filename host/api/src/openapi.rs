@@ -273,6 +273,15 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
         if endpoint.path.contains('{') {
             responses.insert("404".into(), error_response("The resource does not exist"));
         }
+        if endpoint.method == Method::GET && endpoint.path.contains('{') && endpoint.authenticated {
+            responses.insert(
+                "503".into(),
+                error_response(
+                    "`read.catching_up`: the view did not catch up with the resource's latest change in time; \
+                     retry after `Retry-After` seconds",
+                ),
+            );
+        }
         if endpoint.method != Method::GET {
             responses.insert(
                 "409".into(),
@@ -323,10 +332,12 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
         "info": {
             "title": "Warden management API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Create, change and remove the resources of a Warden instance. Authenticate with \
-                `Authorization: Bearer <personal access token>`. Write endpoints answer with what the command \
+            "description": "Create, change, remove and read the resources of a Warden instance. Authenticate \
+                with `Authorization: Bearer <personal access token>`. Write endpoints answer with what the command \
                 produced (id, sequence, position, change date) and an `ETag` of the sequence; send it back in \
-                `If-Match` to refuse a change on stale state.",
+                `If-Match` to refuse a change on stale state. A read by id reflects every change stored before \
+                it (read-your-writes); lists read the views as they are, paged with `offset` and `limit` \
+                (at most 500) and telling whether more follow (`has_more`).",
         },
         "paths": paths,
         "components": {

@@ -10,6 +10,7 @@ use axum::{
 };
 use serde_json::json;
 use warden_eventstore::Store;
+use warden_spooler::Spoolers;
 
 use crate::metrics::{self, HttpMetrics};
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub store: Store,
     /// Request metrics.
     pub metrics: HttpMetrics,
+    /// The spoolers of this node, whose figures join the metrics.
+    pub spoolers: Option<Spoolers>,
 }
 
 impl AppState {
@@ -28,18 +31,27 @@ impl AppState {
         Self {
             store,
             metrics: HttpMetrics::default(),
+            spoolers: None,
         }
+    }
+
+    /// Adds the spoolers' figures to the metrics.
+    #[must_use]
+    pub fn with_spoolers(mut self, spoolers: Spoolers) -> Self {
+        self.spoolers = Some(spoolers);
+        self
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP application: health, readiness and metrics beside `api` (the management API).
+pub fn router(state: AppState, api: Router) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(state)
+        .merge(api)
         .layer(middleware::from_fn_with_state(metrics, metrics::record))
 }
 
@@ -47,6 +59,12 @@ pub fn router(state: AppState) -> Router {
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
+    if let Some(spoolers) = &state.spoolers {
+        match spoolers.metrics().await {
+            Ok(text) => out.push_str(&text),
+            Err(error) => tracing::warn!(%error, "spooler metrics unavailable"),
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -20,6 +20,47 @@ enum Command {
     Start(ConfigArgs),
     /// Apply pending database migrations and exit.
     Migrate(ConfigArgs),
+    /// Work with plugins locally, without a server.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Run a plugin against a sample input and print its answer and timing.
+    Test(PluginTestArgs),
+}
+
+#[derive(Debug, Args)]
+struct PluginTestArgs {
+    /// The component (.wasm).
+    file: PathBuf,
+    /// The world the component implements.
+    #[arg(long, value_enum)]
+    world: WorldArg,
+    /// JSON input document (see docs/plugins.md); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// How many calls to time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    runs: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum WorldArg {
+    Validator,
+    Projection,
+    Action,
+}
+
+impl From<WorldArg> for warden_plugin::World {
+    fn from(world: WorldArg) -> Self {
+        match world {
+            WorldArg::Validator => Self::Validator,
+            WorldArg::Projection => Self::Projection,
+            WorldArg::Action => Self::Action,
+        }
+    }
 }
 
 /// Options shared by every command that reads the configuration.
@@ -72,6 +113,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match &cli.command {
         Command::Start(args) | Command::Migrate(args) => args,
+        Command::Plugin(PluginCommand::Test(args)) => return plugin_test(args),
     };
     let config = match args.load() {
         Ok(config) => config,
@@ -94,6 +136,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Start(_) => warden::server::start(config).await,
+            Command::Plugin(_) => Ok(()),
             Command::Migrate(_) => {
                 let store = warden::server::open_store(&config).await?;
                 warden::server::migrate(&store).await?;
@@ -108,6 +151,68 @@ fn main() -> ExitCode {
             tracing::error!("{error:#}");
             eprintln!("warden: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `warden plugin test`: prints the plugin's answer as JSON, then the timing, on standard output.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn plugin_test(args: &PluginTestArgs) -> ExitCode {
+    let input = if args.input.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args.input)
+    };
+    let input = match input {
+        Ok(input) => input,
+        Err(error) => {
+            eprintln!(
+                "warden: cannot read input {}: {error}",
+                args.input.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("warden: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runs = usize::try_from(args.runs).unwrap_or(1);
+    let report = runtime.block_on(warden_plugin::run_local_test(
+        &args.file,
+        args.world.into(),
+        &input,
+        runs,
+    ));
+    match report {
+        Ok(report) => {
+            let result = serde_json::to_string_pretty(&report.result)
+                .unwrap_or_else(|_| report.result.to_string());
+            println!("{result}");
+            println!(
+                "world {} · sha256 {} · compile {:.1} ms · {} calls: p50 {:.1} µs, p99 {:.1} µs (fresh instance + call)",
+                report.world.name(),
+                report.digest,
+                report.compile.as_secs_f64() * 1e3,
+                report.runs,
+                report.call_p50.as_secs_f64() * 1e6,
+                report.call_p99.as_secs_f64() * 1e6,
+            );
+            if report.result.get("error").is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("warden: {error}");
+            ExitCode::from(2)
         }
     }
 }

@@ -6,13 +6,15 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use warden_eventstore::{ConnectOptions, Store, redact};
 
+use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
+use warden_query::ReadSide;
+use warden_spooler::SpoolerConfig;
+
 use crate::{Config, http};
 
-/// Opens the configured database (creating the data directory for the embedded one).
+/// Opens the configured database, creating the (private) data directory first.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    if config.uses_embedded_database() {
-        create_private_dir(&config.data_dir)?;
-    }
+    create_private_dir(&config.data_dir)?;
     let url = config.database_url();
     let store = Store::connect(
         &url,
@@ -44,12 +46,36 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+
+    let commands = Commands::new(store.clone(), CommandsConfig::default());
+    let setup = bootstrap(&commands, &config.data_dir, &FirstInstance::default())
+        .await
+        .context("setting up the first instance")?;
+    if let Some(path) = &setup.admin_token_path {
+        tracing::info!(
+            path = %path.display(),
+            "first start: the administrator's personal access token is in this file (readable only by you); \
+             use it as `Authorization: Bearer <token>`"
+        );
+    }
+    let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
+        .await
+        .context("starting the spoolers")?;
+    let api = warden_api::router(warden_api::ApiState::new(
+        commands,
+        setup.instance_id.clone(),
+        &read_side,
+    ));
+    let state = http::AppState::new(store.clone()).with_spoolers(read_side.spoolers().clone());
+    let app = http::router(state, api);
+
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
-    let app = http::router(http::AppState::new(store.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
+    // Release the projection leases so another node takes over at once.
+    read_side.shutdown().await;
     store.close().await;
     tracing::info!("warden stopped");
     Ok(())

@@ -71,15 +71,33 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.request("GET", path, None, None)
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; returns the status and the JSON body (or null).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        stream.write_all(head.as_bytes()).expect("send head");
+        stream.write_all(body.as_bytes()).expect("send body");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read response");
         let status = response
@@ -152,6 +170,29 @@ fn start_on_empty_directory_becomes_ready_and_keeps_data() {
             .mode();
         assert_eq!(mode & 0o777, 0o700, "data directory is private");
     }
+
+    // The first start set up an instance and an administrator whose token works against the API.
+    let pat_path = data_dir.join("admin.pat");
+    let token = std::fs::read_to_string(&pat_path).expect("admin.pat written at first start");
+    let token = token.trim();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pat_path)
+            .expect("admin.pat")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "admin.pat is readable only by its owner"
+        );
+    }
+    let acme = json!({ "name": "Acme" });
+    let (status, _) = server.request("POST", "/api/v1/orgs", None, Some(&acme));
+    assert_eq!(status, 401, "no token, no access");
+    let (status, body) = server.request("POST", "/api/v1/orgs", Some(token), Some(&acme));
+    assert_eq!(status, 201, "{body}");
     let log = server.stop();
     assert!(
         log.iter().any(|l| l.contains("warden stopped")),
@@ -174,9 +215,28 @@ fn start_on_empty_directory_becomes_ready_and_keeps_data() {
         store.close().await;
     });
 
-    // ... and a second start on the same directory keeps it, without migrating again.
+    // ... and a second start on the same directory keeps it, without migrating or setting up again.
     let server = Server::start(&data_dir, &[]);
     server.wait_ready();
+    assert_eq!(
+        std::fs::read_to_string(&pat_path)
+            .expect("admin.pat")
+            .trim(),
+        token,
+        "token kept"
+    );
+    let (status, body) = server.request(
+        "GET",
+        "/api/v1/events?aggregate_type=org",
+        Some(token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("Acme"),
+        "the org created before the restart is still there: {text}"
+    );
     let log = server.stop();
     assert!(
         !log.iter().any(|l| l.contains("applied migration")),
@@ -184,10 +244,9 @@ fn start_on_empty_directory_becomes_ready_and_keeps_data() {
     );
     runtime.block_on(async {
         let store = SqliteStore::connect(&url, 1).await.expect("open");
-        let events = store
-            .read_stream(&StreamQuery::after(Cursor::START, 10))
-            .await
-            .expect("read");
+        let mut query = StreamQuery::after(Cursor::START, 10);
+        query.aggregate_types = vec!["note".into()];
+        let events = store.read_stream(&query).await.expect("read");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].payload, json!({ "text": "kept" }));
         store.close().await;

@@ -8,10 +8,12 @@ mod machines;
 mod orgs;
 mod policies;
 mod projects;
+mod read;
 mod user_grants;
 mod users;
 
 pub use events::{AuditEvent, EventsPage};
+pub use read::{FailedEventBody, InstanceDomainsBody, Items, ProjectionBody, ProjectionsBody};
 
 use crate::openapi::{self, Endpoint};
 
@@ -34,5 +36,6 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     endpoints.extend(apps::endpoints());
     endpoints.extend(user_grants::endpoints());
     endpoints.extend(events::endpoints());
+    endpoints.extend(read::endpoints());
     endpoints
 }

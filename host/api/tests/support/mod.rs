@@ -13,6 +13,8 @@ use tower::ServiceExt;
 use warden_api::{ApiState, router};
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
 use warden_eventstore::{Store, testing::TestStore};
+use warden_query::ReadSide;
+use warden_spooler::SpoolerConfig;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.
 #[macro_export]
@@ -89,6 +91,7 @@ pub struct Api {
     pub org_id: String,
     pub admin_id: String,
     pub token: String,
+    pub read_side: ReadSide,
     _dir: tempfile::TempDir,
     _test_store: TestStore,
 }
@@ -107,7 +110,14 @@ impl Api {
             .expect("read token")
             .trim()
             .to_owned();
-        let app = router(ApiState::new(commands.clone(), report.instance_id.clone()));
+        let read_side = ReadSide::start(store.clone(), SpoolerConfig::new("test-node"))
+            .await
+            .expect("start the read side");
+        let app = router(ApiState::new(
+            commands.clone(),
+            report.instance_id.clone(),
+            &read_side,
+        ));
         Self {
             app,
             commands,
@@ -116,6 +126,7 @@ impl Api {
             org_id: report.org_id,
             admin_id: report.admin_user_id,
             token,
+            read_side,
             _dir: dir,
             _test_store: test_store,
         }

@@ -1,0 +1,185 @@
+//! `GET /api/v1/apps…` and `GET /api/v1/projects/{project_id}/apps`: applications, never their secrets.
+
+use axum::{Json, extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_command::Caller;
+use warden_domain::authz::{Permission, Target};
+use warden_query::{ApplicationQuery, Consistency};
+
+use super::projects::{NameSortParam, readable_project};
+use crate::{
+    ApiState,
+    error::ApiError,
+    extract::{Authenticated, Path, Query},
+    openapi::Endpoint,
+    read::{
+        AppType, ApplicationBody, ListPage, ReadReply, ResourceState, SortDirection, authorize,
+        found, org_scope, page,
+    },
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::get(
+            "/api/v1/apps",
+            "listApps",
+            "List applications, filtered, sorted and paged; without `org_id` or `project_id`, a caller without \
+             instance-wide access sees its own organization's applications",
+            list,
+        )
+        .permission(Permission::AppRead)
+        .query::<AppsQuery>()
+        .returns::<ListPage<ApplicationBody>>(ok),
+        Endpoint::get(
+            "/api/v1/projects/{project_id}/apps",
+            "listProjectApps",
+            "List a project's applications, filtered, sorted and paged",
+            list_of_project,
+        )
+        .permission(Permission::AppRead)
+        .query::<ProjectAppsQuery>()
+        .returns::<ListPage<ApplicationBody>>(ok),
+        Endpoint::get(
+            "/api/v1/apps/{app_id}",
+            "getApp",
+            "Read an application (never its client secret)",
+            get,
+        )
+        .permission(Permission::AppRead)
+        .returns::<ApplicationBody>(ok),
+    ]
+}
+
+/// Filters, sort order and paging of the application list.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppsQuery {
+    /// Only applications of projects of this organization.
+    org_id: Option<String>,
+    /// Only applications of this project.
+    project_id: Option<String>,
+    /// Only names starting with this, case-insensitively.
+    name_prefix: Option<String>,
+    /// Only OIDC or only API applications.
+    #[serde(rename = "type")]
+    app_type: Option<AppType>,
+    /// Only applications in this state.
+    state: Option<ResourceState>,
+    /// Sort order (default `name`).
+    sort: Option<NameSortParam>,
+    /// Sort direction (default `asc`).
+    direction: Option<SortDirection>,
+    /// Items to skip (default 0).
+    offset: Option<u64>,
+    /// Items per page (1 to 500, default 50).
+    limit: Option<u32>,
+}
+
+/// Filters, sort order and paging of a project's applications.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectAppsQuery {
+    /// Only names starting with this, case-insensitively.
+    name_prefix: Option<String>,
+    /// Only OIDC or only API applications.
+    #[serde(rename = "type")]
+    app_type: Option<AppType>,
+    /// Only applications in this state.
+    state: Option<ResourceState>,
+    /// Sort order (default `name`).
+    sort: Option<NameSortParam>,
+    /// Sort direction (default `asc`).
+    direction: Option<SortDirection>,
+    /// Items to skip (default 0).
+    offset: Option<u64>,
+    /// Items per page (1 to 500, default 50).
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<AppsQuery>,
+) -> ReadReply<ListPage<ApplicationBody>> {
+    let page = page(query.offset, query.limit)?;
+    let org_id = match (&query.project_id, query.org_id) {
+        // The project's own check covers its project members; its organization is implied.
+        (Some(project_id), org_id) => {
+            readable_project(&api, &caller, project_id, Permission::AppRead).await?;
+            org_id
+        }
+        (None, org_id) => org_scope(&api, &caller, Permission::AppRead, org_id).await?,
+    };
+    let filter = ApplicationQuery {
+        project_id: query.project_id,
+        org_id,
+        name_prefix: query.name_prefix,
+        kind: query.app_type.map(Into::into),
+        state: query.state.map(Into::into),
+        sort: query.sort.unwrap_or_default().into(),
+        direction: query.direction.unwrap_or_default().into(),
+    };
+    let apps = api
+        .queries
+        .applications(&api.instance_id, &filter, page)
+        .await?;
+    Ok(Json(ListPage::of(apps)))
+}
+
+async fn list_of_project(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(project_id): Path<String>,
+    Query(query): Query<ProjectAppsQuery>,
+) -> ReadReply<ListPage<ApplicationBody>> {
+    let page = page(query.offset, query.limit)?;
+    readable_project(&api, &caller, &project_id, Permission::AppRead).await?;
+    let filter = ApplicationQuery {
+        project_id: Some(project_id),
+        org_id: None,
+        name_prefix: query.name_prefix,
+        kind: query.app_type.map(Into::into),
+        state: query.state.map(Into::into),
+        sort: query.sort.unwrap_or_default().into(),
+        direction: query.direction.unwrap_or_default().into(),
+    };
+    let apps = api
+        .queries
+        .applications(&api.instance_id, &filter, page)
+        .await?;
+    Ok(Json(ListPage::of(apps)))
+}
+
+async fn readable_app(
+    api: &ApiState,
+    caller: &Caller,
+    app_id: &str,
+) -> Result<ApplicationBody, ApiError> {
+    let app = found(
+        api.queries
+            .application(&api.instance_id, app_id, Consistency::Latest)
+            .await?,
+        "application",
+    )?;
+    authorize(
+        api,
+        caller,
+        Permission::AppRead,
+        &Target::Project {
+            org_id: app.org_id.clone(),
+            project_id: app.project_id.clone(),
+        },
+    )
+    .await?;
+    Ok(app.into())
+}
+
+async fn get(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(app_id): Path<String>,
+) -> ReadReply<ApplicationBody> {
+    Ok(Json(readable_app(&api, &caller, &app_id).await?))
+}

@@ -1,0 +1,115 @@
+//! `GET /api/v1/instance…`: the instance, its domains, members and default policies.
+
+use axum::{Json, extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use warden_domain::authz::{Permission, ScopeKind, Target};
+use warden_query::Consistency;
+
+use super::{PageQuery, members};
+use crate::{
+    ApiState,
+    extract::{Authenticated, Query},
+    openapi::Endpoint,
+    read::{InstanceBody, ListPage, MembershipBody, PoliciesBody, ReadReply, authorize, found},
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::get("/api/v1/instance", "getInstance", "Read the instance", get)
+            .permission(Permission::InstanceRead)
+            .returns::<InstanceBody>(ok),
+        Endpoint::get(
+            "/api/v1/instance/domains",
+            "listInstanceDomains",
+            "The domains routing to the instance",
+            domains,
+        )
+        .permission(Permission::InstanceRead)
+        .returns::<InstanceDomainsBody>(ok),
+        Endpoint::get(
+            "/api/v1/instance/members",
+            "listInstanceMembers",
+            "The members of the instance",
+            list_members,
+        )
+        .permission(Permission::InstanceMemberRead)
+        .query::<PageQuery>()
+        .returns::<ListPage<MembershipBody>>(ok),
+        Endpoint::get(
+            "/api/v1/instance/policies",
+            "getDefaultPolicies",
+            "The instance's default policies",
+            policies,
+        )
+        .permission(Permission::PolicyRead)
+        .returns::<PoliciesBody>(ok),
+    ]
+}
+
+/// The domains of the instance.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceDomainsBody {
+    /// The domain used in generated URLs.
+    pub primary_domain: Option<String>,
+    /// Every domain routing to the instance.
+    pub domains: Vec<String>,
+}
+
+async fn get(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+) -> ReadReply<InstanceBody> {
+    authorize(&api, &caller, Permission::InstanceRead, &Target::Instance).await?;
+    let instance = api
+        .queries
+        .instance(&api.instance_id, Consistency::Latest)
+        .await?;
+    Ok(Json(found(instance, "instance")?.into()))
+}
+
+async fn domains(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+) -> ReadReply<InstanceDomainsBody> {
+    authorize(&api, &caller, Permission::InstanceRead, &Target::Instance).await?;
+    let instance = found(
+        api.queries
+            .instance(&api.instance_id, Consistency::Latest)
+            .await?,
+        "instance",
+    )?;
+    Ok(Json(InstanceDomainsBody {
+        primary_domain: instance.primary_domain,
+        domains: instance.domains,
+    }))
+}
+
+async fn list_members(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<PageQuery>,
+) -> ReadReply<ListPage<MembershipBody>> {
+    let page = query.page()?;
+    authorize(
+        &api,
+        &caller,
+        Permission::InstanceMemberRead,
+        &Target::Instance,
+    )
+    .await?;
+    members(&api, ScopeKind::Instance, &api.instance_id, page).await
+}
+
+async fn policies(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+) -> ReadReply<PoliciesBody> {
+    authorize(&api, &caller, Permission::PolicyRead, &Target::Instance).await?;
+    let policies = api
+        .queries
+        .policies(&api.instance_id, None, Consistency::Latest)
+        .await?;
+    Ok(Json(found(policies, "policies")?.into()))
+}

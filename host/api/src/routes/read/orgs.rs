@@ -1,0 +1,229 @@
+//! `GET /api/v1/orgs…`: organizations, their domains, members and policies in force.
+
+use axum::{Json, extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_command::Caller;
+use warden_domain::authz::{Permission, ScopeKind, Target};
+use warden_query::{Consistency, OrgQuery, OrgSort, OrgView, PageOf};
+
+use super::{Items, PageQuery, members};
+use crate::{
+    ApiState,
+    error::ApiError,
+    extract::{Authenticated, Path, Query},
+    openapi::Endpoint,
+    read::{
+        ListPage, MembershipBody, OrgBody, OrgDomainBody, PoliciesBody, ReadReply, ResourceState,
+        SortDirection, authorize, found, org_scope, page,
+    },
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::get(
+            "/api/v1/orgs",
+            "listOrgs",
+            "List organizations, filtered, sorted and paged; a caller without instance-wide access sees its \
+             own organization only",
+            list,
+        )
+        .permission(Permission::OrgRead)
+        .query::<OrgsQuery>()
+        .returns::<ListPage<OrgBody>>(ok),
+        Endpoint::get("/api/v1/orgs/{org_id}", "getOrg", "Read an organization", get)
+            .permission(Permission::OrgRead)
+            .returns::<OrgBody>(ok),
+        Endpoint::get(
+            "/api/v1/orgs/{org_id}/domains",
+            "listOrgDomains",
+            "An organization's domains, in the order they were added",
+            domains,
+        )
+        .permission(Permission::OrgRead)
+        .returns::<Items<OrgDomainBody>>(ok),
+        Endpoint::get(
+            "/api/v1/orgs/{org_id}/members",
+            "listOrgMembers",
+            "The members of an organization",
+            list_members,
+        )
+        .permission(Permission::OrgMemberRead)
+        .query::<PageQuery>()
+        .returns::<ListPage<MembershipBody>>(ok),
+        Endpoint::get(
+            "/api/v1/orgs/{org_id}/policies",
+            "getOrgPolicies",
+            "The policies in force for an organization, its overrides resolved against the instance defaults",
+            policies,
+        )
+        .permission(Permission::PolicyRead)
+        .returns::<PoliciesBody>(ok),
+    ]
+}
+
+/// How to sort organizations.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum OrgSortParam {
+    /// By name, case-insensitively.
+    #[default]
+    Name,
+    /// By creation time.
+    CreatedAt,
+}
+
+/// Filters, sort order and paging of the organization list.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrgsQuery {
+    /// Only names starting with this, case-insensitively.
+    name_prefix: Option<String>,
+    /// Only organizations in this state.
+    state: Option<ResourceState>,
+    /// Only the organization with this domain (verified or not).
+    domain: Option<String>,
+    /// Sort order (default `name`).
+    sort: Option<OrgSortParam>,
+    /// Sort direction (default `asc`).
+    direction: Option<SortDirection>,
+    /// Items to skip (default 0).
+    offset: Option<u64>,
+    /// Items per page (1 to 500, default 50).
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<OrgsQuery>,
+) -> ReadReply<ListPage<OrgBody>> {
+    let page = page(query.offset, query.limit)?;
+    let filter = OrgQuery {
+        name_prefix: query.name_prefix,
+        state: query.state.map(Into::into),
+        domain: query.domain,
+        sort: match query.sort.unwrap_or_default() {
+            OrgSortParam::Name => OrgSort::Name,
+            OrgSortParam::CreatedAt => OrgSort::CreatedAt,
+        },
+        direction: query.direction.unwrap_or_default().into(),
+    };
+    let orgs = match org_scope(&api, &caller, Permission::OrgRead, None).await? {
+        None => api.queries.orgs(&api.instance_id, &filter, page).await?,
+        Some(own) => own_org_page(&api, &own, &filter, page).await?,
+    };
+    Ok(Json(ListPage::of(orgs)))
+}
+
+/// The list of a caller who may read only its own organization: that organization, if it matches the filter.
+async fn own_org_page(
+    api: &ApiState,
+    org_id: &str,
+    filter: &OrgQuery,
+    page: warden_query::Page,
+) -> Result<PageOf<OrgView>, ApiError> {
+    let org = api
+        .queries
+        .org(&api.instance_id, org_id, Consistency::Latest)
+        .await?;
+    let mut matching = Vec::new();
+    if let Some(org) = org {
+        let name_matches = filter
+            .name_prefix
+            .as_deref()
+            .is_none_or(|prefix| org.name.to_lowercase().starts_with(&prefix.to_lowercase()));
+        let state_matches = filter.state.is_none_or(|state| state == org.state);
+        let domain_matches = match filter.domain.as_deref() {
+            None => true,
+            Some(domain) => api
+                .queries
+                .org_domains(&api.instance_id, org_id, Consistency::Eventual)
+                .await?
+                .iter()
+                .any(|d| d.domain.eq_ignore_ascii_case(domain)),
+        };
+        if name_matches && state_matches && domain_matches {
+            matching.push(org);
+        }
+    }
+    let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    Ok(PageOf {
+        items: matching.into_iter().skip(offset).collect(),
+        offset: page.offset,
+        limit: page.effective_limit(),
+        has_more: false,
+    })
+}
+
+/// The organization (read-your-writes), if the caller holds `permission` on it: 404 when there is none.
+async fn readable_org(
+    api: &ApiState,
+    caller: &Caller,
+    org_id: &str,
+    permission: Permission,
+) -> Result<OrgView, ApiError> {
+    let org = found(
+        api.queries
+            .org(&api.instance_id, org_id, Consistency::Latest)
+            .await?,
+        "org",
+    )?;
+    authorize(
+        api,
+        caller,
+        permission,
+        &Target::Org {
+            org_id: org.id.clone(),
+        },
+    )
+    .await?;
+    Ok(org)
+}
+
+async fn get(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(org_id): Path<String>,
+) -> ReadReply<OrgBody> {
+    let org = readable_org(&api, &caller, &org_id, Permission::OrgRead).await?;
+    Ok(Json(org.into()))
+}
+
+async fn domains(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(org_id): Path<String>,
+) -> ReadReply<Items<OrgDomainBody>> {
+    readable_org(&api, &caller, &org_id, Permission::OrgRead).await?;
+    let domains = api
+        .queries
+        .org_domains(&api.instance_id, &org_id, Consistency::Latest)
+        .await?;
+    Ok(Json(Items::of(domains)))
+}
+
+async fn list_members(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(org_id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> ReadReply<ListPage<MembershipBody>> {
+    let page = query.page()?;
+    readable_org(&api, &caller, &org_id, Permission::OrgMemberRead).await?;
+    members(&api, ScopeKind::Org, &org_id, page).await
+}
+
+async fn policies(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(org_id): Path<String>,
+) -> ReadReply<PoliciesBody> {
+    readable_org(&api, &caller, &org_id, Permission::PolicyRead).await?;
+    let policies = api
+        .queries
+        .policies(&api.instance_id, Some(&org_id), Consistency::Latest)
+        .await?;
+    Ok(Json(found(policies, "policies")?.into()))
+}

@@ -1,0 +1,253 @@
+//! `GET /api/v1/projects…`: projects, their roles, grants to other organizations and members.
+
+use axum::{Json, extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_command::Caller;
+use warden_domain::{
+    aggregate::Aggregate,
+    authz::{Permission, ScopeKind, Target},
+    project::Project,
+};
+use warden_query::{
+    Consistency, NameSort, ProjectGrantQuery, ProjectQuery, ProjectView, projections::PROJECTS,
+};
+
+use super::{PageQuery, members};
+use crate::{
+    ApiState,
+    error::ApiError,
+    extract::{Authenticated, Path, Query},
+    openapi::Endpoint,
+    read::{
+        ListPage, MembershipBody, ProjectBody, ProjectGrantBody, ProjectRoleBody, ReadReply,
+        ResourceState, SortDirection, authorize, found, org_scope, page, settle,
+    },
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::get(
+            "/api/v1/projects",
+            "listProjects",
+            "List projects, filtered, sorted and paged; without `org_id`, a caller without instance-wide \
+             access sees its own organization's projects",
+            list,
+        )
+        .permission(Permission::ProjectRead)
+        .query::<ProjectsQuery>()
+        .returns::<ListPage<ProjectBody>>(ok),
+        Endpoint::get("/api/v1/projects/{project_id}", "getProject", "Read a project", get)
+            .permission(Permission::ProjectRead)
+            .returns::<ProjectBody>(ok),
+        Endpoint::get(
+            "/api/v1/projects/{project_id}/roles",
+            "listProjectRoles",
+            "A project's roles, by key",
+            roles,
+        )
+        .permission(Permission::ProjectRead)
+        .query::<PageQuery>()
+        .returns::<ListPage<ProjectRoleBody>>(ok),
+        Endpoint::get(
+            "/api/v1/projects/{project_id}/grants",
+            "listProjectGrants",
+            "A project's grants to other organizations, oldest first",
+            grants,
+        )
+        .permission(Permission::ProjectRead)
+        .query::<ProjectGrantsQuery>()
+        .returns::<ListPage<ProjectGrantBody>>(ok),
+        Endpoint::get(
+            "/api/v1/projects/{project_id}/grants/{grant_id}",
+            "getProjectGrant",
+            "Read a grant of a project",
+            grant,
+        )
+        .permission(Permission::ProjectRead)
+        .returns::<ProjectGrantBody>(ok),
+        Endpoint::get(
+            "/api/v1/projects/{project_id}/members",
+            "listProjectMembers",
+            "The members of a project",
+            list_members,
+        )
+        .permission(Permission::ProjectMemberRead)
+        .query::<PageQuery>()
+        .returns::<ListPage<MembershipBody>>(ok),
+    ]
+}
+
+/// How to sort projects and applications.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum NameSortParam {
+    /// By name, case-insensitively.
+    #[default]
+    Name,
+    /// By creation time.
+    CreatedAt,
+}
+
+impl From<NameSortParam> for NameSort {
+    fn from(sort: NameSortParam) -> Self {
+        match sort {
+            NameSortParam::Name => Self::Name,
+            NameSortParam::CreatedAt => Self::CreatedAt,
+        }
+    }
+}
+
+/// Filters, sort order and paging of the project list.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectsQuery {
+    /// Only projects of this organization.
+    org_id: Option<String>,
+    /// Only names starting with this, case-insensitively.
+    name_prefix: Option<String>,
+    /// Only projects in this state.
+    state: Option<ResourceState>,
+    /// Sort order (default `name`).
+    sort: Option<NameSortParam>,
+    /// Sort direction (default `asc`).
+    direction: Option<SortDirection>,
+    /// Items to skip (default 0).
+    offset: Option<u64>,
+    /// Items per page (1 to 500, default 50).
+    limit: Option<u32>,
+}
+
+/// Filters and paging of a project's grants.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectGrantsQuery {
+    /// Only grants to this organization.
+    granted_org_id: Option<String>,
+    /// Items to skip (default 0).
+    offset: Option<u64>,
+    /// Items per page (1 to 500, default 50).
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<ProjectsQuery>,
+) -> ReadReply<ListPage<ProjectBody>> {
+    let page = page(query.offset, query.limit)?;
+    let org_id = org_scope(&api, &caller, Permission::ProjectRead, query.org_id).await?;
+    let filter = ProjectQuery {
+        org_id,
+        name_prefix: query.name_prefix,
+        state: query.state.map(Into::into),
+        sort: query.sort.unwrap_or_default().into(),
+        direction: query.direction.unwrap_or_default().into(),
+    };
+    let projects = api
+        .queries
+        .projects(&api.instance_id, &filter, page)
+        .await?;
+    Ok(Json(ListPage::of(projects)))
+}
+
+/// The project's authorization target.
+pub(super) fn target(project: &ProjectView) -> Target {
+    Target::Project {
+        org_id: project.org_id.clone(),
+        project_id: project.id.clone(),
+    }
+}
+
+/// The project (read-your-writes), if the caller holds `permission` on it: 404 when there is none, 403 when
+/// the caller may not read it.
+pub(super) async fn readable_project(
+    api: &ApiState,
+    caller: &Caller,
+    project_id: &str,
+    permission: Permission,
+) -> Result<ProjectView, ApiError> {
+    let project = found(
+        api.queries
+            .project(&api.instance_id, project_id, Consistency::Latest)
+            .await?,
+        "project",
+    )?;
+    authorize(api, caller, permission, &target(&project)).await?;
+    Ok(project)
+}
+
+async fn get(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(project_id): Path<String>,
+) -> ReadReply<ProjectBody> {
+    let project = readable_project(&api, &caller, &project_id, Permission::ProjectRead).await?;
+    Ok(Json(project.into()))
+}
+
+async fn roles(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(project_id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> ReadReply<ListPage<ProjectRoleBody>> {
+    let page = query.page()?;
+    readable_project(&api, &caller, &project_id, Permission::ProjectRead).await?;
+    let roles = api
+        .queries
+        .project_roles(&api.instance_id, &project_id, Consistency::Latest, page)
+        .await?;
+    Ok(Json(ListPage::of(roles)))
+}
+
+async fn grants(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(project_id): Path<String>,
+    Query(query): Query<ProjectGrantsQuery>,
+) -> ReadReply<ListPage<ProjectGrantBody>> {
+    let page = page(query.offset, query.limit)?;
+    readable_project(&api, &caller, &project_id, Permission::ProjectRead).await?;
+    settle(&api, PROJECTS, Project::TYPE, &project_id).await?;
+    let filter = ProjectGrantQuery {
+        project_id: Some(project_id),
+        granted_org_id: query.granted_org_id,
+        org_id: None,
+    };
+    let grants = api
+        .queries
+        .project_grants(&api.instance_id, &filter, page)
+        .await?;
+    Ok(Json(ListPage::of(grants)))
+}
+
+async fn grant(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path((project_id, grant_id)): Path<(String, String)>,
+) -> ReadReply<ProjectGrantBody> {
+    readable_project(&api, &caller, &project_id, Permission::ProjectRead).await?;
+    let grant = api
+        .queries
+        .project_grant(
+            &api.instance_id,
+            &project_id,
+            &grant_id,
+            Consistency::Latest,
+        )
+        .await?;
+    Ok(Json(found(grant, "project_grant")?.into()))
+}
+
+async fn list_members(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(project_id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> ReadReply<ListPage<MembershipBody>> {
+    let page = query.page()?;
+    readable_project(&api, &caller, &project_id, Permission::ProjectMemberRead).await?;
+    members(&api, ScopeKind::Project, &project_id, page).await
+}

@@ -1,0 +1,118 @@
+//! `GET /api/v1/user-grants…`: users' roles in projects.
+
+use axum::{Json, extract::State, http::StatusCode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use warden_domain::authz::{Permission, Target};
+use warden_query::{Consistency, UserGrantQuery};
+
+use super::projects::readable_project;
+use crate::{
+    ApiState,
+    extract::{Authenticated, Path, Query},
+    openapi::Endpoint,
+    read::{
+        ListPage, ReadReply, ResourceState, SortDirection, UserGrantBody, authorize, found,
+        org_scope, page,
+    },
+};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let ok = StatusCode::OK;
+    vec![
+        Endpoint::get(
+            "/api/v1/user-grants",
+            "listUserGrants",
+            "List user grants by user, project, organization or project grant, by creation time; without \
+             `org_id` or `project_id`, a caller without instance-wide access sees its own organization's grants",
+            list,
+        )
+        .permission(Permission::UserGrantRead)
+        .query::<UserGrantsQuery>()
+        .returns::<ListPage<UserGrantBody>>(ok),
+        Endpoint::get(
+            "/api/v1/user-grants/{grant_id}",
+            "getUserGrant",
+            "Read a user grant",
+            get,
+        )
+        .permission(Permission::UserGrantRead)
+        .returns::<UserGrantBody>(ok),
+    ]
+}
+
+/// Filters, sort direction and paging of the user grant list.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserGrantsQuery {
+    /// Only grants of this user.
+    user_id: Option<String>,
+    /// Only grants on this project.
+    project_id: Option<String>,
+    /// Only grants owned by this organization.
+    org_id: Option<String>,
+    /// Only grants given through this project grant.
+    project_grant_id: Option<String>,
+    /// Only grants in this state.
+    state: Option<ResourceState>,
+    /// Direction of the order by creation time (default `asc`).
+    direction: Option<SortDirection>,
+    /// Items to skip (default 0).
+    offset: Option<u64>,
+    /// Items per page (1 to 500, default 50).
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<UserGrantsQuery>,
+) -> ReadReply<ListPage<UserGrantBody>> {
+    let page = page(query.offset, query.limit)?;
+    let org_id = match (&query.project_id, query.org_id) {
+        // Whoever may read a project's grants sees every grant on it.
+        (Some(project_id), None) => {
+            readable_project(&api, &caller, project_id, Permission::UserGrantRead).await?;
+            None
+        }
+        (_, org_id) => org_scope(&api, &caller, Permission::UserGrantRead, org_id).await?,
+    };
+    let filter = UserGrantQuery {
+        user_id: query.user_id,
+        project_id: query.project_id,
+        org_id,
+        project_grant_id: query.project_grant_id,
+        state: query.state.map(Into::into),
+        direction: query.direction.unwrap_or_default().into(),
+    };
+    let grants = api
+        .queries
+        .user_grants(&api.instance_id, &filter, page)
+        .await?;
+    Ok(Json(ListPage::of(grants)))
+}
+
+async fn get(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    Path(grant_id): Path<String>,
+) -> ReadReply<UserGrantBody> {
+    let grant = found(
+        api.queries
+            .user_grant(&api.instance_id, &grant_id, Consistency::Latest)
+            .await?,
+        "user_grant",
+    )?;
+    // As on the write side: a grant given through a project grant belongs to the granted organization.
+    let target = match &grant.project_grant_id {
+        Some(_) => Target::Org {
+            org_id: grant.org_id.clone(),
+        },
+        None => Target::Project {
+            org_id: grant.org_id.clone(),
+            project_id: grant.project_id.clone(),
+        },
+    };
+    authorize(&api, &caller, Permission::UserGrantRead, &target).await?;
+    Ok(Json(grant.into()))
+}
