@@ -341,3 +341,50 @@ fn migrate_and_start_on_postgres() {
 async fn sqlx_exec(store: &warden_eventstore::PgStore, sql: &str) {
     sqlx::query(sql).execute(store.pool()).await.expect(sql);
 }
+
+/// Two nodes on one PostgreSQL database: both serve the API, and a write through one is readable by id
+/// through the other as soon as the write has returned.
+#[test]
+fn two_nodes_share_one_postgres() {
+    let Some(base) = warden_eventstore::testing::postgres_url() else {
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let schema = format!("nodes_{}", std::process::id());
+    runtime.block_on(async {
+        let store = warden_eventstore::PgStore::connect(&base, 2)
+            .await
+            .expect("connect");
+        sqlx_exec(&store, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        sqlx_exec(&store, &format!("CREATE SCHEMA {schema}")).await;
+        store.close().await;
+    });
+    let url = warden_eventstore::testing::with_search_path(&base, &schema);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [("WARDEN_DATABASE_URL", url.as_str())];
+
+    let a = Server::start(dir.path(), &env);
+    a.wait_ready();
+    let b = Server::start(dir.path(), &env);
+    b.wait_ready();
+    let token = std::fs::read_to_string(dir.path().join("admin.pat")).expect("admin.pat");
+    let token = token.trim();
+
+    for i in 0..10 {
+        let name = format!("Shared {i}");
+        let (status, body) = a.request(
+            "POST",
+            "/api/v1/orgs",
+            Some(token),
+            Some(&json!({ "name": name })),
+        );
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().expect("org id").to_owned();
+        let (status, body) = b.request("GET", &format!("/api/v1/orgs/{id}"), Some(token), None);
+        assert_eq!(status, 200, "node B reads node A's write at once: {body}");
+        assert_eq!(body["name"], json!(name));
+    }
+    b.stop();
+    a.stop();
+}
