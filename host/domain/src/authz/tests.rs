@@ -263,7 +263,11 @@ fn every_permission_is_granted_by_some_role_other_than_iam_owner() {
 #[test]
 fn only_instance_owners_manage_plugins() {
     for role in Role::ALL {
-        assert_eq!(role.grants(Permission::PluginWrite), role == Role::IamOwner, "{role:?}");
+        assert_eq!(
+            role.grants(Permission::PluginWrite),
+            role == Role::IamOwner,
+            "{role:?}"
+        );
     }
     assert!(Role::IamOwnerViewer.grants(Permission::PluginRead));
 }
