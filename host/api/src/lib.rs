@@ -38,7 +38,7 @@
 mod dto;
 mod error;
 pub mod extract;
-mod openapi;
+pub mod openapi;
 mod read;
 mod routes;
 mod time;
@@ -82,6 +82,10 @@ pub struct ApiState {
     pub spoolers: Spoolers,
     /// The instance requests act in.
     pub instance_id: Arc<str>,
+    /// Routes served beside the API by other crates, added to `/openapi.json`.
+    pub extra_endpoints: openapi::ExtraEndpoints,
+    /// The OpenAPI document, generated at the first request.
+    openapi: Arc<std::sync::OnceLock<Vec<u8>>>,
 }
 
 impl ApiState {
@@ -93,7 +97,17 @@ impl ApiState {
             queries: read_side.queries().clone(),
             spoolers: read_side.spoolers().clone(),
             instance_id: Arc::from(instance_id.into()),
+            extra_endpoints: &[],
+            openapi: Arc::default(),
         }
+    }
+
+    /// Documents routes served beside the API (method, path, summary) in `/openapi.json`.
+    #[must_use]
+    pub fn with_extra_endpoints(mut self, endpoints: openapi::ExtraEndpoints) -> Self {
+        self.extra_endpoints = endpoints;
+        self.openapi = Arc::default();
+        self
     }
 }
 
@@ -120,7 +134,7 @@ async fn log_server_errors(request: Request, next: Next) -> Response {
     response
 }
 
-/// The OpenAPI document as JSON, as served at `GET /openapi.json`.
+/// The OpenAPI document as JSON, as served at `GET /openapi.json` (without extra endpoints).
 pub fn openapi_document() -> serde_json::Value {
     openapi::document(&routes::endpoints())
 }

@@ -4,8 +4,7 @@
 //! is built from the same table, so the document lists every route by construction. Body schemas are the
 //! JSON Schemas (draft 2020-12, as OpenAPI 3.1 uses) of the request and response types.
 
-use std::sync::LazyLock;
-
+use axum::extract::State;
 use axum::{
     handler::Handler,
     http::{Method, StatusCode, header},
@@ -153,17 +152,40 @@ impl Endpoint {
     }
 }
 
-/// The OpenAPI document, generated once.
-static DOCUMENT: LazyLock<Vec<u8>> = LazyLock::new(|| {
-    serde_json::to_vec_pretty(&document(&crate::routes::endpoints())).unwrap_or_default()
-});
+/// Routes served beside the API by other crates (method, path, summary), documented with the API's
+/// conventions: bearer authentication and the common error body.
+pub type ExtraEndpoints = &'static [(&'static str, &'static str, &'static str)];
 
-/// `GET /openapi.json`.
-pub(crate) async fn serve_document() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_slice(),
-    )
+/// `GET /openapi.json`: generated once per [`ApiState`](crate::ApiState).
+pub(crate) async fn serve_document(State(state): State<crate::ApiState>) -> impl IntoResponse {
+    let body = state.openapi.get_or_init(|| {
+        let mut doc = document(&crate::routes::endpoints());
+        add_extra(&mut doc, state.extra_endpoints);
+        serde_json::to_vec_pretty(&doc).unwrap_or_default()
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.clone())
+}
+
+/// Adds `extra` endpoints to `doc`'s paths.
+fn add_extra(doc: &mut Value, extra: ExtraEndpoints) {
+    let error = json!({ "$ref": "#/components/schemas/ErrorBody" });
+    for (method, path, summary) in extra {
+        let operation = json!({
+            "operationId": format!("{}{}", method.to_ascii_lowercase(), path.replace(['/', '{', '}', '-'], "_")),
+            "summary": summary,
+            "tags": [tag(path)],
+            "parameters": path_parameters(path),
+            "responses": {
+                "2XX": { "description": "Success", "content": { "application/json": { "schema": {} } } },
+                "4XX": { "description": "Bad input, missing token or permission, unknown resource, or conflict",
+                         "content": { "application/json": { "schema": error.clone() } } },
+            },
+        });
+        if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+            let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+            item[method.to_ascii_lowercase()] = operation;
+        }
+    }
 }
 
 fn path_parameters(path: &str) -> Vec<Value> {

@@ -109,7 +109,7 @@ fn row(views: &MemoryViewStore, table: &str, key: &str) -> Value {
 async fn org_stats_counts_users_and_logins_per_org_and_day() {
     let plugin = load("org-stats", fixtures::ORG_STATS).await;
     assert_eq!(plugin.world(), World::Projection);
-    assert!(plugin.wants("user.human.added") && plugin.wants("user.login.failed"));
+    assert!(plugin.wants("user.human.added") && plugin.wants("user.human.password.check.failed"));
     assert!(!plugin.wants("org.added"));
 
     let rt = runtime();
@@ -119,9 +119,24 @@ async fn org_stats_counts_users_and_logins_per_org_and_day() {
         event("user.human.added", Some("org-a"), "u1", DAY1),
         event("user.human.added", Some("org-a"), "u2", DAY1 + 1),
         event("user.machine.added", Some("org-b"), "m1", DAY1),
-        event("user.login.succeeded", Some("org-a"), "u1", DAY1 + 2),
-        event("user.login.succeeded", Some("org-a"), "u1", DAY2),
-        event("user.login.failed", Some("org-a"), "u2", DAY2),
+        event(
+            "user.human.password.check.succeeded",
+            Some("org-a"),
+            "u1",
+            DAY1 + 2,
+        ),
+        event(
+            "user.human.password.check.succeeded",
+            Some("org-a"),
+            "u1",
+            DAY2,
+        ),
+        event(
+            "user.human.password.check.failed",
+            Some("org-a"),
+            "u2",
+            DAY2,
+        ),
         event("user.removed", Some("org-a"), "u2", DAY2),
         event("user.human.added", None, "instance-admin", DAY1),
     ];

@@ -10,6 +10,7 @@ use axum::{
 };
 use serde_json::json;
 use warden_eventstore::Store;
+use warden_plugins::PluginRegistry;
 use warden_spooler::Spoolers;
 
 use crate::metrics::{self, HttpMetrics};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub metrics: HttpMetrics,
     /// The spoolers of this node, whose figures join the metrics.
     pub spoolers: Option<Spoolers>,
+    /// The plugins loaded on this node, whose figures join the metrics.
+    pub plugins: Option<PluginRegistry>,
 }
 
 impl AppState {
@@ -32,7 +35,15 @@ impl AppState {
             store,
             metrics: HttpMetrics::default(),
             spoolers: None,
+            plugins: None,
         }
+    }
+
+    /// Adds the plugins' figures to the metrics.
+    #[must_use]
+    pub fn with_plugins(mut self, plugins: PluginRegistry) -> Self {
+        self.plugins = Some(plugins);
+        self
     }
 
     /// Adds the spoolers' figures to the metrics.
@@ -64,6 +75,9 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
             Ok(text) => out.push_str(&text),
             Err(error) => tracing::warn!(%error, "spooler metrics unavailable"),
         }
+    }
+    if let Some(plugins) = &state.plugins {
+        out.push_str(&plugins.render_metrics());
     }
     (
         [(

@@ -39,10 +39,13 @@ impl Histogram {
     }
 }
 
+/// Latency histograms by (method, route template, status).
+type ByRoute = BTreeMap<(String, String, u16), Histogram>;
+
 /// Request metrics shared by every request of the process.
 #[derive(Debug, Default, Clone)]
 pub struct HttpMetrics {
-    inner: Arc<Mutex<BTreeMap<(String, String, u16), Histogram>>>,
+    inner: Arc<Mutex<ByRoute>>,
 }
 
 impl HttpMetrics {

@@ -6,7 +6,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use warden_eventstore::{ConnectOptions, Store, redact};
 
+use std::sync::Arc;
+
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
+use warden_plugin::{PluginRuntime, RuntimeConfig};
+use warden_plugins::{
+    PluginApiState, PluginRegistry, PluginService, PluginValidators, projection::ProjectionPlugins,
+};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
@@ -47,7 +53,22 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
 
-    let commands = Commands::new(store.clone(), CommandsConfig::default());
+    // Plugins first: the command pipeline runs the validators the registry has loaded.
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        cache_dir: Some(config.data_dir.join("plugin-cache")),
+        ..RuntimeConfig::default()
+    })
+    .context("starting the plugin runtime")?;
+    let registry = PluginRegistry::new(store.clone(), runtime);
+    registry.sync().await.context("loading plugins")?;
+    let follower = registry.spawn();
+    let commands = Commands::new(
+        store.clone(),
+        CommandsConfig {
+            validators: vec![Arc::new(PluginValidators::new(registry.clone()))],
+            ..CommandsConfig::default()
+        },
+    );
     let setup = bootstrap(&commands, &config.data_dir, &FirstInstance::default())
         .await
         .context("setting up the first instance")?;
@@ -61,12 +82,25 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
         .await
         .context("starting the spoolers")?;
-    let api = warden_api::router(warden_api::ApiState::new(
-        commands,
+    // Projection plugins run under the spoolers of this node, following the registry.
+    let projection_plugins = ProjectionPlugins::new(
+        store.clone(),
+        read_side.spoolers().clone(),
+        registry.runtime().clone(),
+    );
+    let projection_follower = projection_plugins.spawn(registry.projections());
+    let plugin_routes = warden_plugins::router(PluginApiState::new(
+        PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
-        &read_side,
     ));
-    let state = http::AppState::new(store.clone()).with_spoolers(read_side.spoolers().clone());
+    let api = warden_api::router(
+        warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side)
+            .with_extra_endpoints(warden_plugins::ENDPOINTS),
+    )
+    .merge(plugin_routes);
+    let state = http::AppState::new(store.clone())
+        .with_spoolers(read_side.spoolers().clone())
+        .with_plugins(registry.clone());
     let app = http::router(state, api);
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
@@ -74,6 +108,8 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
+    follower.abort();
+    projection_follower.abort();
     // Release the projection leases so another node takes over at once.
     read_side.shutdown().await;
     store.close().await;

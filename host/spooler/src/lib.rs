@@ -33,6 +33,11 @@
 //! [`Spoolers::ensure_caught_up`] returns at once when the node already knows the view reached a cursor (an
 //! in-memory comparison), and otherwise wakes the spooler and waits with a bound.
 //!
+//! # Projections added while running
+//! [`Spoolers::add`] starts a spooler for a projection registered after start (a projection plugin) under the
+//! same machinery; [`Spoolers::remove`] stops it and, optionally, drops its view ([`Projection::reset`]),
+//! checkpoint and failed events. The scanner and the listener pick the current set up on every wake-up.
+//!
 //! # Backends
 //! Projections write each statement once for both backends: `$1, $2, …` placeholders (SQLite understands them
 //! too), [`SqlValue`] parameters built with [`params!`], rows read through [`DbRow`]; the batch transaction is a

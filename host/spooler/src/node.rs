@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -21,7 +21,7 @@ use crate::{
     Error, ProjectionStatus, SpoolerConfig,
     db::{Backend, Db, ViewTx},
     params,
-    projection::Projection,
+    projection::{Projection, ProjectionError},
     spooler::{Runner, Slot},
     state::{StateSql, StreamSql},
 };
@@ -48,6 +48,59 @@ pub(crate) struct Node {
     seen: watch::Sender<Cursor>,
     /// Wakes the scanner.
     pub(crate) scan_wake: Notify,
+    /// The projections this node runs now.
+    pub(crate) registry: Registry,
+}
+
+/// The projections of one node, which [`Spoolers::add`] and [`Spoolers::remove`] change while they run.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    slots: RwLock<RegistryInner>,
+}
+
+#[derive(Debug, Default)]
+struct RegistryInner {
+    /// In registration order.
+    order: Vec<Arc<Slot>>,
+    by_name: HashMap<String, Arc<Slot>>,
+}
+
+impl Registry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, RegistryInner> {
+        // Every change is a single insertion or removal, so a poisoned lock holds a consistent registry.
+        self.slots.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, RegistryInner> {
+        self.slots.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every projection's slot, in registration order.
+    pub(crate) fn all(&self) -> Vec<Arc<Slot>> {
+        self.read().order.clone()
+    }
+
+    /// The slot of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Slot>> {
+        self.read().by_name.get(name).cloned()
+    }
+
+    fn insert(&self, slot: Arc<Slot>) -> Result<(), Error> {
+        let mut inner = self.write();
+        if inner.by_name.contains_key(&slot.name) {
+            return Err(Error::DuplicateProjection(slot.name.clone()));
+        }
+        inner.by_name.insert(slot.name.clone(), Arc::clone(&slot));
+        inner.order.push(slot);
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> Option<Arc<Slot>> {
+        let mut inner = self.write();
+        let slot = inner.by_name.remove(name)?;
+        inner.order.retain(|s| s.name != name);
+        Some(slot)
+    }
 }
 
 impl Node {
@@ -137,10 +190,12 @@ impl Node {
 
 struct Inner {
     node: Arc<Node>,
-    slots: Vec<Arc<Slot>>,
-    by_name: HashMap<String, Arc<Slot>>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The spooler task of each projection.
+    runners: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Serializes [`Spoolers::add`] and [`Spoolers::remove`].
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Inner {
@@ -165,7 +220,7 @@ impl std::fmt::Debug for Spoolers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spoolers")
             .field("node_id", &self.inner.node.config.node_id)
-            .field("projections", &self.inner.slots)
+            .field("projections", &self.inner.node.registry.all())
             .finish()
     }
 }
@@ -189,6 +244,24 @@ fn check_identifier(projection: &str, what: &str, name: &str) -> Result<(), Erro
     }
 }
 
+/// Checks a projection and builds its slot.
+fn slot_of(db: &Db, projection: Arc<dyn Projection>) -> Result<Slot, Error> {
+    let name = projection.name().to_owned();
+    check_identifier(&name, "name", &name)?;
+    let aggregate_types = projection.aggregate_types();
+    if aggregate_types.is_empty() {
+        return Err(Error::InvalidProjection {
+            projection: name,
+            reason: "it must read at least one aggregate type".to_owned(),
+        });
+    }
+    for table in projection.tables() {
+        check_identifier(&name, "table", &table)?;
+    }
+    let stream = StreamSql::new(db.backend(), &aggregate_types, &projection.event_types());
+    Ok(Slot::new(projection, stream))
+}
+
 impl Spoolers {
     /// Starts a spooler for each projection on this node. The store must be migrated.
     pub async fn start(
@@ -199,28 +272,11 @@ impl Spoolers {
         config.validate()?;
         let db = Db::of(&store);
         let sql = StateSql::new(&db);
-        let mut by_name = HashMap::new();
-        let mut slots = Vec::new();
+        let registry = Registry::default();
         for projection in projections {
-            let name = projection.name().to_owned();
-            check_identifier(&name, "name", &name)?;
-            let aggregate_types = projection.aggregate_types();
-            if aggregate_types.is_empty() {
-                return Err(Error::InvalidProjection {
-                    projection: name,
-                    reason: "it must read at least one aggregate type".to_owned(),
-                });
-            }
-            for table in projection.tables() {
-                check_identifier(&name, "table", &table)?;
-            }
-            let stream = StreamSql::new(db.backend(), &aggregate_types, &projection.event_types());
-            let slot = Arc::new(Slot::new(projection, stream));
-            if by_name.insert(name.clone(), Arc::clone(&slot)).is_some() {
-                return Err(Error::DuplicateProjection(name));
-            }
-            sql.ensure(&db, &name).await?;
-            slots.push(slot);
+            let slot = Arc::new(slot_of(&db, projection)?);
+            sql.ensure(&db, &slot.name).await?;
+            registry.insert(slot)?;
         }
         let channel = match &db {
             Db::Postgres(_) if config.listen_notify => {
@@ -249,15 +305,21 @@ impl Spoolers {
             head: Mutex::new(None),
             seen: watch::channel(Cursor::START).0,
             scan_wake: Notify::new(),
+            registry,
         });
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
+        let mut runners = HashMap::new();
+        let slots = node.registry.all();
         for slot in &slots {
             let runner = Runner::new(Arc::clone(slot), Arc::clone(&node));
-            tasks.push(tokio::spawn(runner.run(shutdown.subscribe())));
+            runners.insert(
+                slot.name.clone(),
+                tokio::spawn(runner.run(shutdown.subscribe())),
+            );
         }
         tasks.push(tokio::spawn(
-            crate::scanner::run(Arc::clone(&node), slots.clone(), shutdown.subscribe())
+            crate::scanner::run(Arc::clone(&node), shutdown.subscribe())
                 .instrument(info_span!("spooler_scanner", node = %node.config.node_id)),
         ));
         if let Some(channel) = node.channel.clone() {
@@ -266,14 +328,8 @@ impl Spoolers {
                 shutdown.subscribe(),
             )));
             tasks.push(tokio::spawn(
-                listen(
-                    Arc::clone(&node),
-                    channel,
-                    by_name.clone(),
-                    slots.clone(),
-                    shutdown.subscribe(),
-                )
-                .instrument(info_span!("spooler_listener", node = %node.config.node_id)),
+                listen(Arc::clone(&node), channel, shutdown.subscribe())
+                    .instrument(info_span!("spooler_listener", node = %node.config.node_id)),
             ));
         }
         info!(
@@ -285,10 +341,10 @@ impl Spoolers {
         Ok(Self {
             inner: Arc::new(Inner {
                 node,
-                slots,
-                by_name,
                 shutdown,
                 tasks: Mutex::new(tasks),
+                runners: Mutex::new(runners),
+                changing: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -305,14 +361,93 @@ impl Spoolers {
 
     /// The names of the projections, in registration order.
     pub fn projections(&self) -> Vec<String> {
-        self.inner.slots.iter().map(|s| s.name.clone()).collect()
+        self.inner
+            .node
+            .registry
+            .all()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
     }
 
-    fn slot(&self, projection: &str) -> Result<&Arc<Slot>, Error> {
+    fn slot(&self, projection: &str) -> Result<Arc<Slot>, Error> {
         self.inner
-            .by_name
+            .node
+            .registry
             .get(projection)
             .ok_or_else(|| Error::UnknownProjection(projection.to_owned()))
+    }
+
+    /// Starts a spooler for a projection registered after [`Spoolers::start`] (a projection plugin, say).
+    ///
+    /// It runs under the same lease, checkpoint and failed-event machinery as the others: a projection whose
+    /// name is new starts from the start of the stream; one whose name has state in the database (added
+    /// on another node, or before a restart) continues from its checkpoint. Every node that should run it
+    /// adds it; the lease makes one of them apply events.
+    pub async fn add(&self, projection: Arc<dyn Projection>) -> Result<(), Error> {
+        let _changing = self.inner.changing.lock().await;
+        if *self.inner.shutdown.borrow() {
+            return Err(Error::Config("the spoolers are shut down".to_owned()));
+        }
+        let node = &self.inner.node;
+        let slot = Arc::new(slot_of(&node.db, projection)?);
+        if node.registry.get(&slot.name).is_some() {
+            return Err(Error::DuplicateProjection(slot.name.clone()));
+        }
+        node.sql.ensure(&node.db, &slot.name).await?;
+        node.registry.insert(Arc::clone(&slot))?;
+        let runner = Runner::new(Arc::clone(&slot), Arc::clone(node));
+        let task = tokio::spawn(runner.run(self.inner.shutdown.subscribe()));
+        if let Ok(mut runners) = self.inner.runners.lock() {
+            runners.insert(slot.name.clone(), task);
+        }
+        info!(projection = %slot.name, "projection added");
+        // The scanner learns of the new projection at its next scan; have it look now.
+        node.scan_wake.notify_one();
+        Ok(())
+    }
+
+    /// Stops `projection`'s spooler on this node and gives its lease up (another node that still runs it
+    /// takes over).
+    ///
+    /// With `drop_state`, also empties its view ([`Projection::reset`]) and deletes its checkpoint, lease and
+    /// failed events, so a projection later added under the same name starts from scratch. Drop the state
+    /// only once no node runs the projection any more: a node that still does stops applying events.
+    pub async fn remove(&self, projection: &str, drop_state: bool) -> Result<(), Error> {
+        let _changing = self.inner.changing.lock().await;
+        let node = &self.inner.node;
+        let slot = node
+            .registry
+            .remove(projection)
+            .ok_or_else(|| Error::UnknownProjection(projection.to_owned()))?;
+        slot.stop.send_replace(true);
+        slot.wake.notify_one();
+        let task = self
+            .inner
+            .runners
+            .lock()
+            .ok()
+            .and_then(|mut runners| runners.remove(projection));
+        if let Some(task) = task
+            && let Err(err) = task.await
+            && err.is_panic()
+        {
+            warn!(projection, error = %err, "a spooler task panicked");
+        }
+        if drop_state {
+            let mut tx = node.db.begin().await?;
+            slot.projection.reset(&mut tx).await.map_err(|e| match e {
+                ProjectionError::Database(err) => Error::Database(err),
+                ProjectionError::Event(reason) => Error::InvalidProjection {
+                    projection: projection.to_owned(),
+                    reason,
+                },
+            })?;
+            node.sql.forget(&mut tx, projection).await?;
+            tx.commit().await?;
+        }
+        info!(projection, drop_state, "projection removed");
+        Ok(())
     }
 
     /// Wakes every spooler of this node and of the other nodes, e.g. after pushes made through another
@@ -345,7 +480,7 @@ impl Spoolers {
         if slot.applied() >= target {
             return Ok(());
         }
-        self.catch_up(slot, target)
+        self.catch_up(&slot, target)
             .instrument(info_span!("catch_up", projection, target = target.position))
             .await
     }
@@ -429,8 +564,9 @@ impl Spoolers {
 
     /// The status of every projection: checkpoint, lag behind the stream head, lease holder, failed events.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, Error> {
-        let mut out = Vec::with_capacity(self.inner.slots.len());
-        for slot in &self.inner.slots {
+        let slots = self.inner.node.registry.all();
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in &slots {
             out.push(self.slot_status(slot).await?);
         }
         Ok(out)
@@ -438,7 +574,7 @@ impl Spoolers {
 
     /// The status of one projection.
     pub async fn projection_status(&self, projection: &str) -> Result<ProjectionStatus, Error> {
-        let slot = Arc::clone(self.slot(projection)?);
+        let slot = self.slot(projection)?;
         self.slot_status(&slot).await
     }
 
@@ -496,9 +632,13 @@ impl Spoolers {
         slot.reset_applied();
         let mut tx = node.db.begin().await?;
         node.sql.reset(&mut tx, &slot.name).await?;
-        for table in &slot.tables {
-            tx.execute(&format!("DELETE FROM \"{table}\""), &[]).await?;
-        }
+        slot.projection.reset(&mut tx).await.map_err(|e| match e {
+            ProjectionError::Database(err) => Error::Database(err),
+            ProjectionError::Event(reason) => Error::InvalidProjection {
+                projection: projection.to_owned(),
+                reason,
+            },
+        })?;
         tx.commit().await?;
         slot.reset_applied();
         info!(projection = %slot.name, "projection reset for a rebuild");
@@ -512,10 +652,13 @@ impl Spoolers {
     /// Stops every spooler of this node and gives their leases up, so other nodes take over at once.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
-        let tasks: Vec<JoinHandle<()>> = match self.inner.tasks.lock() {
-            Ok(mut tasks) => tasks.drain(..).collect(),
+        let mut tasks: Vec<JoinHandle<()>> = match self.inner.runners.lock() {
+            Ok(mut runners) => runners.drain().map(|(_, task)| task).collect(),
             Err(_) => Vec::new(),
         };
+        if let Ok(mut others) = self.inner.tasks.lock() {
+            tasks.extend(others.drain(..));
+        }
         for task in tasks {
             if let Err(err) = task.await
                 && err.is_panic()
@@ -530,12 +673,17 @@ impl Spoolers {
     /// what a crash does. Open batch transactions roll back; other nodes take over when the leases lapse.
     pub fn abort(&self) {
         self.inner.shutdown.send_replace(true);
+        if let Ok(mut runners) = self.inner.runners.lock() {
+            for (_, task) in runners.drain() {
+                task.abort();
+            }
+        }
         if let Ok(mut tasks) = self.inner.tasks.lock() {
             for task in tasks.drain(..) {
                 task.abort();
             }
         }
-        for slot in &self.inner.slots {
+        for slot in &self.inner.node.registry.all() {
             slot.held.store(false, Ordering::SeqCst);
         }
     }
@@ -567,19 +715,13 @@ async fn notify_others(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Listens for the other nodes' notifications and wakes the spoolers here.
-async fn listen(
-    node: Arc<Node>,
-    channel: String,
-    by_name: HashMap<String, Arc<Slot>>,
-    slots: Vec<Arc<Slot>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn listen(node: Arc<Node>, channel: String, mut shutdown: watch::Receiver<bool>) {
     let Db::Postgres(pool) = &node.db else {
         return;
     };
     let wake_all = || {
         node.scan_wake.notify_one();
-        for slot in &slots {
+        for slot in &node.registry.all() {
             slot.force_read.store(true, Ordering::SeqCst);
         }
     };
@@ -606,7 +748,7 @@ async fn listen(
         loop {
             tokio::select! {
                 received = listener.try_recv() => match received {
-                    Ok(Some(notification)) => handle(notification.payload(), &node, &by_name),
+                    Ok(Some(notification)) => handle(notification.payload(), &node),
                     // The connection dropped and was re-established: notifications may have been lost.
                     Ok(None) => wake_all(),
                     Err(sqlx::Error::PoolClosed) => {
@@ -624,14 +766,14 @@ async fn listen(
     }
 }
 
-fn handle(payload: &str, node: &Node, by_name: &HashMap<String, Arc<Slot>>) {
+fn handle(payload: &str, node: &Node) {
     let mut parts = payload.splitn(3, ':');
     let kind = parts.next().unwrap_or_default();
     let sender = parts.next().unwrap_or_default();
     if sender == node.config.node_id {
         return;
     }
-    match (kind, parts.next().and_then(|name| by_name.get(name))) {
+    match (kind, parts.next().and_then(|name| node.registry.get(name))) {
         ("wake", _) => node.scan_wake.notify_one(),
         ("released", Some(slot)) => {
             slot.try_acquire_now.store(true, Ordering::SeqCst);

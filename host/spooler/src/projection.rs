@@ -84,6 +84,18 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables of the view; a rebuild empties them before replaying from the start of the stream.
     fn tables(&self) -> Vec<String>;
 
+    /// Empties the view inside `tx`, before a rebuild replays the stream from the start, or when the projection
+    /// is removed with its state. By default deletes every row of every table in
+    /// [`tables`](Projection::tables); a projection whose rows share a table with others overrides it.
+    fn reset<'a>(&'a self, tx: &'a mut ViewTx) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            for table in self.tables() {
+                tx.execute(&format!("DELETE FROM \"{table}\""), &[]).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Applies one event to the view inside the batch transaction `tx`.
     fn apply<'a>(
         &'a self,

@@ -61,11 +61,7 @@ async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Curs
 }
 
 /// Runs the scanner until `shutdown`.
-pub(crate) async fn run(
-    node: Arc<Node>,
-    slots: Vec<Arc<Slot>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     let mut seen = loop {
         match node.store.head().await {
             Ok(head) => break head,
@@ -105,6 +101,7 @@ pub(crate) async fn run(
                 }
             }
         }
+        let slots = node.registry.all();
         match scan(&node, &slots, seen).await {
             Ok(next) => seen = next,
             Err(err) => {

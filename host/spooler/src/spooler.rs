@@ -60,7 +60,6 @@ pub(crate) struct Slot {
     pub(crate) name: String,
     pub(crate) aggregate_types: Vec<String>,
     pub(crate) event_types: Vec<String>,
-    pub(crate) tables: Vec<String>,
     pub(crate) stream: StreamSql,
     /// The view reflects every event the projection reads up to here (as far as this node knows).
     applied: watch::Sender<Cursor>,
@@ -82,6 +81,8 @@ pub(crate) struct Slot {
     /// Whether this node's spooler holds the lease.
     pub(crate) held: AtomicBool,
     pub(crate) counters: Counters,
+    /// Turns true when the projection is removed from this node: its spooler stops and gives its lease up.
+    pub(crate) stop: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -100,7 +101,6 @@ impl Slot {
             name: projection.name().to_owned(),
             aggregate_types: projection.aggregate_types(),
             event_types: projection.event_types(),
-            tables: projection.tables(),
             projection,
             stream,
             applied: watch::channel(Cursor::START).0,
@@ -114,6 +114,7 @@ impl Slot {
             mailbox: Mutex::new(None),
             held: AtomicBool::new(false),
             counters: Counters::default(),
+            stop: watch::channel(false).0,
         }
     }
 
@@ -328,13 +329,15 @@ impl Runner {
         }
     }
 
-    /// Runs until `shutdown` turns true (or its sender is dropped), then gives the lease up.
+    /// Runs until `shutdown` or the slot's own stop signal turns true (or its sender is dropped), then gives
+    /// the lease up.
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let span =
             info_span!("spooler", projection = %self.slot.name, node = %self.node.config.node_id);
+        let mut stop = self.slot.stop.subscribe();
         async {
             loop {
-                if *shutdown.borrow() {
+                if *shutdown.borrow() || *stop.borrow() {
                     break;
                 }
                 let run_span = info_span!("projection_run", projection = %self.slot.name);
@@ -361,6 +364,11 @@ impl Runner {
                     // The timer: read even if the scanner reported nothing.
                     () = tokio::time::sleep(wait) => self.must_read = true,
                     changed = shutdown.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                    }
+                    changed = stop.changed() => {
                         if changed.is_err() {
                             break;
                         }

@@ -309,6 +309,25 @@ impl StateSql {
         Ok(())
     }
 
+    /// Deletes the projection's checkpoint, lease and failed events (it is removed for good).
+    pub(crate) async fn forget(
+        &self,
+        tx: &mut ViewTx,
+        projection: &str,
+    ) -> Result<(), sqlx::Error> {
+        tx.execute(
+            "DELETE FROM projection_failures WHERE projection = $1",
+            &params![projection],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM projection_state WHERE projection = $1",
+            &params![projection],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The failed events of a projection, retrying or skipped.
     pub(crate) async fn failures(
         &self,

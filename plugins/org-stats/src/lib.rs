@@ -20,8 +20,8 @@ impl Projection for OrgStats {
         "user.human.added",
         "user.machine.added",
         "user.removed",
-        "user.login.succeeded",
-        "user.login.failed",
+        "user.human.password.check.succeeded",
+        "user.human.password.check.failed",
     ];
 
     fn handle(event: Event) -> Result<(), Error> {
@@ -31,8 +31,8 @@ impl Projection for OrgStats {
         let (counter, users_delta) = match event.event_type.as_str() {
             "user.human.added" | "user.machine.added" => ("users_added", 1),
             "user.removed" => ("users_removed", -1),
-            "user.login.succeeded" => ("logins_succeeded", 0),
-            "user.login.failed" => ("logins_failed", 0),
+            "user.human.password.check.succeeded" => ("logins_succeeded", 0),
+            "user.human.password.check.failed" => ("logins_failed", 0),
             _ => return Ok(()),
         };
 

@@ -9,6 +9,7 @@ mod application;
 mod instance;
 mod machine;
 mod org;
+mod plugin;
 mod project;
 mod user;
 mod user_grant;

@@ -1,0 +1,151 @@
+//! Commands on plugins: adding a plugin with its first version, further versions, activation, bindings and
+//! removal. Plugins belong to the instance: every command needs `plugin.write` on it.
+//!
+//! The component bytes are stored in the blob store before these commands run; the commands record the
+//! digest, size and world the caller found by inspecting them.
+
+use serde_json::json;
+use warden_domain::{
+    authz::{Permission, Target},
+    plugin::{AddPlugin, BindingSettings, Plugin, PluginWorld},
+};
+
+use super::Resource;
+use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
+
+impl Resource for Plugin {
+    fn authz_target(&self, _id: &str) -> Option<Target> {
+        self.exists().then_some(Target::Instance)
+    }
+
+    fn owner_org(&self, _id: &str) -> Option<String> {
+        None
+    }
+}
+
+impl CallerCommands<'_> {
+    /// Creates a plugin with a new id and its first version, which is active at once.
+    pub async fn add_plugin(&self, plugin: &AddPlugin) -> Result<Details, CommandError> {
+        let id = new_id();
+        let mut run = self.run("plugin.add", || {
+            json!({
+                "name": plugin.name,
+                "description": plugin.description,
+                "world": plugin.world,
+                "digest": plugin.digest,
+                "size": plugin.size,
+            })
+        });
+        loop {
+            attempt!(
+                run,
+                run.authorize(Permission::PluginWrite, &Target::Instance)
+                    .await
+            );
+            let target = attempt!(run, run.new_target::<Plugin>(&id).await);
+            let decision = attempt!(run, target.state.add(plugin, run.ctx()));
+            if let Some(details) = run.commit(&target, decision, None).await? {
+                return Ok(details);
+            }
+        }
+    }
+
+    /// Records a new version of a plugin (a component of the plugin's world), and makes it the active one
+    /// when `activate` is set.
+    pub async fn upload_plugin_version(
+        &self,
+        plugin_id: &str,
+        world: PluginWorld,
+        digest: &str,
+        size: u64,
+        activate: bool,
+    ) -> Result<Details, CommandError> {
+        self.change::<Plugin>(
+            "plugin.version.upload",
+            plugin_id,
+            Permission::PluginWrite,
+            || json!({ "world": world, "digest": digest, "size": size, "activate": activate }),
+            |plugin, ctx| plugin.upload_version(world, digest, size, activate, ctx),
+        )
+        .await
+    }
+
+    /// Makes an uploaded version of a plugin the one that runs.
+    pub async fn activate_plugin_version(
+        &self,
+        plugin_id: &str,
+        digest: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<Plugin>(
+            "plugin.version.activate",
+            plugin_id,
+            Permission::PluginWrite,
+            || json!({ "digest": digest }),
+            |plugin, ctx| plugin.activate_version(digest, ctx),
+        )
+        .await
+    }
+
+    /// Adds a binding with the id `binding_id` (generate one with [`new_id`](crate::new_id)).
+    pub async fn add_plugin_binding(
+        &self,
+        plugin_id: &str,
+        binding_id: &str,
+        settings: &BindingSettings,
+    ) -> Result<Details, CommandError> {
+        self.change::<Plugin>(
+            "plugin.binding.add",
+            plugin_id,
+            Permission::PluginWrite,
+            || json!({ "binding_id": binding_id, "settings": settings }),
+            |plugin, ctx| plugin.add_binding(binding_id, settings, ctx),
+        )
+        .await
+    }
+
+    /// Replaces the settings of a binding.
+    pub async fn change_plugin_binding(
+        &self,
+        plugin_id: &str,
+        binding_id: &str,
+        settings: &BindingSettings,
+    ) -> Result<Details, CommandError> {
+        self.change::<Plugin>(
+            "plugin.binding.change",
+            plugin_id,
+            Permission::PluginWrite,
+            || json!({ "binding_id": binding_id, "settings": settings }),
+            |plugin, ctx| plugin.change_binding(binding_id, settings, ctx),
+        )
+        .await
+    }
+
+    /// Removes a binding.
+    pub async fn remove_plugin_binding(
+        &self,
+        plugin_id: &str,
+        binding_id: &str,
+    ) -> Result<Details, CommandError> {
+        self.change::<Plugin>(
+            "plugin.binding.remove",
+            plugin_id,
+            Permission::PluginWrite,
+            || json!({ "binding_id": binding_id }),
+            |plugin, ctx| plugin.remove_binding(binding_id, ctx),
+        )
+        .await
+    }
+
+    /// Removes a plugin with all its bindings; its name is free again. The stored versions stay in the blob
+    /// store (they are content-addressed and may be shared).
+    pub async fn remove_plugin(&self, plugin_id: &str) -> Result<Details, CommandError> {
+        self.change::<Plugin>(
+            "plugin.remove",
+            plugin_id,
+            Permission::PluginWrite,
+            || json!({}),
+            |plugin, ctx| plugin.remove(ctx),
+        )
+        .await
+    }
+}

@@ -1,0 +1,92 @@
+//! Errors of the plugin service and the registry, and how the API answers them.
+
+use axum::http::StatusCode;
+use warden_api::ApiError;
+use warden_command::CommandError;
+use warden_domain::DecodeError;
+use warden_plugin::PluginError;
+
+/// Why the registry could not catch up with the plugin events or load a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The eventstore or blob store failed.
+    #[error("eventstore: {0}")]
+    Store(#[from] warden_eventstore::Error),
+    /// A stored plugin event cannot be read back.
+    #[error("stored plugin event: {0}")]
+    Decode(#[from] DecodeError),
+    /// The active version's bytes are not in the blob store.
+    #[error("the component {0} is not in the blob store")]
+    MissingBlob(String),
+    /// The runtime refused the component.
+    #[error(transparent)]
+    Load(#[from] PluginError),
+}
+
+/// Why a request to the plugin service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The upload is larger than the limit.
+    #[error("the component is {size} bytes; at most {max} bytes are accepted")]
+    TooLarge {
+        /// The upload's size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not a component Warden can run.
+    #[error("{0}")]
+    InvalidComponent(String),
+    /// The plugin does not exist.
+    #[error("the plugin does not exist")]
+    NotFound,
+    /// The command failed (refused, not permitted, ...).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The blob store failed.
+    #[error("blob store: {0}")]
+    Store(#[from] warden_eventstore::Error),
+    /// The runtime failed for a reason other than the component.
+    #[error("plugin runtime: {0}")]
+    Runtime(String),
+}
+
+impl From<PluginError> for ServiceError {
+    fn from(error: PluginError) -> Self {
+        match error {
+            PluginError::InvalidComponent(_)
+            | PluginError::UnknownWorld(_)
+            | PluginError::Link { .. }
+            | PluginError::WrongWorld { .. }
+            | PluginError::Subscriptions(_) => Self::InvalidComponent(error.to_string()),
+            PluginError::Cache { .. } | PluginError::Config(_) | PluginError::Internal(_) => {
+                Self::Runtime(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            e @ ServiceError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "plugin.too_large",
+                e.to_string(),
+            ),
+            ServiceError::InvalidComponent(message) => {
+                ApiError::invalid("body", "plugin.component.invalid", message)
+            }
+            ServiceError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "plugin.not_found",
+                "the plugin does not exist",
+            ),
+            ServiceError::Command(e) => e.into(),
+            e @ (ServiceError::Store(_) | ServiceError::Runtime(_)) => {
+                tracing::error!(error = %e, "plugin service failed");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The plugin service: uploads (checked, stored content-addressed, recorded by a command), versions,
+//! bindings, reads and removal, for one caller at a time.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use warden_command::{Caller, Commands, Details, Model, new_id};
+use warden_domain::{
+    authz::{Permission, Target},
+    plugin::{AddPlugin, BindingSettings, Plugin, PluginVersion, PluginWorld},
+};
+use warden_plugin::World;
+
+use crate::{error::ServiceError, registry::PluginRegistry};
+
+/// The largest component accepted by default, in bytes (32 MiB).
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+/// How long a change waits for this node's registry to apply it.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A plugin as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginInfo {
+    /// The plugin's id.
+    pub id: String,
+    /// Its name, unique in the instance.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// The world every version implements.
+    pub world: Option<PluginWorld>,
+    /// The uploaded versions, oldest first.
+    pub versions: Vec<PluginVersion>,
+    /// The digest of the version that runs.
+    pub active_digest: Option<String>,
+    /// The bindings.
+    pub bindings: Vec<BindingInfo>,
+    /// The plugin's sequence (its `ETag`).
+    pub sequence: i64,
+    /// Whether this node has the active version loaded.
+    pub loaded: bool,
+}
+
+/// A binding as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BindingInfo {
+    /// The binding's id.
+    pub id: String,
+    /// Its settings.
+    #[serde(flatten)]
+    pub settings: BindingSettings,
+}
+
+/// What adding a binding produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingAdded {
+    /// The new binding's id.
+    pub binding_id: String,
+    /// The plugin after the change.
+    pub details: Details,
+}
+
+/// Plugins as resources of an instance. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PluginService {
+    commands: Commands,
+    registry: PluginRegistry,
+    max_component_bytes: usize,
+}
+
+fn world_of(world: World) -> PluginWorld {
+    match world {
+        World::Validator => PluginWorld::Validator,
+        World::Projection => PluginWorld::Projection,
+        World::Action => PluginWorld::Action,
+    }
+}
+
+impl PluginService {
+    /// The service over `commands`, loading through `registry`, accepting components up to
+    /// [`MAX_COMPONENT_BYTES`].
+    pub fn new(commands: Commands, registry: PluginRegistry) -> Self {
+        Self {
+            commands,
+            registry,
+            max_component_bytes: MAX_COMPONENT_BYTES,
+        }
+    }
+
+    /// The same service with another upload size limit.
+    #[must_use]
+    pub fn with_max_component_bytes(mut self, max: usize) -> Self {
+        self.max_component_bytes = max;
+        self
+    }
+
+    /// The upload size limit in bytes.
+    pub fn max_component_bytes(&self) -> usize {
+        self.max_component_bytes
+    }
+
+    /// The command pipeline.
+    pub fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    /// Checks the caller's permission, the size, and the component (compiled by the runtime, which finds
+    /// its world), then stores the bytes. Returns the world, digest and size.
+    async fn accept(
+        &self,
+        caller: &Caller,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(PluginWorld, String, u64), ServiceError> {
+        self.commands
+            .for_caller(caller)
+            .authorize(Permission::PluginWrite, &Target::Instance)
+            .await?;
+        if bytes.len() > self.max_component_bytes {
+            return Err(ServiceError::TooLarge {
+                size: bytes.len(),
+                max: self.max_component_bytes,
+            });
+        }
+        let digest = hex::encode(Sha256::digest(bytes));
+        let loaded = self.registry.runtime().load(name, bytes).await?;
+        self.commands
+            .store()
+            .put_blob(&caller.instance_id, &digest, bytes)
+            .await?;
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        Ok((world_of(loaded.world()), digest, size))
+    }
+
+    /// Brings this node's registry up to date with a change, so the change is in effect here when the
+    /// request returns (other nodes follow within the registry's sync interval).
+    async fn settle(&self, caller: &Caller, details: &Details) {
+        match self
+            .registry
+            .sync_until(
+                &caller.instance_id,
+                &details.id,
+                details.sequence,
+                SETTLE_TIMEOUT,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(plugin = %details.id, "plugin registry did not catch up with a change in time");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "plugin registry could not catch up after a change");
+            }
+        }
+    }
+
+    /// Uploads a new plugin: its first version is active at once.
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        name: &str,
+        description: &str,
+        bytes: &[u8],
+    ) -> Result<Details, ServiceError> {
+        let (world, digest, size) = self.accept(caller, name, bytes).await?;
+        let details = self
+            .commands
+            .for_caller(caller)
+            .add_plugin(&AddPlugin {
+                name: name.to_owned(),
+                description: description.to_owned(),
+                world,
+                digest,
+                size,
+            })
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(details)
+    }
+
+    /// Uploads a new version of a plugin, made active when `activate` is set.
+    pub async fn upload_version(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+        bytes: &[u8],
+        activate: bool,
+    ) -> Result<Details, ServiceError> {
+        let plugin = self.plugin(caller, plugin_id).await?;
+        let (world, digest, size) = self.accept(caller, &plugin.state.name, bytes).await?;
+        let details = self
+            .commands
+            .for_caller(caller)
+            .upload_plugin_version(plugin_id, world, &digest, size, activate)
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(details)
+    }
+
+    /// Makes an uploaded version the one that runs.
+    pub async fn activate_version(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+        digest: &str,
+    ) -> Result<Details, ServiceError> {
+        let details = self
+            .commands
+            .for_caller(caller)
+            .activate_plugin_version(plugin_id, digest)
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(details)
+    }
+
+    /// Binds a plugin; the binding gets a new id.
+    pub async fn add_binding(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+        settings: &BindingSettings,
+    ) -> Result<BindingAdded, ServiceError> {
+        let binding_id = new_id();
+        let details = self
+            .commands
+            .for_caller(caller)
+            .add_plugin_binding(plugin_id, &binding_id, settings)
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(BindingAdded {
+            binding_id,
+            details,
+        })
+    }
+
+    /// Replaces a binding's settings.
+    pub async fn change_binding(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+        binding_id: &str,
+        settings: &BindingSettings,
+    ) -> Result<Details, ServiceError> {
+        let details = self
+            .commands
+            .for_caller(caller)
+            .change_plugin_binding(plugin_id, binding_id, settings)
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(details)
+    }
+
+    /// Removes a binding.
+    pub async fn remove_binding(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+        binding_id: &str,
+    ) -> Result<Details, ServiceError> {
+        let details = self
+            .commands
+            .for_caller(caller)
+            .remove_plugin_binding(plugin_id, binding_id)
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(details)
+    }
+
+    /// Removes a plugin and its bindings.
+    pub async fn remove(&self, caller: &Caller, plugin_id: &str) -> Result<Details, ServiceError> {
+        let details = self
+            .commands
+            .for_caller(caller)
+            .remove_plugin(plugin_id)
+            .await?;
+        self.settle(caller, &details).await;
+        Ok(details)
+    }
+
+    /// The current state of a plugin (read from the store), after checking `plugin.read`.
+    async fn plugin(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+    ) -> Result<Arc<Model<Plugin>>, ServiceError> {
+        self.commands
+            .for_caller(caller)
+            .authorize(Permission::PluginRead, &Target::Instance)
+            .await?;
+        let model = self
+            .commands
+            .load::<Plugin>(&caller.instance_id, plugin_id)
+            .await?;
+        if model.state.exists() {
+            Ok(model)
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
+
+    /// One plugin, read from the store (it reflects every change stored before the request).
+    pub async fn get(&self, caller: &Caller, plugin_id: &str) -> Result<PluginInfo, ServiceError> {
+        let model = self.plugin(caller, plugin_id).await?;
+        let plugin = model.state.clone();
+        let loaded = self
+            .registry
+            .get(&caller.instance_id, plugin_id)
+            .and_then(|e| e.loaded)
+            .is_some_and(|l| Some(l.digest()) == plugin.active_digest.as_deref());
+        Ok(info(plugin_id, plugin, model.sequence, loaded))
+    }
+
+    /// The plugins of the caller's instance, as this node's registry knows them, ordered by id (creation).
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<PluginInfo>, ServiceError> {
+        self.commands
+            .for_caller(caller)
+            .authorize(Permission::PluginRead, &Target::Instance)
+            .await?;
+        Ok(self
+            .registry
+            .list(&caller.instance_id)
+            .into_iter()
+            .map(|e| {
+                let loaded = e.loaded.is_some();
+                info(&e.plugin_id, e.state, e.sequence, loaded)
+            })
+            .collect())
+    }
+}
+
+fn info(id: &str, plugin: Plugin, sequence: i64, loaded: bool) -> PluginInfo {
+    PluginInfo {
+        id: id.to_owned(),
+        name: plugin.name,
+        description: plugin.description,
+        world: plugin.world,
+        versions: plugin.versions,
+        active_digest: plugin.active_digest,
+        bindings: plugin
+            .bindings
+            .into_iter()
+            .map(|(id, settings)| BindingInfo { id, settings })
+            .collect(),
+        sequence,
+        loaded,
+    }
+}
