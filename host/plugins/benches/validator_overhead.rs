@@ -107,13 +107,17 @@ async fn setup(test_store: TestStore, runtime: &PluginRuntime, with_validator: b
     }
 }
 
-async fn add_user(setup: &Setup, n: u64, worker: usize) {
+/// Makes every login name of the run unique, across measurements.
+static NEXT_USER: AtomicU64 = AtomicU64::new(0);
+
+async fn add_user(setup: &Setup) {
+    let n = NEXT_USER.fetch_add(1, Ordering::Relaxed);
     let body = json!({
         "org_id": setup.org_id,
-        "login_name": format!("user-{worker}-{n}"),
+        "login_name": format!("user-{n}"),
         "given_name": "Ada",
         "family_name": "Lovelace",
-        "email": format!("user-{worker}-{n}@example.com"),
+        "email": format!("user-{n}@example.com"),
     });
     let request = Request::builder()
         .method(Method::POST)
@@ -131,13 +135,11 @@ async fn measure(setup: Arc<Setup>, concurrency: usize, window: Duration) -> f64
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
-        .map(|w| {
+        .map(|_| {
             let (setup, done, stop) = (setup.clone(), done.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    add_user(&setup, n, w).await;
-                    n += 1;
+                    add_user(&setup).await;
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
