@@ -61,6 +61,84 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })
     }
+
+    /// Whether the database, not the request, failed in a way that passes (see [`is_transient`]): the same
+    /// call can succeed a moment later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(err) => is_transient(err),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a database error is a passing condition of the database or its connection rather than a fault of
+/// the statement or the data: retrying the same work later can succeed.
+///
+/// PostgreSQL (by SQLSTATE): connection exceptions (class 08), serialization failure (40001), deadlock
+/// (40P01), insufficient resources such as a full disk, out of memory or too many connections (class 53),
+/// lock not available (55P03), query canceled by a statement timeout (57014), operator intervention such as
+/// an administrator or crash shutdown (57P). SQLite (by primary result code, whatever the extended code):
+/// BUSY, LOCKED, NOMEM, READONLY, IOERR and FULL. Lost connections, pool timeouts and protocol errors too.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_code(&code)),
+        _ => false,
+    }
+}
+
+/// [`is_transient`] on a database error code: a five-character PostgreSQL SQLSTATE, or SQLite's (extended)
+/// result code in decimal.
+fn is_transient_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || matches!(code, "40001" | "40P01" | "55P03" | "57014");
+    }
+    const SQLITE_NOMEM: i64 = 7;
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    const SQLITE_READONLY: i64 = 8;
+    const SQLITE_IOERR: i64 = 10;
+    const SQLITE_FULL: i64 = 13;
+    code.parse::<i64>().is_ok_and(|extended| {
+        matches!(
+            extended & 0xff,
+            SQLITE_BUSY
+                | SQLITE_LOCKED
+                | SQLITE_NOMEM
+                | SQLITE_READONLY
+                | SQLITE_IOERR
+                | SQLITE_FULL
+        )
+    })
+}
+
+/// Whether `err` or any error in its chain of sources is a transient database error ([`is_transient`]):
+/// lets an outer layer answer "try again" without knowing the layers in between.
+pub fn is_transient_source(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(sqlx) = err.downcast_ref::<sqlx::Error>()
+            && is_transient(sqlx)
+        {
+            return true;
+        }
+        if let Some(store) = err.downcast_ref::<Error>()
+            && store.is_transient()
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// Whether a database error is PostgreSQL's deadlock or serialization failure (safe to retry).
@@ -74,4 +152,33 @@ pub(crate) fn is_retryable_pg(err: &sqlx::Error) -> bool {
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient_code;
+
+    #[test]
+    fn transient_codes_of_both_backends() {
+        for code in [
+            "08006", "08003", "40001", "40P01", "53100", "53200", "53300", "55P03", "57014",
+            "57P01",
+        ] {
+            assert!(is_transient_code(code), "PostgreSQL {code}");
+        }
+        for code in ["23505", "42P01", "22P02", "55000", "57000"] {
+            assert!(!is_transient_code(code), "PostgreSQL {code}");
+        }
+        // BUSY, BUSY_SNAPSHOT, LOCKED, LOCKED_SHAREDCACHE, NOMEM, READONLY, READONLY_DBMOVED, IOERR,
+        // IOERR_READ, IOERR_FSYNC, FULL.
+        for code in [
+            "5", "517", "6", "262", "7", "8", "1032", "10", "266", "1034", "13",
+        ] {
+            assert!(is_transient_code(code), "SQLite {code}");
+        }
+        // ERROR, CONSTRAINT_UNIQUE, CONSTRAINT_PRIMARYKEY, MISMATCH, CORRUPT.
+        for code in ["1", "2067", "1555", "20", "11"] {
+            assert!(!is_transient_code(code), "SQLite {code}");
+        }
+    }
 }

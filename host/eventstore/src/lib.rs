@@ -25,7 +25,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use error::Error;
+pub use error::{Error, is_transient, is_transient_source};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{ConnectOptions, Store, redact};

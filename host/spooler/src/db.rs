@@ -418,25 +418,9 @@ impl Db {
     }
 }
 
-/// Whether a database error is worth retrying as is (lost connection, busy database, deadlock) rather than a
-/// problem with the event being applied.
+/// Whether a database error is worth retrying as is (lost connection, busy or full database, deadlock,
+/// statement timeout) rather than a problem with the event being applied; the classification is the
+/// eventstore's ([`warden_eventstore::is_transient`]).
 pub fn is_transient(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            let code = code.as_deref().unwrap_or("");
-            // PostgreSQL: serialization failure, deadlock, connection exceptions (08xxx), admin shutdown
-            // (57Pxx); SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6) and their extended codes.
-            matches!(code, "40001" | "40P01" | "5" | "6" | "261" | "517" | "262")
-                || code.starts_with("08")
-                || code.starts_with("57P")
-        }
-        _ => false,
-    }
+    warden_eventstore::is_transient(err)
 }

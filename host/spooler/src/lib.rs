@@ -2,7 +2,10 @@
 //! which reads the global event stream after its checkpoint, applies a batch of events to the view and moves
 //! the checkpoint **in the same transaction**, so no event is applied twice and none is lost across crashes.
 //! On PostgreSQL these transactions commit asynchronously (`synchronous_commit = off`): a crash of the
-//! database can lose the last batches, view changes and checkpoint together, and they are applied again.
+//! database can lose the last batches, view changes and checkpoint together, and they are applied again:
+//! whenever the holder meets a checkpoint in the database behind its own progress (taking or renewing the
+//! lease, a refused fence, the first run after a failed one), it goes back to it, and so does what readers
+//! are told the view reached. A spooler never reads on from memory past the database's checkpoint.
 //!
 //! # Several nodes
 //! Every node runs a spooler task per projection, but only the node holding the projection's **lease** (a row
@@ -27,7 +30,8 @@
 //! An event a projection cannot apply is recorded in `projection_failures` (projection, event, error,
 //! attempts) and retried with exponential back-off; after [`SpoolerConfig::max_attempts`] it is skipped and
 //! stays listed as failed in [`ProjectionStatus`]. Database failures that are not the event's fault (lost
-//! connection, busy database) are retried without counting.
+//! connection, busy, locked or full database, out of memory, statement timeout, deadlock: see
+//! [`is_transient`]) are retried with back-off without counting, and never make an event skipped.
 //!
 //! # Read-your-writes
 //! [`Spoolers::ensure_caught_up`] returns at once when the node already knows the view reached a cursor (an

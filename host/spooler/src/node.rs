@@ -436,6 +436,9 @@ impl Spoolers {
         }
         if drop_state {
             let mut tx = node.db.begin().await?;
+            // The row first: emptying the view while another node's batch still writes to it would leave
+            // that batch's rows behind.
+            node.sql.lock_for_removal(&mut tx, projection).await?;
             slot.projection.reset(&mut tx).await.map_err(|e| match e {
                 ProjectionError::Database(err) => Error::Database(err),
                 ProjectionError::Event(reason) => Error::InvalidProjection {
@@ -507,8 +510,7 @@ impl Spoolers {
                 // Another node runs the projection: read how far it got, and wake it once.
                 let epoch = slot.epoch();
                 if let Some(row) = node.sql.load(&node.db, &slot.name).await? {
-                    slot.observe_rebuilds(row.rebuilds);
-                    slot.raise_applied(row.cursor, epoch);
+                    slot.learn_checkpoint(row.cursor, row.rebuilds, epoch);
                 }
                 if !asked_others {
                     asked_others = true;

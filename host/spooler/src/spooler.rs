@@ -67,6 +67,9 @@ pub(crate) struct Slot {
     epoch: AtomicU64,
     /// The rebuild count last seen in the database.
     rebuilds: AtomicI64,
+    /// The highest checkpoint this node has seen in the database (read or committed) since the last rebuild:
+    /// one read lower later means commits were lost (an asynchronous commit lost in a database crash).
+    checkpoint_seen: Mutex<Cursor>,
     wanted: Mutex<Wanted>,
     /// Wakes the spooler task.
     pub(crate) wake: Notify,
@@ -106,6 +109,7 @@ impl Slot {
             applied: watch::channel(Cursor::START).0,
             epoch: AtomicU64::new(0),
             rebuilds: AtomicI64::new(0),
+            checkpoint_seen: Mutex::new(Cursor::START),
             wanted: Mutex::new(Wanted::default()),
             wake: Notify::new(),
             try_acquire_now: AtomicBool::new(false),
@@ -205,6 +209,58 @@ impl Slot {
             self.epoch.fetch_add(1, Ordering::SeqCst);
             *current = Cursor::START;
         });
+        if let Ok(mut seen) = self.checkpoint_seen.lock() {
+            *seen = Cursor::START;
+        }
+    }
+
+    /// Takes back what the view is known to reach down to `to` (the checkpoint in the database), if it is
+    /// beyond: what was learnt beyond the checkpoint may not be in the view. Cursors learnt before are not
+    /// published after.
+    pub(crate) fn lower_applied(&self, to: Cursor) {
+        self.applied.send_if_modified(|current| {
+            if *current > to {
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+                *current = to;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Notes a checkpoint this node committed or read in the database.
+    pub(crate) fn note_checkpoint(&self, cursor: Cursor) {
+        if let Ok(mut seen) = self.checkpoint_seen.lock() {
+            *seen = (*seen).max(cursor);
+        }
+    }
+
+    /// Learns where the view stands from the projection's row, read by a node that does not hold the lease:
+    /// a new rebuild forgets what the view reached; a checkpoint lower than one seen before (commits lost
+    /// in a database crash) takes it back to the checkpoint; a higher one is published.
+    pub(crate) fn learn_checkpoint(&self, cursor: Cursor, rebuilds: i64, epoch: u64) {
+        self.observe_rebuilds(rebuilds);
+        // Taken meanwhile: the row may predate this node's own commits; the holder checks its checkpoint itself.
+        let held = self.held.load(Ordering::SeqCst);
+        let regressed = !held
+            && self.checkpoint_seen.lock().is_ok_and(|mut seen| {
+                let regressed = cursor < *seen;
+                *seen = if regressed {
+                    cursor
+                } else {
+                    (*seen).max(cursor)
+                };
+                regressed
+            });
+        if regressed {
+            warn!(
+                position = cursor.position,
+                "the checkpoint in the database went back; the view is taken back to it"
+            );
+            self.lower_applied(cursor);
+        }
+        self.raise_applied(cursor, epoch);
     }
 
     /// Notes the rebuild count read from the database; a new rebuild resets what the view is known to reach.
@@ -307,6 +363,9 @@ pub(crate) struct Runner {
     unresolved: bool,
     /// Read the stream at the next run even if the scanner saw nothing for us.
     must_read: bool,
+    /// A run failed (the database may have crashed or failed over): compare the checkpoint in the database
+    /// with ours before going on.
+    verify: bool,
     error_backoff: Duration,
 }
 
@@ -325,6 +384,7 @@ impl Runner {
             retry: None,
             unresolved: true,
             must_read: true,
+            verify: false,
             error_backoff: Duration::ZERO,
         }
     }
@@ -347,6 +407,9 @@ impl Runner {
                         next
                     }
                     Err(err) => {
+                        // Never the event's fault (those are recorded as failed events): retried as is,
+                        // after a back-off, without counting against any event.
+                        self.verify = true;
                         self.error_backoff = (self.error_backoff * 2).clamp(ERROR_BACKOFF_MIN, ERROR_BACKOFF_MAX);
                         warn!(error = %err, retry_in_ms = self.error_backoff.as_millis() as u64, "projection run failed");
                         Next::After(self.error_backoff)
@@ -418,12 +481,14 @@ impl Runner {
                     )
                     .await?;
                 match renewed {
-                    Some(rebuilds) => {
+                    Some((rebuilds, checkpoint)) => {
                         self.held = Some(Held {
                             lease: held.lease,
                             renew_at: now + self.node.config.lease_ttl / 3,
                         });
-                        if rebuilds != self.rebuilds {
+                        // A checkpoint behind ours: our last commits were lost (an asynchronous commit in a
+                        // database crash); go back to it rather than read on from memory.
+                        if rebuilds != self.rebuilds || checkpoint != self.persisted {
                             return self.refence().await;
                         }
                     }
@@ -436,6 +501,9 @@ impl Runner {
             Some(_) => {}
         }
         if self.held.is_some() && self.slot.reload.swap(false, Ordering::SeqCst) {
+            return self.refence().await;
+        }
+        if self.held.is_some() && std::mem::take(&mut self.verify) {
             return self.refence().await;
         }
         if let Some(retry) = self.retry
@@ -462,8 +530,7 @@ impl Runner {
         let Some((lease, cursor, rebuilds)) = acquired else {
             // Not ours: still learn how far the view is, for cheap read-your-writes checks on this node.
             if let Some(row) = node.sql.load(&node.db, &self.slot.name).await? {
-                self.slot.observe_rebuilds(row.rebuilds);
-                self.slot.raise_applied(row.cursor, epoch);
+                self.slot.learn_checkpoint(row.cursor, row.rebuilds, epoch);
             }
             return Ok(false);
         };
@@ -483,8 +550,13 @@ impl Runner {
         self.unresolved = true;
         self.must_read = true;
         self.slot.reload.store(false, Ordering::SeqCst);
+        self.verify = false;
         self.slot.held.store(true, Ordering::SeqCst);
         self.slot.observe_rebuilds(rebuilds);
+        // Whatever this node learnt beyond the checkpoint (from an earlier lease, or from commits since lost)
+        // is not trusted: the view is where the checkpoint is, and the stream is read on from there.
+        self.slot.lower_applied(cursor);
+        self.slot.note_checkpoint(cursor);
         self.slot.raise_applied(cursor, self.slot.epoch());
         Ok(true)
     }
@@ -672,6 +744,7 @@ impl Runner {
         }
         self.persisted = end;
         self.scan_from = end;
+        self.slot.note_checkpoint(end);
         self.last_persist = Instant::now();
         self.unresolved = false;
         if self.retry.is_some_and(|r| r.cursor <= end) {
@@ -725,7 +798,8 @@ impl Runner {
         let skip = attempts >= i64::from(config.max_attempts);
         if skip {
             node.sql.skip(&mut tx, name, event.position).await?;
-            node.sql
+            let moved = node
+                .sql
                 .fence(
                     &mut tx,
                     name,
@@ -736,6 +810,10 @@ impl Runner {
                     event.created_at,
                 )
                 .await?;
+            if !moved {
+                tx.rollback().await?;
+                return self.refence().await;
+            }
         }
         tx.commit().await?;
         if skip {
@@ -750,6 +828,7 @@ impl Runner {
             let epoch = self.slot.epoch();
             self.persisted = event.cursor();
             self.scan_from = event.cursor();
+            self.slot.note_checkpoint(event.cursor());
             self.last_persist = Instant::now();
             self.retry = None;
             self.slot.raise_applied(event.cursor(), epoch);
@@ -796,6 +875,7 @@ impl Runner {
         if moved {
             tx.commit().await?;
             self.persisted = to;
+            self.slot.note_checkpoint(to);
             self.last_persist = Instant::now();
         } else {
             tx.rollback().await?;
@@ -818,14 +898,24 @@ impl Runner {
         };
         match row {
             Some(row) if ours => {
-                // Still ours: the checkpoint was reset (a rebuild); continue from it.
-                if row.cursor != self.persisted {
+                // Still ours: the checkpoint was reset (a rebuild), or went back because our last commits
+                // were lost (an asynchronous commit in a database crash); continue from it, and take back
+                // what readers were told beyond it, so none of the events after it is skipped.
+                if row.cursor < self.persisted && row.rebuilds == self.rebuilds {
+                    warn!(
+                        position = row.cursor.position,
+                        ours = self.persisted.position,
+                        "the checkpoint in the database is behind ours (commits lost); going back to it"
+                    );
+                } else if row.cursor != self.persisted {
                     info!(
                         position = row.cursor.position,
                         "checkpoint moved under us; continuing from it"
                     );
                 }
                 self.slot.observe_rebuilds(row.rebuilds);
+                self.slot.lower_applied(row.cursor);
+                self.slot.note_checkpoint(row.cursor);
                 self.rebuilds = row.rebuilds;
                 self.persisted = row.cursor;
                 self.scan_from = row.cursor;

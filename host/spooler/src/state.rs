@@ -98,7 +98,7 @@ impl StateSql {
             ),
             renew: format!(
                 "UPDATE projection_state SET lease_until = {now} + $4 \
-                 WHERE projection = $1 AND holder = $2 AND lease_token = $3 RETURNING rebuilds"
+                 WHERE projection = $1 AND holder = $2 AND lease_token = $3 RETURNING rebuilds, tx_id, position"
             ),
             release: "UPDATE projection_state SET holder = NULL, lease_until = 0 \
                       WHERE projection = $1 AND holder = $2 AND lease_token = $3"
@@ -180,7 +180,8 @@ impl StateSql {
         .transpose()
     }
 
-    /// Extends a lease we hold; returns the rebuild count, or `None` when the lease changed hands.
+    /// Extends a lease we hold; returns the rebuild count and the checkpoint, or `None` when the lease changed
+    /// hands.
     pub(crate) async fn renew(
         &self,
         db: &Db,
@@ -188,10 +189,16 @@ impl StateSql {
         node: &str,
         lease: Lease,
         ttl_us: i64,
-    ) -> Result<Option<i64>, sqlx::Error> {
+    ) -> Result<Option<(i64, Cursor)>, sqlx::Error> {
         db.execute_returning(&self.renew, &params![projection, node, lease.token, ttl_us])
             .await?
-            .map(|row| row.get("rebuilds"))
+            .map(|row| {
+                let cursor = Cursor {
+                    tx_id: row.get("tx_id")?,
+                    position: row.get("position")?,
+                };
+                Ok((row.get("rebuilds")?, cursor))
+            })
             .transpose()
     }
 
@@ -303,6 +310,22 @@ impl StateSql {
         tx.execute(&self.reset, &params![projection]).await?;
         tx.execute(
             "DELETE FROM projection_failures WHERE projection = $1",
+            &params![projection],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the projection's row (locking it until `tx` ends) and ends any lease on it: a batch of another
+    /// node still running the projection commits before this, or is fenced out after it.
+    pub(crate) async fn lock_for_removal(
+        &self,
+        tx: &mut ViewTx,
+        projection: &str,
+    ) -> Result<(), sqlx::Error> {
+        tx.execute(
+            "UPDATE projection_state SET holder = NULL, lease_until = 0, lease_token = lease_token + 1 \
+             WHERE projection = $1",
             &params![projection],
         )
         .await?;

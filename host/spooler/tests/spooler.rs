@@ -76,6 +76,8 @@ both_backends!(
     read_your_writes_through_a_second_store,
     catch_up_on_an_event_the_projection_does_not_read,
     catch_up_gives_up_after_the_bound,
+    lost_commits_and_transient_errors_skip_nothing,
+    removing_a_projection_with_its_state_fences_out_its_holder,
 );
 
 postgres_only!(
@@ -95,6 +97,57 @@ struct Tally {
     stall_at: Option<i64>,
     stalled: Arc<Notify>,
     attempts: Mutex<BTreeMap<i64, u32>>,
+    /// Failures the database would cause, injected at these positions, first to last, one per attempt.
+    faults: Mutex<BTreeMap<i64, Vec<Fault>>>,
+    /// Real statement timeouts the database raised for a [`Fault::StatementTimeout`].
+    timeouts_seen: Mutex<u32>,
+}
+
+/// A failure of the database, not of the event, injected into a projection's `apply`.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// A database error with this code (SQLSTATE, or SQLite's extended result code).
+    Code(&'static str),
+    /// A real statement timeout (PostgreSQL's `statement_timeout`, SQLSTATE 57014).
+    StatementTimeout,
+}
+
+/// A database error as a driver reports it, with the code of a transient condition.
+#[derive(Debug)]
+struct InjectedDbError(&'static str);
+
+impl std::fmt::Display for InjectedDbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "injected database error {}", self.0)
+    }
+}
+
+impl std::error::Error for InjectedDbError {}
+
+impl sqlx::error::DatabaseError for InjectedDbError {
+    fn message(&self) -> &str {
+        "injected database error"
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.0.into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
 }
 
 impl Tally {
@@ -105,7 +158,23 @@ impl Tally {
             stall_at: None,
             stalled: Arc::new(Notify::new()),
             attempts: Mutex::new(BTreeMap::new()),
+            faults: Mutex::new(BTreeMap::new()),
+            timeouts_seen: Mutex::new(0),
         }
+    }
+
+    /// Injected faults not raised yet.
+    fn faults_left(&self) -> usize {
+        self.faults
+            .lock()
+            .map(|f| f.values().map(Vec::len).sum())
+            .unwrap_or(usize::MAX)
+    }
+
+    fn next_fault(&self, position: i64) -> Option<Fault> {
+        let mut faults = self.faults.lock().ok()?;
+        let queue = faults.get_mut(&position)?;
+        (!queue.is_empty()).then(|| queue.remove(0))
     }
 
     fn events_table(&self) -> String {
@@ -138,6 +207,23 @@ impl Projection for Tally {
         Box::pin(async move {
             if let Ok(mut attempts) = self.attempts.lock() {
                 *attempts.entry(event.position).or_default() += 1;
+            }
+            match self.next_fault(event.position) {
+                Some(Fault::Code(code)) => {
+                    return Err(ProjectionError::Database(sqlx::Error::Database(Box::new(
+                        InjectedDbError(code),
+                    ))));
+                }
+                Some(Fault::StatementTimeout) => {
+                    tx.execute("SET LOCAL statement_timeout = 1", &[]).await?;
+                    if let Err(err) = tx.execute("SELECT pg_sleep(1)", &[]).await {
+                        if let Ok(mut seen) = self.timeouts_seen.lock() {
+                            *seen += 1;
+                        }
+                        return Err(err.into());
+                    }
+                }
+                None => {}
             }
             tx.execute(
                 &format!(
@@ -860,4 +946,174 @@ async fn three_nodes_takeover_after_crash_and_views_converge(t: &TestStore) {
     for store in &stores[1..] {
         store.close().await;
     }
+}
+
+/// Takes the tally's checkpoint back to `to` and forgets its view changes after it, in one transaction: what
+/// a database crash leaves after losing the last (asynchronous) commits of the spooler's batches.
+async fn lose_commits_after(store: &Store, name: &str, to: Cursor, all: &[Event]) {
+    let db = Db::of(store);
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(
+        "UPDATE projection_state SET tx_id = $1, position = $2 WHERE projection = $3",
+        &params![to.tx_id, to.position, name],
+    )
+    .await
+    .expect("move the checkpoint back");
+    for event in all.iter().filter(|e| e.cursor() > to) {
+        tx.execute(
+            &format!("DELETE FROM {name}_events WHERE position = $1"),
+            &params![event.position],
+        )
+        .await
+        .expect("forget an applied event");
+    }
+    // The counts as they were at `to`: one per recorded event.
+    tx.execute(&format!("DELETE FROM {name}_counts"), &[])
+        .await
+        .expect("forget counts");
+    tx.execute(
+        &format!(
+            "INSERT INTO {name}_counts (instance_id, aggregate_id, events) \
+             SELECT instance_id, aggregate_id, COUNT(*) FROM {name}_events GROUP BY instance_id, aggregate_id"
+        ),
+        &[],
+    )
+    .await
+    .expect("recount");
+    match tx {
+        ViewTx::Sqlite(tx) => tx.commit().await,
+        ViewTx::Postgres(tx) => tx.commit().await,
+    }
+    .expect("commit");
+}
+
+async fn lost_commits_and_transient_errors_skip_nothing(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let postgres = Db::of(store).backend() == warden_spooler::Backend::Postgres;
+    let mut all = Vec::new();
+    for u in 0..6 {
+        all.extend(push_user(store, &format!("u{u}"), 3).await);
+    }
+    // Busy, locked, full, out of memory, read-only, I/O errors (SQLite); serialization failure, deadlock,
+    // lost connection, too many connections, disk full, lock timeout, shutdown, statement timeout (PostgreSQL).
+    let codes: &[&'static str] = if postgres {
+        &[
+            "40001", "40P01", "08006", "53300", "53100", "55P03", "57P01", "57014",
+        ]
+    } else {
+        &["5", "517", "6", "13", "7", "8", "10", "266"]
+    };
+    let tally = Tally::new("tally");
+    let max_attempts = config("node-a").max_attempts as usize;
+    if let Ok(mut faults) = tally.faults.lock() {
+        for (i, code) in codes.iter().enumerate() {
+            // At the first, more faults in a row than an event may fail before it is skipped.
+            let event = &all[(i * 3 + 1) % all.len()];
+            let times = if i == 0 { max_attempts + 1 } else { 1 };
+            faults
+                .entry(event.position)
+                .or_default()
+                .extend(std::iter::repeat_n(Fault::Code(code), times));
+        }
+        if postgres {
+            faults
+                .entry(all[5].position)
+                .or_default()
+                .push(Fault::StatementTimeout);
+        }
+    }
+    let tally = Arc::new(tally);
+    let spoolers = start(
+        store,
+        vec![Arc::clone(&tally) as Arc<dyn Projection>],
+        config("node-a"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "every injected fault to be raised",
+        || async { tally.faults_left() == 0 },
+    )
+    .await;
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+    if postgres {
+        assert_eq!(tally.timeouts_seen.lock().map(|s| *s).ok(), Some(1));
+    }
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert!(
+        status.failed_events.is_empty(),
+        "a database failure counted against an event: {:?}",
+        status.failed_events
+    );
+
+    // The database loses the last commits of the holder, which goes on unaware: noticed at its next lease
+    // renewal, the events after the surviving checkpoint are applied again.
+    let checkpoint = status.cursor;
+    let back_to = all[4].cursor();
+    assert!(back_to < checkpoint);
+    lose_commits_after(store, "tally", back_to, &all).await;
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+
+    // Again, and this time a write follows at once: the holder's next batch finds the checkpoint behind it,
+    // goes back to it, and a read of the new write sees every event before it.
+    let status = spoolers.projection_status("tally").await.expect("status");
+    let back_to = all[9].cursor();
+    assert!(back_to < status.cursor);
+    lose_commits_after(store, "tally", back_to, &all).await;
+    let written = push_user(store, "after", 0).await;
+    let cursor = written[0].cursor();
+    spoolers
+        .ensure_caught_up("tally", cursor)
+        .await
+        .expect("caught up");
+    let (positions, _) = tally_contents(store, "tally").await;
+    let missing: Vec<i64> = all
+        .iter()
+        .chain(&written)
+        .map(|e| e.position)
+        .filter(|p| !positions.contains(p))
+        .collect();
+    assert!(missing.is_empty(), "events skipped: {missing:?}");
+    assert_converges(&spoolers, store, "tally", &BTreeSet::new()).await;
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert!(
+        status.failed_events.is_empty(),
+        "{:?}",
+        status.failed_events
+    );
+    spoolers.shutdown().await;
+}
+
+async fn removing_a_projection_with_its_state_fences_out_its_holder(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    push_user(store, "u0", 2).await;
+    let holder = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
+    caught_up(&holder, store, "tally").await;
+    // A second node, which never got the lease, removes the projection with its state while the holder
+    // still runs it.
+    let remover = start(
+        store,
+        vec![Arc::new(Tally::new("tally"))],
+        SpoolerConfig {
+            acquire_interval: Duration::from_secs(3600),
+            ..config("node-b")
+        },
+    )
+    .await;
+    assert!(!remover.is_holder("tally").expect("known"));
+    remover.remove("tally", true).await.expect("remove");
+    assert_eq!(tally_contents(store, "tally").await.0, Vec::<i64>::new());
+    // The holder's lease ended with the row: it cannot write to the emptied view any more.
+    push_user(store, "u1", 2).await;
+    eventually(
+        Duration::from_secs(5),
+        "the holder to notice its lease ended",
+        || async { !holder.is_holder("tally").unwrap_or(true) },
+    )
+    .await;
+    assert_eq!(tally_contents(store, "tally").await.0, Vec::<i64>::new());
+    holder.abort();
+    remover.shutdown().await;
 }
