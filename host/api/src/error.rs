@@ -131,6 +131,27 @@ impl ApiError {
         )
     }
 
+    /// 503 for a database that is busy or out of reach for a moment (SQLite busy or locked, a PostgreSQL
+    /// deadlock, lost connection or exhausted resources): retrying shortly can succeed.
+    pub fn database_busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database.busy",
+            "the database is busy; retry shortly",
+        )
+    }
+
+    /// The answer to a failure of Warden itself: 503 [`database_busy`](Self::database_busy) when a transient
+    /// database error caused it (anywhere in its chain of sources), otherwise 500
+    /// [`internal`](Self::internal). The caller logs the cause.
+    pub fn failure(error: &(dyn std::error::Error + 'static)) -> Self {
+        if warden_eventstore::is_transient_source(error) {
+            Self::database_busy()
+        } else {
+            Self::internal()
+        }
+    }
+
     /// 503 for a read by id whose view did not catch up with the resource's latest change in time; sent with
     /// `Retry-After`, as every 503.
     pub fn catching_up() -> Self {
@@ -174,7 +195,7 @@ impl From<QueryError> for ApiError {
             Self::catching_up()
         } else {
             tracing::error!(error = %error, "query failed");
-            Self::internal()
+            Self::failure(&error)
         }
     }
 }
@@ -225,7 +246,7 @@ impl From<CommandError> for ApiError {
             }
             e => {
                 tracing::error!(error = %e, "command failed");
-                Self::internal()
+                Self::failure(&e)
             }
         }
     }
@@ -246,5 +267,59 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real `SQLITE_BUSY`: a second connection writes, without waiting, while the first holds the lock.
+    async fn sqlite_busy() -> sqlx::Error {
+        use sqlx::{Connection, Executor, sqlite::SqliteConnectOptions};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("busy.db"))
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::ZERO);
+        let mut holder = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("connect");
+        holder
+            .execute("CREATE TABLE t (x INTEGER); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)")
+            .await
+            .expect("hold the lock");
+        let mut other = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("connect");
+        other
+            .execute("INSERT INTO t VALUES (2)")
+            .await
+            .expect_err("the database is locked")
+    }
+
+    #[tokio::test]
+    async fn a_busy_database_is_a_503_with_retry_after_never_a_500() {
+        let busy = sqlite_busy().await;
+        assert!(warden_eventstore::is_transient(&busy), "{busy:?}");
+        let command = CommandError::Store(warden_eventstore::Error::Database(busy));
+        let response = ApiError::from(command).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(RETRY_AFTER_SECS))
+        );
+        let query = QueryError::Database(sqlite_busy().await);
+        let api = ApiError::from(query);
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.body().code, "database.busy");
+
+        // Any other database failure stays a 500 without details.
+        let other =
+            CommandError::Store(warden_eventstore::Error::Database(sqlx::Error::RowNotFound));
+        assert_eq!(
+            ApiError::from(other).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

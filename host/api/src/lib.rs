@@ -18,8 +18,10 @@
 //!
 //! Every error is a JSON body `{ "code", "message", "field" }` ([`ErrorBody`]): 400 for bad input (malformed
 //! JSON, unknown or missing fields, wrong types, values the domain refuses), 401, 403, 404, 409 for taken
-//! values and stale state, 413 for bodies over [`MAX_BODY_BYTES`], 415 for bodies that are not JSON. An
-//! internal failure is logged and answered with a bare 500.
+//! values and stale state, 413 for bodies over [`MAX_BODY_BYTES`], 415 for bodies that are not JSON. A
+//! database that is busy for a moment (SQLite busy or locked, a PostgreSQL deadlock, lost connection or
+//! exhausted resources) is a 503 `database.busy` with `Retry-After`. Any other internal failure is logged
+//! and answered with a bare 500.
 //!
 //! ```no_run
 //! # async fn example(

@@ -295,15 +295,17 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
         if endpoint.path.contains('{') {
             responses.insert("404".into(), error_response("The resource does not exist"));
         }
-        if endpoint.method == Method::GET && endpoint.path.contains('{') && endpoint.authenticated {
-            responses.insert(
-                "503".into(),
-                error_response(
+        responses.insert(
+            "503".into(),
+            error_response(
+                if endpoint.method == Method::GET && endpoint.path.contains('{') && endpoint.authenticated {
                     "`read.catching_up`: the view did not catch up with the resource's latest change in time; \
-                     retry after `Retry-After` seconds",
-                ),
-            );
-        }
+                     `database.busy`: the database was busy for a moment; retry after `Retry-After` seconds"
+                } else {
+                    "`database.busy`: the database was busy for a moment; retry after `Retry-After` seconds"
+                },
+            ),
+        );
         if endpoint.method != Method::GET {
             responses.insert(
                 "409".into(),

@@ -82,6 +82,11 @@ impl Config {
         }
     }
 
+    /// Whether the database is SQLite (embedded, one process at a time), wherever its file lives.
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+
     /// Whether the database lives in the data directory.
     pub fn uses_embedded_database(&self) -> bool {
         self.database.url.is_none()

@@ -138,6 +138,7 @@ fn main() -> ExitCode {
             Command::Start(_) => warden::server::start(config).await,
             Command::Plugin(_) => Ok(()),
             Command::Migrate(_) => {
+                let _data_dir = warden::server::open_data_dir(&config)?;
                 let store = warden::server::open_store(&config).await?;
                 warden::server::migrate(&store).await?;
                 store.close().await;

@@ -1,7 +1,5 @@
 //! Start-up: open the database, migrate, serve until a shutdown signal.
 
-use std::path::Path;
-
 use anyhow::Context;
 use tokio::net::TcpListener;
 use warden_eventstore::{ConnectOptions, Store, redact};
@@ -16,11 +14,20 @@ use warden_plugins::{
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
-use crate::{Config, http};
+use crate::{Config, data_dir::DataDir, http};
 
-/// Opens the configured database, creating the (private) data directory first.
+/// Creates and opens the data directory; when it holds the embedded database (any SQLite database), takes
+/// its exclusive lock for the life of the process, so a second process on it stops at once, naming the holder.
+pub fn open_data_dir(config: &Config) -> anyhow::Result<DataDir> {
+    let mut data_dir = DataDir::open(&config.data_dir)?;
+    if config.uses_sqlite() {
+        data_dir.lock()?;
+    }
+    Ok(data_dir)
+}
+
+/// Opens the configured database; call [`open_data_dir`] first (it creates and locks the data directory).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    create_private_dir(&config.data_dir)?;
     let url = config.database_url();
     let store = Store::connect(
         &url,
@@ -46,6 +53,8 @@ pub async fn migrate(store: &Store) -> anyhow::Result<usize> {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn start(config: Config) -> anyhow::Result<()> {
+    // Held until the process ends: the data directory's lock lives as long as this value.
+    let data_dir = open_data_dir(&config)?;
     let store = open_store(&config).await?;
     migrate(&store).await?;
     let listener = TcpListener::bind(config.listen)
@@ -113,6 +122,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     // Release the projection leases so another node takes over at once.
     read_side.shutdown().await;
     store.close().await;
+    drop(data_dir);
     tracing::info!("warden stopped");
     Ok(())
 }
@@ -143,17 +153,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
-}
-
-/// Creates `dir` (and parents) readable only by the owner, as it holds the database and secrets.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict data directory {}", dir.display()))?;
-    }
-    Ok(())
 }

@@ -253,6 +253,64 @@ fn start_on_empty_directory_becomes_ready_and_keeps_data() {
     });
 }
 
+/// Runs `command` to its end, failing the test if it is still running after 30 s.
+fn run_to_exit(command: &mut Command) -> std::process::Output {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn warden");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(output) => output.expect("wait for warden"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("warden pid {pid} did not exit: it should have stopped at once");
+        }
+    }
+}
+
+/// The embedded database belongs to one process: a second `warden start` (or `warden migrate`) on the same
+/// data directory stops at once with a message naming the directory and the holder's pid, and the first keeps
+/// serving; the lock goes with the process, even a killed one.
+#[test]
+fn a_second_process_on_the_same_data_dir_stops_at_once_naming_the_holder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let mut first = Server::start(&data_dir, &[]);
+    first.wait_ready();
+    let holder = format!("pid {}", first.child.id());
+    for command in ["start", "migrate"] {
+        let mut second = Command::new(WARDEN);
+        second.arg(command).arg("--data-dir").arg(&data_dir);
+        if command == "start" {
+            second.args(["--listen", "127.0.0.1:0"]);
+        }
+        let output = run_to_exit(second.env_remove("WARDEN_DATABASE_URL"));
+        assert!(!output.status.success(), "a second `warden {command}` ran");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&data_dir.display().to_string()) && stderr.contains(&holder),
+            "the message names the data directory and {holder}: {stderr}"
+        );
+    }
+    let (status, _) = first.get("/readyz");
+    assert_eq!(status, 200, "the first process keeps serving");
+
+    // Killed without a chance to clean up, the holder leaves no stale lock behind.
+    first.child.kill().expect("kill");
+    first.child.wait().expect("wait");
+    let again = Server::start(&data_dir, &[]);
+    again.wait_ready();
+    again.stop();
+}
+
 #[test]
 fn bad_configuration_stops_with_a_message() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -207,7 +207,7 @@ async fn list(
             .await
             .map_err(|error| {
                 tracing::error!(%error, "reading the audit trail failed");
-                ApiError::internal()
+                ApiError::failure(&error)
             })?;
         let complete = batch.len() < BATCH as usize;
         for event in batch {

@@ -136,7 +136,7 @@ async fn list(
     authorize(&api, &caller, Permission::EventsRead, &Target::Instance).await?;
     let statuses = api.spoolers.status().await.map_err(|error| {
         tracing::error!(%error, "reading the projections' status failed");
-        ApiError::internal()
+        ApiError::failure(&error)
     })?;
     Ok(Json(ProjectionsBody {
         projections: statuses.into_iter().map(Into::into).collect(),
