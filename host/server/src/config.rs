@@ -26,6 +26,32 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Logging.
     pub log: LogConfig,
+    /// `GET /metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`; otherwise anyone.
+    pub token: Option<MetricsToken>,
+}
+
+/// The bearer token `/metrics` requires; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// The token.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 /// Which database Warden keeps its eventstore and views in.
@@ -69,6 +95,7 @@ impl Default for Config {
                 format: LogFormat::Human,
                 level: "info".into(),
             },
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -133,6 +160,13 @@ struct FileConfig {
     listen: Option<String>,
     database: Option<FileDatabase>,
     log: Option<FileLog>,
+    metrics: Option<FileMetrics>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +258,9 @@ fn apply_file(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
             config.log.level = check_level(&level, SRC, "log.level")?;
         }
     }
+    if let Some(token) = file.metrics.and_then(|m| m.token) {
+        config.metrics.token = Some(check_metrics_token(&token, SRC, "metrics.token")?);
+    }
     Ok(())
 }
 
@@ -254,12 +291,16 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                 }
             }
             "WARDEN_LOG_LEVEL" => config.log.level = check_level(value, SRC, key)?,
+            "WARDEN_METRICS_TOKEN" => {
+                config.metrics.token = Some(check_metrics_token(value, SRC, key)?)
+            }
             _ => {
                 return Err(invalid(
                     SRC,
                     key,
                     "is not a Warden setting (known: WARDEN_CONFIG, WARDEN_DATA_DIR, WARDEN_LISTEN, \
-                     WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL)",
+                     WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL, \
+                     WARDEN_METRICS_TOKEN)",
                 ));
             }
         }
@@ -309,6 +350,31 @@ fn check_connections(n: u32, src: &'static str, key: &str) -> Result<u32, Config
         Ok(n)
     } else {
         Err(invalid(src, key, "must be between 1 and 1000"))
+    }
+}
+
+/// Shortest metrics token accepted: a guessable one would protect nothing.
+const METRICS_TOKEN_MIN: usize = 16;
+/// Longest metrics token accepted.
+const METRICS_TOKEN_MAX: usize = 256;
+
+fn check_metrics_token(
+    token: &str,
+    src: &'static str,
+    key: &str,
+) -> Result<MetricsToken, ConfigError> {
+    let visible = token.bytes().all(|b| b.is_ascii_graphic());
+    if visible && (METRICS_TOKEN_MIN..=METRICS_TOKEN_MAX).contains(&token.len()) {
+        Ok(MetricsToken(token.to_owned()))
+    } else {
+        // The value is a secret: the message does not repeat it.
+        Err(invalid(
+            src,
+            key,
+            format!(
+                "must be {METRICS_TOKEN_MIN} to {METRICS_TOKEN_MAX} visible ASCII characters (no spaces)"
+            ),
+        ))
     }
 }
 
@@ -380,6 +446,34 @@ mod tests {
     }
 
     #[test]
+    fn metrics_token_from_file_or_environment_never_printed() {
+        let f = file("[metrics]\ntoken = \"file-token-0123456789\"\n");
+        let config = load(Some(f.path()), &env(&[]), &Flags::default()).expect("load");
+        let token = config.metrics.token.as_ref().map(MetricsToken::expose);
+        assert_eq!(token, Some("file-token-0123456789"));
+        assert!(!format!("{config:?}").contains("file-token"), "{config:?}");
+        let config = load(
+            Some(f.path()),
+            &env(&[("WARDEN_METRICS_TOKEN", "env-token-0123456789")]),
+            &Flags::default(),
+        )
+        .expect("load");
+        let token = config.metrics.token.as_ref().map(MetricsToken::expose);
+        assert_eq!(
+            token,
+            Some("env-token-0123456789"),
+            "environment beats file"
+        );
+        let err = load(
+            None,
+            &env(&[("WARDEN_METRICS_TOKEN", "hunter2")]),
+            &Flags::default(),
+        )
+        .expect_err("too short");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
     fn unknown_file_key_is_named() {
         let f = file("[database]\nurll = \"sqlite://x\"\n");
         let err = load(Some(f.path()), &env(&[]), &Flags::default()).expect_err("unknown key");
@@ -401,6 +495,12 @@ mod tests {
             ("WARDEN_LISTEN", "localhost", "not an address"),
             ("WARDEN_DATABASE_MAX_CONNECTIONS", "0", "between 1 and 1000"),
             ("WARDEN_LOG_FORMAT", "xml", "human"),
+            ("WARDEN_METRICS_TOKEN", "short", "16 to 256"),
+            (
+                "WARDEN_METRICS_TOKEN",
+                "sixteen chars with spaces",
+                "no spaces",
+            ),
         ] {
             let err = load(None, &env(&[(key, value)]), &Flags::default()).expect_err(key);
             let text = err.to_string();

@@ -10,6 +10,7 @@ use std::{
 
 use axum::{
     extract::{MatchedPath, Request, State},
+    http::Method,
     middleware::Next,
     response::Response,
 };
@@ -121,10 +122,28 @@ pub fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Middleware recording every request under its route template (never the raw path, which could hold ids).
+/// The label of a request method: the standard methods by name, every other one (anyone can send any
+/// token as a method) as `other`, so that requests cannot grow the metrics without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Middleware recording every request under its route template (never the raw path, which could hold ids)
+/// and its method's [label](method_label).
 pub async fn record(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -134,13 +153,26 @@ pub async fn record(State(metrics): State<HttpMetrics>, request: Request, next: 
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "handled"));
-    metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    metrics.observe(method, &route, status, elapsed.as_secs_f64());
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        for (method, label) in [
+            ("GET", "GET"),
+            ("PATCH", "PATCH"),
+            ("BREW", "other"),
+            ("X-1234", "other"),
+        ] {
+            let method = Method::from_bytes(method.as_bytes()).expect("method");
+            assert_eq!(method_label(&method), label);
+        }
+    }
 
     #[test]
     fn renders_counts_and_cumulative_buckets() {

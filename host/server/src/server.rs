@@ -107,9 +107,12 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             .with_extra_endpoints(warden_plugins::ENDPOINTS),
     )
     .merge(plugin_routes);
-    let state = http::AppState::new(store.clone())
+    let mut state = http::AppState::new(store.clone())
         .with_spoolers(read_side.spoolers().clone())
         .with_plugins(registry.clone());
+    if let Some(token) = &config.metrics.token {
+        state = state.with_metrics_token(token.expose());
+    }
     let app = http::router(state, api);
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
