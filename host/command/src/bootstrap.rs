@@ -6,7 +6,10 @@
 //! `IAM_OWNER` membership is added last: an instance with an `IAM_OWNER` is complete and a start finding one
 //! does nothing, while a start interrupted before that point is resumed by the next start.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use sha2::{Digest, Sha256};
 use warden_domain::{
@@ -17,7 +20,7 @@ use warden_domain::{
     user::User,
 };
 
-use crate::{BootstrapError, Caller, CommandError, Commands, NewMachineUser, SecretString};
+use crate::{BootstrapError, Caller, CommandError, Commands, NewMachineUser};
 
 /// The file in the data directory that receives the administrator's personal access token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.pat";
@@ -92,11 +95,49 @@ pub fn default_instance_id() -> String {
     derived_id("warden/default-instance")
 }
 
+/// Where [`bootstrap_with`] keeps the administrator's token, e.g. a file in a directory the caller opened.
+pub trait AdminTokenFile: Send + Sync + 'static {
+    /// Where the token goes, for the log and error messages.
+    fn path(&self) -> PathBuf;
+
+    /// Stores `token` (one line), readable and writable by the owner only, replacing an earlier file
+    /// atomically. Runs on a blocking thread.
+    fn write(&self, token: &str) -> std::io::Result<()>;
+}
+
+/// [`ADMIN_TOKEN_FILE`] in a directory given by path, created if missing.
+#[derive(Debug)]
+struct InDirectory(PathBuf);
+
+impl AdminTokenFile for InDirectory {
+    fn path(&self) -> PathBuf {
+        self.0.join(ADMIN_TOKEN_FILE)
+    }
+
+    fn write(&self, token: &str) -> std::io::Result<()> {
+        write_private(&self.0, &self.path(), token)
+    }
+}
+
 /// Sets up the default instance on first start and writes the administrator's token to
 /// `<data_dir>/admin.pat` (mode 0600); does nothing when the instance is complete.
 pub async fn bootstrap(
     commands: &Commands,
     data_dir: &Path,
+    settings: &FirstInstance,
+) -> Result<BootstrapReport, BootstrapError> {
+    bootstrap_with(
+        commands,
+        Arc::new(InDirectory(data_dir.to_owned())),
+        settings,
+    )
+    .await
+}
+
+/// [`bootstrap`], keeping the administrator's token in `token_file`.
+pub async fn bootstrap_with(
+    commands: &Commands,
+    token_file: Arc<dyn AdminTokenFile>,
     settings: &FirstInstance,
 ) -> Result<BootstrapReport, BootstrapError> {
     let instance_id = settings.instance_id.clone();
@@ -193,8 +234,16 @@ pub async fn bootstrap(
         .add_personal_access_token(&admin_user_id, settings.admin_token_expires_at_unix_ms)
         .await
         .map_err(step("issuing the administrator's token"))?;
-    let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_private(data_dir, &path, issued.token).await?;
+    let path = token_file.path();
+    let token = issued.token;
+    tokio::task::spawn_blocking(move || token_file.write(token.expose()))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|written| written)
+        .map_err(|source| BootstrapError::Io {
+            path: path.clone(),
+            source,
+        })?;
     report.admin_token_path = Some(path);
 
     match system
@@ -227,47 +276,30 @@ async fn ensure_exists<A: warden_domain::Aggregate>(
     }
 }
 
-/// Writes `secret` to `path`, readable and writable by the owner only, replacing the file atomically.
-async fn write_private(
-    dir: &Path,
-    path: &Path,
-    secret: SecretString,
-) -> Result<(), BootstrapError> {
-    let dir = dir.to_owned();
-    let path = path.to_owned();
-    let result_path = path.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        use std::io::Write;
-        std::fs::create_dir_all(&dir)?;
-        let mut suffix = [0u8; 8];
-        getrandom::getrandom(&mut suffix).map_err(std::io::Error::other)?;
-        let temporary = dir.join(format!(".{ADMIN_TOKEN_FILE}.{}", hex::encode(suffix)));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options.open(&temporary).and_then(|mut file| {
-            file.write_all(secret.expose().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        });
-        match written.and_then(|()| std::fs::rename(&temporary, &path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&temporary);
-                Err(e)
-            }
+/// Writes `secret` to `path` in `dir`, readable and writable by the owner only, replacing the file
+/// atomically.
+fn write_private(dir: &Path, path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut suffix = [0u8; 8];
+    getrandom::getrandom(&mut suffix).map_err(std::io::Error::other)?;
+    let temporary = dir.join(format!(".{ADMIN_TOKEN_FILE}.{}", hex::encode(suffix)));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(secret.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&temporary, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(e)
         }
-    })
-    .await
-    .map_err(|e| BootstrapError::Io {
-        path: result_path.clone(),
-        source: std::io::Error::other(e),
-    })?
-    .map_err(|source| BootstrapError::Io {
-        path: result_path,
-        source,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -59,8 +59,8 @@ use warden_domain::{
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
 pub use bootstrap::{
-    ADMIN_TOKEN_FILE, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS, bootstrap,
-    default_instance_id,
+    ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS,
+    bootstrap, bootstrap_with, default_instance_id,
 };
 pub use cache::Model;
 pub use commands::{

@@ -5,15 +5,21 @@
 use std::{
     io::{self, Read, Seek, Write},
     path::{Path, PathBuf},
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use cap_std::{
     ambient_authority,
     fs::{Dir, OpenOptions},
 };
+use warden_command::{ADMIN_TOKEN_FILE, AdminTokenFile};
 
 /// The lock file in the data directory; it holds the process id of the holder.
 pub const LOCK_FILE: &str = "warden.lock";
+
+/// The directory, inside the data directory, where compiled plugins are cached.
+pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 
 /// What can go wrong opening or locking the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +148,83 @@ impl DataDir {
     pub fn is_locked(&self) -> bool {
         self.lock.is_some()
     }
+
+    /// Creates the subdirectory `name` (owner only) if missing and returns its path, for components that
+    /// take a path rather than a directory handle.
+    pub fn subdirectory(&self, name: &str) -> Result<PathBuf, DataDirError> {
+        let fail = |source| DataDirError::Io {
+            action: "create a directory in",
+            path: self.path.clone(),
+            source,
+        };
+        self.dir.create_dir_all(name).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use cap_std::fs::PermissionsExt;
+            self.dir
+                .set_permissions(name, cap_std::fs::Permissions::from_mode(0o700))
+                .map_err(fail)?;
+        }
+        Ok(self.path.join(name))
+    }
+
+    /// Where the administrator's token goes at first start: [`ADMIN_TOKEN_FILE`], written through this
+    /// directory.
+    pub fn admin_token_file(&self) -> Result<Arc<dyn AdminTokenFile>, DataDirError> {
+        let dir = self.dir.try_clone().map_err(|source| DataDirError::Io {
+            action: "open",
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(Arc::new(AdminToken {
+            dir,
+            path: self.path.join(ADMIN_TOKEN_FILE),
+        }))
+    }
+}
+
+/// [`ADMIN_TOKEN_FILE`] in the data directory.
+#[derive(Debug)]
+struct AdminToken {
+    dir: Dir,
+    path: PathBuf,
+}
+
+impl AdminTokenFile for AdminToken {
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    fn write(&self, token: &str) -> io::Result<()> {
+        write_private(&self.dir, ADMIN_TOKEN_FILE, format!("{token}\n").as_bytes())
+    }
+}
+
+/// Writes `contents` to `name` in `dir`, readable and writable by the owner only, replacing the file
+/// atomically (a temporary file renamed over it).
+fn write_private(dir: &Dir, name: &str, contents: &[u8]) -> io::Result<()> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let temporary = format!(".{name}.{}-{nanos}", std::process::id());
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = dir.open_with(&temporary, &options).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    match written.and_then(|()| dir.rename(&temporary, dir, name)) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let _ = dir.remove_file(&temporary);
+            Err(error)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +247,29 @@ mod tests {
         );
         drop(first);
         second.lock().expect("free once the holder is gone");
+    }
+
+    #[test]
+    fn files_are_written_inside_the_directory_only() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::open(&temp.path().join("data")).expect("open");
+        let token = data.admin_token_file().expect("token file");
+        assert_eq!(
+            token.path(),
+            temp.path().join("data").join(ADMIN_TOKEN_FILE)
+        );
+        token.write("secret").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(temp.path().join("data").join(ADMIN_TOKEN_FILE)).expect("read"),
+            "secret\n"
+        );
+        // Names that would leave the directory are refused by the capability, whatever they say.
+        for name in ["../outside", "/tmp/outside", "a/../../outside"] {
+            assert!(write_private(data.dir(), name, b"x").is_err(), "{name}");
+            assert!(data.subdirectory(name).is_err(), "{name}");
+        }
+        assert!(!temp.path().join("outside").exists());
+        let cache = data.subdirectory(PLUGIN_CACHE_DIR).expect("cache dir");
+        assert!(cache.is_dir() && cache.starts_with(data.path()));
     }
 }

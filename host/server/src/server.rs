@@ -6,7 +6,7 @@ use warden_eventstore::{ConnectOptions, Store, redact};
 
 use std::sync::Arc;
 
-use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
+use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap_with};
 use warden_plugin::{PluginRuntime, RuntimeConfig};
 use warden_plugins::{
     PluginApiState, PluginRegistry, PluginService, PluginValidators, projection::ProjectionPlugins,
@@ -14,7 +14,11 @@ use warden_plugins::{
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
-use crate::{Config, data_dir::DataDir, http};
+use crate::{
+    Config,
+    data_dir::{DataDir, PLUGIN_CACHE_DIR},
+    http,
+};
 
 /// Creates and opens the data directory; when it holds the embedded database (any SQLite database), takes
 /// its exclusive lock for the life of the process, so a second process on it stops at once, naming the holder.
@@ -64,7 +68,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
 
     // Plugins first: the command pipeline runs the validators the registry has loaded.
     let runtime = PluginRuntime::new(RuntimeConfig {
-        cache_dir: Some(config.data_dir.join("plugin-cache")),
+        cache_dir: Some(data_dir.subdirectory(PLUGIN_CACHE_DIR)?),
         ..RuntimeConfig::default()
     })
     .context("starting the plugin runtime")?;
@@ -78,9 +82,13 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             ..CommandsConfig::default()
         },
     );
-    let setup = bootstrap(&commands, &config.data_dir, &FirstInstance::default())
-        .await
-        .context("setting up the first instance")?;
+    let setup = bootstrap_with(
+        &commands,
+        data_dir.admin_token_file()?,
+        &FirstInstance::default(),
+    )
+    .await
+    .context("setting up the first instance")?;
     if let Some(path) = &setup.admin_token_path {
         tracing::info!(
             path = %path.display(),
