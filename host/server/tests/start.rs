@@ -82,34 +82,7 @@ impl Server {
         token: Option<&str>,
         body: Option<&serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut head =
-            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-        if let Some(token) = token {
-            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        if !body.is_empty() {
-            head.push_str("Content-Type: application/json\r\n");
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        stream.write_all(head.as_bytes()).expect("send head");
-        stream.write_all(body.as_bytes()).expect("send body");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status code");
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-        )
+        try_request(self.addr, method, path, token, body).expect("an HTTP answer")
     }
 
     fn wait_ready(&self) {
@@ -139,6 +112,40 @@ impl Server {
         }
         self.log.try_iter().collect()
     }
+}
+
+/// One HTTP/1.1 request to `addr` on a fresh connection; the status and the JSON body (or null), or `None`
+/// when no answer came (the server is gone).
+fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Option<(u16, serde_json::Value)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    Some((
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    ))
 }
 
 impl Drop for Server {
@@ -445,4 +452,156 @@ fn two_nodes_share_one_postgres() {
     }
     b.stop();
     a.stop();
+}
+
+/// A fresh schema in the test PostgreSQL database; its URL, or `None` when no database is configured.
+fn postgres_schema(prefix: &str) -> Option<String> {
+    let base = warden_eventstore::testing::postgres_url()?;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let schema = format!("{prefix}_{}", std::process::id());
+    runtime.block_on(async {
+        let store = warden_eventstore::PgStore::connect(&base, 2)
+            .await
+            .expect("connect");
+        sqlx_exec(&store, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        sqlx_exec(&store, &format!("CREATE SCHEMA {schema}")).await;
+        store.close().await;
+    });
+    Some(warden_eventstore::testing::with_search_path(&base, &schema))
+}
+
+/// Reads `path` through `server` until it is not a 503 (a view catching up, e.g. while a lease changes hands).
+fn read_through(server: &Server, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = server.request("GET", path, Some(token), None);
+        if status != 503 {
+            return (status, body);
+        }
+        assert!(Instant::now() < deadline, "{path} still 503: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two nodes on one PostgreSQL database; the node holding every projection's lease is killed (SIGKILL) while
+/// it takes writes. The survivor takes the leases over, every write acknowledged by either node is in its
+/// views, and its reads by id are fresh.
+#[test]
+fn the_survivor_takes_over_when_the_lease_holder_is_killed_under_load() {
+    let Some(url) = postgres_schema("takeover") else {
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [("WARDEN_DATABASE_URL", url.as_str())];
+    let mut holder = Server::start(dir.path(), &env);
+    holder.wait_ready();
+    let token = std::fs::read_to_string(dir.path().join("admin.pat")).expect("admin.pat");
+    let token = token.trim().to_owned();
+    // The first node takes every lease before the second starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = holder.request("GET", "/api/v1/projections", Some(&token), None);
+        assert_eq!(status, 200, "{body}");
+        let projections = body["projections"].as_array().expect("projections").clone();
+        if !projections.is_empty() && projections.iter().all(|p| p["held_here"] == json!(true)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first node holds no lease: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let survivor = Server::start(dir.path(), &env);
+    survivor.wait_ready();
+
+    // Load on the holder until it dies.
+    let (addr, load_token) = (holder.addr, token.clone());
+    let load = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0.. {
+            let body = json!({ "name": format!("Load {i}") });
+            match try_request(addr, "POST", "/api/v1/orgs", Some(&load_token), Some(&body)) {
+                Some((201, body)) => acknowledged.push(body["id"].as_str().expect("id").to_owned()),
+                Some((status, body)) => panic!("write to the holder: {status} {body}"),
+                None => break,
+            }
+        }
+        acknowledged
+    });
+
+    let mut written = Vec::new();
+    for i in 0..40 {
+        if i == 10 {
+            holder.child.kill().expect("SIGKILL the lease holder");
+            holder.child.wait().expect("wait");
+        }
+        let name = format!("Survivor {i}");
+        let (status, body) = survivor.request(
+            "POST",
+            "/api/v1/orgs",
+            Some(&token),
+            Some(&json!({ "name": name })),
+        );
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().expect("org id").to_owned();
+        let (status, body) = read_through(&survivor, &format!("/api/v1/orgs/{id}"), &token);
+        assert_eq!(
+            status, 200,
+            "a write is readable by id once it returned: {body}"
+        );
+        assert_eq!(body["name"], json!(name));
+        written.push(id);
+    }
+    let acknowledged = load.join().expect("load thread");
+    assert!(
+        !acknowledged.is_empty(),
+        "the holder took writes before it died"
+    );
+    written.extend(acknowledged);
+
+    // The survivor holds every lease, every view caught up, nothing failed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = survivor.request("GET", "/api/v1/projections", Some(&token), None);
+        assert_eq!(status, 200, "{body}");
+        let projections = body["projections"].as_array().expect("projections").clone();
+        let done = projections.iter().all(|p| {
+            p["held_here"] == json!(true)
+                && p["lag_events"] == json!(0)
+                && p["retrying_events"] == json!(0)
+                && p["skipped_events"] == json!(0)
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the survivor did not converge: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = read_through(&survivor, "/api/v1/orgs?limit=500", &token);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["has_more"], json!(false), "every org on one page");
+    let listed: Vec<&str> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    let missing: Vec<&String> = written
+        .iter()
+        .filter(|id| !listed.contains(&id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged writes missing from the view: {missing:?}"
+    );
+    for id in written.iter().rev().take(5) {
+        let (status, _) = read_through(&survivor, &format!("/api/v1/orgs/{id}"), &token);
+        assert_eq!(status, 200);
+    }
+    survivor.stop();
 }
