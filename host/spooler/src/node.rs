@@ -616,6 +616,8 @@ impl Spoolers {
             batches_here: counters.batches.load(Ordering::Relaxed),
             catch_up_waits_here: counters.catch_up_waits.load(Ordering::Relaxed),
             catch_up_timeouts_here: counters.catch_up_timeouts.load(Ordering::Relaxed),
+            run_failures_here: counters.run_failures.load(Ordering::Relaxed),
+            checkpoint_regressions_here: counters.checkpoint_regressions.load(Ordering::Relaxed),
         })
     }
 

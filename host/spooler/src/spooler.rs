@@ -34,6 +34,8 @@ pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
     pub(crate) catch_up_waits: AtomicU64,
     pub(crate) catch_up_timeouts: AtomicU64,
+    pub(crate) run_failures: AtomicU64,
+    pub(crate) checkpoint_regressions: AtomicU64,
 }
 
 /// Events the scanner read for a projection: every event of ours in `(from, to]`.
@@ -254,6 +256,9 @@ impl Slot {
                 regressed
             });
         if regressed {
+            self.counters
+                .checkpoint_regressions
+                .fetch_add(1, Ordering::Relaxed);
             warn!(
                 position = cursor.position,
                 "the checkpoint in the database went back; the view is taken back to it"
@@ -410,6 +415,7 @@ impl Runner {
                         // Never the event's fault (those are recorded as failed events): retried as is,
                         // after a back-off, without counting against any event.
                         self.verify = true;
+                        self.slot.counters.run_failures.fetch_add(1, Ordering::Relaxed);
                         self.error_backoff = (self.error_backoff * 2).clamp(ERROR_BACKOFF_MIN, ERROR_BACKOFF_MAX);
                         warn!(error = %err, retry_in_ms = self.error_backoff.as_millis() as u64, "projection run failed");
                         Next::After(self.error_backoff)
@@ -902,6 +908,10 @@ impl Runner {
                 // were lost (an asynchronous commit in a database crash); continue from it, and take back
                 // what readers were told beyond it, so none of the events after it is skipped.
                 if row.cursor < self.persisted && row.rebuilds == self.rebuilds {
+                    self.slot
+                        .counters
+                        .checkpoint_regressions
+                        .fetch_add(1, Ordering::Relaxed);
                     warn!(
                         position = row.cursor.position,
                         ours = self.persisted.position,

@@ -100,6 +100,12 @@ pub struct ProjectionStatus {
     pub catch_up_waits_here: u64,
     /// Catch-up requests on this node that gave up after the bound.
     pub catch_up_timeouts_here: u64,
+    /// Runs of the projection on this node that failed on the database (busy, unreachable, full, …) and
+    /// were retried without counting against an event.
+    pub run_failures_here: u64,
+    /// Times this node found the checkpoint in the database behind what it knew (commits lost in a database
+    /// crash) and went back to it.
+    pub checkpoint_regressions_here: u64,
 }
 
 /// A figure of a projection's status: metric name, help text, value.
@@ -180,7 +186,7 @@ pub fn render_prometheus(statuses: &[ProjectionStatus], node_id: &str) -> String
             u8::from(s.held_here)
         );
     }
-    let counters: [Figure<u64>; 4] = [
+    let counters: [Figure<u64>; 6] = [
         (
             "warden_projection_events_applied_total",
             "Events this node applied to the view.",
@@ -200,6 +206,16 @@ pub fn render_prometheus(statuses: &[ProjectionStatus], node_id: &str) -> String
             "warden_projection_catch_up_timeouts_total",
             "Read-your-writes requests on this node that gave up waiting.",
             |s| s.catch_up_timeouts_here,
+        ),
+        (
+            "warden_projection_run_failures_total",
+            "Runs on this node that failed on the database and were retried without counting against an event.",
+            |s| s.run_failures_here,
+        ),
+        (
+            "warden_projection_checkpoint_regressions_total",
+            "Times this node found the checkpoint behind what it knew (commits lost) and went back to it.",
+            |s| s.checkpoint_regressions_here,
         ),
     ];
     for (name, help, value) in counters {
