@@ -509,8 +509,9 @@ impl Spoolers {
             if !held {
                 // Another node runs the projection: read how far it got, and wake it once.
                 let epoch = slot.epoch();
+                let seen = slot.checkpoint_seen();
                 if let Some(row) = node.sql.load(&node.db, &slot.name).await? {
-                    slot.learn_checkpoint(row.cursor, row.rebuilds, epoch);
+                    slot.learn_checkpoint(row.cursor, row.rebuilds, epoch, seen);
                 }
                 if !asked_others {
                     asked_others = true;

@@ -56,6 +56,13 @@ struct Wanted {
     target: Cursor,
 }
 
+/// A checkpoint this node saw in the database, with the rebuild it belongs to.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Seen {
+    rebuilds: i64,
+    cursor: Cursor,
+}
+
 /// What this node shares about one projection between its spooler task and its readers.
 pub(crate) struct Slot {
     pub(crate) projection: Arc<dyn Projection>,
@@ -71,7 +78,7 @@ pub(crate) struct Slot {
     rebuilds: AtomicI64,
     /// The highest checkpoint this node has seen in the database (read or committed) since the last rebuild:
     /// one read lower later means commits were lost (an asynchronous commit lost in a database crash).
-    checkpoint_seen: Mutex<Cursor>,
+    checkpoint_seen: Mutex<Seen>,
     wanted: Mutex<Wanted>,
     /// Wakes the spooler task.
     pub(crate) wake: Notify,
@@ -111,7 +118,7 @@ impl Slot {
             applied: watch::channel(Cursor::START).0,
             epoch: AtomicU64::new(0),
             rebuilds: AtomicI64::new(0),
-            checkpoint_seen: Mutex::new(Cursor::START),
+            checkpoint_seen: Mutex::new(Seen::default()),
             wanted: Mutex::new(Wanted::default()),
             wake: Notify::new(),
             try_acquire_now: AtomicBool::new(false),
@@ -212,8 +219,17 @@ impl Slot {
             *current = Cursor::START;
         });
         if let Ok(mut seen) = self.checkpoint_seen.lock() {
-            *seen = Cursor::START;
+            seen.cursor = Cursor::START;
         }
+    }
+
+    /// The highest checkpoint this node has seen in the database, to pass to [`Slot::learn_checkpoint`] for a
+    /// row read from now on.
+    pub(crate) fn checkpoint_seen(&self) -> Seen {
+        self.checkpoint_seen
+            .lock()
+            .map(|seen| *seen)
+            .unwrap_or_default()
     }
 
     /// Takes back what the view is known to reach down to `to` (the checkpoint in the database), if it is
@@ -234,27 +250,29 @@ impl Slot {
     /// Notes a checkpoint this node committed or read in the database.
     pub(crate) fn note_checkpoint(&self, cursor: Cursor) {
         if let Ok(mut seen) = self.checkpoint_seen.lock() {
-            *seen = (*seen).max(cursor);
+            seen.cursor = seen.cursor.max(cursor);
         }
     }
 
     /// Learns where the view stands from the projection's row, read by a node that does not hold the lease:
     /// a new rebuild forgets what the view reached; a checkpoint lower than one seen before (commits lost
-    /// in a database crash) takes it back to the checkpoint; a higher one is published.
-    pub(crate) fn learn_checkpoint(&self, cursor: Cursor, rebuilds: i64, epoch: u64) {
+    /// in a database crash) takes it back to the checkpoint; a higher one is published. `before` is what
+    /// [`Slot::checkpoint_seen`] said before the row was read: a checkpoint only moves forward, so a row read
+    /// after one was seen is never below it unless commits were lost.
+    pub(crate) fn learn_checkpoint(&self, cursor: Cursor, rebuilds: i64, epoch: u64, before: Seen) {
         self.observe_rebuilds(rebuilds);
-        // Taken meanwhile: the row may predate this node's own commits; the holder checks its checkpoint itself.
+        // Taken meanwhile: the holder checks its checkpoint itself.
         let held = self.held.load(Ordering::SeqCst);
-        let regressed = !held
-            && self.checkpoint_seen.lock().is_ok_and(|mut seen| {
-                let regressed = cursor < *seen;
-                *seen = if regressed {
-                    cursor
-                } else {
-                    (*seen).max(cursor)
-                };
-                regressed
-            });
+        let regressed = !held && before.rebuilds == rebuilds && cursor < before.cursor;
+        if let Ok(mut seen) = self.checkpoint_seen.lock()
+            && seen.rebuilds == rebuilds
+        {
+            seen.cursor = if regressed {
+                cursor
+            } else {
+                seen.cursor.max(cursor)
+            };
+        }
         if regressed {
             self.counters
                 .checkpoint_regressions
@@ -270,6 +288,14 @@ impl Slot {
 
     /// Notes the rebuild count read from the database; a new rebuild resets what the view is known to reach.
     pub(crate) fn observe_rebuilds(&self, rebuilds: i64) {
+        if let Ok(mut seen) = self.checkpoint_seen.lock()
+            && seen.rebuilds < rebuilds
+        {
+            *seen = Seen {
+                rebuilds,
+                cursor: Cursor::START,
+            };
+        }
         if self.rebuilds.fetch_max(rebuilds, Ordering::SeqCst) < rebuilds {
             self.reset_applied();
         }
@@ -535,8 +561,10 @@ impl Runner {
             .await?;
         let Some((lease, cursor, rebuilds)) = acquired else {
             // Not ours: still learn how far the view is, for cheap read-your-writes checks on this node.
+            let seen = self.slot.checkpoint_seen();
             if let Some(row) = node.sql.load(&node.db, &self.slot.name).await? {
-                self.slot.learn_checkpoint(row.cursor, row.rebuilds, epoch);
+                self.slot
+                    .learn_checkpoint(row.cursor, row.rebuilds, epoch, seen);
             }
             return Ok(false);
         };

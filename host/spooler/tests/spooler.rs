@@ -78,6 +78,7 @@ both_backends!(
     catch_up_gives_up_after_the_bound,
     lost_commits_and_transient_errors_skip_nothing,
     removing_a_projection_with_its_state_fences_out_its_holder,
+    a_node_without_the_lease_notices_lost_commits,
 );
 
 postgres_only!(
@@ -1135,4 +1136,77 @@ async fn removing_a_projection_with_its_state_fences_out_its_holder(t: &TestStor
     assert_eq!(tally_contents(store, "tally").await.0, Vec::<i64>::new());
     holder.abort();
     remover.shutdown().await;
+}
+
+async fn a_node_without_the_lease_notices_lost_commits(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let mut all = Vec::new();
+    for u in 0..3 {
+        all.extend(push_user(store, &format!("u{u}"), 3).await);
+    }
+    let first = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
+    assert_converges(&first, store, "tally", &BTreeSet::new()).await;
+    let checkpoint = first
+        .projection_status("tally")
+        .await
+        .expect("status")
+        .cursor;
+    first.shutdown().await;
+
+    // Another node holds the lease (and applies nothing); node-b only reads the checkpoint.
+    let db = Db::of(store);
+    db.execute(
+        "UPDATE projection_state SET holder = 'elsewhere', lease_token = lease_token + 1, \
+         lease_until = 253402300799000000 WHERE projection = 'tally'",
+        &[],
+    )
+    .await
+    .expect("lease held elsewhere");
+    let reader = start(
+        store,
+        vec![Arc::new(Tally::new("tally"))],
+        SpoolerConfig {
+            catch_up_timeout: Duration::from_millis(300),
+            ..config("node-b")
+        },
+    )
+    .await;
+    assert!(!reader.is_holder("tally").expect("known projection"));
+    let applied = reader.applied("tally").expect("known projection");
+    eventually(
+        Duration::from_secs(5),
+        "node-b to learn the checkpoint",
+        || async { *applied.borrow() >= checkpoint },
+    )
+    .await;
+
+    // The database loses the last batches: node-b must stop telling readers the view is there.
+    lose_commits_after(store, "tally", all[3].cursor(), &all).await;
+    eventually(
+        Duration::from_secs(5),
+        "node-b to notice the checkpoint went back",
+        || async {
+            reader
+                .projection_status("tally")
+                .await
+                .is_ok_and(|s| s.checkpoint_regressions_here == 1)
+        },
+    )
+    .await;
+    let result = reader.ensure_caught_up("tally", checkpoint).await;
+    assert!(
+        matches!(result, Err(Error::CatchUpTimeout { .. })),
+        "a read-your-writes check passed on a view that lost events: {result:?}"
+    );
+
+    // Once the lease is free, node-b takes it and applies the lost events again.
+    db.execute(
+        "UPDATE projection_state SET holder = NULL, lease_until = 0 WHERE projection = 'tally'",
+        &[],
+    )
+    .await
+    .expect("free lease");
+    assert_converges(&reader, store, "tally", &BTreeSet::new()).await;
+    reader.shutdown().await;
 }
