@@ -22,6 +22,11 @@ use warden_spooler::{
     BoxFuture, Db, Error, Projection, ProjectionError, SpoolerConfig, Spoolers, ViewTx, params,
 };
 
+/// PostgreSQL scenarios running at once. Each opens pools of its own, and the test server (shared with other
+/// test suites) has a bounded number of connections: beyond it, connections fail with "too many clients",
+/// which the spoolers retry with back-off, slowing every scenario past its bounds.
+static POSTGRES_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(&TestStore)`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -38,6 +43,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
+                    let _slot = super::POSTGRES_SLOTS.acquire().await.expect("slot");
                     let Some(t) = warden_eventstore::testing::postgres().await else {
                         eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
                         return;
@@ -56,6 +62,7 @@ macro_rules! postgres_only {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
+                    let _slot = super::POSTGRES_SLOTS.acquire().await.expect("slot");
                     let Some(t) = warden_eventstore::testing::postgres().await else {
                         eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
                         return;
