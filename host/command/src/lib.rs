@@ -41,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+mod authn;
 mod bootstrap;
 mod cache;
 mod commands;
@@ -54,7 +55,6 @@ use std::{sync::Arc, time::Duration};
 use warden_domain::{
     Aggregate, DomainEvent,
     authz::{Permission, Target},
-    user::User,
 };
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
@@ -217,65 +217,15 @@ impl Commands {
     }
 
     /// Authenticates a personal access token (`wdn_pat_<user>_<token>_<secret>`) of `instance_id`: the token
-    /// must belong to an active, unlocked machine user, match the stored hash and not be expired.
+    /// must belong to an active, unlocked machine user of an active organization, match the stored hash and not
+    /// be expired (see the `authn` module).
     pub async fn authenticate(
         &self,
         instance_id: &str,
         token: &str,
     ) -> Result<Caller, CommandError> {
-        let parsed = secret::parse_token(token).ok_or(CommandError::Unauthenticated)?;
-        let key = AggregateKey::new(instance_id, User::TYPE, parsed.user_id);
-        let now_ms = pipeline::now_unix_ms();
-        let cached = self.inner.models.get::<User>(&key).filter(|m| {
-            self.inner
-                .models
-                .is_recent(m.checked_ms(), self.inner.dependency_max_age)
-        });
-        if let Some(model) = cached
-            && let Some(caller) = accept_token(
-                instance_id,
-                &model.state,
-                parsed.user_id,
-                parsed.token_id,
-                token,
-                now_ms,
-            )
-        {
-            return Ok(caller);
-        }
-        let model = self.inner.catch_up::<User>(key).await?;
-        accept_token(
-            instance_id,
-            &model.state,
-            parsed.user_id,
-            parsed.token_id,
-            token,
-            now_ms,
-        )
-        .ok_or(CommandError::Unauthenticated)
+        self.inner.authenticate(instance_id, token).await
     }
-}
-
-fn accept_token(
-    instance_id: &str,
-    user: &User,
-    user_id: &str,
-    token_id: &str,
-    token: &str,
-    now_ms: i64,
-) -> Option<Caller> {
-    let stored = user.machine()?.tokens.get(token_id)?;
-    let valid = secret::secret_matches(token, &stored.token_hash)
-        && stored.expires_at_unix_ms > now_ms
-        && user.lifecycle == warden_domain::Lifecycle::Active
-        && !user.locked;
-    valid.then(|| Caller {
-        instance_id: instance_id.to_owned(),
-        identity: Identity::User {
-            user_id: user_id.to_owned(),
-            org_id: user.org_id.clone(),
-        },
-    })
 }
 
 impl Inner {
