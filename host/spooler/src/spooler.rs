@@ -557,6 +557,7 @@ impl Runner {
                         instance_id: None,
                         aggregate_types: self.slot.aggregate_types.clone(),
                         event_types: self.slot.event_types.clone(),
+                        org_id: None,
                         limit,
                     })
                     .await?;
