@@ -13,6 +13,7 @@ use warden_plugin::{PluginRuntime, RuntimeConfig};
 use warden_plugins::{
     PluginApiState, PluginRegistry, PluginService, PluginValidators, projection::ProjectionPlugins,
 };
+use warden_process::Cascades;
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
@@ -82,6 +83,10 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
         .await
         .context("starting the spoolers")?;
+    // The process managers run under the same spoolers (lease, checkpoint, failed events).
+    Cascades::start(commands.clone(), &read_side)
+        .await
+        .context("starting the process managers")?;
     // Projection plugins run under the spoolers of this node, following the registry.
     let projection_plugins = ProjectionPlugins::new(
         store.clone(),
