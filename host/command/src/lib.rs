@@ -23,8 +23,11 @@
 //! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally.
 //! A refusal, or a decision that changes nothing, is never answered from unverified cached state: the
 //! command is decided again on state read from the store first. On one node the cache always reflects the
-//! node's own writes; across nodes, a change to a dependency (say, a revoked membership) reaches the other
-//! nodes' decisions within `dependency_max_age`.
+//! node's own writes. Across nodes, [`Commands::observe`] drops cached models that are behind events stored
+//! elsewhere: a server feeds it every event its spoolers' scanner reads, which PostgreSQL `NOTIFY` wakes
+//! within milliseconds of the other node's push, so a change to a dependency (say, a revoked membership, a
+//! revoked token, a deactivated organization) reaches this node's decisions and token checks about that fast;
+//! `dependency_max_age` remains the bound should a notification be lost.
 //!
 //! # Use
 //!
@@ -214,6 +217,18 @@ impl Commands {
         self.inner
             .catch_up::<A>(AggregateKey::new(instance_id, A::TYPE, id))
             .await
+    }
+
+    /// Follows events stored by anyone (this node or another): drops cached write models that are behind
+    /// them, so the next command or authentication reads the aggregate afresh. A server hands it every new
+    /// event its spoolers' scanner reads (woken across nodes by PostgreSQL `NOTIFY`); without it, a change made
+    /// on another node reaches this node's decisions within [`CommandsConfig::dependency_max_age`].
+    pub fn observe(&self, events: &[warden_eventstore::Event]) {
+        for event in events {
+            self.inner
+                .models
+                .invalidate(&event.aggregate, event.sequence);
+        }
     }
 
     /// Authenticates a personal access token (`wdn_pat_<user>_<token>_<secret>`) of `instance_id`: the token

@@ -83,6 +83,12 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
         .await
         .context("starting the spoolers")?;
+    // Cached write models, and with them accepted tokens, follow changes made on other nodes as soon as the
+    // scanner reads them (woken by PostgreSQL NOTIFY), rather than after `dependency_max_age`.
+    let observer = commands.clone();
+    read_side
+        .spoolers()
+        .observe(Arc::new(move |events| observer.observe(events)));
     // The process managers run under the same spoolers (lease, checkpoint, failed events).
     Cascades::start(commands.clone(), &read_side)
         .await

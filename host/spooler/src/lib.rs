@@ -78,6 +78,6 @@ mod status;
 pub use config::SpoolerConfig;
 pub use db::{Backend, Db, DbRow, SqlValue, ViewTx, is_transient};
 pub use error::Error;
-pub use node::Spoolers;
+pub use node::{EventObserver, Spoolers};
 pub use projection::{BoxFuture, Projection, ProjectionError};
 pub use status::{FailedEvent, ProjectionStatus, render_prometheus};
