@@ -323,4 +323,20 @@ async fn org_owners_read_exactly_their_org_trail(store: TestStore) {
     api.call_as(&token_a, Method::GET, "/api/v1/events?org_id=", None)
         .await
         .error(StatusCode::BAD_REQUEST, "invalid_org_id");
+
+    // The OpenAPI document describes the filter and the field.
+    let document = api.get("/openapi.json").await.expect(StatusCode::OK).body;
+    let parameters = document["paths"]["/api/v1/events"]["get"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        parameters.iter().any(|p| p["name"] == "org_id"),
+        "{parameters:#?}"
+    );
+    assert!(
+        document["components"]["schemas"]["AuditEvent"]["properties"]
+            .get("org_id")
+            .is_some()
+    );
 }
