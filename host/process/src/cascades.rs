@@ -5,6 +5,7 @@
 //! | `org.removed` | remove the organization's user grants, applications, projects and users; drop the project grants given to it |
 //! | `project.removed` | remove the project's user grants and applications; drop its project grants |
 //! | `project.role.removed` | take the role out of every user grant of the project that holds it (a grant left without roles stays) |
+//! | `user.removed` | remove the user's grants (also those in other organizations' projects) |
 //!
 //! What depends on the removed resource is read from the query views, first brought up to the removal event
 //! (read-your-writes), so nothing created before the removal is missed. Removing a project in turn leads to
@@ -31,6 +32,7 @@ pub const CASCADES: &str = "cascades";
 const ORG_REMOVED: &str = "org.removed";
 const PROJECT_REMOVED: &str = "project.removed";
 const ROLE_REMOVED: &str = "project.role.removed";
+const USER_REMOVED: &str = "user.removed";
 
 /// The process manager that removes what removed organizations, projects and roles leave behind.
 #[derive(Debug, Clone)]
@@ -85,6 +87,10 @@ impl Cascades {
                     &mut refused,
                 )
                 .await?
+            }
+            USER_REMOVED => {
+                self.user_removed(&commands, instance_id, id, event.cursor(), &mut refused)
+                    .await?
             }
             _ => {}
         }
@@ -289,6 +295,36 @@ impl Cascades {
         Ok(())
     }
 
+    async fn user_removed(
+        &self,
+        commands: &CallerCommands<'_>,
+        instance_id: &str,
+        user_id: &str,
+        removal: Cursor,
+        refused: &mut Vec<String>,
+    ) -> Result<(), ProjectionError> {
+        self.catch_up(&[projections::USER_GRANTS], removal).await?;
+        let user = Some(user_id.to_owned());
+        let q = &self.queries;
+        let grants = all(|page| {
+            let query = UserGrantQuery {
+                user_id: user.clone(),
+                ..UserGrantQuery::default()
+            };
+            async move { q.user_grants(instance_id, &query, page).await }
+        })
+        .await?;
+        for grant in grants {
+            follow_up(
+                refused,
+                "user grant",
+                &grant.id,
+                commands.remove_user_grant(&grant.id).await,
+            )?;
+        }
+        Ok(())
+    }
+
     async fn role_removed(
         &self,
         commands: &CallerCommands<'_>,
@@ -326,11 +362,11 @@ impl Projection for Cascades {
     }
 
     fn aggregate_types(&self) -> Vec<String> {
-        vec!["org".to_owned(), "project".to_owned()]
+        vec!["org".to_owned(), "project".to_owned(), "user".to_owned()]
     }
 
     fn event_types(&self) -> Vec<String> {
-        [ORG_REMOVED, PROJECT_REMOVED, ROLE_REMOVED]
+        [ORG_REMOVED, PROJECT_REMOVED, ROLE_REMOVED, USER_REMOVED]
             .map(str::to_owned)
             .to_vec()
     }

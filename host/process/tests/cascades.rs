@@ -56,7 +56,8 @@ macro_rules! both_backends {
 
 both_backends!(
     removing_an_org_removes_what_it_held_and_resumes_after_a_crash,
-    removing_a_role_takes_it_out_of_user_grants
+    removing_a_role_takes_it_out_of_user_grants,
+    removing_a_user_removes_its_grants_everywhere
 );
 
 /// Lets the system remove `allowed` users, then holds every further user removal forever: a process manager
@@ -572,5 +573,78 @@ async fn removing_a_role_takes_it_out_of_user_grants(test_store: TestStore) {
     )
     .await;
     assert_eq!(grant["role_keys"], json!([]), "a grant without roles stays");
+    node.read_side.shutdown().await;
+}
+
+async fn removing_a_user_removes_its_grants_everywhere(test_store: TestStore) {
+    let store = test_store.store.clone();
+    let commands = Commands::new(store.clone(), CommandsConfig::default());
+    let setup = set_up(&commands).await;
+    let node = Node::start(&store, "node-1", commands, &setup.instance_id).await;
+    let home = create(&node, &setup, "/api/v1/orgs", json!({ "name": "Home" })).await;
+    let other = create(&node, &setup, "/api/v1/orgs", json!({ "name": "Other" })).await;
+    let project = create(
+        &node,
+        &setup,
+        "/api/v1/projects",
+        json!({ "org_id": other, "name": "Elsewhere" }),
+    )
+    .await;
+    let leaving = human(&node, &setup, &home, "leaving").await;
+    let staying = human(&node, &setup, &home, "staying").await;
+    let grant = create(
+        &node,
+        &setup,
+        "/api/v1/user-grants",
+        json!({ "user_id": leaving, "project_id": project }),
+    )
+    .await;
+    let kept = create(
+        &node,
+        &setup,
+        "/api/v1/user-grants",
+        json!({ "user_id": staying, "project_id": project }),
+    )
+    .await;
+
+    admin(
+        &node,
+        &setup,
+        Method::DELETE,
+        &format!("/api/v1/users/{leaving}"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let events = wait_for(&store, "the user's grant removed", |events| {
+        events
+            .iter()
+            .any(|e| e.event_type == "user_grant.removed" && e.aggregate.aggregate_id == grant)
+    })
+    .await;
+    let removal = events
+        .iter()
+        .find(|e| e.event_type == "user_grant.removed")
+        .expect("removal");
+    assert_eq!(removal.creator, "system");
+    assert_eq!(removal.org_id.as_deref(), Some(other.as_str()));
+    admin(
+        &node,
+        &setup,
+        Method::GET,
+        &format!("/api/v1/user-grants/{grant}"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    admin(
+        &node,
+        &setup,
+        Method::GET,
+        &format!("/api/v1/user-grants/{kept}"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     node.read_side.shutdown().await;
 }
