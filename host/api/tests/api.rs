@@ -1015,7 +1015,7 @@ async fn org_owner_is_confined_to_its_org(store: TestStore) {
             None,
         )
         .await,
-        as_owner(Method::GET, "/api/v1/events".into(), None).await,
+        as_owner(Method::GET, format!("/api/v1/events?org_id={globex}"), None).await,
     ];
     for reply in denied {
         reply.error(StatusCode::FORBIDDEN, "authz.permission_denied");

@@ -12,16 +12,22 @@ use warden_eventstore::testing::TestStore;
 
 both_backends!(
     audit_trail_filters_and_pages,
-    audit_trail_refuses_bad_parameters
+    audit_trail_refuses_bad_parameters,
+    org_owners_read_exactly_their_org_trail
 );
 
 /// The events of a query, waiting until at least `expected` are visible: stream readers see an event once no
 /// older transaction of the database is still running.
 async fn events(api: &Api, query: &str, expected: usize) -> Vec<Value> {
+    events_as(api, &api.token, query, expected).await
+}
+
+/// Like [`events`], as the holder of `token`.
+async fn events_as(api: &Api, token: &str, query: &str, expected: usize) -> Vec<Value> {
     let mut last = Vec::new();
     for _ in 0..50 {
         let page = api
-            .get(&format!("/api/v1/events?{query}"))
+            .call_as(token, Method::GET, &format!("/api/v1/events?{query}"), None)
             .await
             .expect(StatusCode::OK);
         last = page.body["events"].as_array().cloned().unwrap_or_default();
@@ -206,4 +212,131 @@ async fn audit_trail_refuses_bad_parameters(store: TestStore) {
             "{query}"
         );
     }
+}
+
+/// A machine user of `org` with `role` there, and its token.
+async fn member(api: &Api, org: &str, login: &str, role: &str) -> (String, String) {
+    let (id, token) = api.machine_with_token(org, login).await;
+    api.post(
+        &format!("/api/v1/orgs/{org}/members"),
+        json!({ "user_id": id, "roles": [role] }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    (id, token)
+}
+
+async fn org_owners_read_exactly_their_org_trail(store: TestStore) {
+    let api = Api::start(store).await;
+    let a = api.org("Audit A").await;
+    let b = api.org("Audit B").await;
+    let (owner_a, token_a) = member(&api, &a, "owner-a", "ORG_OWNER").await;
+    let (_, viewer_a) = member(&api, &a, "viewer-a", "ORG_OWNER_VIEWER").await;
+    let (_, manager_a) = member(&api, &a, "manager-a", "ORG_USER_MANAGER").await;
+    let (_, token_b) = member(&api, &b, "owner-b", "ORG_OWNER").await;
+    let human_a = api
+        .post(
+            "/api/v1/users/human",
+            json!({
+                "org_id": a, "login_name": "human-a", "given_name": "A", "family_name": "A",
+                "email": "human-a@example.com", "password": "Secret-Passw0rd!",
+            }),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    let human_b = api.human(&b, "human-b").await;
+    let project_b = api.project(&b, "Project B").await;
+
+    // The administrator reads everything, and one organization when asked.
+    let all = events(&api, "limit=1000", 20).await;
+    assert!(
+        all.iter().any(|e| e["org_id"].is_null()),
+        "instance events have no organization"
+    );
+    let only_b = events(&api, &format!("org_id={b}&limit=1000"), 6).await;
+    assert!(!only_b.is_empty());
+    assert!(
+        only_b.iter().all(|e| e["org_id"] == b.as_str()),
+        "{only_b:#?}"
+    );
+    assert!(
+        only_b
+            .iter()
+            .any(|e| e["aggregate_id"] == project_b.as_str())
+    );
+    assert!(only_b.iter().any(|e| e["aggregate_id"] == human_b.as_str()));
+
+    // An owner of A reads A's trail, by default and when naming A, and nothing of B or of the instance.
+    let a_trail = events(&api, &format!("org_id={a}&limit=1000"), 11).await;
+    for token in [&token_a, &viewer_a] {
+        let seen = events_as(&api, token, "limit=1000", a_trail.len()).await;
+        assert_eq!(seen, a_trail, "the default is the caller's organization");
+        let named = events_as(&api, token, &format!("org_id={a}&limit=1000"), seen.len()).await;
+        assert_eq!(named, seen);
+    }
+    assert!(a_trail.iter().all(|e| e["org_id"] == a.as_str()));
+    let ids: Vec<&str> = a_trail
+        .iter()
+        .filter_map(|e| e["aggregate_id"].as_str())
+        .collect();
+    for expected in [a.as_str(), owner_a.as_str(), human_a.as_str()] {
+        assert!(ids.contains(&expected), "{expected} in {ids:?}");
+    }
+    for foreign in [b.as_str(), human_b.as_str(), project_b.as_str()] {
+        assert!(!ids.contains(&foreign), "{foreign} leaked into A's trail");
+    }
+    let added = a_trail
+        .iter()
+        .find(|e| e["aggregate_id"] == human_a.as_str())
+        .expect("the human's event");
+    assert_eq!(added["payload"]["password_hash"], "[redacted]");
+    assert_eq!(added["creator"], api.admin_id.as_str());
+    let orgs = events_as(&api, &token_a, "aggregate_type=org&limit=1000", 1).await;
+    assert!(orgs.iter().all(|e| e["aggregate_id"] == a.as_str()));
+
+    // Another organization's trail, or the instance's, is not theirs to read.
+    for query in [
+        format!("org_id={b}"),
+        format!("org_id={b}&aggregate_id={human_b}"),
+    ] {
+        let reply = api
+            .call_as(
+                &token_a,
+                Method::GET,
+                &format!("/api/v1/events?{query}"),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            "{query}: {reply:?}"
+        );
+        assert!(reply.body.get("events").is_none());
+    }
+    let b_seen = events_as(&api, &token_b, "limit=1000", 1).await;
+    assert!(b_seen.iter().all(|e| e["org_id"] == b.as_str()));
+    // Managing users does not include reading the trail.
+    api.call_as(&manager_a, Method::GET, "/api/v1/events", None)
+        .await
+        .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    api.call_as(&token_a, Method::GET, "/api/v1/events?org_id=", None)
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_org_id");
+
+    // The OpenAPI document describes the filter and the field.
+    let document = api.get("/openapi.json").await.expect(StatusCode::OK).body;
+    let parameters = document["paths"]["/api/v1/events"]["get"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        parameters.iter().any(|p| p["name"] == "org_id"),
+        "{parameters:#?}"
+    );
+    assert!(
+        document["components"]["schemas"]["AuditEvent"]["properties"]
+            .get("org_id")
+            .is_some()
+    );
 }

@@ -67,7 +67,14 @@ impl<A: Aggregate> Model<A> {
     }
 }
 
-type Entry = Arc<dyn Any + Send + Sync>;
+/// A cached model with its sequence, or only the sequence when the model was found stale: an event beyond it
+/// was stored (by another node, say). A marker is a miss for readers and keeps a model read before that event
+/// from being cached after it.
+#[derive(Clone)]
+struct Entry {
+    sequence: i64,
+    model: Option<Arc<dyn Any + Send + Sync>>,
+}
 
 #[derive(Default)]
 struct Shard {
@@ -136,7 +143,27 @@ impl WriteModels {
                 entry
             }
         };
-        entry.downcast::<Model<A>>().ok()
+        entry.model?.downcast::<Model<A>>().ok()
+    }
+
+    /// Notes that `key` has an event at `sequence`: a cached model behind it is dropped (and no model behind
+    /// it is cached later). Aggregates not in the cache are left alone.
+    pub(crate) fn invalidate(&self, key: &AggregateKey, sequence: i64) {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let shard = &mut *shard;
+        for generation in [&mut shard.recent, &mut shard.older] {
+            if let Some(entry) = generation.get_mut(key)
+                && entry.sequence < sequence
+            {
+                *entry = Entry {
+                    sequence,
+                    model: None,
+                };
+            }
+        }
     }
 
     /// Stores a model unless the cache already holds a newer one of the same aggregate. Models of aggregates
@@ -150,13 +177,15 @@ impl WriteModels {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let current = shard.recent.get(key).or_else(|| shard.older.get(key));
-        if let Some(current) = current.and_then(|c| c.clone().downcast::<Model<A>>().ok())
-            && current.sequence > model.sequence
-        {
+        if current.is_some_and(|c| c.sequence > model.sequence) {
             return;
         }
         shard.older.remove(key);
-        self.insert_recent(&mut shard, key.clone(), model);
+        let entry = Entry {
+            sequence: model.sequence,
+            model: Some(model),
+        };
+        self.insert_recent(&mut shard, key.clone(), entry);
     }
 
     fn insert_recent(&self, shard: &mut Shard, key: AggregateKey, entry: Entry) {
@@ -227,6 +256,28 @@ mod tests {
             cache.get::<Organization>(&key("9999")).is_some(),
             "the latest model is kept"
         );
+    }
+
+    #[test]
+    fn invalidation_drops_models_behind_an_event_and_keeps_older_reads_out() {
+        let cache = WriteModels::new(1000);
+        cache.put(&key("a"), model(3));
+        cache.invalidate(&key("a"), 3);
+        assert!(cache.get::<Organization>(&key("a")).is_some(), "up to date");
+        cache.invalidate(&key("a"), 4);
+        assert!(cache.get::<Organization>(&key("a")).is_none(), "stale");
+        cache.put(&key("a"), model(3));
+        assert!(
+            cache.get::<Organization>(&key("a")).is_none(),
+            "a read from before the event is not cached"
+        );
+        cache.put(&key("a"), model(4));
+        assert_eq!(
+            cache.get::<Organization>(&key("a")).map(|m| m.sequence),
+            Some(4)
+        );
+        cache.invalidate(&key("b"), 1);
+        assert_eq!(cache.len(), 1, "unknown aggregates are not remembered");
     }
 
     #[test]

@@ -23,8 +23,11 @@
 //! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally.
 //! A refusal, or a decision that changes nothing, is never answered from unverified cached state: the
 //! command is decided again on state read from the store first. On one node the cache always reflects the
-//! node's own writes; across nodes, a change to a dependency (say, a revoked membership) reaches the other
-//! nodes' decisions within `dependency_max_age`.
+//! node's own writes. Across nodes, [`Commands::observe`] drops cached models that are behind events stored
+//! elsewhere: a server feeds it every event its spoolers' scanner reads, which PostgreSQL `NOTIFY` wakes
+//! within milliseconds of the other node's push, so a change to a dependency (say, a revoked membership, a
+//! revoked token, a deactivated organization) reaches this node's decisions and token checks about that fast;
+//! `dependency_max_age` remains the bound should a notification be lost.
 //!
 //! # Use
 //!
@@ -41,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+mod authn;
 mod bootstrap;
 mod cache;
 mod commands;
@@ -54,7 +58,6 @@ use std::{sync::Arc, time::Duration};
 use warden_domain::{
     Aggregate, DomainEvent,
     authz::{Permission, Target},
-    user::User,
 };
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
@@ -216,66 +219,28 @@ impl Commands {
             .await
     }
 
+    /// Follows events stored by anyone (this node or another): drops cached write models that are behind
+    /// them, so the next command or authentication reads the aggregate afresh. A server hands it every new
+    /// event its spoolers' scanner reads (woken across nodes by PostgreSQL `NOTIFY`); without it, a change made
+    /// on another node reaches this node's decisions within [`CommandsConfig::dependency_max_age`].
+    pub fn observe(&self, events: &[warden_eventstore::Event]) {
+        for event in events {
+            self.inner
+                .models
+                .invalidate(&event.aggregate, event.sequence);
+        }
+    }
+
     /// Authenticates a personal access token (`wdn_pat_<user>_<token>_<secret>`) of `instance_id`: the token
-    /// must belong to an active, unlocked machine user, match the stored hash and not be expired.
+    /// must belong to an active, unlocked machine user of an active organization, match the stored hash and not
+    /// be expired (see the `authn` module).
     pub async fn authenticate(
         &self,
         instance_id: &str,
         token: &str,
     ) -> Result<Caller, CommandError> {
-        let parsed = secret::parse_token(token).ok_or(CommandError::Unauthenticated)?;
-        let key = AggregateKey::new(instance_id, User::TYPE, parsed.user_id);
-        let now_ms = pipeline::now_unix_ms();
-        let cached = self.inner.models.get::<User>(&key).filter(|m| {
-            self.inner
-                .models
-                .is_recent(m.checked_ms(), self.inner.dependency_max_age)
-        });
-        if let Some(model) = cached
-            && let Some(caller) = accept_token(
-                instance_id,
-                &model.state,
-                parsed.user_id,
-                parsed.token_id,
-                token,
-                now_ms,
-            )
-        {
-            return Ok(caller);
-        }
-        let model = self.inner.catch_up::<User>(key).await?;
-        accept_token(
-            instance_id,
-            &model.state,
-            parsed.user_id,
-            parsed.token_id,
-            token,
-            now_ms,
-        )
-        .ok_or(CommandError::Unauthenticated)
+        self.inner.authenticate(instance_id, token).await
     }
-}
-
-fn accept_token(
-    instance_id: &str,
-    user: &User,
-    user_id: &str,
-    token_id: &str,
-    token: &str,
-    now_ms: i64,
-) -> Option<Caller> {
-    let stored = user.machine()?.tokens.get(token_id)?;
-    let valid = secret::secret_matches(token, &stored.token_hash)
-        && stored.expires_at_unix_ms > now_ms
-        && user.lifecycle == warden_domain::Lifecycle::Active
-        && !user.locked;
-    valid.then(|| Caller {
-        instance_id: instance_id.to_owned(),
-        identity: Identity::User {
-            user_id: user_id.to_owned(),
-            org_id: user.org_id.clone(),
-        },
-    })
 }
 
 impl Inner {

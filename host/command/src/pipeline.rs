@@ -299,7 +299,7 @@ impl<'a> Run<'a> {
                 "text must not contain NUL characters (U+0000)",
             )));
         }
-        let mut push = Push::new(self.ctx.actor.clone()).append(
+        let mut push = Push::new(self.ctx.actor.clone()).in_org(org_id).append(
             target.key.clone(),
             Expected::Exact(target.sequence),
             events,

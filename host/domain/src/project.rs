@@ -525,6 +525,24 @@ impl Project {
         )))
     }
 
+    /// Removes a grant as a follow-up of the project's or the granted organization's removal: unlike
+    /// [`remove_grant`](Self::remove_grant) it works on a removed project, and changes nothing when the grant
+    /// is already gone (so repeating it is harmless).
+    pub fn drop_grant(
+        &self,
+        grant_id: &str,
+        _ctx: &CommandContext,
+    ) -> Result<Decision<ProjectEvent>, DomainError> {
+        if self.lifecycle == Lifecycle::Unspecified || !self.grants.contains_key(grant_id) {
+            return Ok(Decision::unchanged());
+        }
+        Ok(Decision::event(ProjectEvent::GrantRemoved(
+            ProjectGrantRemoved {
+                grant_id: grant_id.to_owned(),
+            },
+        )))
+    }
+
     /// Makes `user` (whose id is `user_id`) a project member with project roles.
     pub fn add_member(
         &self,

@@ -296,5 +296,30 @@ impl UserGrant {
     }
 }
 
+impl UserGrant {
+    /// Takes the role `key` out of the grant after the role was removed from its project (a follow-up of
+    /// `project.role.removed`). Unlike [`change_roles`](Self::change_roles) it does not check the project,
+    /// which may be gone meanwhile. Changes nothing when the grant is removed or does not hold the role. A
+    /// grant left without roles stays: it still gives access to the project, as a grant made without roles
+    /// does, until someone removes it.
+    pub fn drop_role(
+        &self,
+        key: &str,
+        _ctx: &CommandContext,
+    ) -> Result<Decision<UserGrantEvent>, DomainError> {
+        if !self.exists() || !self.role_keys.iter().any(|k| k == key) {
+            return Ok(Decision::unchanged());
+        }
+        Ok(Decision::event(UserGrantEvent::Changed(UserGrantChanged {
+            role_keys: self
+                .role_keys
+                .iter()
+                .filter(|k| *k != key)
+                .cloned()
+                .collect(),
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -141,6 +141,9 @@ impl UniqueValue {
 pub struct Push {
     /// Who caused the change (a user id, or `system`).
     pub creator: String,
+    /// The organization the change belongs to, recorded on every event of the push (`None`: the instance,
+    /// or no organization).
+    pub org_id: Option<String>,
     /// Appends, at most one entry per aggregate.
     pub aggregates: Vec<AggregateChanges>,
     /// Unique values claimed or released.
@@ -154,6 +157,12 @@ impl Push {
             creator: creator.into(),
             ..Self::default()
         }
+    }
+
+    /// Records the organization the events belong to (see [`Event::org_id`]).
+    pub fn in_org(mut self, org_id: Option<impl Into<String>>) -> Self {
+        self.org_id = org_id.map(Into::into);
+        self
     }
 
     /// Appends `events` to `aggregate`, which must be at `expected`.
@@ -186,6 +195,11 @@ impl Push {
         }
         if self.creator.is_empty() {
             return Err(Error::InvalidPush("a push must name its creator".into()));
+        }
+        if self.org_id.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::InvalidPush(
+                "an organization id must not be empty".into(),
+            ));
         }
         self.aggregates
             .sort_by(|a, b| a.aggregate.cmp(&b.aggregate));
@@ -237,6 +251,11 @@ pub struct Event {
     pub payload: Value,
     /// Who caused the event.
     pub creator: String,
+    /// The organization the event belongs to, as the command that stored it decided; `None` for events of
+    /// the instance itself and for events stored before organizations were recorded, where none could be
+    /// derived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
     /// When it was stored, in microseconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -281,6 +300,8 @@ pub struct StreamQuery {
     pub aggregate_types: Vec<String>,
     /// Only these event types (empty: all).
     pub event_types: Vec<String>,
+    /// Only events of this organization (`None`: of any organization or none).
+    pub org_id: Option<String>,
     /// At most this many events.
     pub limit: u32,
 }
@@ -293,6 +314,7 @@ impl StreamQuery {
             instance_id: None,
             aggregate_types: Vec::new(),
             event_types: Vec::new(),
+            org_id: None,
             limit,
         }
     }

@@ -27,7 +27,7 @@ use crate::{
 };
 
 const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
-                             event_type, revision, payload, creator, created_at";
+                             event_type, revision, payload, creator, org_id, created_at";
 
 /// The oldest transaction still running; events of transactions below it are final.
 const HORIZON: &str = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
@@ -36,8 +36,8 @@ const APPEND: &str = "WITH latest AS (
         SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events
         WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3)
     INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, event_type, revision,
-                        payload, creator, created_at)
-    SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8
+                        payload, creator, created_at, org_id)
+    SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8, $10
     FROM latest, UNNEST($4::text[], $5::int4[], $6::text[]) WITH ORDINALITY AS e(event_type, revision, payload, ord)
     WHERE $9::bigint IS NULL OR latest.sequence = $9
     RETURNING position, tx_id, sequence";
@@ -108,6 +108,7 @@ async fn append<'c, E>(
     executor: E,
     changes: AggregateChanges,
     creator: &str,
+    org_id: Option<&str>,
     created_at: i64,
 ) -> Result<Vec<Event>>
 where
@@ -140,6 +141,7 @@ where
         .bind(creator)
         .bind(created_at)
         .bind(expected)
+        .bind(org_id)
         .fetch_all(executor)
         .await
         .map_err(|e| {
@@ -168,6 +170,7 @@ where
             revision: event.revision,
             payload: event.payload,
             creator: creator.to_owned(),
+            org_id: org_id.map(str::to_owned),
             created_at,
         });
     }
@@ -185,7 +188,14 @@ impl Eventstore for PgStore {
                 .aggregates
                 .pop()
                 .ok_or_else(|| Error::InvalidPush("empty".into()))?;
-            let stored = append(&self.pool, changes, &push.creator, created_at).await?;
+            let stored = append(
+                &self.pool,
+                changes,
+                &push.creator,
+                push.org_id.as_deref(),
+                created_at,
+            )
+            .await?;
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
             return Ok(stored);
         }
@@ -225,7 +235,16 @@ impl Eventstore for PgStore {
         }
         let mut stored = Vec::new();
         for changes in push.aggregates {
-            stored.extend(append(&mut *tx, changes, &push.creator, created_at).await?);
+            stored.extend(
+                append(
+                    &mut *tx,
+                    changes,
+                    &push.creator,
+                    push.org_id.as_deref(),
+                    created_at,
+                )
+                .await?,
+            );
         }
         tx.commit().await.map_err(|e| {
             if is_retryable_pg(&e) {
@@ -269,12 +288,18 @@ impl Eventstore for PgStore {
     }
 
     async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
+        // A separate statement for one organization's events, so its plan uses the organization index.
+        let org = if query.org_id.is_some() {
+            "AND org_id = $7"
+        } else {
+            "AND $7::text IS NULL"
+        };
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE (tx_id, position) > ($1, $2) AND tx_id < {HORIZON} \
                AND ($3::text IS NULL OR instance_id = $3) \
                AND (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4)) \
-               AND (cardinality($5::text[]) = 0 OR event_type = ANY($5)) \
+               AND (cardinality($5::text[]) = 0 OR event_type = ANY($5)) {org} \
              ORDER BY tx_id, position LIMIT $6"
         );
         let rows = sqlx::query(&sql)
@@ -284,6 +309,7 @@ impl Eventstore for PgStore {
             .bind(&query.aggregate_types)
             .bind(&query.event_types)
             .bind(i64::from(query.limit))
+            .bind(query.org_id.as_deref())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from_row).collect()
@@ -333,6 +359,7 @@ fn event_from_row(row: &PgRow) -> Result<Event> {
         revision: revision_from_db(row.try_get("revision")?, position)?,
         payload,
         creator: row.try_get("creator")?,
+        org_id: row.try_get("org_id")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -21,7 +21,7 @@ use crate::{
 };
 
 const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
-                             event_type, revision, payload, creator, created_at";
+                             event_type, revision, payload, creator, org_id, created_at";
 
 /// The SQLite eventstore.
 #[derive(Debug, Clone)]
@@ -97,8 +97,8 @@ impl SqliteStore {
 }
 
 const APPEND_ONE: &str = "INSERT INTO events (tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
-        event_type, revision, payload, creator, created_at)
-    SELECT (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), ?1, ?2, ?3, latest.sequence + 1, ?5, ?6, ?7, ?8, ?9
+        event_type, revision, payload, creator, created_at, org_id)
+    SELECT (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), ?1, ?2, ?3, latest.sequence + 1, ?5, ?6, ?7, ?8, ?9, ?10
     FROM (SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events
           WHERE instance_id = ?1 AND aggregate_type = ?2 AND aggregate_id = ?3) AS latest
     WHERE ?4 IS NULL OR latest.sequence = ?4
@@ -111,6 +111,7 @@ impl SqliteStore {
         changes: &crate::AggregateChanges,
         event: &crate::NewEvent,
         creator: &str,
+        org_id: Option<&str>,
         created_at: i64,
     ) -> Result<Event> {
         let key = &changes.aggregate;
@@ -128,6 +129,7 @@ impl SqliteStore {
             .bind(event.payload.to_string())
             .bind(creator)
             .bind(created_at)
+            .bind(org_id)
             .fetch_optional(&self.writer)
             .await?;
         let Some(row) = row else {
@@ -146,6 +148,7 @@ impl SqliteStore {
             revision: event.revision,
             payload: event.payload.clone(),
             creator: creator.to_owned(),
+            org_id: org_id.map(str::to_owned),
             created_at,
         })
     }
@@ -160,7 +163,13 @@ impl Eventstore for SqliteStore {
             && let [event] = changes.events.as_slice()
         {
             let stored = self
-                .push_one(changes, event, &push.creator, created_at)
+                .push_one(
+                    changes,
+                    event,
+                    &push.creator,
+                    push.org_id.as_deref(),
+                    created_at,
+                )
                 .await?;
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
             return Ok(vec![stored]);
@@ -229,8 +238,8 @@ impl Eventstore for SqliteStore {
                 let payload = event.payload.to_string();
                 let position: i64 = sqlx::query_scalar(
                     "INSERT INTO events (tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
-                     event_type, revision, payload, creator, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+                     event_type, revision, payload, creator, created_at, org_id) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
                 )
                 .bind(tx_id)
                 .bind(&key.instance_id)
@@ -242,6 +251,7 @@ impl Eventstore for SqliteStore {
                 .bind(payload)
                 .bind(&push.creator)
                 .bind(created_at)
+                .bind(push.org_id.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
                 stored.push(Event {
@@ -253,6 +263,7 @@ impl Eventstore for SqliteStore {
                     revision: event.revision,
                     payload: event.payload,
                     creator: push.creator.clone(),
+                    org_id: push.org_id.clone(),
                     created_at,
                 });
             }
@@ -292,6 +303,9 @@ impl Eventstore for SqliteStore {
             .push(")");
         if let Some(instance_id) = &query.instance_id {
             sql.push(" AND instance_id = ").push_bind(instance_id);
+        }
+        if let Some(org_id) = &query.org_id {
+            sql.push(" AND org_id = ").push_bind(org_id);
         }
         push_in(&mut sql, "aggregate_type", &query.aggregate_types);
         push_in(&mut sql, "event_type", &query.event_types);
@@ -361,6 +375,7 @@ fn event_from_row(row: &SqliteRow) -> Result<Event> {
         revision: revision_from_db(row.try_get("revision")?, position)?,
         payload,
         creator: row.try_get("creator")?,
+        org_id: row.try_get("org_id")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -47,6 +47,7 @@ both_backends!(
     stream_filters_by_types,
     concurrent_writers_reader_sees_every_event_once,
     malformed_push_is_refused,
+    events_carry_their_org,
 );
 
 const INSTANCE: &str = "inst-1";
@@ -561,4 +562,61 @@ mod blobs {
             blobs_round_trip(t.store.clone()).await;
         }
     }
+}
+
+async fn events_carry_their_org(store: Store) {
+    // One event alone (the single-statement path), several events, and a push with a unique value.
+    let single = store
+        .push(one("o1", Expected::Exact(0), "user.added", 1).in_org(Some("org-a")))
+        .await
+        .expect("push");
+    assert_eq!(single[0].org_id.as_deref(), Some("org-a"));
+    let several = store
+        .push(
+            Push::new("tester")
+                .in_org(Some("org-b"))
+                .append(
+                    key("o2"),
+                    Expected::Exact(0),
+                    vec![event("user.added", 1), event("user.renamed", 2)],
+                )
+                .unique(UniqueChange::Add(UniqueValue::new(INSTANCE, "login", "o2"))),
+        )
+        .await
+        .expect("push");
+    assert!(several.iter().all(|e| e.org_id.as_deref() == Some("org-b")));
+    store
+        .push(one("o3", Expected::Exact(0), "user.added", 1))
+        .await
+        .expect("push without an org");
+    let stored = read_until(&store, 4).await;
+    let orgs: Vec<Option<&str>> = stored.iter().map(|e| e.org_id.as_deref()).collect();
+    assert_eq!(orgs, [Some("org-a"), Some("org-b"), Some("org-b"), None]);
+    let of_b = store
+        .read_stream(&StreamQuery {
+            org_id: Some("org-b".to_owned()),
+            ..StreamQuery::after(Cursor::START, 100)
+        })
+        .await
+        .expect("read one org");
+    assert_eq!(of_b, stored[1..3].to_vec());
+    let read_back = store.read_aggregate(&key("o1"), 0).await.expect("read");
+    assert_eq!(read_back[0].org_id.as_deref(), Some("org-a"));
+    let empty = store
+        .push(one("o4", Expected::Exact(0), "user.added", 1).in_org(Some("")))
+        .await;
+    assert!(matches!(empty, Err(Error::InvalidPush(_))), "{empty:?}");
+}
+
+/// Every event of the stream, once at least `count` are visible (PostgreSQL shows an event once no older
+/// transaction still runs).
+async fn read_until(store: &Store, count: usize) -> Vec<Event> {
+    for _ in 0..100 {
+        let events = all_events(store).await;
+        if events.len() >= count {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    all_events(store).await
 }

@@ -11,6 +11,7 @@ use warden_plugin::{PluginRuntime, RuntimeConfig};
 use warden_plugins::{
     PluginApiState, PluginRegistry, PluginService, PluginValidators, projection::ProjectionPlugins,
 };
+use warden_process::Cascades;
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
@@ -99,6 +100,16 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
         .await
         .context("starting the spoolers")?;
+    // Cached write models, and with them accepted tokens, follow changes made on other nodes as soon as the
+    // scanner reads them (woken by PostgreSQL NOTIFY), rather than after `dependency_max_age`.
+    let observer = commands.clone();
+    read_side
+        .spoolers()
+        .observe(Arc::new(move |events| observer.observe(events)));
+    // The process managers run under the same spoolers (lease, checkpoint, failed events).
+    Cascades::start(commands.clone(), &read_side)
+        .await
+        .context("starting the process managers")?;
     // Projection plugins run under the spoolers of this node, following the registry.
     let projection_plugins = ProjectionPlugins::new(
         store.clone(),

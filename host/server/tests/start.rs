@@ -605,3 +605,80 @@ fn the_survivor_takes_over_when_the_lease_holder_is_killed_under_load() {
     }
     survivor.stop();
 }
+
+/// Polls `check` every 20 ms until it holds, failing after `seconds`.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_org_removal_reaches_every_node_and_cascades() {
+    let Some(url) = postgres_schema("cascade") else {
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [("WARDEN_DATABASE_URL", url.as_str())];
+    let a = Server::start(dir.path(), &env);
+    a.wait_ready();
+    let b = Server::start(dir.path(), &env);
+    b.wait_ready();
+    let admin = std::fs::read_to_string(dir.path().join("admin.pat")).expect("admin.pat");
+    let admin = Some(admin.trim());
+    let created = |server: &Server, path: &str, body: serde_json::Value| {
+        let (status, body) = server.request("POST", path, admin, Some(&body));
+        assert_eq!(status, 201, "{path}: {body}");
+        body
+    };
+
+    let org = created(&a, "/api/v1/orgs", json!({ "name": "Doomed" }))["id"]
+        .as_str()
+        .expect("org id")
+        .to_owned();
+    let robot = created(
+        &a,
+        "/api/v1/users/machine",
+        json!({ "org_id": org, "login_name": "robot", "name": "Robot" }),
+    )["id"]
+        .as_str()
+        .expect("user id")
+        .to_owned();
+    created(
+        &a,
+        &format!("/api/v1/orgs/{org}/members"),
+        json!({ "user_id": robot, "roles": ["ORG_OWNER"] }),
+    );
+    let token = created(&a, &format!("/api/v1/users/{robot}/pats"), json!({}))["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let own_org = format!("/api/v1/orgs/{org}");
+    let (status, body) = b.request("GET", &own_org, Some(&token), None);
+    assert_eq!(status, 200, "node B accepts the token: {body}");
+
+    let (status, body) = a.request("DELETE", &own_org, admin, None);
+    assert_eq!(status, 200, "{body}");
+    eventually(10, "node B refusing the removed org's token", || {
+        b.request("GET", &own_org, Some(&token), None).0 == 401
+    });
+    eventually(20, "the cascade removing the org's user", || {
+        b.request("GET", &format!("/api/v1/users/{robot}"), admin, None)
+            .0
+            == 404
+    });
+    let (status, trail) = b.request(
+        "GET",
+        &format!("/api/v1/events?aggregate_id={robot}&event_type=user.removed"),
+        admin,
+        None,
+    );
+    assert_eq!(status, 200, "{trail}");
+    assert_eq!(trail["events"][0]["creator"], "system", "{trail}");
+    assert_eq!(trail["events"][0]["org_id"], org.as_str(), "{trail}");
+    b.stop();
+    a.stop();
+}

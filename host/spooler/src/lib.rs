@@ -42,6 +42,12 @@
 //! same machinery; [`Spoolers::remove`] stops it and, optionally, drops its view ([`Projection::reset`]),
 //! checkpoint and failed events. The scanner and the listener pick the current set up on every wake-up.
 //!
+//! # Process managers
+//! A projection that [`reacts`](Projection::reacts) runs under the same lease, checkpoint and failed-event
+//! handling, but its events are handed to [`Projection::react`] one at a time with no transaction open (so it
+//! can issue commands, whose pushes need SQLite's single writer), and the checkpoint moves after each event in
+//! a transaction of its own. Reactions are at least once, so they must be idempotent.
+//!
 //! # Backends
 //! Projections write each statement once for both backends: `$1, $2, …` placeholders (SQLite understands them
 //! too), [`SqlValue`] parameters built with [`params!`], rows read through [`DbRow`]; the batch transaction is a
@@ -76,6 +82,6 @@ mod status;
 pub use config::SpoolerConfig;
 pub use db::{Backend, Db, DbRow, SqlValue, ViewTx, is_transient};
 pub use error::Error;
-pub use node::Spoolers;
+pub use node::{EventObserver, Spoolers};
 pub use projection::{BoxFuture, Projection, ProjectionError};
 pub use status::{FailedEvent, ProjectionStatus, render_prometheus};

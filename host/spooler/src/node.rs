@@ -15,7 +15,7 @@ use tokio::{
     task::JoinHandle,
 };
 use tracing::{Instrument, debug, info, info_span, warn};
-use warden_eventstore::{Cursor, Eventstore, Store};
+use warden_eventstore::{Cursor, Event, Eventstore, Store};
 
 use crate::{
     Error, ProjectionStatus, SpoolerConfig,
@@ -50,7 +50,30 @@ pub(crate) struct Node {
     pub(crate) scan_wake: Notify,
     /// The projections this node runs now.
     pub(crate) registry: Registry,
+    /// Called with every batch of new events the scanner reads.
+    pub(crate) observers: Observers,
 }
+
+/// The observers of one node's scanner.
+#[derive(Default)]
+pub(crate) struct Observers(RwLock<Vec<EventObserver>>);
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.read().map(|o| o.len()).unwrap_or_default();
+        f.debug_struct("Observers").field("count", &count).finish()
+    }
+}
+
+impl Observers {
+    /// The current observers.
+    pub(crate) fn all(&self) -> Vec<EventObserver> {
+        self.0.read().map(|o| o.clone()).unwrap_or_default()
+    }
+}
+
+/// A callback the scanner hands every batch of new events it reads (see [`Spoolers::observe`]).
+pub type EventObserver = Arc<dyn Fn(&[Event]) + Send + Sync>;
 
 /// The projections of one node, which [`Spoolers::add`] and [`Spoolers::remove`] change while they run.
 #[derive(Debug, Default)]
@@ -306,6 +329,7 @@ impl Spoolers {
             seen: watch::channel(Cursor::START).0,
             scan_wake: Notify::new(),
             registry,
+            observers: Observers::default(),
         });
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -451,6 +475,16 @@ impl Spoolers {
         }
         info!(projection, drop_state, "projection removed");
         Ok(())
+    }
+
+    /// Hands every event this node's scanner reads from now on to `observer`, in stream order, soon after it
+    /// is stored on any node: pushes through this node's store wake the scanner at once, pushes of other nodes
+    /// through PostgreSQL `NOTIFY`. Caches that must follow changes made elsewhere (accepted tokens, write
+    /// models) invalidate themselves from it. The observer runs on the scanner's task, so it must be quick.
+    pub fn observe(&self, observer: EventObserver) {
+        if let Ok(mut observers) = self.inner.node.observers.0.write() {
+            observers.push(observer);
+        }
     }
 
     /// Wakes every spooler of this node and of the other nodes, e.g. after pushes made through another

@@ -96,10 +96,32 @@ pub trait Projection: Send + Sync + 'static {
         })
     }
 
-    /// Applies one event to the view inside the batch transaction `tx`.
+    /// Applies one event to the view inside the batch transaction `tx`. Not called for a projection that
+    /// [`reacts`](Projection::reacts).
     fn apply<'a>(
         &'a self,
         tx: &'a mut ViewTx,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+
+    /// Whether this is a process manager rather than a view: its spooler calls
+    /// [`react`](Projection::react) for each event with no transaction open (so it can issue commands, which
+    /// push through the store), and moves the checkpoint after each event in a transaction of its own, fenced
+    /// by the lease as usual. Reactions are therefore at least once: after a crash between a reaction and its
+    /// checkpoint the event is handled again, so a reaction must be idempotent.
+    fn reacts(&self) -> bool {
+        false
+    }
+
+    /// Reacts to one event (only called when [`reacts`](Projection::reacts) is true). An error counts as a
+    /// failed event like one of [`apply`](Projection::apply): retried with back-off, skipped after the bound.
+    fn react<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            Err(ProjectionError::event(format!(
+                "{} does not react to {}",
+                self.name(),
+                event.event_type
+            )))
+        })
+    }
 }

@@ -43,6 +43,11 @@ async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Curs
             Some(last) => last.cursor().max(head),
             None => seen.max(head),
         };
+        if !events.is_empty() {
+            for observe in &node.observers.all() {
+                observe(&events);
+            }
+        }
         for slot in slots {
             let ours: Vec<_> = events.iter().filter(|e| slot.reads(e)).cloned().collect();
             if ours.is_empty() {

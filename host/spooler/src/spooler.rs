@@ -373,6 +373,11 @@ enum Applied {
         index: usize,
         error: ProjectionError,
     },
+    /// A reacting projection failed at `index`; the events before it were handled and checkpointed.
+    FailedAfterCheckpoint {
+        index: usize,
+        error: ProjectionError,
+    },
 }
 
 /// The spooler of one projection on this node.
@@ -663,6 +668,7 @@ impl Runner {
                         instance_id: None,
                         aggregate_types: self.slot.aggregate_types.clone(),
                         event_types: self.slot.event_types.clone(),
+                        org_id: None,
                         limit,
                     })
                     .await?;
@@ -694,12 +700,22 @@ impl Runner {
         match self.apply(&events, end).await? {
             Applied::Done => self.committed(end, events.len(), epoch),
             Applied::Fenced => return self.refence().await,
+            Applied::FailedAfterCheckpoint { index, error } => {
+                if index > 0 {
+                    self.committed(events[index - 1].cursor(), index, epoch);
+                }
+                return self.failed(&events[index], &error).await;
+            }
             Applied::Failed { index, error } => {
                 if index > 0 {
                     let prefix_end = events[index - 1].cursor();
                     match self.apply(&events[..index], prefix_end).await? {
                         Applied::Done => self.committed(prefix_end, index, epoch),
                         Applied::Fenced => return self.refence().await,
+                        Applied::FailedAfterCheckpoint {
+                            index: earlier,
+                            error,
+                        } => return self.failed(&events[earlier], &error).await,
                         // The events before the failing one failed on their own this time.
                         Applied::Failed {
                             index: earlier,
@@ -727,6 +743,9 @@ impl Runner {
 
     /// Applies `events` and moves the checkpoint to `end`, in one transaction.
     async fn apply(&mut self, events: &[Event], end: Cursor) -> Result<Applied, Error> {
+        if self.slot.projection.reacts() {
+            return self.react(events, end).await;
+        }
         let Some(held) = self.held else {
             return Ok(Applied::Fenced);
         };
@@ -767,6 +786,63 @@ impl Runner {
         }
         tx.commit().await?;
         Ok(Applied::Done)
+    }
+
+    /// Hands `events` one by one to a reacting projection, outside any transaction, moving the checkpoint
+    /// after each; at the end moves it to `end`.
+    async fn react(&mut self, events: &[Event], end: Cursor) -> Result<Applied, Error> {
+        for (index, event) in events.iter().enumerate() {
+            if self.held.is_none() {
+                return Ok(Applied::Fenced);
+            }
+            if let Err(error) = self.slot.projection.react(event).await {
+                return match error {
+                    ProjectionError::Database(err) if crate::db::is_transient(&err) => {
+                        Err(Error::Database(err))
+                    }
+                    error => Ok(Applied::FailedAfterCheckpoint { index, error }),
+                };
+            }
+            if !self.checkpoint(event.cursor(), event.created_at).await? {
+                return Ok(Applied::Fenced);
+            }
+        }
+        if end > self.persisted && !self.checkpoint(end, 0).await? {
+            return Ok(Applied::Fenced);
+        }
+        Ok(Applied::Done)
+    }
+
+    /// Moves the checkpoint to `to` in a transaction of its own; false when the fence refused it.
+    async fn checkpoint(&mut self, to: Cursor, last_event_at: i64) -> Result<bool, Error> {
+        let Some(held) = self.held else {
+            return Ok(false);
+        };
+        let node = Arc::clone(&self.node);
+        let mut tx = node.begin_batch().await?;
+        let moved = node
+            .sql
+            .fence(
+                &mut tx,
+                &self.slot.name,
+                &node.config.node_id,
+                held.lease,
+                self.persisted,
+                to,
+                last_event_at,
+            )
+            .await?;
+        if !moved {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if self.unresolved {
+            node.sql.resolve(&mut tx, &self.slot.name, to).await?;
+        }
+        tx.commit().await?;
+        self.persisted = to;
+        self.scan_from = to;
+        Ok(true)
     }
 
     /// Bookkeeping after a batch of `count` events committed with the checkpoint at `end`.

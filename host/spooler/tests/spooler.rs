@@ -16,7 +16,7 @@ use warden_domain::{
 };
 use warden_eventstore::{
     AggregateKey, ConnectOptions, Cursor, Event, Eventstore, Expected, NewEvent, Push, Store,
-    testing::TestStore,
+    StreamQuery, testing::TestStore,
 };
 use warden_spooler::{
     BoxFuture, Db, Error, Projection, ProjectionError, SpoolerConfig, Spoolers, ViewTx, params,
@@ -86,6 +86,7 @@ both_backends!(
     lost_commits_and_transient_errors_skip_nothing,
     removing_a_projection_with_its_state_fences_out_its_holder,
     a_node_without_the_lease_notices_lost_commits,
+    reacting_projection_pushes_outside_the_batch_with_checkpoint_and_failures,
 );
 
 postgres_only!(
@@ -1216,4 +1217,158 @@ async fn a_node_without_the_lease_notices_lost_commits(t: &TestStore) {
     .expect("free lease");
     assert_converges(&reader, store, "tally", &BTreeSet::new()).await;
     reader.shutdown().await;
+}
+
+/// A process manager in miniature: for every user event it pushes a `reaction` event (as a process manager
+/// issues commands, which on SQLite needs the writer a batch transaction would hold). It fails the first two
+/// attempts at `flaky` and every attempt at `poison`.
+struct Reactor {
+    store: Store,
+    flaky: i64,
+    poison: i64,
+    reacted: Mutex<Vec<i64>>,
+    attempts: Mutex<BTreeMap<i64, u32>>,
+}
+
+impl Reactor {
+    fn new(store: &Store, flaky: i64, poison: i64) -> Self {
+        Self {
+            store: store.clone(),
+            flaky,
+            poison,
+            reacted: Mutex::new(Vec::new()),
+            attempts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn reacted(&self) -> Vec<i64> {
+        self.reacted.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl Projection for Reactor {
+    fn name(&self) -> &str {
+        "reactor"
+    }
+
+    fn aggregate_types(&self) -> Vec<String> {
+        vec!["user".to_owned()]
+    }
+
+    fn tables(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn apply<'a>(
+        &'a self,
+        _tx: &'a mut ViewTx,
+        _event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async { Err(ProjectionError::event("a reactor has no view")) })
+    }
+
+    fn reacts(&self) -> bool {
+        true
+    }
+
+    fn react<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            let attempt = {
+                let mut attempts = self.attempts.lock().expect("attempts");
+                let n = attempts.entry(event.position).or_default();
+                *n += 1;
+                *n
+            };
+            if event.position == self.poison || (event.position == self.flaky && attempt <= 2) {
+                return Err(ProjectionError::event("cannot react"));
+            }
+            let pushed = self
+                .store
+                .push(Push::new("system").append(
+                    AggregateKey::new(INSTANCE, "reaction", event.position.to_string()),
+                    Expected::Exact(0),
+                    vec![NewEvent::new("reaction.done", 1, serde_json::json!({}))],
+                ))
+                .await;
+            match pushed {
+                Ok(_) => {}
+                // Done before a crash: the reaction is idempotent.
+                Err(error) if error.is_conflict() => {}
+                Err(error) => return Err(ProjectionError::event(error.to_string())),
+            }
+            self.reacted.lock().expect("reacted").push(event.position);
+            Ok(())
+        })
+    }
+}
+
+async fn reacting_projection_pushes_outside_the_batch_with_checkpoint_and_failures(t: &TestStore) {
+    let store = &t.store;
+    let mut all = Vec::new();
+    for u in 0..4 {
+        all.extend(push_user(store, &format!("u{u}"), 1).await);
+    }
+    let (flaky, poison) = (all[2].position, all[5].position);
+    let reactor = Arc::new(Reactor::new(store, flaky, poison));
+    let spoolers = start(
+        store,
+        vec![Arc::clone(&reactor) as Arc<dyn Projection>],
+        config("node-a"),
+    )
+    .await;
+    let expected: Vec<i64> = all
+        .iter()
+        .map(|e| e.position)
+        .filter(|p| *p != poison)
+        .collect();
+    eventually(Duration::from_secs(20), "every reaction", || {
+        let reactor = Arc::clone(&reactor);
+        let spoolers = spoolers.clone();
+        let expected = expected.clone();
+        async move {
+            let skipped = spoolers
+                .projection_status("reactor")
+                .await
+                .is_ok_and(|s| s.skipped_events == 1);
+            skipped && reactor.reacted() == expected
+        }
+    })
+    .await;
+    let attempts = reactor
+        .attempts
+        .lock()
+        .map(|a| a.clone())
+        .expect("attempts");
+    assert_eq!(attempts.get(&flaky), Some(&3), "retried until it worked");
+    assert_eq!(attempts.get(&poison), Some(&3), "skipped after the bound");
+    let status = spoolers.projection_status("reactor").await.expect("status");
+    assert_eq!(status.retrying_events, 0);
+    assert_eq!(status.failed_events[0].position, poison);
+    spoolers.shutdown().await;
+
+    // Restarted, it continues from its checkpoint: only what is new is handled.
+    let after = push_user(store, "after", 0).await;
+    let restarted = Arc::new(Reactor::new(store, 0, 0));
+    let spoolers = start(
+        store,
+        vec![Arc::clone(&restarted) as Arc<dyn Projection>],
+        config("node-b"),
+    )
+    .await;
+    let new = vec![after[0].position];
+    eventually(Duration::from_secs(20), "the new reaction", || {
+        let restarted = Arc::clone(&restarted);
+        let new = new.clone();
+        async move { restarted.reacted() == new }
+    })
+    .await;
+    let reactions = store
+        .read_stream(&StreamQuery {
+            aggregate_types: vec!["reaction".to_owned()],
+            ..StreamQuery::after(Cursor::START, 1000)
+        })
+        .await
+        .expect("reactions");
+    assert_eq!(reactions.len(), expected.len() + 1, "one push per reaction");
+    spoolers.shutdown().await;
 }

@@ -1,9 +1,16 @@
 //! `GET /api/v1/events`: the audit trail, every change to every resource of the instance.
+//!
+//! Every event carries the organization it belongs to (`org_id`, recorded by the command that stored it).
+//! Who reads what follows from where the caller holds `events.read`: on the instance, every event (filtered
+//! by `org_id` when asked); on an organization only (`ORG_OWNER`, `ORG_OWNER_VIEWER`), exactly that
+//! organization's events — `org_id` defaults to the caller's own organization, and naming an organization
+//! where the caller holds no `events.read` is refused.
 
 use axum::{extract::State, http::StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use warden_command::{Caller, Identity};
 use warden_domain::{
     audit::redact_secrets,
     authz::{Permission, Target},
@@ -32,7 +39,8 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get(
             "/api/v1/events",
             "listEvents",
-            "The audit trail: events of the instance in stream order, filtered and paged",
+            "The audit trail: events of the instance (or, for organization owners, of their organization) in \
+             stream order, filtered and paged",
             list,
         )
         .permission(Permission::EventsRead)
@@ -49,6 +57,9 @@ pub(crate) struct EventsQuery {
     aggregate_type: Option<String>,
     /// Only events of the aggregate with this id.
     aggregate_id: Option<String>,
+    /// Only events of this organization. Callers who hold `events.read` only through an organization
+    /// membership read only that organization's events; for them it defaults to their own organization.
+    org_id: Option<String>,
     /// Only these event types (comma-separated), e.g. `user.human.added`.
     event_type: Option<String>,
     /// Only events stored at or after this time (RFC 3339, UTC).
@@ -80,8 +91,12 @@ pub struct AuditEvent {
     pub event_type: String,
     /// Revision of the payload's shape.
     pub revision: u16,
-    /// Who caused it: a user id, or `system`.
+    /// Who caused it: a user id, or `system` (Warden itself, e.g. the follow-up removals after an organization
+    /// was removed).
     pub creator: String,
+    /// The organization the event belongs to; absent for events of the instance itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
     /// When it was stored (RFC 3339, UTC).
     pub created_at: String,
     /// The payload, with hashes of secrets redacted.
@@ -157,10 +172,7 @@ async fn list(
     Authenticated(caller): Authenticated,
     Query(query): Query<EventsQuery>,
 ) -> Result<axum::Json<EventsPage>, ApiError> {
-    api.commands
-        .for_caller(&caller)
-        .authorize(Permission::EventsRead, &Target::Instance)
-        .await?;
+    let org_id = readable_org(&api, &caller, query.org_id.as_deref()).await?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(
@@ -195,6 +207,7 @@ async fn list(
     stream.instance_id = Some(api.instance_id.to_string());
     stream.aggregate_types = list_param(query.aggregate_type.as_deref());
     stream.event_types = list_param(query.event_type.as_deref());
+    stream.org_id = org_id;
 
     let mut events = Vec::new();
     let mut scanned = 0;
@@ -233,6 +246,46 @@ async fn list(
     }))
 }
 
+/// The organization whose events `caller` reads (`None`: every event), refusing a caller without
+/// `events.read` on what it asked for.
+async fn readable_org(
+    api: &ApiState,
+    caller: &Caller,
+    asked: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    if asked.is_some_and(str::is_empty) {
+        return Err(ApiError::invalid(
+            "org_id",
+            "invalid_org_id",
+            "org_id must name an organization",
+        ));
+    }
+    let commands = api.commands.for_caller(caller);
+    let on_instance = commands
+        .authorize(Permission::EventsRead, &Target::Instance)
+        .await;
+    match on_instance {
+        Ok(()) => Ok(asked.map(str::to_owned)),
+        Err(error) if error.as_refusal().is_none() => Err(error.into()),
+        Err(refusal) => {
+            let org_id = match (asked, &caller.identity) {
+                (Some(asked), _) => asked.to_owned(),
+                (None, Identity::User { org_id, .. }) => org_id.clone(),
+                (None, Identity::System) => return Err(refusal.into()),
+            };
+            commands
+                .authorize(
+                    Permission::EventsRead,
+                    &Target::Org {
+                        org_id: org_id.clone(),
+                    },
+                )
+                .await?;
+            Ok(Some(org_id))
+        }
+    }
+}
+
 fn audit_event(event: Event) -> AuditEvent {
     AuditEvent {
         position: event.position,
@@ -242,6 +295,7 @@ fn audit_event(event: Event) -> AuditEvent {
         event_type: event.event_type,
         revision: event.revision,
         creator: event.creator,
+        org_id: event.org_id,
         created_at: time::format_micros(event.created_at),
         payload: redact_secrets(&event.payload),
     }

@@ -6,6 +6,7 @@
 //! the permission against.
 
 mod application;
+mod cascade;
 mod instance;
 mod machine;
 mod org;

@@ -352,3 +352,23 @@ fn member_refusals() {
         .when(|p| p.remove_member("user-1", &ctx()))
         .then_error(ErrorKind::NotFound, "member.not_found");
 }
+
+#[test]
+fn drop_grant_works_after_removal_and_repeats_harmlessly() {
+    let removed = with(&[ProjectEvent::Removed]);
+    let dropped = ProjectEvent::GrantRemoved(ProjectGrantRemoved {
+        grant_id: "grant-1".to_owned(),
+    });
+    given::<Project>(&removed)
+        .when(|p| p.drop_grant("grant-1", &ctx()))
+        .then_events([dropped.clone()]);
+    given::<Project>(&shop_events())
+        .when(|p| p.drop_grant("grant-1", &ctx()))
+        .then_events([dropped.clone()]);
+    given::<Project>(&[removed, vec![dropped]].concat())
+        .when(|p| p.drop_grant("grant-1", &ctx()))
+        .then_unchanged();
+    given::<Project>(&[])
+        .when(|p| p.drop_grant("grant-1", &ctx()))
+        .then_unchanged();
+}

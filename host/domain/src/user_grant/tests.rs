@@ -209,3 +209,24 @@ fn remove_frees_the_pair() {
         .when(|g| g.deactivate(&ctx()))
         .then_error(ErrorKind::NotFound, "user_grant.not_found");
 }
+
+#[test]
+fn drop_role_takes_one_role_out_and_keeps_an_empty_grant() {
+    given::<UserGrant>(&[added(&["reader", "admin"])])
+        .when(|g| g.drop_role("admin", &ctx()))
+        .then_events([UserGrantEvent::Changed(UserGrantChanged {
+            role_keys: strings(&["reader"]),
+        })]);
+    given::<UserGrant>(&[added(&["reader"])])
+        .when(|g| g.drop_role("reader", &ctx()))
+        .then_events([UserGrantEvent::Changed(UserGrantChanged {
+            role_keys: Vec::new(),
+        })])
+        .then_state(|g| assert!(g.exists(), "a grant without roles stays"));
+    given::<UserGrant>(&[added(&["reader"])])
+        .when(|g| g.drop_role("admin", &ctx()))
+        .then_unchanged();
+    given::<UserGrant>(&[added(&["reader"]), UserGrantEvent::Removed])
+        .when(|g| g.drop_role("reader", &ctx()))
+        .then_unchanged();
+}
