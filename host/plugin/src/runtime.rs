@@ -29,7 +29,7 @@ use crate::types::{
     ActionContext, ActionOutcome, Claim, Event, Hook, Metadata, RESERVED_CLAIMS, ValidatorInput,
     ValidatorOutcome, Violation,
 };
-use crate::views::{PendingWrites, ViewStore};
+use crate::views::ViewStore;
 
 /// The WIT package version this runtime serves.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -114,6 +114,12 @@ pub struct RuntimeConfig {
     pub max_log_records: usize,
     /// Bytes of log messages and fields kept per call.
     pub max_log_bytes: usize,
+    /// Real time a call may take beyond its binding's deadline before it is abandoned. The CPU deadline
+    /// counts only time the plugin runs; this bound also covers time it waits (a WASI clock poll, a
+    /// `std::thread::sleep`), so no call outlasts deadline plus grace, whatever it waits on.
+    pub deadline_grace: Duration,
+    /// Longest time compiling one component may take before its load fails.
+    pub compile_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -130,6 +136,8 @@ impl Default for RuntimeConfig {
             max_output_bytes: 16 << 10,
             max_log_records: 256,
             max_log_bytes: 64 << 10,
+            deadline_grace: Duration::from_millis(100),
+            compile_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -221,10 +229,7 @@ impl LoadedPlugin {
         self.compiled
             .subscriptions
             .iter()
-            .any(|s| match s.strip_suffix('*') {
-                Some(prefix) => event_type.starts_with(prefix),
-                None => s == event_type,
-            })
+            .any(|pattern| subscription_matches(pattern, event_type))
     }
 
     /// The plugin's call counters so far.
@@ -330,8 +335,13 @@ impl PluginRuntime {
                 let inner = self.inner.clone();
                 let bytes = bytes.to_vec();
                 let key = digest.clone();
-                let (world, pre) = tokio::task::spawn_blocking(move || inner.compile(&key, &bytes))
+                let compiling = tokio::task::spawn_blocking(move || inner.compile(&key, &bytes));
+                // Compilation cannot be interrupted: past the limit the load fails and the thread
+                // finishes on its own, its result dropped.
+                let limit = self.inner.config.compile_timeout;
+                let (world, pre) = tokio::time::timeout(limit, compiling)
                     .await
+                    .map_err(|_| PluginError::CompileTimeout(limit))?
                     .map_err(|e| PluginError::Internal(format!("compilation task: {e}")))??;
                 let subscriptions = match &pre {
                     Pre::Projection(pre) => self.read_subscriptions(name, pre).await?,
@@ -363,7 +373,9 @@ impl PluginRuntime {
         input: &ValidatorInput,
     ) -> Result<ValidatorOutcome, CallError> {
         let started = Instant::now();
-        let result = self.validate_inner(plugin, binding, input).await;
+        let result = self
+            .within_deadline(binding, self.validate_inner(plugin, binding, input))
+            .await;
         plugin
             .metrics
             .record(started.elapsed(), result.as_ref().err());
@@ -393,7 +405,7 @@ impl PluginRuntime {
         Ok(if violations.is_empty() {
             ValidatorOutcome::Ok
         } else {
-            ValidatorOutcome::Violations(violations.into_iter().map(Violation::from).collect())
+            ValidatorOutcome::Violations(bounded_violations(violations))
         })
     }
 
@@ -410,7 +422,9 @@ impl PluginRuntime {
         views: Arc<dyn ViewStore>,
     ) -> Result<(), CallError> {
         let started = Instant::now();
-        let result = self.project_inner(plugin, binding, event, views).await;
+        let result = self
+            .within_deadline(binding, self.project_inner(plugin, binding, event, views))
+            .await;
         plugin
             .metrics
             .record(started.elapsed(), result.as_ref().err());
@@ -428,11 +442,11 @@ impl PluginRuntime {
             return Err(wrong_world(World::Projection, plugin));
         };
         let event = wit::Event::from(event);
-        let access = ViewAccess {
-            store: views.clone(),
-            pending: PendingWrites::default(),
-            failure: None,
-        };
+        let access = ViewAccess::new(
+            views.clone(),
+            binding.limits.view_rows,
+            binding.limits.view_bytes,
+        );
         let mut store = self.store(&plugin.name, binding, Some(access))?;
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -448,6 +462,9 @@ impl PluginRuntime {
         };
         if let Some(failure) = access.failure {
             return Err(CallError::ViewStore(failure));
+        }
+        if let Some(why) = access.over_quota {
+            return Err(CallError::QuotaExceeded(why));
         }
         outcome.map_err(CallError::Plugin)?;
         access
@@ -474,7 +491,9 @@ impl PluginRuntime {
         ctx: &ActionContext,
     ) -> Result<ActionOutcome, CallError> {
         let started = Instant::now();
-        let result = self.action_inner(plugin, binding, hook, ctx).await;
+        let result = self
+            .within_deadline(binding, self.action_inner(plugin, binding, hook, ctx))
+            .await;
         plugin
             .metrics
             .record(started.elapsed(), result.as_ref().err());
@@ -544,6 +563,22 @@ impl PluginRuntime {
         finish(&store, result)?.map_err(CallError::Plugin)?
     }
 
+    /// Runs one call on the wall clock: past the binding's deadline plus
+    /// [`RuntimeConfig::deadline_grace`] it is abandoned, which drops its store and instance, and fails
+    /// with [`CallError::Timeout`]. The CPU deadline (epoch ticks) stops a plugin that computes; this
+    /// stops one that waits, on a WASI clock poll or anything else the host awaits for it.
+    async fn within_deadline<T>(
+        &self,
+        binding: &Binding,
+        call: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let config = &self.inner.config;
+        let limit = binding.limits.deadline.min(config.max_deadline) + config.deadline_grace;
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
+    }
+
     /// A fresh store for one call: the sandbox, the limits and the CPU deadline.
     fn store(
         &self,
@@ -604,31 +639,32 @@ impl PluginRuntime {
         name: &str,
         pre: &ProjectionPre<HostState>,
     ) -> Result<Vec<String>, PluginError> {
-        let access = ViewAccess {
-            store: Arc::new(crate::views::MemoryViewStore::default()),
-            pending: PendingWrites::default(),
-            failure: None,
+        let access = ViewAccess::new(Arc::new(crate::views::MemoryViewStore::default()), 0, 0);
+        // Interpreted plugins take a while to start: loading allows the longest deadline there is.
+        let binding = Binding {
+            limits: crate::Limits {
+                deadline: self.inner.config.max_deadline,
+                ..crate::Limits::default()
+            },
+            ..Binding::default()
         };
-        let mut store = self
-            .store(&name.into(), &Binding::default(), Some(access))
-            .map_err(PluginError::Subscriptions)?;
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .warden_plugin_projector()
-                .call_subscriptions(&mut store)
-                .await
-        }
-        .await;
-        let subscriptions = finish(&store, result).map_err(PluginError::Subscriptions)?;
-        for s in &subscriptions {
-            let pattern = s.strip_suffix('*').unwrap_or(s);
-            if s.is_empty() || pattern.contains('*') {
-                return Err(PluginError::Subscriptions(CallError::InvalidOutput(
-                    format!("`{s}` is not an event type or a prefix ending in `*`"),
-                )));
+        let call = async {
+            let mut store = self.store(&name.into(), &binding, Some(access))?;
+            let result = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance
+                    .warden_plugin_projector()
+                    .call_subscriptions(&mut store)
+                    .await
             }
-        }
+            .await;
+            finish(&store, result)
+        };
+        let subscriptions = self
+            .within_deadline(&binding, call)
+            .await
+            .map_err(PluginError::Subscriptions)?;
+        check_subscriptions(&subscriptions).map_err(PluginError::Subscriptions)?;
         Ok(subscriptions)
     }
 }
@@ -814,6 +850,105 @@ fn classify(err: &wasmtime::Error, limits: &CallLimiter) -> CallError {
         return CallError::Trap(format!("the plugin exited with status {}", exit.0));
     }
     CallError::Trap(err.root_cause().to_string())
+}
+
+/// Whether an event type matches a subscription pattern: the same event type, or for a pattern ending in
+/// `*` any event type starting with what comes before it (`user.*` matches `user.human.added`, `*` alone
+/// matches every event type). The one rule for subscriptions, wherever they are checked.
+///
+/// ```
+/// use warden_plugin::subscription_matches;
+///
+/// assert!(subscription_matches("user.human.added", "user.human.added"));
+/// assert!(subscription_matches("user.*", "user.human.added"));
+/// assert!(subscription_matches("*", "org.added"));
+/// assert!(!subscription_matches("user.*", "user_grant.added"));
+/// assert!(!subscription_matches("user.human", "user.human.added"));
+/// ```
+pub fn subscription_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => event_type.starts_with(prefix),
+        None => pattern == event_type,
+    }
+}
+
+/// Most subscriptions a projection may return.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// Longest subscription pattern, in bytes.
+pub const MAX_SUBSCRIPTION_LEN: usize = 128;
+
+/// Checks what a projection's `subscriptions` returned: a bounded list of event types or prefixes.
+fn check_subscriptions(subscriptions: &[String]) -> Result<(), CallError> {
+    if subscriptions.len() > MAX_SUBSCRIPTIONS {
+        return Err(CallError::InvalidOutput(format!(
+            "{} subscriptions; at most {MAX_SUBSCRIPTIONS} are accepted",
+            subscriptions.len()
+        )));
+    }
+    for s in subscriptions {
+        if s.len() > MAX_SUBSCRIPTION_LEN {
+            return Err(CallError::InvalidOutput(format!(
+                "a subscription is {} bytes long; at most {MAX_SUBSCRIPTION_LEN} are accepted",
+                s.len()
+            )));
+        }
+        let pattern = s.strip_suffix('*').unwrap_or(s);
+        if s.is_empty() || pattern.contains('*') {
+            return Err(CallError::InvalidOutput(format!(
+                "`{}` is not an event type or a prefix ending in `*`",
+                s.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Most violations passed on from one call; the rest are summed up in one last violation.
+pub const MAX_VIOLATIONS: usize = 32;
+/// Longest violation message passed on, in bytes; a longer one is cut and marked.
+pub const MAX_VIOLATION_MESSAGE: usize = 1024;
+/// Longest violation field or code passed on, in bytes.
+pub const MAX_VIOLATION_FIELD: usize = 128;
+/// What ends a text the host cut short.
+pub const TRUNCATED: &str = "… [truncated]";
+/// The code of the violation that stands for those over [`MAX_VIOLATIONS`].
+pub const VIOLATIONS_TRUNCATED: &str = "plugin.violations_truncated";
+
+/// The violations of a call as callers get them: at most [`MAX_VIOLATIONS`], each text bounded, so a
+/// plugin cannot make an answer of the server large.
+fn bounded_violations(violations: Vec<wit::Violation>) -> Vec<Violation> {
+    let total = violations.len();
+    let mut kept: Vec<Violation> = violations
+        .into_iter()
+        .take(MAX_VIOLATIONS)
+        .map(|v| Violation {
+            field: truncated(v.field, MAX_VIOLATION_FIELD),
+            code: truncated(v.code, MAX_VIOLATION_FIELD),
+            message: truncated(v.message, MAX_VIOLATION_MESSAGE),
+        })
+        .collect();
+    if total > MAX_VIOLATIONS {
+        kept.push(Violation {
+            field: String::new(),
+            code: VIOLATIONS_TRUNCATED.into(),
+            message: format!("{} more violations were left out", total - MAX_VIOLATIONS),
+        });
+    }
+    kept
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary) and marked with [`TRUNCATED`] when cut.
+pub(crate) fn truncated(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(TRUNCATED.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(TRUNCATED);
+    text
 }
 
 fn wrong_world(expected: World, plugin: &LoadedPlugin) -> CallError {
