@@ -30,6 +30,9 @@ pub enum PluginError {
     /// A projection's `subscriptions` export failed when the plugin was loaded.
     #[error("the projection's subscriptions could not be read: {0}")]
     Subscriptions(#[source] CallError),
+    /// Too many compilations are waiting; the load can be retried.
+    #[error("too many plugins are being compiled; try again later")]
+    CompileBusy,
     /// Compiling the component took longer than the runtime allows.
     #[error("compiling the component took longer than {} s", .0.as_secs())]
     CompileTimeout(std::time::Duration),

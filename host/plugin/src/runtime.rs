@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -120,6 +120,13 @@ pub struct RuntimeConfig {
     pub deadline_grace: Duration,
     /// Longest time compiling one component may take before its load fails.
     pub compile_timeout: Duration,
+    /// Components compiled at once; more wait their turn.
+    pub max_compiles: usize,
+    /// Loads that may wait for or run a compilation at once; a load beyond it fails with
+    /// [`PluginError::CompileBusy`] at once.
+    pub max_compile_queue: usize,
+    /// Compiled components kept in [`cache_dir`](Self::cache_dir); the least recently written go first.
+    pub max_cached_files: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -138,6 +145,9 @@ impl Default for RuntimeConfig {
             max_log_bytes: 64 << 10,
             deadline_grace: Duration::from_millis(100),
             compile_timeout: Duration::from_secs(120),
+            max_compiles: 2,
+            max_compile_queue: 16,
+            max_cached_files: 256,
         }
     }
 }
@@ -168,6 +178,10 @@ struct Inner {
     /// Identifies the engine's code format: compiled code is cached under the content hash plus this.
     compat: String,
     compiled: Mutex<HashMap<String, Weak<Compiled>>>,
+    /// One permit per compilation that may run at once; held by the compiling thread until it ends.
+    compile_slots: Arc<tokio::sync::Semaphore>,
+    /// Loads waiting for or running a compilation.
+    compile_queue: AtomicUsize,
     _ticker: EpochTicker,
 }
 
@@ -302,6 +316,7 @@ impl PluginRuntime {
         Action::add_to_linker::<_, HasSelf<_>>(&mut action_linker, |s| s).map_err(link_err)?;
 
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        let compiles = config.max_compiles.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -310,6 +325,8 @@ impl PluginRuntime {
                 projection_linker,
                 action_linker,
                 compat,
+                compile_slots: Arc::new(tokio::sync::Semaphore::new(compiles)),
+                compile_queue: AtomicUsize::new(0),
                 compiled: Mutex::new(HashMap::new()),
                 _ticker: ticker,
             }),
@@ -335,11 +352,27 @@ impl PluginRuntime {
                 let inner = self.inner.clone();
                 let bytes = bytes.to_vec();
                 let key = digest.clone();
-                let compiling = tokio::task::spawn_blocking(move || inner.compile(&key, &bytes));
+                let _queued = QueueTicket::take(
+                    &self.inner.compile_queue,
+                    self.inner.config.max_compile_queue,
+                )
+                .ok_or(PluginError::CompileBusy)?;
+                let limit = self.inner.config.compile_timeout;
+                let started = tokio::time::Instant::now();
+                let permit =
+                    tokio::time::timeout(limit, self.inner.compile_slots.clone().acquire_owned())
+                        .await
+                        .map_err(|_| PluginError::CompileTimeout(limit))?
+                        .map_err(|e| PluginError::Internal(format!("compilation slots: {e}")))?;
+                let compiling = tokio::task::spawn_blocking(move || {
+                    // The slot stays taken until the compilation ends, even one nobody waits for.
+                    let _permit = permit;
+                    inner.compile(&key, &bytes)
+                });
                 // Compilation cannot be interrupted: past the limit the load fails and the thread
                 // finishes on its own, its result dropped.
-                let limit = self.inner.config.compile_timeout;
-                let (world, pre) = tokio::time::timeout(limit, compiling)
+                let left = limit.saturating_sub(started.elapsed());
+                let (world, pre) = tokio::time::timeout(left, compiling)
                     .await
                     .map_err(|_| PluginError::CompileTimeout(limit))?
                     .map_err(|e| PluginError::Internal(format!("compilation task: {e}")))??;
@@ -733,10 +766,17 @@ impl Inner {
             World::Projection => Pre::Projection(ProjectionPre::new(instance_pre).map_err(link)?),
             World::Action => Pre::Action(ActionPre::new(instance_pre).map_err(link)?),
         };
-        if let Some(path) = cache_file.filter(|_| !from_cache)
-            && let Err(e) = write_cache(&component, &path)
-        {
-            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+        if let Some(path) = cache_file.filter(|_| !from_cache) {
+            match write_cache(&component, &path) {
+                Ok(()) => {
+                    if let Some(dir) = &self.config.cache_dir {
+                        prune_cache(dir, self.config.max_cached_files);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+                }
+            }
         }
         Ok((world, pre))
     }
@@ -807,6 +847,47 @@ fn write_cache(component: &Component, path: &Path) -> std::io::Result<()> {
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// Deletes the least recently written compiled components beyond `keep` from the cache directory.
+fn prune_cache(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|ext| ext == "cwasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() <= keep {
+        return;
+    }
+    files.sort();
+    for (_, path) in &files[..files.len() - keep] {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not evict a compiled plugin from the cache");
+        }
+    }
+}
+
+/// A place in the compile queue, given back when dropped.
+struct QueueTicket<'a>(&'a AtomicUsize);
+
+impl<'a> QueueTicket<'a> {
+    fn take(queue: &'a AtomicUsize, max: usize) -> Option<Self> {
+        queue
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max.max(1)).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(queue))
+    }
+}
+
+impl Drop for QueueTicket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), PluginError> {

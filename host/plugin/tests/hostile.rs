@@ -455,3 +455,54 @@ async fn a_projection_writing_past_its_quota_fails_and_writes_nothing() {
     assert_eq!(outcome, Ok(()));
     assert_eq!(views.rows().len(), 1, "the next call succeeds");
 }
+
+#[tokio::test]
+async fn compilations_beyond_the_queue_are_refused_at_once() {
+    let runtime = warden_plugin::PluginRuntime::new(warden_plugin::RuntimeConfig {
+        max_compiles: 1,
+        max_compile_queue: 1,
+        ..warden_plugin::RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let first = fixtures::bytes(fixtures::HOSTILE_TRAP);
+    let second = fixtures::bytes(fixtures::HOSTILE_SPIN);
+    // The first load holds the only place in the queue while it compiles.
+    let (first, second) = tokio::join!(runtime.load("a", &first), runtime.load("b", &second));
+    assert!(first.is_ok(), "{first:?}");
+    assert!(
+        matches!(second, Err(warden_plugin::PluginError::CompileBusy)),
+        "{second:?}"
+    );
+    let again = runtime
+        .load("b", &fixtures::bytes(fixtures::HOSTILE_SPIN))
+        .await;
+    assert!(again.is_ok(), "once the queue is free: {again:?}");
+}
+
+#[tokio::test]
+async fn the_compile_cache_on_disk_keeps_a_bounded_number_of_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = dir.path().join("cache");
+    let runtime = warden_plugin::PluginRuntime::new(warden_plugin::RuntimeConfig {
+        cache_dir: Some(cache.clone()),
+        max_cached_files: 2,
+        ..warden_plugin::RuntimeConfig::default()
+    })
+    .expect("runtime");
+    for path in [
+        fixtures::HOSTILE_TRAP,
+        fixtures::HOSTILE_SPIN,
+        fixtures::HOSTILE_NOISY,
+    ] {
+        runtime
+            .load("cached", &fixtures::bytes(path))
+            .await
+            .expect("load");
+    }
+    let files = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(files, 2);
+}
