@@ -74,6 +74,8 @@ pub struct ProjectionPluginSpec {
     pub loaded: Arc<LoadedPlugin>,
     /// How the plugin is called.
     pub binding: Binding,
+    /// How much its views may hold in all.
+    pub quota: crate::projection::ViewQuota,
 }
 
 /// A plugin as the registry knows it.
@@ -210,7 +212,22 @@ impl PluginRegistry {
 
     /// Reads the plugin events stored since the last sync, loads and unloads plugins accordingly and
     /// rebuilds the index. Plugins whose active version failed to load are tried again.
+    ///
+    /// The bindings are indexed before anything is compiled, so while plugins load the index already
+    /// holds them (a plugin bound failing closed that is not loaded yet refuses its commands, it is never
+    /// skipped) and the plugin list shows them as loading.
     pub async fn sync(&self) -> Result<(), RegistryError> {
+        self.sync_inner(true).await
+    }
+
+    /// As [`sync`](Self::sync), without loading: the bindings are known at once, plugins stay unloaded
+    /// until a later sync (of [`spawn`](Self::spawn)) loads them. For a server that starts serving before
+    /// every plugin is compiled.
+    pub async fn sync_bindings(&self) -> Result<(), RegistryError> {
+        self.sync_inner(false).await
+    }
+
+    async fn sync_inner(&self, load: bool) -> Result<(), RegistryError> {
         let mut state = self.inner.state.lock().await;
         let mut changed = false;
         loop {
@@ -250,8 +267,11 @@ impl PluginRegistry {
                 break;
             }
         }
-        changed |= self.load_active(&mut state).await;
+        changed |= unload_removed(&mut state);
         if changed {
+            self.rebuild(&state);
+        }
+        if load && self.load_active(&mut state).await {
             self.rebuild(&state);
         }
         self.inner.synced.send_replace(state.cursor);
@@ -283,18 +303,10 @@ impl PluginRegistry {
         }
     }
 
-    /// Loads the active version of every plugin whose loaded version differs; unloads removed plugins.
-    /// Returns whether anything changed.
+    /// Loads the active version of every plugin whose loaded version differs. Returns whether anything
+    /// changed.
     async fn load_active(&self, state: &mut State) -> bool {
         let mut changed = false;
-        state.plugins.retain(|_, entry| {
-            let keep = entry.state.exists();
-            if !keep {
-                tracing::info!(plugin = %entry.state.name, id = %entry.plugin_id, "plugin unloaded");
-                changed = true;
-            }
-            keep
-        });
         for entry in state.plugins.values_mut() {
             let wanted = entry.state.active_digest.as_deref();
             let current = entry.loaded.as_ref().map(|p| p.digest());
@@ -390,6 +402,7 @@ impl PluginRegistry {
                                 digest: bound.loaded.digest().to_owned(),
                                 loaded: bound.loaded,
                                 binding: bound.binding,
+                                quota: view_quota(settings),
                             });
                         }
                     }
@@ -454,13 +467,17 @@ impl PluginRegistry {
         self.inner.projections.subscribe()
     }
 
-    /// The validator bindings that apply to a command of `command_type` in `org_id` of `instance_id`.
+    /// The validator bindings that apply to a command of `command_type` in `org_id` of `instance_id`; none
+    /// for commands that manage plugins.
     pub fn validators_for(
         &self,
         instance_id: &str,
         org_id: Option<&str>,
         command_type: &str,
     ) -> Vec<ValidatorBinding> {
+        if crate::validators::is_plugin_management(command_type) {
+            return Vec::new();
+        }
         self.index()
             .validators
             .get(instance_id)
@@ -565,16 +582,50 @@ impl PluginRegistry {
     }
 }
 
-/// The runtime's binding for a binding's settings.
+/// Drops removed plugins; returns whether there were any.
+fn unload_removed(state: &mut State) -> bool {
+    let mut changed = false;
+    state.plugins.retain(|_, entry| {
+        let keep = entry.state.exists();
+        if !keep {
+            tracing::info!(plugin = %entry.state.name, id = %entry.plugin_id, "plugin unloaded");
+            changed = true;
+        }
+        keep
+    });
+    changed
+}
+
+/// The runtime's binding for a binding's settings; quotas left out take the defaults.
 pub fn runtime_binding(settings: &BindingSettings) -> Binding {
+    let limits = &settings.limits;
+    let defaults = warden_plugin::Limits::default();
     Binding {
         config: Arc::new(settings.config.clone()),
         limits: warden_plugin::Limits {
-            deadline: Duration::from_millis(u64::from(settings.limits.deadline_ms)),
-            memory: u64::from(settings.limits.memory_mib) << 20,
+            deadline: Duration::from_millis(u64::from(limits.deadline_ms)),
+            memory: u64::from(limits.memory_mib) << 20,
+            view_rows: limits
+                .rows_per_event
+                .map_or(defaults.view_rows, |rows| rows as usize),
+            view_bytes: limits
+                .kib_per_event
+                .map_or(defaults.view_bytes, |kib| (kib as usize) << 10),
         },
         grants: warden_plugin::Capabilities::default(),
         failure_policy: failure_policy(settings),
+    }
+}
+
+/// The quota of a projection binding's views; totals left out take the defaults.
+pub fn view_quota(settings: &BindingSettings) -> crate::projection::ViewQuota {
+    let defaults = crate::projection::ViewQuota::DEFAULT;
+    crate::projection::ViewQuota {
+        total_rows: settings.limits.total_rows.unwrap_or(defaults.total_rows),
+        total_bytes: settings
+            .limits
+            .total_mib
+            .map_or(defaults.total_bytes, |mib| mib << 20),
     }
 }
 

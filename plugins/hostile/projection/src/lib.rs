@@ -5,6 +5,8 @@
 //! * `copy` (default): writes each event's type and payload to table `events`, keyed by its position;
 //! * `sleep`: sleeps `seconds` (default 20) with `std::thread::sleep`, then copies;
 //! * `flood`: writes `rows` rows (default 64) of `kib` KiB (default 1000) to table `flood` per event.
+//!
+//! With `only` set to an event type, events of other types are passed over.
 
 wit_bindgen::generate!({
     path: "../../../wit/v0.1.0",
@@ -36,6 +38,9 @@ impl Guest for HostileProjection {
     }
 
     fn handle(event: Event) -> Result<(), String> {
+        if config::get("only").is_some_and(|only| only != event.event_type) {
+            return Ok(());
+        }
         match config::get("mode").as_deref() {
             Some("sleep") => {
                 let seconds = number("seconds", 20) as u64;
