@@ -24,6 +24,7 @@ both_backends!(
     view_pages_are_bounded_by_bytes,
     unsupported_binding_settings_are_refused,
     bindings_are_known_before_plugins_are_compiled,
+    uploads_check_the_permission_before_the_body,
 );
 
 /// Binds a plugin; returns the binding's id.
@@ -545,4 +546,73 @@ async fn bindings_are_known_before_plugins_are_compiled(t: TestStore) {
     starting.sync().await.expect("sync");
     let listed = service.list(&caller).await.expect("list");
     assert_eq!(listed[0].load_state, warden_plugins::LoadState::Loaded);
+}
+
+/// Upload checks `plugin.write` before reading the body: a caller without it gets 403 for a body larger than
+/// the upload limit, which would otherwise be answered 413. JSON bodies of the plugin routes stop at 1 MiB.
+async fn uploads_check_the_permission_before_the_body(t: TestStore) {
+    let server = Server::start(t).await;
+    let machine = server
+        .json(
+            Method::POST,
+            "/api/v1/users/machine",
+            json!({ "org_id": server.org_id, "login_name": "stranger", "name": "Stranger" }),
+        )
+        .await;
+    assert_eq!(machine.status, StatusCode::CREATED, "{:#}", machine.body);
+    let user_id = machine.body["id"].as_str().expect("id");
+    let token = server
+        .json(
+            Method::POST,
+            &format!("/api/v1/users/{user_id}/pats"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED, "{:#}", token.body);
+    let stranger = token.body["token"].as_str().expect("token");
+
+    let too_large = vec![0_u8; warden_plugins::MAX_COMPONENT_BYTES + 1];
+    let denied = common::send(
+        &server.app,
+        stranger,
+        Method::POST,
+        "/api/v1/plugins?name=big",
+        axum::body::Body::from(too_large.clone()),
+        "application/wasm",
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{:#}", denied.body);
+    let refused = server
+        .send(
+            Method::POST,
+            "/api/v1/plugins?name=big",
+            axum::body::Body::from(too_large),
+            "application/wasm",
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:#}",
+        refused.body
+    );
+
+    let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
+    let huge = json!({
+        "target": { "kind": "validator", "command_types": ["user.human.add"] },
+        "config": { "padding": "x".repeat(warden_plugins::MAX_JSON_BODY) },
+    });
+    let refused = server
+        .json(
+            Method::POST,
+            &format!("/api/v1/plugins/{id}/bindings"),
+            huge,
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:#}",
+        refused.body
+    );
 }
