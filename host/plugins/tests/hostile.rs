@@ -25,6 +25,7 @@ both_backends!(
     unsupported_binding_settings_are_refused,
     bindings_are_known_before_plugins_are_compiled,
     uploads_check_the_permission_before_the_body,
+    a_validator_flooding_the_log_is_bounded,
 );
 
 /// Binds a plugin; returns the binding's id.
@@ -615,4 +616,27 @@ async fn uploads_check_the_permission_before_the_body(t: TestStore) {
         "{:#}",
         refused.body
     );
+}
+
+/// A validator flooding the log with 64 records of 1 MiB: the command goes through, the records are cut
+/// and dropped past their bounds, and the next command is served as usual.
+async fn a_validator_flooding_the_log_is_bounded(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("noisy", fixtures::HOSTILE_VALIDATOR).await;
+    bind(
+        &server,
+        &id,
+        json!({
+            "target": { "kind": "validator", "command_types": ["user.human.add"] },
+            "config": { "mode": "log", "count": "64", "kib": "1024" },
+            "limits": { "deadline_ms": 1000, "memory_mib": 128 },
+        }),
+    )
+    .await;
+    for login in ["ada", "bob"] {
+        let created = server
+            .add_user(login, &format!("{login}@example.com"))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
+    }
 }
