@@ -450,6 +450,25 @@ impl PluginRegistry {
             .collect()
     }
 
+    /// How many plugins of all instances this node is still loading, and how many failed to load.
+    pub fn load_counts(&self) -> (usize, usize) {
+        let entries = self.entries();
+        let active = entries
+            .values()
+            .filter_map(|e| e.state.active_digest.as_deref().map(|d| (e, d)));
+        let (mut loading, mut failed) = (0, 0);
+        for (entry, digest) in active {
+            if entry.loaded.as_ref().is_some_and(|l| l.digest() == digest) {
+                continue;
+            }
+            match &entry.load_error {
+                Some((failed_digest, _)) if failed_digest == digest => failed += 1,
+                _ => loading += 1,
+            }
+        }
+        (loading, failed)
+    }
+
     /// One plugin of an instance.
     pub fn get(&self, instance_id: &str, plugin_id: &str) -> Option<PluginEntry> {
         self.entries()
