@@ -579,6 +579,17 @@ impl PluginRuntime {
                     .call_post_creation(&mut store, &ctx, &user.into())
                     .await?
                     .map(|metadata| {
+                        let oversized = metadata.len() > MAX_CLAIMS
+                            || metadata.iter().any(|m| {
+                                m.key.len() > MAX_VIOLATION_FIELD || m.value.len() > MAX_CLAIM_VALUE
+                            });
+                        if oversized {
+                            return Err(CallError::InvalidOutput(format!(
+                                "at most {MAX_CLAIMS} metadata entries, keys of at most \
+                                 {MAX_VIOLATION_FIELD} bytes and values of at most \
+                                 {MAX_CLAIM_VALUE} bytes are accepted"
+                            )));
+                        }
                         Ok(ActionOutcome::Metadata {
                             metadata: metadata
                                 .into_iter()
@@ -1039,11 +1050,29 @@ fn wrong_world(expected: World, plugin: &LoadedPlugin) -> CallError {
     }
 }
 
-/// Checks the claims an action returned: no reserved claim, a name, a JSON value.
+/// Most claims, or metadata entries, an action may return from one call.
+pub const MAX_CLAIMS: usize = 64;
+/// Largest claim value (JSON text) or metadata value an action may return, in bytes.
+pub const MAX_CLAIM_VALUE: usize = 16 << 10;
+
+/// Checks the claims an action returned: a bounded number, no reserved claim, a name, a JSON value of
+/// bounded size (they end up in every token the hook runs for).
 fn checked_claims(claims: Vec<wit::Claim>) -> Result<ActionOutcome, CallError> {
+    if claims.len() > MAX_CLAIMS {
+        return Err(CallError::InvalidOutput(format!(
+            "{} claims; at most {MAX_CLAIMS} are accepted",
+            claims.len()
+        )));
+    }
     claims
         .into_iter()
         .map(|c| {
+            if c.name.len() > MAX_VIOLATION_FIELD || c.value.len() > MAX_CLAIM_VALUE {
+                return Err(CallError::InvalidOutput(format!(
+                    "a claim name is at most {MAX_VIOLATION_FIELD} bytes and its value at most \
+                     {MAX_CLAIM_VALUE} bytes"
+                )));
+            }
             if RESERVED_CLAIMS.contains(&c.name.as_str()) {
                 return Err(CallError::ReservedClaim(c.name));
             }
@@ -1107,5 +1136,42 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(name: &str, value: &str) -> wit::Claim {
+        wit::Claim {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn claims_are_bounded_in_number_and_size() {
+        let many: Vec<wit::Claim> = (0..=MAX_CLAIMS)
+            .map(|i| claim(&format!("c{i}"), "1"))
+            .collect();
+        assert!(matches!(
+            checked_claims(many),
+            Err(CallError::InvalidOutput(_))
+        ));
+        let big = format!("\"{}\"", "x".repeat(MAX_CLAIM_VALUE));
+        assert!(matches!(
+            checked_claims(vec![claim("big", &big)]),
+            Err(CallError::InvalidOutput(_))
+        ));
+        assert!(checked_claims(vec![claim("org", "\"acme\"")]).is_ok());
+    }
+
+    #[test]
+    fn texts_are_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(truncated("short".into(), 100), "short");
+        let cut = truncated("é".repeat(1000), 101);
+        assert!(cut.len() <= 101);
+        assert!(cut.ends_with(TRUNCATED));
     }
 }
