@@ -276,7 +276,7 @@ impl ViewTx {
     }
 
     /// Commits the transaction.
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             ViewTx::Sqlite(tx) => tx.commit().await,
             ViewTx::Postgres(tx) => tx.commit().await,
@@ -284,7 +284,7 @@ impl ViewTx {
     }
 
     /// Rolls the transaction back.
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
             ViewTx::Sqlite(tx) => tx.rollback().await,
             ViewTx::Postgres(tx) => tx.rollback().await,
