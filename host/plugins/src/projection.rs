@@ -13,15 +13,20 @@
 //! one, and [`remove_projection`] deletes a removed version's rows with its spooler state.
 //!
 //! A plugin belongs to one instance: its projection reads the events of every instance (the spoolers read
-//! the global stream) and hands only those of its own instance, of the event types it subscribes to, to the
-//! plugin. The plugin sees the organization that owns the event's aggregate: the aggregate itself for an
-//! `org`, otherwise the `org_id` of the event's payload or, failing that, of the aggregate's first event.
+//! the global stream) of the known event types its subscriptions match ([`crate::subscriptions`]), and hands
+//! only those of its own instance to the plugin, with secret hashes redacted as in the audit trail. The
+//! plugin sees the organization that owns the event's aggregate: the aggregate itself for an `org`,
+//! otherwise the `org_id` of the event's payload or, failing that, of the aggregate's first event.
 //!
-//! Each event is one call of the plugin. Its reads go through the spooler's batch transaction (so it sees
-//! the rows written by earlier events of the batch); its writes are buffered and applied in the same
-//! transaction once the call succeeded, so the rows and the checkpoint commit together. A call that fails
-//! (trap, timeout, memory, an error of the plugin) is a failed event of the projection: retried with
-//! back-off, then skipped and listed in the projection's status — never a crash.
+//! Each event is one call of the plugin, made in [`Projection::prepare`] before the batch transaction opens:
+//! its reads see the committed rows and the writes of the batch's earlier events, its writes are buffered.
+//! [`Projection::apply`] then stores the buffered rows in the batch transaction, so the rows and the
+//! checkpoint commit together, and no plugin call runs while the transaction (on SQLite the single writer)
+//! is held. A batch stops preparing after [`BATCH_TIME`] or [`BATCH_BYTES`]; the rest waits for the next.
+//! A call that fails (trap, timeout, memory, a quota, an error of the plugin) is a failed event of the
+//! projection: retried with back-off, then skipped and listed in the projection's status — never a crash.
+//! A call writes at most its binding's rows and bytes per event, and the views hold at most its totals
+//! ([`ViewQuota`]); pages read through the API are bounded by rows and by [`MAX_PAGE_BYTES`].
 //!
 //! # Usage
 //! ```no_run
