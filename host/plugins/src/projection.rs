@@ -493,8 +493,10 @@ impl Projection for PluginProjection {
     }
 }
 
-/// Longest time the calls of one batch may take before the rest of the batch waits for the next one.
-pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest time the calls of one batch may take before the rest of the batch waits for the next one. With
+/// the longest call (1 s plus the grace) a batch prepares in well under the spoolers' lease of 4 s, so a
+/// holder never loses its lease to a slow plugin.
+pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most bytes the calls of one batch may write before the rest of the batch waits for the next one.
 pub const BATCH_BYTES: usize = 16 << 20;
 
