@@ -126,11 +126,33 @@ struct State {
     sequences: HashMap<(String, String), i64>,
 }
 
+/// A plugin whose loaded version is not the one wanted.
+struct PendingLoad {
+    key: (String, String),
+    instance_id: String,
+    name: String,
+    /// The version wanted; `None` to unload.
+    digest: Option<String>,
+}
+
+/// Whether a sync loads plugins after applying the events.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    /// Not at all.
+    No,
+    /// Waiting for a load under way to end first.
+    Wait,
+    /// Waiting for a load under way until then, otherwise leaving the loading to the follower.
+    Until(tokio::time::Instant),
+}
+
 #[derive(Debug)]
 struct Inner {
     store: Store,
     runtime: PluginRuntime,
     state: tokio::sync::Mutex<State>,
+    /// Held by the one sync that loads plugins.
+    loader: tokio::sync::Mutex<()>,
     index: RwLock<Arc<Index>>,
     entries: RwLock<Arc<BTreeMap<(String, String), PluginEntry>>>,
     projections: watch::Sender<Vec<ProjectionPluginSpec>>,
@@ -174,6 +196,7 @@ impl PluginRegistry {
                 store,
                 runtime,
                 state: tokio::sync::Mutex::new(State::default()),
+                loader: tokio::sync::Mutex::new(()),
                 index: RwLock::new(Arc::new(Index::default())),
                 entries: RwLock::new(Arc::new(BTreeMap::new())),
                 projections: watch::Sender::new(Vec::new()),
@@ -217,17 +240,38 @@ impl PluginRegistry {
     /// holds them (a plugin bound failing closed that is not loaded yet refuses its commands, it is never
     /// skipped) and the plugin list shows them as loading.
     pub async fn sync(&self) -> Result<(), RegistryError> {
-        self.sync_inner(true).await
+        self.sync_inner(Load::Wait).await
     }
 
     /// As [`sync`](Self::sync), without loading: the bindings are known at once, plugins stay unloaded
     /// until a later sync (of [`spawn`](Self::spawn)) loads them. For a server that starts serving before
     /// every plugin is compiled.
     pub async fn sync_bindings(&self) -> Result<(), RegistryError> {
-        self.sync_inner(false).await
+        self.sync_inner(Load::No).await
     }
 
-    async fn sync_inner(&self, load: bool) -> Result<(), RegistryError> {
+    async fn sync_inner(&self, load: Load) -> Result<(), RegistryError> {
+        self.apply_events().await?;
+        // Compiling holds no lock on the state: binding changes (an unbinding, say) take effect while
+        // another plugin compiles. One loader runs at a time.
+        let loader = match load {
+            Load::No => return Ok(()),
+            Load::Wait => self.inner.loader.lock().await,
+            Load::Until(deadline) => {
+                match tokio::time::timeout_at(deadline, self.inner.loader.lock()).await {
+                    Ok(loader) => loader,
+                    // Another load is under way; the follower loads this change after it.
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        self.load_pending().await;
+        drop(loader);
+        Ok(())
+    }
+
+    /// Applies the plugin events stored since the last sync to the states and rebuilds the index.
+    async fn apply_events(&self) -> Result<(), RegistryError> {
         let mut state = self.inner.state.lock().await;
         let mut changed = false;
         loop {
@@ -271,9 +315,6 @@ impl PluginRegistry {
         if changed {
             self.rebuild(&state);
         }
-        if load && self.load_active(&mut state).await {
-            self.rebuild(&state);
-        }
         self.inner.synced.send_replace(state.cursor);
         Ok(())
     }
@@ -291,7 +332,7 @@ impl PluginRegistry {
         let key = (instance_id.to_owned(), plugin_id.to_owned());
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            self.sync().await?;
+            self.sync_inner(Load::Until(deadline)).await?;
             let applied = self.inner.state.lock().await.sequences.get(&key).copied();
             if applied.is_some_and(|applied| applied >= sequence) {
                 return Ok(true);
@@ -303,42 +344,66 @@ impl PluginRegistry {
         }
     }
 
-    /// Loads the active version of every plugin whose loaded version differs. Returns whether anything
-    /// changed.
-    async fn load_active(&self, state: &mut State) -> bool {
-        let mut changed = false;
-        for entry in state.plugins.values_mut() {
-            let wanted = entry.state.active_digest.as_deref();
-            let current = entry.loaded.as_ref().map(|p| p.digest());
-            let failed = entry.load_error.as_ref().map(|(digest, _)| digest.as_str());
-            if wanted == current || (wanted.is_some() && wanted == failed) {
-                continue;
-            }
-            let Some(digest) = wanted else {
-                entry.loaded = None;
-                changed = true;
+    /// Loads the active version of every plugin whose loaded version differs, one at a time, without
+    /// holding the state while compiling; each result is applied (and the index rebuilt) if the plugin
+    /// still wants that version.
+    async fn load_pending(&self) {
+        let pending: Vec<PendingLoad> = {
+            let state = self.inner.state.lock().await;
+            state
+                .plugins
+                .iter()
+                .filter_map(|(key, entry)| {
+                    let wanted = entry.state.active_digest.as_deref();
+                    let current = entry.loaded.as_ref().map(|p| p.digest());
+                    let failed = entry.load_error.as_ref().map(|(digest, _)| digest.as_str());
+                    if wanted == current || (wanted.is_some() && wanted == failed) {
+                        return None;
+                    }
+                    Some(PendingLoad {
+                        key: key.clone(),
+                        instance_id: entry.instance_id.clone(),
+                        name: entry.state.name.clone(),
+                        digest: wanted.map(str::to_owned),
+                    })
+                })
+                .collect()
+        };
+        for PendingLoad {
+            key,
+            instance_id,
+            name,
+            digest,
+        } in pending
+        {
+            let result = match &digest {
+                Some(digest) => Some(self.load(&instance_id, &name, digest).await),
+                None => None,
+            };
+            let mut state = self.inner.state.lock().await;
+            let Some(entry) = state.plugins.get_mut(&key) else {
                 continue;
             };
-            match self
-                .load(&entry.instance_id, &entry.state.name, digest)
-                .await
-            {
-                Ok(loaded) => {
+            if entry.state.active_digest != digest {
+                // Changed while loading: the next sync loads what is wanted now.
+                continue;
+            }
+            match (result, digest.as_deref()) {
+                (Some(Ok(loaded)), Some(digest)) => {
                     tracing::info!(plugin = %entry.state.name, id = %entry.plugin_id, digest, "plugin loaded");
                     entry.loaded = Some(loaded);
                     entry.load_error = None;
-                    changed = true;
                 }
-                Err(error) => {
-                    if entry.loaded.take().is_some() {
-                        changed = true;
-                    }
+                (Some(Err(error)), Some(digest)) => {
                     tracing::warn!(plugin = %entry.state.name, id = %entry.plugin_id, digest, %error, "plugin version could not be loaded");
+                    entry.loaded = None;
                     entry.load_error = Some((digest.to_owned(), error.to_string()));
                 }
+                _ => entry.loaded = None,
             }
+            self.rebuild(&state);
+            self.inner.synced.send_replace(state.cursor);
         }
-        changed
     }
 
     async fn load(
