@@ -91,13 +91,36 @@ pub enum FailurePolicy {
     AllowFailure,
 }
 
-/// Per-call limits of a binding.
+/// Most rows a projection plugin may write (upsert or delete) for one event.
+pub const MAX_ROWS_PER_EVENT: u32 = 10_000;
+/// Most bytes of rows a projection plugin may write for one event, in KiB.
+pub const MAX_KIB_PER_EVENT: u32 = 64 << 10;
+/// Most rows a projection plugin's views may hold in all.
+pub const MAX_TOTAL_ROWS: u64 = 100_000_000;
+/// Most bytes a projection plugin's views may hold in all, in MiB.
+pub const MAX_TOTAL_MIB: u64 = 64 << 10;
+
+/// Per-call limits of a binding, and for projection plugins the quotas of their views.
+///
+/// A quota left out takes the server's default; one given must be within the maximums above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Limits {
     /// CPU deadline per call, in milliseconds.
     pub deadline_ms: u32,
     /// Memory cap per call, in MiB.
     pub memory_mib: u32,
+    /// Projections: most rows written for one event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_event: Option<u32>,
+    /// Projections: most KiB of rows written for one event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kib_per_event: Option<u32>,
+    /// Projections: most rows the views hold in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_rows: Option<u64>,
+    /// Projections: most MiB the views hold in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_mib: Option<u64>,
 }
 
 impl Default for Limits {
@@ -105,6 +128,10 @@ impl Default for Limits {
         Self {
             deadline_ms: DEFAULT_DEADLINE_MS,
             memory_mib: DEFAULT_MEMORY_MIB,
+            rows_per_event: None,
+            kib_per_event: None,
+            total_rows: None,
+            total_mib: None,
         }
     }
 }
@@ -394,6 +421,37 @@ fn check_settings(
             "limits.memory_mib",
             "plugin.binding.memory.out_of_range",
             format!("the memory cap must be between 1 and {MAX_MEMORY_MIB} MiB"),
+        ));
+    }
+    let quotas = [
+        (
+            "limits.rows_per_event",
+            limits.rows_per_event.map(u64::from),
+            u64::from(MAX_ROWS_PER_EVENT),
+        ),
+        (
+            "limits.kib_per_event",
+            limits.kib_per_event.map(u64::from),
+            u64::from(MAX_KIB_PER_EVENT),
+        ),
+        ("limits.total_rows", limits.total_rows, MAX_TOTAL_ROWS),
+        ("limits.total_mib", limits.total_mib, MAX_TOTAL_MIB),
+    ];
+    for (field, value, max) in quotas {
+        if value.is_some_and(|v| v == 0 || v > max) {
+            return Err(DomainError::invalid(
+                field,
+                "plugin.binding.quota.out_of_range",
+                format!("`{field}` must be between 1 and {max}"),
+            ));
+        }
+    }
+    let has_quota = quotas.iter().any(|(_, value, _)| value.is_some());
+    if has_quota && settings.target != BindingTarget::Projection {
+        return Err(DomainError::invalid(
+            "limits",
+            "plugin.binding.quota.not_a_projection",
+            "quotas of rows and bytes apply to projection bindings only",
         ));
     }
     if settings.config.len() > MAX_CONFIG_ENTRIES {

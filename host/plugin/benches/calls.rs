@@ -262,6 +262,7 @@ fn main() {
                     limits: Limits {
                         deadline: Duration::from_secs(1),
                         memory: 256 << 20,
+                        ..Limits::default()
                     },
                     ..Binding::with_config([config])
                 };

@@ -47,9 +47,14 @@ impl Binding {
 pub struct Limits {
     /// Time the call may run (default 50 ms), counted in epoch ticks while the plugin is on its thread:
     /// time parked at a yield or awaiting the host does not count, time the OS takes the thread away does.
+    /// On the wall clock, the call may take this plus the runtime's grace, whatever it waits on.
     pub deadline: Duration,
     /// Linear memory the call may hold, all memories of the instance together (default 64 MiB).
     pub memory: u64,
+    /// Projections: rows one call may write, upserts and deletes together (default 100).
+    pub view_rows: usize,
+    /// Projections: bytes of keys and values one call may write (default 4 MiB).
+    pub view_bytes: usize,
 }
 
 impl Limits {
@@ -57,6 +62,10 @@ impl Limits {
     pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(50);
     /// The default memory cap of a call.
     pub const DEFAULT_MEMORY: u64 = 64 << 20;
+    /// The default number of rows a projection call may write.
+    pub const DEFAULT_VIEW_ROWS: usize = 100;
+    /// The default number of bytes a projection call may write.
+    pub const DEFAULT_VIEW_BYTES: usize = 4 << 20;
 }
 
 impl Default for Limits {
@@ -64,6 +73,8 @@ impl Default for Limits {
         Self {
             deadline: Self::DEFAULT_DEADLINE,
             memory: Self::DEFAULT_MEMORY,
+            view_rows: Self::DEFAULT_VIEW_ROWS,
+            view_bytes: Self::DEFAULT_VIEW_BYTES,
         }
     }
 }

@@ -6,6 +6,7 @@
 use crate::bindings::action::exports::warden::plugin::login_hooks as hooks;
 use crate::bindings::validator::exports::warden::plugin::validation;
 use crate::bindings::validator::warden::plugin::types as wit;
+use crate::runtime::{MAX_VIOLATION_MESSAGE, truncated};
 use crate::types::*;
 
 impl From<&Event> for wit::Event {
@@ -204,7 +205,9 @@ impl From<hooks::PreAuthDecision> for ActionOutcome {
     fn from(d: hooks::PreAuthDecision) -> Self {
         match d {
             hooks::PreAuthDecision::Allow => Self::Allow,
-            hooks::PreAuthDecision::Deny(reason) => Self::Deny { reason },
+            hooks::PreAuthDecision::Deny(reason) => Self::Deny {
+                reason: truncated(reason, MAX_VIOLATION_MESSAGE),
+            },
         }
     }
 }
@@ -213,7 +216,9 @@ impl From<hooks::PostAuthDecision> for ActionOutcome {
     fn from(d: hooks::PostAuthDecision) -> Self {
         match d {
             hooks::PostAuthDecision::Allow => Self::Allow,
-            hooks::PostAuthDecision::Deny(reason) => Self::Deny { reason },
+            hooks::PostAuthDecision::Deny(reason) => Self::Deny {
+                reason: truncated(reason, MAX_VIOLATION_MESSAGE),
+            },
             hooks::PostAuthDecision::RequireSecondFactor => Self::RequireSecondFactor,
         }
     }
@@ -223,7 +228,9 @@ impl From<hooks::RegistrationDecision> for ActionOutcome {
     fn from(d: hooks::RegistrationDecision) -> Self {
         match d {
             hooks::RegistrationDecision::Allow => Self::Allow,
-            hooks::RegistrationDecision::Deny(reason) => Self::Deny { reason },
+            hooks::RegistrationDecision::Deny(reason) => Self::Deny {
+                reason: truncated(reason, MAX_VIOLATION_MESSAGE),
+            },
             hooks::RegistrationDecision::Adjust(profile) => Self::AdjustProfile {
                 profile: profile.into(),
             },

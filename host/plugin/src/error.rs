@@ -30,6 +30,12 @@ pub enum PluginError {
     /// A projection's `subscriptions` export failed when the plugin was loaded.
     #[error("the projection's subscriptions could not be read: {0}")]
     Subscriptions(#[source] CallError),
+    /// Too many compilations are waiting; the load can be retried.
+    #[error("too many plugins are being compiled; try again later")]
+    CompileBusy,
+    /// Compiling the component took longer than the runtime allows.
+    #[error("compiling the component took longer than {} s", .0.as_secs())]
+    CompileTimeout(std::time::Duration),
     /// The compilation cache directory could not be used.
     #[error("plugin cache directory {path}: {source}")]
     Cache {
@@ -49,7 +55,7 @@ pub enum PluginError {
 /// Why one call of a plugin failed. The host keeps running; only this call is affected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    /// The call used up its CPU deadline.
+    /// The call used up its CPU deadline, or ran past its deadline plus the grace in real time.
     #[error("the plugin ran out of time")]
     Timeout,
     /// The call asked for more memory than its limit.
@@ -67,6 +73,9 @@ pub enum CallError {
     /// The plugin tried to set a claim that only the server may set.
     #[error("the plugin may not set the reserved claim `{0}`")]
     ReservedClaim(String),
+    /// A projection wrote more rows or bytes in one call than its binding allows.
+    #[error("the plugin exceeded its quota: {0}")]
+    QuotaExceeded(String),
     /// The plugin returned something the host cannot accept (invalid JSON, an answer for another hook).
     #[error("the plugin returned an invalid result: {0}")]
     InvalidOutput(String),
@@ -100,6 +109,7 @@ impl CallError {
             | CallError::Trap(_)
             | CallError::Plugin(_)
             | CallError::ReservedClaim(_)
+            | CallError::QuotaExceeded(_)
             | CallError::InvalidOutput(_) => true,
             CallError::ViewStore(_)
             | CallError::Busy
@@ -117,6 +127,7 @@ impl CallError {
             CallError::Trap(_) => "trap",
             CallError::Plugin(_) => "plugin_error",
             CallError::ReservedClaim(_) => "reserved_claim",
+            CallError::QuotaExceeded(_) => "quota",
             CallError::InvalidOutput(_) => "invalid_output",
             CallError::ViewStore(_) => "view_store",
             CallError::Busy => "busy",

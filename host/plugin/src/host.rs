@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::binding::{Binding, Capabilities};
 use crate::bindings::projection::warden::plugin::views::{self, ViewError};
 use crate::bindings::validator::warden::plugin::{config, log, types};
+use crate::runtime::truncated;
 use crate::views::{PendingWrites, ViewStore, check_key, check_table, check_value};
 
 /// Bounds on what one call may write to its log and standard streams.
@@ -51,7 +52,10 @@ impl HostState {
         let stdout = Captured::new(budget.stream_bytes);
         let stderr = Captured::new(budget.stream_bytes);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            // What one `get-random-bytes` may ask the host to allocate and copy in.
+            .max_random_size(MAX_RANDOM_BYTES);
         sandbox(&mut wasi, &binding.grants)?;
         Ok(Self {
             plugin,
@@ -134,8 +138,24 @@ impl WasiView for HostState {
 
 impl types::Host for HostState {}
 
+/// Bytes one `get-random-bytes` call may ask for.
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
+/// Longest log message kept, in bytes; a longer one is cut and marked.
+const MAX_LOG_MESSAGE: usize = 4 << 10;
+/// Most fields kept per log record.
+const MAX_LOG_FIELDS: usize = 32;
+/// Longest log field key or value kept, in bytes.
+const MAX_LOG_FIELD: usize = 1 << 10;
+
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+        // Bounded per record first, so one huge record cannot use the whole budget or the log.
+        let message = truncated(message, MAX_LOG_MESSAGE);
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .take(MAX_LOG_FIELDS)
+            .map(|(k, v)| (truncated(k, MAX_LOG_FIELD), truncated(v, MAX_LOG_FIELD)))
+            .collect();
         let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         if self.log.records_left == 0 || size > self.log.bytes_left {
             self.log.dropped += 1;
@@ -185,6 +205,50 @@ pub(crate) struct ViewAccess {
     pub(crate) pending: PendingWrites,
     /// The first failure of the store during the call; it fails the call whatever the plugin returns.
     pub(crate) failure: Option<String>,
+    /// Rows the call may write.
+    max_rows: usize,
+    /// Bytes the call may write.
+    max_bytes: usize,
+    rows_written: usize,
+    bytes_written: usize,
+    /// Set when the call wrote past its quota; it fails the call whatever the plugin returns.
+    pub(crate) over_quota: Option<String>,
+}
+
+impl ViewAccess {
+    /// Access to `store` for a call that may write `rows` rows and `bytes` bytes.
+    pub(crate) fn new(store: Arc<dyn ViewStore>, rows: usize, bytes: usize) -> Self {
+        Self {
+            store,
+            pending: PendingWrites::default(),
+            failure: None,
+            max_rows: rows,
+            max_bytes: bytes,
+            rows_written: 0,
+            bytes_written: 0,
+            over_quota: None,
+        }
+    }
+
+    /// Counts one write of `bytes` against the call's quota. Checked before the write is copied into the
+    /// pending writes, so a plugin writing in a loop cannot grow the host's memory past the quota.
+    fn charge(&mut self, bytes: usize) -> Result<(), ViewError> {
+        if self.over_quota.is_none()
+            && (self.rows_written >= self.max_rows
+                || self.bytes_written.saturating_add(bytes) > self.max_bytes)
+        {
+            self.over_quota = Some(format!(
+                "a call may write at most {} rows and {} bytes",
+                self.max_rows, self.max_bytes
+            ));
+        }
+        if let Some(why) = &self.over_quota {
+            return Err(ViewError::Invalid(why.clone()));
+        }
+        self.rows_written += 1;
+        self.bytes_written += bytes;
+        Ok(())
+    }
 }
 
 impl HostState {
@@ -201,7 +265,9 @@ impl views::Host for HostState {
             .and_then(|()| check_key(&key))
             .and_then(|()| check_value(&value))
             .map_err(ViewError::Invalid)?;
-        self.views()?.pending.upsert(table, key, value);
+        let access = self.views()?;
+        access.charge(table.len() + key.len() + value.len())?;
+        access.pending.upsert(table, key, value);
         Ok(())
     }
 
@@ -209,7 +275,9 @@ impl views::Host for HostState {
         check_table(&table)
             .and_then(|()| check_key(&key))
             .map_err(ViewError::Invalid)?;
-        self.views()?.pending.delete(table, key);
+        let access = self.views()?;
+        access.charge(table.len() + key.len())?;
+        access.pending.delete(table, key);
         Ok(())
     }
 

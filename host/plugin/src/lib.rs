@@ -28,10 +28,15 @@
 //!   state survives between calls, users or tenants. Creating the instance and calling costs tens of
 //!   microseconds for a Rust plugin.
 //! * Each call is limited by its [`Binding`]'s [`Limits`]: a CPU deadline counted in epoch ticks
-//!   while the plugin runs, and a cap on its linear memory; instances, tables and memories are capped
+//!   while the plugin runs, the same deadline plus [`RuntimeConfig::deadline_grace`] on the wall clock
+//!   (whatever the plugin waits on, a WASI clock poll included), and a cap on its linear memory; instances, tables and memories are capped
 //!   by the [`RuntimeConfig`]. WASI is present but empty: no files, environment, arguments or network
 //!   unless the binding grants [`Capabilities`]. Stdout and stderr are captured (bounded) and logged
-//!   with the plugin's name, as are its log records.
+//!   with the plugin's name, as are its log records (bounded in number, size and length each).
+//! * What a plugin hands back is bounded before it reaches a caller: at most [`MAX_VIOLATIONS`]
+//!   violations with texts cut to [`MAX_VIOLATION_MESSAGE`] bytes (marked [`TRUNCATED`]), at most
+//!   [`MAX_SUBSCRIPTIONS`] subscriptions. The bytes lifted out of a guest in one call can never exceed
+//!   its memory cap, since they are read from its linear memory.
 //! * A trap, timeout, exhausted memory or stack overflow fails that call with a [`CallError`]; the
 //!   host goes on. [`FailurePolicy::resolve`] applies a binding's failure policy.
 //! * Calls are `async`: the plugin runs on a fiber on the calling task and yields to the executor at
@@ -69,7 +74,11 @@ pub use binding::{Binding, Capabilities, DirGrant, FailurePolicy, Limits};
 pub use error::{CallError, PluginError};
 pub use local_test::{LocalTestError, TestReport, run_local_test};
 pub use metrics::{LATENCY_BUCKETS, MetricsSnapshot, render_prometheus};
-pub use runtime::{LoadedPlugin, PluginRuntime, RuntimeConfig, WIT_VERSION, World};
+pub use runtime::{
+    LoadedPlugin, MAX_CLAIM_VALUE, MAX_CLAIMS, MAX_SUBSCRIPTION_LEN, MAX_SUBSCRIPTIONS,
+    MAX_VIOLATION_FIELD, MAX_VIOLATION_MESSAGE, MAX_VIOLATIONS, PluginRuntime, RuntimeConfig,
+    TRUNCATED, VIOLATIONS_TRUNCATED, WIT_VERSION, World, subscription_matches,
+};
 pub use types::{
     ActionContext, ActionOutcome, Actor, AuthMethod, Claim, Command, CommandPayload, Event, Hook,
     Metadata, Org, Profile, RESERVED_CLAIMS, User, UserState, ValidatorInput, ValidatorOutcome,

@@ -113,6 +113,7 @@ fn binding(config: BTreeMap<String, String>, limits: &TestLimits) -> Binding {
                 .deadline_ms
                 .map_or(defaults.deadline, Duration::from_millis),
             memory: limits.memory_mib.map_or(defaults.memory, |m| m << 20),
+            ..defaults
         },
         ..Binding::default()
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use crate::types::{
     ActionContext, ActionOutcome, Claim, Event, Hook, Metadata, RESERVED_CLAIMS, ValidatorInput,
     ValidatorOutcome, Violation,
 };
-use crate::views::{PendingWrites, ViewStore};
+use crate::views::ViewStore;
 
 /// The WIT package version this runtime serves.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -114,6 +114,19 @@ pub struct RuntimeConfig {
     pub max_log_records: usize,
     /// Bytes of log messages and fields kept per call.
     pub max_log_bytes: usize,
+    /// Real time a call may take beyond its binding's deadline before it is abandoned. The CPU deadline
+    /// counts only time the plugin runs; this bound also covers time it waits (a WASI clock poll, a
+    /// `std::thread::sleep`), so no call outlasts deadline plus grace, whatever it waits on.
+    pub deadline_grace: Duration,
+    /// Longest time compiling one component may take before its load fails.
+    pub compile_timeout: Duration,
+    /// Components compiled at once; more wait their turn.
+    pub max_compiles: usize,
+    /// Loads that may wait for or run a compilation at once; a load beyond it fails with
+    /// [`PluginError::CompileBusy`] at once.
+    pub max_compile_queue: usize,
+    /// Compiled components kept in [`cache_dir`](Self::cache_dir); the least recently written go first.
+    pub max_cached_files: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -130,6 +143,11 @@ impl Default for RuntimeConfig {
             max_output_bytes: 16 << 10,
             max_log_records: 256,
             max_log_bytes: 64 << 10,
+            deadline_grace: Duration::from_millis(100),
+            compile_timeout: Duration::from_secs(120),
+            max_compiles: 2,
+            max_compile_queue: 16,
+            max_cached_files: 256,
         }
     }
 }
@@ -160,6 +178,10 @@ struct Inner {
     /// Identifies the engine's code format: compiled code is cached under the content hash plus this.
     compat: String,
     compiled: Mutex<HashMap<String, Weak<Compiled>>>,
+    /// One permit per compilation that may run at once; held by the compiling thread until it ends.
+    compile_slots: Arc<tokio::sync::Semaphore>,
+    /// Loads waiting for or running a compilation.
+    compile_queue: AtomicUsize,
     _ticker: EpochTicker,
 }
 
@@ -221,10 +243,7 @@ impl LoadedPlugin {
         self.compiled
             .subscriptions
             .iter()
-            .any(|s| match s.strip_suffix('*') {
-                Some(prefix) => event_type.starts_with(prefix),
-                None => s == event_type,
-            })
+            .any(|pattern| subscription_matches(pattern, event_type))
     }
 
     /// The plugin's call counters so far.
@@ -297,6 +316,7 @@ impl PluginRuntime {
         Action::add_to_linker::<_, HasSelf<_>>(&mut action_linker, |s| s).map_err(link_err)?;
 
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        let compiles = config.max_compiles.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -305,6 +325,8 @@ impl PluginRuntime {
                 projection_linker,
                 action_linker,
                 compat,
+                compile_slots: Arc::new(tokio::sync::Semaphore::new(compiles)),
+                compile_queue: AtomicUsize::new(0),
                 compiled: Mutex::new(HashMap::new()),
                 _ticker: ticker,
             }),
@@ -330,8 +352,29 @@ impl PluginRuntime {
                 let inner = self.inner.clone();
                 let bytes = bytes.to_vec();
                 let key = digest.clone();
-                let (world, pre) = tokio::task::spawn_blocking(move || inner.compile(&key, &bytes))
+                let _queued = QueueTicket::take(
+                    &self.inner.compile_queue,
+                    self.inner.config.max_compile_queue,
+                )
+                .ok_or(PluginError::CompileBusy)?;
+                let limit = self.inner.config.compile_timeout;
+                let started = tokio::time::Instant::now();
+                let permit =
+                    tokio::time::timeout(limit, self.inner.compile_slots.clone().acquire_owned())
+                        .await
+                        .map_err(|_| PluginError::CompileTimeout(limit))?
+                        .map_err(|e| PluginError::Internal(format!("compilation slots: {e}")))?;
+                let compiling = tokio::task::spawn_blocking(move || {
+                    // The slot stays taken until the compilation ends, even one nobody waits for.
+                    let _permit = permit;
+                    inner.compile(&key, &bytes)
+                });
+                // Compilation cannot be interrupted: past the limit the load fails and the thread
+                // finishes on its own, its result dropped.
+                let left = limit.saturating_sub(started.elapsed());
+                let (world, pre) = tokio::time::timeout(left, compiling)
                     .await
+                    .map_err(|_| PluginError::CompileTimeout(limit))?
                     .map_err(|e| PluginError::Internal(format!("compilation task: {e}")))??;
                 let subscriptions = match &pre {
                     Pre::Projection(pre) => self.read_subscriptions(name, pre).await?,
@@ -363,7 +406,9 @@ impl PluginRuntime {
         input: &ValidatorInput,
     ) -> Result<ValidatorOutcome, CallError> {
         let started = Instant::now();
-        let result = self.validate_inner(plugin, binding, input).await;
+        let result = self
+            .within_deadline(binding, self.validate_inner(plugin, binding, input))
+            .await;
         plugin
             .metrics
             .record(started.elapsed(), result.as_ref().err());
@@ -393,7 +438,7 @@ impl PluginRuntime {
         Ok(if violations.is_empty() {
             ValidatorOutcome::Ok
         } else {
-            ValidatorOutcome::Violations(violations.into_iter().map(Violation::from).collect())
+            ValidatorOutcome::Violations(bounded_violations(violations))
         })
     }
 
@@ -410,7 +455,9 @@ impl PluginRuntime {
         views: Arc<dyn ViewStore>,
     ) -> Result<(), CallError> {
         let started = Instant::now();
-        let result = self.project_inner(plugin, binding, event, views).await;
+        let result = self
+            .within_deadline(binding, self.project_inner(plugin, binding, event, views))
+            .await;
         plugin
             .metrics
             .record(started.elapsed(), result.as_ref().err());
@@ -428,11 +475,11 @@ impl PluginRuntime {
             return Err(wrong_world(World::Projection, plugin));
         };
         let event = wit::Event::from(event);
-        let access = ViewAccess {
-            store: views.clone(),
-            pending: PendingWrites::default(),
-            failure: None,
-        };
+        let access = ViewAccess::new(
+            views.clone(),
+            binding.limits.view_rows,
+            binding.limits.view_bytes,
+        );
         let mut store = self.store(&plugin.name, binding, Some(access))?;
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -448,6 +495,9 @@ impl PluginRuntime {
         };
         if let Some(failure) = access.failure {
             return Err(CallError::ViewStore(failure));
+        }
+        if let Some(why) = access.over_quota {
+            return Err(CallError::QuotaExceeded(why));
         }
         outcome.map_err(CallError::Plugin)?;
         access
@@ -474,7 +524,9 @@ impl PluginRuntime {
         ctx: &ActionContext,
     ) -> Result<ActionOutcome, CallError> {
         let started = Instant::now();
-        let result = self.action_inner(plugin, binding, hook, ctx).await;
+        let result = self
+            .within_deadline(binding, self.action_inner(plugin, binding, hook, ctx))
+            .await;
         plugin
             .metrics
             .record(started.elapsed(), result.as_ref().err());
@@ -527,6 +579,17 @@ impl PluginRuntime {
                     .call_post_creation(&mut store, &ctx, &user.into())
                     .await?
                     .map(|metadata| {
+                        let oversized = metadata.len() > MAX_CLAIMS
+                            || metadata.iter().any(|m| {
+                                m.key.len() > MAX_VIOLATION_FIELD || m.value.len() > MAX_CLAIM_VALUE
+                            });
+                        if oversized {
+                            return Err(CallError::InvalidOutput(format!(
+                                "at most {MAX_CLAIMS} metadata entries, keys of at most \
+                                 {MAX_VIOLATION_FIELD} bytes and values of at most \
+                                 {MAX_CLAIM_VALUE} bytes are accepted"
+                            )));
+                        }
                         Ok(ActionOutcome::Metadata {
                             metadata: metadata
                                 .into_iter()
@@ -542,6 +605,22 @@ impl PluginRuntime {
         }
         .await;
         finish(&store, result)?.map_err(CallError::Plugin)?
+    }
+
+    /// Runs one call on the wall clock: past the binding's deadline plus
+    /// [`RuntimeConfig::deadline_grace`] it is abandoned, which drops its store and instance, and fails
+    /// with [`CallError::Timeout`]. The CPU deadline (epoch ticks) stops a plugin that computes; this
+    /// stops one that waits, on a WASI clock poll or anything else the host awaits for it.
+    async fn within_deadline<T>(
+        &self,
+        binding: &Binding,
+        call: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let config = &self.inner.config;
+        let limit = binding.limits.deadline.min(config.max_deadline) + config.deadline_grace;
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
     }
 
     /// A fresh store for one call: the sandbox, the limits and the CPU deadline.
@@ -604,31 +683,32 @@ impl PluginRuntime {
         name: &str,
         pre: &ProjectionPre<HostState>,
     ) -> Result<Vec<String>, PluginError> {
-        let access = ViewAccess {
-            store: Arc::new(crate::views::MemoryViewStore::default()),
-            pending: PendingWrites::default(),
-            failure: None,
+        let access = ViewAccess::new(Arc::new(crate::views::MemoryViewStore::default()), 0, 0);
+        // Interpreted plugins take a while to start: loading allows the longest deadline there is.
+        let binding = Binding {
+            limits: crate::Limits {
+                deadline: self.inner.config.max_deadline,
+                ..crate::Limits::default()
+            },
+            ..Binding::default()
         };
-        let mut store = self
-            .store(&name.into(), &Binding::default(), Some(access))
-            .map_err(PluginError::Subscriptions)?;
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .warden_plugin_projector()
-                .call_subscriptions(&mut store)
-                .await
-        }
-        .await;
-        let subscriptions = finish(&store, result).map_err(PluginError::Subscriptions)?;
-        for s in &subscriptions {
-            let pattern = s.strip_suffix('*').unwrap_or(s);
-            if s.is_empty() || pattern.contains('*') {
-                return Err(PluginError::Subscriptions(CallError::InvalidOutput(
-                    format!("`{s}` is not an event type or a prefix ending in `*`"),
-                )));
+        let call = async {
+            let mut store = self.store(&name.into(), &binding, Some(access))?;
+            let result = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance
+                    .warden_plugin_projector()
+                    .call_subscriptions(&mut store)
+                    .await
             }
-        }
+            .await;
+            finish(&store, result)
+        };
+        let subscriptions = self
+            .within_deadline(&binding, call)
+            .await
+            .map_err(PluginError::Subscriptions)?;
+        check_subscriptions(&subscriptions).map_err(PluginError::Subscriptions)?;
         Ok(subscriptions)
     }
 }
@@ -697,10 +777,17 @@ impl Inner {
             World::Projection => Pre::Projection(ProjectionPre::new(instance_pre).map_err(link)?),
             World::Action => Pre::Action(ActionPre::new(instance_pre).map_err(link)?),
         };
-        if let Some(path) = cache_file.filter(|_| !from_cache)
-            && let Err(e) = write_cache(&component, &path)
-        {
-            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+        if let Some(path) = cache_file.filter(|_| !from_cache) {
+            match write_cache(&component, &path) {
+                Ok(()) => {
+                    if let Some(dir) = &self.config.cache_dir {
+                        prune_cache(dir, self.config.max_cached_files);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+                }
+            }
         }
         Ok((world, pre))
     }
@@ -773,6 +860,47 @@ fn write_cache(component: &Component, path: &Path) -> std::io::Result<()> {
     })
 }
 
+/// Deletes the least recently written compiled components beyond `keep` from the cache directory.
+fn prune_cache(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|ext| ext == "cwasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() <= keep {
+        return;
+    }
+    files.sort();
+    for (_, path) in &files[..files.len() - keep] {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not evict a compiled plugin from the cache");
+        }
+    }
+}
+
+/// A place in the compile queue, given back when dropped.
+struct QueueTicket<'a>(&'a AtomicUsize);
+
+impl<'a> QueueTicket<'a> {
+    fn take(queue: &'a AtomicUsize, max: usize) -> Option<Self> {
+        queue
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max.max(1)).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(queue))
+    }
+}
+
+impl Drop for QueueTicket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), PluginError> {
     let err = |source| PluginError::Cache {
         path: dir.to_owned(),
@@ -816,6 +944,105 @@ fn classify(err: &wasmtime::Error, limits: &CallLimiter) -> CallError {
     CallError::Trap(err.root_cause().to_string())
 }
 
+/// Whether an event type matches a subscription pattern: the same event type, or for a pattern ending in
+/// `*` any event type starting with what comes before it (`user.*` matches `user.human.added`, `*` alone
+/// matches every event type). The one rule for subscriptions, wherever they are checked.
+///
+/// ```
+/// use warden_plugin::subscription_matches;
+///
+/// assert!(subscription_matches("user.human.added", "user.human.added"));
+/// assert!(subscription_matches("user.*", "user.human.added"));
+/// assert!(subscription_matches("*", "org.added"));
+/// assert!(!subscription_matches("user.*", "user_grant.added"));
+/// assert!(!subscription_matches("user.human", "user.human.added"));
+/// ```
+pub fn subscription_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => event_type.starts_with(prefix),
+        None => pattern == event_type,
+    }
+}
+
+/// Most subscriptions a projection may return.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// Longest subscription pattern, in bytes.
+pub const MAX_SUBSCRIPTION_LEN: usize = 128;
+
+/// Checks what a projection's `subscriptions` returned: a bounded list of event types or prefixes.
+fn check_subscriptions(subscriptions: &[String]) -> Result<(), CallError> {
+    if subscriptions.len() > MAX_SUBSCRIPTIONS {
+        return Err(CallError::InvalidOutput(format!(
+            "{} subscriptions; at most {MAX_SUBSCRIPTIONS} are accepted",
+            subscriptions.len()
+        )));
+    }
+    for s in subscriptions {
+        if s.len() > MAX_SUBSCRIPTION_LEN {
+            return Err(CallError::InvalidOutput(format!(
+                "a subscription is {} bytes long; at most {MAX_SUBSCRIPTION_LEN} are accepted",
+                s.len()
+            )));
+        }
+        let pattern = s.strip_suffix('*').unwrap_or(s);
+        if s.is_empty() || pattern.contains('*') {
+            return Err(CallError::InvalidOutput(format!(
+                "`{}` is not an event type or a prefix ending in `*`",
+                s.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Most violations passed on from one call; the rest are summed up in one last violation.
+pub const MAX_VIOLATIONS: usize = 32;
+/// Longest violation message passed on, in bytes; a longer one is cut and marked.
+pub const MAX_VIOLATION_MESSAGE: usize = 1024;
+/// Longest violation field or code passed on, in bytes.
+pub const MAX_VIOLATION_FIELD: usize = 128;
+/// What ends a text the host cut short.
+pub const TRUNCATED: &str = "… [truncated]";
+/// The code of the violation that stands for those over [`MAX_VIOLATIONS`].
+pub const VIOLATIONS_TRUNCATED: &str = "plugin.violations_truncated";
+
+/// The violations of a call as callers get them: at most [`MAX_VIOLATIONS`], each text bounded, so a
+/// plugin cannot make an answer of the server large.
+fn bounded_violations(violations: Vec<wit::Violation>) -> Vec<Violation> {
+    let total = violations.len();
+    let mut kept: Vec<Violation> = violations
+        .into_iter()
+        .take(MAX_VIOLATIONS)
+        .map(|v| Violation {
+            field: truncated(v.field, MAX_VIOLATION_FIELD),
+            code: truncated(v.code, MAX_VIOLATION_FIELD),
+            message: truncated(v.message, MAX_VIOLATION_MESSAGE),
+        })
+        .collect();
+    if total > MAX_VIOLATIONS {
+        kept.push(Violation {
+            field: String::new(),
+            code: VIOLATIONS_TRUNCATED.into(),
+            message: format!("{} more violations were left out", total - MAX_VIOLATIONS),
+        });
+    }
+    kept
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary) and marked with [`TRUNCATED`] when cut.
+pub(crate) fn truncated(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(TRUNCATED.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(TRUNCATED);
+    text
+}
+
 fn wrong_world(expected: World, plugin: &LoadedPlugin) -> CallError {
     CallError::WrongWorld {
         expected,
@@ -823,11 +1050,29 @@ fn wrong_world(expected: World, plugin: &LoadedPlugin) -> CallError {
     }
 }
 
-/// Checks the claims an action returned: no reserved claim, a name, a JSON value.
+/// Most claims, or metadata entries, an action may return from one call.
+pub const MAX_CLAIMS: usize = 64;
+/// Largest claim value (JSON text) or metadata value an action may return, in bytes.
+pub const MAX_CLAIM_VALUE: usize = 16 << 10;
+
+/// Checks the claims an action returned: a bounded number, no reserved claim, a name, a JSON value of
+/// bounded size (they end up in every token the hook runs for).
 fn checked_claims(claims: Vec<wit::Claim>) -> Result<ActionOutcome, CallError> {
+    if claims.len() > MAX_CLAIMS {
+        return Err(CallError::InvalidOutput(format!(
+            "{} claims; at most {MAX_CLAIMS} are accepted",
+            claims.len()
+        )));
+    }
     claims
         .into_iter()
         .map(|c| {
+            if c.name.len() > MAX_VIOLATION_FIELD || c.value.len() > MAX_CLAIM_VALUE {
+                return Err(CallError::InvalidOutput(format!(
+                    "a claim name is at most {MAX_VIOLATION_FIELD} bytes and its value at most \
+                     {MAX_CLAIM_VALUE} bytes"
+                )));
+            }
             if RESERVED_CLAIMS.contains(&c.name.as_str()) {
                 return Err(CallError::ReservedClaim(c.name));
             }
@@ -891,5 +1136,42 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(name: &str, value: &str) -> wit::Claim {
+        wit::Claim {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn claims_are_bounded_in_number_and_size() {
+        let many: Vec<wit::Claim> = (0..=MAX_CLAIMS)
+            .map(|i| claim(&format!("c{i}"), "1"))
+            .collect();
+        assert!(matches!(
+            checked_claims(many),
+            Err(CallError::InvalidOutput(_))
+        ));
+        let big = format!("\"{}\"", "x".repeat(MAX_CLAIM_VALUE));
+        assert!(matches!(
+            checked_claims(vec![claim("big", &big)]),
+            Err(CallError::InvalidOutput(_))
+        ));
+        assert!(checked_claims(vec![claim("org", "\"acme\"")]).is_ok());
+    }
+
+    #[test]
+    fn texts_are_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(truncated("short".into(), 100), "short");
+        let cut = truncated("é".repeat(1000), 101);
+        assert!(cut.len() <= 101);
+        assert!(cut.ends_with(TRUNCATED));
     }
 }

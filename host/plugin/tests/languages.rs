@@ -24,6 +24,7 @@ fn binding(key: &str, value: &str) -> Binding {
         limits: Limits {
             deadline: Duration::from_secs(1),
             memory: 256 << 20,
+            ..Limits::default()
         },
         ..Binding::with_config([(key, value)])
     }

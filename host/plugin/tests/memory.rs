@@ -35,6 +35,7 @@ async fn ten_thousand_hostile_calls_leave_memory_flat() {
         limits: Limits {
             deadline: Duration::from_millis(1),
             memory: 4 << 20,
+            ..Limits::default()
         },
         ..Binding::default()
     };
@@ -42,6 +43,7 @@ async fn ten_thousand_hostile_calls_leave_memory_flat() {
         limits: Limits {
             memory: 4 << 20,
             deadline: Duration::from_secs(1),
+            ..Limits::default()
         },
         ..Binding::default()
     };

@@ -37,15 +37,31 @@ pub enum ServiceError {
     /// The bytes are not a component Warden can run.
     #[error("{0}")]
     InvalidComponent(String),
+    /// A projection subscribes to a pattern that matches no event type Warden stores.
+    #[error(transparent)]
+    UnknownSubscription(#[from] crate::subscriptions::UnknownSubscription),
     /// The plugin does not exist.
     #[error("the plugin does not exist")]
     NotFound,
+    /// A field of the request is not accepted.
+    #[error("{message}")]
+    Invalid {
+        /// The field at fault.
+        field: &'static str,
+        /// A stable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// The command failed (refused, not permitted, ...).
     #[error(transparent)]
     Command(#[from] CommandError),
     /// The blob store failed.
     #[error("blob store: {0}")]
     Store(#[from] warden_eventstore::Error),
+    /// Too many compilations are waiting; the upload can be retried.
+    #[error("too many plugins are being compiled; try again later")]
+    Busy,
     /// The runtime failed for a reason other than the component.
     #[error("plugin runtime: {0}")]
     Runtime(String),
@@ -58,7 +74,9 @@ impl From<PluginError> for ServiceError {
             | PluginError::UnknownWorld(_)
             | PluginError::Link { .. }
             | PluginError::WrongWorld { .. }
-            | PluginError::Subscriptions(_) => Self::InvalidComponent(error.to_string()),
+            | PluginError::Subscriptions(_)
+            | PluginError::CompileTimeout(_) => Self::InvalidComponent(error.to_string()),
+            PluginError::CompileBusy => Self::Busy,
             PluginError::Cache { .. } | PluginError::Config(_) | PluginError::Internal(_) => {
                 Self::Runtime(error.to_string())
             }
@@ -77,6 +95,19 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidComponent(message) => {
                 ApiError::invalid("body", "plugin.component.invalid", message)
             }
+            ServiceError::UnknownSubscription(e) => {
+                ApiError::invalid("body", "plugin.subscription.unknown", e.to_string())
+            }
+            ServiceError::Invalid {
+                field,
+                code,
+                message,
+            } => ApiError::invalid(field, code, message),
+            e @ ServiceError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin.compile_busy",
+                e.to_string(),
+            ),
             ServiceError::NotFound => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "plugin.not_found",

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, FromRequestParts, State, rejection::BytesRejection},
+    body::{Body, Bytes},
+    extract::{DefaultBodyLimit, FromRequestParts, State},
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -49,9 +49,13 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "POST",
         "/api/v1/plugins",
-        "Upload a plugin (raw component bytes; `name`, `description` query parameters)",
+        "Upload a plugin (raw component bytes; `name`, `description` query parameters). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
     ),
-    ("GET", "/api/v1/plugins", "List the plugins"),
+    (
+        "GET",
+        "/api/v1/plugins",
+        "List the plugins; `load_state` says whether this node has the active version `loaded`, is still `loading` it, or `failed` (with `load_error`)",
+    ),
     (
         "GET",
         "/api/v1/plugins/{id}",
@@ -65,18 +69,22 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "POST",
         "/api/v1/plugins/{id}/versions",
-        "Upload a new version (raw component bytes; `activate=false` keeps the active one)",
+        "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
     ),
     (
         "PUT",
         "/api/v1/plugins/{id}/active-version",
         "Activate an uploaded version by digest",
     ),
-    ("POST", "/api/v1/plugins/{id}/bindings", "Bind the plugin"),
+    (
+        "POST",
+        "/api/v1/plugins/{id}/bindings",
+        "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`)",
+    ),
     (
         "PUT",
         "/api/v1/plugins/{id}/bindings/{binding_id}",
-        "Change a binding",
+        "Change a binding; refused settings as when binding",
     ),
     (
         "DELETE",
@@ -86,7 +94,7 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v1/plugins/{id}/views/{table}",
-        "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000)",
+        "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
     ),
     (
         "GET",
@@ -95,9 +103,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The largest JSON body the plugin endpoints read (1 MiB); uploads have their own limit.
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
 /// The plugin endpoints, to be merged into the server's application.
 pub fn router(state: PluginApiState) -> Router {
-    let body_limit = state.service.max_component_bytes();
     Router::new()
         .route("/api/v1/plugins", post(upload).get(list))
         .route("/api/v1/plugins/{id}", get(read).delete(remove))
@@ -110,7 +120,8 @@ pub fn router(state: PluginApiState) -> Router {
         )
         .route("/api/v1/plugins/{id}/views/{table}", get(view_rows))
         .route("/api/v1/plugins/{id}/views/{table}/{key}", get(view_row))
-        .layer(DefaultBodyLimit::max(body_limit))
+        // Uploads read their body themselves, after the permission check, up to the component limit.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }
 
@@ -175,23 +186,32 @@ impl IntoResponse for Written {
     }
 }
 
-/// The component bytes of an upload body; a body over the limit is answered with the API's 413.
-fn component(
-    state: &PluginApiState,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "plugin.too_large",
-                format!(
-                    "the component is too large; at most {} bytes are accepted",
-                    state.service.max_component_bytes()
-                ),
-            )
+/// Reads the component bytes of an upload body, once the caller was found allowed to upload; a body
+/// over the limit is answered with the API's 413 without reading the rest of it.
+async fn component(state: &PluginApiState, body: Body) -> Result<Bytes, ApiError> {
+    let max = state.service.max_component_bytes();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "plugin.too_large",
+            format!("the component is too large; at most {max} bytes are accepted"),
+        )
+    };
+    // A declared length over the limit is refused before anything is read.
+    if axum::body::HttpBody::size_hint(&body).lower() > max as u64 {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, max).await.map_err(|error| {
+        let over = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over {
+            too_large()
         } else {
-            ApiError::invalid("body", "body.unreadable", rejection.body_text())
+            ApiError::invalid(
+                "body",
+                "body.unreadable",
+                "the request body could not be read",
+            )
         }
     })
 }
@@ -225,9 +245,10 @@ async fn upload(
     State(state): State<PluginApiState>,
     Authenticated(caller): Authenticated,
     Query(query): Query<UploadQuery>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Written, ApiError> {
-    let body = component(&state, body)?;
+    state.service.may_upload(&caller).await?;
+    let body = component(&state, body).await?;
     let details = state
         .service
         .upload(&caller, &query.name, &query.description, &body)
@@ -267,9 +288,10 @@ async fn upload_version(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Query(query): Query<VersionQuery>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Written, ApiError> {
-    let body = component(&state, body)?;
+    state.service.may_upload_version(&caller, &id).await?;
+    let body = component(&state, body).await?;
     let details = state
         .service
         .upload_version(&caller, &id, &body, query.activate)
@@ -290,12 +312,40 @@ async fn activate(
     Ok(Written::new(StatusCode::OK, details))
 }
 
+/// The body of a binding request: its settings, and `grants`, which are refused.
+#[derive(Debug, Deserialize)]
+struct BindingBody {
+    #[serde(flatten)]
+    settings: BindingSettings,
+    #[serde(default)]
+    grants: Option<serde_json::Value>,
+}
+
+impl BindingBody {
+    /// The settings, once nothing unsupported was asked for.
+    ///
+    /// Capabilities beyond the sandbox (environment, directories, connections) are not granted to plugins:
+    /// no plugin of Warden needs them, and each would widen what a plugin written by someone else can reach.
+    /// Refusing them says so, where ignoring them would let a binding look as if it had them.
+    fn settings(self) -> Result<BindingSettings, ApiError> {
+        if self.grants.as_ref().is_some_and(|g| !g.is_null()) {
+            return Err(ApiError::invalid(
+                "grants",
+                "binding.grants_unsupported",
+                "plugins run without environment, file system or network; a binding cannot grant them",
+            ));
+        }
+        Ok(self.settings)
+    }
+}
+
 async fn add_binding(
     State(state): State<PluginApiState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    Json(settings): Json<BindingSettings>,
+    Json(body): Json<BindingBody>,
 ) -> Result<Written, ApiError> {
+    let settings = body.settings()?;
     let added = state.service.add_binding(&caller, &id, &settings).await?;
     let mut written = Written::new(StatusCode::CREATED, added.details);
     written.extra = Some(("binding_id", added.binding_id));
@@ -306,8 +356,9 @@ async fn change_binding(
     State(state): State<PluginApiState>,
     Authenticated(caller): Authenticated,
     Path((id, binding_id)): Path<(String, String)>,
-    Json(settings): Json<BindingSettings>,
+    Json(body): Json<BindingBody>,
 ) -> Result<Written, ApiError> {
+    let settings = body.settings()?;
     let details = state
         .service
         .change_binding(&caller, &id, &binding_id, &settings)
@@ -368,7 +419,7 @@ async fn view_rows(
         after: query.after,
         limit,
     };
-    let items = crate::projection::plugin_view_rows(
+    let found = crate::projection::plugin_view_page(
         state.service.commands().store(),
         &state.instance_id,
         &id,
@@ -380,10 +431,15 @@ async fn view_rows(
         tracing::error!(%error, "reading a plugin view failed");
         ApiError::internal()
     })?;
-    let next_after = (items.len() == limit as usize)
-        .then(|| items.last().map(|row| row.key.clone()))
+    // A page cut by its row limit or its byte bound may have rows after it.
+    let next_after = found
+        .more
+        .then(|| found.rows.last().map(|row| row.key.clone()))
         .flatten();
-    Ok(axum::Json(ViewPage { items, next_after }))
+    Ok(axum::Json(ViewPage {
+        items: found.rows,
+        next_after,
+    }))
 }
 
 async fn view_row(

@@ -32,13 +32,16 @@ mod http;
 pub mod projection;
 pub mod registry;
 mod service;
+pub mod subscriptions;
 mod validators;
 
 pub use error::{RegistryError, ServiceError};
-pub use http::{ENDPOINTS, PluginApiState, router};
+pub use http::{ENDPOINTS, MAX_JSON_BODY, PluginApiState, router};
 pub use registry::{
     BoundPlugin, HookError, PluginEntry, PluginRegistry, ProjectionPluginSpec, SYNC_INTERVAL,
     ValidatorBinding,
 };
-pub use service::{BindingAdded, BindingInfo, MAX_COMPONENT_BYTES, PluginInfo, PluginService};
-pub use validators::{PLUGIN_FAILED, PluginValidators, validator_input};
+pub use service::{
+    BindingAdded, BindingInfo, LoadState, MAX_COMPONENT_BYTES, PluginInfo, PluginService,
+};
+pub use validators::{PLUGIN_FAILED, PluginValidators, is_plugin_management, validator_input};

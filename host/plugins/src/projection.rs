@@ -13,15 +13,20 @@
 //! one, and [`remove_projection`] deletes a removed version's rows with its spooler state.
 //!
 //! A plugin belongs to one instance: its projection reads the events of every instance (the spoolers read
-//! the global stream) and hands only those of its own instance, of the event types it subscribes to, to the
-//! plugin. The plugin sees the organization that owns the event's aggregate: the aggregate itself for an
-//! `org`, otherwise the `org_id` of the event's payload or, failing that, of the aggregate's first event.
+//! the global stream) of the known event types its subscriptions match ([`crate::subscriptions`]), and hands
+//! only those of its own instance to the plugin, with secret hashes redacted as in the audit trail. The
+//! plugin sees the organization that owns the event's aggregate: the aggregate itself for an `org`,
+//! otherwise the `org_id` of the event's payload or, failing that, of the aggregate's first event.
 //!
-//! Each event is one call of the plugin. Its reads go through the spooler's batch transaction (so it sees
-//! the rows written by earlier events of the batch); its writes are buffered and applied in the same
-//! transaction once the call succeeded, so the rows and the checkpoint commit together. A call that fails
-//! (trap, timeout, memory, an error of the plugin) is a failed event of the projection: retried with
-//! back-off, then skipped and listed in the projection's status — never a crash.
+//! Each event is one call of the plugin, made in [`Projection::prepare`] before the batch transaction opens:
+//! its reads see the committed rows and the writes of the batch's earlier events, its writes are buffered.
+//! [`Projection::apply`] then stores the buffered rows in the batch transaction, so the rows and the
+//! checkpoint commit together, and no plugin call runs while the transaction (on SQLite the single writer)
+//! is held. A batch stops preparing after [`BATCH_TIME`] or [`BATCH_BYTES`]; the rest waits for the next.
+//! A call that fails (trap, timeout, memory, a quota, an error of the plugin) is a failed event of the
+//! projection: retried with back-off, then skipped and listed in the projection's status — never a crash.
+//! A call writes at most its binding's rows and bytes per event, and the views hold at most its totals
+//! ([`ViewQuota`]); pages read through the API are bounded by rows and by [`MAX_PAGE_BYTES`].
 //!
 //! # Usage
 //! ```no_run
@@ -57,6 +62,7 @@ use warden_spooler::{
 };
 
 use crate::registry::ProjectionPluginSpec;
+use crate::subscriptions::selected_event_types;
 
 /// How many hex digits of the digest name a version's projection.
 const DIGEST_PREFIX: usize = 12;
@@ -78,8 +84,8 @@ pub enum ProjectionPluginError {
         /// The world it targets.
         world: World,
     },
-    /// The plugin subscribes to no event type.
-    #[error("projection plugin `{0}` subscribes to no event type")]
+    /// The plugin's subscriptions match no event type Warden stores.
+    #[error("projection plugin `{0}` subscribes to no event type Warden stores")]
     NoSubscriptions(String),
     /// The spoolers refused the projection.
     #[error("spooler: {0}")]
@@ -115,20 +121,6 @@ pub fn projection_name(plugin_id: &str, digest: &str) -> String {
     format!("plugin_{id}_{digest}")
 }
 
-/// The aggregate types whose events the plugin's subscriptions name: the part of each event type before its
-/// first dot (`user.human.added` → `user`), as every event type of the domain is named.
-fn aggregate_types_of(subscriptions: &[String]) -> Vec<String> {
-    let mut types: Vec<String> = subscriptions
-        .iter()
-        .filter_map(|s| s.split('.').next())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    types.sort();
-    types.dedup();
-    types
-}
-
 /// One version of a projection plugin, run as a [`Projection`] by the spoolers.
 pub struct PluginProjection {
     name: String,
@@ -142,6 +134,33 @@ pub struct PluginProjection {
     event_types: Vec<String>,
     /// The organization of each aggregate looked up so far (the first event of an aggregate never changes).
     orgs: Mutex<HashMap<(String, String, String), Option<String>>>,
+    /// The outcome of each call of the batch being applied, made before its transaction opened.
+    prepared: Mutex<HashMap<EventKey, Result<Vec<Write>, ProjectionError>>>,
+    /// How much the views may hold in all.
+    quota: ViewQuota,
+}
+
+/// How much a projection plugin's views may hold in all; an event that would exceed it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewQuota {
+    /// Rows in all tables.
+    pub total_rows: u64,
+    /// Bytes of values in all tables.
+    pub total_bytes: u64,
+}
+
+impl ViewQuota {
+    /// The default quota: 100 000 rows, 256 MiB.
+    pub const DEFAULT: ViewQuota = ViewQuota {
+        total_rows: 100_000,
+        total_bytes: 256 << 20,
+    };
+}
+
+impl Default for ViewQuota {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl std::fmt::Debug for PluginProjection {
@@ -174,11 +193,19 @@ impl PluginProjection {
                 world: loaded.world(),
             });
         }
-        let event_types = loaded.subscriptions().to_vec();
-        let aggregate_types = aggregate_types_of(&event_types);
-        if aggregate_types.is_empty() {
+        // The spooler filters on exact event types: the patterns are expanded to the known event types
+        // they match, by the same rule the runtime applies to each event.
+        let selected = selected_event_types(loaded.subscriptions());
+        if selected.is_empty() {
             return Err(ProjectionPluginError::NoSubscriptions(plugin_id));
         }
+        let event_types: Vec<String> = selected.iter().map(|k| k.event_type.to_owned()).collect();
+        let mut aggregate_types: Vec<String> = selected
+            .iter()
+            .map(|k| k.aggregate_type.to_owned())
+            .collect();
+        aggregate_types.sort();
+        aggregate_types.dedup();
         Ok(Self {
             name: projection_name(&plugin_id, &digest),
             instance_id: instance_id.into(),
@@ -190,7 +217,16 @@ impl PluginProjection {
             aggregate_types,
             event_types,
             orgs: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
+            quota: ViewQuota::DEFAULT,
         })
+    }
+
+    /// The same projection with another quota for its views.
+    #[must_use]
+    pub fn with_quota(mut self, quota: ViewQuota) -> Self {
+        self.quota = quota;
+        self
     }
 
     /// The projection of the plugin version a registry reports.
@@ -206,6 +242,7 @@ impl PluginProjection {
             Arc::clone(&spec.loaded),
             spec.binding.clone(),
         )
+        .map(|projection| projection.with_quota(spec.quota))
     }
 
     /// The instance the plugin belongs to.
@@ -224,7 +261,11 @@ impl PluginProjection {
     }
 
     /// The organization owning `event`'s aggregate, as the plugin sees it.
-    async fn org_of(&self, tx: &mut ViewTx, event: &Event) -> Result<Option<String>, sqlx::Error> {
+    async fn org_of(
+        &self,
+        reader: &mut Reader<'_>,
+        event: &Event,
+    ) -> Result<Option<String>, sqlx::Error> {
         let aggregate = &event.aggregate;
         if aggregate.aggregate_type == "org" {
             return Ok(Some(aggregate.aggregate_id.clone()));
@@ -243,7 +284,7 @@ impl PluginProjection {
         if let Some(org) = self.orgs_lock().get(&key) {
             return Ok(org.clone());
         }
-        let first = tx
+        let first = reader
             .fetch_optional(
                 "SELECT payload FROM events \
                  WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 \
@@ -274,24 +315,6 @@ impl PluginProjection {
         self.orgs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads one of this version's rows through the batch transaction.
-    async fn read_row(
-        &self,
-        tx: &mut ViewTx,
-        table: &str,
-        key: &str,
-    ) -> Result<Option<String>, sqlx::Error> {
-        let row = tx
-            .fetch_optional(
-                "SELECT value FROM plugin_view_rows \
-                 WHERE projection = $1 AND table_name = $2 AND row_key = $3",
-                &params![self.name.as_str(), table, key],
-            )
-            .await?;
-        row.map(|row| row.json::<Value>("value").map(|v| v.to_string()))
-            .transpose()
-    }
-
     /// Applies the writes of a successful call in the batch transaction.
     async fn write_rows(
         &self,
@@ -302,6 +325,7 @@ impl PluginProjection {
         for write in writes {
             match write {
                 Write::Upsert { table, key, value } => {
+                    let size = i64::try_from(value.len()).unwrap_or(i64::MAX);
                     let value: Value = serde_json::from_str(&value).map_err(|e| {
                         ProjectionError::event(format!(
                             "projection plugin `{}` wrote a row {table}/{key} that is not JSON: {e}",
@@ -310,10 +334,10 @@ impl PluginProjection {
                     })?;
                     tx.execute(
                         "INSERT INTO plugin_view_rows \
-                             (projection, instance_id, plugin_id, table_name, row_key, value, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                             (projection, instance_id, plugin_id, table_name, row_key, value, updated_at, size) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                          ON CONFLICT (projection, table_name, row_key) DO UPDATE SET \
-                             value = excluded.value, updated_at = excluded.updated_at",
+                             value = excluded.value, updated_at = excluded.updated_at, size = excluded.size",
                         &[
                             SqlValue::from(self.name.as_str()),
                             SqlValue::from(self.instance_id.as_str()),
@@ -322,6 +346,7 @@ impl PluginProjection {
                             SqlValue::from(key),
                             SqlValue::Json(Some(value)),
                             SqlValue::from(event.created_at),
+                            SqlValue::from(size),
                         ],
                     )
                     .await?;
@@ -349,7 +374,9 @@ fn payload_org(payload: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The event as a plugin sees it.
+/// The event as a plugin sees it: hashes of secrets redacted as in the audit trail
+/// ([`warden_domain::audit::redact_secrets`]), so a plugin never gets a password, token or client secret
+/// hash to copy into a view.
 fn plugin_event(event: &Event, org_id: Option<String>) -> warden_plugin::Event {
     warden_plugin::Event {
         instance_id: event.aggregate.instance_id.clone(),
@@ -362,7 +389,7 @@ fn plugin_event(event: &Event, org_id: Option<String>) -> warden_plugin::Event {
         revision: event.revision,
         creator: event.creator.clone(),
         created_at: event.created_at,
-        payload: event.payload.clone(),
+        payload: warden_domain::audit::redact_secrets(&event.payload),
     }
 }
 
@@ -395,68 +422,280 @@ impl Projection for PluginProjection {
         })
     }
 
+    /// Calls the plugin for the batch's events before the batch transaction opens; reads see committed rows
+    /// and the writes of the batch's earlier events. Stops at the first failing event, and once the batch
+    /// has taken [`BATCH_TIME`] or written [`BATCH_BYTES`]: the rest waits for the next batch.
+    fn prepare<'a>(&'a self, db: &'a Db, events: &'a [Event]) -> BoxFuture<'a, usize> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let overlay = Arc::new(Mutex::new(Overlay::default()));
+            let mut prepared = HashMap::new();
+            let mut ready = events.len();
+            for (index, event) in events.iter().enumerate() {
+                if !self.reads(event) {
+                    continue;
+                }
+                if index > 0
+                    && (started.elapsed() >= BATCH_TIME || lock(&overlay).bytes >= BATCH_BYTES)
+                {
+                    ready = index;
+                    break;
+                }
+                let outcome = self.call_prepared(db, &overlay, event).await;
+                let failed = outcome.is_err();
+                if let Ok(writes) = &outcome {
+                    let mut overlay = lock(&overlay);
+                    for write in writes {
+                        overlay.record(write);
+                    }
+                }
+                prepared.insert(event_key(event), outcome);
+                if failed {
+                    ready = index + 1;
+                    break;
+                }
+            }
+            *lock(&self.prepared) = prepared;
+            ready
+        })
+    }
+
     fn apply<'a>(
         &'a self,
         tx: &'a mut ViewTx,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            if event.aggregate.instance_id != self.instance_id
-                || !self.loaded.wants(&event.event_type)
-            {
+            if !self.reads(event) {
                 return Ok(());
             }
-            let org_id = self.org_of(tx, event).await?;
-            let input = plugin_event(event, org_id);
-            let (requests, mut pending) = mpsc::unbounded_channel();
-            let views = Arc::new(BatchViews {
-                requests,
-                writes: Mutex::new(Vec::new()),
-            });
-            let store: Arc<dyn ViewStore> = views.clone();
-            let call = self
-                .runtime
-                .project(&self.loaded, &self.binding, &input, store);
-            tokio::pin!(call);
-            // The plugin's reads are served here, through the batch transaction, while its call runs.
-            let mut read_failure = None;
-            let result = loop {
-                tokio::select! {
-                    result = &mut call => break result,
-                    Some(read) = pending.recv() => {
-                        let answer = match self.read_row(tx, &read.table, &read.key).await {
-                            Ok(row) => Ok(row),
-                            Err(err) => {
-                                let message = err.to_string();
-                                read_failure = Some(err);
-                                Err(message)
-                            }
-                        };
-                        // The call may have given up on the answer; nothing to do then.
-                        let _ = read.reply.send(answer);
-                    }
+            let prepared = {
+                let mut prepared = lock(&self.prepared);
+                match prepared.get(&event_key(event)) {
+                    Some(Ok(writes)) => Some(Ok(writes.clone())),
+                    Some(Err(_)) => prepared.remove(&event_key(event)),
+                    None => None,
                 }
             };
-            match result {
-                Ok(()) => {
-                    let writes = std::mem::take(
-                        &mut *views.writes.lock().unwrap_or_else(PoisonError::into_inner),
-                    );
-                    self.write_rows(tx, event, writes).await
-                }
-                Err(CallError::ViewStore(_)) if read_failure.is_some() => Err(read_failure
-                    .map_or_else(
-                        || ProjectionError::event("the view store failed"),
-                        ProjectionError::Database,
-                    )),
-                Err(err) => Err(ProjectionError::event(format!(
-                    "projection plugin `{}` failed ({}): {err}",
-                    self.plugin_id,
-                    err.kind()
-                ))),
+            let writes = match prepared {
+                Some(outcome) => outcome?,
+                // Not prepared (a batch the spooler did not prepare): called here, reading through `tx`.
+                None => self.call_in_batch(tx, event).await?,
+            };
+            // Only upserts can grow the views: the totals are counted after those alone.
+            let grows = writes.iter().any(|w| matches!(w, Write::Upsert { .. }));
+            self.write_rows(tx, event, writes).await?;
+            if grows {
+                self.check_totals(tx).await?;
             }
+            Ok(())
         })
     }
+}
+
+/// Longest time the calls of one batch may take before the rest of the batch waits for the next one. With
+/// the longest call (1 s plus the grace) a batch prepares in well under the spoolers' lease of 4 s, so a
+/// holder never loses its lease to a slow plugin.
+pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most bytes the calls of one batch may write before the rest of the batch waits for the next one.
+pub const BATCH_BYTES: usize = 16 << 20;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every holder leaves the value whole (one insert or replace at a time).
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What identifies an event within a batch.
+type EventKey = (String, String, i64);
+
+fn event_key(event: &Event) -> EventKey {
+    (
+        event.aggregate.aggregate_type.clone(),
+        event.aggregate.aggregate_id.clone(),
+        event.sequence,
+    )
+}
+
+/// The rows written by the earlier events of a batch being prepared: `None` for a deleted row.
+#[derive(Debug, Default)]
+struct Overlay {
+    rows: HashMap<(String, String), Option<String>>,
+    bytes: usize,
+}
+
+impl Overlay {
+    fn record(&mut self, write: &Write) {
+        match write {
+            Write::Upsert { table, key, value } => {
+                self.bytes += value.len();
+                self.rows
+                    .insert((table.clone(), key.clone()), Some(value.clone()));
+            }
+            Write::Delete { table, key } => {
+                self.rows.insert((table.clone(), key.clone()), None);
+            }
+        }
+    }
+}
+
+impl PluginProjection {
+    /// Whether the plugin is called for `event`: its instance, and an event type its subscriptions match.
+    fn reads(&self, event: &Event) -> bool {
+        event.aggregate.instance_id == self.instance_id && self.loaded.wants(&event.event_type)
+    }
+
+    /// Calls the plugin for one event outside any transaction: reads go to `overlay`, then to the committed
+    /// rows through `db`.
+    async fn call_prepared(
+        &self,
+        db: &Db,
+        overlay: &Arc<Mutex<Overlay>>,
+        event: &Event,
+    ) -> Result<Vec<Write>, ProjectionError> {
+        let org_id = self.org_of(&mut Reader::Db(db), event).await?;
+        let input = plugin_event(event, org_id);
+        let views = Arc::new(PreparedViews {
+            db: db.clone(),
+            projection: self.name.clone(),
+            overlay: Arc::clone(overlay),
+            failure: Mutex::new(None),
+            writes: Mutex::new(Vec::new()),
+        });
+        let store: Arc<dyn ViewStore> = views.clone();
+        let result = self
+            .runtime
+            .project(&self.loaded, &self.binding, &input, store)
+            .await;
+        match result {
+            Ok(()) => Ok(std::mem::take(&mut *lock(&views.writes))),
+            Err(CallError::ViewStore(_)) if lock(&views.failure).is_some() => {
+                Err(lock(&views.failure).take().map_or_else(
+                    || ProjectionError::event("the view store failed"),
+                    ProjectionError::Database,
+                ))
+            }
+            Err(err) => Err(self.failure(&err)),
+        }
+    }
+
+    /// Calls the plugin for one event inside the batch transaction, its reads served through `tx`.
+    async fn call_in_batch(
+        &self,
+        tx: &mut ViewTx,
+        event: &Event,
+    ) -> Result<Vec<Write>, ProjectionError> {
+        let org_id = self.org_of(&mut Reader::Tx(tx), event).await?;
+        let input = plugin_event(event, org_id);
+        let (requests, mut pending) = mpsc::unbounded_channel();
+        let views = Arc::new(BatchViews {
+            requests,
+            writes: Mutex::new(Vec::new()),
+        });
+        let store: Arc<dyn ViewStore> = views.clone();
+        let call = self
+            .runtime
+            .project(&self.loaded, &self.binding, &input, store);
+        tokio::pin!(call);
+        // The plugin's reads are served here, through the batch transaction, while its call runs.
+        let mut read_failure = None;
+        let result = loop {
+            tokio::select! {
+                result = &mut call => break result,
+                Some(read) = pending.recv() => {
+                    let answer = match read_row(&mut Reader::Tx(tx), &self.name, &read.table, &read.key).await {
+                        Ok(row) => Ok(row),
+                        Err(err) => {
+                            let message = err.to_string();
+                            read_failure = Some(err);
+                            Err(message)
+                        }
+                    };
+                    // The call may have given up on the answer; nothing to do then.
+                    let _ = read.reply.send(answer);
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(std::mem::take(&mut *lock(&views.writes))),
+            Err(CallError::ViewStore(_)) if read_failure.is_some() => Err(read_failure
+                .map_or_else(
+                    || ProjectionError::event("the view store failed"),
+                    ProjectionError::Database,
+                )),
+            Err(err) => Err(self.failure(&err)),
+        }
+    }
+
+    /// A failed call as the failed event the spooler records.
+    fn failure(&self, err: &CallError) -> ProjectionError {
+        ProjectionError::event(format!(
+            "projection plugin `{}` failed ({}): {err}",
+            self.plugin_id,
+            err.kind()
+        ))
+    }
+
+    /// Fails the event when the views now hold more rows or bytes than the binding's quota.
+    async fn check_totals(&self, tx: &mut ViewTx) -> Result<(), ProjectionError> {
+        let Some(row) = tx
+            .fetch_optional(
+                // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back to read it as an integer.
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes \
+                 FROM plugin_view_rows WHERE projection = $1",
+                &params![self.name.as_str()],
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        let rows = u64::try_from(row.get::<i64>("n")?).unwrap_or(0);
+        let bytes = u64::try_from(row.get::<i64>("bytes")?).unwrap_or(0);
+        if rows > self.quota.total_rows || bytes > self.quota.total_bytes {
+            return Err(ProjectionError::event(format!(
+                "projection plugin `{}` exceeded its quota (quota): its views would hold {rows} rows and \
+                 {bytes} bytes, at most {} rows and {} bytes are allowed",
+                self.plugin_id, self.quota.total_rows, self.quota.total_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where a projection reads: the batch transaction, or committed rows outside of it.
+enum Reader<'a> {
+    Tx(&'a mut ViewTx),
+    Db(&'a Db),
+}
+
+impl Reader<'_> {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<warden_spooler::DbRow>, sqlx::Error> {
+        match self {
+            Reader::Tx(tx) => tx.fetch_optional(sql, params).await,
+            Reader::Db(db) => db.fetch_optional(sql, params).await,
+        }
+    }
+}
+
+/// Reads one row of projection `projection`.
+async fn read_row(
+    reader: &mut Reader<'_>,
+    projection: &str,
+    table: &str,
+    key: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = reader
+        .fetch_optional(
+            "SELECT value FROM plugin_view_rows \
+             WHERE projection = $1 AND table_name = $2 AND row_key = $3",
+            &params![projection, table, key],
+        )
+        .await?;
+    row.map(|row| row.json::<Value>("value").map(|v| v.to_string()))
+        .transpose()
 }
 
 /// A read the plugin asked for, served by the batch.
@@ -467,6 +706,7 @@ struct Read {
 }
 
 /// A write of a successful call, applied by the batch.
+#[derive(Debug, Clone)]
 enum Write {
     Upsert {
         table: String,
@@ -479,19 +719,16 @@ enum Write {
     },
 }
 
-/// The [`ViewStore`] of one call: reads are forwarded to the batch transaction, writes are buffered.
+/// Buffers a call's writes.
+fn push(writes: &Mutex<Vec<Write>>, write: Write) {
+    lock(writes).push(write);
+}
+
+/// The [`ViewStore`] of a call inside the batch: reads are forwarded to the batch transaction, writes are
+/// buffered.
 struct BatchViews {
     requests: mpsc::UnboundedSender<Read>,
     writes: Mutex<Vec<Write>>,
-}
-
-impl BatchViews {
-    fn push(&self, write: Write) {
-        self.writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(write);
-    }
 }
 
 impl ViewStore for BatchViews {
@@ -514,21 +751,86 @@ impl ViewStore for BatchViews {
 
     fn upsert<'a>(&'a self, table: &'a str, key: &'a str, value: &'a str) -> ViewFuture<'a, ()> {
         Box::pin(async move {
-            self.push(Write::Upsert {
-                table: table.to_owned(),
-                key: key.to_owned(),
-                value: value.to_owned(),
-            });
+            push(
+                &self.writes,
+                Write::Upsert {
+                    table: table.to_owned(),
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                },
+            );
             Ok(())
         })
     }
 
     fn delete<'a>(&'a self, table: &'a str, key: &'a str) -> ViewFuture<'a, ()> {
         Box::pin(async move {
-            self.push(Write::Delete {
-                table: table.to_owned(),
-                key: key.to_owned(),
-            });
+            push(
+                &self.writes,
+                Write::Delete {
+                    table: table.to_owned(),
+                    key: key.to_owned(),
+                },
+            );
+            Ok(())
+        })
+    }
+}
+
+/// The [`ViewStore`] of a call prepared before the batch: reads see the batch's earlier writes, then the
+/// committed rows; writes are buffered.
+struct PreparedViews {
+    db: Db,
+    projection: String,
+    overlay: Arc<Mutex<Overlay>>,
+    failure: Mutex<Option<sqlx::Error>>,
+    writes: Mutex<Vec<Write>>,
+}
+
+impl ViewStore for PreparedViews {
+    fn get<'a>(&'a self, table: &'a str, key: &'a str) -> ViewFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let earlier = lock(&self.overlay)
+                .rows
+                .get(&(table.to_owned(), key.to_owned()))
+                .cloned();
+            if let Some(row) = earlier {
+                return Ok(row);
+            }
+            match read_row(&mut Reader::Db(&self.db), &self.projection, table, key).await {
+                Ok(row) => Ok(row),
+                Err(err) => {
+                    let message = err.to_string();
+                    lock(&self.failure).get_or_insert(err);
+                    Err(ViewStoreError(message))
+                }
+            }
+        })
+    }
+
+    fn upsert<'a>(&'a self, table: &'a str, key: &'a str, value: &'a str) -> ViewFuture<'a, ()> {
+        Box::pin(async move {
+            push(
+                &self.writes,
+                Write::Upsert {
+                    table: table.to_owned(),
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                },
+            );
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, table: &'a str, key: &'a str) -> ViewFuture<'a, ()> {
+        Box::pin(async move {
+            push(
+                &self.writes,
+                Write::Delete {
+                    table: table.to_owned(),
+                    key: key.to_owned(),
+                },
+            );
             Ok(())
         })
     }
@@ -734,8 +1036,12 @@ pub async fn served_projection(
         .transpose()
 }
 
-/// A page of the rows of `table` of a plugin's view, as its served version wrote them, in key order.
-/// Empty when the plugin has no view or the table no rows.
+/// The most bytes of values one page returns (a page holds at least one row, however large).
+pub const MAX_PAGE_BYTES: u64 = 4 << 20;
+
+/// A page of the rows of `table` of a plugin's view, as its served version wrote them, in key order: at most
+/// `page.limit` rows and, past the first row, at most [`MAX_PAGE_BYTES`] of values. Empty when the plugin has
+/// no view or the table no rows.
 pub async fn plugin_view_rows(
     store: &Store,
     instance_id: &str,
@@ -743,21 +1049,69 @@ pub async fn plugin_view_rows(
     table: &str,
     page: &Page,
 ) -> Result<Vec<ViewRow>, sqlx::Error> {
-    let Some(projection) = served_projection(store, instance_id, plugin_id).await? else {
-        return Ok(Vec::new());
+    Ok(plugin_view_page(store, instance_id, plugin_id, table, page)
+        .await?
+        .rows)
+}
+
+/// A page of a plugin view's rows, and whether rows follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewPage {
+    /// The rows, in key order.
+    pub rows: Vec<ViewRow>,
+    /// Whether the page was cut (by its row limit or [`MAX_PAGE_BYTES`]) with rows after it.
+    pub more: bool,
+}
+
+/// As [`plugin_view_rows`], saying whether rows follow the page.
+pub async fn plugin_view_page(
+    store: &Store,
+    instance_id: &str,
+    plugin_id: &str,
+    table: &str,
+    page: &Page,
+) -> Result<ViewPage, sqlx::Error> {
+    let empty = ViewPage {
+        rows: Vec::new(),
+        more: false,
     };
+    let Some(projection) = served_projection(store, instance_id, plugin_id).await? else {
+        return Ok(empty);
+    };
+    let db = Db::of(store);
     let limit = i64::from(page.limit.clamp(1, MAX_PAGE));
-    Db::of(store)
+    let after = page.after.as_deref().unwrap_or("");
+    // The sizes first, so the values read are only those that fit the page.
+    let sizes = db
         .fetch_all(
-            "SELECT row_key, value, updated_at FROM plugin_view_rows \
+            "SELECT row_key, size FROM plugin_view_rows \
              WHERE projection = $1 AND table_name = $2 AND row_key > $3 \
              ORDER BY row_key LIMIT $4",
-            &params![
-                projection.as_str(),
-                table,
-                page.after.as_deref().unwrap_or(""),
-                limit
-            ],
+            &params![projection.as_str(), table, after, limit],
+        )
+        .await?;
+    let mut last = None;
+    let mut rows: i64 = 0;
+    let mut bytes: u64 = 0;
+    for row in &sizes {
+        let size = u64::try_from(row.get::<i64>("size")?).unwrap_or(0);
+        if rows > 0 && bytes + size > MAX_PAGE_BYTES {
+            break;
+        }
+        bytes += size;
+        rows += 1;
+        last = Some(row.get::<String>("row_key")?);
+    }
+    let Some(last) = last else {
+        return Ok(empty);
+    };
+    let more = usize::try_from(rows).unwrap_or(usize::MAX) < sizes.len() || rows == limit;
+    let rows = db
+        .fetch_all(
+            "SELECT row_key, value, updated_at FROM plugin_view_rows \
+         WHERE projection = $1 AND table_name = $2 AND row_key > $3 AND row_key <= $4 \
+         ORDER BY row_key LIMIT $5",
+            &params![projection.as_str(), table, after, last.as_str(), rows],
         )
         .await?
         .iter()
@@ -768,7 +1122,8 @@ pub async fn plugin_view_rows(
                 updated_at: row.get("updated_at")?,
             })
         })
-        .collect()
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(ViewPage { rows, more })
 }
 
 /// The row `key` of `table` of a plugin's view, as its served version wrote it.

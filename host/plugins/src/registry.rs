@@ -74,6 +74,8 @@ pub struct ProjectionPluginSpec {
     pub loaded: Arc<LoadedPlugin>,
     /// How the plugin is called.
     pub binding: Binding,
+    /// How much its views may hold in all.
+    pub quota: crate::projection::ViewQuota,
 }
 
 /// A plugin as the registry knows it.
@@ -124,11 +126,33 @@ struct State {
     sequences: HashMap<(String, String), i64>,
 }
 
+/// A plugin whose loaded version is not the one wanted.
+struct PendingLoad {
+    key: (String, String),
+    instance_id: String,
+    name: String,
+    /// The version wanted; `None` to unload.
+    digest: Option<String>,
+}
+
+/// Whether a sync loads plugins after applying the events.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    /// Not at all.
+    No,
+    /// Waiting for a load under way to end first.
+    Wait,
+    /// Waiting for a load under way until then, otherwise leaving the loading to the follower.
+    Until(tokio::time::Instant),
+}
+
 #[derive(Debug)]
 struct Inner {
     store: Store,
     runtime: PluginRuntime,
     state: tokio::sync::Mutex<State>,
+    /// Held by the one sync that loads plugins.
+    loader: tokio::sync::Mutex<()>,
     index: RwLock<Arc<Index>>,
     entries: RwLock<Arc<BTreeMap<(String, String), PluginEntry>>>,
     projections: watch::Sender<Vec<ProjectionPluginSpec>>,
@@ -172,6 +196,7 @@ impl PluginRegistry {
                 store,
                 runtime,
                 state: tokio::sync::Mutex::new(State::default()),
+                loader: tokio::sync::Mutex::new(()),
                 index: RwLock::new(Arc::new(Index::default())),
                 entries: RwLock::new(Arc::new(BTreeMap::new())),
                 projections: watch::Sender::new(Vec::new()),
@@ -210,7 +235,43 @@ impl PluginRegistry {
 
     /// Reads the plugin events stored since the last sync, loads and unloads plugins accordingly and
     /// rebuilds the index. Plugins whose active version failed to load are tried again.
+    ///
+    /// The bindings are indexed before anything is compiled, so while plugins load the index already
+    /// holds them (a plugin bound failing closed that is not loaded yet refuses its commands, it is never
+    /// skipped) and the plugin list shows them as loading.
     pub async fn sync(&self) -> Result<(), RegistryError> {
+        self.sync_inner(Load::Wait).await
+    }
+
+    /// As [`sync`](Self::sync), without loading: the bindings are known at once, plugins stay unloaded
+    /// until a later sync (of [`spawn`](Self::spawn)) loads them. For a server that starts serving before
+    /// every plugin is compiled.
+    pub async fn sync_bindings(&self) -> Result<(), RegistryError> {
+        self.sync_inner(Load::No).await
+    }
+
+    async fn sync_inner(&self, load: Load) -> Result<(), RegistryError> {
+        self.apply_events().await?;
+        // Compiling holds no lock on the state: binding changes (an unbinding, say) take effect while
+        // another plugin compiles. One loader runs at a time.
+        let loader = match load {
+            Load::No => return Ok(()),
+            Load::Wait => self.inner.loader.lock().await,
+            Load::Until(deadline) => {
+                match tokio::time::timeout_at(deadline, self.inner.loader.lock()).await {
+                    Ok(loader) => loader,
+                    // Another load is under way; the follower loads this change after it.
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        self.load_pending().await;
+        drop(loader);
+        Ok(())
+    }
+
+    /// Applies the plugin events stored since the last sync to the states and rebuilds the index.
+    async fn apply_events(&self) -> Result<(), RegistryError> {
         let mut state = self.inner.state.lock().await;
         let mut changed = false;
         loop {
@@ -250,7 +311,7 @@ impl PluginRegistry {
                 break;
             }
         }
-        changed |= self.load_active(&mut state).await;
+        changed |= unload_removed(&mut state);
         if changed {
             self.rebuild(&state);
         }
@@ -271,7 +332,7 @@ impl PluginRegistry {
         let key = (instance_id.to_owned(), plugin_id.to_owned());
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            self.sync().await?;
+            self.sync_inner(Load::Until(deadline)).await?;
             let applied = self.inner.state.lock().await.sequences.get(&key).copied();
             if applied.is_some_and(|applied| applied >= sequence) {
                 return Ok(true);
@@ -283,50 +344,66 @@ impl PluginRegistry {
         }
     }
 
-    /// Loads the active version of every plugin whose loaded version differs; unloads removed plugins.
-    /// Returns whether anything changed.
-    async fn load_active(&self, state: &mut State) -> bool {
-        let mut changed = false;
-        state.plugins.retain(|_, entry| {
-            let keep = entry.state.exists();
-            if !keep {
-                tracing::info!(plugin = %entry.state.name, id = %entry.plugin_id, "plugin unloaded");
-                changed = true;
-            }
-            keep
-        });
-        for entry in state.plugins.values_mut() {
-            let wanted = entry.state.active_digest.as_deref();
-            let current = entry.loaded.as_ref().map(|p| p.digest());
-            let failed = entry.load_error.as_ref().map(|(digest, _)| digest.as_str());
-            if wanted == current || (wanted.is_some() && wanted == failed) {
-                continue;
-            }
-            let Some(digest) = wanted else {
-                entry.loaded = None;
-                changed = true;
+    /// Loads the active version of every plugin whose loaded version differs, one at a time, without
+    /// holding the state while compiling; each result is applied (and the index rebuilt) if the plugin
+    /// still wants that version.
+    async fn load_pending(&self) {
+        let pending: Vec<PendingLoad> = {
+            let state = self.inner.state.lock().await;
+            state
+                .plugins
+                .iter()
+                .filter_map(|(key, entry)| {
+                    let wanted = entry.state.active_digest.as_deref();
+                    let current = entry.loaded.as_ref().map(|p| p.digest());
+                    let failed = entry.load_error.as_ref().map(|(digest, _)| digest.as_str());
+                    if wanted == current || (wanted.is_some() && wanted == failed) {
+                        return None;
+                    }
+                    Some(PendingLoad {
+                        key: key.clone(),
+                        instance_id: entry.instance_id.clone(),
+                        name: entry.state.name.clone(),
+                        digest: wanted.map(str::to_owned),
+                    })
+                })
+                .collect()
+        };
+        for PendingLoad {
+            key,
+            instance_id,
+            name,
+            digest,
+        } in pending
+        {
+            let result = match &digest {
+                Some(digest) => Some(self.load(&instance_id, &name, digest).await),
+                None => None,
+            };
+            let mut state = self.inner.state.lock().await;
+            let Some(entry) = state.plugins.get_mut(&key) else {
                 continue;
             };
-            match self
-                .load(&entry.instance_id, &entry.state.name, digest)
-                .await
-            {
-                Ok(loaded) => {
+            if entry.state.active_digest != digest {
+                // Changed while loading: the next sync loads what is wanted now.
+                continue;
+            }
+            match (result, digest.as_deref()) {
+                (Some(Ok(loaded)), Some(digest)) => {
                     tracing::info!(plugin = %entry.state.name, id = %entry.plugin_id, digest, "plugin loaded");
                     entry.loaded = Some(loaded);
                     entry.load_error = None;
-                    changed = true;
                 }
-                Err(error) => {
-                    if entry.loaded.take().is_some() {
-                        changed = true;
-                    }
+                (Some(Err(error)), Some(digest)) => {
                     tracing::warn!(plugin = %entry.state.name, id = %entry.plugin_id, digest, %error, "plugin version could not be loaded");
+                    entry.loaded = None;
                     entry.load_error = Some((digest.to_owned(), error.to_string()));
                 }
+                _ => entry.loaded = None,
             }
+            self.rebuild(&state);
+            self.inner.synced.send_replace(state.cursor);
         }
-        changed
     }
 
     async fn load(
@@ -390,6 +467,7 @@ impl PluginRegistry {
                                 digest: bound.loaded.digest().to_owned(),
                                 loaded: bound.loaded,
                                 binding: bound.binding,
+                                quota: view_quota(settings),
                             });
                         }
                     }
@@ -437,6 +515,25 @@ impl PluginRegistry {
             .collect()
     }
 
+    /// How many plugins of all instances this node is still loading, and how many failed to load.
+    pub fn load_counts(&self) -> (usize, usize) {
+        let entries = self.entries();
+        let active = entries
+            .values()
+            .filter_map(|e| e.state.active_digest.as_deref().map(|d| (e, d)));
+        let (mut loading, mut failed) = (0, 0);
+        for (entry, digest) in active {
+            if entry.loaded.as_ref().is_some_and(|l| l.digest() == digest) {
+                continue;
+            }
+            match &entry.load_error {
+                Some((failed_digest, _)) if failed_digest == digest => failed += 1,
+                _ => loading += 1,
+            }
+        }
+        (loading, failed)
+    }
+
     /// One plugin of an instance.
     pub fn get(&self, instance_id: &str, plugin_id: &str) -> Option<PluginEntry> {
         self.entries()
@@ -454,13 +551,17 @@ impl PluginRegistry {
         self.inner.projections.subscribe()
     }
 
-    /// The validator bindings that apply to a command of `command_type` in `org_id` of `instance_id`.
+    /// The validator bindings that apply to a command of `command_type` in `org_id` of `instance_id`; none
+    /// for commands that manage plugins.
     pub fn validators_for(
         &self,
         instance_id: &str,
         org_id: Option<&str>,
         command_type: &str,
     ) -> Vec<ValidatorBinding> {
+        if crate::validators::is_plugin_management(command_type) {
+            return Vec::new();
+        }
         self.index()
             .validators
             .get(instance_id)
@@ -565,16 +666,50 @@ impl PluginRegistry {
     }
 }
 
-/// The runtime's binding for a binding's settings.
+/// Drops removed plugins; returns whether there were any.
+fn unload_removed(state: &mut State) -> bool {
+    let mut changed = false;
+    state.plugins.retain(|_, entry| {
+        let keep = entry.state.exists();
+        if !keep {
+            tracing::info!(plugin = %entry.state.name, id = %entry.plugin_id, "plugin unloaded");
+            changed = true;
+        }
+        keep
+    });
+    changed
+}
+
+/// The runtime's binding for a binding's settings; quotas left out take the defaults.
 pub fn runtime_binding(settings: &BindingSettings) -> Binding {
+    let limits = &settings.limits;
+    let defaults = warden_plugin::Limits::default();
     Binding {
         config: Arc::new(settings.config.clone()),
         limits: warden_plugin::Limits {
-            deadline: Duration::from_millis(u64::from(settings.limits.deadline_ms)),
-            memory: u64::from(settings.limits.memory_mib) << 20,
+            deadline: Duration::from_millis(u64::from(limits.deadline_ms)),
+            memory: u64::from(limits.memory_mib) << 20,
+            view_rows: limits
+                .rows_per_event
+                .map_or(defaults.view_rows, |rows| rows as usize),
+            view_bytes: limits
+                .kib_per_event
+                .map_or(defaults.view_bytes, |kib| (kib as usize) << 10),
         },
         grants: warden_plugin::Capabilities::default(),
         failure_policy: failure_policy(settings),
+    }
+}
+
+/// The quota of a projection binding's views; totals left out take the defaults.
+pub fn view_quota(settings: &BindingSettings) -> crate::projection::ViewQuota {
+    let defaults = crate::projection::ViewQuota::DEFAULT;
+    crate::projection::ViewQuota {
+        total_rows: settings.limits.total_rows.unwrap_or(defaults.total_rows),
+        total_bytes: settings
+            .limits
+            .total_mib
+            .map_or(defaults.total_bytes, |mib| mib << 20),
     }
 }
 

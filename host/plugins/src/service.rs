@@ -8,11 +8,15 @@ use sha2::{Digest, Sha256};
 use warden_command::{Caller, Commands, Details, Model, new_id};
 use warden_domain::{
     authz::{Permission, Target},
-    plugin::{AddPlugin, BindingSettings, Plugin, PluginVersion, PluginWorld},
+    plugin::{AddPlugin, BindingSettings, BindingTarget, Plugin, PluginVersion, PluginWorld},
 };
 use warden_plugin::World;
 
-use crate::{error::ServiceError, registry::PluginRegistry};
+use crate::{
+    error::ServiceError,
+    registry::{PluginEntry, PluginRegistry},
+    subscriptions::check_subscriptions,
+};
 
 /// The largest component accepted by default, in bytes (32 MiB).
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
@@ -41,6 +45,45 @@ pub struct PluginInfo {
     pub sequence: i64,
     /// Whether this node has the active version loaded.
     pub loaded: bool,
+    /// Where loading the active version stands on this node.
+    pub load_state: LoadState,
+    /// Why the active version could not be loaded, when `load_state` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
+}
+
+/// Where loading a plugin's active version stands on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadState {
+    /// Loaded: its bindings run it.
+    Loaded,
+    /// Not loaded yet (being compiled, or waiting for it): a binding failing closed refuses what it is
+    /// bound to meanwhile, one allowed to fail is skipped.
+    Loading,
+    /// Could not be loaded (see `load_error`); tried again when another version is activated.
+    Failed,
+    /// No active version.
+    Inactive,
+}
+
+impl LoadState {
+    /// The load state of a plugin whose active version is `active`, as the registry's `entry` knows it.
+    fn of(active: Option<&str>, entry: Option<&PluginEntry>) -> (Self, Option<String>) {
+        let Some(active) = active else {
+            return (Self::Inactive, None);
+        };
+        let Some(entry) = entry else {
+            return (Self::Loading, None);
+        };
+        if entry.loaded.as_ref().is_some_and(|l| l.digest() == active) {
+            return (Self::Loaded, None);
+        }
+        match &entry.load_error {
+            Some((digest, why)) if digest == active => (Self::Failed, Some(why.clone())),
+            _ => (Self::Loading, None),
+        }
+    }
 }
 
 /// A binding as the API shows it.
@@ -111,6 +154,26 @@ impl PluginService {
         &self.registry
     }
 
+    /// Checks that the caller may upload plugins, before the body of an upload is read.
+    pub async fn may_upload(&self, caller: &Caller) -> Result<(), ServiceError> {
+        self.commands
+            .for_caller(caller)
+            .authorize(Permission::PluginWrite, &Target::Instance)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks that the caller may upload a version of the plugin and that it exists, before the body of
+    /// the upload is read.
+    pub async fn may_upload_version(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+    ) -> Result<(), ServiceError> {
+        self.plugin(caller, plugin_id).await?;
+        self.may_upload(caller).await
+    }
+
     /// Checks the caller's permission, the size, and the component (compiled by the runtime, which finds
     /// its world), then stores the bytes. Returns the world, digest and size.
     async fn accept(
@@ -131,6 +194,7 @@ impl PluginService {
         }
         let digest = hex::encode(Sha256::digest(bytes));
         let loaded = self.registry.runtime().load(name, bytes).await?;
+        check_subscriptions(loaded.subscriptions())?;
         self.commands
             .store()
             .put_blob(&caller.instance_id, &digest, bytes)
@@ -228,6 +292,7 @@ impl PluginService {
         plugin_id: &str,
         settings: &BindingSettings,
     ) -> Result<BindingAdded, ServiceError> {
+        check_binding(settings)?;
         let binding_id = new_id();
         let details = self
             .commands
@@ -249,6 +314,7 @@ impl PluginService {
         binding_id: &str,
         settings: &BindingSettings,
     ) -> Result<Details, ServiceError> {
+        check_binding(settings)?;
         let details = self
             .commands
             .for_caller(caller)
@@ -310,12 +376,9 @@ impl PluginService {
     pub async fn get(&self, caller: &Caller, plugin_id: &str) -> Result<PluginInfo, ServiceError> {
         let model = self.plugin(caller, plugin_id).await?;
         let plugin = model.state.clone();
-        let loaded = self
-            .registry
-            .get(&caller.instance_id, plugin_id)
-            .and_then(|e| e.loaded)
-            .is_some_and(|l| Some(l.digest()) == plugin.active_digest.as_deref());
-        Ok(info(plugin_id, plugin, model.sequence, loaded))
+        let entry = self.registry.get(&caller.instance_id, plugin_id);
+        let load = LoadState::of(plugin.active_digest.as_deref(), entry.as_ref());
+        Ok(info(plugin_id, plugin, model.sequence, load))
     }
 
     /// The plugins of the caller's instance, as this node's registry knows them, ordered by id (creation).
@@ -329,14 +392,39 @@ impl PluginService {
             .list(&caller.instance_id)
             .into_iter()
             .map(|e| {
-                let loaded = e.loaded.is_some();
-                info(&e.plugin_id, e.state, e.sequence, loaded)
+                let load = LoadState::of(e.state.active_digest.as_deref(), Some(&e));
+                info(&e.plugin_id, e.state.clone(), e.sequence, load)
             })
             .collect())
     }
 }
 
-fn info(id: &str, plugin: Plugin, sequence: i64, loaded: bool) -> PluginInfo {
+/// What the service refuses of a binding beyond the domain's rules.
+///
+/// A projection binding cannot be scoped to an organization: a projection plugin keeps one set of views per
+/// plugin, read by whoever may read plugins in the instance, so a binding limited to one organization would
+/// suggest an isolation the views do not have. A projection that wants one organization filters on the
+/// event's `org_id` (or takes it from its configuration).
+fn check_binding(settings: &BindingSettings) -> Result<(), ServiceError> {
+    if matches!(settings.target, BindingTarget::Projection) && settings.org_id.is_some() {
+        return Err(ServiceError::Invalid {
+            field: "org_id",
+            code: "binding.org_id_unsupported",
+            message: "a projection binding applies to the whole instance: its views are shared by the \
+                      instance, so `org_id` is not accepted; filter on the event's `org_id` in the plugin \
+                      instead"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn info(
+    id: &str,
+    plugin: Plugin,
+    sequence: i64,
+    (load_state, load_error): (LoadState, Option<String>),
+) -> PluginInfo {
     PluginInfo {
         id: id.to_owned(),
         name: plugin.name,
@@ -350,6 +438,8 @@ fn info(id: &str, plugin: Plugin, sequence: i64, loaded: bool) -> PluginInfo {
             .map(|(id, settings)| BindingInfo { id, settings })
             .collect(),
         sequence,
-        loaded,
+        loaded: load_state == LoadState::Loaded,
+        load_state,
+        load_error,
     }
 }

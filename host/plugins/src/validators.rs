@@ -16,7 +16,8 @@ use crate::registry::{PluginRegistry, ValidatorBinding};
 /// The code of the violation reported when a validator bound failing closed fails.
 pub const PLUGIN_FAILED: &str = "plugin.failed";
 
-/// Runs the validator plugins bound to each command (see [`PluginRegistry::validators_for`]).
+/// Runs the validator plugins bound to each command (see [`PluginRegistry::validators_for`]), except
+/// commands that manage plugins ([`is_plugin_management`]), so plugins can always be managed.
 ///
 /// Violations of all matching bindings are collected. A plugin fault (trap, timeout, exhausted memory, an
 /// error of its own) under a binding that fails closed refuses the command with a violation of code
@@ -35,6 +36,9 @@ impl PluginValidators {
     }
 
     async fn check(&self, request: &ValidationRequest) -> Result<Vec<Violation>, ValidatorError> {
+        if is_plugin_management(&request.command_type) {
+            return Ok(Vec::new());
+        }
         let bindings = self.registry.validators_for(
             &request.instance_id,
             request.org_id.as_deref(),
@@ -99,6 +103,12 @@ impl PluginValidators {
             }),
         }
     }
+}
+
+/// Whether a command manages plugins (`plugin.*`). Validators never run on those: a validator bound to
+/// `*` that fails closed must not be able to block its own unbinding.
+pub fn is_plugin_management(command_type: &str) -> bool {
+    command_type.starts_with("plugin.")
 }
 
 impl CommandValidator for PluginValidators {

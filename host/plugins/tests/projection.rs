@@ -54,6 +54,7 @@ both_backends!(
     org_stats_view_has_the_right_rows,
     new_version_replays_from_the_start_without_duplicates,
     failing_call_is_retried_then_skipped,
+    plugin_calls_run_without_the_writer,
 );
 
 const INSTANCE: &str = "inst-1";
@@ -484,4 +485,58 @@ async fn failing_call_is_retried_then_skipped(t: &TestStore) {
             .all(|k| !k.starts_with("org-bad/"))
     );
     spoolers.shutdown().await;
+}
+
+/// The plugin runs in `prepare`, before the batch transaction: it completes while another transaction holds
+/// the database's writer (on SQLite the only one), and `apply` then only stores what it prepared.
+async fn plugin_calls_run_without_the_writer(t: &TestStore) {
+    let store = &t.store;
+    push_history(store).await;
+    let events = store
+        .read_stream(&warden_eventstore::StreamQuery::after(
+            Cursor::default(),
+            100,
+        ))
+        .await
+        .expect("events");
+    let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
+    let loaded = org_stats(&runtime).await;
+    let projection = projection(&runtime, &loaded, loaded.digest());
+    let db = Db::of(store);
+
+    let writer = db.begin().await.expect("hold the writer");
+    let ready = tokio::time::timeout(
+        Duration::from_secs(30),
+        warden_spooler::Projection::prepare(&projection, &db, &events),
+    )
+    .await
+    .expect("preparing does not wait for the writer");
+    assert_eq!(ready, events.len());
+    writer.rollback().await.expect("release the writer");
+    let calls = loaded.metrics().calls;
+    assert!(calls > 0, "the plugin was called while the writer was held");
+
+    let mut tx = db.begin().await.expect("batch");
+    for event in &events {
+        warden_spooler::Projection::apply(&projection, &mut tx, event)
+            .await
+            .expect("apply");
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        loaded.metrics().calls,
+        calls,
+        "applying stored the prepared rows without calling the plugin again"
+    );
+    let counted = db
+        .fetch_optional(
+            "SELECT COUNT(*) AS n FROM plugin_view_rows WHERE projection = $1",
+            &params![warden_spooler::Projection::name(&projection)],
+        )
+        .await
+        .expect("count")
+        .expect("a row")
+        .get::<i64>("n")
+        .expect("n");
+    assert!(counted > 0, "the prepared rows were stored");
 }

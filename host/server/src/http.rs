@@ -144,7 +144,18 @@ async fn healthz() -> impl IntoResponse {
 /// The database answers and every migration is applied.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ready().await {
-        Ok(true) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(true) => {
+            // Plugins compile after the start: say how many are not in effect yet (their bindings
+            // failing closed refuse what they are bound to meanwhile).
+            let plugins = state.plugins.as_ref().map(|registry| {
+                let (loading, failed) = registry.load_counts();
+                json!({ "loading": loading, "failed": failed })
+            });
+            (
+                StatusCode::OK,
+                Json(json!({ "status": "ready", "plugins": plugins })),
+            )
+        }
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "not ready", "reason": "migrations pending" })),

@@ -74,7 +74,12 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     })
     .context("starting the plugin runtime")?;
     let registry = PluginRegistry::new(store.clone(), runtime);
-    registry.sync().await.context("loading plugins")?;
+    // The bindings are known before the first request; compiling the plugins goes on in the background
+    // (the plugin list shows them `loading` meanwhile), so a slow or hostile plugin never delays the start.
+    registry
+        .sync_bindings()
+        .await
+        .context("reading the plugins")?;
     let follower = registry.spawn();
     let commands = Commands::new(
         store.clone(),

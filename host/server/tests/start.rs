@@ -90,7 +90,8 @@ impl Server {
         loop {
             let (status, body) = self.get("/readyz");
             if status == 200 {
-                assert_eq!(body, json!({ "status": "ready" }));
+                assert_eq!(body["status"], "ready", "{body}");
+                assert_eq!(body["plugins"]["failed"], 0, "{body}");
                 return;
             }
             assert!(

@@ -4,7 +4,7 @@ use std::{future::Future, pin::Pin};
 
 use warden_eventstore::Event;
 
-use crate::db::{ViewTx, is_transient};
+use crate::db::{Db, ViewTx, is_transient};
 
 /// A boxed, sendable future, as returned by [`Projection::apply`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -94,6 +94,18 @@ pub trait Projection: Send + Sync + 'static {
             }
             Ok(())
         })
+    }
+
+    /// Prepares a batch before its transaction opens, and says how many of its first events are ready.
+    ///
+    /// For work that must not run while the batch holds a write transaction (on SQLite the single writer):
+    /// a projection plugin calls its plugin here, reading committed rows through `db`, and
+    /// [`apply`](Projection::apply) then only stores what the calls wrote. The spooler applies the ready
+    /// events (at least one) and leaves the rest for the next batch, so a projection can bound a batch in
+    /// time or memory. By default nothing is prepared and every event is ready.
+    fn prepare<'a>(&'a self, db: &'a Db, events: &'a [Event]) -> BoxFuture<'a, usize> {
+        let _ = db;
+        Box::pin(async move { events.len() })
     }
 
     /// Applies one event to the view inside the batch transaction `tx`. Not called for a projection that

@@ -657,7 +657,7 @@ impl Runner {
         self.must_read = false;
         // `head`: every event of ours up to it is in `events` unless the batch is full. A delivery holds every
         // event of ours up to its end; a head read before the stream is: every event up to it is final.
-        let (events, head, full) = match delivered {
+        let (mut events, head, mut full) = match delivered {
             Some(delivered) => delivered,
             None => {
                 let head = node.head().await?;
@@ -676,7 +676,7 @@ impl Runner {
                 (events, head, full)
             }
         };
-        let Some(last) = events.last() else {
+        if events.is_empty() {
             if head > self.scan_from {
                 self.scan_from = head;
                 self.slot.raise_applied(head, epoch);
@@ -684,6 +684,20 @@ impl Runner {
             if self.scan_from > self.persisted && self.last_persist.elapsed() >= IDLE_PERSIST {
                 self.persist_skipped_over().await?;
             }
+            return Ok(self.idle());
+        }
+        // Work a projection does outside the batch transaction (a plugin's calls); it may take fewer events.
+        let ready = self
+            .slot
+            .projection
+            .prepare(&node.db, &events)
+            .await
+            .clamp(1, events.len());
+        if ready < events.len() {
+            events.truncate(ready);
+            full = true;
+        }
+        let Some(last) = events.last() else {
             return Ok(self.idle());
         };
         let end = if full {

@@ -11,8 +11,8 @@
 //!   second factor, adjust a registration, add claims to tokens and set metadata on new users.
 //!
 //! Every plugin can write to the server's log ([`log`]) and read the configuration values of the
-//! binding it runs under ([`config`]). It has no file system, network or environment unless the
-//! binding grants them, and each call runs in a fresh instance: keep no state between calls.
+//! binding it runs under ([`config`]). It has no file system, network or environment, and each call
+//! runs in a fresh instance: keep no state between calls.
 //!
 //! A whole validator plugin (`Cargo.toml` with `crate-type = ["cdylib"]`, built with
 //! `cargo build --release --target wasm32-wasip2`):

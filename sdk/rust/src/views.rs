@@ -3,7 +3,10 @@
 //! Tables are created by Warden on first write and belong to the plugin; they are readable through the
 //! query API. Table names are 1–63 characters of `a-z`, `0-9` and `_`, starting with a letter; keys are
 //! 1–512 bytes; values are JSON documents of at most 1 MiB. Writes are visible to [`get`] at once and are
-//! stored only if the handler returns `Ok`.
+//! stored only if the handler returns `Ok`. One call may write a bounded number of rows and bytes (by
+//! default 100 rows and 4 MiB, set by the binding); a write past it returns `ViewError::Invalid` and the
+//! call fails whatever it returns, as does an event after which the views would hold more than the
+//! binding's totals.
 
 use crate::wit::projection::warden::plugin::views as host;
 

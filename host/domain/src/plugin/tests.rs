@@ -162,6 +162,37 @@ fn binding_limits_are_bounded() {
 }
 
 #[test]
+fn quotas_are_bounded_and_for_projections_only() {
+    let projection = BindingSettings {
+        target: BindingTarget::Projection,
+        ..validator_binding(&["x"])
+    };
+    let mut settings = projection.clone();
+    settings.limits.total_rows = Some(MAX_TOTAL_ROWS + 1);
+    given::<Plugin>(&added(PluginWorld::Projection))
+        .when(|p| p.add_binding("b1", &settings, &ctx()))
+        .then_error(
+            ErrorKind::InvalidArgument,
+            "plugin.binding.quota.out_of_range",
+        )
+        .then_field("limits.total_rows");
+    let mut settings = projection.clone();
+    settings.limits.rows_per_event = Some(0);
+    given::<Plugin>(&added(PluginWorld::Projection))
+        .when(|p| p.add_binding("b1", &settings, &ctx()))
+        .then_field("limits.rows_per_event");
+    let mut settings = validator_binding(&["user.human.add"]);
+    settings.limits.kib_per_event = Some(1024);
+    given::<Plugin>(&added(PluginWorld::Validator))
+        .when(|p| p.add_binding("b1", &settings, &ctx()))
+        .then_error(
+            ErrorKind::InvalidArgument,
+            "plugin.binding.quota.not_a_projection",
+        )
+        .then_field("limits");
+}
+
+#[test]
 fn projection_is_bound_once() {
     let settings = BindingSettings {
         target: BindingTarget::Projection,
@@ -247,6 +278,7 @@ fn events_round_trip() {
             limits: Limits {
                 deadline_ms: 10,
                 memory_mib: 16,
+                ..Limits::default()
             },
             config: BTreeMap::from([("cidr".to_owned(), "10.0.0.0/8".to_owned())]),
         },
