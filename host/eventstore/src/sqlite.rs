@@ -174,7 +174,9 @@ impl Eventstore for SqliteStore {
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
             return Ok(vec![stored]);
         }
-        let mut tx = self.writer.begin().await?;
+        // IMMEDIATE takes the write lock first: a deferred transaction that reads and then writes fails at once
+        // with SQLITE_BUSY (no busy wait) when another connection to the file wrote in between.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let tx_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events")
             .fetch_one(&mut *tx)
             .await?;

@@ -276,7 +276,7 @@ impl ViewTx {
     }
 
     /// Commits the transaction.
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             ViewTx::Sqlite(tx) => tx.commit().await,
             ViewTx::Postgres(tx) => tx.commit().await,
@@ -284,7 +284,7 @@ impl ViewTx {
     }
 
     /// Rolls the transaction back.
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
             ViewTx::Sqlite(tx) => tx.rollback().await,
             ViewTx::Postgres(tx) => tx.rollback().await,
@@ -332,7 +332,11 @@ impl Db {
     /// Begins a write transaction.
     pub async fn begin(&self) -> Result<ViewTx, sqlx::Error> {
         match self {
-            Db::Sqlite { writer, .. } => Ok(ViewTx::Sqlite(writer.begin().await?)),
+            // IMMEDIATE: take the write lock before the first read, so another connection to the file makes
+            // this wait (busy timeout) instead of failing the upgrade from reader to writer.
+            Db::Sqlite { writer, .. } => {
+                Ok(ViewTx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?))
+            }
             Db::Postgres(pool) => Ok(ViewTx::Postgres(pool.begin().await?)),
         }
     }
