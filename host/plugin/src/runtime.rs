@@ -660,6 +660,9 @@ impl PluginRuntime {
             .map_err(CallError::InvalidBinding)?;
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limits);
+        // Bounds what the host allocates for one transfer out of the guest (a call's result, or the
+        // arguments of one host call such as a view write or a log record), before any cap of ours sees it.
+        store.set_hostcall_fuel(MAX_GUEST_TRANSFER);
 
         // The deadline counts ticks while the plugin runs: at every tick it yields to the executor
         // so other tasks on this thread go on, and after the last one it is interrupted.
@@ -941,7 +944,15 @@ fn classify(err: &wasmtime::Error, limits: &CallLimiter) -> CallError {
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return CallError::Trap(format!("the plugin exited with status {}", exit.0));
     }
-    CallError::Trap(err.root_cause().to_string())
+    let cause = err.root_cause().to_string();
+    // wasmtime's error for a transfer past `set_hostcall_fuel` is not a public type: its text is the contract.
+    if cause.contains("fuel allocated for hostcalls has been exhausted") {
+        return CallError::InvalidOutput(format!(
+            "the plugin passed more than {} MiB to the host at once",
+            MAX_GUEST_TRANSFER >> 20
+        ));
+    }
+    CallError::Trap(cause)
 }
 
 /// Whether an event type matches a subscription pattern: the same event type, or for a pattern ending in
@@ -994,6 +1005,10 @@ fn check_subscriptions(subscriptions: &[String]) -> Result<(), CallError> {
     }
     Ok(())
 }
+
+/// Most bytes the host copies out of a guest in one transfer: a call's result or one host call's arguments.
+/// A larger transfer fails the call. Above every legitimate transfer (a view row is at most 1 MiB).
+pub const MAX_GUEST_TRANSFER: usize = 4 << 20;
 
 /// Most violations passed on from one call; the rest are summed up in one last violation.
 pub const MAX_VIOLATIONS: usize = 32;

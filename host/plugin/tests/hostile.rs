@@ -368,9 +368,33 @@ async fn a_plugin_sleeping_in_a_wasi_clock_poll_times_out_on_the_wall_clock() {
 }
 
 #[tokio::test]
+async fn a_result_larger_than_one_transfer_allows_fails_the_call() {
+    let plugin = load("violations", fixtures::HOSTILE_VALIDATOR).await;
+    // 40 violations of 1 MiB: 40 MiB the host would have to copy out of the guest.
+    let binding = hostile("violations", &[("count", "40"), ("kib", "1024")]);
+    let outcome = runtime()
+        .validate(&plugin, &binding, &new_user(Some("ada@example.com")))
+        .await;
+    assert!(
+        matches!(&outcome, Err(CallError::InvalidOutput(reason)) if reason.contains("MiB")),
+        "{outcome:?}"
+    );
+    let outcome = runtime()
+        .validate(
+            &plugin,
+            &hostile("none", &[]),
+            &new_user(Some("ada@example.com")),
+        )
+        .await;
+    assert_eq!(outcome, Ok(ValidatorOutcome::Ok), "the next call succeeds");
+    host_still_serves().await;
+}
+
+#[tokio::test]
 async fn huge_violations_are_capped_in_number_and_length() {
     let plugin = load("violations", fixtures::HOSTILE_VALIDATOR).await;
-    let binding = hostile("violations", &[("count", "40"), ("kib", "1024")]);
+    // 40 violations of 64 KiB: within one transfer, cut down by the host's own caps.
+    let binding = hostile("violations", &[("count", "40"), ("kib", "64")]);
     let outcome = runtime()
         .validate(&plugin, &binding, &new_user(Some("ada@example.com")))
         .await;

@@ -17,6 +17,7 @@ use common::{Reply, Server};
 both_backends!(
     a_sleeping_validator_fails_the_command_at_its_deadline,
     huge_violations_give_the_caller_a_small_answer,
+    a_result_past_the_transfer_limit_refuses_the_command_briefly,
     a_trapping_validator_bound_to_everything_can_be_unbound,
     wildcard_subscriptions_work_and_payloads_are_redacted,
     a_sleeping_projection_holds_neither_the_database_nor_commands,
@@ -145,7 +146,7 @@ async fn huge_violations_give_the_caller_a_small_answer(t: TestStore) {
         &id,
         json!({
             "target": { "kind": "validator", "command_types": ["user.human.add"] },
-            "config": { "mode": "violations", "count": "40", "kib": "1024" },
+            "config": { "mode": "violations", "count": "40", "kib": "64" },
             "limits": { "deadline_ms": 1000, "memory_mib": 128 },
         }),
     )
@@ -164,8 +165,37 @@ async fn huge_violations_give_the_caller_a_small_answer(t: TestStore) {
         violations[warden_plugin::MAX_VIOLATIONS]["code"],
         warden_plugin::VIOLATIONS_TRUNCATED
     );
-    // 40 violations of 1 MiB each became at most 33 of 1 KiB: well under 64 KiB in all.
+    // 40 violations of 64 KiB each became at most 33 of 1 KiB: well under 64 KiB in all.
     assert!(size < 64 << 10, "the answer is {size} bytes");
+}
+
+/// 40 violations of 1 MiB are more than the host copies out of a guest at once: the call fails before the
+/// host holds them, and the fail-closed binding refuses the command with a short answer naming the plugin.
+async fn a_result_past_the_transfer_limit_refuses_the_command_briefly(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server
+        .upload("violations", fixtures::HOSTILE_VALIDATOR)
+        .await;
+    bind(
+        &server,
+        &id,
+        json!({
+            "target": { "kind": "validator", "command_types": ["user.human.add"] },
+            "config": { "mode": "violations", "count": "40", "kib": "1024" },
+            "limits": { "deadline_ms": 1000, "memory_mib": 128 },
+        }),
+    )
+    .await;
+    let refused = server.add_user("ada", "ada@example.com").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        refused.body
+    );
+    let text = refused.body.to_string();
+    assert!(text.contains("violations"), "names the plugin: {text}");
+    assert!(text.len() < 4 << 10, "the answer is {} bytes", text.len());
 }
 
 async fn a_trapping_validator_bound_to_everything_can_be_unbound(t: TestStore) {
