@@ -628,6 +628,12 @@ impl PluginProjection {
 
     /// A failed call as the failed event the spooler records.
     fn failure(&self, err: &CallError) -> ProjectionError {
+        if matches!(err, CallError::Busy) {
+            return ProjectionError::Unavailable(format!(
+                "projection plugin `{}`: {err}",
+                self.plugin_id
+            ));
+        }
         ProjectionError::event(format!(
             "projection plugin `{}` failed ({}): {err}",
             self.plugin_id,

@@ -38,4 +38,7 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A projection could not run for now, for a reason outside the event; the run is retried with back-off.
+    #[error("projection unavailable: {0}")]
+    Unavailable(String),
 }

@@ -465,6 +465,7 @@ impl Spoolers {
             node.sql.lock_for_removal(&mut tx, projection).await?;
             slot.projection.reset(&mut tx).await.map_err(|e| match e {
                 ProjectionError::Database(err) => Error::Database(err),
+                ProjectionError::Unavailable(reason) => Error::Unavailable(reason),
                 ProjectionError::Event(reason) => Error::InvalidProjection {
                     projection: projection.to_owned(),
                     reason,
@@ -673,6 +674,7 @@ impl Spoolers {
         node.sql.reset(&mut tx, &slot.name).await?;
         slot.projection.reset(&mut tx).await.map_err(|e| match e {
             ProjectionError::Database(err) => Error::Database(err),
+            ProjectionError::Unavailable(reason) => Error::Unavailable(reason),
             ProjectionError::Event(reason) => Error::InvalidProjection {
                 projection: projection.to_owned(),
                 reason,

@@ -20,6 +20,10 @@ pub enum ProjectionError {
     /// counting against the event; others count as a failure of the event.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Something outside the event is unavailable for now (e.g. every plugin instance slot is in use): retried
+    /// with back-off without counting against the event, like a transient database failure.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ProjectionError {
@@ -33,6 +37,7 @@ impl ProjectionError {
         match self {
             Self::Event(_) => false,
             Self::Database(e) => is_transient(e),
+            Self::Unavailable(_) => true,
         }
     }
 }

@@ -791,6 +791,7 @@ impl Runner {
                     ProjectionError::Database(err) if crate::db::is_transient(&err) => {
                         Err(Error::Database(err))
                     }
+                    ProjectionError::Unavailable(reason) => Err(Error::Unavailable(reason)),
                     error => Ok(Applied::Failed { index, error }),
                 };
             }
@@ -814,6 +815,7 @@ impl Runner {
                     ProjectionError::Database(err) if crate::db::is_transient(&err) => {
                         Err(Error::Database(err))
                     }
+                    ProjectionError::Unavailable(reason) => Err(Error::Unavailable(reason)),
                     error => Ok(Applied::FailedAfterCheckpoint { index, error }),
                 };
             }
