@@ -114,7 +114,12 @@ impl From<ServiceError> for ApiError {
                 "the plugin does not exist",
             ),
             ServiceError::Command(e) => e.into(),
-            e @ (ServiceError::Store(_) | ServiceError::Runtime(_)) => {
+            ServiceError::Store(e) => {
+                tracing::error!(error = %e, "plugin service failed");
+                // A busy or unreachable database is a 503 with Retry-After, like everywhere in the API.
+                ApiError::failure(&e)
+            }
+            e @ ServiceError::Runtime(_) => {
                 tracing::error!(error = %e, "plugin service failed");
                 ApiError::internal()
             }
