@@ -9,6 +9,12 @@
 //! events of transactions older than the oldest one still running (`pg_snapshot_xmin`), ordered by
 //! `(tx_id, position)`. Everything below that horizon is final: no event can later appear behind a
 //! cursor a reader has passed.
+//!
+//! A push that expects aggregates unchanged without appending to them ([`Push::expect_unchanged`]) must
+//! not commit after a change to them that it did not see. Every append therefore takes a transaction-level
+//! advisory lock on its aggregate before it writes anything, and such a push takes the same lock in shared
+//! mode before checking the expected sequences: either the change committed first (and the check sees it:
+//! conflict), or it waits until the push committed. Locks are taken in key order, so they cannot deadlock.
 
 use std::{str::FromStr, time::Duration};
 
@@ -32,9 +38,11 @@ const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggre
 /// The oldest transaction still running; events of transactions below it are final.
 const HORIZON: &str = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
 
-const APPEND: &str = "WITH latest AS (
-        SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events
-        WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3)
+const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextended($10, 0))),
+    latest AS (
+        SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events
+                WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3) AS sequence
+        FROM guard)
     INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, event_type, revision,
                         payload, creator, created_at)
     SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8
@@ -104,6 +112,14 @@ impl PgStore {
     }
 }
 
+/// The name of an aggregate's advisory lock (hashed by PostgreSQL into the lock id).
+fn lock_key(key: &AggregateKey) -> String {
+    format!(
+        "warden/aggregate\u{1f}{}\u{1f}{}\u{1f}{}",
+        key.instance_id, key.aggregate_type, key.aggregate_id
+    )
+}
+
 async fn append<'c, E>(
     executor: E,
     changes: AggregateChanges,
@@ -140,6 +156,7 @@ where
         .bind(creator)
         .bind(created_at)
         .bind(expected)
+        .bind(lock_key(&key))
         .fetch_all(executor)
         .await
         .map_err(|e| {
@@ -180,7 +197,7 @@ impl Eventstore for PgStore {
         let created_at = now_micros();
         // A single statement is its own transaction: the common case of one aggregate and no unique
         // values needs no explicit BEGIN/COMMIT round trips.
-        if push.aggregates.len() == 1 && push.unique.is_empty() {
+        if push.aggregates.len() == 1 && push.unique.is_empty() && push.unchanged.is_empty() {
             let changes = push
                 .aggregates
                 .pop()
@@ -191,6 +208,45 @@ impl Eventstore for PgStore {
         }
 
         let mut tx = self.pool.begin().await?;
+        // Locks first, in one order, before anything is written (the transaction id, which orders the
+        // stream, is assigned at the first write): appended aggregates exclusively, expected ones shared.
+        let mut locks: Vec<(String, bool)> = push
+            .aggregates
+            .iter()
+            .map(|a| (lock_key(&a.aggregate), true))
+            .chain(push.unchanged.iter().map(|(k, _)| (lock_key(k), false)))
+            .collect();
+        locks.sort();
+        for (name, exclusive) in &locks {
+            let sql = if *exclusive {
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+            } else {
+                "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+            };
+            sqlx::query(sql)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or_database(e, &push))?;
+        }
+        for (key, expected) in &push.unchanged {
+            let latest: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(sequence), 0) FROM events \
+                 WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+            )
+            .bind(&key.instance_id)
+            .bind(&key.aggregate_type)
+            .bind(&key.aggregate_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if latest != *expected {
+                return Err(Error::Conflict {
+                    aggregate_type: key.aggregate_type.clone(),
+                    aggregate_id: key.aggregate_id.clone(),
+                    expected: Some(*expected),
+                });
+            }
+        }
         for change in &push.unique {
             match change {
                 UniqueChange::Add(u) => {
@@ -314,6 +370,21 @@ impl Eventstore for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(taken.is_some())
+    }
+}
+
+/// A deadlock or serialization failure is a conflict (the command is decided again); anything else is a
+/// database error.
+fn conflict_or_database(error: sqlx::Error, push: &Push) -> Error {
+    if is_retryable_pg(&error) {
+        let key = push.aggregates.first().map(|a| &a.aggregate);
+        Error::Conflict {
+            aggregate_type: key.map(|k| k.aggregate_type.clone()).unwrap_or_default(),
+            aggregate_id: key.map(|k| k.aggregate_id.clone()).unwrap_or_default(),
+            expected: None,
+        }
+    } else {
+        Error::Database(error)
     }
 }
 
