@@ -60,6 +60,9 @@ fn instance_events() -> Vec<InstanceEvent> {
             default_language: "en".to_owned(),
         }),
         InstanceEvent::DomainAdded(d()),
+        InstanceEvent::SystemOrgSet(crate::instance::SystemOrg {
+            org_id: "0190-system".to_owned(),
+        }),
         InstanceEvent::DomainRemoved(d()),
         InstanceEvent::PrimaryDomainSet(d()),
         InstanceEvent::PasswordComplexityPolicySet(PasswordComplexityPolicy::default()),
