@@ -45,6 +45,7 @@ mod bootstrap;
 mod cache;
 mod commands;
 mod error;
+mod member_index;
 mod pipeline;
 pub mod secret;
 pub mod validator;
@@ -59,8 +60,8 @@ use warden_domain::{
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
 pub use bootstrap::{
-    ADMIN_TOKEN_FILE, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS, bootstrap,
-    default_instance_id,
+    ADMIN_TOKEN_FILE, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS, RECOVER_ACTOR,
+    RECOVERY_ADMIN_LOGIN_NAME, RecoverReport, bootstrap, default_instance_id, recover,
 };
 pub use cache::Model;
 pub use commands::{
@@ -168,6 +169,7 @@ struct Inner {
     validators: Vec<Arc<dyn CommandValidator>>,
     max_attempts: u32,
     dependency_max_age: Duration,
+    member_index: member_index::MemberIndex,
 }
 
 impl Commands {
@@ -181,6 +183,7 @@ impl Commands {
                 validators: config.validators,
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
+                member_index: member_index::MemberIndex::default(),
             }),
         }
     }
@@ -201,6 +204,7 @@ impl Commands {
             commands: self,
             caller,
             if_sequence: None,
+            actor: None,
         }
     }
 
@@ -335,9 +339,20 @@ pub struct CallerCommands<'a> {
     commands: &'a Commands,
     caller: &'a Caller,
     if_sequence: Option<i64>,
+    /// Recorded as the creator instead of the caller's id (Warden's own jobs name themselves).
+    actor: Option<&'static str>,
 }
 
 impl<'a> CallerCommands<'a> {
+    /// Records the next commands of Warden itself under `actor` (e.g. `system:recover`) instead of `system`;
+    /// a user caller is always recorded under its own id.
+    #[must_use]
+    pub fn as_actor(mut self, actor: &'static str) -> Self {
+        if self.caller.identity == Identity::System {
+            self.actor = Some(actor);
+        }
+        self
+    }
     /// Refuses the next commands as stale ([`CommandError::Stale`]) unless their target is at `sequence`
     /// (an HTTP `If-Match`); `None` accepts any.
     #[must_use]
@@ -351,14 +366,29 @@ impl<'a> CallerCommands<'a> {
         self.caller
     }
 
-    /// Checks that the caller holds `permission` on `target`.
+    /// Checks that the caller holds `permission` on `target`, on state read from the store now (a read
+    /// has no push that would catch a revocation made meanwhile).
     pub async fn authorize(
         &self,
         permission: Permission,
         target: &Target,
     ) -> Result<(), CommandError> {
         self.run("authorize", || serde_json::Value::Null)
+            .fresh_reads()
             .ensure_permitted(permission, target)
+            .await
+    }
+
+    /// Whether a caller refused `permission` on `target` may still see the target; if not, the resource
+    /// is to be answered as missing (404), like one that does not exist.
+    pub async fn may_see(
+        &self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<bool, CommandError> {
+        self.run("authorize", || serde_json::Value::Null)
+            .fresh_reads()
+            .may_see(permission, target)
             .await
     }
 
@@ -370,6 +400,7 @@ impl<'a> CallerCommands<'a> {
         Run::new(
             &self.commands.inner,
             self.caller,
+            self.actor,
             command_type,
             self.if_sequence,
             payload,

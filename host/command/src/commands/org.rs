@@ -200,11 +200,14 @@ impl CallerCommands<'_> {
         loop {
             let org = attempt!(run, run.target::<Organization>(org_id).await);
             if org.state.exists() {
-                attempt!(
-                    run,
-                    run.authorize(Permission::OrgMemberWrite, &org_target(org_id))
-                        .await
-                );
+                let target = org_target(org_id);
+                if let Err(error) = run.authorize(Permission::OrgMemberWrite, &target).await {
+                    let error = run
+                        .hide_unseen(error, Permission::OrgMemberWrite, &target, || None)
+                        .await;
+                    attempt!(run, Err::<(), _>(error));
+                }
+                attempt!(run, run.ensure_not_system_org(org_id).await);
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
             let decision = attempt!(
