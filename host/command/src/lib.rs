@@ -9,8 +9,8 @@
 //!    that hold them ([`warden_domain::authz`]);
 //! 3. let the domain decide (pure);
 //! 4. run the configured [`CommandValidator`]s, which may refuse the command;
-//! 5. push the events with the sequence the target was loaded at, together with the unique values the
-//!    decision claims or releases, in one transaction;
+//! 5. push the events with the sequence the target was loaded at, the sequences of the aggregates the
+//!    decision read, and the unique values the decision claims or releases, in one transaction;
 //! 6. on a concurrency conflict, decide again on fresh state (a bounded number of times).
 //!
 //! Nothing is stored unless every step succeeds.
@@ -20,11 +20,12 @@
 //! Write models are cached per aggregate. The target of a command may be decided on a cached state of any
 //! age: the push's expected sequence refuses it if the aggregate changed meanwhile, and the command is
 //! decided again. Aggregates that are only read (dependencies and the memberships used for authorization)
-//! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally.
-//! A refusal, or a decision that changes nothing, is never answered from unverified cached state: the
-//! command is decided again on state read from the store first. On one node the cache always reflects the
-//! node's own writes; across nodes, a change to a dependency (say, a revoked membership) reaches the other
-//! nodes' decisions within `dependency_max_age`.
+//! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally;
+//! whatever their age, the push expects them at the sequence read, so a change committed to one of them
+//! first (a revoked membership on another node, a deactivated organization) makes the push conflict and the
+//! command is decided again on fresh state. A refusal, or a decision that changes nothing, is never answered
+//! from unverified cached state: the command is decided again on state read from the store first.
+//! [`CallerCommands::authorize`], which stores nothing, always reads from the store.
 //!
 //! # Use
 //!
@@ -133,7 +134,8 @@ pub struct Details {
 pub struct CommandsConfig {
     /// About how many write models the cache keeps.
     pub cache_capacity: usize,
-    /// How long an aggregate that a command only reads may be used from the cache without re-reading it.
+    /// How long an aggregate that a command only reads may be used from the cache without re-reading it
+    /// (an optimisation only: the push checks such aggregates are unchanged).
     pub dependency_max_age: Duration,
     /// How many times a command is decided before a concurrency conflict is reported.
     pub max_attempts: u32,

@@ -2,9 +2,10 @@
 //!
 //! Acting on a user's credentials or life cycle needs every membership the user holds
 //! ([`warden_domain::authz::may_act_on`]), and memberships live in the organizations and projects they are
-//! on. This index follows the `*.member.added` events of the global stream incrementally, so finding a
-//! user's scopes costs one read of the events added since the last look. It lists candidates only: the
-//! caller reads each scope's write model for the roles actually held now.
+//! on. Since every new membership also stores `user.membership.added` on the user (in the same push), the
+//! user's own write model lists them; this index finds the memberships added before that event existed. It
+//! follows the `*.member.added` events of the global stream incrementally (one read of the events added since
+//! the last look) and lists candidates only: the caller reads each scope's write model for the roles held.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -29,7 +29,7 @@ use warden_domain::{
     Aggregate, CommandContext, Decision, DomainError, DomainEvent, ErrorKind, Lifecycle,
     UniqueChange, UniqueScope,
     audit::redact_secrets,
-    authz::{self, HeldMembership, Membership, Permission, Scope, SelfService, Target},
+    authz::{self, HeldMembership, Membership, Permission, Scope, ScopeKind, SelfService, Target},
     instance::Instance,
     org::Organization,
     project::Project,
@@ -98,6 +98,8 @@ pub(crate) struct Run<'a> {
     /// The aggregates this attempt's decision read (beside its target), at the sequence read: the push
     /// expects them unchanged, so a revocation or removal committed meanwhile makes it conflict.
     depends_on: Mutex<BTreeMap<AggregateKey, i64>>,
+    /// Events this attempt appends beside the target's, per aggregate, with the sequence it was read at.
+    also: Mutex<Vec<(AggregateKey, i64, Vec<warden_eventstore::NewEvent>)>>,
 }
 
 /// The commands that act on a user's credentials or life cycle, which need at least the target's
@@ -143,7 +145,29 @@ impl<'a> Run<'a> {
             fresh: false,
             used_cache: AtomicBool::new(false),
             depends_on: Mutex::default(),
+            also: Mutex::default(),
         }
+    }
+
+    /// Appends the events of `decision` on the aggregate `id` (read at `sequence`) in the same push as the
+    /// target's: both are stored or neither.
+    pub(crate) fn append_also<A: Aggregate>(
+        &self,
+        id: &str,
+        sequence: i64,
+        decision: &Decision<A::Event>,
+    ) {
+        if decision.events.is_empty() {
+            return;
+        }
+        self.also
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                self.key::<A>(id),
+                sequence,
+                decision.events.iter().map(new_event).collect(),
+            ));
     }
 
     /// Reads every model from the store (for a decision no push will check).
@@ -163,6 +187,10 @@ impl<'a> Run<'a> {
     /// Forgets the dependencies of an attempt that ended.
     fn forget_dependencies(&self) {
         self.depends_on
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.also
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
@@ -357,7 +385,7 @@ impl<'a> Run<'a> {
         let Some((_, keeps_owner)) = guard else {
             return Ok(());
         };
-        let held = self.held_memberships(user_id).await?;
+        let held = self.held_memberships(user_id, user).await?;
         let mut caller = Vec::new();
         for membership in &held {
             caller.extend(self.memberships(caller_id, &membership.on, false).await?);
@@ -431,7 +459,13 @@ impl<'a> Run<'a> {
     }
 
     /// Every membership `user_id` holds on an instance, organization or project that still exists.
-    async fn held_memberships(&self, user_id: &str) -> Result<Vec<HeldMembership>, CommandError> {
+    /// The user's own list of its organizations and projects is complete for memberships added since it
+    /// exists; the index of member events adds those recorded before.
+    async fn held_memberships(
+        &self,
+        user_id: &str,
+        user: &User,
+    ) -> Result<Vec<HeldMembership>, CommandError> {
         let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
         let mut held = Vec::new();
         if let Some(roles) = instance.state.members.roles_of(user_id) {
@@ -440,11 +474,20 @@ impl<'a> Run<'a> {
                 roles: roles.to_vec(),
             });
         }
-        let scopes = self
+        let mut scopes: std::collections::BTreeSet<(String, String)> = self
             .inner
             .member_index
             .scopes_of(&self.inner.store, &self.ctx.instance_id, user_id)
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
+        scopes.extend(user.member_of.iter().map(|(id, kind)| {
+            let scope_type = match kind {
+                ScopeKind::Project => Project::TYPE,
+                _ => Organization::TYPE,
+            };
+            (scope_type.to_owned(), id.clone())
+        }));
         for (scope_type, scope_id) in scopes {
             if scope_type == Organization::TYPE {
                 let org = self.read::<Organization>(&scope_id).await?;
@@ -586,10 +629,14 @@ impl<'a> Run<'a> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        let also = std::mem::take(&mut *self.also.lock().unwrap_or_else(PoisonError::into_inner));
         for (key, sequence) in depends_on {
-            if key != target.key {
+            if key != target.key && !also.iter().any(|(k, _, _)| *k == key) {
                 push = push.expect_unchanged(key, sequence);
             }
+        }
+        for (key, sequence, events) in also {
+            push = push.append(key, Expected::Exact(sequence), events);
         }
         for change in &decision.unique {
             push = push.unique(self.unique_change(change));
@@ -620,7 +667,7 @@ impl<'a> Run<'a> {
             }
             Err(error) => return Err(error.into()),
         };
-        let Some(last) = stored.last() else {
+        let Some(last) = stored.iter().rev().find(|e| e.aggregate == target.key) else {
             return Err(CommandError::Store(warden_eventstore::Error::InvalidPush(
                 "the push stored no events".into(),
             )));

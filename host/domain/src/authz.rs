@@ -622,8 +622,9 @@ pub fn visibility(permission: Permission) -> Permission {
             InstanceRead
         }
         EventsRead => EventsRead,
-        OrgRead | OrgWrite | OrgDelete | OrgMemberRead | OrgMemberWrite | ProjectCreate => OrgRead,
-        PolicyRead | PolicyWrite => PolicyRead,
+        // An organization's policies and members are parts of the organization: whoever sees it sees them.
+        OrgRead | OrgWrite | OrgDelete | OrgMemberRead | OrgMemberWrite | ProjectCreate
+        | PolicyRead | PolicyWrite => OrgRead,
         UserRead | UserWrite | UserDelete => UserRead,
         UserGrantRead | UserGrantWrite => UserGrantRead,
         ProjectRead | ProjectWrite | ProjectDelete | ProjectMemberRead | ProjectMemberWrite

@@ -163,6 +163,10 @@ fn user_events() -> Vec<UserEvent> {
         UserEvent::PersonalAccessTokenRemoved(PersonalAccessTokenRemoved {
             token_id: "t1".to_owned(),
         }),
+        UserEvent::MembershipAdded(crate::user::MembershipAdded {
+            scope: crate::authz::ScopeKind::Project,
+            scope_id: "p1".to_owned(),
+        }),
     ]
 }
 

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Role, Target},
+    authz::{Permission, Role, ScopeKind, Target},
     org::Organization,
     policy::{Policy, PolicyKind},
     user::User,
@@ -214,6 +214,12 @@ impl CallerCommands<'_> {
                 run,
                 org.state.add_member(user_id, &user.state, roles, run.ctx())
             );
+            let recorded = attempt!(
+                run,
+                user.state
+                    .record_membership(ScopeKind::Org, org_id, run.ctx())
+            );
+            run.append_also::<User>(user_id, user.sequence, &recorded);
             if let Some(details) = run.commit(&org, decision, Some(org_id)).await? {
                 return Ok(details);
             }

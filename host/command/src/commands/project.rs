@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Role},
+    authz::{Permission, Role, ScopeKind},
     org::Organization,
     project::{AddProject, Project, ProjectGrantAdded, ProjectRole},
     user::User,
@@ -248,6 +248,12 @@ impl CallerCommands<'_> {
                     .state
                     .add_member(user_id, &user.state, roles, run.ctx())
             );
+            let recorded = attempt!(
+                run,
+                user.state
+                    .record_membership(ScopeKind::Project, project_id, run.ctx())
+            );
+            run.append_also::<User>(user_id, user.sequence, &recorded);
             let org = project.state.owner_org(project_id);
             if let Some(details) = run.commit(&project, decision, org.as_deref()).await? {
                 return Ok(details);
