@@ -518,19 +518,50 @@ impl<'a> Run<'a> {
         Ok(held)
     }
 
-    /// The ids of the instance's `IAM_OWNER`s that are active, unlocked users.
+    /// The ids of the instance's `IAM_OWNER`s that are active, unlocked users of active organizations.
     pub(crate) async fn active_owners(
         &self,
         instance: &Instance,
     ) -> Result<HashSet<String>, CommandError> {
-        let mut active = HashSet::new();
+        Ok(self
+            .active_owners_with_orgs(instance)
+            .await?
+            .into_iter()
+            .map(|(user, _)| user)
+            .collect())
+    }
+
+    /// Like [`active_owners`](Self::active_owners), with each owner's organization.
+    async fn active_owners_with_orgs(
+        &self,
+        instance: &Instance,
+    ) -> Result<Vec<(String, String)>, CommandError> {
+        let mut active = Vec::new();
         for owner in instance.owners() {
             let user = self.read::<User>(owner).await?;
-            if user.state.lifecycle == Lifecycle::Active && !user.state.locked {
-                active.insert(owner.to_owned());
+            if user.state.lifecycle != Lifecycle::Active || user.state.locked {
+                continue;
+            }
+            let org = self.read::<Organization>(&user.state.org_id).await?;
+            if org.state.is_active() {
+                active.push((owner.to_owned(), user.state.org_id.clone()));
             }
         }
         Ok(active)
+    }
+
+    /// Refuses to deactivate or remove the organization holding the last active `IAM_OWNER`s
+    /// (`instance.last_owner`).
+    pub(crate) async fn ensure_org_keeps_an_owner(&self, org_id: &str) -> Result<(), CommandError> {
+        if !matches!(self.command_type, "org.deactivate" | "org.remove") {
+            return Ok(());
+        }
+        let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
+        let active = self.active_owners_with_orgs(&instance.state).await?;
+        instance
+            .state
+            .ensure_owner_remains(|id| active.iter().any(|(user, org)| user == id && org != org_id))
+            .map_err(CommandError::Refused)
     }
 
     /// Refuses to lock, deactivate or remove the last active `IAM_OWNER` (`instance.last_owner`).

@@ -910,6 +910,29 @@ async fn the_system_organization_is_managed_by_instance_roles_only(store: Store)
         .deactivate_user(admin_id)
         .await
         .expect("another active owner remains");
+    // The organization holding the last active owner cannot be deactivated or removed.
+    let third = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.org_id.clone(),
+            login_name: "third-admin".into(),
+            name: "Third".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("third administrator");
+    admin
+        .add_instance_member(&third.id, &[Role::IamOwner])
+        .await
+        .expect("third owner");
+    admin.lock_user(&second.id).await.expect("lock the second");
+    assert_eq!(
+        code(admin.deactivate_org(&s.org_id).await).as_deref(),
+        Some("instance.last_owner")
+    );
+    assert_eq!(
+        code(admin.remove_org(&s.org_id).await).as_deref(),
+        Some("instance.last_owner")
+    );
 
     // Ids are random per installation.
     let other = warden_eventstore::testing::sqlite().await;

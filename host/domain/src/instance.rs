@@ -427,18 +427,20 @@ impl Instance {
         if !self.is_owner(user_id) {
             return Ok(());
         }
-        let other_owner = self
-            .members
-            .iter()
-            .any(|(id, roles)| id != user_id && roles.contains(&Role::IamOwner) && is_active(id));
-        if other_owner {
+        self.ensure_owner_remains(|id| id != user_id && is_active(id))
+            .map_err(|e| e.with_field("user_id"))
+    }
+
+    /// Refuses a change after which no `IAM_OWNER` for which `remains` holds would be left (an active user
+    /// of an active organization after the change). Answers 409 `instance.last_owner`.
+    pub fn ensure_owner_remains(&self, remains: impl Fn(&str) -> bool) -> Result<(), DomainError> {
+        if self.owners().any(remains) {
             return Ok(());
         }
         Err(DomainError::precondition(
             "instance.last_owner",
-            "this is the last active IAM_OWNER of the instance; make another active user IAM_OWNER first",
-        )
-        .with_field("user_id"))
+            "this would leave the instance without an active IAM_OWNER; make another active user IAM_OWNER first",
+        ))
     }
 
     /// Whether `user_id` holds `IAM_OWNER`.

@@ -185,6 +185,7 @@ impl CallerCommands<'_> {
                 }
                 if A::TYPE == Organization::TYPE {
                     attempt!(run, run.ensure_not_system_org(id).await);
+                    attempt!(run, run.ensure_org_keeps_an_owner(id).await);
                 }
             }
             let decision = attempt!(run, decide(&target.state, run.ctx()));
