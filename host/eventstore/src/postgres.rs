@@ -217,29 +217,44 @@ impl Eventstore for PgStore {
             .chain(push.unchanged.iter().map(|(k, _)| (lock_key(k), false)))
             .collect();
         locks.sort();
-        for (name, exclusive) in &locks {
-            let sql = if *exclusive {
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-            } else {
-                "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+        let (names, exclusive): (Vec<String>, Vec<bool>) = locks.into_iter().unzip();
+        // One round trip; the sorted subquery fixes the order the locks are taken in.
+        sqlx::query(
+            "SELECT CASE WHEN l.exclusive THEN pg_advisory_xact_lock(hashtextextended(l.name, 0))::text \
+                         ELSE pg_advisory_xact_lock_shared(hashtextextended(l.name, 0))::text END \
+             FROM (SELECT name, exclusive FROM unnest($1::text[], $2::bool[]) WITH ORDINALITY \
+                   AS t(name, exclusive, i) ORDER BY i OFFSET 0) AS l",
+        )
+        .bind(&names)
+        .bind(&exclusive)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_database(e, &push))?;
+        if !push.unchanged.is_empty() {
+            // A statement after the locks: its snapshot includes every change committed before them.
+            let column = |f: fn(&AggregateKey) -> &String| -> Vec<&str> {
+                push.unchanged.iter().map(|(k, _)| f(k).as_str()).collect()
             };
-            sqlx::query(sql)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict_or_database(e, &push))?;
-        }
-        for (key, expected) in &push.unchanged {
-            let latest: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(sequence), 0) FROM events \
-                 WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+            let expected: Vec<i64> = push.unchanged.iter().map(|(_, s)| *s).collect();
+            let moved: Option<i64> = sqlx::query_scalar(
+                "SELECT t.i FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) WITH ORDINALITY \
+                     AS t(instance_id, aggregate_type, aggregate_id, expected, i) \
+                 WHERE (SELECT COALESCE(MAX(e.sequence), 0) FROM events e \
+                        WHERE e.instance_id = t.instance_id AND e.aggregate_type = t.aggregate_type \
+                          AND e.aggregate_id = t.aggregate_id) <> t.expected \
+                 ORDER BY t.i LIMIT 1",
             )
-            .bind(&key.instance_id)
-            .bind(&key.aggregate_type)
-            .bind(&key.aggregate_id)
-            .fetch_one(&mut *tx)
+            .bind(column(|k| &k.instance_id))
+            .bind(column(|k| &k.aggregate_type))
+            .bind(column(|k| &k.aggregate_id))
+            .bind(&expected)
+            .fetch_optional(&mut *tx)
             .await?;
-            if latest != *expected {
+            if let Some(index) = moved {
+                let (key, expected) = usize::try_from(index - 1)
+                    .ok()
+                    .and_then(|i| push.unchanged.get(i))
+                    .ok_or_else(|| Error::InvalidPush("expected aggregate out of range".into()))?;
                 return Err(Error::Conflict {
                     aggregate_type: key.aggregate_type.clone(),
                     aggregate_id: key.aggregate_id.clone(),
