@@ -260,6 +260,8 @@ fn rows() -> Vec<Row> {
         row!(POST "/api/v1/users/{user_id}/lock", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/lock", s.privileged_machine))),
         row!(POST "/api/v1/users/{user_id}/deactivate", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/deactivate", s.privileged_machine))),
         row!(DELETE "/api/v1/users/{user_id}", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}", s.privileged_machine))),
+        row!(PUT "/api/v1/users/{user_id}/email", PRIVILEGED, "233434441", |s, w, c| body(format!("/api/v1/users/{}/email", s.privileged_human), json!({ "email": format!("taken{}@example.com", s.n) }))),
+        row!(PUT "/api/v1/users/{user_id}/phone", PRIVILEGED, "233434441", |s, w, c| body(format!("/api/v1/users/{}/phone", s.privileged_human), json!({ "phone": "+44 20 7946 0002" }))),
         // What is neither a credential nor the life cycle stays with user.write.
         row!(PUT "/api/v1/users/{user_id}/machine", PRIVILEGED, "222424441", |s, w, c| body(format!("/api/v1/users/{}/machine", s.privileged_machine), json!({ "name": "Renamed", "description": "" }))),
         // The first administrator lives in the system organization, out of every tenant's reach.

@@ -104,13 +104,17 @@ pub(crate) struct Run<'a> {
 
 /// The commands that act on a user's credentials or life cycle, which need at least the target's
 /// privileges ([`authz::may_act_on`]): whether a user may issue them on itself, and whether they can leave
-/// the instance without an active `IAM_OWNER`.
+/// the instance without an active `IAM_OWNER`. The email address and phone number count as credentials:
+/// whoever controls them can have the password reset or receive second factors.
 fn user_guard(command_type: &str) -> Option<(SelfService, bool)> {
     Some(match command_type {
         "user.password.set" | "user.machine.pat.add" | "user.machine.pat.remove" => {
             (SelfService::Allowed, false)
         }
-        "user.machine.key.add"
+        "user.email.change"
+        | "user.email.verify"
+        | "user.phone.change"
+        | "user.machine.key.add"
         | "user.machine.key.remove"
         | "user.machine.secret.set"
         | "user.machine.secret.remove"

@@ -28,7 +28,8 @@
 //! # Acting on another user
 //!
 //! Creating or removing a user's credentials (personal access tokens, machine keys, client secret,
-//! password) and changing its life cycle (lock, unlock, deactivate, reactivate, remove) hand the caller the
+//! password, and the email address and phone number through which a password is reset or a second factor
+//! received) and changing its life cycle (lock, unlock, deactivate, reactivate, remove) hand the caller the
 //! target's power, so they need more than `user.write` on the target's organization: [`may_act_on`] requires
 //! that for **every** membership the target holds, the caller may manage members on that scope and holds
 //! every permission the target's roles grant there. A user may manage its own personal access tokens and its
