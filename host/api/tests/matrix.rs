@@ -249,8 +249,8 @@ fn rows() -> Vec<Row> {
         row!(DELETE "/api/v1/users/{user_id}/secret", MACHINE, "222424441", |s, w, c| none(format!("/api/v1/users/{}/secret", s.machine))),
         row!(POST "/api/v1/users/{user_id}/pats", MACHINE, "222424441", |s, w, c| none(format!("/api/v1/users/{}/pats", s.machine))),
         row!(DELETE "/api/v1/users/{user_id}/pats/{token_id}", MACHINE, "222424441", |s, w, c| none(format!("/api/v1/users/{}/pats/{}", s.machine, s.token_id))),
-        // A user manages its own tokens.
-        row!(POST "/api/v1/users/{user_id}/pats", 0, "222222221", |s, w, c| none(format!("/api/v1/users/{}/pats", c.id))),
+        // A user manages its own tokens, while its organization is active.
+        row!(POST "/api/v1/users/{user_id}/pats", 0, "222222241", |s, w, c| none(format!("/api/v1/users/{}/pats", c.id))),
         // Escalation through a more privileged user: a user of A who owns organization B.
         row!(POST "/api/v1/users/{user_id}/pats", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/pats", s.privileged_machine))),
         row!(DELETE "/api/v1/users/{user_id}/pats/{token_id}", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/pats/{}", s.privileged_machine, s.privileged_token_id))),

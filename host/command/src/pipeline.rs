@@ -377,7 +377,12 @@ impl<'a> Run<'a> {
             return Ok(());
         };
         if caller_id == user_id && matches!(guard, Some((SelfService::Allowed, _))) {
-            return Ok(());
+            // Only while the user's organization is active: a removed or deactivated organization's users
+            // keep nothing, not even the right to mint themselves tokens.
+            let org = self.read::<Organization>(&user.org_id).await?;
+            if org.state.is_active() {
+                return Ok(());
+            }
         }
         self.authorize(
             permission,

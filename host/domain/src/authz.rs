@@ -32,8 +32,8 @@
 //! received) and changing its life cycle (lock, unlock, deactivate, reactivate, remove) hand the caller the
 //! target's power, so they need more than `user.write` on the target's organization: [`may_act_on`] requires
 //! that for **every** membership the target holds, the caller may manage members on that scope and holds
-//! every permission the target's roles grant there. A user may manage its own personal access tokens and its
-//! own password without any role ([`SelfService`]); every other command on oneself follows the same rule as
+//! every permission the target's roles grant there. A user of an active organization may manage its own
+//! personal access tokens and its own password without any role ([`SelfService`]); every other command on oneself follows the same rule as
 //! on anyone else.
 //!
 //! The last active `IAM_OWNER` of an instance cannot be deactivated, locked, removed or lose the role
