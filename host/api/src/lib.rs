@@ -12,9 +12,11 @@
 //! cannot catch up within its bound the answer is 503 `read.catching_up` with `Retry-After`. Lists read the
 //! views as they are, with filters, a sort order and `offset`/`limit` paging (at most 500 items, with
 //! `has_more`). Reads follow the write side's authorization: a resource of an organization needs the read
-//! permission on that organization (or instance-wide); one the caller may not read is refused with 403, as a
-//! write to it would be, while an id that names nothing is 404. Lists without an organization filter show an
-//! organization-scoped caller only its own organization.
+//! permission on that organization (or instance-wide). A resource outside the caller's sight (it lacks even
+//! the resource's read permission there) answers 404 with the same body as an id that names nothing, on
+//! reads and writes alike, so ids of other tenants cannot be probed; 403 is for a resource the caller sees
+//! but may not change. Lists without an organization filter show an organization-scoped caller only its own
+//! organization.
 //!
 //! Every error is a JSON body `{ "code", "message", "field" }` ([`ErrorBody`]): 400 for bad input (malformed
 //! JSON, unknown or missing fields, wrong types, values the domain refuses), 401, 403, 404, 409 for taken

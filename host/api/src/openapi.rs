@@ -289,11 +289,20 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
             );
             responses.insert(
                 "403".into(),
-                error_response("The caller lacks the permission"),
+                error_response(
+                    "The caller sees the resource but lacks the permission (`authz.permission_denied`), or \
+                     the user acted on holds privileges the caller does not (`authz.target_more_privileged`)",
+                ),
             );
         }
-        if endpoint.path.contains('{') {
-            responses.insert("404".into(), error_response("The resource does not exist"));
+        if endpoint.path.contains('{') || (endpoint.authenticated && endpoint.request.is_some()) {
+            responses.insert(
+                "404".into(),
+                error_response(
+                    "The resource (or one the body names) does not exist, or is outside the caller's sight: \
+                     both answer the same, so ids of other tenants cannot be probed",
+                ),
+            );
         }
         responses.insert(
             "503".into(),
@@ -309,7 +318,11 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
         if endpoint.method != Method::GET {
             responses.insert(
                 "409".into(),
-                error_response("A unique value is taken, the state does not allow the change, or If-Match is stale"),
+                error_response(
+                    "A unique value is taken, the state does not allow the change (e.g. `instance.last_owner`: \
+                     the last active IAM_OWNER stays; `org.system`: the system organization is managed by \
+                     instance roles only), or If-Match is stale",
+                ),
             );
         }
         if endpoint.request.is_some() {

@@ -86,6 +86,30 @@ pub(crate) async fn authorize(
         .map_err(ApiError::from)
 }
 
+/// Checks that the caller holds `permission` on `target`: 403 when the caller may see the resource but not
+/// do this, else the same 404 as for a `resource` that does not exist, so ids of other tenants cannot be
+/// probed.
+pub(crate) async fn authorize_visible(
+    api: &ApiState,
+    caller: &Caller,
+    permission: Permission,
+    target: &Target,
+    resource: &'static str,
+) -> Result<(), ApiError> {
+    let commands = api.commands.for_caller(caller);
+    match commands.authorize(permission, target).await {
+        Ok(()) => Ok(()),
+        Err(CommandError::Refused(e)) if e.kind == ErrorKind::PermissionDenied => {
+            if commands.may_see(permission, target).await? {
+                Err(CommandError::Refused(e).into())
+            } else {
+                found(None::<()>, resource)
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether the caller holds `permission` on `target`.
 async fn holds(
     api: &ApiState,
@@ -115,13 +139,14 @@ pub(crate) async fn org_scope(
     requested: Option<String>,
 ) -> Result<Option<String>, ApiError> {
     if let Some(org_id) = requested {
-        authorize(
+        authorize_visible(
             api,
             caller,
             permission,
             &Target::Org {
                 org_id: org_id.clone(),
             },
+            "org",
         )
         .await?;
         return Ok(Some(org_id));

@@ -733,9 +733,10 @@ async fn user_grant_life_cycle(store: TestStore) {
         .expect(StatusCode::CREATED);
     let direct =
         json!({ "user_id": partner_user, "project_id": project, "role_keys": ["support"] });
+    // The granting organization's project itself is out of the partner's sight.
     api.call_as(&token, Method::POST, "/api/v1/user-grants", Some(direct))
         .await
-        .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+        .error(StatusCode::NOT_FOUND, "project.not_found");
 }
 
 async fn instance_settings_and_members(store: TestStore) {
@@ -823,7 +824,7 @@ async fn instance_settings_and_members(store: TestStore) {
         .expect(StatusCode::OK);
     api.delete(&format!("/api/v1/instance/members/{}", api.admin_id))
         .await
-        .error(StatusCode::CONFLICT, "instance.member.last_owner");
+        .error(StatusCode::CONFLICT, "instance.last_owner");
 
     let instance = api
         .commands
@@ -1017,23 +1018,39 @@ async fn org_owner_is_confined_to_its_org(store: TestStore) {
         .await,
         as_owner(Method::GET, format!("/api/v1/events?org_id={globex}"), None).await,
     ];
-    for reply in denied {
-        reply.error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    // Resources of the other organization answer as if they did not exist; the instance's own
+    // operations are visible to everyone and refused with 403.
+    let expected = [
+        (StatusCode::NOT_FOUND, "org.not_found"),
+        (StatusCode::NOT_FOUND, "user.not_found"),
+        (StatusCode::NOT_FOUND, "user.not_found"),
+        (StatusCode::NOT_FOUND, "org.not_found"),
+        (StatusCode::NOT_FOUND, "org.not_found"),
+        (StatusCode::NOT_FOUND, "org.not_found"),
+        (StatusCode::NOT_FOUND, "org.not_found"),
+        (StatusCode::FORBIDDEN, "authz.permission_denied"),
+        (StatusCode::FORBIDDEN, "authz.permission_denied"),
+        (StatusCode::FORBIDDEN, "authz.permission_denied"),
+        (StatusCode::FORBIDDEN, "authz.permission_denied"),
+    ];
+    for (reply, (status, code)) in denied.into_iter().zip(expected) {
+        reply.error(status, code);
     }
     assert_eq!(api.event_count().await, before, "nothing stored");
 }
 
 async fn wrong_role_is_403(store: TestStore) {
     let api = Api::start(store).await;
-    let (manager, token) = api.machine_with_token(&api.org_id, "user-manager").await;
+    let tenant = api.org("Tenant").await;
+    let (manager, token) = api.machine_with_token(&tenant, "user-manager").await;
     api.post(
-        &format!("/api/v1/orgs/{}/members", api.org_id),
+        &format!("/api/v1/orgs/{tenant}/members"),
         json!({ "user_id": manager, "roles": ["ORG_USER_MANAGER"] }),
     )
     .await
     .expect(StatusCode::CREATED);
     let user = json!({
-        "org_id": api.org_id, "login_name": "u1", "given_name": "A", "family_name": "B", "email": "u1@example.com"
+        "org_id": tenant, "login_name": "u1", "given_name": "A", "family_name": "B", "email": "u1@example.com"
     });
     api.call_as(&token, Method::POST, "/api/v1/users/human", Some(user))
         .await
@@ -1042,22 +1059,22 @@ async fn wrong_role_is_403(store: TestStore) {
         &token,
         Method::POST,
         "/api/v1/projects",
-        Some(json!({ "org_id": api.org_id, "name": "P" })),
+        Some(json!({ "org_id": tenant, "name": "P" })),
     )
     .await
     .error(StatusCode::FORBIDDEN, "authz.permission_denied");
     api.call_as(
         &token,
         Method::DELETE,
-        &format!("/api/v1/orgs/{}", api.org_id),
+        &format!("/api/v1/orgs/{tenant}"),
         None,
     )
     .await
     .error(StatusCode::FORBIDDEN, "authz.permission_denied");
 
-    let project = api.project(&api.org_id, "Owned").await;
-    let other = api.project(&api.org_id, "Other").await;
-    let (owner, owner_token) = api.machine_with_token(&api.org_id, "project-owner").await;
+    let project = api.project(&tenant, "Owned").await;
+    let other = api.project(&tenant, "Other").await;
+    let (owner, owner_token) = api.machine_with_token(&tenant, "project-owner").await;
     api.post(
         &format!("/api/v1/projects/{project}/members"),
         json!({ "user_id": owner, "roles": ["PROJECT_OWNER"] }),
@@ -1080,15 +1097,29 @@ async fn wrong_role_is_403(store: TestStore) {
         Some(role),
     )
     .await
-    .error(StatusCode::FORBIDDEN, "authz.permission_denied");
-    api.call_as(
-        &owner_token,
-        Method::POST,
-        &format!("/api/v1/users/{manager}/lock"),
-        None,
-    )
-    .await
-    .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    .error(StatusCode::NOT_FOUND, "project.not_found");
+    // Users of the organization are outside a project owner's sight: 404, as for a missing user.
+    let hidden = api
+        .call_as(
+            &owner_token,
+            Method::POST,
+            &format!("/api/v1/users/{manager}/lock"),
+            None,
+        )
+        .await;
+    let missing = api
+        .call_as(
+            &owner_token,
+            Method::POST,
+            "/api/v1/users/no-such-user/lock",
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hidden.body, missing.body,
+        "the same answer as a missing user"
+    );
 }
 
 async fn bad_input_is_4xx_and_stores_nothing(store: TestStore) {

@@ -325,7 +325,7 @@ async fn reads_are_authorized(store: TestStore) {
         .await
         .error(StatusCode::UNAUTHORIZED, "unauthenticated");
 
-    // The owner of one organization reads it, not the other one: as a write would be, refused with 403.
+    // The owner of one organization reads it; the other one is out of sight: 404, as for a missing id.
     api.call_as(
         &owner_token,
         Method::GET,
@@ -341,7 +341,7 @@ async fn reads_are_authorized(store: TestStore) {
         None,
     )
     .await
-    .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    .error(StatusCode::NOT_FOUND, "user.not_found");
     api.call_as(
         &owner_token,
         Method::GET,
@@ -349,7 +349,7 @@ async fn reads_are_authorized(store: TestStore) {
         None,
     )
     .await
-    .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    .error(StatusCode::NOT_FOUND, "org.not_found");
     api.call_as(
         &owner_token,
         Method::GET,
@@ -357,7 +357,7 @@ async fn reads_are_authorized(store: TestStore) {
         None,
     )
     .await
-    .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    .error(StatusCode::NOT_FOUND, "org.not_found");
     api.call_as(&owner_token, Method::GET, "/api/v1/instance", None)
         .await
         .error(StatusCode::FORBIDDEN, "authz.permission_denied");
@@ -383,15 +383,24 @@ async fn reads_are_authorized(store: TestStore) {
     let all = ids(&all.body);
     assert!(all.contains(&acme) && all.contains(&other), "{all:?}");
 
-    // A role without the read permission.
-    api.call_as(
-        &creator_token,
-        Method::GET,
-        &format!("/api/v1/users/{olivia}"),
-        None,
-    )
-    .await
-    .error(StatusCode::FORBIDDEN, "authz.permission_denied");
+    // A role that sees the organization but not its users: a user is out of sight (404), the list of the
+    // organization it sees is refused (403).
+    let hidden = api
+        .call_as(
+            &creator_token,
+            Method::GET,
+            &format!("/api/v1/users/{olivia}"),
+            None,
+        )
+        .await;
+    let missing = api
+        .call_as(&creator_token, Method::GET, "/api/v1/users/nobody", None)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hidden.body, missing.body,
+        "the same answer as a missing user"
+    );
     api.call_as(&creator_token, Method::GET, "/api/v1/users", None)
         .await
         .error(StatusCode::FORBIDDEN, "authz.permission_denied");

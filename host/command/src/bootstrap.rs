@@ -1,10 +1,19 @@
-//! First start: the default instance, a first organization and an administrator with a token.
+//! First start: the default instance, its system organization and an administrator with a token; and the
+//! operator's way back in when every administrator token is lost ([`recover`]).
 //!
-//! [`bootstrap`] is idempotent and safe when several nodes start at once. The instance, the organization and
-//! the administrator have ids derived from the instance id, so concurrent starts create each of them at most
-//! once (a second creation conflicts on the expected sequence 0 and finds the first one). The administrator's
-//! `IAM_OWNER` membership is added last: an instance with an `IAM_OWNER` is complete and a start finding one
-//! does nothing, while a start interrupted before that point is resumed by the next start.
+//! [`bootstrap`] is idempotent and safe when several nodes start at once. The instance id is derived from a
+//! fixed label, so every node finds the same instance; the ids of everything else are random per
+//! installation. The instance records which organization is its system organization (once: a concurrent
+//! start loses on the instance's expected sequence and adopts the recorded one); the administrator's id is
+//! derived from that random organization id, so concurrent starts create the organization and the
+//! administrator at most once (a second creation conflicts on the expected sequence 0 and finds the first
+//! one). The administrator's `IAM_OWNER` membership is added last: an instance with an `IAM_OWNER` is
+//! complete and a start finding one does nothing, while a start interrupted before that point is resumed by
+//! the next start.
+//!
+//! The system organization holds the instance's administrators. Organization roles in it authorize nothing
+//! and cannot be given, and it cannot be deactivated or removed: only instance roles manage it and its
+//! users, so no tenant's owner can reach the administrator's credentials.
 
 use std::{
     path::{Path, PathBuf},
@@ -41,7 +50,7 @@ pub struct FirstInstance {
     pub default_language: String,
     /// The default policies.
     pub policies: PolicySet,
-    /// The name of the first organization.
+    /// The name of the system organization, which holds the administrators.
     pub org_name: String,
     /// The login name of the administrator (a machine user).
     pub admin_login_name: String,
@@ -59,7 +68,7 @@ impl Default for FirstInstance {
             domains: vec!["localhost".to_owned()],
             default_language: "en".to_owned(),
             policies: PolicySet::default(),
-            org_name: "Warden".to_owned(),
+            org_name: "Warden system".to_owned(),
             admin_login_name: "warden-admin".to_owned(),
             admin_name: "Warden administrator".to_owned(),
             admin_token_expires_at_unix_ms: NEVER_EXPIRES_UNIX_MS,
@@ -72,7 +81,7 @@ impl Default for FirstInstance {
 pub struct BootstrapReport {
     /// The default instance.
     pub instance_id: String,
-    /// The first organization.
+    /// The system organization (holding the administrators; managed by instance roles only).
     pub org_id: String,
     /// The administrator (a machine user with `IAM_OWNER` on the instance).
     pub admin_user_id: String,
@@ -119,6 +128,11 @@ impl AdminTokenFile for InDirectory {
     }
 }
 
+/// The id of the administrator created at first start, derived from the (random) system organization id.
+fn first_admin_id(system_org_id: &str) -> String {
+    derived_id(&format!("warden/{system_org_id}/admin"))
+}
+
 /// Sets up the default instance on first start and writes the administrator's token to
 /// `<data_dir>/admin.pat` (mode 0600); does nothing when the instance is complete.
 pub async fn bootstrap(
@@ -141,15 +155,6 @@ pub async fn bootstrap_with(
     settings: &FirstInstance,
 ) -> Result<BootstrapReport, BootstrapError> {
     let instance_id = settings.instance_id.clone();
-    let org_id = derived_id(&format!("warden/{instance_id}/first-org"));
-    let admin_user_id = derived_id(&format!("warden/{instance_id}/admin"));
-    let mut report = BootstrapReport {
-        instance_id: instance_id.clone(),
-        org_id: org_id.clone(),
-        admin_user_id: admin_user_id.clone(),
-        set_up: false,
-        admin_token_path: None,
-    };
     let step =
         |step: &'static str| move |source: CommandError| BootstrapError::Command { step, source };
 
@@ -157,10 +162,34 @@ pub async fn bootstrap_with(
         .load::<Instance>(&instance_id, &instance_id)
         .await
         .map_err(step("reading the instance"))?;
-    if instance.state.members.count_with(Role::IamOwner) > 0 {
-        return Ok(report);
+    if let Some(org_id) = &instance.state.system_org_id
+        && instance.state.members.count_with(Role::IamOwner) > 0
+    {
+        let admin_user_id = first_admin_id(org_id);
+        return Ok(BootstrapReport {
+            instance_id: instance_id.clone(),
+            org_id: org_id.clone(),
+            admin_user_id,
+            set_up: false,
+            admin_token_path: None,
+        });
     }
-    report.set_up = true;
+    if instance.state.members.count_with(Role::IamOwner) > 0 {
+        // Set up before the system organization existed: its administrators are where they were.
+        let admin_user_id = instance
+            .state
+            .owners()
+            .next()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        return Ok(BootstrapReport {
+            instance_id: instance_id.clone(),
+            org_id: String::new(),
+            admin_user_id,
+            set_up: false,
+            admin_token_path: None,
+        });
+    }
     let caller = Caller::system(&instance_id);
     let system = commands.for_caller(&caller);
 
@@ -184,10 +213,20 @@ pub async fn bootstrap_with(
         tracing::info!(instance_id, "default instance created");
     }
 
+    let org_id = system_org(commands, &instance_id).await?;
+    let admin_user_id = first_admin_id(&org_id);
+    let mut report = BootstrapReport {
+        instance_id: instance_id.clone(),
+        org_id: org_id.clone(),
+        admin_user_id: admin_user_id.clone(),
+        set_up: true,
+        admin_token_path: None,
+    };
+
     if !commands
         .load::<Organization>(&instance_id, &org_id)
         .await
-        .map_err(step("reading the first organization"))?
+        .map_err(step("reading the system organization"))?
         .state
         .exists()
     {
@@ -198,7 +237,7 @@ pub async fn bootstrap_with(
             &instance_id,
             &org_id,
             created,
-            "creating the first organization",
+            "creating the system organization",
         )
         .await?;
     }
@@ -234,17 +273,7 @@ pub async fn bootstrap_with(
         .add_personal_access_token(&admin_user_id, settings.admin_token_expires_at_unix_ms)
         .await
         .map_err(step("issuing the administrator's token"))?;
-    let path = token_file.path();
-    let token = issued.token;
-    tokio::task::spawn_blocking(move || token_file.write(token.expose()))
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|written| written)
-        .map_err(|source| BootstrapError::Io {
-            path: path.clone(),
-            source,
-        })?;
-    report.admin_token_path = Some(path);
+    report.admin_token_path = Some(store_token(token_file, issued.token).await?);
 
     match system
         .add_instance_member(&admin_user_id, &[Role::IamOwner])
@@ -257,6 +286,211 @@ pub async fn bootstrap_with(
     tracing::info!(instance_id, admin_user_id, "administrator created");
     Ok(report)
 }
+
+/// The instance's system organization id, choosing a random one if the instance has none yet. Concurrent
+/// starts agree: only the first choice is stored, the others read it back.
+async fn system_org(commands: &Commands, instance_id: &str) -> Result<String, BootstrapError> {
+    let caller = Caller::system(instance_id);
+    let chosen = commands
+        .for_caller(&caller)
+        .set_system_org(&crate::new_id())
+        .await;
+    let instance = commands
+        .load::<Instance>(instance_id, instance_id)
+        .await
+        .map_err(|source| BootstrapError::Command {
+            step: "reading the instance",
+            source,
+        })?;
+    match (instance.state.system_org_id.clone(), chosen) {
+        (Some(org_id), _) => Ok(org_id),
+        (None, Err(source)) => Err(BootstrapError::Command {
+            step: "choosing the system organization",
+            source,
+        }),
+        (None, Ok(_)) => Err(BootstrapError::Command {
+            step: "choosing the system organization",
+            source: CommandError::Contended {
+                aggregate_type: <Instance as warden_domain::Aggregate>::TYPE.to_owned(),
+                aggregate_id: instance_id.to_owned(),
+            },
+        }),
+    }
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverReport {
+    /// The administrator that received the new token.
+    pub admin_user_id: String,
+    /// Whether that administrator was created by this recovery.
+    pub created: bool,
+    /// Where the token was written (mode 0600).
+    pub admin_token_path: PathBuf,
+}
+
+/// The machine user [`recover`] uses: login name of the recovery administrator.
+pub const RECOVERY_ADMIN_LOGIN_NAME: &str = "warden-recovery-admin";
+
+/// Gives the operator of a server a new administrator token when every one is lost: makes sure a machine
+/// user of the system organization is an `IAM_OWNER` (the first administrator if it still is one and is
+/// usable, else a recovery administrator, created if missing, reactivated and unlocked as needed), issues it
+/// a new personal access token and writes it to `<data_dir>/admin.pat` (mode 0600). Every change is an
+/// event recorded with the creator `system:recover`. Needs direct access to the database, not the API.
+pub async fn recover(
+    commands: &Commands,
+    data_dir: &Path,
+    instance_id: &str,
+) -> Result<RecoverReport, BootstrapError> {
+    recover_with(
+        commands,
+        Arc::new(InDirectory(data_dir.to_owned())),
+        instance_id,
+    )
+    .await
+}
+
+/// [`recover`], keeping the new token in `token_file`.
+pub async fn recover_with(
+    commands: &Commands,
+    token_file: Arc<dyn AdminTokenFile>,
+    instance_id: &str,
+) -> Result<RecoverReport, BootstrapError> {
+    let step =
+        |step: &'static str| move |source: CommandError| BootstrapError::Command { step, source };
+    let caller = Caller::system(instance_id);
+    let system = || commands.for_caller(&caller).as_actor(RECOVER_ACTOR);
+    let instance = commands
+        .load::<Instance>(instance_id, instance_id)
+        .await
+        .map_err(step("reading the instance"))?;
+    if !instance.state.exists() {
+        return Err(BootstrapError::Command {
+            step: "reading the instance",
+            source: CommandError::Refused(warden_domain::DomainError::not_found(
+                "instance.not_found",
+                "the instance is not set up: start Warden once first",
+            )),
+        });
+    }
+    let org_id = system_org(commands, instance_id).await?;
+    if !commands
+        .load::<Organization>(instance_id, &org_id)
+        .await
+        .map_err(step("reading the system organization"))?
+        .state
+        .exists()
+    {
+        let created = system().add_org_with_id(&org_id, "Warden system").await;
+        ensure_exists::<Organization>(
+            commands,
+            Organization::exists,
+            instance_id,
+            &org_id,
+            created,
+            "creating the system organization",
+        )
+        .await?;
+    }
+    let first = first_admin_id(&org_id);
+    let first_model = commands
+        .load::<User>(instance_id, &first)
+        .await
+        .map_err(step("reading the administrator"))?;
+    let usable = |u: &User| u.machine().is_some() && u.exists();
+    let (admin_user_id, created) = if usable(&first_model.state) {
+        (first, false)
+    } else {
+        let recovery = derived_id(&format!("warden/{org_id}/recovery-admin"));
+        let model = commands
+            .load::<User>(instance_id, &recovery)
+            .await
+            .map_err(step("reading the recovery administrator"))?;
+        if usable(&model.state) {
+            (recovery, false)
+        } else {
+            let admin = NewMachineUser {
+                org_id: org_id.clone(),
+                login_name: RECOVERY_ADMIN_LOGIN_NAME.to_owned(),
+                name: "Warden recovery administrator".to_owned(),
+                description: "Created by `warden admin recover`".to_owned(),
+            };
+            system()
+                .add_machine_user_with_id(&recovery, &admin)
+                .await
+                .map_err(step("creating the recovery administrator"))?;
+            (recovery, true)
+        }
+    };
+    let user = commands
+        .load::<User>(instance_id, &admin_user_id)
+        .await
+        .map_err(step("reading the administrator"))?;
+    if user.state.lifecycle == warden_domain::Lifecycle::Inactive {
+        system()
+            .reactivate_user(&admin_user_id)
+            .await
+            .map_err(step("reactivating the administrator"))?;
+    }
+    if user.state.locked {
+        system()
+            .unlock_user(&admin_user_id)
+            .await
+            .map_err(step("unlocking the administrator"))?;
+    }
+    let instance = commands
+        .load::<Instance>(instance_id, instance_id)
+        .await
+        .map_err(step("reading the instance"))?;
+    match instance.state.members.roles_of(&admin_user_id) {
+        Some(roles) if roles.contains(&Role::IamOwner) => {}
+        Some(roles) => {
+            let mut roles = roles.to_vec();
+            roles.push(Role::IamOwner);
+            system()
+                .change_instance_member(&admin_user_id, &roles)
+                .await
+                .map_err(step("making the administrator IAM_OWNER"))?;
+        }
+        None => {
+            system()
+                .add_instance_member(&admin_user_id, &[Role::IamOwner])
+                .await
+                .map_err(step("making the administrator IAM_OWNER"))?;
+        }
+    }
+    let issued = system()
+        .add_personal_access_token(&admin_user_id, NEVER_EXPIRES_UNIX_MS)
+        .await
+        .map_err(step("issuing the administrator's token"))?;
+    let path = store_token(token_file, issued.token).await?;
+    tracing::info!(instance_id, admin_user_id, "administrator token recovered");
+    Ok(RecoverReport {
+        admin_user_id,
+        created,
+        admin_token_path: path,
+    })
+}
+
+/// Writes an administrator token to `token_file` on a blocking thread; returns where it went.
+async fn store_token(
+    token_file: Arc<dyn AdminTokenFile>,
+    token: crate::SecretString,
+) -> Result<PathBuf, BootstrapError> {
+    let path = token_file.path();
+    tokio::task::spawn_blocking(move || token_file.write(token.expose()))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|written| written)
+        .map_err(|source| BootstrapError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}
+
+/// The creator recorded on the events of [`recover`].
+pub const RECOVER_ACTOR: &str = "system:recover";
 
 /// Accepts a failed creation when the aggregate exists anyway (another node created it concurrently).
 async fn ensure_exists<A: warden_domain::Aggregate>(

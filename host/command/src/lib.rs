@@ -9,8 +9,8 @@
 //!    that hold them ([`warden_domain::authz`]);
 //! 3. let the domain decide (pure);
 //! 4. run the configured [`CommandValidator`]s, which may refuse the command;
-//! 5. push the events with the sequence the target was loaded at, together with the unique values the
-//!    decision claims or releases, in one transaction;
+//! 5. push the events with the sequence the target was loaded at, the sequences of the aggregates the
+//!    decision read, and the unique values the decision claims or releases, in one transaction;
 //! 6. on a concurrency conflict, decide again on fresh state (a bounded number of times).
 //!
 //! Nothing is stored unless every step succeeds.
@@ -20,14 +20,17 @@
 //! Write models are cached per aggregate. The target of a command may be decided on a cached state of any
 //! age: the push's expected sequence refuses it if the aggregate changed meanwhile, and the command is
 //! decided again. Aggregates that are only read (dependencies and the memberships used for authorization)
-//! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally.
-//! A refusal, or a decision that changes nothing, is never answered from unverified cached state: the
-//! command is decided again on state read from the store first. On one node the cache always reflects the
-//! node's own writes. Across nodes, [`Commands::observe`] drops cached models that are behind events stored
-//! elsewhere: a server feeds it every event its spoolers' scanner reads, which PostgreSQL `NOTIFY` wakes
-//! within milliseconds of the other node's push, so a change to a dependency (say, a revoked membership, a
-//! revoked token, a deactivated organization) reaches this node's decisions and token checks about that fast;
-//! `dependency_max_age` remains the bound should a notification be lost.
+//! are used from the cache for at most [`CommandsConfig::dependency_max_age`], then re-read incrementally;
+//! whatever their age, the push expects them at the sequence read, so a change committed to one of them
+//! first (a revoked membership on another node, a deactivated organization) makes the push conflict and the
+//! command is decided again on fresh state. A refusal, or a decision that changes nothing, is never answered
+//! from unverified cached state: the command is decided again on state read from the store first.
+//! [`CallerCommands::authorize`], which stores nothing, always reads from the store. On one node the cache
+//! always reflects the node's own writes. Across nodes, [`Commands::observe`] drops cached models that are
+//! behind events stored elsewhere: a server feeds it every event its spoolers' scanner reads, which
+//! PostgreSQL `NOTIFY` wakes within milliseconds of the other node's push, so a change (a revoked token, a
+//! deactivated organization) reaches this node's token checks about that fast; `dependency_max_age` remains
+//! the bound should a notification be lost.
 //!
 //! # Use
 //!
@@ -49,6 +52,7 @@ mod bootstrap;
 mod cache;
 mod commands;
 mod error;
+mod member_index;
 mod pipeline;
 pub mod secret;
 pub mod validator;
@@ -63,7 +67,8 @@ use warden_eventstore::{AggregateKey, Eventstore, Store};
 
 pub use bootstrap::{
     ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS,
-    bootstrap, bootstrap_with, default_instance_id,
+    RECOVER_ACTOR, RECOVERY_ADMIN_LOGIN_NAME, RecoverReport, bootstrap, bootstrap_with,
+    default_instance_id, recover, recover_with,
 };
 pub use cache::Model;
 pub use commands::{
@@ -135,7 +140,8 @@ pub struct Details {
 pub struct CommandsConfig {
     /// About how many write models the cache keeps.
     pub cache_capacity: usize,
-    /// How long an aggregate that a command only reads may be used from the cache without re-reading it.
+    /// How long an aggregate that a command only reads may be used from the cache without re-reading it
+    /// (an optimisation only: the push checks such aggregates are unchanged).
     pub dependency_max_age: Duration,
     /// How many times a command is decided before a concurrency conflict is reported.
     pub max_attempts: u32,
@@ -171,6 +177,7 @@ struct Inner {
     validators: Vec<Arc<dyn CommandValidator>>,
     max_attempts: u32,
     dependency_max_age: Duration,
+    member_index: member_index::MemberIndex,
 }
 
 impl Commands {
@@ -184,6 +191,7 @@ impl Commands {
                 validators: config.validators,
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
+                member_index: member_index::MemberIndex::default(),
             }),
         }
     }
@@ -204,6 +212,7 @@ impl Commands {
             commands: self,
             caller,
             if_sequence: None,
+            actor: None,
         }
     }
 
@@ -300,9 +309,20 @@ pub struct CallerCommands<'a> {
     commands: &'a Commands,
     caller: &'a Caller,
     if_sequence: Option<i64>,
+    /// Recorded as the creator instead of the caller's id (Warden's own jobs name themselves).
+    actor: Option<&'static str>,
 }
 
 impl<'a> CallerCommands<'a> {
+    /// Records the next commands of Warden itself under `actor` (e.g. `system:recover`) instead of `system`;
+    /// a user caller is always recorded under its own id.
+    #[must_use]
+    pub fn as_actor(mut self, actor: &'static str) -> Self {
+        if self.caller.identity == Identity::System {
+            self.actor = Some(actor);
+        }
+        self
+    }
     /// Refuses the next commands as stale ([`CommandError::Stale`]) unless their target is at `sequence`
     /// (an HTTP `If-Match`); `None` accepts any.
     #[must_use]
@@ -316,14 +336,29 @@ impl<'a> CallerCommands<'a> {
         self.caller
     }
 
-    /// Checks that the caller holds `permission` on `target`.
+    /// Checks that the caller holds `permission` on `target`, on state read from the store now (a read
+    /// has no push that would catch a revocation made meanwhile).
     pub async fn authorize(
         &self,
         permission: Permission,
         target: &Target,
     ) -> Result<(), CommandError> {
         self.run("authorize", || serde_json::Value::Null)
+            .fresh_reads()
             .ensure_permitted(permission, target)
+            .await
+    }
+
+    /// Whether a caller refused `permission` on `target` may still see the target; if not, the resource
+    /// is to be answered as missing (404), like one that does not exist.
+    pub async fn may_see(
+        &self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<bool, CommandError> {
+        self.run("authorize", || serde_json::Value::Null)
+            .fresh_reads()
+            .may_see(permission, target)
             .await
     }
 
@@ -335,6 +370,7 @@ impl<'a> CallerCommands<'a> {
         Run::new(
             &self.commands.inner,
             self.caller,
+            self.actor,
             command_type,
             self.if_sequence,
             payload,

@@ -16,8 +16,9 @@
 //! must be repeated (a concurrency conflict, or an answer that must not come from unverified cache).
 
 use std::{
+    collections::{BTreeMap, HashSet},
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -25,14 +26,15 @@ use std::{
 
 use serde_json::Value;
 use warden_domain::{
-    Aggregate, CommandContext, Decision, DomainError, DomainEvent, ErrorKind, UniqueChange,
-    UniqueScope,
+    Aggregate, CommandContext, Decision, DomainError, DomainEvent, ErrorKind, Lifecycle,
+    UniqueChange, UniqueScope,
     audit::redact_secrets,
-    authz::{self, Permission, Scope, Target},
+    authz::{self, HeldMembership, Membership, Permission, Scope, ScopeKind, SelfService, Target},
     instance::Instance,
     org::Organization,
     project::Project,
     unique,
+    user::User,
 };
 use warden_eventstore::{AggregateKey, Eventstore, Expected, Push, UniqueValue};
 
@@ -93,12 +95,41 @@ pub(crate) struct Run<'a> {
     fresh: bool,
     /// This attempt used a cached model without checking it against the store.
     used_cache: AtomicBool,
+    /// The aggregates this attempt's decision read (beside its target), at the sequence read: the push
+    /// expects them unchanged, so a revocation or removal committed meanwhile makes it conflict.
+    depends_on: Mutex<BTreeMap<AggregateKey, i64>>,
+    /// Events this attempt appends beside the target's, per aggregate, with the sequence it was read at.
+    also: Mutex<Vec<(AggregateKey, i64, Vec<warden_eventstore::NewEvent>)>>,
+}
+
+/// The commands that act on a user's credentials or life cycle, which need at least the target's
+/// privileges ([`authz::may_act_on`]): whether a user may issue them on itself, and whether they can leave
+/// the instance without an active `IAM_OWNER`. The email address and phone number count as credentials:
+/// whoever controls them can have the password reset or receive second factors.
+fn user_guard(command_type: &str) -> Option<(SelfService, bool)> {
+    Some(match command_type {
+        "user.password.set" | "user.machine.pat.add" | "user.machine.pat.remove" => {
+            (SelfService::Allowed, false)
+        }
+        "user.email.change"
+        | "user.email.verify"
+        | "user.phone.change"
+        | "user.machine.key.add"
+        | "user.machine.key.remove"
+        | "user.machine.secret.set"
+        | "user.machine.secret.remove"
+        | "user.unlock"
+        | "user.reactivate" => (SelfService::NotAllowed, false),
+        "user.lock" | "user.deactivate" | "user.remove" => (SelfService::NotAllowed, true),
+        _ => return None,
+    })
 }
 
 impl<'a> Run<'a> {
     pub(crate) fn new(
         inner: &'a Inner,
         caller: &'a Caller,
+        actor: Option<&'static str>,
         command_type: &'static str,
         if_sequence: Option<i64>,
         payload: impl FnOnce() -> Value,
@@ -106,14 +137,67 @@ impl<'a> Run<'a> {
         Self {
             inner,
             caller,
-            ctx: CommandContext::new(caller.instance_id.clone(), caller.actor(), now_unix_ms()),
+            ctx: CommandContext::new(
+                caller.instance_id.clone(),
+                actor.map_or_else(|| caller.actor().to_owned(), str::to_owned),
+                now_unix_ms(),
+            ),
             command_type,
             payload: (!inner.validators.is_empty()).then(payload),
             if_sequence,
             attempts: 1,
             fresh: false,
             used_cache: AtomicBool::new(false),
+            depends_on: Mutex::default(),
+            also: Mutex::default(),
         }
+    }
+
+    /// Appends the events of `decision` on the aggregate `id` (read at `sequence`) in the same push as the
+    /// target's: both are stored or neither.
+    pub(crate) fn append_also<A: Aggregate>(
+        &self,
+        id: &str,
+        sequence: i64,
+        decision: &Decision<A::Event>,
+    ) {
+        if decision.events.is_empty() {
+            return;
+        }
+        self.also
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                self.key::<A>(id),
+                sequence,
+                decision.events.iter().map(new_event).collect(),
+            ));
+    }
+
+    /// Reads every model from the store (for a decision no push will check).
+    pub(crate) fn fresh_reads(mut self) -> Self {
+        self.fresh = true;
+        self
+    }
+
+    /// Records that the decision read `key` at `sequence`.
+    fn depend(&self, key: AggregateKey, sequence: i64) {
+        self.depends_on
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, sequence);
+    }
+
+    /// Forgets the dependencies of an attempt that ended.
+    fn forget_dependencies(&self) {
+        self.depends_on
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.also
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Who, where and when.
@@ -172,26 +256,36 @@ impl<'a> Run<'a> {
         Ok(Loaded { key, model })
     }
 
-    /// An aggregate the command only reads.
+    /// An aggregate the command only reads. The push expects it at the sequence read, so a cached state may
+    /// be used: if the aggregate changed meanwhile the push conflicts and the command is decided again.
     pub(crate) async fn read<A: Aggregate>(&self, id: &str) -> Result<Arc<Model<A>>, CommandError> {
         let key = self.key::<A>(id);
-        match self.cached::<A>(&key, Some(self.inner.dependency_max_age)) {
-            Some(model) => Ok(model),
-            None => self.inner.catch_up::<A>(key).await,
+        let model = match self.cached::<A>(&key, Some(self.inner.dependency_max_age)) {
+            Some(model) => model,
+            None => self.inner.catch_up::<A>(key.clone()).await?,
+        };
+        self.depend(key, model.sequence);
+        Ok(model)
+    }
+
+    /// The calling user, or `None` for Warden itself.
+    fn caller_user(&self) -> Option<&'a str> {
+        match &self.caller.identity {
+            Identity::System => None,
+            Identity::User { user_id, .. } => Some(user_id),
         }
     }
 
-    /// Checks that the caller holds `permission` on `target`, from the memberships in the instance,
-    /// organization and project write models.
-    pub(crate) async fn authorize(
+    /// The memberships of `user_id` that apply to `target` and count: the instance membership, the
+    /// membership on the target's organization if it is active and not the system organization, the
+    /// membership on the target's project if it and its organization are active. `instance_only` stops
+    /// after the instance membership.
+    async fn memberships(
         &self,
-        permission: Permission,
+        user_id: &str,
         target: &Target,
-    ) -> Result<(), CommandError> {
-        let user_id = match &self.caller.identity {
-            Identity::System => return Ok(()),
-            Identity::User { user_id, .. } => user_id,
-        };
+        instance_only: bool,
+    ) -> Result<Vec<Membership>, CommandError> {
         let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
         let mut memberships = Vec::with_capacity(3);
         memberships.extend(
@@ -200,16 +294,19 @@ impl<'a> Run<'a> {
                 .members
                 .membership_of(user_id, Scope::Instance),
         );
-        if authz::is_allowed(&memberships, permission, target) {
-            return Ok(());
+        if instance_only {
+            return Ok(memberships);
         }
         let (org_id, project_id) = match target {
-            Target::Instance => (None, None),
-            Target::Org { org_id } => (Some(org_id), None),
-            Target::Project { org_id, project_id } => (Some(org_id), Some(project_id)),
+            Target::Instance => return Ok(memberships),
+            Target::Org { org_id } => (org_id, None),
+            Target::Project { org_id, project_id } => (org_id, Some(project_id)),
         };
-        if let Some(org_id) = org_id {
-            let org = self.read::<Organization>(org_id).await?;
+        let org = self.read::<Organization>(org_id).await?;
+        if !org.state.is_active() {
+            return Ok(memberships);
+        }
+        if !instance.state.is_system_org(org_id) {
             memberships.extend(
                 org.state
                     .members
@@ -218,14 +315,275 @@ impl<'a> Run<'a> {
         }
         if let Some(project_id) = project_id {
             let project = self.read::<Project>(project_id).await?;
-            memberships.extend(
-                project
-                    .state
-                    .members
-                    .membership_of(user_id, Scope::Project(project_id.clone())),
-            );
+            if project.state.lifecycle == Lifecycle::Active && project.state.org_id == *org_id {
+                memberships.extend(
+                    project
+                        .state
+                        .members
+                        .membership_of(user_id, Scope::Project(project_id.clone())),
+                );
+            }
         }
+        Ok(memberships)
+    }
+
+    /// Checks that the caller holds `permission` on `target`, from the memberships in the instance,
+    /// organization and project write models ([`authz`]). The aggregates whose memberships or state the
+    /// decision used are expected unchanged by the push.
+    pub(crate) async fn authorize(
+        &self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<(), CommandError> {
+        let Some(user_id) = self.caller_user() else {
+            return Ok(());
+        };
+        let memberships = self.memberships(user_id, target, true).await?;
+        if authz::is_allowed(&memberships, permission, target) {
+            return Ok(());
+        }
+        let memberships = self.memberships(user_id, target, false).await?;
         authz::authorize(&memberships, permission, target).map_err(CommandError::Refused)
+    }
+
+    /// Whether the caller, refused `permission` on `target`, may still see the target (else it is answered
+    /// as missing).
+    pub(crate) async fn may_see(
+        &self,
+        permission: Permission,
+        target: &Target,
+    ) -> Result<bool, CommandError> {
+        let Some(user_id) = self.caller_user() else {
+            return Ok(true);
+        };
+        let memberships = self.memberships(user_id, target, false).await?;
+        Ok(authz::may_see(&memberships, permission, target))
+    }
+
+    /// Authorizes a command on the user `user_id` (whose state is `user`): `permission` on its organization,
+    /// and for commands on credentials and life cycle the rules of [`authz::may_act_on`] and of the last
+    /// active `IAM_OWNER`.
+    pub(crate) async fn authorize_on_user(
+        &self,
+        permission: Permission,
+        user_id: &str,
+        user: &User,
+    ) -> Result<(), CommandError> {
+        let guard = user_guard(self.command_type);
+        let Some(caller_id) = self.caller_user() else {
+            if let Some((_, true)) = guard {
+                self.ensure_keeps_an_owner(user_id).await?;
+            }
+            return Ok(());
+        };
+        if caller_id == user_id && matches!(guard, Some((SelfService::Allowed, _))) {
+            // Only while the user's organization is active: a removed or deactivated organization's users
+            // keep nothing, not even the right to mint themselves tokens.
+            let org = self.read::<Organization>(&user.org_id).await?;
+            if org.state.is_active() {
+                return Ok(());
+            }
+        }
+        self.authorize(
+            permission,
+            &Target::Org {
+                org_id: user.org_id.clone(),
+            },
+        )
+        .await?;
+        let Some((_, keeps_owner)) = guard else {
+            return Ok(());
+        };
+        let held = self.held_memberships(user_id, user).await?;
+        let mut caller = Vec::new();
+        for membership in &held {
+            caller.extend(self.memberships(caller_id, &membership.on, false).await?);
+        }
+        authz::may_act_on(&caller, &held).map_err(CommandError::Refused)?;
+        if keeps_owner {
+            self.ensure_keeps_an_owner(user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Like [`authorize`](Self::authorize), answering a caller that may not even see `target` as if the
+    /// resource did not exist: `missing` gives the command's own answer for a missing resource.
+    pub(crate) async fn authorize_or_hide(
+        &self,
+        permission: Permission,
+        target: &Target,
+        missing: impl FnOnce() -> Option<DomainError>,
+    ) -> Result<(), CommandError> {
+        match self.authorize(permission, target).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.hide_unseen(error, permission, target, missing).await),
+        }
+    }
+
+    /// Turns a refusal of `permission` on `target` into the answer for a missing resource when the caller
+    /// may not even see the target ([`authz::may_see`]), so ids of other tenants cannot be probed: `missing`
+    /// gives the command's own answer for a resource that does not exist.
+    pub(crate) async fn hide_unseen(
+        &self,
+        error: CommandError,
+        permission: Permission,
+        target: &Target,
+        missing: impl FnOnce() -> Option<DomainError>,
+    ) -> CommandError {
+        let CommandError::Refused(refusal) = &error else {
+            return error;
+        };
+        if refusal.code != "authz.permission_denied" {
+            return error;
+        }
+        match self.may_see(permission, target).await {
+            Ok(true) => error,
+            Ok(false) => CommandError::Refused(
+                missing()
+                    .filter(|e| e.kind == ErrorKind::NotFound)
+                    .unwrap_or_else(|| missing_target(target)),
+            ),
+            Err(e) => e,
+        }
+    }
+
+    /// Refuses to deactivate or remove the system organization, or to give organization roles in it
+    /// (409 `org.system`): only instance roles manage it.
+    pub(crate) async fn ensure_not_system_org(&self, org_id: &str) -> Result<(), CommandError> {
+        if !matches!(
+            self.command_type,
+            "org.deactivate" | "org.remove" | "org.member.add" | "org.member.change"
+        ) {
+            return Ok(());
+        }
+        let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
+        if instance.state.is_system_org(org_id) {
+            return Err(CommandError::Refused(DomainError::precondition(
+                "org.system",
+                "this is the system organization, which holds the instance's administrators: it cannot be \
+                 deactivated or removed, and only instance roles manage it",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every membership `user_id` holds on an instance, organization or project that still exists.
+    /// The user's own list of its organizations and projects is complete for memberships added since it
+    /// exists; the index of member events adds those recorded before.
+    async fn held_memberships(
+        &self,
+        user_id: &str,
+        user: &User,
+    ) -> Result<Vec<HeldMembership>, CommandError> {
+        let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
+        let mut held = Vec::new();
+        if let Some(roles) = instance.state.members.roles_of(user_id) {
+            held.push(HeldMembership {
+                on: Target::Instance,
+                roles: roles.to_vec(),
+            });
+        }
+        let mut scopes: std::collections::BTreeSet<(String, String)> = self
+            .inner
+            .member_index
+            .scopes_of(&self.inner.store, &self.ctx.instance_id, user_id)
+            .await?
+            .into_iter()
+            .collect();
+        scopes.extend(user.member_of.iter().map(|(id, kind)| {
+            let scope_type = match kind {
+                ScopeKind::Project => Project::TYPE,
+                _ => Organization::TYPE,
+            };
+            (scope_type.to_owned(), id.clone())
+        }));
+        for (scope_type, scope_id) in scopes {
+            if scope_type == Organization::TYPE {
+                let org = self.read::<Organization>(&scope_id).await?;
+                if org.state.exists()
+                    && !instance.state.is_system_org(&scope_id)
+                    && let Some(roles) = org.state.members.roles_of(user_id)
+                {
+                    held.push(HeldMembership {
+                        on: Target::Org { org_id: scope_id },
+                        roles: roles.to_vec(),
+                    });
+                }
+            } else {
+                let project = self.read::<Project>(&scope_id).await?;
+                if project.state.exists()
+                    && let Some(roles) = project.state.members.roles_of(user_id)
+                {
+                    held.push(HeldMembership {
+                        on: Target::Project {
+                            org_id: project.state.org_id.clone(),
+                            project_id: scope_id,
+                        },
+                        roles: roles.to_vec(),
+                    });
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// The ids of the instance's `IAM_OWNER`s that are active, unlocked users of active organizations.
+    pub(crate) async fn active_owners(
+        &self,
+        instance: &Instance,
+    ) -> Result<HashSet<String>, CommandError> {
+        Ok(self
+            .active_owners_with_orgs(instance)
+            .await?
+            .into_iter()
+            .map(|(user, _)| user)
+            .collect())
+    }
+
+    /// Like [`active_owners`](Self::active_owners), with each owner's organization.
+    async fn active_owners_with_orgs(
+        &self,
+        instance: &Instance,
+    ) -> Result<Vec<(String, String)>, CommandError> {
+        let mut active = Vec::new();
+        for owner in instance.owners() {
+            let user = self.read::<User>(owner).await?;
+            if user.state.lifecycle != Lifecycle::Active || user.state.locked {
+                continue;
+            }
+            let org = self.read::<Organization>(&user.state.org_id).await?;
+            if org.state.is_active() {
+                active.push((owner.to_owned(), user.state.org_id.clone()));
+            }
+        }
+        Ok(active)
+    }
+
+    /// Refuses to deactivate or remove the organization holding the last active `IAM_OWNER`s
+    /// (`instance.last_owner`).
+    pub(crate) async fn ensure_org_keeps_an_owner(&self, org_id: &str) -> Result<(), CommandError> {
+        if !matches!(self.command_type, "org.deactivate" | "org.remove") {
+            return Ok(());
+        }
+        let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
+        let active = self.active_owners_with_orgs(&instance.state).await?;
+        instance
+            .state
+            .ensure_owner_remains(|id| active.iter().any(|(user, org)| user == id && org != org_id))
+            .map_err(CommandError::Refused)
+    }
+
+    /// Refuses to lock, deactivate or remove the last active `IAM_OWNER` (`instance.last_owner`).
+    async fn ensure_keeps_an_owner(&self, user_id: &str) -> Result<(), CommandError> {
+        let instance = self.read::<Instance>(&self.ctx.instance_id).await?;
+        if !instance.state.is_owner(user_id) {
+            return Ok(());
+        }
+        let active = self.active_owners(&instance.state).await?;
+        instance
+            .state
+            .ensure_other_active_owner(user_id, |id| active.contains(id))
+            .map_err(CommandError::Refused)
     }
 
     /// Like [`authorize`](Self::authorize), re-checking on fresh state before a refusal.
@@ -257,6 +615,7 @@ impl<'a> Run<'a> {
         if self.fresh || !self.used_cache.load(Ordering::Relaxed) {
             return false;
         }
+        self.forget_dependencies();
         self.fresh = true;
         self.attempts += 1;
         true
@@ -304,6 +663,21 @@ impl<'a> Run<'a> {
             Expected::Exact(target.sequence),
             events,
         );
+        let depends_on = std::mem::take(
+            &mut *self
+                .depends_on
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let also = std::mem::take(&mut *self.also.lock().unwrap_or_else(PoisonError::into_inner));
+        for (key, sequence) in depends_on {
+            if key != target.key && !also.iter().any(|(k, _, _)| *k == key) {
+                push = push.expect_unchanged(key, sequence);
+            }
+        }
+        for (key, sequence, events) in also {
+            push = push.append(key, Expected::Exact(sequence), events);
+        }
         for change in &decision.unique {
             push = push.unique(self.unique_change(change));
         }
@@ -333,7 +707,7 @@ impl<'a> Run<'a> {
             }
             Err(error) => return Err(error.into()),
         };
-        let Some(last) = stored.last() else {
+        let Some(last) = stored.iter().rev().find(|e| e.aggregate == target.key) else {
             return Err(CommandError::Store(warden_eventstore::Error::InvalidPush(
                 "the push stored no events".into(),
             )));
@@ -417,6 +791,21 @@ impl<'a> Run<'a> {
             Ok(())
         } else {
             Err(CommandError::Rejected(violations))
+        }
+    }
+}
+
+/// The answer for a target that does not exist.
+fn missing_target(target: &Target) -> DomainError {
+    match target {
+        Target::Instance => {
+            DomainError::not_found("instance.not_found", "the instance does not exist")
+        }
+        Target::Org { .. } => {
+            DomainError::not_found("org.not_found", "the organization does not exist")
+        }
+        Target::Project { .. } => {
+            DomainError::not_found("project.not_found", "the project does not exist")
         }
     }
 }

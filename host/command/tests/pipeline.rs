@@ -53,6 +53,9 @@ both_backends!(
     token_authenticates_only_while_valid,
     second_node_sees_changes_through_conflicts_and_refusals,
     revoked_membership_is_honoured_within_the_dependency_age,
+    no_command_of_a_member_commits_after_its_revocation,
+    recover_issues_a_new_administrator_token,
+    the_system_organization_is_managed_by_instance_roles_only,
     validators_see_the_command_and_can_refuse_it,
     passwords_are_checked_then_hashed_with_argon2id,
     if_sequence_refuses_stale_state,
@@ -83,7 +86,10 @@ async fn count(store: &Store, sql: &str) -> i64 {
 struct Setup {
     commands: Commands,
     instance_id: String,
+    /// An ordinary organization (not the system organization).
     org_id: String,
+    /// The system organization, holding the administrator.
+    system_org_id: String,
     admin: Caller,
     token: String,
     _dir: tempfile::TempDir,
@@ -104,10 +110,16 @@ async fn setup(store: Store, config: CommandsConfig) -> Setup {
         .authenticate(&report.instance_id, &token)
         .await
         .expect("admin token authenticates");
+    let org = commands
+        .for_caller(&admin)
+        .add_org("Acme")
+        .await
+        .expect("an ordinary organization");
     Setup {
         commands,
         instance_id: report.instance_id,
-        org_id: report.org_id,
+        org_id: org.id,
+        system_org_id: report.org_id,
         admin,
         token,
         _dir: dir,
@@ -607,4 +619,324 @@ async fn if_sequence_refuses_stale_state(store: Store) {
         .lock_user(&user.id)
         .await
         .expect("current sequence accepted");
+}
+
+fn bot_caller(instance_id: &str, user_id: &str, org_id: &str) -> Caller {
+    Caller {
+        instance_id: instance_id.to_owned(),
+        identity: Identity::User {
+            user_id: user_id.to_owned(),
+            org_id: org_id.to_owned(),
+        },
+    }
+}
+
+/// A stored event's type and creator, as the stream orders it.
+struct Stored {
+    event_type: String,
+    creator: String,
+}
+
+/// Every committed event of the store in stream order `(tx_id, position)`, also those a stream reader does
+/// not see yet (PostgreSQL readers wait for older transactions of other tests in the same database).
+async fn all_events(store: &Store) -> Vec<Stored> {
+    let sql = "SELECT event_type, creator FROM events ORDER BY tx_id, position";
+    let rows: Vec<(String, String)> = match store {
+        Store::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.reader()).await,
+        Store::Postgres(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
+    }
+    .expect("read the events");
+    rows.into_iter()
+        .map(|(event_type, creator)| Stored {
+            event_type,
+            creator,
+        })
+        .collect()
+}
+
+async fn no_command_of_a_member_commits_after_its_revocation(store: Store) {
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let bot = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.org_id.clone(),
+            login_name: "manager-bot".into(),
+            name: "Bot".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("bot");
+    admin
+        .add_org_member(&s.org_id, &bot.id, &[Role::OrgUserManager])
+        .await
+        .expect("member");
+    let user = admin
+        .add_human_user(&human(&s.org_id, "ada"))
+        .await
+        .expect("user");
+
+    // Node B has its own cache (dependencies up to 1 s old): it authorizes the bot on cached memberships.
+    let node_b = Commands::new(store.clone(), CommandsConfig::default());
+    let caller = bot_caller(&s.instance_id, &bot.id, &s.org_id);
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let node_b = node_b.clone();
+        let user_id = user.id.clone();
+        let revoked = revoked.clone();
+        tokio::spawn(async move {
+            let (mut stored, mut refused_after) = (0u32, 0u32);
+            for i in 0..5000u32 {
+                let result = node_b
+                    .for_caller(&caller)
+                    .set_user_metadata(&user_id, "counter", &i.to_string())
+                    .await;
+                match result {
+                    Ok(_) => stored += 1,
+                    Err(CommandError::Contended { .. }) => {}
+                    Err(error) => {
+                        assert_eq!(
+                            error.as_refusal().map(|e| e.kind),
+                            Some(ErrorKind::NotFound),
+                            "the revoked member no longer sees the user: {error:?}"
+                        );
+                        assert!(revoked.load(std::sync::atomic::Ordering::SeqCst));
+                        refused_after += 1;
+                        if refused_after == 20 {
+                            break;
+                        }
+                    }
+                }
+                if i % 8 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            (stored, refused_after)
+        })
+    };
+    // Let the member's commands run on node B, then revoke through node A.
+    while s
+        .commands
+        .load::<User>(&s.instance_id, &user.id)
+        .await
+        .expect("load")
+        .sequence
+        < 6
+    {
+        tokio::task::yield_now().await;
+    }
+    revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+    admin
+        .remove_org_member(&s.org_id, &bot.id)
+        .await
+        .expect("revoke on node A");
+    let (stored, refused_after) = worker.await.expect("worker");
+    assert!(
+        stored >= 5,
+        "the member's commands ran before the revocation"
+    );
+    assert_eq!(refused_after, 20, "refused after the revocation");
+
+    let events = all_events(&store).await;
+    let revocation = events
+        .iter()
+        .position(|e| e.event_type == "org.member.removed")
+        .expect("the revocation is stored");
+    let members: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.creator == bot.id)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        members.len(),
+        stored as usize,
+        "every stored command is in the stream"
+    );
+    let late = members.iter().filter(|&&i| i > revocation).count();
+    assert_eq!(
+        late, 0,
+        "commands of the member committed after the revocation (stream index {revocation})"
+    );
+}
+
+async fn recover_issues_a_new_administrator_token(store: Store) {
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let Identity::User {
+        user_id: first_admin,
+        ..
+    } = &s.admin.identity
+    else {
+        panic!("the administrator is a user");
+    };
+    // A second owner takes over and removes the first administrator; then its tokens are lost too.
+    let second = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.system_org_id.clone(),
+            login_name: "second-admin".into(),
+            name: "Second".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("second administrator");
+    admin
+        .add_instance_member(&second.id, &[Role::IamOwner])
+        .await
+        .expect("second owner");
+    let second_caller = bot_caller(&s.instance_id, &second.id, &s.system_org_id);
+    s.commands
+        .for_caller(&second_caller)
+        .remove_user(first_admin)
+        .await
+        .expect("the first administrator is removed");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = warden_command::recover(&s.commands, dir.path(), &s.instance_id)
+        .await
+        .expect("recover");
+    assert!(report.created, "a recovery administrator was created");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&report.admin_token_path)
+            .expect("token file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let token = std::fs::read_to_string(&report.admin_token_path)
+        .expect("token")
+        .trim()
+        .to_owned();
+    let recovered = s
+        .commands
+        .authenticate(&s.instance_id, &token)
+        .await
+        .expect("the recovered token authenticates");
+    recovered_is_owner(&s, &recovered).await;
+    let events = all_events(&store).await;
+    let recovery_events: Vec<&str> = events
+        .iter()
+        .filter(|e| e.creator == warden_command::RECOVER_ACTOR)
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert!(
+        recovery_events.contains(&"instance.member.added")
+            && recovery_events.contains(&"user.machine.pat.added"),
+        "recovery is in the audit trail: {recovery_events:?}"
+    );
+
+    // A second recovery reuses the recovery administrator.
+    let again = warden_command::recover(&s.commands, dir.path(), &s.instance_id)
+        .await
+        .expect("recover again");
+    assert!(!again.created);
+    assert_eq!(again.admin_user_id, report.admin_user_id);
+}
+
+async fn recovered_is_owner(s: &Setup, caller: &Caller) {
+    s.commands
+        .for_caller(caller)
+        .authorize(Permission::InstanceMemberWrite, &Target::Instance)
+        .await
+        .expect("the recovered administrator is IAM_OWNER");
+}
+
+async fn the_system_organization_is_managed_by_instance_roles_only(store: Store) {
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let code = |result: Result<warden_command::Details, CommandError>| {
+        result
+            .expect_err("refused")
+            .as_refusal()
+            .map(|e| e.code.to_string())
+    };
+    let Identity::User {
+        user_id: admin_id, ..
+    } = &s.admin.identity
+    else {
+        panic!("the administrator is a user");
+    };
+    assert_eq!(
+        code(
+            admin
+                .add_org_member(&s.system_org_id, admin_id, &[Role::OrgOwner])
+                .await
+        )
+        .as_deref(),
+        Some("org.system")
+    );
+    assert_eq!(
+        code(admin.deactivate_org(&s.system_org_id).await).as_deref(),
+        Some("org.system")
+    );
+    assert_eq!(
+        code(admin.remove_org(&s.system_org_id).await).as_deref(),
+        Some("org.system")
+    );
+    // The last active owner stays.
+    for result in [
+        admin.deactivate_user(admin_id).await,
+        admin.lock_user(admin_id).await,
+        admin.remove_user(admin_id).await,
+        admin.remove_instance_member(admin_id).await,
+        admin
+            .change_instance_member(admin_id, &[Role::IamOwnerViewer])
+            .await,
+    ] {
+        assert_eq!(code(result).as_deref(), Some("instance.last_owner"));
+    }
+    // An owner that is locked does not count.
+    let second = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.system_org_id.clone(),
+            login_name: "second-admin".into(),
+            name: "Second".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("second administrator");
+    admin
+        .add_instance_member(&second.id, &[Role::IamOwner])
+        .await
+        .expect("second owner");
+    admin.lock_user(&second.id).await.expect("lock the second");
+    assert_eq!(
+        code(admin.deactivate_user(admin_id).await).as_deref(),
+        Some("instance.last_owner")
+    );
+    admin.unlock_user(&second.id).await.expect("unlock");
+    admin
+        .deactivate_user(admin_id)
+        .await
+        .expect("another active owner remains");
+    // The organization holding the last active owner cannot be deactivated or removed.
+    let third = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.org_id.clone(),
+            login_name: "third-admin".into(),
+            name: "Third".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("third administrator");
+    admin
+        .add_instance_member(&third.id, &[Role::IamOwner])
+        .await
+        .expect("third owner");
+    admin.lock_user(&second.id).await.expect("lock the second");
+    assert_eq!(
+        code(admin.deactivate_org(&s.org_id).await).as_deref(),
+        Some("instance.last_owner")
+    );
+    assert_eq!(
+        code(admin.remove_org(&s.org_id).await).as_deref(),
+        Some("instance.last_owner")
+    );
+
+    // Ids are random per installation.
+    let other = warden_eventstore::testing::sqlite().await;
+    let other = setup(other.store.clone(), CommandsConfig::default()).await;
+    assert_ne!(other.system_org_id, s.system_org_id);
+    assert_ne!(other.admin, s.admin);
 }

@@ -18,8 +18,26 @@
 //! | `PROJECT_OWNER` | project | `project.read/write/delete`, `project.member.*`, `project.grant.write`, `app.*`, `user_grant.*` |
 //! | `PROJECT_OWNER_VIEWER` | project | `project.read`, `project.member.read`, `app.read`, `user_grant.read` |
 //!
-//! Memberships of removed users and of removed organizations or projects must not be passed in: the caller
-//! builds memberships from live data.
+//! # Which memberships count
+//!
+//! Memberships of removed users, and memberships on an organization or project that is removed or
+//! deactivated (or whose organization is), authorize nothing: the caller builds memberships from live data
+//! and leaves those out. Organization roles on the *system organization* (the one created at first start to
+//! hold the first administrator) authorize nothing either: only instance roles manage it.
+//!
+//! # Acting on another user
+//!
+//! Creating or removing a user's credentials (personal access tokens, machine keys, client secret,
+//! password, and the email address and phone number through which a password is reset or a second factor
+//! received) and changing its life cycle (lock, unlock, deactivate, reactivate, remove) hand the caller the
+//! target's power, so they need more than `user.write` on the target's organization: [`may_act_on`] requires
+//! that for **every** membership the target holds, the caller may manage members on that scope and holds
+//! every permission the target's roles grant there. A user of an active organization may manage its own
+//! personal access tokens and its own password without any role ([`SelfService`]); every other command on oneself follows the same rule as
+//! on anyone else.
+//!
+//! The last active `IAM_OWNER` of an instance cannot be deactivated, locked, removed or lose the role
+//! (`instance.last_owner`), so the instance is never left without an administrator.
 
 use std::fmt;
 
@@ -533,6 +551,96 @@ pub fn authorize(
             format!("permission {permission} on {target} is required for this request"),
         ))
     }
+}
+
+/// The permission that manages members on a scope of `kind`.
+pub fn member_write_permission(kind: ScopeKind) -> Permission {
+    match kind {
+        ScopeKind::Instance => Permission::InstanceMemberWrite,
+        ScopeKind::Org => Permission::OrgMemberWrite,
+        ScopeKind::Project => Permission::ProjectMemberWrite,
+    }
+}
+
+/// A membership held by the user a command acts on, with the target its scope is checked on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMembership {
+    /// The scope of the membership, as a target (a project scope names its organization too).
+    pub on: Target,
+    /// The roles held there.
+    pub roles: Vec<Role>,
+}
+
+/// Whether a user may act on its own account without the permission the command otherwise needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfService {
+    /// The user may do this to itself (its own personal access tokens and password).
+    Allowed,
+    /// Acting on oneself needs the same permissions as acting on anyone.
+    NotAllowed,
+}
+
+/// The one rule for acting on another user's credentials or life cycle: `caller` must cover every
+/// membership of the target, i.e. hold the member-management permission on its scope and every permission
+/// the target's roles grant there. Refused with `authz.target_more_privileged` (403).
+pub fn may_act_on(caller: &[Membership], target: &[HeldMembership]) -> Result<(), DomainError> {
+    for held in target {
+        let kind = match &held.on {
+            Target::Instance => ScopeKind::Instance,
+            Target::Org { .. } => ScopeKind::Org,
+            Target::Project { .. } => ScopeKind::Project,
+        };
+        let covered = is_allowed(caller, member_write_permission(kind), &held.on)
+            && held.roles.iter().all(|role| {
+                role.scope_kind() != kind
+                    || role
+                        .permissions()
+                        .iter()
+                        .all(|p| is_allowed(caller, *p, &held.on))
+            });
+        if !covered {
+            let roles: Vec<&str> = held.roles.iter().map(|r| r.as_str()).collect();
+            return Err(DomainError::permission_denied(
+                "authz.target_more_privileged",
+                format!(
+                    "the user holds {} on {}; acting on its credentials or life cycle needs at least \
+                     those privileges",
+                    roles.join(", "),
+                    held.on
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The permission that lets a caller see a resource checked against `permission`: without it, the
+/// resource answers as if it did not exist (404) rather than 403, so ids of other tenants cannot be probed.
+pub fn visibility(permission: Permission) -> Permission {
+    use Permission::*;
+    match permission {
+        InstanceRead | InstanceWrite | InstanceMemberRead | InstanceMemberWrite | OrgCreate => {
+            InstanceRead
+        }
+        EventsRead => EventsRead,
+        // An organization's policies and members are parts of the organization: whoever sees it sees them.
+        OrgRead | OrgWrite | OrgDelete | OrgMemberRead | OrgMemberWrite | ProjectCreate
+        | PolicyRead | PolicyWrite => OrgRead,
+        UserRead | UserWrite | UserDelete => UserRead,
+        UserGrantRead | UserGrantWrite => UserGrantRead,
+        ProjectRead | ProjectWrite | ProjectDelete | ProjectMemberRead | ProjectMemberWrite
+        | ProjectGrantWrite => ProjectRead,
+        AppRead | AppWrite => AppRead,
+        PluginRead | PluginWrite => PluginRead,
+    }
+}
+
+/// Whether a caller refused `permission` on `target` may still see the target (403) or must be told it
+/// does not exist (404). The instance itself is never hidden.
+pub fn may_see(memberships: &[Membership], permission: Permission, target: &Target) -> bool {
+    matches!(target, Target::Instance)
+        || is_allowed(memberships, visibility(permission), target)
+        || is_allowed(memberships, permission, target)
 }
 
 #[cfg(test)]

@@ -28,6 +28,13 @@ pub struct InstanceAdded {
     pub default_language: String,
 }
 
+/// Payload of `instance.system_org.set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemOrg {
+    /// The id of the organization holding the instance's administrators.
+    pub org_id: String,
+}
+
 /// Payload of the `instance.domain.*` events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceDomain {
@@ -58,6 +65,8 @@ domain_events! {
         MemberChanged(MemberRoles) => "instance.member.changed" @ 1,
         /// A user is no longer an instance member.
         MemberRemoved(MemberRemoved) => "instance.member.removed" @ 1,
+        /// The system organization was chosen: only instance roles manage it and its users.
+        SystemOrgSet(SystemOrg) => "instance.system_org.set" @ 1,
     }
     upcast = no_upcast;
 }
@@ -102,6 +111,8 @@ pub struct Instance {
     pub policies: PolicySet,
     /// The instance members.
     pub members: Members,
+    /// The system organization, which holds the first administrator and is managed by instance roles only.
+    pub system_org_id: Option<String>,
 }
 
 impl Aggregate for Instance {
@@ -136,6 +147,7 @@ impl Aggregate for Instance {
                 self.members.apply_set(e)
             }
             InstanceEvent::MemberRemoved(e) => self.members.apply_removed(e),
+            InstanceEvent::SystemOrgSet(e) => self.system_org_id = Some(e.org_id.clone()),
         }
     }
 }
@@ -327,6 +339,32 @@ impl Instance {
         Ok(Decision::event(InstanceEvent::policy_set(policy.clone())))
     }
 
+    /// Chooses the system organization (once): the organization that holds the instance's first
+    /// administrator, whose organization roles authorize nothing, so only instance roles manage it.
+    pub fn set_system_org(
+        &self,
+        org_id: &str,
+        _ctx: &CommandContext,
+    ) -> Result<Decision<InstanceEvent>, DomainError> {
+        self.ensure_exists()?;
+        let org_id = validate::identifier("instance.system_org_id", "org_id", org_id)?;
+        match &self.system_org_id {
+            Some(current) if *current == org_id => Ok(Decision::unchanged()),
+            Some(_) => Err(DomainError::already_exists(
+                "instance.system_org.already_set",
+                "the instance already has a system organization",
+            )),
+            None => Ok(Decision::event(InstanceEvent::SystemOrgSet(SystemOrg {
+                org_id,
+            }))),
+        }
+    }
+
+    /// Whether `org_id` is the system organization.
+    pub fn is_system_org(&self, org_id: &str) -> bool {
+        self.system_org_id.as_deref() == Some(org_id)
+    }
+
     /// Makes `user` (whose id is `user_id`) an instance member with instance roles.
     pub fn add_member(
         &self,
@@ -375,18 +413,49 @@ impl Instance {
     }
 
     fn ensure_not_last_owner(&self, user_id: &str) -> Result<(), DomainError> {
-        let is_owner = self
-            .members
-            .roles_of(user_id)
-            .is_some_and(|r| r.contains(&Role::IamOwner));
-        if is_owner && self.members.count_with(Role::IamOwner) == 1 {
-            return Err(DomainError::precondition(
-                "instance.member.last_owner",
-                "this is the last IAM_OWNER of the instance; make another user IAM_OWNER first",
-            )
-            .with_field("user_id"));
+        self.ensure_other_active_owner(user_id, |_| true)
+    }
+
+    /// Refuses a change that would leave the instance without an active `IAM_OWNER`: `user_id` is about to
+    /// lose the role or stop being usable (deactivated, locked, removed), and `is_active` tells whether
+    /// another owner is an active, unlocked user. Answers 409 `instance.last_owner`.
+    pub fn ensure_other_active_owner(
+        &self,
+        user_id: &str,
+        is_active: impl Fn(&str) -> bool,
+    ) -> Result<(), DomainError> {
+        if !self.is_owner(user_id) {
+            return Ok(());
         }
-        Ok(())
+        self.ensure_owner_remains(|id| id != user_id && is_active(id))
+            .map_err(|e| e.with_field("user_id"))
+    }
+
+    /// Refuses a change after which no `IAM_OWNER` for which `remains` holds would be left (an active user
+    /// of an active organization after the change). Answers 409 `instance.last_owner`.
+    pub fn ensure_owner_remains(&self, remains: impl Fn(&str) -> bool) -> Result<(), DomainError> {
+        if self.owners().any(remains) {
+            return Ok(());
+        }
+        Err(DomainError::precondition(
+            "instance.last_owner",
+            "this would leave the instance without an active IAM_OWNER; make another active user IAM_OWNER first",
+        ))
+    }
+
+    /// Whether `user_id` holds `IAM_OWNER`.
+    pub fn is_owner(&self, user_id: &str) -> bool {
+        self.members
+            .roles_of(user_id)
+            .is_some_and(|r| r.contains(&Role::IamOwner))
+    }
+
+    /// The ids of the users holding `IAM_OWNER`.
+    pub fn owners(&self) -> impl Iterator<Item = &str> {
+        self.members
+            .iter()
+            .filter(|(_, roles)| roles.contains(&Role::IamOwner))
+            .map(|(id, _)| id)
     }
 }
 

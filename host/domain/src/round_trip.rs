@@ -60,6 +60,9 @@ fn instance_events() -> Vec<InstanceEvent> {
             default_language: "en".to_owned(),
         }),
         InstanceEvent::DomainAdded(d()),
+        InstanceEvent::SystemOrgSet(crate::instance::SystemOrg {
+            org_id: "0190-system".to_owned(),
+        }),
         InstanceEvent::DomainRemoved(d()),
         InstanceEvent::PrimaryDomainSet(d()),
         InstanceEvent::PasswordComplexityPolicySet(PasswordComplexityPolicy::default()),
@@ -159,6 +162,10 @@ fn user_events() -> Vec<UserEvent> {
         }),
         UserEvent::PersonalAccessTokenRemoved(PersonalAccessTokenRemoved {
             token_id: "t1".to_owned(),
+        }),
+        UserEvent::MembershipAdded(crate::user::MembershipAdded {
+            scope: crate::authz::ScopeKind::Project,
+            scope_id: "p1".to_owned(),
         }),
     ]
 }

@@ -188,6 +188,17 @@ pub struct PersonalAccessTokenRemoved {
     pub token_id: String,
 }
 
+/// Payload of `user.membership.added`: the user became a member of an organization or project. The user
+/// keeps the list so that every membership it holds is found from the user alone (acting on a user needs
+/// them all, see [`crate::authz::may_act_on`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipAdded {
+    /// What the membership is on.
+    pub scope: crate::authz::ScopeKind,
+    /// The organization's or project's id.
+    pub scope_id: String,
+}
+
 domain_events! {
     /// Events of the user aggregate.
     pub enum UserEvent {
@@ -239,6 +250,8 @@ domain_events! {
         PersonalAccessTokenAdded(PersonalAccessTokenAdded) => "user.machine.pat.added" @ 1,
         /// A machine's personal access token was removed.
         PersonalAccessTokenRemoved(PersonalAccessTokenRemoved) => "user.machine.pat.removed" @ 1,
+        /// The user became a member of an organization or project.
+        MembershipAdded(MembershipAdded) => "user.membership.added" @ 1,
     }
     upcast = upcast;
 }
@@ -390,6 +403,8 @@ pub struct User {
     pub kind: Option<UserKind>,
     /// Metadata entries.
     pub metadata: BTreeMap<String, String>,
+    /// The organizations and projects the user was made a member of (by id; the roles live there).
+    pub member_of: BTreeMap<String, crate::authz::ScopeKind>,
 }
 
 impl Aggregate for User {
@@ -528,6 +543,9 @@ impl Aggregate for User {
                 if let Some(m) = self.machine_mut() {
                     m.tokens.remove(&e.token_id);
                 }
+            }
+            UserEvent::MembershipAdded(e) => {
+                self.member_of.insert(e.scope_id.clone(), e.scope);
             }
         }
     }
@@ -1226,6 +1244,27 @@ impl User {
         Ok(Decision::event(UserEvent::PersonalAccessTokenRemoved(
             PersonalAccessTokenRemoved {
                 token_id: token_id.to_owned(),
+            },
+        )))
+    }
+}
+
+impl User {
+    /// Records that the user became a member of an organization or project (nothing when already recorded).
+    pub fn record_membership(
+        &self,
+        scope: crate::authz::ScopeKind,
+        scope_id: &str,
+        _ctx: &CommandContext,
+    ) -> Result<Decision<UserEvent>, DomainError> {
+        self.ensure_exists()?;
+        if self.member_of.contains_key(scope_id) {
+            return Ok(Decision::unchanged());
+        }
+        Ok(Decision::event(UserEvent::MembershipAdded(
+            MembershipAdded {
+                scope,
+                scope_id: scope_id.to_owned(),
             },
         )))
     }

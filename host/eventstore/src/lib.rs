@@ -148,6 +148,9 @@ pub struct Push {
     pub aggregates: Vec<AggregateChanges>,
     /// Unique values claimed or released.
     pub unique: Vec<UniqueChange>,
+    /// Aggregates the push appends nothing to but expects at a sequence: the command's decision read them
+    /// (a membership, an organization's state), so a change committed to them first makes the push conflict.
+    pub unchanged: Vec<(AggregateKey, i64)>,
 }
 
 impl Push {
@@ -177,6 +180,13 @@ impl Push {
             expected,
             events,
         });
+        self
+    }
+
+    /// Expects `aggregate` to be at `sequence` when the push commits, without appending to it. A push that
+    /// commits is ordered after every change the expected state includes and before any later change of it.
+    pub fn expect_unchanged(mut self, aggregate: AggregateKey, sequence: i64) -> Self {
+        self.unchanged.push((aggregate, sequence));
         self
     }
 
@@ -227,6 +237,29 @@ impl Push {
             }
         }
         self.unique.sort();
+        self.unchanged.sort();
+        self.unchanged.dedup();
+        for pair in self.unchanged.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err(Error::InvalidPush(format!(
+                    "aggregate {} {} is expected at two sequences",
+                    pair[0].0.aggregate_type, pair[0].0.aggregate_id
+                )));
+            }
+        }
+        for (key, sequence) in &self.unchanged {
+            if *sequence < 0 {
+                return Err(Error::InvalidPush(
+                    "expected sequence must not be negative".into(),
+                ));
+            }
+            if self.aggregates.iter().any(|a| a.aggregate == *key) {
+                return Err(Error::InvalidPush(format!(
+                    "aggregate {} {} is both appended to and expected unchanged",
+                    key.aggregate_type, key.aggregate_id
+                )));
+            }
+        }
         Ok(())
     }
 }

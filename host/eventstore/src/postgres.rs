@@ -9,6 +9,12 @@
 //! events of transactions older than the oldest one still running (`pg_snapshot_xmin`), ordered by
 //! `(tx_id, position)`. Everything below that horizon is final: no event can later appear behind a
 //! cursor a reader has passed.
+//!
+//! A push that expects aggregates unchanged without appending to them ([`Push::expect_unchanged`]) must
+//! not commit after a change to them that it did not see. Every append therefore takes a transaction-level
+//! advisory lock on its aggregate before it writes anything, and such a push takes the same lock in shared
+//! mode before checking the expected sequences: either the change committed first (and the check sees it:
+//! conflict), or it waits until the push committed. Locks are taken in key order, so they cannot deadlock.
 
 use std::{str::FromStr, time::Duration};
 
@@ -32,12 +38,14 @@ const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggre
 /// The oldest transaction still running; events of transactions below it are final.
 const HORIZON: &str = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
 
-const APPEND: &str = "WITH latest AS (
-        SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events
-        WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3)
+const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextended($10, 0))),
+    latest AS (
+        SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events
+                WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3) AS sequence
+        FROM guard)
     INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, event_type, revision,
                         payload, creator, created_at, org_id)
-    SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8, $10
+    SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8, $11
     FROM latest, UNNEST($4::text[], $5::int4[], $6::text[]) WITH ORDINALITY AS e(event_type, revision, payload, ord)
     WHERE $9::bigint IS NULL OR latest.sequence = $9
     RETURNING position, tx_id, sequence";
@@ -104,6 +112,14 @@ impl PgStore {
     }
 }
 
+/// The name of an aggregate's advisory lock (hashed by PostgreSQL into the lock id).
+fn lock_key(key: &AggregateKey) -> String {
+    format!(
+        "warden/aggregate\u{1f}{}\u{1f}{}\u{1f}{}",
+        key.instance_id, key.aggregate_type, key.aggregate_id
+    )
+}
+
 async fn append<'c, E>(
     executor: E,
     changes: AggregateChanges,
@@ -141,6 +157,7 @@ where
         .bind(creator)
         .bind(created_at)
         .bind(expected)
+        .bind(lock_key(&key))
         .bind(org_id)
         .fetch_all(executor)
         .await
@@ -183,7 +200,7 @@ impl Eventstore for PgStore {
         let created_at = now_micros();
         // A single statement is its own transaction: the common case of one aggregate and no unique
         // values needs no explicit BEGIN/COMMIT round trips.
-        if push.aggregates.len() == 1 && push.unique.is_empty() {
+        if push.aggregates.len() == 1 && push.unique.is_empty() && push.unchanged.is_empty() {
             let changes = push
                 .aggregates
                 .pop()
@@ -201,6 +218,60 @@ impl Eventstore for PgStore {
         }
 
         let mut tx = self.pool.begin().await?;
+        // Locks first, in one order, before anything is written (the transaction id, which orders the
+        // stream, is assigned at the first write): appended aggregates exclusively, expected ones shared.
+        let mut locks: Vec<(String, bool)> = push
+            .aggregates
+            .iter()
+            .map(|a| (lock_key(&a.aggregate), true))
+            .chain(push.unchanged.iter().map(|(k, _)| (lock_key(k), false)))
+            .collect();
+        locks.sort();
+        let (names, exclusive): (Vec<String>, Vec<bool>) = locks.into_iter().unzip();
+        // One round trip; the sorted subquery fixes the order the locks are taken in.
+        sqlx::query(
+            "SELECT CASE WHEN l.exclusive THEN pg_advisory_xact_lock(hashtextextended(l.name, 0))::text \
+                         ELSE pg_advisory_xact_lock_shared(hashtextextended(l.name, 0))::text END \
+             FROM (SELECT name, exclusive FROM unnest($1::text[], $2::bool[]) WITH ORDINALITY \
+                   AS t(name, exclusive, i) ORDER BY i OFFSET 0) AS l",
+        )
+        .bind(&names)
+        .bind(&exclusive)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_database(e, &push))?;
+        if !push.unchanged.is_empty() {
+            // A statement after the locks: its snapshot includes every change committed before them.
+            let column = |f: fn(&AggregateKey) -> &String| -> Vec<&str> {
+                push.unchanged.iter().map(|(k, _)| f(k).as_str()).collect()
+            };
+            let expected: Vec<i64> = push.unchanged.iter().map(|(_, s)| *s).collect();
+            let moved: Option<i64> = sqlx::query_scalar(
+                "SELECT t.i FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) WITH ORDINALITY \
+                     AS t(instance_id, aggregate_type, aggregate_id, expected, i) \
+                 WHERE (SELECT COALESCE(MAX(e.sequence), 0) FROM events e \
+                        WHERE e.instance_id = t.instance_id AND e.aggregate_type = t.aggregate_type \
+                          AND e.aggregate_id = t.aggregate_id) <> t.expected \
+                 ORDER BY t.i LIMIT 1",
+            )
+            .bind(column(|k| &k.instance_id))
+            .bind(column(|k| &k.aggregate_type))
+            .bind(column(|k| &k.aggregate_id))
+            .bind(&expected)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(index) = moved {
+                let (key, expected) = usize::try_from(index - 1)
+                    .ok()
+                    .and_then(|i| push.unchanged.get(i))
+                    .ok_or_else(|| Error::InvalidPush("expected aggregate out of range".into()))?;
+                return Err(Error::Conflict {
+                    aggregate_type: key.aggregate_type.clone(),
+                    aggregate_id: key.aggregate_id.clone(),
+                    expected: Some(*expected),
+                });
+            }
+        }
         for change in &push.unique {
             match change {
                 UniqueChange::Add(u) => {
@@ -340,6 +411,21 @@ impl Eventstore for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(taken.is_some())
+    }
+}
+
+/// A deadlock or serialization failure is a conflict (the command is decided again); anything else is a
+/// database error.
+fn conflict_or_database(error: sqlx::Error, push: &Push) -> Error {
+    if is_retryable_pg(&error) {
+        let key = push.aggregates.first().map(|a| &a.aggregate);
+        Error::Conflict {
+            aggregate_type: key.map(|k| k.aggregate_type.clone()).unwrap_or_default(),
+            aggregate_id: key.map(|k| k.aggregate_id.clone()).unwrap_or_default(),
+            expected: None,
+        }
+    } else {
+        Error::Database(error)
     }
 }
 

@@ -159,6 +159,7 @@ impl Eventstore for SqliteStore {
         push.prepare()?;
         let created_at = now_micros();
         if push.unique.is_empty()
+            && push.unchanged.is_empty()
             && let [changes] = push.aggregates.as_slice()
             && let [event] = changes.events.as_slice()
         {
@@ -211,6 +212,26 @@ impl Eventstore for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+            }
+        }
+
+        // Writes are serialized: what this transaction reads stays true until it commits.
+        for (key, expected) in &push.unchanged {
+            let latest: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(sequence), 0) FROM events \
+                 WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ?",
+            )
+            .bind(&key.instance_id)
+            .bind(&key.aggregate_type)
+            .bind(&key.aggregate_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if latest != *expected {
+                return Err(Error::Conflict {
+                    aggregate_type: key.aggregate_type.clone(),
+                    aggregate_id: key.aggregate_id.clone(),
+                    expected: Some(*expected),
+                });
             }
         }
 

@@ -48,6 +48,8 @@ both_backends!(
     concurrent_writers_reader_sees_every_event_once,
     malformed_push_is_refused,
     events_carry_their_org,
+    expected_unchanged_aggregates_conflict_when_changed,
+    a_change_waits_for_or_defeats_a_push_expecting_it_unchanged,
 );
 
 const INSTANCE: &str = "inst-1";
@@ -619,4 +621,104 @@ async fn read_until(store: &Store, count: usize) -> Vec<Event> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     all_events(store).await
+}
+
+async fn expected_unchanged_aggregates_conflict_when_changed(store: Store) {
+    store
+        .push(one("org", Expected::Exact(0), "org.added", 1))
+        .await
+        .expect("the aggregate read");
+    let decided = |n| {
+        Push::new("tester")
+            .append(
+                key(&format!("u{n}")),
+                Expected::Exact(0),
+                vec![event("user.added", n)],
+            )
+            .expect_unchanged(key("org"), 1)
+    };
+    store
+        .push(decided(1))
+        .await
+        .expect("the read aggregate is unchanged");
+    store
+        .push(one("org", Expected::Exact(1), "org.member.removed", 2))
+        .await
+        .expect("a change of the read aggregate");
+    let err = store
+        .push(decided(2))
+        .await
+        .expect_err("decided on a state that changed meanwhile");
+    assert!(
+        matches!(&err, Error::Conflict { aggregate_id, expected: Some(1), .. } if aggregate_id == "org"),
+        "{err:?}"
+    );
+    assert!(
+        store
+            .read_aggregate(&key("u2"), 0)
+            .await
+            .expect("read")
+            .is_empty(),
+        "nothing of the conflicting push is stored"
+    );
+    let err = store
+        .push(one("org", Expected::Exact(2), "org.renamed", 3).expect_unchanged(key("org"), 2))
+        .await
+        .expect_err("appended and expected unchanged at once");
+    assert!(matches!(err, Error::InvalidPush(_)), "{err:?}");
+}
+
+/// Pushes that expect an aggregate unchanged race changes of it: in stream order, every push that
+/// committed comes before the change that would have defeated it.
+async fn a_change_waits_for_or_defeats_a_push_expecting_it_unchanged(store: Store) {
+    store
+        .push(one("org", Expected::Exact(0), "org.added", 0))
+        .await
+        .expect("the aggregate read");
+    let readers = (0..4).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut committed = 0;
+            for n in 0..50 {
+                let push = Push::new("reader")
+                    .append(
+                        key(&format!("w{w}-{n}")),
+                        Expected::Exact(0),
+                        vec![event("user.added", n)],
+                    )
+                    .expect_unchanged(key("org"), 1);
+                match store.push(push).await {
+                    Ok(_) => committed += 1,
+                    Err(e) if e.is_conflict() => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            committed
+        })
+    });
+    let readers: Vec<_> = readers.collect();
+    tokio::task::yield_now().await;
+    store
+        .push(one("org", Expected::Exact(1), "org.member.removed", 1))
+        .await
+        .expect("the change");
+    for reader in readers {
+        reader.await.expect("reader");
+    }
+    let sql = "SELECT event_type, creator FROM events ORDER BY tx_id, position";
+    let rows: Vec<(String, String)> = match &store {
+        Store::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.reader()).await,
+        Store::Postgres(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
+    }
+    .expect("events");
+    let change = rows
+        .iter()
+        .position(|(t, _)| t == "org.member.removed")
+        .expect("the change is stored");
+    assert!(
+        rows[change + 1..]
+            .iter()
+            .all(|(_, creator)| creator != "reader"),
+        "a push expecting the old state committed after the change"
+    );
 }

@@ -23,6 +23,15 @@ enum Command {
     /// Work with plugins locally, without a server.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Operator tasks run on the server's machine against the database directly (no HTTP).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Issue a new administrator token (IAM_OWNER) into <data-dir>/admin.pat, when every token is lost.
+    Recover(ConfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,7 +121,9 @@ fn init_logging(config: &Config) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match &cli.command {
-        Command::Start(args) | Command::Migrate(args) => args,
+        Command::Start(args)
+        | Command::Migrate(args)
+        | Command::Admin(AdminCommand::Recover(args)) => args,
         Command::Plugin(PluginCommand::Test(args)) => return plugin_test(args),
     };
     let config = match args.load() {
@@ -137,6 +148,14 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Start(_) => warden::server::start(config).await,
             Command::Plugin(_) => Ok(()),
+            Command::Admin(AdminCommand::Recover(_)) => {
+                let path = warden::server::recover_admin(&config).await?;
+                eprintln!(
+                    "warden: a new administrator token is in {} (readable only by you)",
+                    path.display()
+                );
+                Ok(())
+            }
             Command::Migrate(_) => {
                 let _data_dir = warden::server::open_data_dir(&config)?;
                 let store = warden::server::open_store(&config).await?;

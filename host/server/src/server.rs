@@ -56,6 +56,30 @@ pub async fn migrate(store: &Store) -> anyhow::Result<usize> {
     Ok(ran)
 }
 
+/// `warden admin recover`: migrates, then issues a new administrator token into `<data_dir>/admin.pat`
+/// through the database directly; returns the file's path.
+///
+/// It does not take the data directory's lock: it works beside a running server on the same database (its
+/// few writes wait for the SQLite writer like another connection's), which then accepts the new token.
+pub async fn recover_admin(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let store = open_store(config).await?;
+    migrate(&store).await?;
+    let commands = Commands::new(store.clone(), CommandsConfig::default());
+    let instance_id = FirstInstance::default().instance_id;
+    let report =
+        warden_command::recover_with(&commands, data_dir.admin_token_file()?, &instance_id)
+            .await
+            .context("recovering the administrator")?;
+    tracing::info!(
+        admin_user_id = report.admin_user_id,
+        created = report.created,
+        "administrator token recovered"
+    );
+    store.close().await;
+    Ok(report.admin_token_path)
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn start(config: Config) -> anyhow::Result<()> {
     // Held until the process ends: the data directory's lock lives as long as this value.

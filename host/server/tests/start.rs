@@ -683,3 +683,61 @@ fn an_org_removal_reaches_every_node_and_cascades() {
     b.stop();
     a.stop();
 }
+
+#[test]
+fn admin_recover_issues_a_working_token_beside_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir, &[]);
+    server.wait_ready();
+    let first = std::fs::read_to_string(data_dir.join("admin.pat")).expect("admin.pat");
+    std::fs::remove_file(data_dir.join("admin.pat")).expect("lose the token file");
+
+    let output = run_to_exit(
+        Command::new(WARDEN)
+            .args(["admin", "recover", "--data-dir"])
+            .arg(&data_dir)
+            .env_remove("WARDEN_DATABASE_URL"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = data_dir.join("admin.pat");
+    let recovered = std::fs::read_to_string(&path).expect("a new admin.pat");
+    assert_ne!(recovered.trim(), first.trim(), "a new token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "readable only by its owner");
+    }
+
+    // The running server accepts it as an administrator's, and the audit trail shows who issued it.
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/orgs",
+        Some(recovered.trim()),
+        Some(&json!({ "name": "After recovery" })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, trail) = server.request(
+        "GET",
+        "/api/v1/events?event_type=user.machine.pat.added&limit=100",
+        Some(recovered.trim()),
+        None,
+    );
+    assert_eq!(status, 200, "{trail}");
+    let creators: Vec<&str> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["creator"].as_str())
+        .collect();
+    assert!(creators.contains(&"system:recover"), "{trail}");
+    server.stop();
+}

@@ -39,7 +39,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get(
             "/api/v1/events",
             "listEvents",
-            "The audit trail: events of the instance (or, for organization owners, of their organization) in \
+            "The audit trail: events of the instance (or, for organization owners, of one organization: `org_id`, by default their own or the one they own) in \
              stream order, filtered and paged",
             list,
         )
@@ -270,19 +270,74 @@ async fn readable_org(
         Err(refusal) => {
             let org_id = match (asked, &caller.identity) {
                 (Some(asked), _) => asked.to_owned(),
-                (None, Identity::User { org_id, .. }) => org_id.clone(),
+                (None, Identity::User { user_id, org_id }) => {
+                    default_org(api, caller, user_id, org_id).await?
+                }
                 (None, Identity::System) => return Err(refusal.into()),
             };
-            commands
-                .authorize(
-                    Permission::EventsRead,
-                    &Target::Org {
-                        org_id: org_id.clone(),
-                    },
-                )
-                .await?;
-            Ok(Some(org_id))
+            let target = Target::Org {
+                org_id: org_id.clone(),
+            };
+            match commands.authorize(Permission::EventsRead, &target).await {
+                Ok(()) => Ok(Some(org_id)),
+                // An organization named that the caller cannot even see answers like one that does not exist.
+                Err(refusal)
+                    if asked.is_some()
+                        && refusal.as_refusal().is_some()
+                        && !commands.may_see(Permission::OrgRead, &target).await? =>
+                {
+                    Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "org.not_found",
+                        "no org has this id",
+                    ))
+                }
+                Err(error) => Err(error.into()),
+            }
         }
+    }
+}
+
+/// The organization whose events a caller without `events.read` on the instance reads when it names none:
+/// its own organization if it may read that one's, else the one organization it may read (an owner from
+/// another organization). Several are ambiguous: the caller must name one. With none, its own organization
+/// is returned and the caller's check refuses it.
+async fn default_org(
+    api: &ApiState,
+    caller: &Caller,
+    user_id: &str,
+    own_org: &str,
+) -> Result<String, ApiError> {
+    let commands = api.commands.for_caller(caller);
+    let may_read = |org_id: String| async {
+        let target = Target::Org { org_id };
+        match commands.authorize(Permission::EventsRead, &target).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.as_refusal().is_some() => Ok(false),
+            Err(error) => Err(ApiError::from(error)),
+        }
+    };
+    if may_read(own_org.to_owned()).await? {
+        return Ok(own_org.to_owned());
+    }
+    let user = api
+        .commands
+        .load::<warden_domain::user::User>(&caller.instance_id, user_id)
+        .await?;
+    let mut readable = Vec::new();
+    for (scope_id, kind) in &user.state.member_of {
+        if *kind == warden_domain::authz::ScopeKind::Org && may_read(scope_id.clone()).await? {
+            readable.push(scope_id.clone());
+        }
+    }
+    match readable.len() {
+        0 => Ok(own_org.to_owned()),
+        1 => Ok(readable.remove(0)),
+        _ => Err(ApiError::invalid(
+            "org_id",
+            "org_id_required",
+            "you read the events of several organizations: name one with org_id",
+        )),
     }
 }
 

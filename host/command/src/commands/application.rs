@@ -76,7 +76,15 @@ impl CallerCommands<'_> {
         loop {
             let project = attempt!(run, run.read::<Project>(&app.project_id).await);
             if let Some(target) = project.state.authz_target(&app.project_id) {
-                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+                attempt!(
+                    run,
+                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                        Application::default()
+                            .add_oidc(&command, &Project::default(), run.ctx())
+                            .err()
+                    })
+                    .await
+                );
             }
             let new = attempt!(run, run.new_target::<Application>(&id).await);
             let decision = attempt!(run, new.state.add_oidc(&command, &project.state, run.ctx()));
@@ -111,7 +119,15 @@ impl CallerCommands<'_> {
         loop {
             let project = attempt!(run, run.read::<Project>(&app.project_id).await);
             if let Some(target) = project.state.authz_target(&app.project_id) {
-                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+                attempt!(
+                    run,
+                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                        Application::default()
+                            .add_api(&command, &Project::default(), run.ctx())
+                            .err()
+                    })
+                    .await
+                );
             }
             let new = attempt!(run, run.new_target::<Application>(&id).await);
             let decision = attempt!(run, new.state.add_api(&command, &project.state, run.ctx()));
@@ -142,7 +158,15 @@ impl CallerCommands<'_> {
         loop {
             let app = attempt!(run, run.target::<Application>(app_id).await);
             if let Some(target) = app.state.authz_target(app_id) {
-                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+                attempt!(
+                    run,
+                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                        Application::default()
+                            .change_oidc_config(config, None, run.ctx())
+                            .err()
+                    })
+                    .await
+                );
             }
             let secret = secret_if(
                 config.auth_method.uses_secret() && app.state.client_secret_hash.is_none(),
@@ -170,7 +194,15 @@ impl CallerCommands<'_> {
         loop {
             let app = attempt!(run, run.target::<Application>(app_id).await);
             if let Some(target) = app.state.authz_target(app_id) {
-                attempt!(run, run.authorize(Permission::AppWrite, &target).await);
+                attempt!(
+                    run,
+                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                        Application::default()
+                            .change_api_config(config, None, run.ctx())
+                            .err()
+                    })
+                    .await
+                );
             }
             let secret = secret_if(
                 config.auth_method.uses_secret() && app.state.client_secret_hash.is_none(),

@@ -2,8 +2,9 @@
 
 use serde_json::json;
 use warden_domain::{
+    CommandContext, Decision, DomainError,
     authz::{Permission, Role, Target},
-    instance::{Instance, SetupInstance},
+    instance::{Instance, InstanceEvent, SetupInstance},
     policy::Policy,
     user::User,
 };
@@ -111,32 +112,78 @@ impl CallerCommands<'_> {
         }
     }
 
-    /// Replaces an instance member's roles.
+    /// Replaces an instance member's roles; the last active `IAM_OWNER` keeps that role.
     pub async fn change_instance_member(
         &self,
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        let id = self.instance_id().to_owned();
-        self.change::<Instance>(
+        self.change_owners(
             "instance.member.change",
-            &id,
-            Permission::InstanceMemberWrite,
+            user_id,
             || json!({ "user_id": user_id, "roles": roles }),
+            !roles.contains(&Role::IamOwner),
             |instance, ctx| instance.change_member(user_id, roles, ctx),
         )
         .await
     }
 
-    /// Ends an instance membership.
+    /// Ends an instance membership; the last active `IAM_OWNER` cannot be removed.
     pub async fn remove_instance_member(&self, user_id: &str) -> Result<Details, CommandError> {
+        self.change_owners(
+            "instance.member.remove",
+            user_id,
+            || json!({ "user_id": user_id }),
+            true,
+            |instance, ctx| instance.remove_member(user_id, ctx),
+        )
+        .await
+    }
+
+    /// Changes the instance's members; when `user_id` may lose `IAM_OWNER` (`loses_owner`), another active,
+    /// unlocked owner must remain.
+    async fn change_owners(
+        &self,
+        command_type: &'static str,
+        user_id: &str,
+        payload: impl FnOnce() -> serde_json::Value,
+        loses_owner: bool,
+        decide: impl Fn(&Instance, &CommandContext) -> Result<Decision<InstanceEvent>, DomainError>,
+    ) -> Result<Details, CommandError> {
+        let id = self.instance_id().to_owned();
+        let mut run = self.run(command_type, payload);
+        loop {
+            let instance = attempt!(run, run.target::<Instance>(&id).await);
+            attempt!(
+                run,
+                run.authorize(Permission::InstanceMemberWrite, &Target::Instance)
+                    .await
+            );
+            let decision = attempt!(run, decide(&instance.state, run.ctx()));
+            if loses_owner && !decision.events.is_empty() {
+                let active = attempt!(run, run.active_owners(&instance.state).await);
+                attempt!(
+                    run,
+                    instance
+                        .state
+                        .ensure_other_active_owner(user_id, |owner| active.contains(owner))
+                );
+            }
+            if let Some(details) = run.commit(&instance, decision, None).await? {
+                return Ok(details);
+            }
+        }
+    }
+
+    /// Chooses the instance's system organization (first start).
+    pub(crate) async fn set_system_org(&self, org_id: &str) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
         self.change::<Instance>(
-            "instance.member.remove",
+            "instance.system_org.set",
             &id,
-            Permission::InstanceMemberWrite,
-            || json!({ "user_id": user_id }),
-            |instance, ctx| instance.remove_member(user_id, ctx),
+            Permission::InstanceWrite,
+            || json!({ "org_id": org_id }),
+            |instance, ctx| instance.set_system_org(org_id, ctx),
         )
         .await
     }

@@ -41,6 +41,11 @@ pub(crate) trait Resource: Aggregate {
 
     /// The organization owning the resource, if any.
     fn owner_org(&self, id: &str) -> Option<String>;
+
+    /// The resource as a user, for the rules on acting on another user.
+    fn as_user(&self) -> Option<&User> {
+        None
+    }
 }
 
 impl Resource for Instance {
@@ -74,6 +79,10 @@ impl Resource for User {
 
     fn owner_org(&self, _id: &str) -> Option<String> {
         self.exists().then(|| self.org_id.clone())
+    }
+
+    fn as_user(&self) -> Option<&User> {
+        Some(self)
     }
 }
 
@@ -163,7 +172,22 @@ impl CallerCommands<'_> {
         loop {
             let target = attempt!(run, run.target::<A>(id).await);
             if let Some(authz) = target_of(&target.state, id) {
-                attempt!(run, run.authorize(permission, &authz).await);
+                let authorized = match target.state.as_user() {
+                    Some(user) => run.authorize_on_user(permission, id, user).await,
+                    None => run.authorize(permission, &authz).await,
+                };
+                if let Err(error) = authorized {
+                    let error = run
+                        .hide_unseen(error, permission, &authz, || {
+                            decide(&A::default(), run.ctx()).err()
+                        })
+                        .await;
+                    attempt!(run, Err::<(), _>(error));
+                }
+                if A::TYPE == Organization::TYPE {
+                    attempt!(run, run.ensure_not_system_org(id).await);
+                    attempt!(run, run.ensure_org_keeps_an_owner(id).await);
+                }
             }
             let decision = attempt!(run, decide(&target.state, run.ctx()));
             let org = target.state.owner_org(id);

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Role, Target},
+    authz::{Permission, Role, ScopeKind, Target},
     org::Organization,
     policy::{Policy, PolicyKind},
     user::User,
@@ -200,17 +200,26 @@ impl CallerCommands<'_> {
         loop {
             let org = attempt!(run, run.target::<Organization>(org_id).await);
             if org.state.exists() {
-                attempt!(
-                    run,
-                    run.authorize(Permission::OrgMemberWrite, &org_target(org_id))
-                        .await
-                );
+                let target = org_target(org_id);
+                if let Err(error) = run.authorize(Permission::OrgMemberWrite, &target).await {
+                    let error = run
+                        .hide_unseen(error, Permission::OrgMemberWrite, &target, || None)
+                        .await;
+                    attempt!(run, Err::<(), _>(error));
+                }
+                attempt!(run, run.ensure_not_system_org(org_id).await);
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
             let decision = attempt!(
                 run,
                 org.state.add_member(user_id, &user.state, roles, run.ctx())
             );
+            let recorded = attempt!(
+                run,
+                user.state
+                    .record_membership(ScopeKind::Org, org_id, run.ctx())
+            );
+            run.append_also::<User>(user_id, user.sequence, &recorded);
             if let Some(details) = run.commit(&org, decision, Some(org_id)).await? {
                 return Ok(details);
             }

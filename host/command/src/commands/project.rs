@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Role},
+    authz::{Permission, Role, ScopeKind},
     org::Organization,
     project::{AddProject, Project, ProjectGrantAdded, ProjectRole},
     user::User,
@@ -24,7 +24,15 @@ impl CallerCommands<'_> {
             serde_json::to_value(&command).unwrap_or_default()
         });
         loop {
-            attempt!(run, run.authorize(Permission::ProjectCreate, &target).await);
+            attempt!(
+                run,
+                run.authorize_or_hide(Permission::ProjectCreate, &target, || {
+                    Project::default()
+                        .add(&command, &Organization::default(), run.ctx())
+                        .err()
+                })
+                .await
+            );
             let org = attempt!(run, run.read::<Organization>(org_id).await);
             let project = attempt!(run, run.new_target::<Project>(&id).await);
             let decision = attempt!(run, project.state.add(&command, &org.state, run.ctx()));
@@ -154,7 +162,12 @@ impl CallerCommands<'_> {
             if let Some(target) = project.state.authz_target(project_id) {
                 attempt!(
                     run,
-                    run.authorize(Permission::ProjectGrantWrite, &target).await
+                    run.authorize_or_hide(Permission::ProjectGrantWrite, &target, || {
+                        Project::default()
+                            .add_grant(&grant, &Organization::default(), run.ctx())
+                            .err()
+                    })
+                    .await
                 );
             }
             let granted_org = attempt!(run, run.read::<Organization>(granted_org_id).await);
@@ -220,7 +233,12 @@ impl CallerCommands<'_> {
             if let Some(target) = project.state.authz_target(project_id) {
                 attempt!(
                     run,
-                    run.authorize(Permission::ProjectMemberWrite, &target).await
+                    run.authorize_or_hide(Permission::ProjectMemberWrite, &target, || {
+                        Project::default()
+                            .add_member(user_id, &User::default(), roles, run.ctx())
+                            .err()
+                    })
+                    .await
                 );
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
@@ -230,6 +248,12 @@ impl CallerCommands<'_> {
                     .state
                     .add_member(user_id, &user.state, roles, run.ctx())
             );
+            let recorded = attempt!(
+                run,
+                user.state
+                    .record_membership(ScopeKind::Project, project_id, run.ctx())
+            );
+            run.append_also::<User>(user_id, user.sequence, &recorded);
             let org = project.state.owner_org(project_id);
             if let Some(details) = run.commit(&project, decision, org.as_deref()).await? {
                 return Ok(details);

@@ -55,6 +55,27 @@ async fn check_password(
     }
 }
 
+/// Authorizes setting the password of `user_id` (a user may set its own), answering as missing to a
+/// caller that may not see the user.
+async fn authorize_password(
+    run: &Run<'_>,
+    user_id: &str,
+    user: &User,
+    org_id: &str,
+) -> Result<(), CommandError> {
+    match run
+        .authorize_on_user(Permission::UserWrite, user_id, user)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(error) => Err(run
+            .hide_unseen(error, Permission::UserWrite, &org_target(org_id), || {
+                User::default().set_password("", false, run.ctx()).err()
+            })
+            .await),
+    }
+}
+
 impl CallerCommands<'_> {
     /// Creates a human user with a new id; an initial password is checked against the policy and hashed
     /// (Argon2id) before the user is stored.
@@ -73,27 +94,44 @@ impl CallerCommands<'_> {
                 "password_change_required": user.password_change_required,
             })
         });
-        let password_hash = match &user.password {
-            None => None,
-            Some(password) => {
-                // Hashing is expensive: only for a permitted caller and a password the policy accepts.
-                run.ensure_permitted(Permission::UserWrite, &target).await?;
-                check_password(&mut run, &user.org_id, password).await?;
-                Some(run.inner().hasher.hash(password.clone()).await?)
-            }
-        };
-        let command = AddHuman {
+        let mut command = AddHuman {
             org_id: user.org_id.clone(),
             login_name: user.login_name.clone(),
             profile: user.profile.clone(),
             email: user.email.clone(),
             email_verified: user.email_verified,
             phone: user.phone.clone(),
-            password_hash,
+            password_hash: None,
             password_change_required: user.password_change_required,
         };
+        if let Some(password) = &user.password {
+            // Hashing is expensive: only for a permitted caller and a password the policy accepts.
+            loop {
+                let authorized = run
+                    .authorize_or_hide(Permission::UserWrite, &target, || {
+                        User::default()
+                            .add_human(&command, &Organization::default(), run.ctx())
+                            .err()
+                    })
+                    .await;
+                match authorized {
+                    Ok(()) => break,
+                    Err(error) => run.retry_or(error)?,
+                }
+            }
+            check_password(&mut run, &user.org_id, password).await?;
+            command.password_hash = Some(run.inner().hasher.hash(password.clone()).await?);
+        }
         loop {
-            attempt!(run, run.authorize(Permission::UserWrite, &target).await);
+            attempt!(
+                run,
+                run.authorize_or_hide(Permission::UserWrite, &target, || {
+                    User::default()
+                        .add_human(&command, &Organization::default(), run.ctx())
+                        .err()
+                })
+                .await
+            );
             let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
             let new = attempt!(run, run.new_target::<User>(&id).await);
             let decision = attempt!(run, new.state.add_human(&command, &org.state, run.ctx()));
@@ -176,8 +214,7 @@ impl CallerCommands<'_> {
                 Some(org_id) if user.state.human().is_some() => {
                     attempt!(
                         run,
-                        run.authorize(Permission::UserWrite, &org_target(&org_id))
-                            .await
+                        authorize_password(&run, user_id, &user.state, &org_id).await
                     );
                     break Some(org_id);
                 }
@@ -197,8 +234,7 @@ impl CallerCommands<'_> {
             if let Some(org_id) = user.state.owner_org(user_id) {
                 attempt!(
                     run,
-                    run.authorize(Permission::UserWrite, &org_target(&org_id))
-                        .await
+                    authorize_password(&run, user_id, &user.state, &org_id).await
                 );
             }
             let decision = attempt!(

@@ -57,6 +57,7 @@ impl CallerCommands<'_> {
         });
         loop {
             let project = attempt!(run, run.read::<Project>(&grant.project_id).await);
+            let user = attempt!(run, run.read::<User>(&grant.user_id).await);
             if let Some(target) = grant_target(
                 &project.state,
                 &grant.project_id,
@@ -64,10 +65,14 @@ impl CallerCommands<'_> {
             ) {
                 attempt!(
                     run,
-                    run.authorize(Permission::UserGrantWrite, &target).await
+                    run.authorize_or_hide(Permission::UserGrantWrite, &target, || {
+                        UserGrant::default()
+                            .add(&command, &user.state, &Project::default(), run.ctx())
+                            .err()
+                    })
+                    .await
                 );
             }
-            let user = attempt!(run, run.read::<User>(&grant.user_id).await);
             let new = attempt!(run, run.new_target::<UserGrant>(&id).await);
             let decision = attempt!(
                 run,
@@ -98,7 +103,12 @@ impl CallerCommands<'_> {
             if let Some(target) = grant.state.authz_target(grant_id) {
                 attempt!(
                     run,
-                    run.authorize(Permission::UserGrantWrite, &target).await
+                    run.authorize_or_hide(Permission::UserGrantWrite, &target, || {
+                        UserGrant::default()
+                            .change_roles(role_keys, &Project::default(), run.ctx())
+                            .err()
+                    })
+                    .await
                 );
             }
             let project = attempt!(run, run.read::<Project>(&grant.state.project_id).await);

@@ -271,3 +271,90 @@ fn only_instance_owners_manage_plugins() {
     }
     assert!(Role::IamOwnerViewer.grants(Permission::PluginRead));
 }
+
+fn held(on: Target, roles: &[Role]) -> HeldMembership {
+    HeldMembership {
+        on,
+        roles: roles.to_vec(),
+    }
+}
+
+#[test]
+fn acting_on_a_user_needs_every_privilege_it_holds() {
+    let owner_a = member(Scope::Org("a".to_owned()), &[Role::OrgOwner]);
+    // A user of A without memberships, or an owner of A: the owner of A covers it.
+    assert!(may_act_on(&owner_a, &[]).is_ok());
+    assert!(may_act_on(&owner_a, &[held(org("a"), &[Role::OrgOwner])]).is_ok());
+    // An owner of B (or any instance role) is beyond an owner of A.
+    let refused = may_act_on(
+        &owner_a,
+        &[
+            held(org("a"), &[Role::OrgUserManager]),
+            held(org("b"), &[Role::OrgOwner]),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::PermissionDenied);
+    assert_eq!(refused.code, "authz.target_more_privileged");
+    assert!(may_act_on(&owner_a, &[held(Target::Instance, &[Role::IamOwnerViewer])]).is_err());
+    // A user manager holds no member permission: it cannot act on anyone holding a role.
+    let manager = member(Scope::Org("a".to_owned()), &[Role::OrgUserManager]);
+    assert!(may_act_on(&manager, &[]).is_ok());
+    assert!(may_act_on(&manager, &[held(org("a"), &[Role::OrgOwnerViewer])]).is_err());
+    // The instance owner covers everything.
+    let iam = member(Scope::Instance, &[Role::IamOwner]);
+    assert!(
+        may_act_on(
+            &iam,
+            &[
+                held(Target::Instance, &[Role::IamOwner]),
+                held(org("b"), &[Role::OrgOwner]),
+                held(project("b", "p"), &[Role::ProjectOwner]),
+            ]
+        )
+        .is_ok()
+    );
+    // IAM_ORG_MANAGER manages org members but lacks `events.read`, which ORG_OWNER has.
+    let org_manager = member(Scope::Instance, &[Role::IamOrgManager]);
+    assert!(may_act_on(&org_manager, &[held(org("b"), &[Role::OrgUserManager])]).is_ok());
+    assert!(may_act_on(&org_manager, &[held(org("b"), &[Role::OrgOwner])]).is_err());
+    // A project owner covers a member of its project, an org owner covers the org's projects.
+    let project_owner = member(Scope::Project("p".to_owned()), &[Role::ProjectOwner]);
+    assert!(
+        may_act_on(
+            &project_owner,
+            &[held(project("a", "p"), &[Role::ProjectOwner])]
+        )
+        .is_ok()
+    );
+    assert!(may_act_on(&owner_a, &[held(project("a", "p"), &[Role::ProjectOwner])]).is_ok());
+    assert!(
+        may_act_on(
+            &owner_a,
+            &[held(project("b", "q"), &[Role::ProjectOwnerViewer])]
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn resources_outside_every_membership_are_hidden_not_forbidden() {
+    let owner_a = member(Scope::Org("a".to_owned()), &[Role::OrgOwner]);
+    assert!(may_see(&owner_a, Permission::UserWrite, &org("a")));
+    assert!(!may_see(&owner_a, Permission::UserWrite, &org("b")));
+    assert!(!may_see(&owner_a, Permission::AppRead, &project("b", "p")));
+    // The instance itself is never hidden.
+    assert!(may_see(
+        &owner_a,
+        Permission::InstanceWrite,
+        &Target::Instance
+    ));
+    // A project creator sees its organization (403 on writes), but not the projects it did not get.
+    let creator = member(Scope::Org("a".to_owned()), &[Role::OrgProjectCreator]);
+    assert!(may_see(&creator, Permission::OrgWrite, &org("a")));
+    assert!(!may_see(
+        &creator,
+        Permission::ProjectWrite,
+        &project("a", "p")
+    ));
+}

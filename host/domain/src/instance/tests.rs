@@ -314,10 +314,10 @@ fn change_member_roles() {
 fn the_last_owner_cannot_be_removed_or_demoted() {
     given::<Instance>(&with_owner("user-1"))
         .when(|i| i.remove_member("user-1", &ctx()))
-        .then_error(ErrorKind::PreconditionFailed, "instance.member.last_owner");
+        .then_error(ErrorKind::PreconditionFailed, "instance.last_owner");
     given::<Instance>(&with_owner("user-1"))
         .when(|i| i.change_member("user-1", &[Role::IamOwnerViewer], &ctx()))
-        .then_error(ErrorKind::PreconditionFailed, "instance.member.last_owner");
+        .then_error(ErrorKind::PreconditionFailed, "instance.last_owner");
 }
 
 #[test]
@@ -361,4 +361,49 @@ fn members_give_memberships_for_authorization() {
             .membership_of("user-2", crate::authz::Scope::Instance)
             .is_none()
     );
+}
+
+#[test]
+fn the_last_active_owner_is_kept() {
+    let roles = |user: &str, roles: &[Role]| {
+        InstanceEvent::MemberAdded(MemberRoles {
+            user_id: user.to_owned(),
+            roles: roles.to_vec(),
+        })
+    };
+    let mut instance = Instance::default();
+    for event in set_up() {
+        instance.apply(&event);
+    }
+    instance.apply(&roles("u1", &[Role::IamOwner]));
+    instance.apply(&roles("u2", &[Role::IamOwner]));
+    instance.apply(&roles("u3", &[Role::IamUserManager]));
+    // u2 is an owner but not active (locked or deactivated): u1 is the last active one.
+    let refused = instance
+        .ensure_other_active_owner("u1", |id| id == "u1")
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::PreconditionFailed);
+    assert_eq!(refused.code, "instance.last_owner");
+    assert!(instance.ensure_other_active_owner("u1", |_| true).is_ok());
+    // Not an owner: nothing to keep.
+    assert!(instance.ensure_other_active_owner("u3", |_| false).is_ok());
+}
+
+#[test]
+fn the_system_organization_is_chosen_once() {
+    given::<Instance>(&set_up())
+        .when(|i| i.set_system_org("org-sys", &ctx()))
+        .then_events([InstanceEvent::SystemOrgSet(SystemOrg {
+            org_id: "org-sys".to_owned(),
+        })]);
+    let mut events = set_up();
+    events.push(InstanceEvent::SystemOrgSet(SystemOrg {
+        org_id: "org-sys".to_owned(),
+    }));
+    given::<Instance>(&events)
+        .when(|i| i.set_system_org("org-other", &ctx()))
+        .then_error(ErrorKind::AlreadyExists, "instance.system_org.already_set");
+    given::<Instance>(&events)
+        .when(|i| i.set_system_org("org-sys", &ctx()))
+        .then_unchanged();
 }

@@ -941,3 +941,20 @@ fn state_serializes_for_plugins_with_hashes_redactable() {
     assert_eq!(redacted["kind"]["password_hash"], crate::audit::REDACTED);
     assert_eq!(redacted["login_name"], "Alice");
 }
+
+#[test]
+fn a_user_records_each_organization_and_project_it_joins_once() {
+    let joined = UserEvent::MembershipAdded(MembershipAdded {
+        scope: crate::authz::ScopeKind::Org,
+        scope_id: "org-2".to_owned(),
+    });
+    given::<User>(&[machine_added()])
+        .when(|u| u.record_membership(crate::authz::ScopeKind::Org, "org-2", &ctx()))
+        .then_events([joined.clone()]);
+    given::<User>(&[machine_added(), joined])
+        .when(|u| u.record_membership(crate::authz::ScopeKind::Org, "org-2", &ctx()))
+        .then_unchanged();
+    given::<User>(&[])
+        .when(|u| u.record_membership(crate::authz::ScopeKind::Project, "p-1", &ctx()))
+        .then_error(ErrorKind::NotFound, "user.not_found");
+}

@@ -251,6 +251,8 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
             .await?;
             update(tx, event, "", &[]).await?;
         }
+        // The memberships view follows the organizations and projects themselves.
+        UserEvent::MembershipAdded(_) => update(tx, event, "", &[]).await?,
     }
     Ok(())
 }

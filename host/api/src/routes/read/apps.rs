@@ -14,8 +14,8 @@ use crate::{
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     read::{
-        AppType, ApplicationBody, ListPage, ReadReply, ResourceState, SortDirection, authorize,
-        found, org_scope, page,
+        AppType, ApplicationBody, ListPage, ReadReply, ResourceState, SortDirection,
+        authorize_visible, found, org_scope, page,
     },
 };
 
@@ -163,7 +163,7 @@ async fn readable_app(
             .await?,
         "application",
     )?;
-    authorize(
+    authorize_visible(
         api,
         caller,
         Permission::AppRead,
@@ -171,6 +171,7 @@ async fn readable_app(
             org_id: app.org_id.clone(),
             project_id: app.project_id.clone(),
         },
+        "application",
     )
     .await?;
     Ok(app.into())

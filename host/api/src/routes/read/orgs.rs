@@ -15,7 +15,7 @@ use crate::{
     openapi::Endpoint,
     read::{
         ListPage, MembershipBody, OrgBody, OrgDomainBody, PoliciesBody, ReadReply, ResourceState,
-        SortDirection, authorize, found, org_scope, page,
+        SortDirection, authorize_visible, found, org_scope, page,
     },
 };
 
@@ -170,13 +170,14 @@ async fn readable_org(
             .await?,
         "org",
     )?;
-    authorize(
+    authorize_visible(
         api,
         caller,
         permission,
         &Target::Org {
             org_id: org.id.clone(),
         },
+        "org",
     )
     .await?;
     Ok(org)

@@ -21,7 +21,7 @@ use crate::{
     openapi::Endpoint,
     read::{
         ListPage, MembershipBody, ProjectBody, ProjectGrantBody, ProjectRoleBody, ReadReply,
-        ResourceState, SortDirection, authorize, found, org_scope, page, settle,
+        ResourceState, SortDirection, authorize_visible, found, org_scope, page, settle,
     },
 };
 
@@ -174,7 +174,7 @@ pub(super) async fn readable_project(
             .await?,
         "project",
     )?;
-    authorize(api, caller, permission, &target(&project)).await?;
+    authorize_visible(api, caller, permission, &target(&project), "project").await?;
     Ok(project)
 }
 

@@ -12,7 +12,7 @@ use crate::{
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     read::{
-        ListPage, ReadReply, ResourceState, SortDirection, UserGrantBody, authorize, found,
+        ListPage, ReadReply, ResourceState, SortDirection, UserGrantBody, authorize_visible, found,
         org_scope, page,
     },
 };
@@ -113,6 +113,13 @@ async fn get(
             project_id: grant.project_id.clone(),
         },
     };
-    authorize(&api, &caller, Permission::UserGrantRead, &target).await?;
+    authorize_visible(
+        &api,
+        &caller,
+        Permission::UserGrantRead,
+        &target,
+        "user_grant",
+    )
+    .await?;
     Ok(Json(grant.into()))
 }

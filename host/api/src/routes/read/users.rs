@@ -15,7 +15,8 @@ use crate::{
     openapi::Endpoint,
     read::{
         ListPage, MachineKeyBody, MembershipBody, MetadataBody, PersonalAccessTokenBody, ReadReply,
-        ResourceState, SortDirection, UserBody, UserType, authorize, found, org_scope, page,
+        ResourceState, SortDirection, UserBody, UserType, authorize_visible, found, org_scope,
+        page,
     },
 };
 
@@ -155,13 +156,14 @@ async fn readable_user(
             .await?,
         "user",
     )?;
-    authorize(
+    authorize_visible(
         api,
         caller,
         Permission::UserRead,
         &Target::Org {
             org_id: user.org_id.clone(),
         },
+        "user",
     )
     .await?;
     Ok(user)
