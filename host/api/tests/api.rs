@@ -11,6 +11,7 @@ use warden_eventstore::testing::TestStore;
 
 both_backends!(
     every_documented_route_is_served,
+    roles_are_given_only_within_the_givers_privileges,
     org_life_cycle,
     human_user_life_cycle,
     machine_user_life_cycle,
@@ -1031,7 +1032,8 @@ async fn org_owner_is_confined_to_its_org(store: TestStore) {
         (StatusCode::FORBIDDEN, "authz.permission_denied"),
         (StatusCode::FORBIDDEN, "authz.permission_denied"),
         (StatusCode::FORBIDDEN, "authz.permission_denied"),
-        (StatusCode::FORBIDDEN, "authz.permission_denied"),
+        // The other organization's audit trail: that organization is out of sight.
+        (StatusCode::NOT_FOUND, "org.not_found"),
     ];
     for (reply, (status, code)) in denied.into_iter().zip(expected) {
         reply.error(status, code);
@@ -1421,4 +1423,52 @@ async fn concurrent_creates_of_one_login_name(store: TestStore) {
     }
     assert_eq!((created, conflicts), (1, 15));
     assert_eq!(api.event_count().await, before + 1);
+}
+
+/// An organization manager of the instance manages organization members but does not read the audit
+/// trail: it cannot make anyone, itself included, `ORG_OWNER` (which reads it), neither by adding nor by
+/// changing a membership; nothing is stored. It can still give the roles it covers.
+async fn roles_are_given_only_within_the_givers_privileges(store: TestStore) {
+    let api = Api::start(store).await;
+    let acme = api.org("Acme").await;
+    let (manager, token) = api.machine_with_token(&acme, "org-manager").await;
+    api.post(
+        "/api/v1/instance/members",
+        json!({ "user_id": manager, "roles": ["IAM_ORG_MANAGER"] }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let members = format!("/api/v1/orgs/{acme}/members");
+    let before = api.event_count().await;
+    api.call_as(
+        &token,
+        Method::POST,
+        &members,
+        Some(json!({ "user_id": manager, "roles": ["ORG_OWNER"] })),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "authz.role_beyond_own");
+    assert_eq!(api.event_count().await, before, "nothing stored");
+
+    api.call_as(
+        &token,
+        Method::POST,
+        &members,
+        Some(json!({ "user_id": manager, "roles": ["ORG_USER_MANAGER"] })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let before = api.event_count().await;
+    api.call_as(
+        &token,
+        Method::PUT,
+        &format!("{members}/{manager}"),
+        Some(json!({ "roles": ["ORG_OWNER"] })),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "authz.role_beyond_own");
+    assert_eq!(api.event_count().await, before, "nothing stored");
+    api.call_as(&token, Method::GET, "/api/v1/events?limit=1", None)
+        .await
+        .error(StatusCode::FORBIDDEN, "authz.permission_denied");
 }

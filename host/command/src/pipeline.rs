@@ -360,6 +360,20 @@ impl<'a> Run<'a> {
         Ok(authz::may_see(&memberships, permission, target))
     }
 
+    /// Checks that the caller may give `roles` on `target`: it holds every permission they grant there
+    /// ([`authz::may_grant`]).
+    pub(crate) async fn ensure_may_grant(
+        &self,
+        roles: &[warden_domain::authz::Role],
+        target: &Target,
+    ) -> Result<(), CommandError> {
+        let Some(caller_id) = self.caller_user() else {
+            return Ok(());
+        };
+        let memberships = self.memberships(caller_id, target, false).await?;
+        authz::may_grant(&memberships, roles, target).map_err(CommandError::Refused)
+    }
+
     /// Authorizes a command on the user `user_id` (whose state is `user`): `permission` on its organization,
     /// and for commands on credentials and life cycle the rules of [`authz::may_act_on`] and of the last
     /// active `IAM_OWNER`.

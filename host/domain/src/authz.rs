@@ -614,6 +614,36 @@ pub fn may_act_on(caller: &[Membership], target: &[HeldMembership]) -> Result<()
     Ok(())
 }
 
+/// The rule for giving roles: granting a membership is no way to gain privileges, so `caller` must hold on
+/// `on` every permission that `roles` grant there (an `IAM_ORG_MANAGER`, who may manage organization members
+/// but not read the audit trail, cannot make anyone, itself included, `ORG_OWNER`). Refused with
+/// `authz.role_beyond_own` (403).
+pub fn may_grant(caller: &[Membership], roles: &[Role], on: &Target) -> Result<(), DomainError> {
+    let kind = match on {
+        Target::Instance => ScopeKind::Instance,
+        Target::Org { .. } => ScopeKind::Org,
+        Target::Project { .. } => ScopeKind::Project,
+    };
+    for role in roles.iter().filter(|r| r.scope_kind() == kind) {
+        if let Some(missing) = role
+            .permissions()
+            .iter()
+            .find(|p| !is_allowed(caller, **p, on))
+        {
+            return Err(DomainError::permission_denied(
+                "authz.role_beyond_own",
+                format!(
+                    "{} grants {} on {on}, which you do not hold: you can only give roles within your own \
+                     privileges",
+                    role.as_str(),
+                    missing.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The permission that lets a caller see a resource checked against `permission`: without it, the
 /// resource answers as if it did not exist (404) rather than 403, so ids of other tenants cannot be probed.
 pub fn visibility(permission: Permission) -> Permission {

@@ -19,7 +19,7 @@ use serde_json::Value;
 use warden_domain::{
     Aggregate, CommandContext, Decision, DomainError,
     application::Application,
-    authz::{Permission, Target},
+    authz::{Permission, Role, Target},
     instance::Instance,
     org::Organization,
     project::Project,
@@ -168,6 +168,52 @@ impl CallerCommands<'_> {
         payload: impl FnOnce() -> Value,
         decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
     ) -> Result<Details, CommandError> {
+        self.change_granting(
+            command_type,
+            id,
+            permission,
+            target_of,
+            &[],
+            payload,
+            decide,
+        )
+        .await
+    }
+
+    /// Like [`change`](Self::change) for a command that gives `roles` on the resource: the caller must hold
+    /// every permission they grant there ([`warden_domain::authz::may_grant`]).
+    pub(crate) async fn change_roles<A: Resource>(
+        &self,
+        command_type: &'static str,
+        id: &str,
+        permission: Permission,
+        roles: &[Role],
+        payload: impl FnOnce() -> Value,
+        decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
+    ) -> Result<Details, CommandError> {
+        self.change_granting(
+            command_type,
+            id,
+            permission,
+            A::authz_target,
+            roles,
+            payload,
+            decide,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn change_granting<A: Resource>(
+        &self,
+        command_type: &'static str,
+        id: &str,
+        permission: Permission,
+        target_of: impl Fn(&A, &str) -> Option<Target>,
+        grants: &[Role],
+        payload: impl FnOnce() -> Value,
+        decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
+    ) -> Result<Details, CommandError> {
         let mut run = self.run(command_type, payload);
         loop {
             let target = attempt!(run, run.target::<A>(id).await);
@@ -183,6 +229,9 @@ impl CallerCommands<'_> {
                         })
                         .await;
                     attempt!(run, Err::<(), _>(error));
+                }
+                if !grants.is_empty() {
+                    attempt!(run, run.ensure_may_grant(grants, &authz).await);
                 }
                 if A::TYPE == Organization::TYPE {
                     attempt!(run, run.ensure_not_system_org(id).await);

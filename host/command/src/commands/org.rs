@@ -208,6 +208,7 @@ impl CallerCommands<'_> {
                     attempt!(run, Err::<(), _>(error));
                 }
                 attempt!(run, run.ensure_not_system_org(org_id).await);
+                attempt!(run, run.ensure_may_grant(roles, &target).await);
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
             let decision = attempt!(
@@ -233,10 +234,11 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
+        self.change_roles::<Organization>(
             "org.member.change",
             org_id,
             Permission::OrgMemberWrite,
+            roles,
             || json!({ "user_id": user_id, "roles": roles }),
             |org, ctx| org.change_member(user_id, roles, ctx),
         )

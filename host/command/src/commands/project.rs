@@ -240,6 +240,7 @@ impl CallerCommands<'_> {
                     })
                     .await
                 );
+                attempt!(run, run.ensure_may_grant(roles, &target).await);
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
             let decision = attempt!(
@@ -268,10 +269,11 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
+        self.change_roles::<Project>(
             "project.member.change",
             project_id,
             Permission::ProjectMemberWrite,
+            roles,
             || json!({ "user_id": user_id, "roles": roles }),
             |project, ctx| project.change_member(user_id, roles, ctx),
         )

@@ -358,3 +358,30 @@ fn resources_outside_every_membership_are_hidden_not_forbidden() {
         &project("a", "p")
     ));
 }
+
+#[test]
+fn roles_are_given_only_within_the_givers_own_privileges() {
+    // An organization manager of the instance manages members but does not read the audit trail:
+    // it can give the roles it covers, not ORG_OWNER (which includes `events.read`).
+    let org_manager = member(Scope::Instance, &[Role::IamOrgManager]);
+    assert!(may_grant(&org_manager, &[Role::OrgUserManager], &org("a")).is_ok());
+    assert!(may_grant(&org_manager, &[Role::ProjectOwner], &project("a", "p")).is_ok());
+    let refused = may_grant(&org_manager, &[Role::OrgOwner], &org("a")).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::PermissionDenied);
+    assert_eq!(refused.code, "authz.role_beyond_own");
+    assert!(
+        refused.message.contains("events.read"),
+        "{}",
+        refused.message
+    );
+    // An owner gives its own role, and a project owner its own.
+    let owner_a = member(Scope::Org("a".to_owned()), &[Role::OrgOwner]);
+    assert!(may_grant(&owner_a, &[Role::OrgOwner, Role::OrgOwnerViewer], &org("a")).is_ok());
+    assert!(may_grant(&owner_a, &[Role::OrgOwner], &org("b")).is_err());
+    let project_owner = member(Scope::Project("p".to_owned()), &[Role::ProjectOwner]);
+    assert!(may_grant(&project_owner, &[Role::ProjectOwner], &project("a", "p")).is_ok());
+    // The instance owner gives anything.
+    let iam = member(Scope::Instance, &[Role::IamOwner]);
+    assert!(may_grant(&iam, &Role::ALL, &Target::Instance).is_ok());
+    assert!(may_grant(&iam, &[Role::OrgOwner], &org("a")).is_ok());
+}
