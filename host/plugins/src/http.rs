@@ -44,65 +44,6 @@ impl PluginApiState {
     }
 }
 
-/// The plugin endpoints, as (method, path, summary), for the OpenAPI document.
-pub const ENDPOINTS: &[(&str, &str, &str)] = &[
-    (
-        "POST",
-        "/api/v1/plugins",
-        "Upload a plugin (raw component bytes; `name`, `description` query parameters). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins",
-        "List the plugins; `load_state` says whether this node has the active version `loaded`, is still `loading` it, or `failed` (with `load_error`)",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins/{id}",
-        "Get a plugin with its versions and bindings",
-    ),
-    (
-        "DELETE",
-        "/api/v1/plugins/{id}",
-        "Remove a plugin and its bindings",
-    ),
-    (
-        "POST",
-        "/api/v1/plugins/{id}/versions",
-        "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
-    ),
-    (
-        "PUT",
-        "/api/v1/plugins/{id}/active-version",
-        "Activate an uploaded version by digest",
-    ),
-    (
-        "POST",
-        "/api/v1/plugins/{id}/bindings",
-        "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`)",
-    ),
-    (
-        "PUT",
-        "/api/v1/plugins/{id}/bindings/{binding_id}",
-        "Change a binding; refused settings as when binding",
-    ),
-    (
-        "DELETE",
-        "/api/v1/plugins/{id}/bindings/{binding_id}",
-        "Remove a binding",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins/{id}/views/{table}",
-        "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins/{id}/views/{table}/{key}",
-        "One row of a projection plugin's view",
-    ),
-];
-
 /// The largest JSON body the plugin endpoints read (1 MiB); uploads have their own limit.
 pub const MAX_JSON_BODY: usize = 1 << 20;
 
