@@ -235,6 +235,26 @@ impl PluginService {
         bytes: &[u8],
     ) -> Result<Details, ServiceError> {
         let (world, digest, size) = self.accept(caller, name, bytes).await?;
+        // The same bytes under the same name again (a retried upload) answer with the plugin they made.
+        let existing = self
+            .registry
+            .list(&caller.instance_id)
+            .into_iter()
+            .find(|e| e.state.name == name && e.state.versions.iter().any(|v| v.digest == digest));
+        if let Some(entry) = existing {
+            let model = self.plugin(caller, &entry.plugin_id).await;
+            if let Ok(model) = model
+                && model.state.name == name
+                && model.state.versions.iter().any(|v| v.digest == digest)
+            {
+                return Ok(Details {
+                    id: entry.plugin_id,
+                    sequence: model.sequence,
+                    position: model.position,
+                    change_date: model.change_date,
+                });
+            }
+        }
         let details = self
             .commands
             .for_caller(caller)
