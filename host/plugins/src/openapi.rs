@@ -49,7 +49,7 @@ pub const ENDPOINTS: &[ExtraEndpoint] = &[
     ExtraEndpoint {
         method: "POST",
         path: "/api/v1/plugins/{id}/bindings",
-        summary: "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`)",
+        summary: "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (400 `binding.org_id.unknown`)",
         operation: add_binding,
     },
     ExtraEndpoint {

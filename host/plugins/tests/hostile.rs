@@ -29,6 +29,7 @@ both_backends!(
     a_validator_flooding_the_log_is_bounded,
     a_changed_projection_binding_takes_effect_while_it_runs,
     limits_left_out_take_their_documented_defaults,
+    a_binding_to_an_unknown_organization_is_refused,
 );
 
 /// Binds a plugin; returns the binding's id.
@@ -755,4 +756,55 @@ async fn limits_left_out_take_their_documented_defaults(t: TestStore) {
             json!({ "deadline_ms": 200, "memory_mib": 64 }),
         ]
     );
+}
+
+/// A binding scoped to an organization the instance does not have could never run: it is refused, naming
+/// `org_id`, when added and when changed.
+async fn a_binding_to_an_unknown_organization_is_refused(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
+    let settings = |org_id: &str| {
+        json!({
+            "target": { "kind": "validator", "command_types": ["user.human.add"] },
+            "org_id": org_id,
+            "config": { "allowed_domains": "example.com" },
+        })
+    };
+    let refused = server
+        .json(
+            Method::POST,
+            &format!("/api/v1/plugins/{id}/bindings"),
+            settings("org-1"),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        refused.body
+    );
+    assert_eq!(refused.body["code"], "binding.org_id.unknown");
+    assert_eq!(refused.body["field"], "org_id");
+
+    let binding_id = bind(&server, &id, settings(&server.org_id)).await;
+    let changed = server
+        .json(
+            Method::PUT,
+            &format!("/api/v1/plugins/{id}/bindings/{binding_id}"),
+            settings("org-1"),
+        )
+        .await;
+    assert_eq!(
+        changed.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        changed.body
+    );
+    assert_eq!(changed.body["field"], "org_id");
+    let read = server
+        .json(Method::GET, &format!("/api/v1/plugins/{id}"), Value::Null)
+        .await;
+    let bindings = read.body["bindings"].as_array().expect("bindings");
+    assert_eq!(bindings.len(), 1, "nothing stored for the refused binding");
+    assert_eq!(bindings[0]["org_id"], server.org_id.as_str());
 }
