@@ -5,7 +5,7 @@
 //! component Warden can run is answered with 400 and the runtime's reason. Every error has the API's body
 //! `{ "code", "message", "field" }`.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Router,
@@ -21,7 +21,7 @@ use warden_api::{
     extract::{Json, Path, Query},
 };
 use warden_command::{Caller, Details};
-use warden_domain::plugin::BindingSettings;
+use warden_domain::plugin::{BindingSettings, BindingTarget, FailurePolicy, Limits};
 
 use crate::service::{PluginInfo, PluginService};
 
@@ -254,12 +254,49 @@ async fn activate(
 }
 
 /// The body of a binding request: its settings, and `grants`, which are refused.
+///
+/// It spells the settings out (rather than flattening [`BindingSettings`]) so that an error names the
+/// member at fault and an unknown member, such as a misspelt limit, is refused instead of ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BindingBody {
-    #[serde(flatten)]
-    settings: BindingSettings,
+    target: BindingTarget,
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    failure_policy: FailurePolicy,
+    #[serde(default)]
+    limits: LimitsBody,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
     #[serde(default)]
     grants: Option<serde_json::Value>,
+}
+
+/// The `limits` of a binding request; a value left out takes its default.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitsBody {
+    deadline_ms: u32,
+    memory_mib: u32,
+    rows_per_event: Option<u32>,
+    kib_per_event: Option<u32>,
+    total_rows: Option<u64>,
+    total_mib: Option<u64>,
+}
+
+impl Default for LimitsBody {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            deadline_ms: limits.deadline_ms,
+            memory_mib: limits.memory_mib,
+            rows_per_event: limits.rows_per_event,
+            kib_per_event: limits.kib_per_event,
+            total_rows: limits.total_rows,
+            total_mib: limits.total_mib,
+        }
+    }
 }
 
 impl BindingBody {
@@ -276,7 +313,28 @@ impl BindingBody {
                 "plugins run without environment, file system or network; a binding cannot grant them",
             ));
         }
-        Ok(self.settings)
+        let LimitsBody {
+            deadline_ms,
+            memory_mib,
+            rows_per_event,
+            kib_per_event,
+            total_rows,
+            total_mib,
+        } = self.limits;
+        Ok(BindingSettings {
+            target: self.target,
+            org_id: self.org_id,
+            failure_policy: self.failure_policy,
+            limits: Limits {
+                deadline_ms,
+                memory_mib,
+                rows_per_event,
+                kib_per_event,
+                total_rows,
+                total_mib,
+            },
+            config: self.config,
+        })
     }
 }
 

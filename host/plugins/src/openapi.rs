@@ -117,6 +117,7 @@ fn limits() -> Value {
     json!({
         "type": "object",
         "description": "Per-call limits, and for a projection its quotas; a value left out takes its default",
+        "additionalProperties": false,
         "properties": {
             "deadline_ms": { "type": "integer", "minimum": 1, "maximum": MAX_DEADLINE_MS, "default": DEFAULT_DEADLINE_MS },
             "memory_mib": { "type": "integer", "minimum": 1, "maximum": MAX_MEMORY_MIB, "default": DEFAULT_MEMORY_MIB },
@@ -164,6 +165,7 @@ fn binding_settings() -> Value {
     json!({
         "type": "object",
         "required": ["target"],
+        "additionalProperties": false,
         "properties": {
             "target": target(),
             "org_id": { "type": "string", "description": "Only this organization (not for projections)" },

@@ -30,6 +30,7 @@ both_backends!(
     a_changed_projection_binding_takes_effect_while_it_runs,
     limits_left_out_take_their_documented_defaults,
     a_binding_to_an_unknown_organization_is_refused,
+    binding_errors_name_the_member_at_fault,
 );
 
 /// Binds a plugin; returns the binding's id.
@@ -807,4 +808,71 @@ async fn a_binding_to_an_unknown_organization_is_refused(t: TestStore) {
     let bindings = read.body["bindings"].as_array().expect("bindings");
     assert_eq!(bindings.len(), 1, "nothing stored for the refused binding");
     assert_eq!(bindings[0]["org_id"], server.org_id.as_str());
+}
+
+/// A bad binding body is a 400 naming the member at fault, and an unknown member (a misspelt limit, say) is
+/// refused rather than ignored; nothing is stored.
+async fn binding_errors_name_the_member_at_fault(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
+    let validator = json!({ "kind": "validator", "command_types": ["user.human.add"] });
+    let cases = [
+        (
+            json!({ "target": validator, "config": { "a": 1 } }),
+            "invalid_field",
+            "config.a",
+        ),
+        (
+            json!({ "target": { "kind": "nope" } }),
+            "invalid_field",
+            "target.kind",
+        ),
+        (
+            json!({ "target": validator, "failure_policy": "maybe" }),
+            "invalid_field",
+            "failure_policy",
+        ),
+        (
+            json!({ "target": validator, "bogus": 1 }),
+            "unknown_field",
+            "bogus",
+        ),
+        (
+            json!({ "target": validator, "limits": { "deadline": 500 } }),
+            "unknown_field",
+            "limits.deadline",
+        ),
+        (json!({ "config": {} }), "missing_field", "target"),
+    ];
+    for (body, code, field) in cases {
+        for (method, path) in [
+            (Method::POST, format!("/api/v1/plugins/{id}/bindings")),
+            (
+                Method::PUT,
+                format!("/api/v1/plugins/{id}/bindings/some-binding"),
+            ),
+        ] {
+            let refused = server.json(method.clone(), &path, body.clone()).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {body}: {:#}",
+                refused.body
+            );
+            assert_eq!(
+                refused.body["code"], code,
+                "{method} {body}: {:#}",
+                refused.body
+            );
+            assert_eq!(
+                refused.body["field"], field,
+                "{method} {body}: {:#}",
+                refused.body
+            );
+        }
+    }
+    let read = server
+        .json(Method::GET, &format!("/api/v1/plugins/{id}"), Value::Null)
+        .await;
+    assert_eq!(read.body["bindings"], json!([]));
 }
