@@ -26,7 +26,8 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The rules a command breaks, when validators refused it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    // `default` tells the schema that the member may be absent, as it is whenever it would be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<ViolationBody>,
 }
 

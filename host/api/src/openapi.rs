@@ -152,9 +152,24 @@ impl Endpoint {
     }
 }
 
-/// Routes served beside the API by other crates (method, path, summary), documented with the API's
-/// conventions: bearer authentication and the common error body.
-pub type ExtraEndpoints = &'static [(&'static str, &'static str, &'static str)];
+/// A route served beside the API by another crate, documented with the API's conventions (bearer
+/// authentication, the common error body) and what `operation` adds.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtraEndpoint {
+    /// The HTTP method, upper case.
+    pub method: &'static str,
+    /// The path, with `{name}` path parameters.
+    pub path: &'static str,
+    /// One line on what the route does.
+    pub summary: &'static str,
+    /// Members of the OpenAPI operation: `parameters` (beside the path's), `requestBody` and `responses`
+    /// (beside a `4XX` and a `default` answer with the common error body). Schemas may refer to
+    /// `#/components/schemas/ErrorBody`.
+    pub operation: fn() -> Value,
+}
+
+/// Routes served beside the API by other crates.
+pub type ExtraEndpoints = &'static [ExtraEndpoint];
 
 /// `GET /openapi.json`: generated once per [`ApiState`](crate::ApiState).
 pub(crate) async fn serve_document(State(state): State<crate::ApiState>) -> impl IntoResponse {
@@ -169,21 +184,40 @@ pub(crate) async fn serve_document(State(state): State<crate::ApiState>) -> impl
 /// Adds `extra` endpoints to `doc`'s paths.
 fn add_extra(doc: &mut Value, extra: ExtraEndpoints) {
     let error = json!({ "$ref": "#/components/schemas/ErrorBody" });
-    for (method, path, summary) in extra {
-        let operation = json!({
-            "operationId": format!("{}{}", method.to_ascii_lowercase(), path.replace(['/', '{', '}', '-'], "_")),
-            "summary": summary,
-            "tags": [tag(path)],
-            "parameters": path_parameters(path),
-            "responses": {
-                "2XX": { "description": "Success", "content": { "application/json": { "schema": {} } } },
-                "4XX": { "description": "Bad input, missing token or permission, unknown resource, or conflict",
+    for endpoint in extra {
+        let method = endpoint.method.to_ascii_lowercase();
+        let given = (endpoint.operation)();
+        let mut parameters = path_parameters(endpoint.path);
+        if let Some(more) = given.get("parameters").and_then(Value::as_array) {
+            parameters.extend(more.iter().cloned());
+        }
+        let mut responses = json!({
+            "4XX": { "description": "Bad input, missing token or permission, unknown resource, or conflict",
+                     "content": { "application/json": { "schema": error.clone() } } },
+            "default": { "description": "An internal error, or the database busy for a moment (503)",
                          "content": { "application/json": { "schema": error.clone() } } },
-            },
         });
+        if let (Some(all), Some(more)) = (
+            responses.as_object_mut(),
+            given.get("responses").and_then(Value::as_object),
+        ) {
+            all.extend(more.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut operation = json!({
+            "operationId": format!("{method}{}", endpoint.path.replace(['/', '{', '}', '-'], "_")),
+            "summary": endpoint.summary,
+            "tags": [tag(endpoint.path)],
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if let Some(request) = given.get("requestBody") {
+            operation["requestBody"] = request.clone();
+        }
         if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-            let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-            item[method.to_ascii_lowercase()] = operation;
+            let item = paths
+                .entry(endpoint.path.to_string())
+                .or_insert_with(|| json!({}));
+            item[method] = operation;
         }
     }
 }

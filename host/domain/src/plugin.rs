@@ -102,8 +102,9 @@ pub const MAX_TOTAL_MIB: u64 = 64 << 10;
 
 /// Per-call limits of a binding, and for projection plugins the quotas of their views.
 ///
-/// A quota left out takes the server's default; one given must be within the maximums above.
+/// A limit or quota left out takes the server's default; one given must be within the maximums above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// CPU deadline per call, in milliseconds.
     pub deadline_ms: u32,

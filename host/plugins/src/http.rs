@@ -5,7 +5,7 @@
 //! component Warden can run is answered with 400 and the runtime's reason. Every error has the API's body
 //! `{ "code", "message", "field" }`.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Router,
@@ -21,7 +21,7 @@ use warden_api::{
     extract::{Json, Path, Query},
 };
 use warden_command::{Caller, Details};
-use warden_domain::plugin::BindingSettings;
+use warden_domain::plugin::{BindingSettings, BindingTarget, FailurePolicy, Limits};
 
 use crate::service::{PluginInfo, PluginService};
 
@@ -43,65 +43,6 @@ impl PluginApiState {
         }
     }
 }
-
-/// The plugin endpoints, as (method, path, summary), for the OpenAPI document.
-pub const ENDPOINTS: &[(&str, &str, &str)] = &[
-    (
-        "POST",
-        "/api/v1/plugins",
-        "Upload a plugin (raw component bytes; `name`, `description` query parameters). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins",
-        "List the plugins; `load_state` says whether this node has the active version `loaded`, is still `loading` it, or `failed` (with `load_error`)",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins/{id}",
-        "Get a plugin with its versions and bindings",
-    ),
-    (
-        "DELETE",
-        "/api/v1/plugins/{id}",
-        "Remove a plugin and its bindings",
-    ),
-    (
-        "POST",
-        "/api/v1/plugins/{id}/versions",
-        "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
-    ),
-    (
-        "PUT",
-        "/api/v1/plugins/{id}/active-version",
-        "Activate an uploaded version by digest",
-    ),
-    (
-        "POST",
-        "/api/v1/plugins/{id}/bindings",
-        "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`)",
-    ),
-    (
-        "PUT",
-        "/api/v1/plugins/{id}/bindings/{binding_id}",
-        "Change a binding; refused settings as when binding",
-    ),
-    (
-        "DELETE",
-        "/api/v1/plugins/{id}/bindings/{binding_id}",
-        "Remove a binding",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins/{id}/views/{table}",
-        "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
-    ),
-    (
-        "GET",
-        "/api/v1/plugins/{id}/views/{table}/{key}",
-        "One row of a projection plugin's view",
-    ),
-];
 
 /// The largest JSON body the plugin endpoints read (1 MiB); uploads have their own limit.
 pub const MAX_JSON_BODY: usize = 1 << 20;
@@ -313,12 +254,49 @@ async fn activate(
 }
 
 /// The body of a binding request: its settings, and `grants`, which are refused.
+///
+/// It spells the settings out (rather than flattening [`BindingSettings`]) so that an error names the
+/// member at fault and an unknown member, such as a misspelt limit, is refused instead of ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BindingBody {
-    #[serde(flatten)]
-    settings: BindingSettings,
+    target: BindingTarget,
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    failure_policy: FailurePolicy,
+    #[serde(default)]
+    limits: LimitsBody,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
     #[serde(default)]
     grants: Option<serde_json::Value>,
+}
+
+/// The `limits` of a binding request; a value left out takes its default.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitsBody {
+    deadline_ms: u32,
+    memory_mib: u32,
+    rows_per_event: Option<u32>,
+    kib_per_event: Option<u32>,
+    total_rows: Option<u64>,
+    total_mib: Option<u64>,
+}
+
+impl Default for LimitsBody {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            deadline_ms: limits.deadline_ms,
+            memory_mib: limits.memory_mib,
+            rows_per_event: limits.rows_per_event,
+            kib_per_event: limits.kib_per_event,
+            total_rows: limits.total_rows,
+            total_mib: limits.total_mib,
+        }
+    }
 }
 
 impl BindingBody {
@@ -335,7 +313,28 @@ impl BindingBody {
                 "plugins run without environment, file system or network; a binding cannot grant them",
             ));
         }
-        Ok(self.settings)
+        let LimitsBody {
+            deadline_ms,
+            memory_mib,
+            rows_per_event,
+            kib_per_event,
+            total_rows,
+            total_mib,
+        } = self.limits;
+        Ok(BindingSettings {
+            target: self.target,
+            org_id: self.org_id,
+            failure_policy: self.failure_policy,
+            limits: Limits {
+                deadline_ms,
+                memory_mib,
+                rows_per_event,
+                kib_per_event,
+                total_rows,
+                total_mib,
+            },
+            config: self.config,
+        })
     }
 }
 

@@ -29,6 +29,7 @@
 
 mod error;
 mod http;
+mod openapi;
 pub mod projection;
 pub mod registry;
 mod service;
@@ -36,7 +37,8 @@ pub mod subscriptions;
 mod validators;
 
 pub use error::{RegistryError, ServiceError};
-pub use http::{ENDPOINTS, MAX_JSON_BODY, PluginApiState, router};
+pub use http::{MAX_JSON_BODY, PluginApiState, router};
+pub use openapi::ENDPOINTS;
 pub use registry::{
     BoundPlugin, HookError, PluginEntry, PluginRegistry, ProjectionPluginSpec, SYNC_INTERVAL,
     ValidatorBinding,

@@ -47,7 +47,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError, RwLock},
 };
 
 use serde_json::Value;
@@ -129,14 +129,21 @@ pub struct PluginProjection {
     digest: String,
     runtime: PluginRuntime,
     loaded: Arc<LoadedPlugin>,
-    binding: Binding,
+    /// The binding's limits, configuration and quota; a changed binding replaces them while the projection
+    /// runs, so the next call follows the change without a replay.
+    settings: RwLock<Arc<Settings>>,
     aggregate_types: Vec<String>,
     event_types: Vec<String>,
     /// The organization of each aggregate looked up so far (the first event of an aggregate never changes).
     orgs: Mutex<HashMap<(String, String, String), Option<String>>>,
     /// The outcome of each call of the batch being applied, made before its transaction opened.
     prepared: Mutex<HashMap<EventKey, Result<Vec<Write>, ProjectionError>>>,
-    /// How much the views may hold in all.
+}
+
+/// How a projection plugin is called: its binding, and how much its views may hold in all.
+#[derive(Debug)]
+struct Settings {
+    binding: Binding,
     quota: ViewQuota,
 }
 
@@ -213,20 +220,37 @@ impl PluginProjection {
             digest,
             runtime,
             loaded,
-            binding,
+            settings: RwLock::new(Arc::new(Settings {
+                binding,
+                quota: ViewQuota::DEFAULT,
+            })),
             aggregate_types,
             event_types,
             orgs: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
-            quota: ViewQuota::DEFAULT,
         })
     }
 
     /// The same projection with another quota for its views.
     #[must_use]
-    pub fn with_quota(mut self, quota: ViewQuota) -> Self {
-        self.quota = quota;
+    pub fn with_quota(self, quota: ViewQuota) -> Self {
+        let binding = self.settings().binding.clone();
+        self.set_settings(binding, quota);
         self
+    }
+
+    /// Calls from now on run with `binding`'s limits and configuration and with `quota`: a binding changed
+    /// while the projection runs takes effect without a replay.
+    pub fn set_settings(&self, binding: Binding, quota: ViewQuota) {
+        let settings = Arc::new(Settings { binding, quota });
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = settings;
+    }
+
+    fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.settings.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The projection of the plugin version a registry reports.
@@ -562,9 +586,10 @@ impl PluginProjection {
             writes: Mutex::new(Vec::new()),
         });
         let store: Arc<dyn ViewStore> = views.clone();
+        let settings = self.settings();
         let result = self
             .runtime
-            .project(&self.loaded, &self.binding, &input, store)
+            .project(&self.loaded, &settings.binding, &input, store)
             .await;
         match result {
             Ok(()) => Ok(std::mem::take(&mut *lock(&views.writes))),
@@ -592,9 +617,10 @@ impl PluginProjection {
             writes: Mutex::new(Vec::new()),
         });
         let store: Arc<dyn ViewStore> = views.clone();
+        let settings = self.settings();
         let call = self
             .runtime
-            .project(&self.loaded, &self.binding, &input, store);
+            .project(&self.loaded, &settings.binding, &input, store);
         tokio::pin!(call);
         // The plugin's reads are served here, through the batch transaction, while its call runs.
         let mut read_failure = None;
@@ -656,11 +682,12 @@ impl PluginProjection {
         };
         let rows = u64::try_from(row.get::<i64>("n")?).unwrap_or(0);
         let bytes = u64::try_from(row.get::<i64>("bytes")?).unwrap_or(0);
-        if rows > self.quota.total_rows || bytes > self.quota.total_bytes {
+        let quota = self.settings().quota;
+        if rows > quota.total_rows || bytes > quota.total_bytes {
             return Err(ProjectionError::event(format!(
                 "projection plugin `{}` exceeded its quota (quota): its views would hold {rows} rows and \
                  {bytes} bytes, at most {} rows and {} bytes are allowed",
-                self.plugin_id, self.quota.total_rows, self.quota.total_bytes
+                self.plugin_id, quota.total_rows, quota.total_bytes
             )));
         }
         Ok(())
@@ -957,7 +984,8 @@ impl ProjectionPlugins {
             }
         }
         for (name, spec) in wanted {
-            if running.contains_key(&name) {
+            if let Some(projection) = running.get(&name) {
+                projection.set_settings(spec.binding.clone(), spec.quota);
                 continue;
             }
             let projection = match PluginProjection::from_spec(inner.runtime.clone(), spec) {

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use warden_command::{Caller, Commands, Details, Model, new_id};
 use warden_domain::{
     authz::{Permission, Target},
+    org::Organization,
     plugin::{AddPlugin, BindingSettings, BindingTarget, Plugin, PluginVersion, PluginWorld},
 };
 use warden_plugin::World;
@@ -235,6 +236,26 @@ impl PluginService {
         bytes: &[u8],
     ) -> Result<Details, ServiceError> {
         let (world, digest, size) = self.accept(caller, name, bytes).await?;
+        // The same bytes under the same name again (a retried upload) answer with the plugin they made.
+        let existing = self
+            .registry
+            .list(&caller.instance_id)
+            .into_iter()
+            .find(|e| e.state.name == name && e.state.versions.iter().any(|v| v.digest == digest));
+        if let Some(entry) = existing {
+            let model = self.plugin(caller, &entry.plugin_id).await;
+            if let Ok(model) = model
+                && model.state.name == name
+                && model.state.versions.iter().any(|v| v.digest == digest)
+            {
+                return Ok(Details {
+                    id: entry.plugin_id,
+                    sequence: model.sequence,
+                    position: model.position,
+                    change_date: model.change_date,
+                });
+            }
+        }
         let details = self
             .commands
             .for_caller(caller)
@@ -293,6 +314,7 @@ impl PluginService {
         settings: &BindingSettings,
     ) -> Result<BindingAdded, ServiceError> {
         check_binding(settings)?;
+        self.check_org(caller, settings).await?;
         let binding_id = new_id();
         let details = self
             .commands
@@ -315,6 +337,7 @@ impl PluginService {
         settings: &BindingSettings,
     ) -> Result<Details, ServiceError> {
         check_binding(settings)?;
+        self.check_org(caller, settings).await?;
         let details = self
             .commands
             .for_caller(caller)
@@ -352,6 +375,31 @@ impl PluginService {
     }
 
     /// The current state of a plugin (read from the store), after checking `plugin.read`.
+    /// Refuses a binding scoped to an organization the instance does not have: it could never run, and
+    /// nothing else would say so.
+    async fn check_org(
+        &self,
+        caller: &Caller,
+        settings: &BindingSettings,
+    ) -> Result<(), ServiceError> {
+        let Some(org_id) = settings.org_id.as_deref() else {
+            return Ok(());
+        };
+        let org = self
+            .commands
+            .load::<Organization>(&caller.instance_id, org_id)
+            .await?;
+        if org.state.exists() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid {
+                field: "org_id",
+                code: "binding.org_id.unknown",
+                message: format!("the instance has no organization `{org_id}`"),
+            })
+        }
+    }
+
     async fn plugin(
         &self,
         caller: &Caller,

@@ -27,6 +27,10 @@ both_backends!(
     bindings_are_known_before_plugins_are_compiled,
     uploads_check_the_permission_before_the_body,
     a_validator_flooding_the_log_is_bounded,
+    a_changed_projection_binding_takes_effect_while_it_runs,
+    limits_left_out_take_their_documented_defaults,
+    a_binding_to_an_unknown_organization_is_refused,
+    binding_errors_name_the_member_at_fault,
 );
 
 /// Binds a plugin; returns the binding's id.
@@ -669,4 +673,206 @@ async fn a_validator_flooding_the_log_is_bounded(t: TestStore) {
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
     }
+}
+
+/// Changing a projection's binding reaches the running projection: its next calls get the new configuration.
+async fn a_changed_projection_binding_takes_effect_while_it_runs(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("copy", fixtures::HOSTILE_PROJECTION).await;
+    let settings = |only: &str| json!({ "target": { "kind": "projection" }, "config": { "mode": "copy", "only": only } });
+    let binding_id = bind(&server, &id, settings("org.added")).await;
+    let created = server.add_user("ada", "ada@example.com").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
+    // The projection has passed over the user (it copies only `org.added`) once it is caught up.
+    eventually(
+        "the projection did not copy the instance's organization",
+        || view(&server, &id, "events", "?limit=1000"),
+        |r| {
+            r.body["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|i| i["value"]["event_type"] == "org.added")
+            })
+        },
+    )
+    .await;
+
+    let changed = server
+        .json(
+            Method::PUT,
+            &format!("/api/v1/plugins/{id}/bindings/{binding_id}"),
+            settings("user.human.added"),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:#}", changed.body);
+    let created = server.add_user("bob", "bob@example.com").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
+    eventually(
+        "the changed configuration did not reach the running projection",
+        || view(&server, &id, "events", "?limit=1000"),
+        |r| {
+            r.body["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|i| i["value"]["payload"]["login_name"] == "bob")
+            })
+        },
+    )
+    .await;
+    assert!(plugin_failures(&server).await.is_empty());
+}
+
+/// `limits` may name only some of its values: the others take the documented defaults (50 ms, 64 MiB).
+async fn limits_left_out_take_their_documented_defaults(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
+    let target = json!({ "kind": "validator", "command_types": ["user.human.add"] });
+    bind(
+        &server,
+        &id,
+        json!({ "target": target, "limits": { "deadline_ms": 200 } }),
+    )
+    .await;
+    bind(
+        &server,
+        &id,
+        json!({ "target": target, "limits": { "memory_mib": 128 } }),
+    )
+    .await;
+    let read = server
+        .json(Method::GET, &format!("/api/v1/plugins/{id}"), Value::Null)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{:#}", read.body);
+    let mut limits: Vec<Value> = read.body["bindings"]
+        .as_array()
+        .expect("bindings")
+        .iter()
+        .map(|b| b["limits"].clone())
+        .collect();
+    limits.sort_by_key(|l| l["deadline_ms"].as_u64());
+    assert_eq!(
+        limits,
+        vec![
+            json!({ "deadline_ms": 50, "memory_mib": 128 }),
+            json!({ "deadline_ms": 200, "memory_mib": 64 }),
+        ]
+    );
+}
+
+/// A binding scoped to an organization the instance does not have could never run: it is refused, naming
+/// `org_id`, when added and when changed.
+async fn a_binding_to_an_unknown_organization_is_refused(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
+    let settings = |org_id: &str| {
+        json!({
+            "target": { "kind": "validator", "command_types": ["user.human.add"] },
+            "org_id": org_id,
+            "config": { "allowed_domains": "example.com" },
+        })
+    };
+    let refused = server
+        .json(
+            Method::POST,
+            &format!("/api/v1/plugins/{id}/bindings"),
+            settings("org-1"),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        refused.body
+    );
+    assert_eq!(refused.body["code"], "binding.org_id.unknown");
+    assert_eq!(refused.body["field"], "org_id");
+
+    let binding_id = bind(&server, &id, settings(&server.org_id)).await;
+    let changed = server
+        .json(
+            Method::PUT,
+            &format!("/api/v1/plugins/{id}/bindings/{binding_id}"),
+            settings("org-1"),
+        )
+        .await;
+    assert_eq!(
+        changed.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        changed.body
+    );
+    assert_eq!(changed.body["field"], "org_id");
+    let read = server
+        .json(Method::GET, &format!("/api/v1/plugins/{id}"), Value::Null)
+        .await;
+    let bindings = read.body["bindings"].as_array().expect("bindings");
+    assert_eq!(bindings.len(), 1, "nothing stored for the refused binding");
+    assert_eq!(bindings[0]["org_id"], server.org_id.as_str());
+}
+
+/// A bad binding body is a 400 naming the member at fault, and an unknown member (a misspelt limit, say) is
+/// refused rather than ignored; nothing is stored.
+async fn binding_errors_name_the_member_at_fault(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
+    let validator = json!({ "kind": "validator", "command_types": ["user.human.add"] });
+    let cases = [
+        (
+            json!({ "target": validator, "config": { "a": 1 } }),
+            "invalid_field",
+            "config.a",
+        ),
+        (
+            json!({ "target": { "kind": "nope" } }),
+            "invalid_field",
+            "target.kind",
+        ),
+        (
+            json!({ "target": validator, "failure_policy": "maybe" }),
+            "invalid_field",
+            "failure_policy",
+        ),
+        (
+            json!({ "target": validator, "bogus": 1 }),
+            "unknown_field",
+            "bogus",
+        ),
+        (
+            json!({ "target": validator, "limits": { "deadline": 500 } }),
+            "unknown_field",
+            "limits.deadline",
+        ),
+        (json!({ "config": {} }), "missing_field", "target"),
+    ];
+    for (body, code, field) in cases {
+        for (method, path) in [
+            (Method::POST, format!("/api/v1/plugins/{id}/bindings")),
+            (
+                Method::PUT,
+                format!("/api/v1/plugins/{id}/bindings/some-binding"),
+            ),
+        ] {
+            let refused = server.json(method.clone(), &path, body.clone()).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {body}: {:#}",
+                refused.body
+            );
+            assert_eq!(
+                refused.body["code"], code,
+                "{method} {body}: {:#}",
+                refused.body
+            );
+            assert_eq!(
+                refused.body["field"], field,
+                "{method} {body}: {:#}",
+                refused.body
+            );
+        }
+    }
+    let read = server
+        .json(Method::GET, &format!("/api/v1/plugins/{id}"), Value::Null)
+        .await;
+    assert_eq!(read.body["bindings"], json!([]));
 }

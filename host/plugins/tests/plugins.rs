@@ -26,6 +26,7 @@ both_backends!(
     uploads_are_checked_and_need_the_permission,
     action_hooks_run_in_order_through_the_registry,
     projection_plugin_view_is_read_through_the_api,
+    uploading_the_same_bytes_again_returns_the_existing_plugin,
 );
 
 async fn email_domains_refuses_a_disallowed_user_through_the_api(t: TestStore) {
@@ -496,4 +497,51 @@ async fn projection_plugin_view_is_read_through_the_api(t: TestStore) {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// A retried upload (same name, same bytes) answers with the plugin the first one made; the same name with
+/// other bytes is a conflict, and the same bytes under another name another plugin.
+async fn uploading_the_same_bytes_again_returns_the_existing_plugin(t: TestStore) {
+    let server = Server::start(t).await;
+    let upload = |name: &'static str, path: &'static str| {
+        let uri = format!("/api/v1/plugins?name={name}");
+        let server = &server;
+        async move {
+            server
+                .send(
+                    Method::POST,
+                    &uri,
+                    Body::from(fixtures::bytes(path)),
+                    "application/wasm",
+                )
+                .await
+        }
+    };
+    let first = upload("domains", fixtures::EMAIL_DOMAINS).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:#}", first.body);
+    let again = upload("domains", fixtures::EMAIL_DOMAINS).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{:#}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(again.body["sequence"], first.body["sequence"]);
+
+    let other_bytes = upload("domains", fixtures::HOSTILE_TRAP).await;
+    assert_eq!(
+        other_bytes.status,
+        StatusCode::CONFLICT,
+        "{:#}",
+        other_bytes.body
+    );
+    assert_eq!(other_bytes.body["field"], "name");
+    let other_name = upload("domains-2", fixtures::EMAIL_DOMAINS).await;
+    assert_eq!(
+        other_name.status,
+        StatusCode::CREATED,
+        "{:#}",
+        other_name.body
+    );
+    assert_ne!(other_name.body["id"], first.body["id"]);
+    let listed = server
+        .json(Method::GET, "/api/v1/plugins", Value::Null)
+        .await;
+    assert_eq!(listed.body["plugins"].as_array().map(Vec::len), Some(2));
 }

@@ -55,6 +55,7 @@ both_backends!(
     new_version_replays_from_the_start_without_duplicates,
     failing_call_is_retried_then_skipped,
     plugin_calls_run_without_the_writer,
+    the_quota_check_reads_sizes_not_values,
 );
 
 const INSTANCE: &str = "inst-1";
@@ -539,4 +540,49 @@ async fn plugin_calls_run_without_the_writer(t: &TestStore) {
         .get::<i64>("n")
         .expect("n");
     assert!(counted > 0, "the prepared rows were stored");
+}
+
+/// The quota check after each writing event reads the sizes of the plugin's rows from an index, never the
+/// rows themselves: on SQLite, reading `size` from the table walks every value's overflow pages, so the
+/// check read the whole view (hundreds of MiB) inside the batch's write transaction.
+async fn the_quota_check_reads_sizes_not_values(t: &TestStore) {
+    let db = Db::of(&t.store);
+    match db.backend() {
+        warden_spooler::Backend::Sqlite => {
+            let plan = db
+                .fetch_all(
+                    "EXPLAIN QUERY PLAN \
+                     SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes \
+                     FROM plugin_view_rows WHERE projection = $1",
+                    &params!["plugin_x"],
+                )
+                .await
+                .expect("plan");
+            let details: Vec<String> = plan
+                .iter()
+                .map(|row| row.get::<String>("detail").expect("detail"))
+                .collect();
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d.contains("COVERING INDEX plugin_view_rows_sizes")),
+                "{details:?}"
+            );
+        }
+        warden_spooler::Backend::Postgres => {
+            let index = db
+                .fetch_all(
+                    "SELECT indexdef FROM pg_indexes \
+                     WHERE indexname = 'plugin_view_rows_sizes' AND schemaname = current_schema()",
+                    &[],
+                )
+                .await
+                .expect("indexes");
+            let definition = index
+                .first()
+                .map(|row| row.get::<String>("indexdef").expect("indexdef"))
+                .unwrap_or_default();
+            assert!(definition.contains("(projection, size)"), "{definition:?}");
+        }
+    }
 }

@@ -110,11 +110,10 @@ impl Server {
             service.clone(),
             report.instance_id.clone(),
         ))
-        .merge(warden_api::router(ApiState::new(
-            commands.clone(),
-            report.instance_id.clone(),
-            &read_side,
-        )));
+        .merge(warden_api::router(
+            ApiState::new(commands.clone(), report.instance_id.clone(), &read_side)
+                .with_extra_endpoints(warden_plugins::ENDPOINTS),
+        ));
         Self {
             app,
             registry,

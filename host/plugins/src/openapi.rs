@@ -1,0 +1,343 @@
+//! The plugin endpoints as `/openapi.json` describes them: query parameters, request bodies and answers,
+//! so that a client generated from the document can upload, bind and read views.
+
+use serde_json::{Value, json};
+use warden_api::openapi::ExtraEndpoint;
+use warden_domain::plugin::{
+    DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_MIB, MAX_DEADLINE_MS, MAX_KIB_PER_EVENT, MAX_MEMORY_MIB,
+    MAX_ROWS_PER_EVENT, MAX_TOTAL_MIB, MAX_TOTAL_ROWS,
+};
+
+/// The plugin endpoints, for the OpenAPI document.
+pub const ENDPOINTS: &[ExtraEndpoint] = &[
+    ExtraEndpoint {
+        method: "POST",
+        path: "/api/v1/plugins",
+        summary: "Upload a plugin (raw component bytes). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
+        operation: upload,
+    },
+    ExtraEndpoint {
+        method: "GET",
+        path: "/api/v1/plugins",
+        summary: "List the plugins; `load_state` says whether this node has the active version `loaded`, is still `loading` it, or `failed` (with `load_error`)",
+        operation: list,
+    },
+    ExtraEndpoint {
+        method: "GET",
+        path: "/api/v1/plugins/{id}",
+        summary: "Get a plugin with its versions and bindings",
+        operation: read,
+    },
+    ExtraEndpoint {
+        method: "DELETE",
+        path: "/api/v1/plugins/{id}",
+        summary: "Remove a plugin and its bindings",
+        operation: write_ok,
+    },
+    ExtraEndpoint {
+        method: "POST",
+        path: "/api/v1/plugins/{id}/versions",
+        summary: "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
+        operation: upload_version,
+    },
+    ExtraEndpoint {
+        method: "PUT",
+        path: "/api/v1/plugins/{id}/active-version",
+        summary: "Activate an uploaded version by digest",
+        operation: activate,
+    },
+    ExtraEndpoint {
+        method: "POST",
+        path: "/api/v1/plugins/{id}/bindings",
+        summary: "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (400 `binding.org_id.unknown`)",
+        operation: add_binding,
+    },
+    ExtraEndpoint {
+        method: "PUT",
+        path: "/api/v1/plugins/{id}/bindings/{binding_id}",
+        summary: "Change a binding; refused settings as when binding",
+        operation: change_binding,
+    },
+    ExtraEndpoint {
+        method: "DELETE",
+        path: "/api/v1/plugins/{id}/bindings/{binding_id}",
+        summary: "Remove a binding",
+        operation: write_ok,
+    },
+    ExtraEndpoint {
+        method: "GET",
+        path: "/api/v1/plugins/{id}/views/{table}",
+        summary: "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
+        operation: view_rows,
+    },
+    ExtraEndpoint {
+        method: "GET",
+        path: "/api/v1/plugins/{id}/views/{table}/{key}",
+        summary: "One row of a projection plugin's view",
+        operation: view_row,
+    },
+];
+
+fn error() -> Value {
+    json!({ "$ref": "#/components/schemas/ErrorBody" })
+}
+
+fn error_answer(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": error() } } })
+}
+
+fn answer(description: &str, schema: Value, etag: bool) -> Value {
+    let mut answer = json!({
+        "description": description,
+        "content": { "application/json": { "schema": schema } },
+    });
+    if etag {
+        answer["headers"] = json!({
+            "ETag": { "description": "The plugin's sequence", "schema": { "type": "string" } },
+        });
+    }
+    answer
+}
+
+/// What a write answers: the plugin's id, sequence, position and change date.
+fn written() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "sequence", "position", "change_date"],
+        "properties": {
+            "id": { "type": "string", "description": "The plugin's id" },
+            "sequence": { "type": "integer", "description": "The plugin's sequence after the write (its ETag)" },
+            "position": { "type": "integer", "description": "The global position of the write's last event" },
+            "change_date": { "type": "string", "format": "date-time" },
+        },
+    })
+}
+
+fn limits() -> Value {
+    json!({
+        "type": "object",
+        "description": "Per-call limits, and for a projection its quotas; a value left out takes its default",
+        "additionalProperties": false,
+        "properties": {
+            "deadline_ms": { "type": "integer", "minimum": 1, "maximum": MAX_DEADLINE_MS, "default": DEFAULT_DEADLINE_MS },
+            "memory_mib": { "type": "integer", "minimum": 1, "maximum": MAX_MEMORY_MIB, "default": DEFAULT_MEMORY_MIB },
+            "rows_per_event": { "type": "integer", "minimum": 1, "maximum": MAX_ROWS_PER_EVENT, "default": 100 },
+            "kib_per_event": { "type": "integer", "minimum": 1, "maximum": MAX_KIB_PER_EVENT, "default": 4096 },
+            "total_rows": { "type": "integer", "minimum": 1, "maximum": MAX_TOTAL_ROWS, "default": 100_000 },
+            "total_mib": { "type": "integer", "minimum": 1, "maximum": MAX_TOTAL_MIB, "default": 256 },
+        },
+    })
+}
+
+fn target() -> Value {
+    json!({
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["kind", "command_types"],
+                "properties": {
+                    "kind": { "const": "validator" },
+                    "command_types": { "type": "array", "minItems": 1, "items": { "type": "string" },
+                                       "description": "Command types, e.g. `user.human.add`, or `*`" },
+                },
+            },
+            {
+                "type": "object",
+                "required": ["kind"],
+                "properties": { "kind": { "const": "projection" } },
+            },
+            {
+                "type": "object",
+                "required": ["kind", "hook", "order"],
+                "properties": {
+                    "kind": { "const": "action" },
+                    "hook": { "enum": ["pre_authentication", "post_authentication", "pre_registration",
+                                       "pre_token", "pre_userinfo", "post_creation"] },
+                    "order": { "type": "integer" },
+                },
+            },
+        ],
+    })
+}
+
+/// A binding's settings, as sent and as read back.
+fn binding_settings() -> Value {
+    json!({
+        "type": "object",
+        "required": ["target"],
+        "additionalProperties": false,
+        "properties": {
+            "target": target(),
+            "org_id": { "type": "string", "description": "Only this organization (not for projections)" },
+            "failure_policy": { "enum": ["fail_closed", "allow_failure"], "default": "fail_closed" },
+            "limits": limits(),
+            "config": { "type": "object", "additionalProperties": { "type": "string" } },
+        },
+    })
+}
+
+fn binding() -> Value {
+    let mut binding = binding_settings();
+    binding["properties"]["id"] = json!({ "type": "string" });
+    binding["required"] = json!(["id", "target", "failure_policy", "limits", "config"]);
+    binding
+}
+
+fn plugin() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "name", "description", "world", "versions", "active_digest", "bindings",
+                     "sequence", "loaded", "load_state"],
+        "properties": {
+            "id": { "type": "string" },
+            "name": { "type": "string" },
+            "description": { "type": "string" },
+            "world": { "enum": ["validator", "projection", "action", null] },
+            "versions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["digest", "size"],
+                    "properties": {
+                        "digest": { "type": "string", "description": "SHA-256, lower-case hex" },
+                        "size": { "type": "integer" },
+                    },
+                },
+            },
+            "active_digest": { "type": ["string", "null"] },
+            "bindings": { "type": "array", "items": binding() },
+            "sequence": { "type": "integer" },
+            "loaded": { "type": "boolean" },
+            "load_state": { "enum": ["loaded", "loading", "failed", "inactive"] },
+            "load_error": { "type": "string" },
+        },
+    })
+}
+
+fn view_row_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["key", "value", "updated_at"],
+        "properties": {
+            "key": { "type": "string" },
+            "value": { "description": "The row's JSON document" },
+            "updated_at": { "type": "integer", "description": "µs since the Unix epoch" },
+        },
+    })
+}
+
+fn component_body() -> Value {
+    json!({
+        "required": true,
+        "description": "The component's bytes (at most 32 MiB)",
+        "content": { "application/wasm": { "schema": { "type": "string", "format": "binary" } } },
+    })
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn query(name: &str, required: bool, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "schema": schema, "description": description })
+}
+
+fn upload_answers() -> Value {
+    json!({
+        "201": answer("Uploaded (or the same bytes uploaded before)", written(), true),
+        "400": error_answer("Not a component Warden can run; `message` says why"),
+        "403": error_answer("The caller lacks `plugin.write` (checked before the body is read)"),
+        "413": error_answer("The component is larger than 32 MiB"),
+        "503": error_answer("`plugin.compile_busy`: too many compilations wait; retry"),
+    })
+}
+
+fn upload() -> Value {
+    json!({
+        "parameters": [
+            query("name", true, json!({ "type": "string" }), "The plugin's name, unique in the instance"),
+            query("description", false, json!({ "type": "string" }), "What the plugin is for"),
+        ],
+        "requestBody": component_body(),
+        "responses": upload_answers(),
+    })
+}
+
+fn upload_version() -> Value {
+    json!({
+        "parameters": [
+            query("activate", false, json!({ "type": "boolean", "default": true }),
+                  "Whether the new version takes over at once"),
+        ],
+        "requestBody": component_body(),
+        "responses": upload_answers(),
+    })
+}
+
+fn list() -> Value {
+    let body = json!({
+        "type": "object",
+        "required": ["plugins"],
+        "properties": { "plugins": { "type": "array", "items": plugin() } },
+    });
+    json!({ "responses": { "200": answer("The plugins of the instance", body, false) } })
+}
+
+fn read() -> Value {
+    json!({ "responses": { "200": answer("The plugin", plugin(), true) } })
+}
+
+fn write_ok() -> Value {
+    json!({ "responses": { "200": answer("Done", written(), true) } })
+}
+
+fn activate() -> Value {
+    let body = json!({
+        "type": "object",
+        "required": ["digest"],
+        "additionalProperties": false,
+        "properties": { "digest": { "type": "string", "description": "An uploaded version's digest" } },
+    });
+    json!({ "requestBody": json_body(body), "responses": { "200": answer("Activated", written(), true) } })
+}
+
+fn add_binding() -> Value {
+    let mut added = written();
+    added["properties"]["binding_id"] =
+        json!({ "type": "string", "description": "The new binding's id" });
+    added["required"] = json!(["id", "sequence", "position", "change_date", "binding_id"]);
+    json!({
+        "requestBody": json_body(binding_settings()),
+        "responses": { "201": answer("Bound", added, true) },
+    })
+}
+
+fn change_binding() -> Value {
+    json!({
+        "requestBody": json_body(binding_settings()),
+        "responses": { "200": answer("Changed", written(), true) },
+    })
+}
+
+fn view_rows() -> Value {
+    let page = json!({
+        "type": "object",
+        "required": ["items", "next_after"],
+        "properties": {
+            "items": { "type": "array", "items": view_row_schema() },
+            "next_after": { "type": ["string", "null"], "description": "Pass as `after` for the next page" },
+        },
+    });
+    json!({
+        "parameters": [
+            query("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+                  "The most rows of the page (a page also stops at 4 MiB of values)"),
+            query("after", false, json!({ "type": "string" }), "Rows whose key sorts after this one"),
+        ],
+        "responses": { "200": answer("A page of rows", page, false) },
+    })
+}
+
+fn view_row() -> Value {
+    json!({ "responses": { "200": answer("The row", view_row_schema(), false) } })
+}
