@@ -121,6 +121,21 @@ pub trait Projection: Send + Sync + 'static {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
 
+    /// Applies `events` in order inside the batch transaction `tx`, with the same result as
+    /// [`apply`](Projection::apply) for each; on failure, the index of the failed event and why.
+    ///
+    /// By default calls [`apply`](Projection::apply) event by event. A projection overrides it to write a
+    /// batch with fewer statements (e.g. one multi-row `INSERT` for a run of creations). When a statement that
+    /// covers several events fails, the failure may be reported at the first of them: the spooler retries a
+    /// failed batch event by event, so the failure is finally counted against the event that causes it.
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut ViewTx,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
+        Box::pin(apply_each(self, tx, events))
+    }
+
     /// Whether this is a process manager rather than a view: its spooler calls
     /// [`react`](Projection::react) for each event with no transaction open (so it can issue commands, which
     /// push through the store), and moves the checkpoint after each event in a transaction of its own, fenced
@@ -141,4 +156,19 @@ pub trait Projection: Send + Sync + 'static {
             )))
         })
     }
+}
+
+/// Applies `events` one by one through [`Projection::apply`]; on failure, the index of the failed event.
+pub(crate) async fn apply_each<P: Projection + ?Sized>(
+    projection: &P,
+    tx: &mut ViewTx,
+    events: &[Event],
+) -> Result<(), (usize, ProjectionError)> {
+    for (index, event) in events.iter().enumerate() {
+        projection
+            .apply(tx, event)
+            .await
+            .map_err(|error| (index, error))?;
+    }
+    Ok(())
 }

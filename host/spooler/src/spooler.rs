@@ -15,7 +15,7 @@ use warden_eventstore::{Cursor, Event, Eventstore, StreamQuery};
 use crate::{
     Error,
     node::Node,
-    projection::{Projection, ProjectionError},
+    projection::{Projection, ProjectionError, apply_each},
     state::{Lease, StreamSql},
 };
 
@@ -782,19 +782,24 @@ impl Runner {
             tx.rollback().await?;
             return Ok(Applied::Fenced);
         }
-        for (index, event) in events.iter().enumerate() {
-            if let Err(error) = self.slot.projection.apply(&mut tx, event).await {
-                if let Err(rollback) = tx.rollback().await {
-                    debug!(error = %rollback, "rollback after a failed event failed");
-                }
-                return match error {
-                    ProjectionError::Database(err) if crate::db::is_transient(&err) => {
-                        Err(Error::Database(err))
-                    }
-                    ProjectionError::Unavailable(reason) => Err(Error::Unavailable(reason)),
-                    error => Ok(Applied::Failed { index, error }),
-                };
+        let applied = if self.retry.is_some() {
+            // Retrying a failure: event by event, so that it is counted against the event that causes it
+            // even when a batched statement reported it at the first event it covered.
+            apply_each(self.slot.projection.as_ref(), &mut tx, events).await
+        } else {
+            self.slot.projection.apply_batch(&mut tx, events).await
+        };
+        if let Err((index, error)) = applied {
+            if let Err(rollback) = tx.rollback().await {
+                debug!(error = %rollback, "rollback after a failed event failed");
             }
+            return match error {
+                ProjectionError::Database(err) if crate::db::is_transient(&err) => {
+                    Err(Error::Database(err))
+                }
+                ProjectionError::Unavailable(reason) => Err(Error::Unavailable(reason)),
+                error => Ok(Applied::Failed { index, error }),
+            };
         }
         if self.unresolved {
             node.sql.resolve(&mut tx, &self.slot.name, end).await?;

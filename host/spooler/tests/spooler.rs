@@ -78,6 +78,7 @@ both_backends!(
     concurrent_writers_every_event_applied_once,
     crash_mid_batch_then_restart_applies_each_event_once,
     poison_event_retried_then_skipped_and_visible,
+    batched_failure_is_counted_against_the_event_that_causes_it,
     rebuild_replays_from_the_start,
     node_that_lost_its_lease_cannot_write,
     read_your_writes_through_a_second_store,
@@ -110,6 +111,8 @@ struct Tally {
     faults: Mutex<BTreeMap<i64, Vec<Fault>>>,
     /// Real statement timeouts the database raised for a [`Fault::StatementTimeout`].
     timeouts_seen: Mutex<u32>,
+    /// Reports a failure in a batch at the batch's first event, as a statement covering them all would.
+    batched: bool,
 }
 
 /// A failure of the database, not of the event, injected into a projection's `apply`.
@@ -169,6 +172,7 @@ impl Tally {
             attempts: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(BTreeMap::new()),
             timeouts_seen: Mutex::new(0),
+            batched: false,
         }
     }
 
@@ -269,6 +273,21 @@ impl Projection for Tally {
                 ],
             )
             .await?;
+            Ok(())
+        })
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut ViewTx,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
+        Box::pin(async move {
+            for (index, event) in events.iter().enumerate() {
+                if let Err(error) = self.apply(tx, event).await {
+                    return Err((if self.batched { 0 } else { index }, error));
+                }
+            }
             Ok(())
         })
     }
@@ -607,6 +626,39 @@ async fn poison_event_retried_then_skipped_and_visible(t: &TestStore) {
             .contains("warden_projection_failed_events{projection=\"tally\",state=\"skipped\"} 1"),
         "{metrics}"
     );
+    spoolers.shutdown().await;
+}
+
+/// A projection that writes a batch with statements covering several events cannot tell which event failed;
+/// the spooler retries event by event, so only the event that causes the failure is counted and skipped.
+async fn batched_failure_is_counted_against_the_event_that_causes_it(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let mut all = Vec::new();
+    for u in 0..5 {
+        all.extend(push_user(store, &format!("u{u}"), 2).await);
+    }
+    let poison = all[7].clone();
+    let mut tally = Tally::new("tally");
+    tally.poison.insert(poison.position);
+    tally.batched = true;
+    let tally = Arc::new(tally);
+    let spoolers = start(
+        store,
+        vec![Arc::clone(&tally) as Arc<dyn Projection>],
+        config("node-a"),
+    )
+    .await;
+    let skip = BTreeSet::from([poison.position]);
+    assert_converges(&spoolers, store, "tally", &skip).await;
+
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert_eq!(status.skipped_events, 1);
+    assert_eq!(status.retrying_events, 0);
+    let failed: Vec<i64> = status.failed_events.iter().map(|f| f.position).collect();
+    assert_eq!(failed, vec![poison.position], "only the poison is recorded");
+    assert_eq!(status.failed_events[0].attempts, 3);
+    assert!(status.failed_events[0].skipped);
     spoolers.shutdown().await;
 }
 
