@@ -94,7 +94,9 @@ pub enum FailurePolicy {
 /// Most rows a projection plugin may write (upsert or delete) for one event.
 pub const MAX_ROWS_PER_EVENT: u32 = 10_000;
 /// Most bytes of rows a projection plugin may write for one event, in KiB.
-pub const MAX_KIB_PER_EVENT: u32 = 64 << 10;
+/// Kept well below what the single SQLite writer stores in a moment: the writes are stored in the batch
+/// transaction.
+pub const MAX_KIB_PER_EVENT: u32 = 16 << 10;
 /// Most rows a projection plugin's views may hold in all.
 pub const MAX_TOTAL_ROWS: u64 = 100_000_000;
 /// Most bytes a projection plugin's views may hold in all, in MiB.
