@@ -86,4 +86,5 @@ pub use types::{
 };
 pub use views::{
     MAX_KEY, MAX_TABLE_NAME, MAX_VALUE, MemoryViewStore, ViewFuture, ViewStore, ViewStoreError,
+    check_table,
 };

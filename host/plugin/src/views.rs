@@ -99,7 +99,7 @@ pub const MAX_KEY: usize = 512;
 pub const MAX_VALUE: usize = 1 << 20;
 
 /// Checks a table name: 1–63 characters of `a-z`, `0-9`, `_`, starting with a letter.
-pub(crate) fn check_table(table: &str) -> Result<(), String> {
+pub fn check_table(table: &str) -> Result<(), String> {
     let mut chars = table.chars();
     let valid = table.len() <= MAX_TABLE_NAME
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())

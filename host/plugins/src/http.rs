@@ -414,6 +414,7 @@ async fn view_rows(
     }
     // Checks the caller may read plugins, and that the plugin exists (404 otherwise).
     state.service.get(&caller, &id).await?;
+    valid_table(&table)?;
     let page = crate::projection::Page {
         after: query.after,
         limit,
@@ -428,7 +429,7 @@ async fn view_rows(
     .await
     .map_err(|error| {
         tracing::error!(%error, "reading a plugin view failed");
-        ApiError::internal()
+        ApiError::failure(&error)
     })?;
     // A page cut by its row limit or its byte bound may have rows after it.
     let next_after = found
@@ -441,12 +442,19 @@ async fn view_rows(
     }))
 }
 
+/// A view's table name as plugins may create them; any other name is a 400, not an empty view.
+fn valid_table(table: &str) -> Result<(), ApiError> {
+    warden_plugin::check_table(table)
+        .map_err(|message| ApiError::invalid("table", "invalid_table", message))
+}
+
 async fn view_row(
     State(state): State<PluginApiState>,
     Authenticated(caller): Authenticated,
     Path((id, table, key)): Path<(String, String, String)>,
 ) -> Result<axum::Json<crate::projection::ViewRow>, ApiError> {
     state.service.get(&caller, &id).await?;
+    valid_table(&table)?;
     let row = crate::projection::plugin_view_row(
         state.service.commands().store(),
         &state.instance_id,
@@ -457,7 +465,7 @@ async fn view_row(
     .await
     .map_err(|error| {
         tracing::error!(%error, "reading a plugin view failed");
-        ApiError::internal()
+        ApiError::failure(&error)
     })?;
     row.map(axum::Json).ok_or_else(|| {
         ApiError::new(

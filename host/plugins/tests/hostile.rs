@@ -471,6 +471,21 @@ async fn view_pages_are_bounded_by_bytes(t: TestStore) {
     let second = view(&server, &id, "flood", &format!("?limit=1000&after={next}")).await;
     assert_eq!(second.status, StatusCode::OK, "{:#}", second.body);
     assert!(!second.body["items"].as_array().expect("items").is_empty());
+
+    // A name no plugin can give a table is a mistake of the caller, not an empty view.
+    for bad in ["Flood", "1flood", "flood-rows"] {
+        let refused = view(&server, &id, bad, "").await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {:#}",
+            refused.body
+        );
+        assert_eq!(refused.body["field"], "table", "{bad}");
+    }
+    let empty = view(&server, &id, "never_written", "").await;
+    assert_eq!(empty.status, StatusCode::OK, "{:#}", empty.body);
+    assert_eq!(empty.body["items"], json!([]));
 }
 
 async fn unsupported_binding_settings_are_refused(t: TestStore) {
