@@ -423,8 +423,5 @@ impl Db {
 }
 
 /// Whether a database error is worth retrying as is (lost connection, busy or full database, deadlock,
-/// statement timeout) rather than a problem with the event being applied; the classification is the
-/// eventstore's ([`warden_eventstore::is_transient`]).
-pub fn is_transient(err: &sqlx::Error) -> bool {
-    warden_eventstore::is_transient(err)
-}
+/// statement timeout) rather than a problem with the event being applied: the eventstore's classification.
+pub use warden_eventstore::is_transient;
