@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use warden_command::Details;
 use warden_domain::authz::Role;
 
-use crate::{error::ApiError, time};
+use crate::{error::ApiError, schema, time};
 
 /// What a write produced: the resource's id and where its latest event is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -84,10 +84,12 @@ pub(crate) fn reply<T>(status: StatusCode, sequence: i64, body: T) -> Reply<T> {
     })
 }
 
-/// A management role.
+/// A role of an instance membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub(crate) enum RoleName {
+// The variants spell the roles' names on the wire, prefix included.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum InstanceRoleName {
     /// Everything in the instance.
     IamOwner,
     /// Reads everything in the instance.
@@ -96,6 +98,14 @@ pub(crate) enum RoleName {
     IamOrgManager,
     /// Manages every user of the instance.
     IamUserManager,
+}
+
+/// A role of an organization membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+// The variants spell the roles' names on the wire, prefix included.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum OrgRoleName {
     /// Everything in one organization.
     OrgOwner,
     /// Reads one organization.
@@ -104,50 +114,75 @@ pub(crate) enum RoleName {
     OrgUserManager,
     /// Creates projects in one organization.
     OrgProjectCreator,
+}
+
+/// A role of a project membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+// The variants spell the roles' names on the wire, prefix included.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum ProjectRoleName {
     /// Everything in one project.
     ProjectOwner,
     /// Reads one project.
     ProjectOwnerViewer,
 }
 
-impl From<RoleName> for Role {
-    fn from(role: RoleName) -> Self {
+impl From<InstanceRoleName> for Role {
+    fn from(role: InstanceRoleName) -> Self {
         match role {
-            RoleName::IamOwner => Role::IamOwner,
-            RoleName::IamOwnerViewer => Role::IamOwnerViewer,
-            RoleName::IamOrgManager => Role::IamOrgManager,
-            RoleName::IamUserManager => Role::IamUserManager,
-            RoleName::OrgOwner => Role::OrgOwner,
-            RoleName::OrgOwnerViewer => Role::OrgOwnerViewer,
-            RoleName::OrgUserManager => Role::OrgUserManager,
-            RoleName::OrgProjectCreator => Role::OrgProjectCreator,
-            RoleName::ProjectOwner => Role::ProjectOwner,
-            RoleName::ProjectOwnerViewer => Role::ProjectOwnerViewer,
+            InstanceRoleName::IamOwner => Role::IamOwner,
+            InstanceRoleName::IamOwnerViewer => Role::IamOwnerViewer,
+            InstanceRoleName::IamOrgManager => Role::IamOrgManager,
+            InstanceRoleName::IamUserManager => Role::IamUserManager,
+        }
+    }
+}
+
+impl From<OrgRoleName> for Role {
+    fn from(role: OrgRoleName) -> Self {
+        match role {
+            OrgRoleName::OrgOwner => Role::OrgOwner,
+            OrgRoleName::OrgOwnerViewer => Role::OrgOwnerViewer,
+            OrgRoleName::OrgUserManager => Role::OrgUserManager,
+            OrgRoleName::OrgProjectCreator => Role::OrgProjectCreator,
+        }
+    }
+}
+
+impl From<ProjectRoleName> for Role {
+    fn from(role: ProjectRoleName) -> Self {
+        match role {
+            ProjectRoleName::ProjectOwner => Role::ProjectOwner,
+            ProjectRoleName::ProjectOwnerViewer => Role::ProjectOwnerViewer,
         }
     }
 }
 
 /// Converts role names of a request.
-pub(crate) fn roles(names: &[RoleName]) -> Vec<Role> {
-    names.iter().copied().map(Role::from).collect()
+pub(crate) fn roles<R: Copy + Into<Role>>(names: &[R]) -> Vec<Role> {
+    names.iter().copied().map(Into::into).collect()
 }
 
-/// Makes a user a member with roles.
+/// Makes a user a member with roles of the membership's kind (`R`: instance, organization or project roles).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AddMemberRequest {
+pub(crate) struct AddMemberRequest<R> {
     /// The user to make a member.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     pub(crate) user_id: String,
-    /// The roles, all of the membership's kind (instance, organization or project roles).
-    pub(crate) roles: Vec<RoleName>,
+    /// The roles: at least one, none repeated.
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
+    pub(crate) roles: Vec<R>,
 }
 
 /// Replaces a member's roles.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MemberRolesRequest {
-    /// The complete new set of roles.
-    pub(crate) roles: Vec<RoleName>,
+pub(crate) struct MemberRolesRequest<R> {
+    /// The complete new set of roles: at least one, none repeated.
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
+    pub(crate) roles: Vec<R>,
 }
 
 /// A name.
@@ -155,6 +190,7 @@ pub(crate) struct MemberRolesRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NameRequest {
     /// The name (at most 200 characters).
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     pub(crate) name: String,
 }
 
@@ -163,6 +199,16 @@ pub(crate) struct NameRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct DomainRequest {
     /// The domain, e.g. `example.com`.
+    #[schemars(length(max = schema::DOMAIN_LEN), regex(pattern = schema::DOMAIN))]
+    pub(crate) domain: String,
+}
+
+/// A domain name of an organization.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrgDomainRequest {
+    /// The domain, with at least one dot, e.g. `example.com`.
+    #[schemars(length(max = schema::DOMAIN_LEN), regex(pattern = schema::DOTTED_DOMAIN))]
     pub(crate) domain: String,
 }
 

@@ -102,8 +102,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             "the body must be a JSON object",
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let mut document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
+    // JSON Schema counts `5.0` as an integer, as the OpenAPI document's `integer` fields do: take it as 5.
+    integral_floats_as_integers(&mut document);
+    let value = serde_path_to_error::deserialize(document).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
@@ -111,7 +114,6 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             _ => malformed(&inner),
         }
     })?;
-    deserializer.end().map_err(|e| malformed(&e))?;
     // U+0000 cannot be stored; it can only arrive escaped, so look closer only when the escape occurs.
     if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         let document: serde_json::Value =
@@ -121,6 +123,27 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         }
     }
     Ok(value)
+}
+
+/// Turns every number of `value` that is a float without fractional part (`5.0`, `1e3`) into the integer it
+/// equals, when it fits an `i64` or `u64`.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0) {
+                // The bounds are exact powers of two; a float below 2^63 (or 2^64) converts without loss.
+                if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&float) {
+                    *value = Value::from(float as i64);
+                } else if (0.0..1.844_674_407_370_955_2e19).contains(&float) {
+                    *value = Value::from(float as u64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 fn nul_error(field: String) -> ApiError {
@@ -408,5 +431,23 @@ mod tests {
             "an escaped backslash is no NUL"
         );
         assert_eq!(error(""), view("invalid_json", None));
+    }
+
+    #[test]
+    fn integral_floats_are_integers_as_json_schema_says() {
+        let body: Body = parse_json(br#"{"name": "a", "nested": {"count": 5.0, "uris": []}}"#)
+            .expect("5.0 is an integer");
+        assert_eq!(body.nested.map(|n| n.count), Some(5));
+        let body: Body = parse_json(br#"{"name": "a", "nested": {"count": 1e3, "uris": []}}"#)
+            .expect("1e3 is an integer");
+        assert_eq!(body.nested.map(|n| n.count), Some(1000));
+        assert_eq!(
+            error(r#"{"name": "a", "nested": {"count": 5.5, "uris": []}}"#),
+            view("invalid_field", Some("nested.count"))
+        );
+        assert_eq!(
+            error(r#"{"name": "a", "nested": {"count": 1e6, "uris": []}}"#),
+            view("invalid_field", Some("nested.count"))
+        );
     }
 }

@@ -45,6 +45,7 @@ pub mod extract;
 pub mod openapi;
 mod read;
 mod routes;
+pub mod schema;
 mod time;
 
 use std::sync::Arc;

@@ -227,7 +227,12 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
             let name = name.trim_start_matches('*');
-            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+            json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "schema": crate::schema::path_parameter(path, name),
+            })
         })
         .collect()
 }
@@ -246,6 +251,14 @@ fn query_parameters(schema: &Schema) -> Vec<Value> {
             properties
                 .iter()
                 .map(|(name, schema)| {
+                    let mut schema = without_null(schema);
+                    // A query parameter holding U+0000 is refused, whatever its type says.
+                    if schema.get("type").and_then(Value::as_str) == Some("string")
+                        && schema.get("pattern").is_none()
+                        && schema.get("enum").is_none()
+                    {
+                        schema["pattern"] = json!(crate::schema::NO_NUL);
+                    }
                     let mut parameter = json!({
                         "name": name,
                         "in": "query",
@@ -260,6 +273,35 @@ fn query_parameters(schema: &Schema) -> Vec<Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A query parameter's schema without `null`: a parameter is absent or a string.
+fn without_null(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            schema["type"] = only;
+        }
+    }
+    if let Some(any_of) = schema.get("anyOf").and_then(Value::as_array) {
+        let rest: Vec<Value> = any_of
+            .iter()
+            .filter(|s| s.get("type").and_then(Value::as_str) != Some("null"))
+            .cloned()
+            .collect();
+        if rest.len() == 1 {
+            let mut only = rest[0].clone();
+            if let (Some(target), Some(description)) =
+                (only.as_object_mut(), schema.get("description"))
+            {
+                target.insert("description".into(), description.clone());
+            }
+            return only;
+        }
+    }
+    schema
 }
 
 fn json_content(schema: Value) -> Value {
@@ -287,7 +329,7 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
                 "required": false,
                 "description": "The resource's sequence (its ETag, e.g. \"5\"): the change is refused with 409 \
                     `stale_state` if the resource is at another sequence",
-                "schema": { "type": "string" },
+                "schema": { "type": "string", "pattern": crate::schema::IF_MATCH },
             }));
         }
         if let Some(query) = endpoint.query {

@@ -499,10 +499,19 @@ async fn project_life_cycle(store: TestStore) {
     .expect(StatusCode::CREATED);
     api.post(
         &format!("{base}/members"),
-        json!({ "user_id": member, "roles": ["ORG_OWNER"] }),
+        json!({ "user_id": member, "roles": ["PROJECT_OWNER_VIEWER"] }),
     )
     .await
     .error(StatusCode::CONFLICT, "member.already_exists");
+    // A role of another kind of membership is no project role: the body does not fit the schema.
+    let field = api
+        .post(
+            &format!("{base}/members"),
+            json!({ "user_id": member, "roles": ["ORG_OWNER"] }),
+        )
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(field.as_deref(), Some("roles[0]"));
     api.put(
         &format!("{base}/members/{member}"),
         json!({ "roles": ["PROJECT_OWNER_VIEWER"] }),

@@ -53,6 +53,16 @@ pub enum ServiceError {
         /// What is wrong.
         message: String,
     },
+    /// A field of the request names a resource that does not exist (answered 404, as everywhere in the API).
+    #[error("{message}")]
+    UnknownReference {
+        /// The field at fault.
+        field: &'static str,
+        /// A stable code.
+        code: &'static str,
+        /// What is missing.
+        message: String,
+    },
     /// The command failed (refused, not permitted, ...).
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -103,6 +113,11 @@ impl From<ServiceError> for ApiError {
                 code,
                 message,
             } => ApiError::invalid(field, code, message),
+            ServiceError::UnknownReference {
+                field,
+                code,
+                message,
+            } => ApiError::new(StatusCode::NOT_FOUND, code, message).with_field(field),
             e @ ServiceError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "plugin.compile_busy",

@@ -2,10 +2,10 @@
 //! so that a client generated from the document can upload, bind and read views.
 
 use serde_json::{Value, json};
-use warden_api::openapi::ExtraEndpoint;
+use warden_api::{openapi::ExtraEndpoint, schema};
 use warden_domain::plugin::{
-    DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_MIB, MAX_DEADLINE_MS, MAX_KIB_PER_EVENT, MAX_MEMORY_MIB,
-    MAX_ROWS_PER_EVENT, MAX_TOTAL_MIB, MAX_TOTAL_ROWS,
+    DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_MIB, MAX_CONFIG_ENTRIES, MAX_CONFIG_VALUE, MAX_DEADLINE_MS,
+    MAX_KIB_PER_EVENT, MAX_MEMORY_MIB, MAX_ROWS_PER_EVENT, MAX_TOTAL_MIB, MAX_TOTAL_ROWS,
 };
 
 /// The plugin endpoints, for the OpenAPI document.
@@ -49,7 +49,7 @@ pub const ENDPOINTS: &[ExtraEndpoint] = &[
     ExtraEndpoint {
         method: "POST",
         path: "/api/v1/plugins/{id}/bindings",
-        summary: "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (400 `binding.org_id.unknown`)",
+        summary: "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (404 `binding.org_id.unknown`)",
         operation: add_binding,
     },
     ExtraEndpoint {
@@ -134,26 +134,33 @@ fn target() -> Value {
         "oneOf": [
             {
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["kind", "command_types"],
                 "properties": {
                     "kind": { "const": "validator" },
-                    "command_types": { "type": "array", "minItems": 1, "items": { "type": "string" },
-                                       "description": "Command types, e.g. `user.human.add`, or `*`" },
+                    "command_types": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": { "type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[a-z0-9._*]+$" },
+                        "description": "Command types, e.g. `user.human.add`, or `*`",
+                    },
                 },
             },
             {
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["kind"],
                 "properties": { "kind": { "const": "projection" } },
             },
             {
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["kind", "hook", "order"],
                 "properties": {
                     "kind": { "const": "action" },
                     "hook": { "enum": ["pre_authentication", "post_authentication", "pre_registration",
                                        "pre_token", "pre_userinfo", "post_creation"] },
-                    "order": { "type": "integer" },
+                    "order": { "type": "integer", "minimum": i32::MIN, "maximum": i32::MAX },
                 },
             },
         ],
@@ -168,16 +175,53 @@ fn binding_settings() -> Value {
         "additionalProperties": false,
         "properties": {
             "target": target(),
-            "org_id": { "type": "string", "description": "Only this organization (not for projections)" },
+            "org_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": schema::ID_LEN,
+                "pattern": schema::IDENTIFIER,
+                "description": "Only this organization (not for projections); 404 if the instance has none such",
+            },
             "failure_policy": { "enum": ["fail_closed", "allow_failure"], "default": "fail_closed" },
             "limits": limits(),
-            "config": { "type": "object", "additionalProperties": { "type": "string" } },
+            "config": {
+                "type": "object",
+                "maxProperties": MAX_CONFIG_ENTRIES,
+                "propertyNames": {
+                    "minLength": 1,
+                    "maxLength": schema::METADATA_KEY_LEN,
+                    "pattern": schema::METADATA_KEY,
+                },
+                // The bound is in bytes of UTF-8; a character takes at most four.
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": MAX_CONFIG_VALUE / 4,
+                    "pattern": schema::NO_NUL,
+                },
+            },
         },
+        // A projection binding applies to the whole instance; quotas of rows and bytes apply to projections only.
+        "anyOf": [
+            {
+                "properties": { "target": { "properties": { "kind": { "const": "projection" } } } },
+                "not": { "required": ["org_id"] },
+            },
+            {
+                "properties": {
+                    "target": { "properties": { "kind": { "enum": ["validator", "action"] } } },
+                    "limits": { "propertyNames": { "enum": ["deadline_ms", "memory_mib"] } },
+                },
+            },
+        ],
     })
 }
 
 fn binding() -> Value {
     let mut binding = binding_settings();
+    // As read back, the limits hold every value in force: the rules of a request body do not apply.
+    if let Some(object) = binding.as_object_mut() {
+        object.remove("anyOf");
+    }
     binding["properties"]["id"] = json!({ "type": "string" });
     binding["required"] = json!(["id", "target", "failure_policy", "limits", "config"]);
     binding
@@ -255,8 +299,11 @@ fn upload_answers() -> Value {
 fn upload() -> Value {
     json!({
         "parameters": [
-            query("name", true, json!({ "type": "string" }), "The plugin's name, unique in the instance"),
-            query("description", false, json!({ "type": "string" }), "What the plugin is for"),
+            query("name", true, json!({ "type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9._-]+$" }),
+                  "The plugin's name, unique in the instance: letters, digits, `-`, `_` and `.`"),
+            query("description", false,
+                  json!({ "type": "string", "maxLength": schema::DESCRIPTION_LEN, "pattern": schema::OPTIONAL_TEXT }),
+                  "What the plugin is for"),
         ],
         "requestBody": component_body(),
         "responses": upload_answers(),
@@ -296,7 +343,8 @@ fn activate() -> Value {
         "type": "object",
         "required": ["digest"],
         "additionalProperties": false,
-        "properties": { "digest": { "type": "string", "description": "An uploaded version's digest" } },
+        "properties": { "digest": { "type": "string", "pattern": "^[0-9a-f]{64}$",
+                                    "description": "An uploaded version's digest (SHA-256, lower-case hex)" } },
     });
     json!({ "requestBody": json_body(body), "responses": { "200": answer("Activated", written(), true) } })
 }
@@ -332,7 +380,8 @@ fn view_rows() -> Value {
         "parameters": [
             query("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
                   "The most rows of the page (a page also stops at 4 MiB of values)"),
-            query("after", false, json!({ "type": "string" }), "Rows whose key sorts after this one"),
+            query("after", false, json!({ "type": "string", "pattern": schema::NO_NUL }),
+                  "Rows whose key sorts after this one"),
         ],
         "responses": { "200": answer("A page of rows", page, false) },
     })

@@ -392,7 +392,7 @@ impl PluginService {
         if org.state.exists() {
             Ok(())
         } else {
-            Err(ServiceError::Invalid {
+            Err(ServiceError::UnknownReference {
                 field: "org_id",
                 code: "binding.org_id.unknown",
                 message: format!("the instance has no organization `{org_id}`"),

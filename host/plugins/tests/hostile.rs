@@ -774,8 +774,8 @@ async fn limits_left_out_take_their_documented_defaults(t: TestStore) {
     );
 }
 
-/// A binding scoped to an organization the instance does not have could never run: it is refused, naming
-/// `org_id`, when added and when changed.
+/// A binding scoped to an organization the instance does not have could never run: it is refused with 404
+/// (as every body naming an unknown resource), naming `org_id`, when added and when changed.
 async fn a_binding_to_an_unknown_organization_is_refused(t: TestStore) {
     let server = Server::start(t).await;
     let id = server.upload("domains", fixtures::EMAIL_DOMAINS).await;
@@ -793,12 +793,7 @@ async fn a_binding_to_an_unknown_organization_is_refused(t: TestStore) {
             settings("org-1"),
         )
         .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::BAD_REQUEST,
-        "{:#}",
-        refused.body
-    );
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{:#}", refused.body);
     assert_eq!(refused.body["code"], "binding.org_id.unknown");
     assert_eq!(refused.body["field"], "org_id");
 
@@ -810,12 +805,8 @@ async fn a_binding_to_an_unknown_organization_is_refused(t: TestStore) {
             settings("org-1"),
         )
         .await;
-    assert_eq!(
-        changed.status,
-        StatusCode::BAD_REQUEST,
-        "{:#}",
-        changed.body
-    );
+    assert_eq!(changed.status, StatusCode::NOT_FOUND, "{:#}", changed.body);
+    assert_eq!(changed.body["code"], "binding.org_id.unknown");
     assert_eq!(changed.body["field"], "org_id");
     let read = server
         .json(Method::GET, &format!("/api/v1/plugins/{id}"), Value::Null)

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use warden_command::{NewApiApp, NewOidcApp, SecretString};
 use warden_domain::{
     application::{
-        AccessTokenType, ApiAuthMethod, ApiConfig, OidcAppType, OidcAuthMethod, OidcConfig,
-        OidcGrantType, OidcResponseType,
+        AccessTokenType, ApiAuthMethod, ApiConfig, MAX_REDIRECT_URIS, OidcAppType, OidcAuthMethod,
+        OidcConfig, OidcGrantType, OidcResponseType,
     },
     authz::Permission,
 };
@@ -17,6 +17,7 @@ use crate::{
     dto::{MaybeSecret, NameRequest, Reply, SecretCreated, WriteDetails, changed, reply},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -191,15 +192,19 @@ pub(crate) struct OidcConfigRequest {
     /// Web, user agent or native.
     app_type: AppTypeName,
     /// Where the user may be sent back after login; absolute URIs, matched exactly.
+    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
     redirect_uris: Vec<String>,
     /// Where the user may be sent after logout; absolute URIs, matched exactly.
     #[serde(default)]
+    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
     post_logout_redirect_uris: Vec<String>,
     /// Response types the app may request (default `["code"]`).
     #[serde(default = "default_response_types")]
+    #[schemars(extend("uniqueItems" = true))]
     response_types: Vec<ResponseTypeName>,
     /// Grant types the app may use (default `["authorization_code"]`).
     #[serde(default = "default_grant_types")]
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     grant_types: Vec<GrantTypeName>,
     /// Client authentication: `basic` or `post` (with a generated secret), `private_key_jwt`, or `none`.
     auth_method: OidcAuthMethodName,
@@ -264,19 +269,24 @@ impl From<OidcConfigRequest> for OidcConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddOidcAppRequest {
     /// The display name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
     /// Web, user agent or native.
     app_type: AppTypeName,
     /// Where the user may be sent back after login; absolute URIs, matched exactly.
+    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
     redirect_uris: Vec<String>,
     /// Where the user may be sent after logout; absolute URIs, matched exactly.
     #[serde(default)]
+    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
     post_logout_redirect_uris: Vec<String>,
     /// Response types the app may request (default `["code"]`).
     #[serde(default = "default_response_types")]
+    #[schemars(extend("uniqueItems" = true))]
     response_types: Vec<ResponseTypeName>,
     /// Grant types the app may use (default `["authorization_code"]`).
     #[serde(default = "default_grant_types")]
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     grant_types: Vec<GrantTypeName>,
     /// Client authentication: `basic` or `post` (with a generated secret), `private_key_jwt`, or `none`.
     auth_method: OidcAuthMethodName,
@@ -332,6 +342,7 @@ impl From<ApiConfigRequest> for ApiConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddApiAppRequest {
     /// The display name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
     /// Client authentication: `basic` (with a generated secret) or `private_key_jwt`.
     auth_method: ApiAuthMethodName,

@@ -59,20 +59,25 @@ pub(crate) struct EventsQuery {
     aggregate_id: Option<String>,
     /// Only events of this organization. Callers who hold `events.read` only through an organization
     /// membership read only that organization's events; for them it defaults to their own organization.
+    #[schemars(length(max = crate::schema::ID_LEN), regex(pattern = crate::schema::IDENTIFIER))]
     org_id: Option<String>,
     /// Only these event types (comma-separated), e.g. `user.human.added`.
     event_type: Option<String>,
     /// Only events stored at or after this time (RFC 3339, UTC).
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
     from: Option<String>,
     /// Only events stored before this time (RFC 3339, UTC).
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
     to: Option<String>,
     /// Only events at or after this global position.
     from_position: Option<i64>,
     /// Only events at or before this global position.
     to_position: Option<i64>,
     /// Continue after the page that returned this `next_cursor`.
+    #[schemars(regex(pattern = r"^[0-9]{1,18}-[0-9]{1,18}$"))]
     cursor: Option<String>,
     /// Events per page (1 to 1000, default 100).
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<u32>,
 }
 

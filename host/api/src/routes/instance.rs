@@ -7,8 +7,8 @@ use super::policies::{LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexi
 use crate::{
     ApiState,
     dto::{
-        AddMemberRequest, DomainRequest, MemberRolesRequest, Reply, WriteDetails, changed, created,
-        roles,
+        AddMemberRequest, DomainRequest, InstanceRoleName, MemberRolesRequest, Reply, WriteDetails,
+        changed, created, roles,
     },
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
@@ -75,7 +75,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             add_member,
         )
         .permission(Permission::InstanceMemberWrite)
-        .body::<AddMemberRequest>()
+        .body::<AddMemberRequest<InstanceRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
             "/api/v1/instance/members/{user_id}",
@@ -84,7 +84,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             change_member,
         )
         .permission(Permission::InstanceMemberWrite)
-        .body::<MemberRolesRequest>()
+        .body::<MemberRolesRequest<InstanceRoleName>>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::delete(
             "/api/v1/instance/members/{user_id}",
@@ -188,7 +188,7 @@ async fn add_member(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
-    Json(body): Json<AddMemberRequest>,
+    Json(body): Json<AddMemberRequest<InstanceRoleName>>,
 ) -> Reply {
     created(
         api.commands
@@ -204,7 +204,7 @@ async fn change_member(
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(user_id): Path<String>,
-    Json(body): Json<MemberRolesRequest>,
+    Json(body): Json<MemberRolesRequest<InstanceRoleName>>,
 ) -> Reply {
     changed(
         api.commands

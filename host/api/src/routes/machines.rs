@@ -11,7 +11,7 @@ use crate::{
     dto::{Reply, SecretCreated, WriteDetails, changed, created, reply},
     extract::{Authenticated, IfMatch, Json, OptionalJson, Path},
     openapi::Endpoint,
-    time,
+    schema, time,
 };
 
 /// 9999-12-31T23:59:59Z: the expiry of keys and tokens sent without one.
@@ -96,13 +96,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddMachineUserRequest {
     /// The organization the user belongs to.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     org_id: String,
     /// The login name, unique in the instance (case-insensitively).
+    #[schemars(length(max = schema::LOGIN_NAME_LEN), regex(pattern = schema::LOGIN_NAME))]
     login_name: String,
     /// The display name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
     /// What the service account is for.
     #[serde(default)]
+    #[schemars(length(max = schema::DESCRIPTION_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     description: String,
 }
 
@@ -130,9 +134,11 @@ async fn add_machine(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeMachineUserRequest {
     /// The display name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
     /// What the service account is for.
     #[serde(default)]
+    #[schemars(length(max = schema::DESCRIPTION_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     description: String,
 }
 
@@ -166,14 +172,23 @@ pub(crate) enum KeyFormatName {
 /// A public key for the JWT profile grant.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "properties": { "format": { "const": "pem" }, "public_key": { "pattern": schema::PEM_PUBLIC_KEY } } },
+    {
+        "required": ["format"],
+        "properties": { "format": { "const": "jwk" }, "public_key": { "pattern": schema::JWK_PUBLIC_KEY } },
+    },
+]))]
 pub(crate) struct AddMachineKeyRequest {
     /// The encoding of `public_key` (default `pem`).
     #[serde(default)]
     format: KeyFormatName,
     /// The public key; the private key stays with the client.
+    #[schemars(length(max = schema::PUBLIC_KEY_LEN))]
     public_key: String,
     /// When the key stops being accepted (RFC 3339, UTC; default: never).
     #[serde(default)]
+    #[schemars(schema_with = "schema::optional_timestamp")]
     expires_at: Option<String>,
 }
 
@@ -282,6 +297,7 @@ async fn remove_secret(
 pub(crate) struct AddTokenRequest {
     /// When the token stops being accepted (RFC 3339, UTC; default: never).
     #[serde(default)]
+    #[schemars(schema_with = "schema::optional_timestamp")]
     expires_at: Option<String>,
 }
 

@@ -13,11 +13,12 @@ use super::policies::{LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexi
 use crate::{
     ApiState,
     dto::{
-        AddMemberRequest, DomainRequest, MemberRolesRequest, NameRequest, Reply, WriteDetails,
-        changed, created, roles,
+        AddMemberRequest, MemberRolesRequest, NameRequest, OrgDomainRequest, OrgRoleName, Reply,
+        WriteDetails, changed, created, roles,
     },
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -57,7 +58,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             add_domain,
         )
         .permission(Permission::OrgWrite)
-        .body::<DomainRequest>()
+        .body::<OrgDomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::post(
             "/api/v1/orgs/{org_id}/domains/{domain}/verify",
@@ -142,7 +143,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             add_member,
         )
         .permission(Permission::OrgMemberWrite)
-        .body::<AddMemberRequest>()
+        .body::<AddMemberRequest<OrgRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
             "/api/v1/orgs/{org_id}/members/{user_id}",
@@ -151,7 +152,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             change_member,
         )
         .permission(Permission::OrgMemberWrite)
-        .body::<MemberRolesRequest>()
+        .body::<MemberRolesRequest<OrgRoleName>>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
             "/api/v1/orgs/{org_id}/members/{user_id}",
@@ -169,6 +170,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddOrgRequest {
     /// The name, unique in the instance (case-insensitively; at most 200 characters).
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
 }
 
@@ -246,7 +248,7 @@ async fn add_domain(
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(org_id): Path<String>,
-    Json(body): Json<DomainRequest>,
+    Json(body): Json<OrgDomainRequest>,
 ) -> Reply {
     created(
         api.commands
@@ -396,7 +398,7 @@ async fn add_member(
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(org_id): Path<String>,
-    Json(body): Json<AddMemberRequest>,
+    Json(body): Json<AddMemberRequest<OrgRoleName>>,
 ) -> Reply {
     created(
         api.commands
@@ -412,7 +414,7 @@ async fn change_member(
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path((org_id, user_id)): Path<(String, String)>,
-    Json(body): Json<MemberRolesRequest>,
+    Json(body): Json<MemberRolesRequest<OrgRoleName>>,
 ) -> Reply {
     changed(
         api.commands

@@ -2,13 +2,19 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use warden_domain::policy::{LockoutPolicy, LoginPolicy, PasswordComplexityPolicy, Policy};
+use warden_domain::policy::{
+    LockoutPolicy, LoginPolicy, MAX_MIN_PASSWORD_LENGTH, MAX_PASSWORD_ATTEMPTS,
+    MIN_PASSWORD_LENGTH_FLOOR, PasswordComplexityPolicy, Policy,
+};
+
+use crate::schema;
 
 /// Rules a new password must meet.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordComplexityPolicyRequest {
     /// Minimum length in characters (8 to 128).
+    #[schemars(range(min = MIN_PASSWORD_LENGTH_FLOOR, max = MAX_MIN_PASSWORD_LENGTH))]
     min_length: u16,
     /// Requires an upper-case letter.
     has_uppercase: bool,
@@ -37,6 +43,7 @@ impl From<PasswordComplexityPolicyRequest> for Policy {
 #[serde(deny_unknown_fields)]
 pub(crate) struct LockoutPolicyRequest {
     /// Failed password checks in a row that lock the user (0 never locks; at most 1000).
+    #[schemars(range(max = MAX_PASSWORD_ATTEMPTS))]
     max_password_attempts: u16,
     /// Tells the user on the login page that the account is locked.
     show_lockout_failures: bool,
@@ -51,9 +58,13 @@ impl From<LockoutPolicyRequest> for Policy {
     }
 }
 
-/// How users may log in and register.
+/// How users may log in and register; at least one way to log in stays allowed.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "properties": { "allow_username_password": { "const": true } } },
+    { "properties": { "allow_external_idp": { "const": true } } },
+]))]
 pub(crate) struct LoginPolicyRequest {
     /// Users may log in with login name and password.
     allow_username_password: bool,
@@ -69,6 +80,7 @@ pub(crate) struct LoginPolicyRequest {
     ignore_unknown_usernames: bool,
     /// Where to send a user who logged in without an application to return to (an https URL).
     #[serde(default)]
+    #[schemars(length(max = schema::URI_LEN), regex(pattern = schema::WEB_URL))]
     default_redirect_uri: Option<String>,
 }
 

@@ -8,11 +8,12 @@ use warden_domain::{authz::Permission, project::ProjectRole};
 use crate::{
     ApiState,
     dto::{
-        AddMemberRequest, MemberRolesRequest, NameRequest, Reply, WriteDetails, changed, created,
-        reply, roles,
+        AddMemberRequest, MemberRolesRequest, NameRequest, ProjectRoleName, Reply, WriteDetails,
+        changed, created, reply, roles,
     },
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -119,7 +120,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             add_member,
         )
         .permission(Permission::ProjectMemberWrite)
-        .body::<AddMemberRequest>()
+        .body::<AddMemberRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
             "/api/v1/projects/{project_id}/members/{user_id}",
@@ -128,7 +129,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             change_member,
         )
         .permission(Permission::ProjectMemberWrite)
-        .body::<MemberRolesRequest>()
+        .body::<MemberRolesRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
             "/api/v1/projects/{project_id}/members/{user_id}",
@@ -146,8 +147,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddProjectRequest {
     /// The organization owning the project.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     org_id: String,
     /// The name (at most 200 characters).
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
 }
 
@@ -230,11 +233,14 @@ async fn remove(
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddRoleRequest {
     /// The key, as used in tokens and grants: ASCII letters, digits and `. _ - :`.
+    #[schemars(length(max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY))]
     key: String,
     /// The name shown in the UI.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     display_name: String,
     /// A group to arrange roles in the UI.
     #[serde(default)]
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     group: String,
 }
 
@@ -264,9 +270,11 @@ async fn add_role(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeRoleRequest {
     /// The name shown in the UI.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     display_name: String,
     /// A group to arrange roles in the UI.
     #[serde(default)]
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     group: String,
 }
 
@@ -311,9 +319,11 @@ async fn remove_role(
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddProjectGrantRequest {
     /// The organization the project is granted to.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     granted_org_id: String,
     /// The role keys it may hand out to its users.
     #[serde(default)]
+    #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
 }
 
@@ -355,6 +365,7 @@ async fn add_grant(
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleKeysRequest {
     /// The complete new set of role keys.
+    #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
 }
 
@@ -394,7 +405,7 @@ async fn add_member(
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(project_id): Path<String>,
-    Json(body): Json<AddMemberRequest>,
+    Json(body): Json<AddMemberRequest<ProjectRoleName>>,
 ) -> Reply {
     created(
         api.commands
@@ -410,7 +421,7 @@ async fn change_member(
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path((project_id, user_id)): Path<(String, String)>,
-    Json(body): Json<MemberRolesRequest>,
+    Json(body): Json<MemberRolesRequest<ProjectRoleName>>,
 ) -> Reply {
     changed(
         api.commands

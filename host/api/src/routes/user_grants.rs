@@ -11,6 +11,7 @@ use crate::{
     dto::{Reply, WriteDetails, changed, created},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -66,14 +67,18 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddUserGrantRequest {
     /// The user to grant roles to.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     user_id: String,
     /// The project.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     project_id: String,
     /// The project grant to give roles through (the user must belong to the granted organization).
     #[serde(default)]
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     project_grant_id: Option<String>,
     /// Role keys of the project (or of the project grant).
     #[serde(default)]
+    #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
 }
 
@@ -101,6 +106,7 @@ async fn add(
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserGrantRolesRequest {
     /// The complete new set of role keys.
+    #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
 }
 

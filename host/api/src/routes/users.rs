@@ -11,6 +11,7 @@ use crate::{
     dto::{Reply, WriteDetails, changed, created},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -127,29 +128,41 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddHumanUserRequest {
     /// The organization the user belongs to.
+    #[schemars(length(max = schema::ID_LEN), regex(pattern = schema::IDENTIFIER))]
     org_id: String,
     /// The login name: unique in the instance (case-insensitively), ASCII letters, digits and `. _ - @ +`.
+    #[schemars(length(max = schema::LOGIN_NAME_LEN), regex(pattern = schema::LOGIN_NAME))]
     login_name: String,
     /// Given (first) name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     given_name: String,
     /// Family (last) name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     family_name: String,
     /// The name shown in the UI (default: "given family").
     #[serde(default)]
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     display_name: Option<String>,
     /// Preferred language, a BCP 47 tag such as `en` or `de-CH`.
     #[serde(default)]
+    #[schemars(length(max = schema::LANGUAGE_LEN), regex(pattern = schema::LANGUAGE))]
     preferred_language: Option<String>,
     /// The email address.
+    #[schemars(length(max = schema::EMAIL_LEN), regex(pattern = schema::EMAIL))]
     email: String,
     /// Creates the user with a verified email.
     #[serde(default)]
     email_verified: bool,
     /// A phone number in international form, e.g. `+41 44 123 45 67`.
     #[serde(default)]
+    #[schemars(regex(pattern = schema::PHONE))]
     phone: Option<String>,
     /// An initial password, checked against the password complexity policy in force.
     #[serde(default)]
+    #[schemars(
+        length(min = schema::PASSWORD_MIN_LEN, max = schema::PASSWORD_LEN),
+        regex(pattern = schema::NO_NUL)
+    )]
     password: Option<String>,
     /// The user must change the initial password at the next login.
     #[serde(default)]
@@ -203,14 +216,18 @@ async fn add_human(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProfileRequest {
     /// Given (first) name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     given_name: String,
     /// Family (last) name.
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     family_name: String,
     /// The name shown in the UI (default: "given family").
     #[serde(default)]
+    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     display_name: Option<String>,
     /// Preferred language, a BCP 47 tag.
     #[serde(default)]
+    #[schemars(length(max = schema::LANGUAGE_LEN), regex(pattern = schema::LANGUAGE))]
     preferred_language: Option<String>,
 }
 
@@ -241,6 +258,7 @@ async fn change_profile(
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmailRequest {
     /// The new email address.
+    #[schemars(length(max = schema::EMAIL_LEN), regex(pattern = schema::EMAIL))]
     email: String,
 }
 
@@ -280,6 +298,7 @@ async fn verify_email(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PhoneRequest {
     /// The number in international form, e.g. `+41 44 123 45 67`.
+    #[schemars(regex(pattern = schema::PHONE))]
     phone: String,
 }
 
@@ -319,6 +338,10 @@ async fn remove_phone(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordRequest {
     /// The password, checked against the password complexity policy in force.
+    #[schemars(
+        length(min = schema::PASSWORD_MIN_LEN, max = schema::PASSWORD_LEN),
+        regex(pattern = schema::NO_NUL)
+    )]
     password: String,
     /// The user must change it at the next login.
     #[serde(default)]
@@ -422,6 +445,10 @@ async fn remove(
 #[serde(deny_unknown_fields)]
 pub(crate) struct MetadataRequest {
     /// The value (at most 8 KiB of UTF-8).
+    #[schemars(
+        length(min = 1, max = schema::METADATA_VALUE_CHARS),
+        regex(pattern = schema::NO_NUL)
+    )]
     value: String,
 }
 

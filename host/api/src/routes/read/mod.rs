@@ -63,8 +63,10 @@ impl<T> Items<T> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PageQuery {
     /// Items to skip (default 0).
+    #[schemars(range(max = i64::MAX))]
     offset: Option<u64>,
     /// Items per page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
     limit: Option<u32>,
 }
 

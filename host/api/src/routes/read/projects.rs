@@ -114,8 +114,10 @@ pub(crate) struct ProjectsQuery {
     /// Sort direction (default `asc`).
     direction: Option<SortDirection>,
     /// Items to skip (default 0).
+    #[schemars(range(max = i64::MAX))]
     offset: Option<u64>,
     /// Items per page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
     limit: Option<u32>,
 }
 
@@ -126,8 +128,10 @@ pub(crate) struct ProjectGrantsQuery {
     /// Only grants to this organization.
     granted_org_id: Option<String>,
     /// Items to skip (default 0).
+    #[schemars(range(max = i64::MAX))]
     offset: Option<u64>,
     /// Items per page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
     limit: Option<u32>,
 }
 

@@ -58,8 +58,10 @@ pub(crate) struct UserGrantsQuery {
     /// Direction of the order by creation time (default `asc`).
     direction: Option<SortDirection>,
     /// Items to skip (default 0).
+    #[schemars(range(max = i64::MAX))]
     offset: Option<u64>,
     /// Items per page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
     limit: Option<u32>,
 }
 
