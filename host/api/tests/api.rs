@@ -7,6 +7,7 @@ use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use support::Api;
 use warden_domain::{instance::Instance, org::Organization, project::Project, user::User};
+use warden_eventstore::both_backends;
 use warden_eventstore::testing::TestStore;
 
 both_backends!(

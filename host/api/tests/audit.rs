@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::Api;
+use warden_eventstore::both_backends;
 use warden_eventstore::testing::TestStore;
 
 both_backends!(

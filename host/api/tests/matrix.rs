@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::Api;
+use warden_eventstore::both_backends;
 use warden_eventstore::testing::TestStore;
 
 both_backends!(every_route_answers_every_caller_as_the_matrix_says);

@@ -6,6 +6,7 @@ mod support;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::Api;
+use warden_eventstore::both_backends;
 use warden_eventstore::testing::TestStore;
 
 both_backends!(

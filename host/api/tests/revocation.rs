@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use support::Api;
 use warden_command::{CommandError, Commands, CommandsConfig};
+use warden_eventstore::both_backends;
 use warden_eventstore::{ConnectOptions, Store, testing::TestStore};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;

@@ -16,7 +16,7 @@
 use warden_domain::{Aggregate, Lifecycle, org::Organization, user::User};
 use warden_eventstore::AggregateKey;
 
-use crate::{Caller, CommandError, Identity, Inner, Model, pipeline, secret};
+use crate::{Caller, CommandError, Identity, Inner, Model, secret};
 
 /// Why a token was refused (kept inside: every refusal is the same 401 to the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Inner {
     ) -> Result<Caller, CommandError> {
         let parsed = secret::parse_token(token).ok_or(CommandError::Unauthenticated)?;
         let user_key = AggregateKey::new(instance_id, User::TYPE, parsed.user_id);
-        let now_ms = pipeline::now_unix_ms();
+        let now_ms = self.clock.now_unix_ms();
         let mut fresh = false;
         loop {
             let user = self.recent::<User>(&user_key, fresh).await?;

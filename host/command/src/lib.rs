@@ -50,6 +50,7 @@
 mod authn;
 mod bootstrap;
 mod cache;
+mod clock;
 mod commands;
 mod error;
 mod member_index;
@@ -71,6 +72,7 @@ pub use bootstrap::{
     default_instance_id, recover, recover_with,
 };
 pub use cache::Model;
+pub use clock::Clock;
 pub use commands::{
     AppCreated, KeyAdded, NewApiApp, NewHumanUser, NewMachineKey, NewMachineUser, NewOidcApp,
     NewUserGrant, SecretIssued, TokenIssued,
@@ -149,6 +151,8 @@ pub struct CommandsConfig {
     pub hashing_concurrency: usize,
     /// The validators consulted before every push (default: none).
     pub validators: Vec<Arc<dyn CommandValidator>>,
+    /// The wall clock: the time of each command and of token expiry checks (default: the system's).
+    pub clock: Clock,
 }
 
 impl Default for CommandsConfig {
@@ -159,6 +163,7 @@ impl Default for CommandsConfig {
             max_attempts: 5,
             hashing_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             validators: Vec::new(),
+            clock: Clock::system(),
         }
     }
 }
@@ -178,6 +183,7 @@ struct Inner {
     max_attempts: u32,
     dependency_max_age: Duration,
     member_index: member_index::MemberIndex,
+    clock: Clock,
 }
 
 impl Commands {
@@ -192,6 +198,7 @@ impl Commands {
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
                 member_index: member_index::MemberIndex::default(),
+                clock: config.clock,
             }),
         }
     }

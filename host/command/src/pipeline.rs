@@ -140,7 +140,7 @@ impl<'a> Run<'a> {
             ctx: CommandContext::new(
                 caller.instance_id.clone(),
                 actor.map_or_else(|| caller.actor().to_owned(), str::to_owned),
-                now_unix_ms(),
+                inner.clock.now_unix_ms(),
             ),
             command_type,
             payload: (!inner.validators.is_empty()).then(payload),

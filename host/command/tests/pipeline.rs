@@ -8,8 +8,8 @@ use std::{
 };
 
 use warden_command::{
-    Caller, CommandError, CommandValidator, Commands, CommandsConfig, FirstInstance, Identity,
-    NewHumanUser, NewMachineUser, SecretString, ValidationRequest, Violation, bootstrap,
+    Caller, Clock, CommandError, CommandValidator, Commands, CommandsConfig, FirstInstance,
+    Identity, NewHumanUser, NewMachineUser, SecretString, ValidationRequest, Violation, bootstrap,
     validator::ValidationFuture,
 };
 use warden_domain::{
@@ -19,35 +19,10 @@ use warden_domain::{
     user::{Profile, User},
 };
 use warden_eventstore::Store;
-
-/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = warden_eventstore::testing::sqlite().await;
-                    super::$name(t.store.clone()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(t.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
+use warden_eventstore::both_backends;
 
 both_backends!(
+    store:
     bootstrap_writes_private_token_once,
     concurrent_bootstraps_create_one_instance,
     token_authenticates_only_while_valid,
@@ -262,7 +237,17 @@ where
 }
 
 async fn token_authenticates_only_while_valid(store: Store) {
-    let s = setup(store, CommandsConfig::default()).await;
+    // A manual clock: expiry is checked against the pipeline's clock, which the test moves on.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let clock = Clock::manual(now);
+    let config = CommandsConfig {
+        clock: clock.clone(),
+        ..CommandsConfig::default()
+    };
+    let s = setup(store, config).await;
     let admin = s.commands.for_caller(&s.admin);
     let bot = admin
         .add_machine_user(&NewMachineUser {
@@ -273,10 +258,6 @@ async fn token_authenticates_only_while_valid(store: Store) {
         })
         .await
         .expect("machine user");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
     let issued = admin
         .add_personal_access_token(&bot.id, now + 60_000)
         .await
@@ -338,7 +319,12 @@ async fn token_authenticates_only_while_valid(store: Store) {
         .authenticate(&s.instance_id, short.token.expose())
         .await
         .expect("not expired yet");
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    clock.advance(Duration::from_millis(1_499));
+    s.commands
+        .authenticate(&s.instance_id, short.token.expose())
+        .await
+        .expect("not expired 1 ms before its expiry");
+    clock.advance(Duration::from_millis(1));
     assert!(
         unauthenticated(
             s.commands

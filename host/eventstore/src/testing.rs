@@ -1,7 +1,11 @@
 //! Fresh stores for tests: SQLite in a temporary directory, PostgreSQL in a fresh schema.
 //!
 //! PostgreSQL variants run when `WARDEN_TEST_POSTGRES_URL` is set. When `CI` is set they are required:
-//! a missing URL or an unreachable server fails the test instead of skipping it.
+//! a missing URL or an unreachable server fails the test instead of skipping it. Elsewhere they are skipped
+//! without it, and the sentinel test [`postgres_is_set_up_or_skipped_on_purpose`] fails unless
+//! `WARDEN_TEST_SKIP_POSTGRES=1` says the skipping is wanted.
+//!
+//! [`both_backends!`](crate::both_backends) declares a test once for both backends.
 
 use std::str::FromStr;
 
@@ -75,4 +79,72 @@ pub async fn postgres() -> Option<TestStore> {
 pub fn with_search_path(url: &str, schema: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Whether PostgreSQL tests were asked to be skipped (`WARDEN_TEST_SKIP_POSTGRES=1`).
+pub fn postgres_skip_requested() -> bool {
+    std::env::var("WARDEN_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// Fails unless PostgreSQL tests run here (`WARDEN_TEST_POSTGRES_URL` set) or skipping them was asked for
+/// (`WARDEN_TEST_SKIP_POSTGRES=1`): without it, a missing database would only show as skipped tests that count
+/// as passed.
+///
+/// # Panics
+/// When neither variable is set.
+pub fn postgres_is_set_up_or_skipped_on_purpose() {
+    let url = std::env::var("WARDEN_TEST_POSTGRES_URL").unwrap_or_default();
+    assert!(
+        !url.is_empty() || postgres_skip_requested(),
+        "WARDEN_TEST_POSTGRES_URL is not set, so every PostgreSQL variant of the tests is skipped. Point it \
+         at a database (e.g. postgres://postgres@127.0.0.1:5432/warden_test), or set \
+         WARDEN_TEST_SKIP_POSTGRES=1 to skip them on purpose"
+    );
+}
+
+/// Declares async tests that run once on SQLite and once on PostgreSQL, in modules `sqlite` and `postgres`.
+///
+/// Each named function is called with a fresh [`TestStore`]: by value (`both_backends!(a, b)`), by reference
+/// (`both_backends!(ref: a, b)`), or as a clone of its [`Store`] (`both_backends!(store: a, b)`). The
+/// PostgreSQL variants are skipped (and say so) when `WARDEN_TEST_POSTGRES_URL` is not set, outside CI.
+#[macro_export]
+macro_rules! both_backends {
+    (@pass owned $t:ident) => { $t };
+    (@pass ref $t:ident) => { &$t };
+    (@pass store $t:ident) => { $t.store.clone() };
+    (@tests $mode:ident; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = $crate::testing::sqlite().await;
+                    super::$name($crate::both_backends!(@pass $mode t)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = $crate::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name($crate::both_backends!(@pass $mode t)).await;
+                }
+            )*
+        }
+    };
+    (ref: $($name:ident),* $(,)?) => { $crate::both_backends!(@tests ref; $($name),*); };
+    (store: $($name:ident),* $(,)?) => { $crate::both_backends!(@tests store; $($name),*); };
+    ($($name:ident),* $(,)?) => { $crate::both_backends!(@tests owned; $($name),*); };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Outside CI, a missing PostgreSQL would otherwise pass unseen as skipped tests.
+    #[test]
+    fn postgres_tests_run_or_are_skipped_on_purpose() {
+        super::postgres_is_set_up_or_skipped_on_purpose();
+    }
 }

@@ -1,6 +1,7 @@
 //! Per-plugin call metrics: counts and a latency histogram, rendered as Prometheus text.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -20,11 +21,18 @@ pub(crate) struct PluginMetrics {
     timeouts: AtomicU64,
     memory_exhausted: AtomicU64,
     traps: AtomicU64,
+    /// Epoch ticks the calls ran through, counted live by each call's store.
+    ticks: Arc<AtomicU64>,
     latency_sum_nanos: AtomicU64,
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
 }
 
 impl PluginMetrics {
+    /// The counter of epoch ticks, for a call's store to count into.
+    pub(crate) fn ticks(&self) -> Arc<AtomicU64> {
+        self.ticks.clone()
+    }
+
     pub(crate) fn record(&self, elapsed: Duration, error: Option<&CallError>) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if let Some(err) = error {
@@ -65,6 +73,7 @@ impl PluginMetrics {
             timeouts: self.timeouts.load(Ordering::Relaxed),
             memory_exhausted: self.memory_exhausted.load(Ordering::Relaxed),
             traps: self.traps.load(Ordering::Relaxed),
+            epoch_ticks: self.ticks.load(Ordering::Relaxed),
             latency_sum: Duration::from_nanos(self.latency_sum_nanos.load(Ordering::Relaxed)),
             latency_buckets: buckets,
         }
@@ -84,6 +93,9 @@ pub struct MetricsSnapshot {
     pub memory_exhausted: u64,
     /// Calls that trapped or overflowed their stack.
     pub traps: u64,
+    /// Epoch ticks ([`RuntimeConfig::epoch_tick`](crate::RuntimeConfig::epoch_tick)) the calls ran
+    /// through: the CPU time counted against their deadlines, updated while a call runs.
+    pub epoch_ticks: u64,
     /// Total latency of all calls (fresh instance plus call).
     pub latency_sum: Duration,
     /// Cumulative counts per bucket of [`LATENCY_BUCKETS`], then `+Inf` (equal to `calls`).

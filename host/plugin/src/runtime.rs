@@ -182,6 +182,8 @@ struct Inner {
     compile_slots: Arc<tokio::sync::Semaphore>,
     /// Loads waiting for or running a compilation.
     compile_queue: AtomicUsize,
+    /// Components compiled from their bytes (not taken from the memory or disk cache).
+    compilations: AtomicU64,
     _ticker: EpochTicker,
 }
 
@@ -250,9 +252,21 @@ impl LoadedPlugin {
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
     }
+
+    /// Whether this plugin and `other` run the same compiled code (loaded from the same bytes while
+    /// one of them was alive).
+    pub fn shares_code_with(&self, other: &LoadedPlugin) -> bool {
+        Arc::ptr_eq(&self.compiled, &other.compiled)
+    }
 }
 
 impl PluginRuntime {
+    /// Components this runtime compiled from their bytes so far; a load served from the memory or
+    /// disk cache does not count.
+    pub fn compilations(&self) -> u64 {
+        self.inner.compilations.load(Ordering::Relaxed)
+    }
+
     /// Builds the engine (pooling allocator, epoch interruption) and starts the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, PluginError> {
         if config.epoch_tick.is_zero() {
@@ -327,6 +341,7 @@ impl PluginRuntime {
                 compat,
                 compile_slots: Arc::new(tokio::sync::Semaphore::new(compiles)),
                 compile_queue: AtomicUsize::new(0),
+                compilations: AtomicU64::new(0),
                 compiled: Mutex::new(HashMap::new()),
                 _ticker: ticker,
             }),
@@ -425,7 +440,7 @@ impl PluginRuntime {
             return Err(wrong_world(World::Validator, plugin));
         };
         let input = input.into();
-        let mut store = self.store(&plugin.name, binding, None)?;
+        let mut store = self.store(&plugin.name, binding, None, plugin.metrics.ticks())?;
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance
@@ -480,7 +495,7 @@ impl PluginRuntime {
             binding.limits.view_rows,
             binding.limits.view_bytes,
         );
-        let mut store = self.store(&plugin.name, binding, Some(access))?;
+        let mut store = self.store(&plugin.name, binding, Some(access), plugin.metrics.ticks())?;
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance
@@ -544,7 +559,7 @@ impl PluginRuntime {
             return Err(wrong_world(World::Action, plugin));
         };
         let ctx = wit::AuthContext::from(ctx);
-        let mut store = self.store(&plugin.name, binding, None)?;
+        let mut store = self.store(&plugin.name, binding, None, plugin.metrics.ticks())?;
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             let hooks = instance.warden_plugin_login_hooks();
@@ -629,6 +644,7 @@ impl PluginRuntime {
         plugin: &Arc<str>,
         binding: &Binding,
         views: Option<ViewAccess>,
+        ticks_used: Arc<AtomicU64>,
     ) -> Result<Store<HostState>, CallError> {
         let config = &self.inner.config;
         let limits = binding.limits;
@@ -671,6 +687,7 @@ impl PluginRuntime {
         let mut used = 0;
         store.epoch_deadline_callback(move |_| {
             used += 1;
+            ticks_used.fetch_add(1, Ordering::Relaxed);
             if used >= ticks {
                 Ok(UpdateDeadline::Interrupt)
             } else {
@@ -696,7 +713,7 @@ impl PluginRuntime {
             ..Binding::default()
         };
         let call = async {
-            let mut store = self.store(&name.into(), &binding, Some(access))?;
+            let mut store = self.store(&name.into(), &binding, Some(access), Arc::default())?;
             let result = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance
@@ -756,8 +773,11 @@ impl Inner {
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
-            None => Component::new(&self.engine, bytes)
-                .map_err(|e| PluginError::InvalidComponent(format!("{e:#}")))?,
+            None => {
+                self.compilations.fetch_add(1, Ordering::Relaxed);
+                Component::new(&self.engine, bytes)
+                    .map_err(|e| PluginError::InvalidComponent(format!("{e:#}")))?
+            }
         };
         let world = detect_world(&self.engine, &component)?;
         let linker = match world {

@@ -4,10 +4,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use warden_plugin::{
-    Binding, CallError, Capabilities, DirGrant, FailurePolicy, Limits, ValidatorOutcome, Violation,
+    Binding, CallError, Capabilities, DirGrant, FailurePolicy, Limits, PluginRuntime,
+    RuntimeConfig, ValidatorOutcome, Violation,
 };
 use warden_plugin_fixtures as fixtures;
 
@@ -33,6 +35,32 @@ async fn call(path: &str, binding: &Binding) -> Result<ValidatorOutcome, CallErr
         .await
 }
 
+/// A runtime whose only way to stop a spinning plugin is its CPU deadline: the wall-clock bound (deadline
+/// plus grace) is a minute away, so a timeout here was counted in epoch ticks, whatever the machine's load.
+fn ticking_runtime() -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig {
+        deadline_grace: Duration::from_secs(60),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+/// Spins `binding`'s deadline away and answers how many epoch ticks the call ran through.
+async fn ticks_to_timeout(binding: &Binding) -> u64 {
+    let rt = ticking_runtime();
+    let spin = rt
+        .load("spin", &fixtures::bytes(fixtures::HOSTILE_SPIN))
+        .await
+        .expect("load");
+    let outcome = rt
+        .validate(&spin, binding, &new_user(Some("ada@example.com")))
+        .await;
+    assert_eq!(outcome, Err(CallError::Timeout));
+    let metrics = spin.metrics();
+    assert_eq!((metrics.calls, metrics.timeouts), (1, 1));
+    metrics.epoch_ticks
+}
+
 #[tokio::test]
 async fn an_infinite_loop_times_out_at_its_deadline() {
     let binding = Binding {
@@ -42,29 +70,22 @@ async fn an_infinite_loop_times_out_at_its_deadline() {
         },
         ..Binding::default()
     };
-    let started = Instant::now();
-    assert_eq!(
-        call(fixtures::HOSTILE_SPIN, &binding).await,
-        Err(CallError::Timeout)
-    );
-    let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(19), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let tick = RuntimeConfig::default().epoch_tick;
+    assert_eq!(tick, Duration::from_millis(1));
+    // Interrupted at the tick after its 20 ticks of 1 ms ran out: not before, not later.
+    assert_eq!(ticks_to_timeout(&binding).await, 21);
     host_still_serves().await;
 }
 
 #[tokio::test]
 async fn the_default_deadline_is_50_ms() {
-    let started = Instant::now();
+    assert_eq!(Limits::default().deadline, Duration::from_millis(50));
     assert_eq!(
-        call(fixtures::HOSTILE_SPIN, &Binding::default()).await,
-        Err(CallError::Timeout)
+        Binding::default().limits.deadline,
+        Duration::from_millis(50)
     );
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(49) && elapsed < Duration::from_millis(1000),
-        "{elapsed:?}"
-    );
+    // 50 ticks of 1 ms of CPU time, then the interrupt.
+    assert_eq!(ticks_to_timeout(&Binding::default()).await, 51);
 }
 
 #[tokio::test]
@@ -239,12 +260,18 @@ async fn limits_beyond_the_runtime_maximums_are_refused() {
 }
 
 /// A plugin spinning to its deadline yields at every epoch tick, so other requests on the same
-/// (single) executor thread keep their latency.
+/// (single) executor thread are served while it spins, not after it.
 #[tokio::test(flavor = "current_thread")]
 async fn a_spinning_plugin_does_not_stall_other_requests() {
-    let spin = load("spin", fixtures::HOSTILE_SPIN).await;
-    let domains = load("email-domains", fixtures::EMAIL_DOMAINS).await;
-    let rt = runtime();
+    let rt = ticking_runtime();
+    let spin = rt
+        .load("spin", &fixtures::bytes(fixtures::HOSTILE_SPIN))
+        .await
+        .expect("load");
+    let domains = rt
+        .load("email-domains", &fixtures::bytes(fixtures::EMAIL_DOMAINS))
+        .await
+        .expect("load");
     let long = Binding {
         limits: Limits {
             deadline: Duration::from_secs(1),
@@ -253,12 +280,18 @@ async fn a_spinning_plugin_does_not_stall_other_requests() {
         ..Binding::default()
     };
     let input = new_user(Some("ada@example.com"));
-    let spinning = rt.validate(&spin, &long, &input);
+    let spin_done = AtomicBool::new(false);
+    let spinning = async {
+        let outcome = rt.validate(&spin, &long, &input).await;
+        spin_done.store(true, Ordering::SeqCst);
+        outcome
+    };
     let others = async {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut worst = Duration::ZERO;
+        // Start once the spinning call is on the thread and has yielded at a tick.
+        while spin.metrics().epoch_ticks == 0 {
+            tokio::task::yield_now().await;
+        }
         for _ in 0..10 {
-            let started = Instant::now();
             let outcome = rt
                 .validate(
                     &domains,
@@ -267,22 +300,20 @@ async fn a_spinning_plugin_does_not_stall_other_requests() {
                 )
                 .await;
             assert_eq!(outcome, Ok(ValidatorOutcome::Ok));
-            worst = worst.max(started.elapsed());
         }
-        (Instant::now(), worst)
+        (spin_done.load(Ordering::SeqCst), spin.metrics().epoch_ticks)
     };
-    let started = Instant::now();
-    let (spun, (others_done, worst)) = tokio::join!(spinning, others);
+    let (spun, (spin_was_done, ticks_meanwhile)) = tokio::join!(spinning, others);
     assert_eq!(spun, Err(CallError::Timeout));
     assert!(
-        others_done.duration_since(started) < Duration::from_millis(500),
-        "other calls finished after {:?}",
-        others_done.duration_since(started)
+        !spin_was_done,
+        "the other calls were served only after the spinning plugin stopped"
     );
     assert!(
-        worst < Duration::from_millis(50),
-        "worst other call took {worst:?}"
+        ticks_meanwhile < 1001,
+        "the spinning plugin had used up its deadline ({ticks_meanwhile} ticks)"
     );
+    assert_eq!(spin.metrics().epoch_ticks, 1001);
 }
 
 /// With every instance slot taken, a call fails fast with `Busy` (a host fault, never skipped).

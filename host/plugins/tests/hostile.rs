@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use warden_eventstore::both_backends;
 use warden_eventstore::testing::TestStore;
 use warden_plugin_fixtures as fixtures;
 

@@ -13,6 +13,7 @@ use warden_domain::{
     DomainEvent,
     user::{HumanAdded, MachineAdded, Profile, UserEvent},
 };
+use warden_eventstore::both_backends;
 use warden_eventstore::{
     AggregateKey, Cursor, Eventstore, Expected, NewEvent, Push, Store, testing::TestStore,
 };
@@ -24,33 +25,8 @@ use warden_plugins::projection::{
 };
 use warden_spooler::{Db, SpoolerConfig, Spoolers, params};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = warden_eventstore::testing::sqlite().await;
-                    super::$name(&t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(&t).await;
-                }
-            )*
-        }
-    };
-}
-
 both_backends!(
+    ref:
     org_stats_view_has_the_right_rows,
     new_version_replays_from_the_start_without_duplicates,
     failing_call_is_retried_then_skipped,

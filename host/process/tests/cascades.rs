@@ -24,35 +24,11 @@ use warden_command::{
     CommandValidator, Commands, CommandsConfig, FirstInstance, ValidationRequest, bootstrap,
     validator::ValidationFuture,
 };
+use warden_eventstore::both_backends;
 use warden_eventstore::{Cursor, Event, Eventstore, Store, StreamQuery, testing::TestStore};
 use warden_process::{CASCADES, Cascades};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(warden_eventstore::testing::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(t).await;
-                }
-            )*
-        }
-    };
-}
 
 both_backends!(
     removing_an_org_removes_what_it_held_and_resumes_after_a_crash,

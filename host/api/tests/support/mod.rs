@@ -16,34 +16,6 @@ use warden_eventstore::{Store, testing::TestStore};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
-/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = warden_eventstore::testing::sqlite().await;
-                    super::$name(t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(t).await;
-                }
-            )*
-        }
-    };
-}
-
 /// A response: status, headers and JSON body (`Null` when empty).
 #[derive(Debug)]
 pub struct Reply {

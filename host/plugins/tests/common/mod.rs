@@ -22,33 +22,6 @@ use warden_plugins::{PluginApiState, PluginRegistry, PluginService, PluginValida
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
 
-/// Runs each named test on SQLite and, when `WARDEN_TEST_POSTGRES_URL` is set, on PostgreSQL.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = warden_eventstore::testing::sqlite().await;
-                    super::$name(t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(t).await;
-                }
-            )*
-        }
-    };
-}
-
 /// One plugin runtime for all tests (as in the server: one per process).
 pub fn runtime() -> PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
