@@ -51,6 +51,22 @@ pub enum Error {
         "the database has migration {0}, which this version of Warden does not know; upgrade Warden"
     )]
     UnknownMigration(i64),
+    /// A migration applied to the database was changed afterwards: its file no longer matches the checksum
+    /// recorded when it ran. Warden refuses to start, since the schema may not be what the file says.
+    #[error(
+        "migration {version} was changed after it was applied: {file} has SHA-256 {actual}, but {recorded} was \
+         recorded when it ran; restore the file and put the change in a new migration"
+    )]
+    MigrationChanged {
+        /// Version of the changed migration.
+        version: i64,
+        /// The migration's file, e.g. `migrations/sqlite/0001_events.sql`.
+        file: String,
+        /// The checksum recorded when it was applied.
+        recorded: String,
+        /// The checksum of the file as embedded in this binary.
+        actual: String,
+    },
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
