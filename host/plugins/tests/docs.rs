@@ -50,3 +50,77 @@ fn every_documented_curl_with_a_json_body_sends_its_content_type() {
         }
     }
 }
+
+/// The routes the guide names: `/api/v1/plugins…` right after an HTTP method (in prose, code or backticks).
+fn documented_routes(markdown: &str) -> Vec<(String, String)> {
+    let mut routes = Vec::new();
+    for (at, _) in markdown.match_indices("/api/v1/plugins") {
+        let before = markdown[..at].trim_end_matches(' ');
+        let Some(method) = ["GET", "POST", "PUT", "DELETE"]
+            .into_iter()
+            .find(|m| before.ends_with(m))
+        else {
+            continue;
+        };
+        let path: String = markdown[at..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '`' | ',' | ')' | '?'))
+            .collect();
+        routes.push((method.to_owned(), path));
+    }
+    routes
+}
+
+#[test]
+fn every_route_of_the_guide_is_served_and_documented_in_openapi() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(repo.join("docs/plugins.md")).expect("read the guide");
+    let routes = documented_routes(&text);
+    assert!(routes.len() >= 8, "{routes:?}");
+    for (method, path) in &routes {
+        assert!(
+            warden_plugins::ENDPOINTS
+                .iter()
+                .any(|e| e.method == method && e.path == path),
+            "docs/plugins.md names {method} {path}, which the server does not serve"
+        );
+    }
+    // And the guide names every plugin route.
+    for endpoint in warden_plugins::ENDPOINTS {
+        assert!(
+            routes
+                .iter()
+                .any(|(m, p)| m == endpoint.method && p == endpoint.path),
+            "docs/plugins.md does not mention {} {}",
+            endpoint.method,
+            endpoint.path
+        );
+    }
+}
+
+#[test]
+fn the_guide_states_the_limits_the_server_enforces() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(repo.join("docs/plugins.md")).expect("read the guide");
+    let upload_mib = warden_plugins::MAX_COMPONENT_BYTES >> 20;
+    assert!(
+        text.contains(&format!("The size limit is {upload_mib} MiB")),
+        "the upload limit is {upload_mib} MiB"
+    );
+    let json_mib = warden_plugins::MAX_JSON_BODY >> 20;
+    assert!(
+        text.contains(&format!("JSON bodies of at most {json_mib} MiB")),
+        "the JSON body limit is {json_mib} MiB"
+    );
+    use warden_domain::plugin::{
+        DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_MIB, MAX_DEADLINE_MS, MAX_MEMORY_MIB,
+    };
+    assert!(text.contains(&format!(
+        "`deadline_ms` (default {DEFAULT_DEADLINE_MS}, at most {MAX_DEADLINE_MS})"
+    )));
+    assert!(text.contains(&format!(
+        "`memory_mib` (default {DEFAULT_MEMORY_MIB}, at most {MAX_MEMORY_MIB})"
+    )));
+    // Bindings grant nothing: the guide says a body with `grants` is refused, as the server does.
+    assert!(text.contains("`400 binding.grants_unsupported`"));
+}
