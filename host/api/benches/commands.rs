@@ -259,6 +259,9 @@ async fn add_grants(target: &Arc<Target>, concurrency: usize, users: Vec<String>
 struct Rates {
     raw: f64,
     with_password: f64,
+    /// The rates of each round, to show the spread.
+    raw_rounds: Vec<f64>,
+    with_password_rounds: Vec<f64>,
     raw_cpu: Option<f64>,
     with_password_cpu: Option<f64>,
 }
@@ -302,9 +305,11 @@ async fn bench_backend(
     let rounds = 4;
     let per_round = sizes.hashed / rounds;
     let (mut raw, mut with_password) = (Spent::default(), Spent::default());
+    let (mut raw_rounds, mut with_password_rounds) = (Vec::new(), Vec::new());
+    let per_second = |spent: Spent| per_round as f64 / spent.wall.as_secs_f64();
     for round in 0..rounds {
         let hasher = target.commands.hasher().clone();
-        raw += drive(32, per_round, move |_| {
+        let spent = drive(32, per_round, move |_| {
             let hasher = hasher.clone();
             async move {
                 hasher
@@ -314,8 +319,10 @@ async fn bench_backend(
             }
         })
         .await;
+        raw_rounds.push(per_second(spent));
+        raw += spent;
         let t = target.clone();
-        with_password += drive(32, per_round, move |i| {
+        let spent = drive(32, per_round, move |i| {
             let t = t.clone();
             async move {
                 let body = human(
@@ -327,6 +334,8 @@ async fn bench_backend(
             }
         })
         .await;
+        with_password_rounds.push(per_second(spent));
+        with_password += spent;
     }
     let raw = row(
         "raw Argon2id hash (m=19456,t=2,p=1)",
@@ -343,12 +352,21 @@ async fn bench_backend(
     let rates = Rates {
         raw: raw.rate(),
         with_password: with_password.rate(),
+        raw_rounds,
+        with_password_rounds,
         raw_cpu: raw.cpu_rate(),
         with_password_cpu: with_password.cpu_rate(),
     };
     rows.push(raw);
     rows.push(with_password);
     rates
+}
+
+/// The lowest and highest of `rates`, as "low-high".
+fn range(rates: &[f64]) -> String {
+    let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = rates.iter().copied().fold(0.0, f64::max);
+    format!("{low:.1}-{high:.1}")
 }
 
 struct Sizes {
@@ -411,6 +429,11 @@ fn main() {
                 rates.with_password,
                 100.0 * rates.with_password / rates.raw,
                 rates.raw
+            );
+            println!(
+                "{backend}: per round (alternating), raw Argon2id {} /s; user creations with password {} /s",
+                range(&rates.raw_rounds),
+                range(&rates.with_password_rounds)
             );
             if let (Some(raw), Some(with_password)) = (rates.raw_cpu, rates.with_password_cpu) {
                 println!(

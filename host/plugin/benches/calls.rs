@@ -3,7 +3,9 @@
 //! Prints p50/p99 of "fresh instance + call" for the Rust, Python and JavaScript example validators
 //! (the last two when `plugins/build.sh` has built them), and compares the runtime's async calls
 //! with plain synchronous calls, on the calling thread and through `spawn_blocking`, which is what a
-//! synchronous runtime would need to keep tokio's workers free.
+//! synchronous runtime would need to keep tokio's workers free. The call modes are measured in alternating
+//! rounds (so that a change in the machine's load affects each alike), with the spread of their per-round
+//! medians. A call that fails is counted and reported, never a sample, and fails the run.
 
 // A benchmark's report is its output.
 #![allow(clippy::print_stdout)]
@@ -81,15 +83,26 @@ async fn bench_validator(
     let first = runtime.validate(&plugin, binding, &input).await;
     assert_eq!(first, Ok(ValidatorOutcome::Ok), "{label}");
     for _ in 0..runs / 10 {
-        let _ = runtime.validate(&plugin, binding, &input).await;
+        let outcome = runtime.validate(&plugin, binding, &input).await;
+        assert_eq!(
+            outcome,
+            Ok(ValidatorOutcome::Ok),
+            "{label}: a warm-up call failed"
+        );
     }
     let mut samples = Vec::with_capacity(runs);
+    let mut failures = 0;
     for _ in 0..runs {
         let t = Instant::now();
         let outcome = runtime.validate(&plugin, binding, &input).await;
-        samples.push(t.elapsed());
-        debug_assert!(outcome.is_ok());
+        let took = t.elapsed();
+        if outcome == Ok(ValidatorOutcome::Ok) {
+            samples.push(took);
+        } else {
+            failures += 1;
+        }
     }
+    assert_eq!(failures, 0, "{label}: {failures} of {runs} calls failed");
     println!(
         "{label}: {} KiB component, compiled in {:.0} ms",
         bytes.len() / 1024,
@@ -221,6 +234,9 @@ mod sync {
     }
 }
 
+/// Rounds of the call-mode comparison.
+const ROUNDS: usize = 5;
+
 fn main() {
     let rust = fixtures::bytes(fixtures::EMAIL_DOMAINS);
     let runs = 5_000;
@@ -272,48 +288,75 @@ fn main() {
         }
     }
 
-    println!("# call modes, rust email-domains");
-    let sync = sync::Sync::new(&rust);
-    for _ in 0..500 {
-        sync.call();
-    }
-    let samples: Vec<Duration> = (0..runs).map(|_| sync.call()).collect();
-    report("  sync, on the calling thread", &stats(samples), runs);
-
-    let sync = std::sync::Arc::new(sync);
+    println!("# call modes, rust email-domains, in {ROUNDS} alternating rounds");
+    let sync = std::sync::Arc::new(sync::Sync::new(&rust));
     let workers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio");
-    let samples = workers.block_on(async {
-        let mut samples = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let sync = sync.clone();
-            let t = Instant::now();
-            tokio::task::spawn_blocking(move || sync.call())
-                .await
-                .expect("join");
-            samples.push(t.elapsed());
-        }
-        samples
-    });
-    report("  sync, through spawn_blocking", &stats(samples), runs);
-
     let plugin = tokio.block_on(runtime.load("rust", &rust)).expect("load");
     let input = input();
-    let samples = workers.block_on(async {
-        let mut samples = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let t = Instant::now();
-            let _ = runtime.validate(&plugin, &domains, &input).await;
-            samples.push(t.elapsed());
+    for _ in 0..500 {
+        sync.call();
+    }
+    let per_round = runs / ROUNDS;
+    let mut modes: [(&str, Vec<Duration>, Vec<Duration>); 3] = [
+        ("  sync, on the calling thread", Vec::new(), Vec::new()),
+        ("  sync, through spawn_blocking", Vec::new(), Vec::new()),
+        (
+            "  async, on a multi-thread runtime's task",
+            Vec::new(),
+            Vec::new(),
+        ),
+    ];
+    let mut failures = 0;
+    for _ in 0..ROUNDS {
+        let on_thread: Vec<Duration> = (0..per_round).map(|_| sync.call()).collect();
+        let blocking = workers.block_on(async {
+            let mut samples = Vec::with_capacity(per_round);
+            for _ in 0..per_round {
+                let sync = sync.clone();
+                let t = Instant::now();
+                tokio::task::spawn_blocking(move || sync.call())
+                    .await
+                    .expect("join");
+                samples.push(t.elapsed());
+            }
+            samples
+        });
+        let (on_task, failed) = workers.block_on(async {
+            let mut samples = Vec::with_capacity(per_round);
+            let mut failed = 0;
+            for _ in 0..per_round {
+                let t = Instant::now();
+                let outcome = runtime.validate(&plugin, &domains, &input).await;
+                let took = t.elapsed();
+                if outcome == Ok(ValidatorOutcome::Ok) {
+                    samples.push(took);
+                } else {
+                    failed += 1;
+                }
+            }
+            (samples, failed)
+        });
+        failures += failed;
+        for ((_, all, medians), round) in modes.iter_mut().zip([on_thread, blocking, on_task]) {
+            medians.push(stats(round.clone()).p50);
+            all.extend(round);
         }
-        samples
-    });
-    report(
-        "  async, on a multi-thread runtime's task",
-        &stats(samples),
-        runs,
-    );
+    }
+    for (label, all, medians) in modes {
+        let runs = all.len();
+        report(label, &stats(all), runs);
+        let low = medians.iter().min().copied().unwrap_or_default();
+        let high = medians.iter().max().copied().unwrap_or_default();
+        println!(
+            "{:<44} p50 per round {:.1}-{:.1} µs",
+            "",
+            low.as_secs_f64() * 1e6,
+            high.as_secs_f64() * 1e6
+        );
+    }
+    assert_eq!(failures, 0, "{failures} async calls failed");
 }

@@ -1,8 +1,12 @@
 //! Command throughput with one Wasm validator bound (the Rust `email-domains` example on `user.human.add`)
 //! against none, in one run on the same backend: "add human user" through the API router, in process.
 //!
+//! Baseline and subject alternate over rounds (BENCH_ROUNDS, default 5), so that drift of the machine affects
+//! both alike; each prints its median rate and the spread (lowest to highest round). A call answered with
+//! anything but 201 counts as a failure, is reported, and fails the run: it is never a fast sample.
+//!
 //! `cargo bench -p warden-plugins --bench validator_overhead` (PostgreSQL too when WARDEN_TEST_POSTGRES_URL
-//! is set; BENCH_SECONDS sets the time per measurement, default 5; BENCH_CONCURRENCY the callers, default 8).
+//! is set; BENCH_SECONDS sets the time per round and side, default 2; BENCH_CONCURRENCY the callers, default 8).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -110,7 +114,8 @@ async fn setup(test_store: TestStore, runtime: &PluginRuntime, with_validator: b
 /// Makes every login name of the run unique, across measurements.
 static NEXT_USER: AtomicU64 = AtomicU64::new(0);
 
-async fn add_user(setup: &Setup) {
+/// Adds one user; whether it was created.
+async fn add_user(setup: &Setup) -> bool {
     let n = NEXT_USER.fetch_add(1, Ordering::Relaxed);
     let body = json!({
         "org_id": setup.org_id,
@@ -127,20 +132,31 @@ async fn add_user(setup: &Setup) {
         .body(Body::from(body.to_string()))
         .unwrap();
     let response = setup.app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    response.status() == StatusCode::CREATED
 }
 
-async fn measure(setup: Arc<Setup>, concurrency: usize, window: Duration) -> f64 {
+/// One measurement: created users per second, and the calls that failed.
+struct Rate {
+    per_second: f64,
+    failures: u64,
+}
+
+async fn measure(setup: Arc<Setup>, concurrency: usize, window: Duration) -> Rate {
     let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (setup, done, stop) = (setup.clone(), done.clone(), stop.clone());
+            let (setup, done, failed, stop) =
+                (setup.clone(), done.clone(), failed.clone(), stop.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    add_user(&setup).await;
-                    done.fetch_add(1, Ordering::Relaxed);
+                    if add_user(&setup).await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             })
         })
@@ -150,7 +166,17 @@ async fn measure(setup: Arc<Setup>, concurrency: usize, window: Duration) -> f64
     for task in tasks {
         task.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    Rate {
+        per_second: done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64(),
+        failures: failed.load(Ordering::Relaxed),
+    }
+}
+
+/// The median, lowest and highest of `rates`.
+fn spread(rates: &mut [f64]) -> (f64, f64, f64) {
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    (median, rates[0], rates[rates.len() - 1])
 }
 
 async fn run(
@@ -158,19 +184,30 @@ async fn run(
     stores: (TestStore, TestStore),
     runtime: &PluginRuntime,
     window: Duration,
+    rounds: usize,
     concurrency: usize,
-) {
+) -> u64 {
     let without = Arc::new(setup(stores.0, runtime, false).await);
     let with = Arc::new(setup(stores.1, runtime, true).await);
     // Warm up both (compiled code, caches, prepared statements).
     measure(without.clone(), concurrency, Duration::from_millis(500)).await;
     measure(with.clone(), concurrency, Duration::from_millis(500)).await;
-    let none = measure(without, concurrency, window).await;
-    let one = measure(with, concurrency, window).await;
+    let (mut none, mut one, mut failures) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..rounds {
+        let base = measure(without.clone(), concurrency, window).await;
+        let subject = measure(with.clone(), concurrency, window).await;
+        none.push(base.per_second);
+        one.push(subject.per_second);
+        failures += base.failures + subject.failures;
+    }
+    let (none, none_low, none_high) = spread(&mut none);
+    let (one, one_low, one_high) = spread(&mut one);
     println!(
-        "{backend:<9} {concurrency:>11}  {none:>15.0}  {one:>17.0}  {:>5.2}",
+        "{backend:<9} {concurrency:>11}  {none:>7.0} ({none_low:.0}-{none_high:.0})  \
+         {one:>7.0} ({one_low:.0}-{one_high:.0})  {:>5.2}  {failures}",
         one / none
     );
+    failures
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -178,7 +215,12 @@ async fn main() {
     let seconds = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(2);
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5usize)
+        .max(1);
     let concurrency = std::env::var("BENCH_CONCURRENCY")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -188,17 +230,29 @@ async fn main() {
     println!(
         "add human user through the API: no validator vs the email-domains Wasm validator bound"
     );
-    println!("backend   concurrency  no validator/s  one validator/s  ratio");
-    run(
+    println!(
+        "{rounds} alternating rounds of {seconds} s each; median users/s (lowest-highest round)"
+    );
+    println!(
+        "backend   concurrency  no validator/s        one validator/s       ratio  failed calls"
+    );
+    let mut failures = run(
         "sqlite",
         (testing::sqlite().await, testing::sqlite().await),
         &runtime,
         window,
+        rounds,
         concurrency,
     )
     .await;
     match (testing::postgres().await, testing::postgres().await) {
-        (Some(a), Some(b)) => run("postgres", (a, b), &runtime, window, concurrency).await,
+        (Some(a), Some(b)) => {
+            failures += run("postgres", (a, b), &runtime, window, rounds, concurrency).await;
+        }
         _ => println!("postgres  (skipped: set WARDEN_TEST_POSTGRES_URL)"),
     }
+    assert_eq!(
+        failures, 0,
+        "{failures} calls failed: the figures above are not valid"
+    );
 }
