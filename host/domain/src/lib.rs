@@ -15,6 +15,7 @@
 //! | [`application::Application`] | `application` | [`application::ApplicationEvent`] |
 //! | [`user_grant::UserGrant`] | `user_grant` | [`user_grant::UserGrantEvent`] |
 //! | [`plugin::Plugin`] | `plugin` | [`plugin::PluginEvent`] |
+//! | [`notification::Notification`] | `notification` | [`notification::NotificationEvent`] |
 //!
 //! Members live in the instance, organization and project aggregates ([`member`]); [`authz`] turns
 //! memberships into permissions; [`policy`] holds the policies and their resolution.
@@ -28,6 +29,7 @@ pub mod authz;
 pub mod error;
 pub mod instance;
 pub mod member;
+pub mod notification;
 pub mod org;
 pub mod plugin;
 pub mod policy;
