@@ -15,6 +15,7 @@
 //! | [`application::Application`] | `application` | [`application::ApplicationEvent`] |
 //! | [`user_grant::UserGrant`] | `user_grant` | [`user_grant::UserGrantEvent`] |
 //! | [`plugin::Plugin`] | `plugin` | [`plugin::PluginEvent`] |
+//! | [`signing_key::SigningKeys`] | `signing_key` | [`signing_key::SigningKeyEvent`] |
 //! | [`notification::Notification`] | `notification` | [`notification::NotificationEvent`] |
 //!
 //! Members live in the instance, organization and project aggregates ([`member`]); [`authz`] turns
@@ -34,6 +35,7 @@ pub mod org;
 pub mod plugin;
 pub mod policy;
 pub mod project;
+pub mod signing_key;
 pub mod unique;
 pub mod user;
 pub mod user_grant;
