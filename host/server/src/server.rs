@@ -146,6 +146,27 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         registry.runtime().clone(),
     );
     let projection_follower = projection_plugins.spawn(registry.projections());
+    // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
+    let master_key = data_dir
+        .master_key(config.master_key.as_ref().map(|k| k.expose()))
+        .context("reading the master key")?;
+    let provider = warden_oidc::Provider::new(
+        warden_oidc::ProviderConfig::new(config.issuer(), master_key),
+        commands.clone(),
+        read_side.queries().clone(),
+        &store,
+    );
+    if let Err(error) = provider.ensure_keys(&setup.instance_id).await {
+        // Nodes sharing a database need the same master key; tokens fail until that is fixed.
+        tracing::error!(%error, "the signing keys are not usable: tokens cannot be issued");
+    }
+    let key_refresh = provider.spawn_key_refresh();
+    // The management API accepts the provider's access tokens beside personal access tokens.
+    commands.accept_external_tokens(provider.api_tokens());
+    let oidc_routes = provider.router(
+        &setup.instance_id,
+        Arc::new(warden_oidc::flow::NoSessions),
+    );
     let plugin_routes = warden_plugins::router(PluginApiState::new(
         PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
@@ -154,7 +175,8 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side)
             .with_extra_endpoints(warden_plugins::ENDPOINTS),
     )
-    .merge(plugin_routes);
+    .merge(plugin_routes)
+    .merge(oidc_routes);
     let mut state = http::AppState::new(store.clone())
         .with_spoolers(read_side.spoolers().clone())
         .with_plugins(registry.clone());
@@ -169,6 +191,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
     follower.abort();
+    key_refresh.abort();
     projection_follower.abort();
     // Release the projection leases so another node takes over at once.
     read_side.shutdown().await;
