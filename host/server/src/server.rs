@@ -150,6 +150,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let master_key = data_dir
         .master_key(config.master_key.as_ref().map(|k| k.expose()))
         .context("reading the master key")?;
+    let login_csrf_key = warden_login::LoginConfig::csrf_key_from(master_key.to_hex().as_bytes());
     let provider = warden_oidc::Provider::new(
         warden_oidc::ProviderConfig::new(config.issuer(), master_key),
         commands.clone(),
@@ -163,10 +164,20 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let key_refresh = provider.spawn_key_refresh();
     // The management API accepts the provider's access tokens beside personal access tokens.
     commands.accept_external_tokens(provider.api_tokens());
-    let oidc_routes = provider.router(
-        &setup.instance_id,
-        Arc::new(warden_oidc::flow::NoSessions),
-    );
+    // The login pages: the provider sees the browser's sessions through them, they complete its requests.
+    let login = warden_login::Login::new(
+        commands.clone(),
+        read_side.queries().clone(),
+        setup.instance_id.clone(),
+        warden_login::LoginConfig {
+            external_url: config.issuer(),
+            csrf_key: login_csrf_key,
+            session_max_age: warden_login::DEFAULT_SESSION_MAX_AGE,
+        },
+    )
+    .with_plugins(registry.clone());
+    let oidc_routes = provider.router(&setup.instance_id, login.sessions());
+    login.set_auth_requests(provider.auth_requests());
     let plugin_routes = warden_plugins::router(PluginApiState::new(
         PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
@@ -176,7 +187,8 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             .with_extra_endpoints(warden_plugins::ENDPOINTS),
     )
     .merge(plugin_routes)
-    .merge(oidc_routes);
+    .merge(oidc_routes)
+    .merge(login.router());
     let mut state = http::AppState::new(store.clone())
         .with_spoolers(read_side.spoolers().clone())
         .with_plugins(registry.clone());
@@ -186,7 +198,11 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let app = http::router(state, api);
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
-    axum::serve(listener, app)
+    // The peer address reaches the login actions (e.g. a network allow-list).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
