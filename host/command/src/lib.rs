@@ -66,19 +66,19 @@ use warden_domain::{
 };
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
+pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use bootstrap::{
     ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS,
     RECOVER_ACTOR, RECOVERY_ADMIN_LOGIN_NAME, RecoverReport, bootstrap, bootstrap_with,
     default_instance_id, recover, recover_with,
 };
 pub use cache::Model;
+pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
 pub use commands::{
     AppCreated, KeyAdded, LOGIN_ACTOR, LoginCommands, NewApiApp, NewHumanUser, NewMachineKey,
     NewMachineUser, NewOidcApp, NewUserGrant, PasswordAttempt, PasswordOutcome,
     PasswordVerification, SecretIssued, TokenIssued,
 };
-pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
-pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use error::{BootstrapError, CommandError};
 pub use secret::{PasswordHasher, SecretString};
 pub use validator::{CommandValidator, ValidationRequest, ValidatorError, Violation};
