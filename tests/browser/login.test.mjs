@@ -3,12 +3,14 @@
 // Screenshots go to <target>/browser-screenshots/.
 //
 // Scenarios: a login; a TOTP enrolment forced by the login policy, then a login with the second factor; a
-// password reset with the code from the mail (the mail directory, where mail goes without SMTP).
+// password reset with the code from the mail, as received by a real SMTP server on loopback (Python's aiosmtpd,
+// storing what it receives in a maildir).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { createServer, connect } from 'node:net';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +27,42 @@ let base;
 let dataDir;
 let token;
 let browser;
+let smtp;
+let maildir;
+
+// A free loopback port.
+function freePort() {
+  return new Promise((resolvePromise) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolvePromise(port));
+    });
+  });
+}
+
+// aiosmtpd on a loopback port; resolves once it accepts connections.
+async function startSmtp() {
+  const port = await freePort();
+  maildir = mkdtempSync(join(tmpdir(), 'warden-maildir-'));
+  const child = spawn(
+    'python3',
+    ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', join(maildir, 'box')],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((r) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end();
+        r(true);
+      });
+      socket.on('error', () => r(false));
+    });
+    if (up) return { child, port };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('aiosmtpd did not start (pip install aiosmtpd==1.4.6)');
+}
 
 async function api(method, path, body) {
   const response = await fetch(base + path, {
@@ -39,7 +77,14 @@ async function api(method, path, body) {
 
 function startWarden() {
   dataDir = mkdtempSync(join(tmpdir(), 'warden-browser-'));
-  const env = { ...process.env, WARDEN_LOG_LEVEL: 'info' };
+  const env = {
+    ...process.env,
+    WARDEN_LOG_LEVEL: 'info',
+    WARDEN_SMTP_HOST: '127.0.0.1',
+    WARDEN_SMTP_PORT: String(smtp.port),
+    WARDEN_SMTP_FROM: 'Warden <noreply@example.com>',
+    WARDEN_SMTP_TLS: 'none',
+  };
   delete env.WARDEN_DATABASE_URL;
   delete env.WARDEN_EXTERNAL_URL;
   const child = spawn(bin, ['start', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
@@ -121,6 +166,7 @@ async function signIn(page, loginName, password) {
 before(async () => {
   assert.ok(existsSync(bin), `${bin} is missing: build it with \`cargo build -p warden\``);
   mkdirSync(shots, { recursive: true });
+  smtp = await startSmtp();
   server = await startWarden();
   token = readFileSync(join(dataDir, 'admin.pat'), 'utf8').trim();
   browser = await chromium.launch({
@@ -139,6 +185,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill('SIGTERM');
+  smtp?.child.kill('SIGTERM');
 });
 
 test('a user signs in', async () => {
@@ -204,13 +251,13 @@ test('a password reset with the mailed code', async () => {
   await page.fill('#login_name', 'victor');
   await page.click('button[type=submit]');
   await page.waitForSelector('#code');
-  // Without SMTP, mail goes to <data dir>/mail as .eml files; wait for the reset mail.
-  const mailDir = join(dataDir, 'mail');
+  // The mail arrives at the SMTP server's maildir.
+  const inbox = join(maildir, 'box', 'new');
   let code;
   for (let i = 0; i < 200 && !code; i++) {
-    if (existsSync(mailDir)) {
-      for (const file of readdirSync(mailDir).filter((f) => f.endsWith('.eml'))) {
-        const mail = readFileSync(join(mailDir, file), 'utf8');
+    if (existsSync(inbox)) {
+      for (const file of readdirSync(inbox)) {
+        const mail = readFileSync(join(inbox, file), 'utf8');
         if (mail.includes('victor@example.com')) {
           code = /[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}/.exec(mail)?.[0];
         }
