@@ -171,7 +171,14 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let projection_follower = projection_plugins.spawn(registry.projections());
     // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
     let provider = warden_oidc::Provider::new(
-        warden_oidc::ProviderConfig::new(config.issuer(), master_key),
+        // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
+        warden_oidc::ProviderConfig::new(
+            config
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            master_key,
+        ),
         commands.clone(),
         read_side.queries().clone(),
         &store,
