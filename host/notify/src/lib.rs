@@ -24,7 +24,9 @@
 //! send a mail again. The one window left is a crash between the SMTP server accepting the mail and
 //! `notification.sent` being stored: that mail is sent again, with the same `Message-ID`
 //! (`<notification id@warden>`), so receivers can tell. A failed attempt is recorded
-//! (`notification.failed`) and the event is retried with back-off by the spooler, then skipped after its
+//! (`notification.failed`) and the event is retried with back-off by the spooler: while the mail server is
+//! unreachable or answers with a temporary (4xx) error, or the mail directory cannot be written, the outbox
+//! waits and nothing is skipped; a mail the server refuses for good (5xx) is skipped after the spooler's
 //! bound and listed among the projection's failed events. A request whose code expired before it could be
 //! sent is recorded as failed and not retried.
 //!
@@ -74,8 +76,14 @@ pub enum NotifyError {
     #[error("message: {0}")]
     Message(String),
     /// The SMTP server refused the mail or could not be reached.
-    #[error("smtp: {0}")]
-    Smtp(String),
+    #[error("smtp: {message}")]
+    Smtp {
+        /// What went wrong.
+        message: String,
+        /// The server refused the mail for good (a 5xx reply, e.g. an unknown recipient); anything else
+        /// (unreachable, a timeout, a 4xx reply) may pass later.
+        permanent: bool,
+    },
     /// The mail directory could not be written.
     #[error("mail directory: {0}")]
     Io(String),
@@ -250,6 +258,12 @@ impl Projection for Notifier {
                 NotifyError::Command(CommandError::Store(warden_eventstore::Error::Database(
                     e,
                 ))) => ProjectionError::Database(e),
+                // A mail server that is down, or a full disk, holds the outbox back (retried with back-off,
+                // never skipped); a mail refused for good is skipped after the spooler's attempts.
+                error @ (NotifyError::Smtp {
+                    permanent: false, ..
+                }
+                | NotifyError::Io(_)) => ProjectionError::Unavailable(error.to_string()),
                 other => ProjectionError::event(other.to_string()),
             })
         })

@@ -149,7 +149,10 @@ impl Mailer {
                 transport
                     .send(message)
                     .await
-                    .map_err(|e| NotifyError::Smtp(format!("{server}: {e}")))?;
+                    .map_err(|e| NotifyError::Smtp {
+                        message: format!("{server}: {e}"),
+                        permanent: e.is_permanent(),
+                    })?;
                 tracing::info!(notification_id = id, %server, "mail sent");
                 Ok(())
             }

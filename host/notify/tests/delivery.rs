@@ -50,6 +50,7 @@ macro_rules! both_backends {
 both_backends!(
     without_smtp_the_reset_mail_goes_to_the_mail_directory_once,
     the_reset_mail_reaches_a_real_smtp_server_and_its_code_resets_the_password,
+    mail_waits_for_an_unreachable_smtp_server_and_goes_out_when_it_is_back,
 );
 
 const EXTERNAL_URL: &str = "https://id.example.com";
@@ -319,6 +320,15 @@ impl Drop for SmtpServer {
 
 /// Starts `aiosmtpd`, or says why it cannot (a skip locally, a failure in CI).
 async fn smtp_server(dir: &Path) -> Option<SmtpServer> {
+    smtp_server_on(dir, free_port()).await
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    listener.local_addr().expect("addr").port()
+}
+
+async fn smtp_server_on(dir: &Path, port: u16) -> Option<SmtpServer> {
     let available = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .stdout(Stdio::null())
@@ -338,10 +348,6 @@ async fn smtp_server(dir: &Path) -> Option<SmtpServer> {
         }
         return None;
     }
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        listener.local_addr().expect("addr").port()
-    };
     let maildir = dir.join("maildir");
     let child = Command::new("python3")
         .args(["-m", "aiosmtpd", "-n", "-l"])
@@ -417,4 +423,61 @@ fn eml_or_maildir(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|entries| entries.map(|e| e.expect("entry").path()).collect())
         .unwrap_or_default()
+}
+
+async fn mail_waits_for_an_unreachable_smtp_server_and_goes_out_when_it_is_back(store: Store) {
+    let s = setup(store.clone()).await;
+    let port = free_port();
+    let config = NotifyConfig {
+        smtp: Some(SmtpConfig {
+            host: "127.0.0.1".to_owned(),
+            port: Some(port),
+            user: None,
+            password: None,
+            from: "Warden <noreply@id.example.com>".to_owned(),
+            tls: TlsMode::None,
+        }),
+        mail_dir: s._dir.path().join("unused"),
+        external_url: EXTERNAL_URL.to_owned(),
+    };
+    let (spoolers, _) = start_notifier(&s, "node-1", &config).await;
+    s.commands
+        .for_caller(&s.admin)
+        .request_password_reset(&s.user_id)
+        .await
+        .expect("reset requested");
+    // Nothing listens yet: attempts fail and are recorded, more than the spooler's bound on failures.
+    let id = notification_ids(&store).await.pop().expect("requested");
+    let mut waited = false;
+    for _ in 0..400 {
+        let model = s
+            .commands
+            .load::<Notification>(&s.instance_id, &id)
+            .await
+            .expect("load");
+        if model.state.failed_attempts > 5 {
+            assert!(!model.state.sent);
+            let error = model.state.last_error.clone().unwrap_or_default();
+            assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        waited,
+        "attempts go on past the spooler's bound of 5 while the server is down"
+    );
+    // The server comes up: the waiting mail goes out, not skipped.
+    let Some(server) = smtp_server_on(s._dir.path(), port).await else {
+        spoolers.shutdown().await;
+        return;
+    };
+    latest_sent(&s).await;
+    spoolers.shutdown().await;
+    let received = eml_or_maildir(&server.maildir.join("new"));
+    assert_eq!(received.len(), 1, "{received:?}");
+    let mail = std::fs::read_to_string(&received[0]).expect("read mail");
+    let (_, code) = reset_link_and_code(&mail, &s.user_id);
+    reset_with(&s, &code).await;
 }
