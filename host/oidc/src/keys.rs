@@ -142,6 +142,8 @@ impl KeyStore {
     /// Re-reads the ring of `instance_id`, generating keys that are missing or due for rotation.
     pub(crate) async fn refresh(&self, instance_id: &str) -> Result<Arc<Ring>, OidcError> {
         let _guard = self.reload.lock().await;
+        // Rotate at most once per call: the ring read after a rotation is used as it is.
+        let mut rotated = false;
         for _ in 0..5 {
             let model = self
                 .commands
@@ -153,7 +155,7 @@ impl KeyStore {
                 i64::try_from(self.config.rotation_period.as_millis()).unwrap_or(i64::MAX);
             let due: Vec<SigningAlgorithm> = SigningAlgorithm::ALL
                 .into_iter()
-                .filter(|alg| model.state.needs_rotation(*alg, rotation_ms, now_ms))
+                .filter(|alg| !rotated && model.state.needs_rotation(*alg, rotation_ms, now_ms))
                 .collect();
             if due.is_empty() {
                 if let Some(ring) = self.cached(instance_id)
@@ -202,6 +204,7 @@ impl KeyStore {
             );
             match self.commands.store().push(push).await {
                 Ok(stored) => {
+                    rotated = true;
                     self.commands.observe(&stored);
                     tracing::info!(instance_id, "signing keys generated");
                 }

@@ -30,6 +30,7 @@ both_backends!(
     opaque_access_tokens_are_rows_revoked_at_once,
     end_session_redirects_only_to_registered_uris,
     token_endpoint_errors_follow_rfc_6749,
+    rotated_keys_keep_verifying_until_their_tokens_expire,
 );
 
 async fn setup(t: TestStore, app_type: OidcAppType, auth: OidcAuthMethod) -> (Env, App, String) {
@@ -742,4 +743,70 @@ async fn token_endpoint_errors_follow_rfc_6749(t: TestStore) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+}
+
+async fn rotated_keys_keep_verifying_until_their_tokens_expire(t: TestStore) {
+    let env = start(t).await;
+    let (user_id, login, secret) = env.machine("rotating-bot").await;
+    let issue = || async {
+        let body: Value = env
+            .http
+            .post(env.url("/oauth/v2/token"))
+            .basic_auth(&login, Some(&secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "urn:warden:api"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let before = issue().await;
+    let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
+    // A second node, configured to rotate at once, rotates every algorithm's key in the shared ring.
+    let mut config = warden_oidc::ProviderConfig::new(&env.base, env.master_key.clone());
+    config.keys.rotation_period = std::time::Duration::ZERO;
+    let other = warden_oidc::Provider::new(
+        config,
+        env.commands.clone(),
+        env.read.queries().clone(),
+        env.store(),
+    );
+    other.ensure_keys(&env.instance_id).await.unwrap();
+    // The old key still verifies the token it signed, on the node that rotated...
+    let subject = other
+        .authenticate_access_token(&env.instance_id, &before)
+        .await
+        .unwrap()
+        .expect("a token of the retired key verifies");
+    assert_eq!(subject.user_id, user_id);
+    // The ring now holds a new active key per algorithm; the retired ones keep verifying.
+    let ring_events = warden_eventstore::Eventstore::read_aggregate(
+        env.store(),
+        &warden_eventstore::AggregateKey::new(&env.instance_id, "signing_key", &env.instance_id),
+        0,
+    )
+    .await
+    .unwrap();
+    let retired = ring_events
+        .iter()
+        .filter(|e| e.event_type == "signing_key.retired")
+        .count();
+    assert_eq!(retired, 3, "one retired key per algorithm");
+    let new_kid = ring_events
+        .iter()
+        .rev()
+        .filter(|e| e.event_type == "signing_key.activated")
+        .find_map(|e| e.payload["kid"].as_str().map(str::to_owned))
+        .unwrap();
+    assert_ne!(new_kid, old_kid);
+    let seen = env.introspect(&login, &secret, &before).await;
+    assert_eq!(
+        seen["active"], true,
+        "the first node still accepts the old key's token"
+    );
 }

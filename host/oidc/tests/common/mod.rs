@@ -116,6 +116,7 @@ pub struct Env {
     pub project_id: String,
     pub sessions: Arc<TestSessions>,
     pub registry: warden_plugins::PluginRegistry,
+    pub master_key: MasterKey,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
     _t: TestStore,
@@ -161,8 +162,9 @@ async fn start_with(t: TestStore, login_pages: bool) -> Env {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let master_key = MasterKey::generate().unwrap();
     let provider = Provider::new(
-        ProviderConfig::new(&base, MasterKey::generate().unwrap()),
+        ProviderConfig::new(&base, master_key.clone()),
         commands.clone(),
         read.queries().clone(),
         &t.store,
@@ -223,6 +225,7 @@ async fn start_with(t: TestStore, login_pages: bool) -> Env {
         project_id,
         sessions,
         registry,
+        master_key,
         server,
         _dir: dir,
         _t: t,
@@ -287,6 +290,11 @@ pub fn query(url: &str) -> HashMap<String, String> {
 impl Env {
     fn caller(&self) -> Caller {
         Caller::system(&self.instance_id)
+    }
+
+    /// The store the provider runs on.
+    pub fn store(&self) -> &warden_eventstore::Store {
+        &self._t.store
     }
 
     pub fn url(&self, path: &str) -> String {
