@@ -55,6 +55,7 @@ mod commands;
 mod error;
 mod member_index;
 mod pipeline;
+pub mod seal;
 pub mod secret;
 pub mod validator;
 
@@ -66,6 +67,7 @@ use warden_domain::{
 };
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
+pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use bootstrap::{
     ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS,
     RECOVER_ACTOR, RECOVERY_ADMIN_LOGIN_NAME, RecoverReport, bootstrap, bootstrap_with,
@@ -73,9 +75,11 @@ pub use bootstrap::{
 };
 pub use cache::Model;
 pub use clock::Clock;
+pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
 pub use commands::{
-    AppCreated, KeyAdded, NewApiApp, NewHumanUser, NewMachineKey, NewMachineUser, NewOidcApp,
-    NewUserGrant, SecretIssued, TokenIssued,
+    AppCreated, KeyAdded, LOGIN_ACTOR, LoginCommands, NewApiApp, NewHumanUser, NewMachineKey,
+    NewMachineUser, NewOidcApp, NewUserGrant, PasswordAttempt, PasswordOutcome,
+    PasswordVerification, SecretIssued, TokenIssued,
 };
 pub use error::{BootstrapError, CommandError};
 pub use secret::{PasswordHasher, SecretString};
@@ -153,6 +157,9 @@ pub struct CommandsConfig {
     pub validators: Vec<Arc<dyn CommandValidator>>,
     /// The wall clock: the time of each command and of token expiry checks (default: the system's).
     pub clock: Clock,
+    /// Seals the secrets the server must read back (TOTP secrets, emailed codes) under the master key;
+    /// without it those commands fail with [`CommandError::Sealing`] (default: none).
+    pub secret_box: Option<seal::SecretBox>,
 }
 
 impl Default for CommandsConfig {
@@ -164,6 +171,7 @@ impl Default for CommandsConfig {
             hashing_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             validators: Vec::new(),
             clock: Clock::system(),
+            secret_box: None,
         }
     }
 }
@@ -180,10 +188,13 @@ struct Inner {
     models: WriteModels,
     hasher: PasswordHasher,
     validators: Vec<Arc<dyn CommandValidator>>,
+    secret_box: Option<seal::SecretBox>,
     max_attempts: u32,
     dependency_max_age: Duration,
     member_index: member_index::MemberIndex,
     clock: Clock,
+    /// Who else issues bearer tokens the API accepts (the OpenID Connect provider), set once at wiring.
+    external_tokens: std::sync::OnceLock<Arc<dyn ExternalTokens>>,
 }
 
 impl Commands {
@@ -195,10 +206,12 @@ impl Commands {
                 models: WriteModels::new(config.cache_capacity),
                 hasher: PasswordHasher::new(config.hashing_concurrency),
                 validators: config.validators,
+                secret_box: config.secret_box,
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
                 member_index: member_index::MemberIndex::default(),
                 clock: config.clock,
+                external_tokens: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -211,6 +224,11 @@ impl Commands {
     /// The password hasher (shared with the login flow).
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
+    }
+
+    /// The box that seals secrets under the master key, if one was configured.
+    pub fn secret_box(&self) -> Option<&seal::SecretBox> {
+        self.inner.secret_box.as_ref()
     }
 
     /// The commands `caller` may issue.
@@ -245,6 +263,12 @@ impl Commands {
                 .models
                 .invalidate(&event.aggregate, event.sequence);
         }
+    }
+
+    /// Accepts, from now on, the bearer tokens `tokens` vouches for (beside personal access tokens), with the
+    /// same checks of the user and organization; a second call is ignored.
+    pub fn accept_external_tokens(&self, tokens: Arc<dyn ExternalTokens>) {
+        let _ = self.inner.external_tokens.set(tokens);
     }
 
     /// Authenticates a personal access token (`wdn_pat_<user>_<token>_<secret>`) of `instance_id`: the token

@@ -105,10 +105,17 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .await
         .context("reading the plugins")?;
     let follower = registry.spawn();
+    // The master key seals signing keys (OIDC) and the secrets the server reads back (TOTP secrets, mailed
+    // codes), so it is read before the command pipeline starts.
+    let master_key = data_dir
+        .master_key(config.master_key.as_ref().map(|k| k.expose()))
+        .context("reading the master key")?;
+    let login_csrf_key = warden_login::LoginConfig::csrf_key_from(master_key.to_hex().as_bytes());
     let commands = Commands::new(
         store.clone(),
         CommandsConfig {
             validators: vec![Arc::new(PluginValidators::new(registry.clone()))],
+            secret_box: Some(secret_box(&master_key)?),
             ..CommandsConfig::default()
         },
     );
@@ -139,6 +146,22 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     Cascades::start(commands.clone(), &read_side)
         .await
         .context("starting the process managers")?;
+    // Mail: through SMTP when configured, else to the log and <data_dir>/mail.
+    warden_notify::Notifier::start(
+        commands.clone(),
+        read_side.spoolers(),
+        &warden_notify::NotifyConfig {
+            smtp: config.smtp.clone(),
+            mail_dir: data_dir.subdirectory(MAIL_DIR)?,
+            // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
+            external_url: config
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+        },
+    )
+    .await
+    .context("starting the notifier")?;
     // Projection plugins run under the spoolers of this node, following the registry.
     let projection_plugins = ProjectionPlugins::new(
         store.clone(),
@@ -146,6 +169,43 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         registry.runtime().clone(),
     );
     let projection_follower = projection_plugins.spawn(registry.projections());
+    // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
+    let provider = warden_oidc::Provider::new(
+        // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
+        warden_oidc::ProviderConfig::new(
+            config
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            master_key,
+        ),
+        commands.clone(),
+        read_side.queries().clone(),
+        &store,
+    );
+    if let Err(error) = provider.ensure_keys(&setup.instance_id).await {
+        // Nodes sharing a database need the same master key; tokens fail until that is fixed.
+        tracing::error!(%error, "the signing keys are not usable: tokens cannot be issued");
+    }
+    let key_refresh = provider.spawn_key_refresh();
+    // The management API accepts the provider's access tokens beside personal access tokens.
+    commands.accept_external_tokens(provider.api_tokens());
+    // Its pre-token and pre-userinfo actions run through the plugin registry.
+    provider.set_plugins(registry.clone());
+    // The login pages: the provider sees the browser's sessions through them, they complete its requests.
+    let login = warden_login::Login::new(
+        commands.clone(),
+        read_side.queries().clone(),
+        setup.instance_id.clone(),
+        warden_login::LoginConfig {
+            external_url: config.issuer(),
+            csrf_key: login_csrf_key,
+            session_max_age: warden_login::DEFAULT_SESSION_MAX_AGE,
+        },
+    )
+    .with_plugins(registry.clone());
+    let oidc_routes = provider.router(&setup.instance_id, login.sessions());
+    login.set_auth_requests(provider.auth_requests());
     let plugin_routes = warden_plugins::router(PluginApiState::new(
         PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
@@ -154,7 +214,9 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side)
             .with_extra_endpoints(warden_plugins::ENDPOINTS),
     )
-    .merge(plugin_routes);
+    .merge(plugin_routes)
+    .merge(oidc_routes)
+    .merge(login.router());
     let mut state = http::AppState::new(store.clone())
         .with_spoolers(read_side.spoolers().clone())
         .with_plugins(registry.clone());
@@ -164,11 +226,16 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let app = http::router(state, api);
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    // The peer address reaches the login actions (e.g. a network allow-list).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed")?;
     follower.abort();
+    key_refresh.abort();
     projection_follower.abort();
     // Release the projection leases so another node takes over at once.
     read_side.shutdown().await;
@@ -176,6 +243,27 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     drop(data_dir);
     tracing::info!("warden stopped");
     Ok(())
+}
+
+/// The data directory's folder for mail when no SMTP server is configured.
+pub const MAIL_DIR: &str = "mail";
+
+/// The box sealing secrets the server reads back, keyed from the master key.
+fn secret_box(
+    master_key: &warden_oidc::MasterKey,
+) -> anyhow::Result<warden_command::seal::SecretBox> {
+    let hex = master_key.to_hex();
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            .context("the master key is not 32 bytes of hex")?;
+    }
+    Ok(warden_command::seal::SecretBox::derived(
+        &key,
+        warden_command::seal::PURPOSE,
+    ))
 }
 
 async fn shutdown_signal() {
