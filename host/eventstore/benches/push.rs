@@ -1,8 +1,14 @@
-//! Single-event pushes per second with 1, 4 and 16 concurrent writers, beside a raw baseline measured on
-//! the same database in the same run: plain single-row INSERT transactions into a bare table.
+//! Pushes per second with 1, 4 and 16 concurrent writers, beside a raw baseline measured on the same
+//! database in the same run: plain single-row INSERT transactions into a bare table.
+//!
+//! Two kinds of push: `event` (one event to one aggregate) and `unique` (one event and one unique value
+//! claimed, as a user creation). Each is measured on the default write path (`subject`) and on the path it
+//! replaces (`baseline`): on SQLite one transaction per push instead of group commit; on PostgreSQL a
+//! transaction of several statements instead of one `warden_push` call (single-event pushes are one
+//! statement on both paths there). Baseline and subject alternate over the rounds; the figures are means.
 //!
 //! `cargo bench -p warden-eventstore --bench push` (PostgreSQL too when WARDEN_TEST_POSTGRES_URL is set;
-//! BENCH_SECONDS sets the time per measurement, default 3).
+//! BENCH_SECONDS sets the time per measurement, default 3; BENCH_ROUNDS the rounds, default 2).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -15,60 +21,125 @@ use std::{
 };
 
 use serde_json::json;
-use warden_eventstore::{AggregateKey, Eventstore, Expected, NewEvent, Push, Store, testing};
+use warden_eventstore::{
+    AggregateKey, Eventstore, Expected, NewEvent, Push, Store, UniqueChange, UniqueValue, testing,
+};
 
 const WRITERS: [usize; 3] = [1, 4, 16];
 
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Event,
+    Unique,
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let window = Duration::from_secs(seconds);
-    println!("backend   writers  raw inserts/s  eventstore pushes/s  ratio");
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let window = Duration::from_secs(env("BENCH_SECONDS", 3));
+    let rounds = env("BENCH_ROUNDS", 2);
+    println!(
+        "backend   kind    writers  raw inserts/s  baseline pushes/s  subject pushes/s  baseline/raw  subject/raw  subject/baseline"
+    );
     let sqlite = testing::sqlite().await;
-    run(&sqlite.store, window).await;
+    run(&sqlite.store, window, rounds).await;
     match testing::postgres().await {
-        Some(pg) => run(&pg.store, window).await,
+        Some(pg) => run(&pg.store, window, rounds).await,
         None => println!("postgres  (skipped: set WARDEN_TEST_POSTGRES_URL)"),
     }
 }
 
-async fn run(store: &Store, window: Duration) {
-    create_raw_table(store).await;
-    for writers in WRITERS {
-        let shared = store.clone();
-        let raw = measure(writers, window, move |w, n| {
-            let store = shared.clone();
-            async move { raw_insert(&store, w, n).await }
-        })
-        .await;
-        let shared = store.clone();
-        let pushes = measure(writers, window, move |w, n| {
-            let store = shared.clone();
-            async move {
-                store
-                    .push(Push::new("bench").append(
-                        AggregateKey::new("bench", "counter", format!("w{writers}-{w}")),
-                        Expected::Exact(n as i64),
-                        vec![NewEvent::new(
-                            "counter.incremented",
-                            1,
-                            json!({ "writer": w, "n": n }),
-                        )],
-                    ))
-                    .await
-                    .unwrap();
-            }
-        })
-        .await;
-        println!(
-            "{:<9} {writers:>7}  {raw:>13.0}  {pushes:>19.0}  {:>5.2}",
-            store.backend(),
-            pushes / raw
-        );
+/// The store on the path measured against: grouping off (SQLite), several statements (PostgreSQL).
+fn baseline(store: &Store) -> Store {
+    match store {
+        Store::Sqlite(s) => Store::Sqlite(s.clone().group_commit(false)),
+        Store::Postgres(s) => Store::Postgres(s.clone().one_statement(false)),
     }
+}
+
+async fn run(store: &Store, window: Duration, rounds: u64) {
+    create_raw_table(store).await;
+    let base = baseline(store);
+    // Aggregate ids and unique values stay fresh across measurements.
+    let generation = Arc::new(AtomicU64::new(0));
+    for kind in [Kind::Event, Kind::Unique] {
+        for writers in WRITERS {
+            let (mut raw, mut old, mut new) = (0.0, 0.0, 0.0);
+            for _ in 0..rounds {
+                let shared = store.clone();
+                raw += measure(writers, window, move |w, n| {
+                    let store = shared.clone();
+                    async move { raw_insert(&store, w, n).await }
+                })
+                .await;
+                old += pushes(&base, kind, writers, window, &generation).await;
+                new += pushes(store, kind, writers, window, &generation).await;
+            }
+            let r = rounds as f64;
+            let (raw, old, new) = (raw / r, old / r, new / r);
+            println!(
+                "{:<9} {:<7} {writers:>7}  {raw:>13.0}  {old:>17.0}  {new:>16.0}  {:>12.2}  {:>11.2}  {:>16.2}",
+                store.backend(),
+                match kind {
+                    Kind::Event => "event",
+                    Kind::Unique => "unique",
+                },
+                old / raw,
+                new / raw,
+                new / old
+            );
+        }
+    }
+}
+
+async fn pushes(
+    store: &Store,
+    kind: Kind,
+    writers: usize,
+    window: Duration,
+    generation: &AtomicU64,
+) -> f64 {
+    let g = generation.fetch_add(1, Ordering::SeqCst);
+    let shared = store.clone();
+    measure(writers, window, move |w, n| {
+        let store = shared.clone();
+        async move {
+            let id = format!("g{g}-w{w}");
+            let push = match kind {
+                Kind::Event => Push::new("bench").append(
+                    AggregateKey::new("bench", "counter", id),
+                    Expected::Exact(n as i64),
+                    vec![NewEvent::new(
+                        "counter.incremented",
+                        1,
+                        json!({ "writer": w, "n": n }),
+                    )],
+                ),
+                Kind::Unique => Push::new("bench")
+                    .append(
+                        AggregateKey::new("bench", "user", format!("{id}-{n}")),
+                        Expected::Exact(0),
+                        vec![NewEvent::new(
+                            "user.machine.added",
+                            1,
+                            json!({ "login_name": format!("{id}-{n}") }),
+                        )],
+                    )
+                    .unique(UniqueChange::Add(UniqueValue::new(
+                        "bench",
+                        "login_name",
+                        format!("{id}-{n}"),
+                    ))),
+            };
+            store.push(push).await.unwrap();
+        }
+    })
+    .await
 }
 
 /// Runs `writers` tasks calling `op(writer, n)` for n = 0, 1, … until `window` has passed; returns ops/s.
