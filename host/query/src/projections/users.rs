@@ -56,7 +56,12 @@ impl Projection for UsersProjection {
     }
 }
 
-/// Sets columns of the user row (`$1` instance, `$2` id, `$3` changed at, `$4` sequence, then `values`).
+/// Sets columns of the user row (`$1` instance, `$2` id, `$3` changed at, `$4` sequence, then `values`), unless
+/// the row already reflects the event.
+///
+/// Every statement of this projection checks the user row's `sequence`: a read by id may bring a row up to
+/// date ahead of the spooler (see `Queries`), and the spooler applying the same events afterwards must change
+/// nothing rather than move the row (or its metadata, keys and tokens) backwards.
 async fn update(
     tx: &mut ViewTx,
     event: &Event,
@@ -64,7 +69,8 @@ async fn update(
     values: &[SqlValue],
 ) -> Result<(), ProjectionError> {
     let sql = format!(
-        "UPDATE users SET {set}{sep}changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2",
+        "UPDATE users SET {set}{sep}changed_at_ms = $3, sequence = $4 \
+         WHERE instance_id = $1 AND id = $2 AND sequence < $4",
         sep = if set.is_empty() { "" } else { ", " }
     );
     let mut params = Vec::from(params![
@@ -213,6 +219,12 @@ async fn flush(
     Ok(())
 }
 
+/// Whether the user row exists and does not yet reflect the event (`$1` instance, `$2` id, the event's
+/// sequence at `$n`): the condition of every write to the user's metadata, keys and tokens.
+fn behind(n: usize) -> String {
+    format!("EXISTS (SELECT 1 FROM users WHERE instance_id = $1 AND id = $2 AND sequence < ${n})")
+}
+
 async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let decoded = decode::<UserEvent>(event)?;
     apply_decoded(tx, event, decoded).await
@@ -289,17 +301,23 @@ async fn apply_decoded(
         }
         UserEvent::MetadataSet(e) => {
             tx.execute(
-                "INSERT INTO user_metadata (instance_id, user_id, key, value) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value",
-                &params![instance, id, e.key, e.value],
+                &format!(
+                    "INSERT INTO user_metadata (instance_id, user_id, key, value) SELECT $1, $2, $3, $4 \
+                     WHERE {} ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value",
+                    behind(5)
+                ),
+                &params![instance, id, e.key, e.value, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
         UserEvent::MetadataRemoved(e) => {
             tx.execute(
-                "DELETE FROM user_metadata WHERE instance_id = $1 AND user_id = $2 AND key = $3",
-                &params![instance, id, e.key],
+                &format!(
+                    "DELETE FROM user_metadata WHERE instance_id = $1 AND user_id = $2 AND key = $3 AND {}",
+                    behind(4)
+                ),
+                &params![instance, id, e.key, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
@@ -319,18 +337,33 @@ async fn apply_decoded(
                 KeyFormat::Jwk => "jwk",
             };
             tx.execute(
-                "INSERT INTO machine_keys (instance_id, user_id, key_id, format, public_key, expires_at_ms, \
-                 created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (instance_id, user_id, key_id) DO NOTHING",
-                &params![instance, id, e.key_id, format, e.public_key, e.expires_at_unix_ms, at_ms(event)],
+                &format!(
+                    "INSERT INTO machine_keys (instance_id, user_id, key_id, format, public_key, \
+                     expires_at_ms, created_at_ms) SELECT $1, $2, $3, $4, $5, $6, $7 WHERE {} \
+                     ON CONFLICT (instance_id, user_id, key_id) DO NOTHING",
+                    behind(8)
+                ),
+                &params![
+                    instance,
+                    id,
+                    e.key_id,
+                    format,
+                    e.public_key,
+                    e.expires_at_unix_ms,
+                    at_ms(event),
+                    event.sequence
+                ],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
         UserEvent::MachineKeyRemoved(e) => {
             tx.execute(
-                "DELETE FROM machine_keys WHERE instance_id = $1 AND user_id = $2 AND key_id = $3",
-                &params![instance, id, e.key_id],
+                &format!(
+                    "DELETE FROM machine_keys WHERE instance_id = $1 AND user_id = $2 AND key_id = $3 AND {}",
+                    behind(4)
+                ),
+                &params![instance, id, e.key_id, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
@@ -339,17 +372,32 @@ async fn apply_decoded(
         UserEvent::MachineSecretRemoved => update(tx, event, "has_secret = FALSE", &[]).await?,
         UserEvent::PersonalAccessTokenAdded(e) => {
             tx.execute(
-                "INSERT INTO personal_access_tokens (instance_id, user_id, token_id, expires_at_ms, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id, user_id, token_id) DO NOTHING",
-                &params![instance, id, e.token_id, e.expires_at_unix_ms, at_ms(event)],
+                &format!(
+                    "INSERT INTO personal_access_tokens (instance_id, user_id, token_id, expires_at_ms, \
+                     created_at_ms) SELECT $1, $2, $3, $4, $5 WHERE {} \
+                     ON CONFLICT (instance_id, user_id, token_id) DO NOTHING",
+                    behind(6)
+                ),
+                &params![
+                    instance,
+                    id,
+                    e.token_id,
+                    e.expires_at_unix_ms,
+                    at_ms(event),
+                    event.sequence
+                ],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
         UserEvent::PersonalAccessTokenRemoved(e) => {
             tx.execute(
-                "DELETE FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 AND token_id = $3",
-                &params![instance, id, e.token_id],
+                &format!(
+                    "DELETE FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 \
+                     AND token_id = $3 AND {}",
+                    behind(4)
+                ),
+                &params![instance, id, e.token_id, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
