@@ -3,11 +3,12 @@
 //! SQLite allows one writer at a time, so pushes go through a pool of exactly one connection: writers
 //! queue in the process instead of failing with "database is locked". A committer task takes the queued
 //! pushes and writes every push that arrived while the writer was busy in one transaction (group commit),
-//! each push in its own savepoint so that it succeeds or fails alone. Because writes are serialized, the
+//! each push checked on its own so that it succeeds or fails alone. Because writes are serialized, the
 //! commit order is the position order and a stream reader can never miss a late commit. Readers use a
 //! separate pool and read concurrently with the writer (WAL).
 
 use std::{
+    collections::HashMap,
     str::FromStr,
     sync::{
         Arc,
@@ -176,6 +177,14 @@ impl SqliteStore {
 
     /// A push through the committer task: queued, written with whatever else is queued, answered.
     async fn push_grouped(&self, push: Push, created_at: i64) -> Result<Vec<Event>> {
+        // Nothing queued and the writer idle: no group to join, so no hand-over to the committer either.
+        if self.committer.waiting.load(Ordering::SeqCst) == 0
+            && let Some(mut conn) = self.writer.try_acquire()
+        {
+            let stored = write_alone(&mut conn, push, created_at).await?;
+            self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+            return Ok(stored);
+        }
         let (reply, answer) = oneshot::channel();
         self.committer.waiting.fetch_add(1, Ordering::SeqCst);
         if self
@@ -241,9 +250,9 @@ async fn commit_loop(
 /// Writes a group of pushes; one result per push, in order.
 ///
 /// Alone, a push is written as it would be without grouping. Several are written in one transaction in queue
-/// order, each inside its own savepoint: a push that fails (a conflict, a taken unique value) is rolled back
-/// to its savepoint and answered with its error, the others commit. When the group transaction itself fails,
-/// every push is written again alone, so each caller gets the outcome of its own push.
+/// order (see [`write_together`]): a push that fails (a conflict, a taken unique value) is answered with its
+/// error and stores nothing, the others commit. When the group transaction itself fails, every push is
+/// written again alone, so each caller gets the outcome of its own push.
 async fn write_group(
     conn: &mut SqliteConnection,
     group: &mut [Pending],
@@ -286,41 +295,248 @@ async fn write_alone(
     Ok(stored)
 }
 
-/// Several pushes in one transaction, each in a savepoint (a single-statement push needs none: a statement
-/// that changes nothing leaves nothing to undo). `Err` when the transaction as a whole failed; nothing of
-/// the group is stored then.
+/// Most rows of one multi-row statement (SQLite binds at most 32,766 values to one statement).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Several pushes in one transaction, in queue order, with a few statements for the whole group: the latest
+/// sequences of every aggregate involved and which of the unique values involved are taken are read first;
+/// each push is then checked against them as the pushes before it in the group left them, exactly as it
+/// would be checked alone; a push that fails is answered with its error and leaves no trace; the events and
+/// unique-value changes of the others are written with multi-row statements. The writer is serialized, so
+/// what the transaction read stays true until it commits. `Err` when the transaction as a whole failed;
+/// nothing of the group is stored then.
 async fn write_together(
     conn: &mut SqliteConnection,
     group: &mut [Pending],
 ) -> Result<Vec<Result<Vec<Event>>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut tx_id: i64 = sqlx::query_scalar(NEXT_TX_ID).fetch_one(&mut *tx).await?;
-    let mut results = Vec::with_capacity(group.len());
-    for pending in group.iter() {
-        let push = &pending.push;
-        if is_single_statement(push) {
-            match push_one(&mut tx, push, Some(tx_id), pending.created_at).await {
-                // A statement that failed in the database, not a check: the group fails as a whole.
-                Err(Error::Database(e)) => return Err(e),
-                result => results.push(result.map(|e| vec![e])),
-            }
-        } else {
-            let mut savepoint = Connection::begin(&mut *tx).await?;
-            match write_push(&mut savepoint, push.clone(), tx_id, pending.created_at).await {
-                Ok(stored) => {
-                    savepoint.commit().await?;
-                    results.push(Ok(stored));
-                }
-                Err(error) => {
-                    savepoint.rollback().await?;
-                    results.push(Err(error));
-                }
+    let (mut tx_id, mut position): (i64, i64) = sqlx::query_as(
+        // Two subqueries: each MAX alone reads one end of an index; together in one query they scan it.
+        "SELECT (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), \
+                (SELECT COALESCE(MAX(position), 0) + 1 FROM events)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let mut keys: Vec<&AggregateKey> = group
+        .iter()
+        .flat_map(|p| {
+            p.push
+                .aggregates
+                .iter()
+                .map(|a| &a.aggregate)
+                .chain(p.push.unchanged.iter().map(|(k, _)| k))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut latest: HashMap<&AggregateKey, i64> = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "WITH k(i, instance_id, aggregate_type, aggregate_id) AS (",
+        );
+        sql.push_values(chunk.iter().enumerate(), |mut row, (i, key)| {
+            row.push_bind(i as i64)
+                .push_bind(&key.instance_id)
+                .push_bind(&key.aggregate_type)
+                .push_bind(&key.aggregate_id);
+        });
+        sql.push(
+            ") SELECT k.i, (SELECT COALESCE(MAX(e.sequence), 0) FROM events e \
+             WHERE e.instance_id = k.instance_id AND e.aggregate_type = k.aggregate_type \
+             AND e.aggregate_id = k.aggregate_id) FROM k",
+        );
+        for row in sql.build().fetch_all(&mut *tx).await? {
+            let i: i64 = row.try_get(0)?;
+            let key = usize::try_from(i).ok().and_then(|i| chunk.get(i));
+            if let Some(key) = key {
+                latest.insert(*key, row.try_get(1)?);
             }
         }
-        tx_id += 1;
+    }
+
+    let mut values: Vec<&UniqueValue> = group
+        .iter()
+        .flat_map(|p| p.push.unique.iter())
+        .map(|change| match change {
+            UniqueChange::Add(u) | UniqueChange::Remove(u) => u,
+        })
+        .collect();
+    values.sort();
+    values.dedup();
+    let mut taken_before: HashMap<&UniqueValue, bool> =
+        values.iter().map(|u| (*u, false)).collect();
+    for chunk in values.chunks(ROWS_PER_STATEMENT) {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("WITH k(i, instance_id, unique_type, unique_value) AS (");
+        sql.push_values(chunk.iter().enumerate(), |mut row, (i, u)| {
+            row.push_bind(i as i64)
+                .push_bind(&u.instance_id)
+                .push_bind(&u.unique_type)
+                .push_bind(&u.value);
+        });
+        sql.push(
+            ") SELECT k.i FROM k WHERE EXISTS (SELECT 1 FROM unique_constraints u \
+             WHERE u.instance_id = k.instance_id AND u.unique_type = k.unique_type \
+             AND u.unique_value = k.unique_value)",
+        );
+        for row in sql.build().fetch_all(&mut *tx).await? {
+            let i: i64 = row.try_get(0)?;
+            if let Some(u) = usize::try_from(i).ok().and_then(|i| chunk.get(i)) {
+                taken_before.insert(*u, true);
+            }
+        }
+    }
+    let mut taken = taken_before.clone();
+
+    let mut results = Vec::with_capacity(group.len());
+    let mut stored: Vec<Event> = Vec::new();
+    for pending in group.iter() {
+        let push = &pending.push;
+        match check(push, &latest, &taken) {
+            Err(error) => results.push(Err(error)),
+            Ok(claims) => {
+                taken.extend(claims);
+                let first = stored.len();
+                for changes in &push.aggregates {
+                    let sequence = latest.entry(&changes.aggregate).or_insert(0);
+                    for event in &changes.events {
+                        *sequence += 1;
+                        stored.push(Event {
+                            position,
+                            tx_id,
+                            aggregate: changes.aggregate.clone(),
+                            sequence: *sequence,
+                            event_type: event.event_type.clone(),
+                            revision: event.revision,
+                            payload: event.payload.clone(),
+                            creator: push.creator.clone(),
+                            org_id: push.org_id.clone(),
+                            created_at: pending.created_at,
+                        });
+                        position += 1;
+                    }
+                }
+                results.push(Ok(stored[first..].to_vec()));
+                tx_id += 1;
+            }
+        }
+    }
+
+    // The net change of each unique value over the group.
+    let (mut claimed, mut released): (Vec<&UniqueValue>, Vec<&UniqueValue>) =
+        (Vec::new(), Vec::new());
+    for (u, now) in &taken {
+        if taken_before.get(u) != Some(now) {
+            if *now {
+                claimed.push(u);
+            } else {
+                released.push(u);
+            }
+        }
+    }
+    for chunk in released.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM unique_constraints WHERE (instance_id, unique_type, unique_value) IN (",
+        );
+        sql.push_values(chunk, |mut row, u| {
+            row.push_bind(&u.instance_id)
+                .push_bind(&u.unique_type)
+                .push_bind(&u.value);
+        });
+        sql.push(")");
+        sql.build().execute(&mut *tx).await?;
+    }
+    for chunk in claimed.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) ",
+        );
+        sql.push_values(chunk, |mut row, u| {
+            row.push_bind(&u.instance_id)
+                .push_bind(&u.unique_type)
+                .push_bind(&u.value);
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    for chunk in stored.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
+             event_type, revision, payload, creator, created_at, org_id) ",
+        );
+        sql.push_values(chunk, |mut row, e| {
+            row.push_bind(e.position)
+                .push_bind(e.tx_id)
+                .push_bind(&e.aggregate.instance_id)
+                .push_bind(&e.aggregate.aggregate_type)
+                .push_bind(&e.aggregate.aggregate_id)
+                .push_bind(e.sequence)
+                .push_bind(&e.event_type)
+                .push_bind(i32::from(e.revision))
+                .push_bind(e.payload.to_string())
+                .push_bind(&e.creator)
+                .push_bind(e.created_at)
+                .push_bind(&e.org_id);
+        });
+        sql.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// Checks one push of a group against the state the pushes before it left (`latest` sequences, `taken`
+/// unique values), in the order a push alone is checked: unique values, aggregates expected unchanged,
+/// appends. Returns the unique values the push changes (value, taken afterwards).
+fn check<'p>(
+    push: &'p Push,
+    latest: &HashMap<&AggregateKey, i64>,
+    taken: &HashMap<&UniqueValue, bool>,
+) -> Result<Vec<(&'p UniqueValue, bool)>> {
+    let mut changes: Vec<(&UniqueValue, bool)> = Vec::with_capacity(push.unique.len());
+    let is_taken = |changes: &[(&UniqueValue, bool)], u: &UniqueValue| {
+        changes
+            .iter()
+            .rev()
+            .find(|(v, _)| *v == u)
+            .map(|(_, now)| *now)
+            .or_else(|| taken.get(u).copied())
+            .unwrap_or(false)
+    };
+    for change in &push.unique {
+        match change {
+            UniqueChange::Add(u) => {
+                if is_taken(&changes, u) {
+                    return Err(Error::UniqueTaken {
+                        unique_type: u.unique_type.clone(),
+                        value: u.value.clone(),
+                    });
+                }
+                changes.push((u, true));
+            }
+            UniqueChange::Remove(u) => changes.push((u, false)),
+        }
+    }
+    let at = |key: &AggregateKey| latest.get(key).copied().unwrap_or(0);
+    for (key, expected) in &push.unchanged {
+        if at(key) != *expected {
+            return Err(Error::Conflict {
+                aggregate_type: key.aggregate_type.clone(),
+                aggregate_id: key.aggregate_id.clone(),
+                expected: Some(*expected),
+            });
+        }
+    }
+    for changes in &push.aggregates {
+        if let Expected::Exact(expected) = changes.expected
+            && at(&changes.aggregate) != expected
+        {
+            return Err(Error::Conflict {
+                aggregate_type: changes.aggregate.aggregate_type.clone(),
+                aggregate_id: changes.aggregate.aggregate_id.clone(),
+                expected: Some(expected),
+            });
+        }
+    }
+    Ok(changes)
 }
 
 fn is_single_statement(push: &Push) -> bool {

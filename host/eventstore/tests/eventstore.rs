@@ -806,6 +806,15 @@ async fn grouped_pushes_succeed_or_fail_alone(store: Store) {
                 .unique(UniqueChange::Add(login_name("third"))),
             // 7: commits.
             one("c", Expected::Exact(1), "b", 8),
+            // 8: releases a value taken before the group: commits.
+            one("owner", Expected::Exact(1), "user.removed", 9)
+                .unique(UniqueChange::Remove(login_name("taken"))),
+            // 9: claims the value push 8 released: commits.
+            one("g6", Expected::Exact(0), "user.added", 10)
+                .unique(UniqueChange::Add(login_name("taken"))),
+            // 10: releases the value push 2 claimed: commits, the value ends free.
+            one("g2", Expected::Exact(1), "user.removed", 11)
+                .unique(UniqueChange::Remove(login_name("fresh"))),
         ],
     )
     .await;
@@ -822,7 +831,7 @@ async fn grouped_pushes_succeed_or_fail_alone(store: Store) {
     assert_eq!(
         outcome,
         [
-            "ok", "conflict", "ok", "taken", "taken", "ok", "conflict", "ok"
+            "ok", "conflict", "ok", "taken", "taken", "ok", "conflict", "ok", "ok", "ok", "ok"
         ],
         "{results:?}"
     );
@@ -846,7 +855,12 @@ async fn grouped_pushes_succeed_or_fail_alone(store: Store) {
             "nothing of {id} stored"
         );
     }
-    for (value, taken) in [("fresh", true), ("other", false), ("third", false)] {
+    for (value, taken) in [
+        ("fresh", false),
+        ("other", false),
+        ("third", false),
+        ("taken", true),
+    ] {
         assert_eq!(
             store.is_taken(&login_name(value)).await.expect("is_taken"),
             taken,
@@ -863,13 +877,13 @@ async fn grouped_pushes_succeed_or_fail_alone(store: Store) {
     assert_eq!(g1, [1, 2]);
 
     // The stream holds the committed pushes in submission order, each push in a commit group of its own.
-    let events = read_until(&store, before.len() + 4).await;
+    let events = read_until(&store, before.len() + 7).await;
     let grouped = &events[before.len()..];
     let order: Vec<i64> = grouped
         .iter()
         .map(|e| e.payload["n"].as_i64().expect("n"))
         .collect();
-    assert_eq!(order, [1, 3, 6, 8]);
+    assert_eq!(order, [1, 3, 6, 8, 9, 10, 11]);
     assert!(
         grouped.windows(2).all(|w| w[0].tx_id < w[1].tx_id),
         "{grouped:?}"
