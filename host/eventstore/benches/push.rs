@@ -7,6 +7,11 @@
 //! transaction of several statements instead of one `warden_push` call (single-event pushes are one
 //! statement on both paths there). Baseline and subject alternate over the rounds; the figures are means.
 //!
+//! On PostgreSQL a third row, `grouped`, measures group commit there: single-event pushes handed to a pool of
+//! 4 committers, each writing whatever is queued (up to 64 pushes) in one transaction with a savepoint per
+//! push (what each push keeping its own atomicity costs on PostgreSQL), against the one statement per push
+//! the store uses.
+//!
 //! `cargo bench -p warden-eventstore --bench push` (PostgreSQL too when WARDEN_TEST_POSTGRES_URL is set;
 //! BENCH_SECONDS sets the time per measurement, default 3; BENCH_ROUNDS the rounds, default 2).
 
@@ -31,6 +36,7 @@ const WRITERS: [usize; 3] = [1, 4, 16];
 enum Kind {
     Event,
     Unique,
+    Grouped,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -67,7 +73,11 @@ async fn run(store: &Store, window: Duration, rounds: u64) {
     let base = baseline(store);
     // Aggregate ids and unique values stay fresh across measurements.
     let generation = Arc::new(AtomicU64::new(0));
-    for kind in [Kind::Event, Kind::Unique] {
+    let kinds: &[Kind] = match store {
+        Store::Sqlite(_) => &[Kind::Event, Kind::Unique],
+        Store::Postgres(_) => &[Kind::Event, Kind::Unique, Kind::Grouped],
+    };
+    for &kind in kinds {
         for writers in WRITERS {
             let (mut raw, mut old, mut new) = (0.0, 0.0, 0.0);
             for _ in 0..rounds {
@@ -77,8 +87,13 @@ async fn run(store: &Store, window: Duration, rounds: u64) {
                     async move { raw_insert(&store, w, n).await }
                 })
                 .await;
-                old += pushes(&base, kind, writers, window, &generation).await;
-                new += pushes(store, kind, writers, window, &generation).await;
+                if let (Kind::Grouped, Store::Postgres(pg)) = (kind, store) {
+                    old += pushes(store, Kind::Event, writers, window, &generation).await;
+                    new += grouped::pushes(pg.pool(), writers, window, &generation).await;
+                } else {
+                    old += pushes(&base, kind, writers, window, &generation).await;
+                    new += pushes(store, kind, writers, window, &generation).await;
+                }
             }
             let r = rounds as f64;
             let (raw, old, new) = (raw / r, old / r, new / r);
@@ -88,6 +103,7 @@ async fn run(store: &Store, window: Duration, rounds: u64) {
                 match kind {
                     Kind::Event => "event",
                     Kind::Unique => "unique",
+                    Kind::Grouped => "grouped",
                 },
                 old / raw,
                 new / raw,
@@ -111,7 +127,7 @@ async fn pushes(
         async move {
             let id = format!("g{g}-w{w}");
             let push = match kind {
-                Kind::Event => Push::new("bench").append(
+                Kind::Event | Kind::Grouped => Push::new("bench").append(
                     AggregateKey::new("bench", "counter", id),
                     Expected::Exact(n as i64),
                     vec![NewEvent::new(
@@ -206,5 +222,127 @@ async fn raw_insert(store: &Store, writer: usize, n: u64) {
                 .await
                 .unwrap();
         }
+    }
+}
+
+/// Group commit on PostgreSQL, as an experiment beside the store: a pool of committers, each taking the
+/// queued single-event pushes and writing them in one transaction, a savepoint around each push.
+mod grouped {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+    use tokio::sync::{Mutex, mpsc, oneshot};
+
+    /// The store's statement for one aggregate (`postgres.rs`, `APPEND`).
+    const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextended($10, 0))),
+        latest AS (
+            SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events
+                    WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3) AS sequence
+            FROM guard)
+        INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, event_type, revision,
+                            payload, creator, created_at, org_id)
+        SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8, $11
+        FROM latest, UNNEST($4::text[], $5::int4[], $6::text[]) WITH ORDINALITY AS e(event_type, revision, payload, ord)
+        WHERE $9::bigint IS NULL OR latest.sequence = $9
+        RETURNING position, tx_id, sequence";
+
+    const COMMITTERS: usize = 4;
+    const MAX_GROUP: usize = 64;
+
+    struct Job {
+        id: String,
+        n: u64,
+        done: oneshot::Sender<()>,
+    }
+
+    pub(super) async fn pushes(
+        pool: &PgPool,
+        writers: usize,
+        window: Duration,
+        generation: &AtomicU64,
+    ) -> f64 {
+        let g = generation.fetch_add(1, Ordering::SeqCst);
+        let (queue, jobs) = mpsc::unbounded_channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        let committers: Vec<_> = (0..COMMITTERS)
+            .map(|_| {
+                let (jobs, pool) = (jobs.clone(), pool.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let mut group = Vec::new();
+                        {
+                            let mut jobs = jobs.lock().await;
+                            match jobs.recv().await {
+                                Some(job) => group.push(job),
+                                None => return,
+                            }
+                            while group.len() < MAX_GROUP {
+                                match jobs.try_recv() {
+                                    Ok(job) => group.push(job),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        let mut tx = pool.begin().await.unwrap();
+                        for job in &group {
+                            sqlx::query("SAVEPOINT push")
+                                .execute(&mut *tx)
+                                .await
+                                .unwrap();
+                            let key =
+                                format!("warden/aggregate\u{1f}bench\u{1f}counter\u{1f}{}", job.id);
+                            let rows = sqlx::query(APPEND)
+                                .bind("bench")
+                                .bind("counter")
+                                .bind(&job.id)
+                                .bind(vec!["counter.incremented"])
+                                .bind(vec![1_i32])
+                                .bind(vec![format!("{{\"n\":{}}}", job.n)])
+                                .bind("bench")
+                                .bind(0_i64)
+                                .bind(Some(job.n as i64))
+                                .bind(key)
+                                .bind(None::<String>)
+                                .fetch_all(&mut *tx)
+                                .await
+                                .unwrap();
+                            assert_eq!(rows.len(), 1);
+                            sqlx::query("RELEASE SAVEPOINT push")
+                                .execute(&mut *tx)
+                                .await
+                                .unwrap();
+                        }
+                        tx.commit().await.unwrap();
+                        for job in group {
+                            let _ = job.done.send(());
+                        }
+                    }
+                })
+            })
+            .collect();
+        let rate = super::measure(writers, window, move |w, n| {
+            let queue = queue.clone();
+            async move {
+                let (done, finished) = oneshot::channel();
+                queue
+                    .send(Job {
+                        id: format!("grouped-g{g}-w{w}"),
+                        n,
+                        done,
+                    })
+                    .ok()
+                    .unwrap();
+                finished.await.unwrap();
+            }
+        })
+        .await;
+        for committer in committers {
+            committer.abort();
+        }
+        rate
     }
 }

@@ -181,7 +181,21 @@ impl SqliteStore {
         if self.committer.waiting.load(Ordering::SeqCst) == 0
             && let Some(mut conn) = self.writer.try_acquire()
         {
-            let stored = write_alone(&mut conn, push, created_at).await?;
+            let stored = if is_single_statement(&push) {
+                write_alone(&mut conn, push, created_at).await?
+            } else {
+                match write_together(&mut conn, &[(&push, created_at)]).await {
+                    Ok(mut results) => results.pop().unwrap_or_else(|| {
+                        Err(Error::InvalidPush(
+                            "a push must append at least one event".into(),
+                        ))
+                    })?,
+                    Err(error) => {
+                        warn!(%error, "writing a push failed; writing it again on its own");
+                        write_alone(&mut conn, push, created_at).await?
+                    }
+                }
+            };
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
             return Ok(stored);
         }
@@ -249,19 +263,22 @@ async fn commit_loop(
 
 /// Writes a group of pushes; one result per push, in order.
 ///
-/// Alone, a push is written as it would be without grouping. Several are written in one transaction in queue
-/// order (see [`write_together`]): a push that fails (a conflict, a taken unique value) is answered with its
-/// error and stores nothing, the others commit. When the group transaction itself fails, every push is
-/// written again alone, so each caller gets the outcome of its own push.
+/// A single-event push alone is one statement. Anything else is written in one transaction in queue order
+/// (see [`write_together`]): a push that fails (a conflict, a taken unique value) is answered with its error
+/// and stores nothing, the others commit. When the group transaction itself fails, every push is written
+/// again alone, so each caller gets the outcome of its own push.
 async fn write_group(
     conn: &mut SqliteConnection,
     group: &mut [Pending],
 ) -> Vec<Result<Vec<Event>>> {
-    if let [only] = group {
+    if let [only] = group
+        && is_single_statement(&only.push)
+    {
         let push = std::mem::take(&mut only.push);
         return vec![write_alone(conn, push, only.created_at).await];
     }
-    match write_together(conn, group).await {
+    let pushes: Vec<(&Push, i64)> = group.iter().map(|p| (&p.push, p.created_at)).collect();
+    match write_together(conn, &pushes).await {
         Ok(results) => results,
         Err(error) => {
             warn!(%error, pushes = group.len(), "group commit failed; writing each push alone");
@@ -307,7 +324,7 @@ const ROWS_PER_STATEMENT: usize = 200;
 /// nothing of the group is stored then.
 async fn write_together(
     conn: &mut SqliteConnection,
-    group: &mut [Pending],
+    group: &[(&Push, i64)],
 ) -> Result<Vec<Result<Vec<Event>>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let (mut tx_id, mut position): (i64, i64) = sqlx::query_as(
@@ -320,12 +337,11 @@ async fn write_together(
 
     let mut keys: Vec<&AggregateKey> = group
         .iter()
-        .flat_map(|p| {
-            p.push
-                .aggregates
+        .flat_map(|(push, _)| {
+            push.aggregates
                 .iter()
                 .map(|a| &a.aggregate)
-                .chain(p.push.unchanged.iter().map(|(k, _)| k))
+                .chain(push.unchanged.iter().map(|(k, _)| k))
         })
         .collect();
     keys.sort();
@@ -357,7 +373,7 @@ async fn write_together(
 
     let mut values: Vec<&UniqueValue> = group
         .iter()
-        .flat_map(|p| p.push.unique.iter())
+        .flat_map(|(push, _)| push.unique.iter())
         .map(|change| match change {
             UniqueChange::Add(u) | UniqueChange::Remove(u) => u,
         })
@@ -391,8 +407,7 @@ async fn write_together(
 
     let mut results = Vec::with_capacity(group.len());
     let mut stored: Vec<Event> = Vec::new();
-    for pending in group.iter() {
-        let push = &pending.push;
+    for &(push, created_at) in group {
         match check(push, &latest, &taken) {
             Err(error) => results.push(Err(error)),
             Ok(claims) => {
@@ -412,7 +427,7 @@ async fn write_together(
                             payload: event.payload.clone(),
                             creator: push.creator.clone(),
                             org_id: push.org_id.clone(),
-                            created_at: pending.created_at,
+                            created_at,
                         });
                         position += 1;
                     }
