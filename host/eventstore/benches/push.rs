@@ -13,7 +13,8 @@
 //! the store uses.
 //!
 //! `cargo bench -p warden-eventstore --bench push` (PostgreSQL too when WARDEN_TEST_POSTGRES_URL is set;
-//! BENCH_SECONDS sets the time per measurement, default 3; BENCH_ROUNDS the rounds, default 2).
+//! BENCH_SECONDS sets the time per measurement, default 3; BENCH_ROUNDS the rounds, default 2;
+//! BENCH_SKIP_SQLITE skips SQLite).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -52,8 +53,10 @@ async fn main() {
     println!(
         "backend   kind    writers  raw inserts/s  baseline pushes/s  subject pushes/s  baseline/raw  subject/raw  subject/baseline"
     );
-    let sqlite = testing::sqlite().await;
-    run(&sqlite.store, window, rounds).await;
+    if std::env::var_os("BENCH_SKIP_SQLITE").is_none() {
+        let sqlite = testing::sqlite().await;
+        run(&sqlite.store, window, rounds).await;
+    }
     match testing::postgres().await {
         Some(pg) => run(&pg.store, window, rounds).await,
         None => println!("postgres  (skipped: set WARDEN_TEST_POSTGRES_URL)"),

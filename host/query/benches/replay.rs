@@ -9,7 +9,8 @@
 //!
 //! `cargo bench -p warden-query --bench replay`. `WARDEN_BENCH_EVENTS` (default 1000000) sets the stream's
 //! length, `WARDEN_BENCH_EVENTS_PER_USER` (1–4, default 4) the mix, `WARDEN_BENCH_BATCH` (default 256) the
-//! spooler's batch size, `WARDEN_BENCH_SKIP_SQLITE` skips SQLite.
+//! spooler's batch size, `WARDEN_BENCH_SKIP_SQLITE` skips SQLite, `WARDEN_BENCH_SKIP_REBUILD` the second
+//! measurement.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -138,10 +139,12 @@ async fn run(name: &str, store: Store, events: usize, rounds: usize, batch: u32,
     wait_for(&spoolers, head).await;
     report("replay from zero", events, started.elapsed(), target);
 
-    let started = Instant::now();
-    spoolers.rebuild(projections::USERS).await.unwrap();
-    wait_for(&spoolers, head).await;
-    report("rebuild", events, started.elapsed(), target);
+    if std::env::var_os("WARDEN_BENCH_SKIP_REBUILD").is_none() {
+        let started = Instant::now();
+        spoolers.rebuild(projections::USERS).await.unwrap();
+        wait_for(&spoolers, head).await;
+        report("rebuild", events, started.elapsed(), target);
+    }
 
     let db = Db::of(&store);
     let rows: i64 = db
