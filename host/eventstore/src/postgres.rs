@@ -1,8 +1,14 @@
 //! The production backend: PostgreSQL, shared by several nodes.
 //!
-//! Writers do not wait for each other unless they touch the same aggregate or unique value: a push of
-//! one aggregate is a single statement that checks the expected sequence and inserts the events; the
-//! unique index on (aggregate, sequence) turns a concurrent append into a conflict.
+//! Writers do not wait for each other unless they touch the same aggregate or unique value. Every push is
+//! one statement, one round trip: a push of one aggregate without unique values checks the expected
+//! sequence and inserts the events; any other push calls the `warden_push` function (migration 0160), which
+//! takes the locks, checks the expected sequences, claims and releases the unique values and inserts the
+//! events. The unique index on (aggregate, sequence) turns a concurrent append into a conflict.
+//!
+//! Pushes are not grouped into shared transactions here: concurrent commits already share WAL flushes in
+//! the server, and each push being its own statement lets pushes of different aggregates run in parallel
+//! (`cargo bench -p warden-eventstore --bench push`).
 //!
 //! Positions come from an identity column and are allocated before commit, so they are not in commit
 //! order. Each event therefore records its writing transaction (`tx_id`), and stream readers read only
@@ -21,7 +27,7 @@ use std::{str::FromStr, time::Duration};
 use serde_json::Value;
 use sqlx::{
     Executor, PgPool, Postgres, Row,
-    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+    postgres::{PgConnectOptions, PgDatabaseError, PgPoolOptions, PgRow},
 };
 use tokio::sync::watch;
 
@@ -55,6 +61,7 @@ const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextend
 pub struct PgStore {
     pool: PgPool,
     pushed: watch::Sender<u64>,
+    one_statement: bool,
 }
 
 impl PgStore {
@@ -80,7 +87,16 @@ impl PgStore {
         Self {
             pool,
             pushed: watch::channel(0).0,
+            one_statement: true,
         }
+    }
+
+    /// Whether every push is one statement (the default): a push with unique values, several aggregates or
+    /// aggregates expected unchanged calls the `warden_push` function, one round trip. With `false` such a
+    /// push is a transaction of several statements, as a baseline to measure the function against.
+    pub fn one_statement(mut self, on: bool) -> Self {
+        self.one_statement = on;
+        self
     }
 
     /// Applies pending migrations (serialised across nodes by an advisory lock); returns how many ran.
@@ -200,23 +216,108 @@ impl Eventstore for PgStore {
         let created_at = now_micros();
         // A single statement is its own transaction: the common case of one aggregate and no unique
         // values needs no explicit BEGIN/COMMIT round trips.
-        if push.aggregates.len() == 1 && push.unique.is_empty() && push.unchanged.is_empty() {
-            let changes = push
-                .aggregates
-                .pop()
-                .ok_or_else(|| Error::InvalidPush("empty".into()))?;
-            let stored = append(
-                &self.pool,
-                changes,
-                &push.creator,
-                push.org_id.as_deref(),
-                created_at,
-            )
-            .await?;
-            self.pushed.send_modify(|n| *n = n.wrapping_add(1));
-            return Ok(stored);
-        }
+        let stored =
+            if push.aggregates.len() == 1 && push.unique.is_empty() && push.unchanged.is_empty() {
+                let changes = push
+                    .aggregates
+                    .pop()
+                    .ok_or_else(|| Error::InvalidPush("empty".into()))?;
+                append(
+                    &self.pool,
+                    changes,
+                    &push.creator,
+                    push.org_id.as_deref(),
+                    created_at,
+                )
+                .await?
+            } else if self.one_statement {
+                self.push_one_statement(push, created_at).await?
+            } else {
+                self.push_in_transaction(push, created_at).await?
+            };
+        self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(stored)
+    }
 
+    async fn read_aggregate(
+        &self,
+        aggregate: &AggregateKey,
+        after_sequence: i64,
+    ) -> Result<Vec<Event>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence > $4 \
+             ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&aggregate.instance_id)
+            .bind(&aggregate.aggregate_type)
+            .bind(&aggregate.aggregate_id)
+            .bind(after_sequence)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
+        // A separate statement for one organization's events, so its plan uses the organization index.
+        let org = if query.org_id.is_some() {
+            "AND org_id = $7"
+        } else {
+            "AND $7::text IS NULL"
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE (tx_id, position) > ($1, $2) AND tx_id < {HORIZON} \
+               AND ($3::text IS NULL OR instance_id = $3) \
+               AND (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4)) \
+               AND (cardinality($5::text[]) = 0 OR event_type = ANY($5)) {org} \
+             ORDER BY tx_id, position LIMIT $6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.after.tx_id)
+            .bind(query.after.position)
+            .bind(query.instance_id.as_deref())
+            .bind(&query.aggregate_types)
+            .bind(&query.event_types)
+            .bind(i64::from(query.limit))
+            .bind(query.org_id.as_deref())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn head(&self) -> Result<Cursor> {
+        let sql = format!(
+            "SELECT tx_id, position FROM events WHERE tx_id < {HORIZON} \
+             ORDER BY tx_id DESC, position DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(row) => Cursor {
+                tx_id: row.try_get(0)?,
+                position: row.try_get(1)?,
+            },
+            None => Cursor::START,
+        })
+    }
+
+    async fn is_taken(&self, value: &UniqueValue) -> Result<bool> {
+        let taken: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM unique_constraints WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
+        )
+        .bind(&value.instance_id)
+        .bind(&value.unique_type)
+        .bind(&value.value)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(taken.is_some())
+    }
+}
+
+impl PgStore {
+    /// A push in a transaction of several statements: locks, checks, unique values, appends.
+    async fn push_in_transaction(&self, push: Push, created_at: i64) -> Result<Vec<Event>> {
         let mut tx = self.pool.begin().await?;
         // Locks first, in one order, before anything is written (the transaction id, which orders the
         // stream, is assigned at the first write): appended aggregates exclusively, expected ones shared.
@@ -334,83 +435,173 @@ impl Eventstore for PgStore {
                 Error::Database(e)
             }
         })?;
-        self.pushed.send_modify(|n| *n = n.wrapping_add(1));
         Ok(stored)
     }
 
-    async fn read_aggregate(
-        &self,
-        aggregate: &AggregateKey,
-        after_sequence: i64,
-    ) -> Result<Vec<Event>> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
-             WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence > $4 \
-             ORDER BY sequence"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&aggregate.instance_id)
-            .bind(&aggregate.aggregate_type)
-            .bind(&aggregate.aggregate_id)
-            .bind(after_sequence)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_from_row).collect()
-    }
-
-    async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
-        // A separate statement for one organization's events, so its plan uses the organization index.
-        let org = if query.org_id.is_some() {
-            "AND org_id = $7"
-        } else {
-            "AND $7::text IS NULL"
+    /// A push as one call of `warden_push` (migration 0160): locks, checks, unique values and appends in
+    /// one statement, one round trip.
+    async fn push_one_statement(&self, push: Push, created_at: i64) -> Result<Vec<Event>> {
+        let mut locks: Vec<(String, bool)> = push
+            .aggregates
+            .iter()
+            .map(|a| (lock_key(&a.aggregate), true))
+            .chain(push.unchanged.iter().map(|(k, _)| (lock_key(k), false)))
+            .collect();
+        locks.sort();
+        let (lock_names, lock_exclusive): (Vec<String>, Vec<bool>) = locks.into_iter().unzip();
+        let unchanged = |f: fn(&AggregateKey) -> &String| -> Vec<&str> {
+            push.unchanged.iter().map(|(k, _)| f(k).as_str()).collect()
         };
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
-             WHERE (tx_id, position) > ($1, $2) AND tx_id < {HORIZON} \
-               AND ($3::text IS NULL OR instance_id = $3) \
-               AND (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4)) \
-               AND (cardinality($5::text[]) = 0 OR event_type = ANY($5)) {org} \
-             ORDER BY tx_id, position LIMIT $6"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(query.after.tx_id)
-            .bind(query.after.position)
-            .bind(query.instance_id.as_deref())
-            .bind(&query.aggregate_types)
-            .bind(&query.event_types)
-            .bind(i64::from(query.limit))
-            .bind(query.org_id.as_deref())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_from_row).collect()
-    }
-
-    async fn head(&self) -> Result<Cursor> {
-        let sql = format!(
-            "SELECT tx_id, position FROM events WHERE tx_id < {HORIZON} \
-             ORDER BY tx_id DESC, position DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql).fetch_optional(&self.pool).await?;
-        Ok(match row {
-            Some(row) => Cursor {
-                tx_id: row.try_get(0)?,
-                position: row.try_get(1)?,
-            },
-            None => Cursor::START,
-        })
-    }
-
-    async fn is_taken(&self, value: &UniqueValue) -> Result<bool> {
-        let taken: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM unique_constraints WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
+        let unchanged_expected: Vec<i64> = push.unchanged.iter().map(|(_, s)| *s).collect();
+        let unique = |f: fn(&UniqueValue) -> &String| -> Vec<&str> {
+            push.unique
+                .iter()
+                .map(|u| match u {
+                    UniqueChange::Add(v) | UniqueChange::Remove(v) => f(v).as_str(),
+                })
+                .collect()
+        };
+        let unique_add: Vec<bool> = push
+            .unique
+            .iter()
+            .map(|u| matches!(u, UniqueChange::Add(_)))
+            .collect();
+        let aggregates = |f: fn(&AggregateKey) -> &String| -> Vec<&str> {
+            push.aggregates
+                .iter()
+                .map(|a| f(&a.aggregate).as_str())
+                .collect()
+        };
+        let expected: Vec<Option<i64>> = push
+            .aggregates
+            .iter()
+            .map(|a| match a.expected {
+                Expected::Exact(sequence) => Some(sequence),
+                Expected::Any => None,
+            })
+            .collect();
+        let counts: Vec<i32> = push
+            .aggregates
+            .iter()
+            .map(|a| i32::try_from(a.events.len()).unwrap_or(i32::MAX))
+            .collect();
+        let events = || push.aggregates.iter().flat_map(|a| a.events.iter());
+        let types: Vec<&str> = events().map(|e| e.event_type.as_str()).collect();
+        let revisions: Vec<i32> = events().map(|e| i32::from(e.revision)).collect();
+        let payloads: Vec<String> = events().map(|e| e.payload.to_string()).collect();
+        let rows = sqlx::query(
+            "SELECT out_position, out_tx_id, out_sequence FROM warden_push($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
-        .bind(&value.instance_id)
-        .bind(&value.unique_type)
-        .bind(&value.value)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(taken.is_some())
+        .bind(&lock_names)
+        .bind(&lock_exclusive)
+        .bind(unchanged(|k| &k.instance_id))
+        .bind(unchanged(|k| &k.aggregate_type))
+        .bind(unchanged(|k| &k.aggregate_id))
+        .bind(&unchanged_expected)
+        .bind(&unique_add)
+        .bind(unique(|v| &v.instance_id))
+        .bind(unique(|v| &v.unique_type))
+        .bind(unique(|v| &v.value))
+        .bind(aggregates(|k| &k.instance_id))
+        .bind(aggregates(|k| &k.aggregate_type))
+        .bind(aggregates(|k| &k.aggregate_id))
+        .bind(&expected)
+        .bind(&counts)
+        .bind(&types)
+        .bind(&revisions)
+        .bind(&payloads)
+        .bind(&push.creator)
+        .bind(created_at)
+        .bind(push.org_id.as_deref())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| push_function_error(e, &push))?;
+        let total: usize = push.aggregates.iter().map(|a| a.events.len()).sum();
+        if rows.len() != total {
+            return Err(Error::Database(sqlx::Error::Protocol(format!(
+                "warden_push stored {} events of {total}",
+                rows.len()
+            ))));
+        }
+        let mut rows = rows.iter();
+        let mut stored = Vec::with_capacity(total);
+        for changes in push.aggregates {
+            for event in changes.events {
+                let row = rows.next().ok_or(sqlx::Error::RowNotFound)?;
+                stored.push(Event {
+                    position: row.try_get(0)?,
+                    tx_id: row.try_get(1)?,
+                    aggregate: changes.aggregate.clone(),
+                    sequence: row.try_get(2)?,
+                    event_type: event.event_type,
+                    revision: event.revision,
+                    payload: event.payload,
+                    creator: push.creator.clone(),
+                    org_id: push.org_id.clone(),
+                    created_at,
+                });
+            }
+        }
+        Ok(stored)
+    }
+}
+
+/// The error of a failed `warden_push`: its own SQLSTATEs name the conflicting aggregate or the taken value;
+/// a concurrent append that took the sequence first (the unique index), a deadlock or a serialization failure
+/// is a conflict too.
+fn push_function_error(error: sqlx::Error, push: &Push) -> Error {
+    let Some(db) = error
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
+    else {
+        return conflict_or_database(error, push);
+    };
+    let code = db.code().to_owned();
+    let detail = db.detail().unwrap_or_default().to_owned();
+    let index = |text: &str| text.parse::<usize>().ok().and_then(|i| i.checked_sub(1));
+    match code.as_str() {
+        "WU001" => match index(&detail).and_then(|i| push.unique.get(i)) {
+            Some(UniqueChange::Add(u) | UniqueChange::Remove(u)) => Error::UniqueTaken {
+                unique_type: u.unique_type.clone(),
+                value: u.value.clone(),
+            },
+            None => Error::Database(error),
+        },
+        "WC001" => {
+            let found = if let Some(i) = detail.strip_prefix("append:") {
+                index(i).and_then(|i| push.aggregates.get(i)).map(|a| {
+                    let expected = match a.expected {
+                        Expected::Exact(sequence) => Some(sequence),
+                        Expected::Any => None,
+                    };
+                    (&a.aggregate, expected)
+                })
+            } else if let Some(i) = detail.strip_prefix("unchanged:") {
+                index(i)
+                    .and_then(|i| push.unchanged.get(i))
+                    .map(|(key, sequence)| (key, Some(*sequence)))
+            } else {
+                None
+            };
+            match found {
+                Some((key, expected)) => Error::Conflict {
+                    aggregate_type: key.aggregate_type.clone(),
+                    aggregate_id: key.aggregate_id.clone(),
+                    expected,
+                },
+                None => Error::Database(error),
+            }
+        }
+        _ if is_unique_violation(&error) => {
+            let key = push.aggregates.first().map(|a| &a.aggregate);
+            Error::Conflict {
+                aggregate_type: key.map(|k| k.aggregate_type.clone()).unwrap_or_default(),
+                aggregate_id: key.map(|k| k.aggregate_id.clone()).unwrap_or_default(),
+                expected: None,
+            }
+        }
+        _ => conflict_or_database(error, push),
     }
 }
 

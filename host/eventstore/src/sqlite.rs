@@ -1,19 +1,30 @@
 //! The embedded backend: SQLite in WAL mode.
 //!
 //! SQLite allows one writer at a time, so pushes go through a pool of exactly one connection: writers
-//! queue in the process instead of failing with "database is locked". Because writes are serialized, the
+//! queue in the process instead of failing with "database is locked". A committer task takes the queued
+//! pushes and writes every push that arrived while the writer was busy in one transaction (group commit),
+//! each push checked on its own so that it succeeds or fails alone. Because writes are serialized, the
 //! commit order is the position order and a stream reader can never miss a late commit. Readers use a
 //! separate pool and read concurrently with the writer (WAL).
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use sqlx::{
-    QueryBuilder, Row, Sqlite, SqlitePool,
+    Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::warn;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery,
@@ -29,6 +40,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     pushed: watch::Sender<u64>,
+    committer: Arc<Committer>,
+    group: bool,
 }
 
 impl SqliteStore {
@@ -54,10 +67,24 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
+        let pushed = watch::channel(0).0;
+        let (queue, queued) = mpsc::unbounded_channel();
+        let committer = Arc::new(Committer {
+            queue,
+            waiting: AtomicUsize::new(0),
+        });
+        tokio::spawn(commit_loop(
+            writer.clone(),
+            pushed.clone(),
+            Arc::downgrade(&committer),
+            queued,
+        ));
         Ok(Self {
             writer,
             reader,
-            pushed: watch::channel(0).0,
+            pushed,
+            committer,
+            group: true,
         })
     }
 
@@ -96,203 +123,628 @@ impl SqliteStore {
     }
 }
 
+/// Appends one event to one aggregate if it is at the expected sequence (`?4`, NULL: any). The commit group
+/// is `?11`, or the next one when NULL.
 const APPEND_ONE: &str = "INSERT INTO events (tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
         event_type, revision, payload, creator, created_at, org_id)
-    SELECT (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), ?1, ?2, ?3, latest.sequence + 1, ?5, ?6, ?7, ?8, ?9, ?10
+    SELECT COALESCE(?11, (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events)), ?1, ?2, ?3, latest.sequence + 1,
+           ?5, ?6, ?7, ?8, ?9, ?10
     FROM (SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events
           WHERE instance_id = ?1 AND aggregate_type = ?2 AND aggregate_id = ?3) AS latest
     WHERE ?4 IS NULL OR latest.sequence = ?4
     RETURNING position, tx_id, sequence";
 
+const NEXT_TX_ID: &str = "SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events";
+
+/// Most pushes written in one transaction.
+const MAX_GROUP: usize = 256;
+
+/// A push waiting for the committer, with the caller to answer.
+struct Pending {
+    push: Push,
+    created_at: i64,
+    reply: oneshot::Sender<Result<Vec<Event>>>,
+}
+
+/// The queue of pushes to the committer task, and how many are submitted and not yet answered.
+#[derive(Debug)]
+struct Committer {
+    queue: mpsc::UnboundedSender<Pending>,
+    waiting: AtomicUsize,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("creator", &self.push.creator)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SqliteStore {
-    /// The common case, one event for one aggregate, as one statement: no BEGIN/COMMIT round trips.
-    async fn push_one(
-        &self,
-        changes: &crate::AggregateChanges,
-        event: &crate::NewEvent,
-        creator: &str,
-        org_id: Option<&str>,
-        created_at: i64,
-    ) -> Result<Event> {
-        let key = &changes.aggregate;
-        let expected = match changes.expected {
-            Expected::Exact(sequence) => Some(sequence),
-            Expected::Any => None,
+    /// Whether pushes are written in groups (the default): pushes that arrive while the writer is busy are
+    /// written together in its next transaction, each with its own checks and its own outcome. With `false`
+    /// every push is a transaction of its own, as a baseline to measure grouping against.
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group = on;
+        self
+    }
+
+    /// How many pushes are submitted to the writer and not yet answered (queued or being written).
+    pub fn pushes_waiting(&self) -> usize {
+        self.committer.waiting.load(Ordering::SeqCst)
+    }
+
+    /// A push through the committer task: queued, written with whatever else is queued, answered.
+    async fn push_grouped(&self, push: Push, created_at: i64) -> Result<Vec<Event>> {
+        // Nothing queued and the writer idle: no group to join, so no hand-over to the committer either.
+        if self.committer.waiting.load(Ordering::SeqCst) == 0
+            && let Some(mut conn) = self.writer.try_acquire()
+        {
+            let stored = if is_single_statement(&push) {
+                write_alone(&mut conn, push, created_at).await?
+            } else {
+                match write_together(&mut conn, &[(&push, created_at)]).await {
+                    Ok(mut results) => results.pop().unwrap_or_else(|| {
+                        Err(Error::InvalidPush(
+                            "a push must append at least one event".into(),
+                        ))
+                    })?,
+                    Err(error) => {
+                        warn!(%error, "writing a push failed; writing it again on its own");
+                        write_alone(&mut conn, push, created_at).await?
+                    }
+                }
+            };
+            self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+            return Ok(stored);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.committer.waiting.fetch_add(1, Ordering::SeqCst);
+        if self
+            .committer
+            .queue
+            .send(Pending {
+                push,
+                created_at,
+                reply,
+            })
+            .is_err()
+        {
+            self.committer.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Database(sqlx::Error::PoolClosed));
+        }
+        answer
+            .await
+            .unwrap_or(Err(Error::Database(sqlx::Error::PoolClosed)))
+    }
+}
+
+/// The committer: takes the first queued push, waits for the writer connection, then takes every push queued
+/// meanwhile (up to [`MAX_GROUP`]) and writes them in one transaction.
+async fn commit_loop(
+    writer: SqlitePool,
+    pushed: watch::Sender<u64>,
+    committer: std::sync::Weak<Committer>,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+) {
+    let mut group: Vec<Pending> = Vec::new();
+    while let Some(first) = queue.recv().await {
+        group.push(first);
+        let conn = writer.acquire().await;
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let results = match conn {
+            Ok(mut conn) => write_group(&mut conn, &mut group).await,
+            Err(e) => {
+                let mut results = vec![Err(Error::Database(e))];
+                results.resize_with(group.len(), || {
+                    Err(Error::Database(sqlx::Error::PoolClosed))
+                });
+                results
+            }
         };
-        let row = sqlx::query(APPEND_ONE)
-            .bind(&key.instance_id)
-            .bind(&key.aggregate_type)
-            .bind(&key.aggregate_id)
-            .bind(expected)
-            .bind(&event.event_type)
-            .bind(i32::from(event.revision))
-            .bind(event.payload.to_string())
-            .bind(creator)
-            .bind(created_at)
-            .bind(org_id)
-            .fetch_optional(&self.writer)
-            .await?;
-        let Some(row) = row else {
+        if results.iter().any(Result::is_ok) {
+            pushed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        let answered = group.len();
+        for (pending, result) in group.drain(..).zip(results) {
+            let _ = pending.reply.send(result);
+        }
+        if let Some(committer) = committer.upgrade() {
+            committer.waiting.fetch_sub(answered, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Writes a group of pushes; one result per push, in order.
+///
+/// A single-event push alone is one statement. Anything else is written in one transaction in queue order
+/// (see [`write_together`]): a push that fails (a conflict, a taken unique value) is answered with its error
+/// and stores nothing, the others commit. When the group transaction itself fails, every push is written
+/// again alone, so each caller gets the outcome of its own push.
+async fn write_group(
+    conn: &mut SqliteConnection,
+    group: &mut [Pending],
+) -> Vec<Result<Vec<Event>>> {
+    if let [only] = group
+        && is_single_statement(&only.push)
+    {
+        let push = std::mem::take(&mut only.push);
+        return vec![write_alone(conn, push, only.created_at).await];
+    }
+    let pushes: Vec<(&Push, i64)> = group.iter().map(|p| (&p.push, p.created_at)).collect();
+    match write_together(conn, &pushes).await {
+        Ok(results) => results,
+        Err(error) => {
+            warn!(%error, pushes = group.len(), "group commit failed; writing each push alone");
+            let mut results = Vec::with_capacity(group.len());
+            for pending in group.iter_mut() {
+                let push = std::mem::take(&mut pending.push);
+                results.push(write_alone(conn, push, pending.created_at).await);
+            }
+            results
+        }
+    }
+}
+
+/// One push in a transaction of its own (one statement when it is a single event without unique values).
+async fn write_alone(
+    conn: &mut SqliteConnection,
+    push: Push,
+    created_at: i64,
+) -> Result<Vec<Event>> {
+    if is_single_statement(&push) {
+        return push_one(&mut *conn, &push, None, created_at)
+            .await
+            .map(|e| vec![e]);
+    }
+    // IMMEDIATE takes the write lock first: a deferred transaction that reads and then writes fails at once
+    // with SQLITE_BUSY (no busy wait) when another connection to the file wrote in between.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let tx_id: i64 = sqlx::query_scalar(NEXT_TX_ID).fetch_one(&mut *tx).await?;
+    let stored = write_push(&mut tx, push, tx_id, created_at).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Most rows of one multi-row statement (SQLite binds at most 32,766 values to one statement).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Several pushes in one transaction, in queue order, with a few statements for the whole group: the latest
+/// sequences of every aggregate involved and which of the unique values involved are taken are read first;
+/// each push is then checked against them as the pushes before it in the group left them, exactly as it
+/// would be checked alone; a push that fails is answered with its error and leaves no trace; the events and
+/// unique-value changes of the others are written with multi-row statements. The writer is serialized, so
+/// what the transaction read stays true until it commits. `Err` when the transaction as a whole failed;
+/// nothing of the group is stored then.
+async fn write_together(
+    conn: &mut SqliteConnection,
+    group: &[(&Push, i64)],
+) -> Result<Vec<Result<Vec<Event>>>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let (mut tx_id, mut position): (i64, i64) = sqlx::query_as(
+        // Two subqueries: each MAX alone reads one end of an index; together in one query they scan it.
+        "SELECT (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), \
+                (SELECT COALESCE(MAX(position), 0) + 1 FROM events)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let mut keys: Vec<&AggregateKey> = group
+        .iter()
+        .flat_map(|(push, _)| {
+            push.aggregates
+                .iter()
+                .map(|a| &a.aggregate)
+                .chain(push.unchanged.iter().map(|(k, _)| k))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut latest: HashMap<&AggregateKey, i64> = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "WITH k(i, instance_id, aggregate_type, aggregate_id) AS (",
+        );
+        sql.push_values(chunk.iter().enumerate(), |mut row, (i, key)| {
+            row.push_bind(i as i64)
+                .push_bind(&key.instance_id)
+                .push_bind(&key.aggregate_type)
+                .push_bind(&key.aggregate_id);
+        });
+        sql.push(
+            ") SELECT k.i, (SELECT COALESCE(MAX(e.sequence), 0) FROM events e \
+             WHERE e.instance_id = k.instance_id AND e.aggregate_type = k.aggregate_type \
+             AND e.aggregate_id = k.aggregate_id) FROM k",
+        );
+        for row in sql.build().fetch_all(&mut *tx).await? {
+            let i: i64 = row.try_get(0)?;
+            let key = usize::try_from(i).ok().and_then(|i| chunk.get(i));
+            if let Some(key) = key {
+                latest.insert(*key, row.try_get(1)?);
+            }
+        }
+    }
+
+    let mut values: Vec<&UniqueValue> = group
+        .iter()
+        .flat_map(|(push, _)| push.unique.iter())
+        .map(|change| match change {
+            UniqueChange::Add(u) | UniqueChange::Remove(u) => u,
+        })
+        .collect();
+    values.sort();
+    values.dedup();
+    let mut taken_before: HashMap<&UniqueValue, bool> =
+        values.iter().map(|u| (*u, false)).collect();
+    for chunk in values.chunks(ROWS_PER_STATEMENT) {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("WITH k(i, instance_id, unique_type, unique_value) AS (");
+        sql.push_values(chunk.iter().enumerate(), |mut row, (i, u)| {
+            row.push_bind(i as i64)
+                .push_bind(&u.instance_id)
+                .push_bind(&u.unique_type)
+                .push_bind(&u.value);
+        });
+        sql.push(
+            ") SELECT k.i FROM k WHERE EXISTS (SELECT 1 FROM unique_constraints u \
+             WHERE u.instance_id = k.instance_id AND u.unique_type = k.unique_type \
+             AND u.unique_value = k.unique_value)",
+        );
+        for row in sql.build().fetch_all(&mut *tx).await? {
+            let i: i64 = row.try_get(0)?;
+            if let Some(u) = usize::try_from(i).ok().and_then(|i| chunk.get(i)) {
+                taken_before.insert(*u, true);
+            }
+        }
+    }
+    let mut taken = taken_before.clone();
+
+    let mut results = Vec::with_capacity(group.len());
+    let mut stored: Vec<Event> = Vec::new();
+    for &(push, created_at) in group {
+        match check(push, &latest, &taken) {
+            Err(error) => results.push(Err(error)),
+            Ok(claims) => {
+                taken.extend(claims);
+                let first = stored.len();
+                for changes in &push.aggregates {
+                    let sequence = latest.entry(&changes.aggregate).or_insert(0);
+                    for event in &changes.events {
+                        *sequence += 1;
+                        stored.push(Event {
+                            position,
+                            tx_id,
+                            aggregate: changes.aggregate.clone(),
+                            sequence: *sequence,
+                            event_type: event.event_type.clone(),
+                            revision: event.revision,
+                            payload: event.payload.clone(),
+                            creator: push.creator.clone(),
+                            org_id: push.org_id.clone(),
+                            created_at,
+                        });
+                        position += 1;
+                    }
+                }
+                results.push(Ok(stored[first..].to_vec()));
+                tx_id += 1;
+            }
+        }
+    }
+
+    // The net change of each unique value over the group.
+    let (mut claimed, mut released): (Vec<&UniqueValue>, Vec<&UniqueValue>) =
+        (Vec::new(), Vec::new());
+    for (u, now) in &taken {
+        if taken_before.get(u) != Some(now) {
+            if *now {
+                claimed.push(u);
+            } else {
+                released.push(u);
+            }
+        }
+    }
+    for chunk in released.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM unique_constraints WHERE (instance_id, unique_type, unique_value) IN (",
+        );
+        sql.push_values(chunk, |mut row, u| {
+            row.push_bind(&u.instance_id)
+                .push_bind(&u.unique_type)
+                .push_bind(&u.value);
+        });
+        sql.push(")");
+        sql.build().execute(&mut *tx).await?;
+    }
+    for chunk in claimed.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) ",
+        );
+        sql.push_values(chunk, |mut row, u| {
+            row.push_bind(&u.instance_id)
+                .push_bind(&u.unique_type)
+                .push_bind(&u.value);
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    for chunk in stored.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
+             event_type, revision, payload, creator, created_at, org_id) ",
+        );
+        sql.push_values(chunk, |mut row, e| {
+            row.push_bind(e.position)
+                .push_bind(e.tx_id)
+                .push_bind(&e.aggregate.instance_id)
+                .push_bind(&e.aggregate.aggregate_type)
+                .push_bind(&e.aggregate.aggregate_id)
+                .push_bind(e.sequence)
+                .push_bind(&e.event_type)
+                .push_bind(i32::from(e.revision))
+                .push_bind(e.payload.to_string())
+                .push_bind(&e.creator)
+                .push_bind(e.created_at)
+                .push_bind(&e.org_id);
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Checks one push of a group against the state the pushes before it left (`latest` sequences, `taken`
+/// unique values), in the order a push alone is checked: unique values, aggregates expected unchanged,
+/// appends. Returns the unique values the push changes (value, taken afterwards).
+fn check<'p>(
+    push: &'p Push,
+    latest: &HashMap<&AggregateKey, i64>,
+    taken: &HashMap<&UniqueValue, bool>,
+) -> Result<Vec<(&'p UniqueValue, bool)>> {
+    let mut changes: Vec<(&UniqueValue, bool)> = Vec::with_capacity(push.unique.len());
+    let is_taken = |changes: &[(&UniqueValue, bool)], u: &UniqueValue| {
+        changes
+            .iter()
+            .rev()
+            .find(|(v, _)| *v == u)
+            .map(|(_, now)| *now)
+            .or_else(|| taken.get(u).copied())
+            .unwrap_or(false)
+    };
+    for change in &push.unique {
+        match change {
+            UniqueChange::Add(u) => {
+                if is_taken(&changes, u) {
+                    return Err(Error::UniqueTaken {
+                        unique_type: u.unique_type.clone(),
+                        value: u.value.clone(),
+                    });
+                }
+                changes.push((u, true));
+            }
+            UniqueChange::Remove(u) => changes.push((u, false)),
+        }
+    }
+    let at = |key: &AggregateKey| latest.get(key).copied().unwrap_or(0);
+    for (key, expected) in &push.unchanged {
+        if at(key) != *expected {
             return Err(Error::Conflict {
                 aggregate_type: key.aggregate_type.clone(),
                 aggregate_id: key.aggregate_id.clone(),
-                expected,
+                expected: Some(*expected),
             });
-        };
-        Ok(Event {
-            position: row.try_get(0)?,
-            tx_id: row.try_get(1)?,
-            aggregate: key.clone(),
-            sequence: row.try_get(2)?,
-            event_type: event.event_type.clone(),
-            revision: event.revision,
-            payload: event.payload.clone(),
-            creator: creator.to_owned(),
-            org_id: org_id.map(str::to_owned),
-            created_at,
-        })
+        }
     }
+    for changes in &push.aggregates {
+        if let Expected::Exact(expected) = changes.expected
+            && at(&changes.aggregate) != expected
+        {
+            return Err(Error::Conflict {
+                aggregate_type: changes.aggregate.aggregate_type.clone(),
+                aggregate_id: changes.aggregate.aggregate_id.clone(),
+                expected: Some(expected),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+fn is_single_statement(push: &Push) -> bool {
+    push.unique.is_empty()
+        && push.unchanged.is_empty()
+        && matches!(push.aggregates.as_slice(), [changes] if changes.events.len() == 1)
+}
+
+/// A push of one event to one aggregate, without unique values, as one statement (in the commit group
+/// `tx_id`, or the next one).
+async fn push_one(
+    conn: &mut SqliteConnection,
+    push: &Push,
+    tx_id: Option<i64>,
+    created_at: i64,
+) -> Result<Event> {
+    let (Some(changes), Some(event)) = (
+        push.aggregates.first(),
+        push.aggregates.first().and_then(|c| c.events.first()),
+    ) else {
+        return Err(Error::InvalidPush(
+            "a push must append at least one event".into(),
+        ));
+    };
+    let key = &changes.aggregate;
+    let expected = match changes.expected {
+        Expected::Exact(sequence) => Some(sequence),
+        Expected::Any => None,
+    };
+    let org_id = push.org_id.as_deref();
+    let row = sqlx::query(APPEND_ONE)
+        .bind(&key.instance_id)
+        .bind(&key.aggregate_type)
+        .bind(&key.aggregate_id)
+        .bind(expected)
+        .bind(&event.event_type)
+        .bind(i32::from(event.revision))
+        .bind(event.payload.to_string())
+        .bind(&push.creator)
+        .bind(created_at)
+        .bind(org_id)
+        .bind(tx_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Err(Error::Conflict {
+            aggregate_type: key.aggregate_type.clone(),
+            aggregate_id: key.aggregate_id.clone(),
+            expected,
+        });
+    };
+    Ok(Event {
+        position: row.try_get(0)?,
+        tx_id: row.try_get(1)?,
+        aggregate: key.clone(),
+        sequence: row.try_get(2)?,
+        event_type: event.event_type.clone(),
+        revision: event.revision,
+        payload: event.payload.clone(),
+        creator: push.creator.clone(),
+        org_id: org_id.map(str::to_owned),
+        created_at,
+    })
+}
+
+/// Writes one push inside an open transaction (or savepoint) as commit group `tx_id`: unique values,
+/// expected-unchanged aggregates, then the appends. Writes are serialized, so what it reads stays true until
+/// the transaction commits.
+async fn write_push(
+    conn: &mut SqliteConnection,
+    push: Push,
+    tx_id: i64,
+    created_at: i64,
+) -> Result<Vec<Event>> {
+    for change in &push.unique {
+        match change {
+            UniqueChange::Add(u) => {
+                let inserted = sqlx::query(
+                    "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) \
+                     VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(&u.instance_id)
+                .bind(&u.unique_type)
+                .bind(&u.value)
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(Error::UniqueTaken {
+                        unique_type: u.unique_type.clone(),
+                        value: u.value.clone(),
+                    });
+                }
+            }
+            UniqueChange::Remove(u) => {
+                sqlx::query(
+                    "DELETE FROM unique_constraints \
+                     WHERE instance_id = ? AND unique_type = ? AND unique_value = ?",
+                )
+                .bind(&u.instance_id)
+                .bind(&u.unique_type)
+                .bind(&u.value)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
+
+    for (key, expected) in &push.unchanged {
+        let latest = latest_sequence(conn, key).await?;
+        if latest != *expected {
+            return Err(Error::Conflict {
+                aggregate_type: key.aggregate_type.clone(),
+                aggregate_id: key.aggregate_id.clone(),
+                expected: Some(*expected),
+            });
+        }
+    }
+
+    let mut stored = Vec::new();
+    for changes in push.aggregates {
+        let key = changes.aggregate;
+        let latest = latest_sequence(conn, &key).await?;
+        if let Expected::Exact(expected) = changes.expected
+            && expected != latest
+        {
+            return Err(Error::Conflict {
+                aggregate_type: key.aggregate_type,
+                aggregate_id: key.aggregate_id,
+                expected: Some(expected),
+            });
+        }
+        for (offset, event) in (1..).zip(changes.events) {
+            let sequence = latest + offset;
+            let payload = event.payload.to_string();
+            let position: i64 = sqlx::query_scalar(
+                "INSERT INTO events (tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
+                 event_type, revision, payload, creator, created_at, org_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+            )
+            .bind(tx_id)
+            .bind(&key.instance_id)
+            .bind(&key.aggregate_type)
+            .bind(&key.aggregate_id)
+            .bind(sequence)
+            .bind(&event.event_type)
+            .bind(i32::from(event.revision))
+            .bind(payload)
+            .bind(&push.creator)
+            .bind(created_at)
+            .bind(push.org_id.as_deref())
+            .fetch_one(&mut *conn)
+            .await?;
+            stored.push(Event {
+                position,
+                tx_id,
+                aggregate: key.clone(),
+                sequence,
+                event_type: event.event_type,
+                revision: event.revision,
+                payload: event.payload,
+                creator: push.creator.clone(),
+                org_id: push.org_id.clone(),
+                created_at,
+            });
+        }
+    }
+    Ok(stored)
+}
+
+async fn latest_sequence(conn: &mut SqliteConnection, key: &AggregateKey) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(MAX(sequence), 0) FROM events \
+         WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ?",
+    )
+    .bind(&key.instance_id)
+    .bind(&key.aggregate_type)
+    .bind(&key.aggregate_id)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 impl Eventstore for SqliteStore {
     async fn push(&self, mut push: Push) -> Result<Vec<Event>> {
         push.prepare()?;
         let created_at = now_micros();
-        if push.unique.is_empty()
-            && push.unchanged.is_empty()
-            && let [changes] = push.aggregates.as_slice()
-            && let [event] = changes.events.as_slice()
-        {
-            let stored = self
-                .push_one(
-                    changes,
-                    event,
-                    &push.creator,
-                    push.org_id.as_deref(),
-                    created_at,
-                )
-                .await?;
+        let stored = if self.group {
+            self.push_grouped(push, created_at).await?
+        } else {
+            let mut conn = self.writer.acquire().await?;
+            let stored = write_alone(&mut conn, push, created_at).await?;
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
-            return Ok(vec![stored]);
-        }
-        // IMMEDIATE takes the write lock first: a deferred transaction that reads and then writes fails at once
-        // with SQLITE_BUSY (no busy wait) when another connection to the file wrote in between.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let tx_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events")
-            .fetch_one(&mut *tx)
-            .await?;
-
-        for change in &push.unique {
-            match change {
-                UniqueChange::Add(u) => {
-                    let inserted = sqlx::query(
-                        "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) \
-                         VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&u.instance_id)
-                    .bind(&u.unique_type)
-                    .bind(&u.value)
-                    .execute(&mut *tx)
-                    .await?;
-                    if inserted.rows_affected() == 0 {
-                        return Err(Error::UniqueTaken {
-                            unique_type: u.unique_type.clone(),
-                            value: u.value.clone(),
-                        });
-                    }
-                }
-                UniqueChange::Remove(u) => {
-                    sqlx::query(
-                        "DELETE FROM unique_constraints \
-                         WHERE instance_id = ? AND unique_type = ? AND unique_value = ?",
-                    )
-                    .bind(&u.instance_id)
-                    .bind(&u.unique_type)
-                    .bind(&u.value)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-
-        // Writes are serialized: what this transaction reads stays true until it commits.
-        for (key, expected) in &push.unchanged {
-            let latest: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(sequence), 0) FROM events \
-                 WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ?",
-            )
-            .bind(&key.instance_id)
-            .bind(&key.aggregate_type)
-            .bind(&key.aggregate_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if latest != *expected {
-                return Err(Error::Conflict {
-                    aggregate_type: key.aggregate_type.clone(),
-                    aggregate_id: key.aggregate_id.clone(),
-                    expected: Some(*expected),
-                });
-            }
-        }
-
-        let mut stored = Vec::new();
-        for changes in push.aggregates {
-            let key = changes.aggregate;
-            let latest: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(sequence), 0) FROM events \
-                 WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ?",
-            )
-            .bind(&key.instance_id)
-            .bind(&key.aggregate_type)
-            .bind(&key.aggregate_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Expected::Exact(expected) = changes.expected
-                && expected != latest
-            {
-                return Err(Error::Conflict {
-                    aggregate_type: key.aggregate_type,
-                    aggregate_id: key.aggregate_id,
-                    expected: Some(expected),
-                });
-            }
-            for (offset, event) in (1..).zip(changes.events) {
-                let sequence = latest + offset;
-                let payload = event.payload.to_string();
-                let position: i64 = sqlx::query_scalar(
-                    "INSERT INTO events (tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
-                     event_type, revision, payload, creator, created_at, org_id) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
-                )
-                .bind(tx_id)
-                .bind(&key.instance_id)
-                .bind(&key.aggregate_type)
-                .bind(&key.aggregate_id)
-                .bind(sequence)
-                .bind(&event.event_type)
-                .bind(i32::from(event.revision))
-                .bind(payload)
-                .bind(&push.creator)
-                .bind(created_at)
-                .bind(push.org_id.as_deref())
-                .fetch_one(&mut *tx)
-                .await?;
-                stored.push(Event {
-                    position,
-                    tx_id,
-                    aggregate: key.clone(),
-                    sequence,
-                    event_type: event.event_type,
-                    revision: event.revision,
-                    payload: event.payload,
-                    creator: push.creator.clone(),
-                    org_id: push.org_id.clone(),
-                    created_at,
-                });
-            }
-        }
-        tx.commit().await?;
-        self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+            stored
+        };
         Ok(stored)
     }
 

@@ -50,6 +50,7 @@ both_backends!(
     events_carry_their_org,
     expected_unchanged_aggregates_conflict_when_changed,
     a_change_waits_for_or_defeats_a_push_expecting_it_unchanged,
+    grouped_pushes_succeed_or_fail_alone,
 );
 
 const INSTANCE: &str = "inst-1";
@@ -726,4 +727,171 @@ async fn a_change_waits_for_or_defeats_a_push_expecting_it_unchanged(store: Stor
             .all(|(_, creator)| creator != "reader"),
         "a push expecting the old state committed after the change"
     );
+}
+
+/// Submits `pushes` in order and returns their outcomes. On SQLite the writer connection is held until every
+/// push is queued, so the committer writes them as one group: in one transaction, in submission order.
+/// PostgreSQL writes each push on its own; the outcomes must be the same.
+async fn push_as_one_group(store: &Store, pushes: Vec<Push>) -> Vec<Result<Vec<Event>, Error>> {
+    let Store::Sqlite(sqlite) = store else {
+        let mut results = Vec::new();
+        for push in pushes {
+            results.push(store.push(push).await);
+        }
+        return results;
+    };
+    let held = sqlite.writer().acquire().await.expect("hold the writer");
+    let mut tasks = Vec::new();
+    for (index, push) in pushes.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.push(push).await }));
+        // The next push is submitted only once this one is queued, so the queue holds them in order.
+        while sqlite.pushes_waiting() <= index {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    drop(held);
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("push task"));
+    }
+    results
+}
+
+/// In one group, a push whose expected sequence is stale or whose unique value is taken (before the group,
+/// or by an earlier push of the same group) fails alone with its own error and stores nothing; the other
+/// pushes commit, each seeing the pushes before it, and the stream holds them in submission order.
+async fn grouped_pushes_succeed_or_fail_alone(store: Store) {
+    store
+        .push(
+            one("owner", Expected::Exact(0), "user.added", 0)
+                .unique(UniqueChange::Add(login_name("taken"))),
+        )
+        .await
+        .expect("claim taken");
+    store
+        .push(one("c", Expected::Exact(0), "counter.added", 0))
+        .await
+        .expect("c at 1");
+    let before = read_until(&store, 2).await;
+
+    let results = push_as_one_group(
+        &store,
+        vec![
+            // 0: commits.
+            one("g1", Expected::Exact(0), "a", 1),
+            // 1: stale expectation (c is at 1).
+            one("c", Expected::Exact(0), "a", 2),
+            // 2: claims a free value: commits.
+            one("g2", Expected::Exact(0), "user.added", 3)
+                .unique(UniqueChange::Add(login_name("fresh"))),
+            // 3: a value taken before the group; two events, neither may be stored.
+            Push::new("tester")
+                .append(
+                    key("g3"),
+                    Expected::Exact(0),
+                    vec![event("user.added", 4), event("user.changed", 4)],
+                )
+                .unique(UniqueChange::Add(login_name("other")))
+                .unique(UniqueChange::Add(login_name("taken"))),
+            // 4: the value push 2 claimed in this group.
+            one("g4", Expected::Exact(0), "user.added", 5)
+                .unique(UniqueChange::Add(login_name("fresh"))),
+            // 5: expects push 0's event: commits.
+            one("g1", Expected::Exact(1), "b", 6),
+            // 6: two aggregates, the second stale: nothing stored, its unique value stays free.
+            Push::new("tester")
+                .append(key("g5"), Expected::Exact(0), vec![event("a", 7)])
+                .append(key("c"), Expected::Exact(0), vec![event("a", 7)])
+                .unique(UniqueChange::Add(login_name("third"))),
+            // 7: commits.
+            one("c", Expected::Exact(1), "b", 8),
+            // 8: releases a value taken before the group: commits.
+            one("owner", Expected::Exact(1), "user.removed", 9)
+                .unique(UniqueChange::Remove(login_name("taken"))),
+            // 9: claims the value push 8 released: commits.
+            one("g6", Expected::Exact(0), "user.added", 10)
+                .unique(UniqueChange::Add(login_name("taken"))),
+            // 10: releases the value push 2 claimed: commits, the value ends free.
+            one("g2", Expected::Exact(1), "user.removed", 11)
+                .unique(UniqueChange::Remove(login_name("fresh"))),
+        ],
+    )
+    .await;
+
+    let outcome: Vec<&str> = results
+        .iter()
+        .map(|r| match r {
+            Ok(_) => "ok",
+            Err(Error::Conflict { .. }) => "conflict",
+            Err(Error::UniqueTaken { .. }) => "taken",
+            Err(_) => "other",
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            "ok", "conflict", "ok", "taken", "taken", "ok", "conflict", "ok", "ok", "ok", "ok"
+        ],
+        "{results:?}"
+    );
+    assert!(
+        matches!(&results[3], Err(Error::UniqueTaken { value, .. }) if value == "taken"),
+        "{:?}",
+        results[3]
+    );
+    assert!(
+        matches!(&results[4], Err(Error::UniqueTaken { value, .. }) if value == "fresh"),
+        "{:?}",
+        results[4]
+    );
+    for id in ["g3", "g4", "g5"] {
+        assert!(
+            store
+                .read_aggregate(&key(id), 0)
+                .await
+                .expect("read")
+                .is_empty(),
+            "nothing of {id} stored"
+        );
+    }
+    for (value, taken) in [
+        ("fresh", false),
+        ("other", false),
+        ("third", false),
+        ("taken", true),
+    ] {
+        assert_eq!(
+            store.is_taken(&login_name(value)).await.expect("is_taken"),
+            taken,
+            "{value}"
+        );
+    }
+    let g1: Vec<i64> = store
+        .read_aggregate(&key("g1"), 0)
+        .await
+        .expect("read g1")
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(g1, [1, 2]);
+
+    // The stream holds the committed pushes in submission order, each push in a commit group of its own.
+    let events = read_until(&store, before.len() + 7).await;
+    let grouped = &events[before.len()..];
+    let order: Vec<i64> = grouped
+        .iter()
+        .map(|e| e.payload["n"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(order, [1, 3, 6, 8, 9, 10, 11]);
+    assert!(
+        grouped.windows(2).all(|w| w[0].tx_id < w[1].tx_id),
+        "{grouped:?}"
+    );
+    let returned: Vec<Event> = results
+        .into_iter()
+        .filter_map(Result::ok)
+        .flatten()
+        .collect();
+    assert_eq!(returned, grouped, "each caller got the events as stored");
 }

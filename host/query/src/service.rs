@@ -1,11 +1,11 @@
 //! [`Queries`]: reads of the views. Reads by id are read-your-writes; lists read the views as they are.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use tracing::instrument;
+use tracing::{debug, instrument};
 use warden_domain::authz::{Membership, Scope};
-use warden_eventstore::{Cursor, Store};
-use warden_spooler::{Db, DbRow, Projection, Spoolers, SqlValue, params};
+use warden_eventstore::{AggregateKey, Cursor, Eventstore, Store};
+use warden_spooler::{Backend, Db, DbRow, Projection, ProjectionError, Spoolers, SqlValue, params};
 
 use crate::{
     QueryError,
@@ -38,6 +38,10 @@ pub enum Consistency {
     /// Read the view as it is.
     Eventual,
 }
+
+/// How long a read by id waits for another node's spooler to bring a lagging row up to date before it
+/// brings the row up to date itself (see [`Queries`]).
+const HOLDER_PATIENCE: Duration = Duration::from_millis(100);
 
 /// The most recent event of an aggregate.
 const LATEST_POSITION: &str = "SELECT tx_id, position FROM events \
@@ -133,10 +137,20 @@ fn like_escape(value: &str) -> String {
 /// also through another node. When the view is current this costs one round trip (the row with its aggregate's
 /// latest sequence); when it lags, the projection is woken and awaited with a bound
 /// ([`Spoolers::ensure_caught_up`]), which fails with a catch-up timeout rather than answer stale data.
+///
+/// A read by id never depends on another node being alive: when this node does not hold the projection's
+/// lease and the holder does not bring a lagging user row up to date within a moment, the read brings that
+/// one row up to date itself. It reads the aggregate's events after the row's own sequence and applies them
+/// through the projection in a transaction that locks the row; every statement of the projection checks the
+/// row's sequence, so the row never goes backwards and the spooler, applying the same events later, changes
+/// nothing. A removed user is answered as absent without touching the view. A catch-up timeout (503) then
+/// remains only for a database that fails.
+///
 /// Lists read the views as they are (eventually consistent), with filters, a sort order and offset paging.
 #[derive(Debug, Clone)]
 pub struct Queries {
     db: Db,
+    store: Store,
     spoolers: Spoolers,
     by_id: Arc<ByIdStatements>,
 }
@@ -153,6 +167,41 @@ struct ById {
     /// The row and the latest sequence among its aggregate's events that the projection reads: when the row's
     /// `sequence` is at least that, the row reflects every event stored before the read, in one round trip.
     current: String,
+    /// How a reader brings the row up to date itself, for views whose projection checks the row's sequence in
+    /// every statement.
+    refresh: Option<RowRefresh>,
+}
+
+/// How to bring one row up to date from its aggregate's events, outside the spooler.
+struct RowRefresh {
+    /// The projection, whose statements check the row's sequence (never going backwards).
+    projection: Arc<dyn Projection>,
+    /// The event types the projection reads (empty: all).
+    event_types: Vec<String>,
+    /// Events after which the row no longer exists: the read answers "absent" without writing.
+    gone: &'static [&'static str],
+    /// The row's sequence, locking the row on PostgreSQL (`$1` instance, `$2` id).
+    lock_sqlite: String,
+    lock_postgres: String,
+}
+
+impl std::fmt::Debug for RowRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowRefresh")
+            .field("projection", &self.projection.name())
+            .field("gone", &self.gone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of bringing a row up to date.
+enum Refreshed {
+    /// The row reflects every event of its aggregate read.
+    Current,
+    /// The aggregate's events end the row (e.g. the user was removed).
+    Gone,
+    /// An event cannot be applied here; the spooler decides what becomes of it.
+    NotApplicable,
 }
 
 impl ById {
@@ -184,7 +233,29 @@ impl ById {
                  AND e.aggregate_type = '{aggregate_type}' AND e.aggregate_id = $2{filter}) AS latest_sequence \
                  FROM {table} WHERE instance_id = $1 AND {id_column} = $2"
             ),
+            refresh: None,
         }
+    }
+
+    /// Lets a reader bring the row up to date itself (see [`Queries`]): `projection` must check the row's
+    /// `sequence` column in every statement; `gone` are the event types after which the row is removed.
+    fn refreshable(
+        mut self,
+        projection: Arc<dyn Projection>,
+        table: &str,
+        id_column: &str,
+        gone: &'static [&'static str],
+    ) -> Self {
+        let lock =
+            format!("SELECT sequence FROM {table} WHERE instance_id = $1 AND {id_column} = $2");
+        self.refresh = Some(RowRefresh {
+            event_types: projection.event_types(),
+            projection,
+            gone,
+            lock_postgres: format!("{lock} FOR UPDATE"),
+            lock_sqlite: lock,
+        });
+        self
     }
 }
 
@@ -227,7 +298,8 @@ impl ByIdStatements {
                 "instance_id",
             ),
             org: ById::new(&OrgsProjection, "org", OrgView::COLUMNS, "orgs", "id"),
-            user: ById::new(&UsersProjection, "user", UserView::COLUMNS, "users", "id"),
+            user: ById::new(&UsersProjection, "user", UserView::COLUMNS, "users", "id")
+                .refreshable(Arc::new(UsersProjection), "users", "id", &["user.removed"]),
             project: ById::new(
                 &ProjectsProjection,
                 "project",
@@ -258,6 +330,7 @@ impl Queries {
     pub fn new(store: &Store, spoolers: Spoolers) -> Self {
         Self {
             db: Db::of(store),
+            store: store.clone(),
             spoolers,
             by_id: Arc::new(ByIdStatements::new()),
         }
@@ -342,6 +415,38 @@ impl Queries {
                 return Ok(Some(map(&row)?));
             }
         }
+        if consistency == Consistency::Latest
+            && let Some(refresh) = &statements.refresh
+            && !self
+                .spoolers
+                .is_holder(statements.projection)
+                .unwrap_or(false)
+        {
+            // Another node runs the projection (or nobody does): give it a moment, then do it here.
+            let waited = tokio::time::timeout(
+                HOLDER_PATIENCE,
+                self.settle(
+                    statements.projection,
+                    consistency,
+                    instance_id,
+                    &[(statements.aggregate_type, id)],
+                ),
+            )
+            .await;
+            match waited {
+                Ok(Ok(())) => return self.one(&statements.plain, &params, map).await,
+                Ok(Err(error)) if !error.is_catch_up_timeout() => return Err(error),
+                Ok(Err(_)) | Err(_) => {}
+            }
+            match self
+                .refresh_row(statements, refresh, instance_id, id)
+                .await?
+            {
+                Refreshed::Current => return self.one(&statements.plain, &params, map).await,
+                Refreshed::Gone => return Ok(None),
+                Refreshed::NotApplicable => {}
+            }
+        }
         self.settle(
             statements.projection,
             consistency,
@@ -350,6 +455,69 @@ impl Queries {
         )
         .await?;
         self.one(&statements.plain, &params, map).await
+    }
+
+    /// Brings one row up to date from its aggregate's events, in a transaction of its own that locks the row
+    /// (PostgreSQL; SQLite has one writer): the events after the row's sequence are applied through the
+    /// projection, whose statements check the row's sequence, so neither this nor the spooler applying the
+    /// same events later moves the row backwards. The checkpoint is the spooler's and is not touched.
+    #[instrument(skip(self, statements, refresh), fields(projection = statements.projection))]
+    async fn refresh_row(
+        &self,
+        statements: &ById,
+        refresh: &RowRefresh,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Refreshed, QueryError> {
+        let key = AggregateKey::new(instance_id, statements.aggregate_type, id);
+        let mut tx = self.db.begin().await?;
+        let lock = match tx.backend() {
+            Backend::Sqlite => &refresh.lock_sqlite,
+            Backend::Postgres => &refresh.lock_postgres,
+        };
+        let from: i64 = match tx.fetch_optional(lock, &params![instance_id, id]).await? {
+            Some(row) => row.get("sequence")?,
+            None => 0,
+        };
+        let events: Vec<_> = self
+            .store
+            .read_aggregate(&key, from)
+            .await
+            .map_err(warden_spooler::Error::from)?
+            .into_iter()
+            .filter(|e| {
+                refresh.event_types.is_empty() || refresh.event_types.contains(&e.event_type)
+            })
+            .collect();
+        if events
+            .iter()
+            .any(|e| refresh.gone.contains(&e.event_type.as_str()))
+        {
+            tx.rollback().await?;
+            return Ok(Refreshed::Gone);
+        }
+        if events.is_empty() {
+            tx.rollback().await?;
+            return Ok(Refreshed::Current);
+        }
+        for event in &events {
+            match refresh.projection.apply(&mut tx, event).await {
+                Ok(()) => {}
+                Err(ProjectionError::Database(error)) => return Err(error.into()),
+                Err(error) => {
+                    debug!(%error, position = event.position, "row not brought up to date here");
+                    tx.rollback().await?;
+                    return Ok(Refreshed::NotApplicable);
+                }
+            }
+        }
+        tx.commit().await?;
+        debug!(
+            from,
+            to = events.last().map_or(from, |e| e.sequence),
+            "row brought up to date"
+        );
+        Ok(Refreshed::Current)
     }
 
     async fn one<T>(
@@ -618,6 +786,26 @@ impl Queries {
         self.page(select, page, UserView::from_row).await
     }
 
+    /// Brings the user's rows (the user, its metadata, keys and tokens) to what `consistency` asks, the way a
+    /// read of the user by id does.
+    async fn settle_user(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        consistency: Consistency,
+    ) -> Result<(), QueryError> {
+        if consistency == Consistency::Latest {
+            self.by_id(&self.by_id.user, instance_id, user_id, consistency, |_| {
+                Ok(())
+            })
+            .await?;
+            Ok(())
+        } else {
+            self.settle(USERS, consistency, instance_id, &[("user", user_id)])
+                .await
+        }
+    }
+
     /// A user's metadata, by key.
     #[instrument(skip(self), err)]
     pub async fn user_metadata(
@@ -626,8 +814,7 @@ impl Queries {
         user_id: &str,
         consistency: Consistency,
     ) -> Result<Vec<MetadataEntry>, QueryError> {
-        self.settle(USERS, consistency, instance_id, &[("user", user_id)])
-            .await?;
+        self.settle_user(instance_id, user_id, consistency).await?;
         self.all(
             "SELECT key, value FROM user_metadata WHERE instance_id = $1 AND user_id = $2 ORDER BY key",
             &params![instance_id, user_id],
@@ -649,8 +836,7 @@ impl Queries {
         user_id: &str,
         consistency: Consistency,
     ) -> Result<Vec<MachineKeyView>, QueryError> {
-        self.settle(USERS, consistency, instance_id, &[("user", user_id)])
-            .await?;
+        self.settle_user(instance_id, user_id, consistency).await?;
         self.all(
             "SELECT key_id, user_id, format, public_key, expires_at_ms, created_at_ms FROM machine_keys \
              WHERE instance_id = $1 AND user_id = $2 ORDER BY created_at_ms, key_id",
@@ -668,8 +854,7 @@ impl Queries {
         user_id: &str,
         consistency: Consistency,
     ) -> Result<Vec<PersonalAccessTokenView>, QueryError> {
-        self.settle(USERS, consistency, instance_id, &[("user", user_id)])
-            .await?;
+        self.settle_user(instance_id, user_id, consistency).await?;
         self.all(
             "SELECT token_id, user_id, expires_at_ms, created_at_ms FROM personal_access_tokens \
              WHERE instance_id = $1 AND user_id = $2 ORDER BY created_at_ms, token_id",

@@ -77,6 +77,7 @@ both_backends!(
     poison_event_skipped_and_visible,
     list_queries_filter_sort_and_page,
     policies_resolve_org_overrides,
+    by_id_reads_do_not_wait_for_a_dead_lease_holder,
 );
 
 postgres_only!(two_nodes_share_projections_take_over_and_converge);
@@ -778,4 +779,99 @@ async fn two_nodes_share_projections_take_over_and_converge(t: &TestStore) {
     }
     b.shutdown().await;
     store_b.close().await;
+}
+
+/// The users projection's lease is held by a node that is not running: its lease row names a dead holder and
+/// lapses only in the far future, so no spooler applies user events. Reads by id of fresh writes are still
+/// answered at once (not after the catch-up bound): the reading node brings each user's rows up to date
+/// itself. When a spooler takes the lease afterwards and applies the same events, the views stay equal to a
+/// replay and no event fails.
+async fn by_id_reads_do_not_wait_for_a_dead_lease_holder(t: &TestStore) {
+    let db = warden_spooler::Db::of(&t.store);
+    db.execute(
+        "INSERT INTO projection_state (projection, holder, lease_token, lease_until) \
+         VALUES ('users', 'dead-node', 1, 9000000000000000)",
+        &[],
+    )
+    .await
+    .expect("a lease held by a dead node");
+    let node = ReadSide::start(
+        t.store.clone(),
+        SpoolerConfig {
+            // Far beyond any test's patience: a read that waited for the holder would not return.
+            catch_up_timeout: Duration::from_secs(3600),
+            ..config("node-a")
+        },
+    )
+    .await
+    .expect("start read side");
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    assert!(
+        !node
+            .spoolers()
+            .is_holder(projections::USERS)
+            .expect("users")
+    );
+
+    let (expected, actual) = expected_and_actual(&w, node.queries()).await;
+    assert_eq!(actual, expected, "reads by id answer the latest state");
+
+    // Changes after a row was brought up to date, and a user created and read at once.
+    for round in 0..3 {
+        let name = format!("Again{round}");
+        let stored = w.change_given_name("u1", &name).await;
+        let user = node
+            .queries()
+            .user(INSTANCE, "u1", Consistency::Latest)
+            .await
+            .expect("read")
+            .expect("user exists");
+        assert_eq!(user.human.expect("human").given_name, name);
+        assert_eq!(user.sequence, stored.last().expect("event").sequence);
+    }
+    w.add_human("late", "org-2", "Late", "Late").await;
+    let late = node
+        .queries()
+        .user(INSTANCE, "late", Consistency::Latest)
+        .await
+        .expect("read");
+    assert_eq!(late.map(|u| u.login_name).as_deref(), Some("Late"));
+    w.exec::<User, _>("late", |u, ctx| u.remove(ctx)).await;
+    assert!(
+        node.queries()
+            .user(INSTANCE, "late", Consistency::Latest)
+            .await
+            .expect("read")
+            .is_none(),
+        "a removed user reads as absent"
+    );
+
+    // The dead node's lease is given up: this node's spooler applies every user event again on top of the
+    // rows brought up to date by the reads, which changes nothing and fails nowhere.
+    db.execute(
+        "UPDATE projection_state SET holder = NULL, lease_until = 0 WHERE projection = 'users'",
+        &[],
+    )
+    .await
+    .expect("free the lease");
+    eventually(
+        Duration::from_secs(10),
+        "node-a to take the users lease",
+        || async {
+            node.spoolers()
+                .is_holder(projections::USERS)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    assert_views_equal_replay(&w, &node).await;
+    let status = node
+        .spoolers()
+        .projection_status(projections::USERS)
+        .await
+        .expect("status");
+    assert!(status.failed_events.is_empty(), "{status:?}");
+    assert_eq!(status.skipped_events, 0, "{status:?}");
+    node.shutdown().await;
 }

@@ -1,7 +1,9 @@
 //! The `users` projection: humans and machines, their metadata, machine keys and personal access tokens.
 
+use std::collections::HashSet;
 use warden_domain::user::{KeyFormat, UserEvent};
 use warden_eventstore::Event;
+
 use warden_spooler::{Backend, BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
 
 use super::{USERS, at_ms, decode, event_types, tables};
@@ -61,7 +63,12 @@ impl Projection for UsersProjection {
     }
 }
 
-/// Sets columns of the user row (`$1` instance, `$2` id, `$3` changed at, `$4` sequence, then `values`).
+/// Sets columns of the user row (`$1` instance, `$2` id, `$3` changed at, `$4` sequence, then `values`), unless
+/// the row already reflects the event.
+///
+/// Every statement of this projection checks the user row's `sequence`: a read by id may bring a row up to
+/// date ahead of the spooler (see `Queries`), and the spooler applying the same events afterwards must change
+/// nothing rather than move the row (or its metadata, keys and tokens) backwards.
 async fn update(
     tx: &mut ViewTx,
     event: &Event,
@@ -69,7 +76,8 @@ async fn update(
     values: &[SqlValue],
 ) -> Result<(), ProjectionError> {
     let sql = format!(
-        "UPDATE users SET {set}{sep}changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2",
+        "UPDATE users SET {set}{sep}changed_at_ms = $3, sequence = $4 \
+         WHERE instance_id = $1 AND id = $2 AND sequence < $4",
         sep = if set.is_empty() { "" } else { ", " }
     );
     let mut params = Vec::from(params![
@@ -93,6 +101,9 @@ const ROW_VALUES: usize = 19;
 
 /// Most rows in one `INSERT`: 19 values each stay far below the bound-parameter limits of both backends.
 const MAX_INSERT_ROWS: usize = 500;
+
+/// Most values bound to one multi-row `UPDATE`, far below the bound-parameter limits of both backends.
+const MAX_UPDATE_VALUES: usize = 4_000;
 
 /// An `INSERT` of `rows` new users; a user that exists already (a replayed event) is left as it is.
 fn insert_users(rows: usize) -> String {
@@ -165,57 +176,270 @@ fn added_row(event: &Event, decoded: &UserEvent) -> Option<[SqlValue; ROW_VALUES
     })
 }
 
-/// Applies a batch with one multi-row `INSERT` per run of consecutive creations (a bulk import, a replay);
-/// every other event is applied on its own, in stream order.
-///
-/// On PostgreSQL only: there every statement is a round trip, which the multi-row statement saves. SQLite
-/// runs in the process, so a cached one-row statement per event costs no round trip, and measured slower
-/// with the multi-row statement (`cargo bench -p warden-query --bench read_side`).
+/// A change of the user row alone (no other table): the columns it sets, naming its values `c1`, `c2`, …
+/// (see [`update_rows`]), and the values.
+struct RowUpdate {
+    set: &'static str,
+    values: Vec<SqlValue>,
+    /// A metadata entry set with the change (key, value): written by a statement of its own before the row.
+    metadata: Option<(String, String)>,
+}
+
+/// The change an event makes to the user row, for events that change nothing else.
+fn row_update(decoded: &UserEvent) -> Option<RowUpdate> {
+    let (set, values): (&'static str, Vec<SqlValue>) = match decoded {
+        UserEvent::ProfileChanged(p) => (
+            "given_name = c1, family_name = c2, display_name = c3, preferred_language = c4",
+            Vec::from(params![
+                p.given_name.as_str(),
+                p.family_name.as_str(),
+                p.display_name.as_str(),
+                p.preferred_language.as_str()
+            ]),
+        ),
+        UserEvent::EmailChanged(e) => (
+            "email = c1, email_verified = FALSE",
+            Vec::from(params![e.email.as_str()]),
+        ),
+        UserEvent::EmailVerified => ("email_verified = TRUE", Vec::new()),
+        UserEvent::PhoneChanged(e) => ("phone = c1", Vec::from(params![e.phone.clone()])),
+        UserEvent::PhoneRemoved => ("phone = NULL", Vec::new()),
+        UserEvent::PasswordChanged(e) => (
+            "password_set = TRUE, password_change_required = c1",
+            Vec::from(params![e.change_required]),
+        ),
+        UserEvent::Locked => ("locked = TRUE", Vec::new()),
+        UserEvent::Unlocked => ("locked = FALSE", Vec::new()),
+        UserEvent::Deactivated => ("state = 'inactive'", Vec::new()),
+        UserEvent::Reactivated => ("state = 'active'", Vec::new()),
+        UserEvent::MachineChanged(e) => (
+            "display_name = c1, description = c2",
+            Vec::from(params![e.name.as_str(), e.description.as_str()]),
+        ),
+        UserEvent::MachineSecretSet(_) => ("has_secret = TRUE", Vec::new()),
+        UserEvent::MachineSecretRemoved => ("has_secret = FALSE", Vec::new()),
+        // Password and second-factor checks and emailed codes change nothing shown; the memberships view
+        // follows organizations and projects.
+        UserEvent::PasswordCheckSucceeded
+        | UserEvent::PasswordCheckFailed
+        | UserEvent::OtpAdded(_)
+        | UserEvent::OtpVerified(_)
+        | UserEvent::OtpRemoved
+        | UserEvent::OtpCheckSucceeded(_)
+        | UserEvent::OtpCheckFailed
+        | UserEvent::EmailCodeAdded(_)
+        | UserEvent::PasswordCodeAdded(_)
+        | UserEvent::MembershipAdded(_) => ("", Vec::new()),
+        UserEvent::MetadataSet(e) => {
+            return Some(RowUpdate {
+                set: "",
+                values: Vec::new(),
+                metadata: Some((e.key.clone(), e.value.clone())),
+            });
+        }
+        _ => return None,
+    };
+    Some(RowUpdate {
+        set,
+        values,
+        metadata: None,
+    })
+}
+
+/// An upsert of metadata entries for `rows` users (`$1` instance, `$2` id, `$3` sequence, `$4` key, `$5`
+/// value per row), each only while its user row does not yet reflect the event (see [`behind`]).
+fn set_metadata_rows(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let p: Vec<String> = (1..=5).map(|n| format!("${}", row * 5 + n)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "WITH v(instance_id, id, seq, k, val) AS (VALUES {}) \
+         INSERT INTO user_metadata (instance_id, user_id, key, value) \
+         SELECT v.instance_id, v.id, v.k, v.val FROM v WHERE EXISTS (SELECT 1 FROM users u \
+             WHERE u.instance_id = v.instance_id AND u.id = v.id AND u.sequence < v.seq) \
+         ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value",
+        values.join(", ")
+    )
+}
+
+/// An `UPDATE` of `rows` user rows by one kind of change (`set`, with `width` values per row after the
+/// instance, id, change time and sequence). A row that already reflects its event is left as it is.
+fn update_rows(set: &str, width: usize, rows: usize) -> String {
+    let per_row = 4 + width;
+    let mut values = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            values.push_str(", ");
+        }
+        values.push('(');
+        let params: Vec<String> = (1..=per_row)
+            .map(|n| format!("${}", row * per_row + n))
+            .collect();
+        values.push_str(&params.join(", "));
+        values.push(')');
+    }
+    let columns: String = (1..=width).map(|n| format!(", c{n}")).collect();
+    format!(
+        "WITH v(instance_id, id, changed_at, seq{columns}) AS (VALUES {values}) \
+         UPDATE users SET {set}{sep}changed_at_ms = v.changed_at, sequence = v.seq FROM v \
+         WHERE users.instance_id = v.instance_id AND users.id = v.id AND users.sequence < v.seq",
+        sep = if set.is_empty() { "" } else { ", " }
+    )
+}
+
+/// The multi-row statement a batch is building: a run of creations, or a run of one kind of row update
+/// touching each user at most once.
+#[derive(Default)]
+enum Run {
+    #[default]
+    Empty,
+    Inserts {
+        start: usize,
+        values: Vec<SqlValue>,
+    },
+    Updates {
+        start: usize,
+        set: &'static str,
+        width: usize,
+        values: Vec<SqlValue>,
+        users: HashSet<(String, String)>,
+        /// Whether the run sets metadata entries (then `metadata` holds their rows).
+        sets_metadata: bool,
+        metadata: Vec<SqlValue>,
+    },
+}
+
+impl Run {
+    /// Writes the run, if any; a failure is reported at the run's first event (the spooler then retries the
+    /// batch event by event).
+    async fn flush(&mut self, tx: &mut ViewTx) -> Result<(), (usize, ProjectionError)> {
+        let (sql, values, start) = match std::mem::take(self) {
+            Run::Empty => return Ok(()),
+            Run::Inserts { start, values } => {
+                (insert_users(values.len() / ROW_VALUES), values, start)
+            }
+            Run::Updates {
+                start,
+                set,
+                width,
+                values,
+                users,
+                metadata,
+                ..
+            } => {
+                if !metadata.is_empty() {
+                    tx.execute(&set_metadata_rows(users.len()), &metadata)
+                        .await
+                        .map_err(|error| (start, ProjectionError::Database(error)))?;
+                }
+                (update_rows(set, width, users.len()), values, start)
+            }
+        };
+        tx.execute(&sql, &values)
+            .await
+            .map_err(|error| (start, ProjectionError::Database(error)))?;
+        Ok(())
+    }
+}
+
+/// Applies a batch with multi-row statements: one `INSERT` per run of consecutive creations and one `UPDATE`
+/// per run of consecutive changes of the same kind to distinct users (a bulk import, a replay, a busy stream);
+/// every other event is applied on its own, in stream order. A user changed twice in a run ends the run, so
+/// each user's changes keep their order.
 async fn apply_batch(tx: &mut ViewTx, events: &[Event]) -> Result<(), (usize, ProjectionError)> {
+    let mut run = Run::Empty;
+    // SQLite runs in the process, so a cached one-row statement per event costs no round trip, and measured
+    // faster than the multi-row statements (`cargo bench -p warden-query --bench replay`).
     if tx.backend() == Backend::Sqlite {
         for (index, event) in events.iter().enumerate() {
             apply(tx, event).await.map_err(|error| (index, error))?;
         }
         return Ok(());
     }
-    // The rows of the current run of creations, and the index of its first event.
-    let mut run: Vec<SqlValue> = Vec::new();
-    let mut run_start = 0;
     for (index, event) in events.iter().enumerate() {
         let decoded = decode::<UserEvent>(event).map_err(|error| (index, error))?;
         if let Some(row) = added_row(event, &decoded) {
-            if run.is_empty() {
-                run_start = index;
+            if !matches!(run, Run::Inserts { .. }) {
+                run.flush(tx).await?;
+                run = Run::Inserts {
+                    start: index,
+                    values: Vec::new(),
+                };
             }
-            run.extend(row);
-            if run.len() / ROW_VALUES == MAX_INSERT_ROWS {
-                flush(tx, &mut run, run_start).await?;
+            if let Run::Inserts { values, .. } = &mut run {
+                values.extend(row);
+                if values.len() / ROW_VALUES == MAX_INSERT_ROWS {
+                    run.flush(tx).await?;
+                }
             }
             continue;
         }
-        flush(tx, &mut run, run_start).await?;
+        if let Some(update) = row_update(&decoded) {
+            let user = (
+                event.aggregate.instance_id.clone(),
+                event.aggregate.aggregate_id.clone(),
+            );
+            let width = update.values.len();
+            let sets_metadata = update.metadata.is_some();
+            let joins = matches!(&run, Run::Updates { set, users, values, sets_metadata: m, .. }
+                if *set == update.set
+                    && *m == sets_metadata
+                    && !users.contains(&user)
+                    && values.len() + 4 + width <= MAX_UPDATE_VALUES);
+            if !joins {
+                run.flush(tx).await?;
+                run = Run::Updates {
+                    start: index,
+                    set: update.set,
+                    width,
+                    values: Vec::new(),
+                    users: HashSet::new(),
+                    sets_metadata,
+                    metadata: Vec::new(),
+                };
+            }
+            if let Run::Updates {
+                values,
+                users,
+                metadata,
+                ..
+            } = &mut run
+            {
+                if let Some((key, value)) = update.metadata {
+                    metadata.extend(params![
+                        event.aggregate.instance_id.as_str(),
+                        event.aggregate.aggregate_id.as_str(),
+                        event.sequence,
+                        key,
+                        value
+                    ]);
+                }
+                values.extend(params![
+                    event.aggregate.instance_id.as_str(),
+                    event.aggregate.aggregate_id.as_str(),
+                    at_ms(event),
+                    event.sequence
+                ]);
+                values.extend(update.values);
+                users.insert(user);
+            }
+            continue;
+        }
+        run.flush(tx).await?;
         apply_decoded(tx, event, decoded)
             .await
             .map_err(|error| (index, error))?;
     }
-    flush(tx, &mut run, run_start).await
+    run.flush(tx).await
 }
 
-/// Inserts the rows of a run of creations, if any; a failure is reported at the run's first event.
-async fn flush(
-    tx: &mut ViewTx,
-    run: &mut Vec<SqlValue>,
-    run_start: usize,
-) -> Result<(), (usize, ProjectionError)> {
-    if run.is_empty() {
-        return Ok(());
-    }
-    let rows = run.len() / ROW_VALUES;
-    tx.execute(&insert_users(rows), run)
-        .await
-        .map_err(|error| (run_start, ProjectionError::Database(error)))?;
-    run.clear();
-    Ok(())
+/// Whether the user row exists and does not yet reflect the event (`$1` instance, `$2` id, the event's
+/// sequence at `$n`): the condition of every write to the user's metadata, keys and tokens.
+fn behind(n: usize) -> String {
+    format!("EXISTS (SELECT 1 FROM users WHERE instance_id = $1 AND id = $2 AND sequence < ${n})")
 }
 
 async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
@@ -236,54 +460,6 @@ async fn apply_decoded(
     let id = event.aggregate.aggregate_id.as_str();
     match decoded {
         UserEvent::HumanAdded(_) | UserEvent::MachineAdded(_) => {}
-        UserEvent::ProfileChanged(p) => {
-            update(
-                tx,
-                event,
-                "given_name = $5, family_name = $6, display_name = $7, preferred_language = $8",
-                &params![
-                    p.given_name,
-                    p.family_name,
-                    p.display_name,
-                    p.preferred_language
-                ],
-            )
-            .await?;
-        }
-        UserEvent::EmailChanged(e) => {
-            update(
-                tx,
-                event,
-                "email = $5, email_verified = FALSE",
-                &params![e.email],
-            )
-            .await?;
-        }
-        UserEvent::EmailVerified => update(tx, event, "email_verified = TRUE", &[]).await?,
-        UserEvent::PhoneChanged(e) => update(tx, event, "phone = $5", &params![e.phone]).await?,
-        UserEvent::PhoneRemoved => update(tx, event, "phone = NULL", &[]).await?,
-        UserEvent::PasswordChanged(e) => {
-            update(
-                tx,
-                event,
-                "password_set = TRUE, password_change_required = $5",
-                &params![e.change_required],
-            )
-            .await?;
-        }
-        UserEvent::PasswordCheckSucceeded
-        | UserEvent::PasswordCheckFailed
-        | UserEvent::OtpAdded(_)
-        | UserEvent::OtpVerified(_)
-        | UserEvent::OtpRemoved
-        | UserEvent::OtpCheckSucceeded(_)
-        | UserEvent::OtpCheckFailed
-        | UserEvent::EmailCodeAdded(_)
-        | UserEvent::PasswordCodeAdded(_) => update(tx, event, "", &[]).await?,
-        UserEvent::Locked => update(tx, event, "locked = TRUE", &[]).await?,
-        UserEvent::Unlocked => update(tx, event, "locked = FALSE", &[]).await?,
-        UserEvent::Deactivated => update(tx, event, "state = 'inactive'", &[]).await?,
-        UserEvent::Reactivated => update(tx, event, "state = 'active'", &[]).await?,
         UserEvent::Removed => {
             for table in ["user_metadata", "machine_keys", "personal_access_tokens"] {
                 tx.execute(
@@ -300,29 +476,26 @@ async fn apply_decoded(
         }
         UserEvent::MetadataSet(e) => {
             tx.execute(
-                "INSERT INTO user_metadata (instance_id, user_id, key, value) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value",
-                &params![instance, id, e.key, e.value],
+                &format!(
+                    "INSERT INTO user_metadata (instance_id, user_id, key, value) SELECT $1, $2, $3, $4 \
+                     WHERE {} ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value",
+                    behind(5)
+                ),
+                &params![instance, id, e.key, e.value, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
         UserEvent::MetadataRemoved(e) => {
             tx.execute(
-                "DELETE FROM user_metadata WHERE instance_id = $1 AND user_id = $2 AND key = $3",
-                &params![instance, id, e.key],
+                &format!(
+                    "DELETE FROM user_metadata WHERE instance_id = $1 AND user_id = $2 AND key = $3 AND {}",
+                    behind(4)
+                ),
+                &params![instance, id, e.key, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
-        }
-        UserEvent::MachineChanged(e) => {
-            update(
-                tx,
-                event,
-                "display_name = $5, description = $6",
-                &params![e.name, e.description],
-            )
-            .await?;
         }
         UserEvent::MachineKeyAdded(e) => {
             let format = match e.format {
@@ -330,43 +503,80 @@ async fn apply_decoded(
                 KeyFormat::Jwk => "jwk",
             };
             tx.execute(
-                "INSERT INTO machine_keys (instance_id, user_id, key_id, format, public_key, expires_at_ms, \
-                 created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (instance_id, user_id, key_id) DO NOTHING",
-                &params![instance, id, e.key_id, format, e.public_key, e.expires_at_unix_ms, at_ms(event)],
+                &format!(
+                    "INSERT INTO machine_keys (instance_id, user_id, key_id, format, public_key, \
+                     expires_at_ms, created_at_ms) SELECT $1, $2, $3, $4, $5, $6, $7 WHERE {} \
+                     ON CONFLICT (instance_id, user_id, key_id) DO NOTHING",
+                    behind(8)
+                ),
+                &params![
+                    instance,
+                    id,
+                    e.key_id,
+                    format,
+                    e.public_key,
+                    e.expires_at_unix_ms,
+                    at_ms(event),
+                    event.sequence
+                ],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
         UserEvent::MachineKeyRemoved(e) => {
             tx.execute(
-                "DELETE FROM machine_keys WHERE instance_id = $1 AND user_id = $2 AND key_id = $3",
-                &params![instance, id, e.key_id],
+                &format!(
+                    "DELETE FROM machine_keys WHERE instance_id = $1 AND user_id = $2 AND key_id = $3 AND {}",
+                    behind(4)
+                ),
+                &params![instance, id, e.key_id, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
-        UserEvent::MachineSecretSet(_) => update(tx, event, "has_secret = TRUE", &[]).await?,
-        UserEvent::MachineSecretRemoved => update(tx, event, "has_secret = FALSE", &[]).await?,
         UserEvent::PersonalAccessTokenAdded(e) => {
             tx.execute(
-                "INSERT INTO personal_access_tokens (instance_id, user_id, token_id, expires_at_ms, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id, user_id, token_id) DO NOTHING",
-                &params![instance, id, e.token_id, e.expires_at_unix_ms, at_ms(event)],
+                &format!(
+                    "INSERT INTO personal_access_tokens (instance_id, user_id, token_id, expires_at_ms, \
+                     created_at_ms) SELECT $1, $2, $3, $4, $5 WHERE {} \
+                     ON CONFLICT (instance_id, user_id, token_id) DO NOTHING",
+                    behind(6)
+                ),
+                &params![
+                    instance,
+                    id,
+                    e.token_id,
+                    e.expires_at_unix_ms,
+                    at_ms(event),
+                    event.sequence
+                ],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
         UserEvent::PersonalAccessTokenRemoved(e) => {
             tx.execute(
-                "DELETE FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 AND token_id = $3",
-                &params![instance, id, e.token_id],
+                &format!(
+                    "DELETE FROM personal_access_tokens WHERE instance_id = $1 AND user_id = $2 \
+                     AND token_id = $3 AND {}",
+                    behind(4)
+                ),
+                &params![instance, id, e.token_id, event.sequence],
             )
             .await?;
             update(tx, event, "", &[]).await?;
         }
-        // The memberships view follows the organizations and projects themselves.
-        UserEvent::MembershipAdded(_) => update(tx, event, "", &[]).await?,
+        // Changes of the user row alone.
+        _ => {
+            if let Some(update) = row_update(&decoded) {
+                tx.execute(&update_rows(update.set, update.values.len(), 1), &{
+                    let mut values = Vec::from(params![instance, id, at_ms(event), event.sequence]);
+                    values.extend(update.values);
+                    values
+                })
+                .await?;
+            }
+        }
     }
     Ok(())
 }
