@@ -112,13 +112,25 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             ..CommandsConfig::default()
         },
     );
+    let console_url = format!("http://{addr}");
     let setup = bootstrap_with(
         &commands,
         data_dir.admin_token_file()?,
-        &FirstInstance::default(),
+        &FirstInstance {
+            console_base_url: Some(console_url.clone()),
+            ..FirstInstance::default()
+        },
     )
     .await
     .context("setting up the first instance")?;
+    if let Some(path) = &setup.admin_password_path {
+        tracing::info!(
+            path = %path.display(),
+            "first start: sign in to the console as `admin` with the one-time password in this file \
+             (readable only by you); it must be changed at the first sign-in"
+        );
+    }
+    tracing::info!(url = %format!("{console_url}/console/"), "management console");
     if let Some(path) = &setup.admin_token_path {
         tracing::info!(
             path = %path.display(),
@@ -161,7 +173,11 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     if let Some(token) = &config.metrics.token {
         state = state.with_metrics_token(token.expose());
     }
-    let app = http::router(state, api);
+    let console = warden_console::router(warden_console::ConsoleConfig {
+        issuer: console_url,
+        client_id: setup.console_client_id.clone(),
+    });
+    let app = http::router(state, api.merge(console));
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
     axum::serve(listener, app)
