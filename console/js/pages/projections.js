@@ -16,6 +16,14 @@ export async function projectionsPage() {
           { label: 'Holder', render: (p) => (p.holder ? `${p.holder}${p.held_here ? ' (this node)' : ''}` : 'none (lease lapsed)') },
           { label: 'Updated', render: (p) => p.updated_at },
           { label: 'Failed', render: (p) => `${p.retrying_events} retrying, ${p.skipped_events} skipped` },
+          { label: 'Rebuilds', render: (p) => p.rebuilds },
+          {
+            label: 'Actions',
+            render: (p) => actionButton(p.skipped_events || p.retrying_events ? 'Retry failed events (rebuild)' : 'Rebuild', async () => {
+              await api.post(`/api/v1/projections/${encodeURIComponent(p.name)}/rebuild`);
+              await load();
+            }, { confirm: `Rebuild ${p.name}? Its view is emptied and every event replayed; failed events are tried again.`, done: `Rebuilding ${p.name}.` }),
+          },
         ], projections),
         panel('Failed events', table([
           { label: 'Projection', render: (e) => e.projection },
@@ -31,7 +39,7 @@ export async function projectionsPage() {
     }
   };
   render('Projections',
-    h('p', {}, 'Each read view is kept by one projection, which reads the events in order. Failed events are retried, then skipped with the failure kept here.'),
+    h('p', {}, 'Each read view is kept by one projection, which reads the events in order. Failed events are retried, then skipped with the failure kept here; rebuilding a projection replays every event and tries them again.'),
     h('div', { class: 'actions' }, actionButton('Refresh', load, { done: 'Refreshed.' })),
     holder);
   await load();

@@ -180,6 +180,7 @@ fn rows() -> Vec<Row> {
         row!(GET "/api/v1/instance/policies", 0, "233333331", |s, w, c| none("/api/v1/instance/policies".into())),
         row!(GET "/api/v1/events", 0, "232434441", |s, w, c| none(format!("/api/v1/events?limit=1&org_id={}", s.org))),
         row!(GET "/api/v1/projections", 0, "233333331", |s, w, c| none("/api/v1/projections".into())),
+        row!(POST "/api/v1/projections/{name}/rebuild", 0, "233333331", |s, w, c| none("/api/v1/projections/instances/rebuild".into())),
         row!(PUT "/api/v1/instance/policies/password-complexity", 0, "233333331", |s, w, c| body("/api/v1/instance/policies/password-complexity".into(), password_policy())),
         row!(PUT "/api/v1/instance/policies/lockout", 0, "233333331", |s, w, c| body("/api/v1/instance/policies/lockout".into(), lockout_policy())),
         row!(PUT "/api/v1/instance/policies/login", 0, "233333331", |s, w, c| body("/api/v1/instance/policies/login".into(), login_policy())),
