@@ -53,7 +53,7 @@ async fn rebuild(
     crate::extract::Path(name): crate::extract::Path<String>,
 ) -> Result<(StatusCode, Json<RebuildBody>), ApiError> {
     authorize(&api, &caller, Permission::InstanceWrite, &Target::Instance).await?;
-    if !api.spoolers.projections().iter().any(|p| *p == name) {
+    if !api.spoolers.projections().contains(&name) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "projection.not_found",
