@@ -201,10 +201,12 @@ export function table(columns, rows, caption) {
 export function pagedTable({ columns, load, limit = 25, caption }) {
   const container = h('div', { class: 'paged' });
   let offset = 0;
+  let lastItems = [];
   const show = async () => {
     container.setAttribute('aria-busy', 'true');
     try {
       const page = await load(offset, limit);
+      lastItems = page.items || [];
       const items = page.items || [];
       const previous = h('button', { type: 'button', class: 'secondary', disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - limit); show(); } }, 'Previous page');
       const next = h('button', { type: 'button', class: 'secondary', disabled: !page.has_more, onclick: () => { offset += limit; show(); } }, 'Next page');
@@ -219,6 +221,14 @@ export function pagedTable({ columns, load, limit = 25, caption }) {
     }
   };
   container.reload = show;
+  // Lists read views that follow writes within moments: after a write, reload until `predicate(items)` holds.
+  container.reloadUntil = async (predicate, tries = 25) => {
+    for (let attempt = 0; attempt < tries; attempt++) {
+      await show();
+      if (predicate(lastItems)) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
   show();
   return container;
 }

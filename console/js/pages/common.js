@@ -50,7 +50,7 @@ export async function membersPanel(title, base, roles) {
         label: 'Actions',
         render: (m) => actionButton('Remove', async () => {
           await api.del(`${base}/${seg(m.user_id)}`);
-          list.reload();
+          await list.reloadUntil((items) => !items.some((x) => x.user_id === m.user_id));
         }, { confirm: `Remove this member (${m.user_id})? Their roles here end at once.`, danger: true }),
       },
     ],
@@ -65,7 +65,7 @@ export async function membersPanel(title, base, roles) {
     onSubmit: async (values) => {
       await api.post(base, { user_id: values.user_id, roles: [values.roles] });
       notify('Member added.');
-      list.reload();
+      await list.reloadUntil((items) => items.some((m) => m.user_id === values.user_id));
     },
   });
   return panel(title, list, h('h3', {}, 'Add a member'), add);

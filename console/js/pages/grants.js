@@ -16,9 +16,9 @@ export async function grantsPage() {
         label: 'Actions',
         render: (g) => h('div', { class: 'actions' },
           g.state === 'active'
-            ? actionButton('Deactivate', async () => { await api.post(`/api/v1/user-grants/${seg(g.id)}/deactivate`); list.reload(); })
-            : actionButton('Reactivate', async () => { await api.post(`/api/v1/user-grants/${seg(g.id)}/reactivate`); list.reload(); }),
-          actionButton('Remove', async () => { await api.del(`/api/v1/user-grants/${seg(g.id)}`); list.reload(); },
+            ? actionButton('Deactivate', async () => { await api.post(`/api/v1/user-grants/${seg(g.id)}/deactivate`); await list.reloadUntil((items) => items.some((x) => x.id === g.id && x.state !== 'active')); })
+            : actionButton('Reactivate', async () => { await api.post(`/api/v1/user-grants/${seg(g.id)}/reactivate`); await list.reloadUntil((items) => items.some((x) => x.id === g.id && x.state === 'active')); }),
+          actionButton('Remove', async () => { await api.del(`/api/v1/user-grants/${seg(g.id)}`); await list.reloadUntil((items) => !items.some((x) => x.id === g.id)); },
             { confirm: 'Remove this grant? The user loses these roles at once.', danger: true })),
       },
     ],
@@ -32,10 +32,10 @@ export async function grantsPage() {
       roleSelect,
     ],
     onSubmit: async (v, element) => {
-      await api.post('/api/v1/user-grants', v);
+      const created = await api.post('/api/v1/user-grants', v);
       notify('Roles granted.');
       element.reset();
-      list.reload();
+      await list.reloadUntil((items) => items.some((g) => g.id === created.id));
     },
   });
   render('User grants', panel('Grant roles of a project to a user', create), list);

@@ -44,7 +44,7 @@ export async function projectPage(id) {
       { label: 'Key', render: (r) => h('code', { class: 'mono' }, r.key) },
       { label: 'Display name', render: (r) => r.display_name },
       { label: 'Group', render: (r) => r.group || '—' },
-      { label: 'Actions', render: (r) => actionButton('Remove', async () => { await api.del(`${base}/roles/${seg(r.key)}`); roles.reload(); }, { confirm: `Remove the role ${r.key}? It is taken from every grant that has it.`, danger: true }) },
+      { label: 'Actions', render: (r) => actionButton('Remove', async () => { await api.del(`${base}/roles/${seg(r.key)}`); await roles.reloadUntil((items) => !items.some((x) => x.key === r.key)); }, { confirm: `Remove the role ${r.key}? It is taken from every grant that has it.`, danger: true }) },
     ],
   });
   const apps = pagedTable({
@@ -81,7 +81,7 @@ export async function projectPage(id) {
         h('p', {}, 'Application created. Client id: ', h('code', { class: 'mono', 'data-client-id': 'true' }, created.client_id)),
         created.client_secret ? secretBox('Client secret', created.client_secret) : null);
       element.reset();
-      apps.reload();
+      await apps.reloadUntil((items) => items.some((a) => a.id === created.id));
     },
   });
   const apiApp = form({
@@ -96,7 +96,7 @@ export async function projectPage(id) {
         h('p', {}, 'Application created. Client id: ', h('code', { class: 'mono' }, created.client_id)),
         created.client_secret ? secretBox('Client secret', created.client_secret) : null);
       element.reset();
-      apps.reload();
+      await apps.reloadUntil((items) => items.some((a) => a.id === created.id));
     },
   });
   render(`Project ${project.name}`,
@@ -121,7 +121,7 @@ export async function projectPage(id) {
         { name: 'display_name', label: 'Display name', required: true },
         { name: 'group', label: 'Group' },
       ],
-      onSubmit: async (v, element) => { await api.post(`${base}/roles`, v); element.reset(); notify(`Role ${v.key} added.`); roles.reload(); },
+      onSubmit: async (v, element) => { await api.post(`${base}/roles`, v); element.reset(); notify(`Role ${v.key} added.`); await roles.reloadUntil((items) => items.some((r) => r.key === v.key)); },
     })),
     panel('Applications', apps, secretOut, h('h3', {}, 'Create an OIDC application'), oidc, h('h3', {}, 'Create an API application'), apiApp),
     await membersPanel('Members', `${base}/members`, PROJECT_ROLES));
