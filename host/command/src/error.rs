@@ -46,6 +46,10 @@ pub enum CommandError {
     /// Hashing or checking a password failed.
     #[error("password hashing: {0}")]
     Hashing(String),
+    /// A secret could not be sealed or opened with the master key (none configured, or a stored value that
+    /// does not open).
+    #[error("sealing: {0}")]
+    Sealing(String),
 }
 
 impl CommandError {
@@ -53,7 +57,11 @@ impl CommandError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            Self::Store(_) | Self::Decode(_) | Self::Hashing(_) | Self::Validator(_)
+            Self::Store(_)
+                | Self::Decode(_)
+                | Self::Hashing(_)
+                | Self::Sealing(_)
+                | Self::Validator(_)
         )
     }
 

@@ -54,6 +54,7 @@ mod commands;
 mod error;
 mod member_index;
 mod pipeline;
+pub mod seal;
 pub mod secret;
 pub mod validator;
 
@@ -76,6 +77,7 @@ pub use commands::{
     AppCreated, KeyAdded, NewApiApp, NewHumanUser, NewMachineKey, NewMachineUser, NewOidcApp,
     NewUserGrant, SecretIssued, TokenIssued,
 };
+pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
 pub use error::{BootstrapError, CommandError};
 pub use secret::{PasswordHasher, SecretString};
 pub use validator::{CommandValidator, ValidationRequest, ValidatorError, Violation};
@@ -150,6 +152,9 @@ pub struct CommandsConfig {
     pub hashing_concurrency: usize,
     /// The validators consulted before every push (default: none).
     pub validators: Vec<Arc<dyn CommandValidator>>,
+    /// Seals the secrets the server must read back (TOTP secrets, emailed codes) under the master key;
+    /// without it those commands fail with [`CommandError::Sealing`] (default: none).
+    pub secret_box: Option<seal::SecretBox>,
 }
 
 impl Default for CommandsConfig {
@@ -160,6 +165,7 @@ impl Default for CommandsConfig {
             max_attempts: 5,
             hashing_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             validators: Vec::new(),
+            secret_box: None,
         }
     }
 }
@@ -176,6 +182,7 @@ struct Inner {
     models: WriteModels,
     hasher: PasswordHasher,
     validators: Vec<Arc<dyn CommandValidator>>,
+    secret_box: Option<seal::SecretBox>,
     max_attempts: u32,
     dependency_max_age: Duration,
     member_index: member_index::MemberIndex,
@@ -190,6 +197,7 @@ impl Commands {
                 models: WriteModels::new(config.cache_capacity),
                 hasher: PasswordHasher::new(config.hashing_concurrency),
                 validators: config.validators,
+                secret_box: config.secret_box,
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
                 member_index: member_index::MemberIndex::default(),
@@ -205,6 +213,11 @@ impl Commands {
     /// The password hasher (shared with the login flow).
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
+    }
+
+    /// The box that seals secrets under the master key, if one was configured.
+    pub fn secret_box(&self) -> Option<&seal::SecretBox> {
+        self.inner.secret_box.as_ref()
     }
 
     /// The commands `caller` may issue.

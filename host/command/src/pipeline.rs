@@ -111,6 +111,15 @@ fn user_guard(command_type: &str) -> Option<(SelfService, bool)> {
         "user.password.set" | "user.machine.pat.add" | "user.machine.pat.remove" => {
             (SelfService::Allowed, false)
         }
+        // A second factor and the emailed codes are credentials too; the user may manage its own.
+        "user.otp.add"
+        | "user.otp.verify"
+        | "user.otp.remove"
+        | "user.otp.check"
+        | "user.password.code.add"
+        | "user.password.reset"
+        | "user.email.code.add"
+        | "user.email.verify_code" => (SelfService::Allowed, false),
         "user.email.change"
         | "user.email.verify"
         | "user.phone.change"

@@ -6,14 +6,17 @@ use serde_json::Value;
 pub const REDACTED: &str = "[redacted]";
 
 /// A copy of an event payload with every hash of a secret (any member whose name ends in `_hash`, at any depth)
-/// replaced by [`REDACTED`], for the audit trail: who changed a password is shown, the hash is not.
+/// and every sealed (encrypted) secret (`_sealed`) replaced by [`REDACTED`], for the audit trail: who changed
+/// a password is shown, the hash is not.
 pub fn redact_secrets(payload: &Value) -> Value {
     match payload {
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
                 .map(|(key, value)| {
-                    let value = if key.ends_with("_hash") && !value.is_null() {
+                    let value = if (key.ends_with("_hash") || key.ends_with("_sealed"))
+                        && !value.is_null()
+                    {
                         Value::String(REDACTED.to_owned())
                     } else {
                         redact_secrets(value)

@@ -15,6 +15,8 @@
 //! | [`application::Application`] | `application` | [`application::ApplicationEvent`] |
 //! | [`user_grant::UserGrant`] | `user_grant` | [`user_grant::UserGrantEvent`] |
 //! | [`plugin::Plugin`] | `plugin` | [`plugin::PluginEvent`] |
+//! | [`signing_key::SigningKeys`] | `signing_key` | [`signing_key::SigningKeyEvent`] |
+//! | [`notification::Notification`] | `notification` | [`notification::NotificationEvent`] |
 //!
 //! Members live in the instance, organization and project aggregates ([`member`]); [`authz`] turns
 //! memberships into permissions; [`policy`] holds the policies and their resolution.
@@ -28,10 +30,12 @@ pub mod authz;
 pub mod error;
 pub mod instance;
 pub mod member;
+pub mod notification;
 pub mod org;
 pub mod plugin;
 pub mod policy;
 pub mod project;
+pub mod signing_key;
 pub mod unique;
 pub mod user;
 pub mod user_grant;

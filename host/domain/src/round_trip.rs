@@ -167,6 +167,21 @@ fn user_events() -> Vec<UserEvent> {
             scope: crate::authz::ScopeKind::Project,
             scope_id: "p1".to_owned(),
         }),
+        UserEvent::OtpAdded(crate::user::OtpAdded {
+            secret_sealed: "v1.bm9uY2U.c2VhbGVk".to_owned(),
+        }),
+        UserEvent::OtpVerified(crate::user::OtpStep { step: 59_000_000 }),
+        UserEvent::OtpRemoved,
+        UserEvent::OtpCheckSucceeded(crate::user::OtpStep { step: u64::MAX }),
+        UserEvent::OtpCheckFailed,
+        UserEvent::EmailCodeAdded(crate::user::CodeAdded {
+            code_hash: "h".to_owned(),
+            expires_at_unix_ms: 1_800_000_000_000,
+        }),
+        UserEvent::PasswordCodeAdded(crate::user::CodeAdded {
+            code_hash: "h".to_owned(),
+            expires_at_unix_ms: 1_800_000_000_000,
+        }),
     ]
 }
 
@@ -337,6 +352,36 @@ fn instance_events_round_trip() {
 #[test]
 fn org_events_round_trip() {
     check_all::<crate::org::Organization>(&org_events(), OrgEvent::EVENT_TYPES);
+}
+
+fn notification_events() -> Vec<crate::notification::NotificationEvent> {
+    use crate::notification::{
+        NotificationEvent, NotificationFailed, NotificationKind, NotificationRequested,
+    };
+    vec![
+        NotificationEvent::Requested(NotificationRequested {
+            kind: NotificationKind::EmailVerification,
+            user_id: "user-1".to_owned(),
+            org_id: "org-1".to_owned(),
+            recipient: "a@example.com".to_owned(),
+            display_name: "Alice \u{1f600}".to_owned(),
+            language: "und".to_owned(),
+            code_sealed: "v1.x".to_owned(),
+            expires_at_unix_ms: 1_800_000_000_000,
+        }),
+        NotificationEvent::Failed(NotificationFailed {
+            error: "connection refused".to_owned(),
+        }),
+        NotificationEvent::Sent,
+    ]
+}
+
+#[test]
+fn notification_events_round_trip() {
+    check_all::<crate::notification::Notification>(
+        &notification_events(),
+        crate::notification::NotificationEvent::EVENT_TYPES,
+    );
 }
 
 #[test]

@@ -21,6 +21,10 @@ use crate::policy::LockoutPolicy;
 use crate::unique;
 use crate::validate;
 
+mod auth;
+
+pub use auth::{CodeAdded, CodeKind, MAX_SEALED_SECRET_LEN, Otp, OtpAdded, OtpStep, PendingCode};
+
 /// The most metadata entries a user may have.
 pub const MAX_METADATA_ENTRIES: usize = 100;
 /// The most key pairs a machine user may have.
@@ -252,6 +256,20 @@ domain_events! {
         PersonalAccessTokenRemoved(PersonalAccessTokenRemoved) => "user.machine.pat.removed" @ 1,
         /// The user became a member of an organization or project.
         MembershipAdded(MembershipAdded) => "user.membership.added" @ 1,
+        /// A human started a TOTP enrolment (sealed secret).
+        OtpAdded(OtpAdded) => "user.human.otp.added" @ 1,
+        /// A first valid code confirmed the TOTP enrolment.
+        OtpVerified(OtpStep) => "user.human.otp.verified" @ 1,
+        /// The TOTP second factor was removed.
+        OtpRemoved => "user.human.otp.removed" @ 1,
+        /// A TOTP check at login succeeded; its time step is used up and the failure count reset.
+        OtpCheckSucceeded(OtpStep) => "user.human.otp.check.succeeded" @ 1,
+        /// A TOTP check at login failed (wrong or replayed code).
+        OtpCheckFailed => "user.human.otp.check.failed" @ 1,
+        /// An email verification code was issued (hash and expiry).
+        EmailCodeAdded(CodeAdded) => "user.human.email.code.added" @ 1,
+        /// A password reset code was issued (hash and expiry).
+        PasswordCodeAdded(CodeAdded) => "user.human.password.code.added" @ 1,
     }
     upcast = upcast;
 }
@@ -341,6 +359,14 @@ pub struct Human {
     pub password_change_required: bool,
     /// Failed password checks since the last success or unlock.
     pub failed_password_attempts: u32,
+    /// The TOTP second factor, if enrolled (or being enrolled).
+    pub otp: Option<Otp>,
+    /// Failed TOTP checks since the last success or unlock.
+    pub failed_otp_attempts: u32,
+    /// The pending email verification code.
+    pub email_code: Option<PendingCode>,
+    /// The pending password reset code.
+    pub password_code: Option<PendingCode>,
 }
 
 /// A machine user's key pair.
@@ -424,7 +450,7 @@ impl Aggregate for User {
                     phone: e.phone.clone(),
                     password_hash: e.password_hash.clone(),
                     password_change_required: e.password_change_required,
-                    failed_password_attempts: 0,
+                    ..Human::default()
                 }));
             }
             UserEvent::MachineAdded(e) => {
@@ -446,11 +472,13 @@ impl Aggregate for User {
                 if let Some(h) = self.human_mut() {
                     h.email.clone_from(&e.email);
                     h.email_verified = false;
+                    h.email_code = None;
                 }
             }
             UserEvent::EmailVerified => {
                 if let Some(h) = self.human_mut() {
                     h.email_verified = true;
+                    h.email_code = None;
                 }
             }
             UserEvent::PhoneChanged(e) => {
@@ -467,6 +495,7 @@ impl Aggregate for User {
                 if let Some(h) = self.human_mut() {
                     h.password_hash = Some(e.password_hash.clone());
                     h.password_change_required = e.change_required;
+                    h.password_code = None;
                 }
             }
             UserEvent::PasswordCheckSucceeded => {
@@ -484,6 +513,7 @@ impl Aggregate for User {
                 self.locked = false;
                 if let Some(h) = self.human_mut() {
                     h.failed_password_attempts = 0;
+                    h.failed_otp_attempts = 0;
                 }
             }
             UserEvent::Deactivated => self.lifecycle = Lifecycle::Inactive,
@@ -546,6 +576,56 @@ impl Aggregate for User {
             }
             UserEvent::MembershipAdded(e) => {
                 self.member_of.insert(e.scope_id.clone(), e.scope);
+            }
+            UserEvent::OtpAdded(e) => {
+                if let Some(h) = self.human_mut() {
+                    h.otp = Some(Otp {
+                        secret_sealed: e.secret_sealed.clone(),
+                        verified: false,
+                        last_step: None,
+                    });
+                }
+            }
+            UserEvent::OtpVerified(e) => {
+                if let Some(otp) = self.human_mut().and_then(|h| h.otp.as_mut()) {
+                    otp.verified = true;
+                    otp.last_step = Some(e.step);
+                }
+            }
+            UserEvent::OtpRemoved => {
+                if let Some(h) = self.human_mut() {
+                    h.otp = None;
+                    h.failed_otp_attempts = 0;
+                }
+            }
+            UserEvent::OtpCheckSucceeded(e) => {
+                if let Some(h) = self.human_mut() {
+                    h.failed_otp_attempts = 0;
+                    if let Some(otp) = h.otp.as_mut() {
+                        otp.last_step = Some(otp.last_step.map_or(e.step, |last| last.max(e.step)));
+                    }
+                }
+            }
+            UserEvent::OtpCheckFailed => {
+                if let Some(h) = self.human_mut() {
+                    h.failed_otp_attempts = h.failed_otp_attempts.saturating_add(1);
+                }
+            }
+            UserEvent::EmailCodeAdded(e) => {
+                if let Some(h) = self.human_mut() {
+                    h.email_code = Some(PendingCode {
+                        code_hash: e.code_hash.clone(),
+                        expires_at_unix_ms: e.expires_at_unix_ms,
+                    });
+                }
+            }
+            UserEvent::PasswordCodeAdded(e) => {
+                if let Some(h) = self.human_mut() {
+                    h.password_code = Some(PendingCode {
+                        code_hash: e.code_hash.clone(),
+                        expires_at_unix_ms: e.expires_at_unix_ms,
+                    });
+                }
             }
         }
     }

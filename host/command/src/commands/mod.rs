@@ -9,10 +9,12 @@ mod application;
 mod cascade;
 mod instance;
 mod machine;
+mod notification;
 mod org;
 mod plugin;
 mod project;
 mod user;
+pub mod user_auth;
 mod user_grant;
 
 use serde_json::Value;

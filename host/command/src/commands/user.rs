@@ -38,7 +38,7 @@ pub struct NewHumanUser {
 
 /// Checks a plaintext password against the complexity policy in force for `org_id`. Passes when the
 /// organization does not exist: the command itself refuses that.
-async fn check_password(
+pub(super) async fn check_password(
     run: &mut Run<'_>,
     org_id: &str,
     password: &SecretString,

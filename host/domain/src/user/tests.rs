@@ -958,3 +958,272 @@ fn a_user_records_each_organization_and_project_it_joins_once() {
         .when(|u| u.record_membership(crate::authz::ScopeKind::Project, "p-1", &ctx()))
         .then_error(ErrorKind::NotFound, "user.not_found");
 }
+
+// ---- second factor (TOTP) and emailed codes ----
+
+const SEALED: &str = "v1.bm9uY2U.c2VhbGVk";
+const CODE_HASH: &str = "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5";
+const OTHER_CODE_HASH: &str = "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b";
+
+fn otp_enrolled(step: u64) -> Vec<UserEvent> {
+    vec![
+        human_added(),
+        UserEvent::OtpAdded(OtpAdded {
+            secret_sealed: SEALED.to_owned(),
+        }),
+        UserEvent::OtpVerified(OtpStep { step }),
+    ]
+}
+
+fn code(expires_at_unix_ms: i64) -> CodeAdded {
+    CodeAdded {
+        code_hash: CODE_HASH.to_owned(),
+        expires_at_unix_ms,
+    }
+}
+
+#[test]
+fn otp_enrolment_is_pending_until_a_first_code_verifies_it() {
+    given::<User>(&[human_added()])
+        .when(|u| u.add_otp(SEALED, &ctx()))
+        .then_events([UserEvent::OtpAdded(OtpAdded {
+            secret_sealed: SEALED.to_owned(),
+        })])
+        .then_state(|u| assert!(!u.has_verified_otp(), "pending until verified"));
+    let pending = [
+        human_added(),
+        UserEvent::OtpAdded(OtpAdded {
+            secret_sealed: SEALED.to_owned(),
+        }),
+    ];
+    given::<User>(&pending)
+        .when(|u| u.verify_otp(None, &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.otp.code.invalid")
+        .then_field("code");
+    given::<User>(&pending)
+        .when(|u| u.verify_otp(Some(100), &ctx()))
+        .then_events([UserEvent::OtpVerified(OtpStep { step: 100 })])
+        .then_state(|u| {
+            assert!(u.has_verified_otp());
+            assert_eq!(
+                u.human()
+                    .and_then(|h| h.otp.as_ref())
+                    .and_then(|o| o.last_step),
+                Some(100)
+            );
+        });
+    // A pending enrolment may be restarted with a new secret.
+    given::<User>(&pending)
+        .when(|u| u.add_otp("v1.other", &ctx()))
+        .then_events([UserEvent::OtpAdded(OtpAdded {
+            secret_sealed: "v1.other".to_owned(),
+        })]);
+}
+
+#[test]
+fn otp_enrolment_refusals() {
+    given::<User>(&otp_enrolled(100))
+        .when(|u| u.add_otp(SEALED, &ctx()))
+        .then_error(ErrorKind::AlreadyExists, "user.otp.already_enrolled");
+    given::<User>(&otp_enrolled(100))
+        .when(|u| u.verify_otp(Some(101), &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.otp.already_verified");
+    given::<User>(&[human_added()])
+        .when(|u| u.verify_otp(Some(101), &ctx()))
+        .then_error(ErrorKind::NotFound, "user.otp.not_found");
+    given::<User>(&[human_added()])
+        .when(|u| u.add_otp("  ", &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.otp.secret.invalid")
+        .then_field("secret_sealed");
+    given::<User>(&[machine_added()])
+        .when(|u| u.add_otp(SEALED, &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.not_human");
+    given::<User>(&[human_added()])
+        .when(|u| u.remove_otp(&ctx()))
+        .then_error(ErrorKind::NotFound, "user.otp.not_found");
+}
+
+#[test]
+fn otp_check_accepts_each_time_step_once() {
+    given::<User>(&otp_enrolled(100))
+        .when(|u| u.record_otp_check(Some(101), &lockout(3), &ctx()))
+        .then_events([UserEvent::OtpCheckSucceeded(OtpStep { step: 101 })]);
+    // The enrolment's own code, and any older one, is a replay.
+    for replayed in [100, 99] {
+        given::<User>(&otp_enrolled(100))
+            .when(|u| u.record_otp_check(Some(replayed), &lockout(3), &ctx()))
+            .then_events([UserEvent::OtpCheckFailed]);
+    }
+    let mut used = otp_enrolled(100);
+    used.push(UserEvent::OtpCheckSucceeded(OtpStep { step: 105 }));
+    given::<User>(&used)
+        .when(|u| u.record_otp_check(Some(105), &lockout(3), &ctx()))
+        .then_events([UserEvent::OtpCheckFailed]);
+    given::<User>(&used)
+        .when(|u| u.record_otp_check(Some(106), &lockout(3), &ctx()))
+        .then_events([UserEvent::OtpCheckSucceeded(OtpStep { step: 106 })]);
+}
+
+#[test]
+fn otp_failures_lock_at_the_policy_maximum_apart_from_password_failures() {
+    let mut history = otp_enrolled(100);
+    history.extend([
+        UserEvent::OtpCheckFailed,
+        UserEvent::OtpCheckFailed,
+        UserEvent::PasswordCheckSucceeded,
+    ]);
+    given::<User>(&history)
+        .when(|u| u.record_otp_check(None, &lockout(3), &ctx()))
+        .then_events([UserEvent::OtpCheckFailed, UserEvent::Locked]);
+    given::<User>(&history)
+        .when(|u| u.record_otp_check(None, &lockout(0), &ctx()))
+        .then_events([UserEvent::OtpCheckFailed]);
+    let mut reset = history.clone();
+    reset.push(UserEvent::OtpCheckSucceeded(OtpStep { step: 101 }));
+    given::<User>(&reset)
+        .when(|u| u.record_otp_check(None, &lockout(3), &ctx()))
+        .then_events([UserEvent::OtpCheckFailed]);
+    let mut locked = history;
+    locked.push(UserEvent::Locked);
+    given::<User>(&locked)
+        .when(|u| u.record_otp_check(Some(200), &lockout(3), &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.locked");
+    locked.push(UserEvent::Unlocked);
+    given::<User>(&locked)
+        .when(|u| u.record_otp_check(None, &lockout(3), &ctx()))
+        .then_events([UserEvent::OtpCheckFailed])
+        // Unlocking reset the count: this failure is the first again.
+        .then_state(|u| assert_eq!(u.human().map(|h| h.failed_otp_attempts), Some(1)));
+}
+
+#[test]
+fn otp_check_needs_a_verified_factor_and_removal_clears_it() {
+    given::<User>(&[human_added()])
+        .when(|u| u.record_otp_check(Some(1), &lockout(3), &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.otp.not_enrolled");
+    given::<User>(&otp_enrolled(100))
+        .when(|u| u.remove_otp(&ctx()))
+        .then_events([UserEvent::OtpRemoved])
+        .then_state(|u| assert!(!u.has_verified_otp()));
+    let mut removed = otp_enrolled(100);
+    removed.push(UserEvent::OtpRemoved);
+    given::<User>(&removed)
+        .when(|u| u.record_otp_check(Some(200), &lockout(3), &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.otp.not_enrolled");
+}
+
+#[test]
+fn email_code_verifies_the_email_once() {
+    let unverified = UserEvent::EmailChanged(EmailChanged {
+        email: "alice@example.org".to_owned(),
+    });
+    given::<User>(&[human_added(), unverified.clone()])
+        .when(|u| u.add_email_code(CODE_HASH, NOW + DAY, &ctx()))
+        .then_events([UserEvent::EmailCodeAdded(code(NOW + DAY))]);
+    let pending = [
+        human_added(),
+        unverified.clone(),
+        UserEvent::EmailCodeAdded(code(NOW + DAY)),
+    ];
+    given::<User>(&pending)
+        .when(|u| u.verify_email_with_code(OTHER_CODE_HASH, &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.email.code.invalid")
+        .then_field("code");
+    given::<User>(&pending)
+        .when(|u| u.verify_email_with_code(CODE_HASH, &ctx()))
+        .then_events([UserEvent::EmailVerified])
+        .then_state(|u| assert_eq!(u.human().map(|h| h.email_code.is_none()), Some(true)));
+    let mut verified = pending.to_vec();
+    verified.push(UserEvent::EmailVerified);
+    given::<User>(&verified)
+        .when(|u| u.verify_email_with_code(CODE_HASH, &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.email.already_verified");
+    given::<User>(&verified)
+        .when(|u| u.add_email_code(CODE_HASH, NOW + DAY, &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.email.already_verified");
+    // A code sent to an address no longer holds once the address changes.
+    let mut changed = pending.to_vec();
+    changed.push(UserEvent::EmailChanged(EmailChanged {
+        email: "alice@example.net".to_owned(),
+    }));
+    given::<User>(&changed)
+        .when(|u| u.verify_email_with_code(CODE_HASH, &ctx()))
+        .then_error(ErrorKind::NotFound, "user.email.code.not_found");
+}
+
+#[test]
+fn email_code_expires() {
+    let unverified = UserEvent::EmailChanged(EmailChanged {
+        email: "alice@example.org".to_owned(),
+    });
+    let pending = [
+        human_added(),
+        unverified,
+        UserEvent::EmailCodeAdded(code(NOW + 1000)),
+    ];
+    let later = CommandContext::new("instance-1", "user-1", NOW + 1000);
+    given::<User>(&pending)
+        .when(|u| u.verify_email_with_code(CODE_HASH, &later))
+        .then_error(ErrorKind::PreconditionFailed, "user.email.code.expired");
+    given::<User>(&[human_added()])
+        .when(|u| u.add_password_code(CODE_HASH, NOW, &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.code.expires_at.in_past");
+}
+
+#[test]
+fn password_code_sets_a_password_once_until_expiry() {
+    given::<User>(&[human_added()])
+        .when(|u| u.add_password_code(CODE_HASH, NOW + DAY, &ctx()))
+        .then_events([UserEvent::PasswordCodeAdded(code(NOW + DAY))]);
+    let pending = [human_added(), UserEvent::PasswordCodeAdded(code(NOW + DAY))];
+    given::<User>(&pending)
+        .when(|u| u.reset_password_with_code(CODE_HASH, OTHER_PASSWORD_HASH, &ctx()))
+        .then_events([UserEvent::PasswordChanged(PasswordChanged {
+            password_hash: OTHER_PASSWORD_HASH.to_owned(),
+            change_required: false,
+        })]);
+    given::<User>(&pending)
+        .when(|u| u.reset_password_with_code(OTHER_CODE_HASH, OTHER_PASSWORD_HASH, &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.password.code.invalid")
+        .then_field("code");
+    let mut used = pending.to_vec();
+    used.push(UserEvent::PasswordChanged(PasswordChanged {
+        password_hash: OTHER_PASSWORD_HASH.to_owned(),
+        change_required: false,
+    }));
+    given::<User>(&used)
+        .when(|u| u.reset_password_with_code(CODE_HASH, PASSWORD_HASH, &ctx()))
+        .then_error(ErrorKind::NotFound, "user.password.code.not_found");
+    let expired = CommandContext::new("instance-1", "user-1", NOW + DAY);
+    given::<User>(&pending)
+        .when(|u| u.reset_password_with_code(CODE_HASH, PASSWORD_HASH, &expired))
+        .then_error(ErrorKind::PreconditionFailed, "user.password.code.expired");
+    // A newer code replaces the older.
+    let mut replaced = pending.to_vec();
+    replaced.push(UserEvent::PasswordCodeAdded(CodeAdded {
+        code_hash: OTHER_CODE_HASH.to_owned(),
+        expires_at_unix_ms: NOW + DAY,
+    }));
+    given::<User>(&replaced)
+        .when(|u| u.reset_password_with_code(CODE_HASH, PASSWORD_HASH, &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.password.code.invalid");
+}
+
+#[test]
+fn password_code_refusals() {
+    let mut inactive = vec![human_added(), UserEvent::Deactivated];
+    given::<User>(&inactive)
+        .when(|u| u.add_password_code(CODE_HASH, NOW + DAY, &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.inactive");
+    inactive.push(UserEvent::Removed);
+    given::<User>(&inactive)
+        .when(|u| u.add_password_code(CODE_HASH, NOW + DAY, &ctx()))
+        .then_error(ErrorKind::NotFound, "user.not_found");
+    given::<User>(&[machine_added()])
+        .when(|u| u.add_password_code(CODE_HASH, NOW + DAY, &ctx()))
+        .then_error(ErrorKind::PreconditionFailed, "user.not_human");
+    given::<User>(&[human_added()])
+        .when(|u| u.add_password_code("has space", NOW + DAY, &ctx()))
+        .then_error(ErrorKind::InvalidArgument, "user.code_hash.invalid")
+        .then_field("code_hash");
+}

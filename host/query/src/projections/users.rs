@@ -20,12 +20,17 @@ impl Projection for UsersProjection {
     }
 
     fn event_types(&self) -> Vec<String> {
-        // Password checks change nothing the view shows (a lockout arrives as its own event).
+        // Password and second-factor checks and emailed codes change nothing the view shows (a lockout
+        // arrives as its own event).
         event_types(
             UserEvent::EVENT_TYPES,
             &[
                 "user.human.password.check.succeeded",
                 "user.human.password.check.failed",
+                "user.human.otp.check.succeeded",
+                "user.human.otp.check.failed",
+                "user.human.email.code.added",
+                "user.human.password.code.added",
             ],
         )
     }
@@ -266,9 +271,15 @@ async fn apply_decoded(
             )
             .await?;
         }
-        UserEvent::PasswordCheckSucceeded | UserEvent::PasswordCheckFailed => {
-            update(tx, event, "", &[]).await?
-        }
+        UserEvent::PasswordCheckSucceeded
+        | UserEvent::PasswordCheckFailed
+        | UserEvent::OtpAdded(_)
+        | UserEvent::OtpVerified(_)
+        | UserEvent::OtpRemoved
+        | UserEvent::OtpCheckSucceeded(_)
+        | UserEvent::OtpCheckFailed
+        | UserEvent::EmailCodeAdded(_)
+        | UserEvent::PasswordCodeAdded(_) => update(tx, event, "", &[]).await?,
         UserEvent::Locked => update(tx, event, "locked = TRUE", &[]).await?,
         UserEvent::Unlocked => update(tx, event, "locked = FALSE", &[]).await?,
         UserEvent::Deactivated => update(tx, event, "state = 'inactive'", &[]).await?,

@@ -1,0 +1,762 @@
+//! The provider: configuration, clients, users, and the issuing of codes and tokens.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use warden_command::{Commands, secret};
+use warden_domain::{
+    Lifecycle,
+    application::{
+        AccessTokenType, AppConfig, Application, OidcAuthMethod, OidcConfig, OidcGrantType,
+    },
+    org::Organization,
+    signing_key::SigningAlgorithm,
+    user::User,
+};
+use warden_eventstore::Store;
+use warden_query::{Page, Queries, State, UserGrantQuery};
+use warden_spooler::Db;
+
+use crate::{
+    OidcError,
+    crypto::{self, MasterKey},
+    db::Rows,
+    keys::{KeyConfig, KeyStore, now_ms},
+};
+
+/// The audience (and scope) that makes an access token usable at Warden's management API.
+pub const MANAGEMENT_API_AUDIENCE: &str = "urn:warden:api";
+
+/// The claim holding the user's roles in the application's project.
+pub const ROLES_CLAIM: &str = "urn:warden:project:roles";
+
+/// The provider's settings.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The issuer: the external URL, without a trailing slash.
+    pub issuer: String,
+    /// The key that seals the signing keys at rest.
+    pub master_key: MasterKey,
+    /// Rotation of the signing keys.
+    pub keys: KeyConfig,
+    /// Lifetime of access tokens.
+    pub access_token_lifetime: Duration,
+    /// Lifetime of ID tokens.
+    pub id_token_lifetime: Duration,
+    /// Lifetime of refresh tokens (each rotation issues a new one with a fresh lifetime).
+    pub refresh_token_lifetime: Duration,
+    /// The algorithm of ID tokens: RS256, which every client supports.
+    pub id_token_algorithm: SigningAlgorithm,
+    /// The algorithm of JWT access tokens (cheap to sign and verify).
+    pub access_token_algorithm: SigningAlgorithm,
+}
+
+impl ProviderConfig {
+    /// Defaults for `issuer` and `master_key`: 1 h access and ID tokens, 30-day refresh tokens, RS256 ID
+    /// tokens, ES256 access tokens.
+    pub fn new(issuer: impl Into<String>, master_key: MasterKey) -> Self {
+        Self {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            master_key,
+            keys: KeyConfig::default(),
+            access_token_lifetime: Duration::from_secs(3600),
+            id_token_lifetime: Duration::from_secs(3600),
+            refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
+            id_token_algorithm: SigningAlgorithm::RS256,
+            access_token_algorithm: SigningAlgorithm::ES256,
+        }
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The OpenID Connect provider of a Warden node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub(crate) core: Arc<Core>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) config: ProviderConfig,
+    pub(crate) commands: Commands,
+    pub(crate) queries: Queries,
+    pub(crate) rows: Rows,
+    pub(crate) keys: KeyStore,
+}
+
+/// A client, as authenticated (or identified) at an endpoint.
+#[derive(Debug, Clone)]
+pub(crate) enum Client {
+    /// An application (OIDC or API).
+    App {
+        app_id: String,
+        app: Arc<Application>,
+    },
+    /// A machine user acting as its own client (client credentials, JWT profile).
+    Machine { user_id: String },
+}
+
+impl Client {
+    pub(crate) fn client_id(&self) -> &str {
+        match self {
+            Client::App { app, .. } => &app.client_id,
+            Client::Machine { user_id } => user_id,
+        }
+    }
+
+    pub(crate) fn oidc(&self) -> Option<&OidcConfig> {
+        match self {
+            Client::App { app, .. } => match &app.config {
+                Some(AppConfig::Oidc(c)) => Some(c),
+                _ => None,
+            },
+            Client::Machine { .. } => None,
+        }
+    }
+}
+
+/// What a code carries to the token endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CodeData {
+    pub(crate) client_id: String,
+    pub(crate) app_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) user_id: String,
+    pub(crate) session_id: String,
+    pub(crate) auth_time: i64,
+    pub(crate) amr: Vec<String>,
+    pub(crate) acr: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) scope: Vec<String>,
+    pub(crate) code_challenge: Option<String>,
+}
+
+/// What a refresh token row carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RefreshData {
+    pub(crate) app_id: String,
+    pub(crate) scope: Vec<String>,
+    pub(crate) session_id: String,
+    pub(crate) auth_time: i64,
+    pub(crate) amr: Vec<String>,
+    pub(crate) acr: Option<String>,
+}
+
+/// What an opaque access token row carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OpaqueData {
+    pub(crate) app_id: Option<String>,
+    pub(crate) scope: Vec<String>,
+    pub(crate) aud: Vec<String>,
+}
+
+/// The claims of a JWT access token (RFC 9068).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub(crate) iss: String,
+    pub(crate) sub: String,
+    pub(crate) aud: Vec<String>,
+    pub(crate) client_id: String,
+    pub(crate) exp: i64,
+    pub(crate) iat: i64,
+    pub(crate) jti: String,
+    #[serde(default)]
+    pub(crate) scope: String,
+    /// The grant (login) the token comes from; revoked with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<i64>,
+}
+
+/// A token as issued at the token endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) scope: String,
+}
+
+/// Who an access token stands for, as found by [`Provider::authenticate_access_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenSubject {
+    /// The user.
+    pub user_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Its audiences.
+    pub audience: Vec<String>,
+    /// Its scopes.
+    pub scope: Vec<String>,
+    /// When it was issued (Unix seconds).
+    pub issued_at: i64,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+    /// Its id (`jti`, or the row id of an opaque token).
+    pub token_id: String,
+}
+
+/// The login behind an issued token, when there is one.
+#[derive(Debug, Clone)]
+pub(crate) struct Login {
+    pub(crate) grant_id: String,
+    pub(crate) session_id: String,
+    pub(crate) auth_time: i64,
+    pub(crate) amr: Vec<String>,
+    pub(crate) acr: Option<String>,
+    pub(crate) nonce: Option<String>,
+}
+
+impl Provider {
+    /// The provider over `store`, using `commands` for users and applications and `queries` for lookups.
+    pub fn new(
+        config: ProviderConfig,
+        commands: Commands,
+        queries: Queries,
+        store: &Store,
+    ) -> Self {
+        let keys = KeyStore::new(
+            commands.clone(),
+            config.master_key.clone(),
+            config.keys.clone(),
+        );
+        Self {
+            core: Arc::new(Core {
+                config,
+                commands,
+                queries,
+                rows: Rows::new(Db::of(store)),
+                keys,
+            }),
+        }
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.core.config.issuer
+    }
+
+    /// Loads (generating on first start) the signing keys of `instance_id`.
+    pub async fn ensure_keys(&self, instance_id: &str) -> Result<(), OidcError> {
+        self.core.keys.refresh(instance_id).await.map(|_| ())
+    }
+
+    /// Re-reads every loaded key ring now and then, rotating keys when due; runs until aborted.
+    pub fn spawn_key_refresh(&self) -> tokio::task::JoinHandle<()> {
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(core.keys.refresh_interval());
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for instance_id in core.keys.instances() {
+                    if let Err(error) = core.keys.refresh(&instance_id).await {
+                        tracing::warn!(%error, instance_id, "refreshing the signing keys failed");
+                    }
+                }
+            }
+        })
+    }
+
+    /// The service the login pages call.
+    pub fn auth_requests(&self) -> crate::flow::AuthRequests {
+        crate::flow::AuthRequests {
+            inner: Arc::new(crate::authorize::Completion {
+                core: self.core.clone(),
+            }),
+        }
+    }
+
+    /// Authenticates an access token issued by this provider (a JWT access token or an opaque one) for
+    /// Warden's management API: valid, not revoked, issued to a user that is active now, and with
+    /// [`MANAGEMENT_API_AUDIENCE`] among its audiences (a client asks for it with the scope of that name).
+    /// `Ok(None)` when the token is not one of this provider's or is refused.
+    pub async fn authenticate_access_token(
+        &self,
+        instance_id: &str,
+        token: &str,
+    ) -> Result<Option<AccessTokenSubject>, OidcError> {
+        let Some(subject) = self.core.access_token(instance_id, token).await? else {
+            return Ok(None);
+        };
+        if !subject
+            .audience
+            .iter()
+            .any(|a| a == MANAGEMENT_API_AUDIENCE)
+        {
+            return Ok(None);
+        }
+        Ok(Some(subject))
+    }
+}
+
+impl Core {
+    pub(crate) fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The application with `client_id`, as its write model says now.
+    pub(crate) async fn app_by_client_id(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+    ) -> Result<Option<(String, Arc<Application>)>, OidcError> {
+        let view = self
+            .queries
+            .application_by_client_id(instance_id, client_id)
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        let Some(view) = view else { return Ok(None) };
+        self.app(instance_id, &view.id)
+            .await
+            .map(|app| app.map(|a| (view.id, a)))
+    }
+
+    /// An application by id if it exists (and is not removed).
+    pub(crate) async fn app(
+        &self,
+        instance_id: &str,
+        app_id: &str,
+    ) -> Result<Option<Arc<Application>>, OidcError> {
+        let model = self
+            .commands
+            .load::<Application>(instance_id, app_id)
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        Ok(model.state.exists().then(|| Arc::new(model.state.clone())))
+    }
+
+    /// The user now.
+    pub(crate) async fn user(&self, instance_id: &str, user_id: &str) -> Result<User, OidcError> {
+        let model = self
+            .commands
+            .load::<User>(instance_id, user_id)
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        Ok(model.state.clone())
+    }
+
+    /// Whether `user_id` may get tokens now: exists, active, not locked, in an active organization.
+    pub(crate) async fn user_usable(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+    ) -> Result<Option<User>, OidcError> {
+        let user = self.user(instance_id, user_id).await?;
+        if user.lifecycle != Lifecycle::Active || user.locked {
+            return Ok(None);
+        }
+        let org = self
+            .commands
+            .load::<Organization>(instance_id, &user.org_id)
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        Ok(org.state.is_active().then_some(user))
+    }
+
+    /// Whether the app may be used now (exists and active).
+    pub(crate) async fn app_usable(
+        &self,
+        instance_id: &str,
+        app_id: &str,
+    ) -> Result<Option<Arc<Application>>, OidcError> {
+        Ok(self
+            .app(instance_id, app_id)
+            .await?
+            .filter(|app| app.lifecycle == Lifecycle::Active))
+    }
+
+    /// The machine user a client id names: by login name, else by id.
+    pub(crate) async fn machine_user(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+    ) -> Result<Option<(String, User)>, OidcError> {
+        let by_name = self
+            .queries
+            .user_by_login_name(instance_id, client_id)
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        let user_id = by_name.map_or_else(|| client_id.to_owned(), |view| view.id);
+        let user = self.user(instance_id, &user_id).await?;
+        Ok(user.machine().is_some().then_some((user_id, user)))
+    }
+
+    /// Checks a machine user's client secret (fast hash, constant-time compare: the secret has 256 bits).
+    pub(crate) fn machine_secret_matches(user: &User, secret_value: &str) -> bool {
+        user.machine()
+            .and_then(|m| m.secret_hash.as_deref())
+            .is_some_and(|hash| secret::secret_matches(secret_value, hash))
+    }
+
+    /// The user's roles in `project_id` as the roles claim: `{ "<role>": { "<org id>": "<org id>" } }`.
+    pub(crate) async fn roles_claim(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        project_id: &str,
+    ) -> Result<Option<Value>, OidcError> {
+        let grants = self
+            .queries
+            .user_grants(
+                instance_id,
+                &UserGrantQuery {
+                    user_id: Some(user_id.to_owned()),
+                    project_id: Some(project_id.to_owned()),
+                    state: Some(State::Active),
+                    ..UserGrantQuery::default()
+                },
+                Page::first(100),
+            )
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        let mut roles = Map::new();
+        for grant in grants.items {
+            for role in grant.role_keys {
+                let entry = roles
+                    .entry(role)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(orgs) = entry {
+                    orgs.insert(grant.org_id.clone(), Value::String(grant.org_id.clone()));
+                }
+            }
+        }
+        Ok((!roles.is_empty()).then_some(Value::Object(roles)))
+    }
+
+    /// The standard claims of `user` for `scope` (OIDC Core §5.4), plus the roles in `project_id`.
+    pub(crate) async fn user_claims(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        user: &User,
+        scope: &[String],
+        project_id: Option<&str>,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let has = |s: &str| scope.iter().any(|x| x == s);
+        let mut claims = Map::new();
+        claims.insert("sub".into(), Value::String(user_id.to_owned()));
+        if has("profile") {
+            claims.insert("preferred_username".into(), json!(user.login_name));
+            if let Some(human) = user.human() {
+                let p = &human.profile;
+                claims.insert("name".into(), json!(p.display_name));
+                claims.insert("given_name".into(), json!(p.given_name));
+                claims.insert("family_name".into(), json!(p.family_name));
+                if p.preferred_language != warden_domain::user::UNDETERMINED_LANGUAGE {
+                    claims.insert("locale".into(), json!(p.preferred_language));
+                }
+            } else if let Some(machine) = user.machine() {
+                claims.insert("name".into(), json!(machine.name));
+            }
+        }
+        if let Some(human) = user.human() {
+            if has("email") {
+                claims.insert("email".into(), json!(human.email));
+                claims.insert("email_verified".into(), json!(human.email_verified));
+            }
+            if has("phone")
+                && let Some(phone) = &human.phone
+            {
+                claims.insert("phone_number".into(), json!(phone));
+                claims.insert("phone_number_verified".into(), json!(false));
+            }
+        }
+        if has("address") {
+            // Warden keeps no postal address; the claim is an empty address object.
+            claims.insert("address".into(), json!({}));
+        }
+        if let Some(project_id) = project_id
+            && let Some(roles) = self.roles_claim(instance_id, user_id, project_id).await?
+        {
+            claims.insert(ROLES_CLAIM.into(), roles);
+        }
+        Ok(claims)
+    }
+
+    /// Issues an access token (JWT or opaque by the app's choice), and for a login an ID token and (with
+    /// `offline_access` and the refresh grant) a refresh token.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn issue(
+        &self,
+        instance_id: &str,
+        client: &Client,
+        user_id: &str,
+        user: &User,
+        scope: &[String],
+        login: Option<&Login>,
+        with_refresh: bool,
+    ) -> Result<TokenResponse, OidcError> {
+        let now = now_ms() / 1000;
+        let exp = now + secs(self.config.access_token_lifetime);
+        let (app_id, project_id) = match client {
+            Client::App { app_id, app } => (Some(app_id.clone()), Some(app.project_id.clone())),
+            Client::Machine { .. } => (None, None),
+        };
+        let mut aud = vec![client.client_id().to_owned()];
+        if let Some(project_id) = &project_id {
+            aud.push(project_id.clone());
+        }
+        if scope.iter().any(|s| s == MANAGEMENT_API_AUDIENCE) {
+            aud.push(MANAGEMENT_API_AUDIENCE.to_owned());
+        }
+        let scope_text = scope.join(" ");
+        let opaque = client
+            .oidc()
+            .is_some_and(|c| c.access_token_type == AccessTokenType::Opaque);
+        let access_token = if opaque {
+            let token = format!("wdn_at_{}", crypto::random_token()?);
+            self.rows
+                .insert_token(
+                    instance_id,
+                    &crypto::hash_token(&token),
+                    "access",
+                    &uuid::Uuid::now_v7().to_string(),
+                    login.map(|l| l.grant_id.as_str()),
+                    client.client_id(),
+                    user_id,
+                    &OpaqueData {
+                        app_id: app_id.clone(),
+                        scope: scope.to_vec(),
+                        aud: aud.clone(),
+                    },
+                    now * 1000,
+                    exp * 1000,
+                )
+                .await?;
+            token
+        } else {
+            let claims = AccessClaims {
+                iss: self.issuer().to_owned(),
+                sub: user_id.to_owned(),
+                aud: aud.clone(),
+                client_id: client.client_id().to_owned(),
+                exp,
+                iat: now,
+                jti: uuid::Uuid::now_v7().to_string(),
+                scope: scope_text.clone(),
+                gid: login.map(|l| l.grant_id.clone()),
+                sid: login.map(|l| l.session_id.clone()),
+                auth_time: login.map(|l| l.auth_time),
+            };
+            self.keys
+                .sign(
+                    instance_id,
+                    self.config.access_token_algorithm,
+                    "at+jwt",
+                    &claims,
+                )
+                .await?
+        };
+        let id_token = match login {
+            Some(login) if scope.iter().any(|s| s == "openid") => {
+                let mut claims = Map::new();
+                claims.insert("iss".into(), json!(self.issuer()));
+                claims.insert("sub".into(), json!(user_id));
+                claims.insert("aud".into(), json!([client.client_id()]));
+                claims.insert("azp".into(), json!(client.client_id()));
+                claims.insert(
+                    "exp".into(),
+                    json!(now + secs(self.config.id_token_lifetime)),
+                );
+                claims.insert("iat".into(), json!(now));
+                claims.insert("auth_time".into(), json!(login.auth_time));
+                if let Some(nonce) = &login.nonce {
+                    claims.insert("nonce".into(), json!(nonce));
+                }
+                if !login.amr.is_empty() {
+                    claims.insert("amr".into(), json!(login.amr));
+                }
+                if let Some(acr) = &login.acr {
+                    claims.insert("acr".into(), json!(acr));
+                }
+                claims.insert("at_hash".into(), json!(crypto::at_hash(&access_token)));
+                claims.insert("sid".into(), json!(login.session_id));
+                if let Some(project_id) = &project_id
+                    && let Some(roles) = self.roles_claim(instance_id, user_id, project_id).await?
+                {
+                    claims.insert(ROLES_CLAIM.into(), roles);
+                }
+                let _ = user;
+                Some(
+                    self.keys
+                        .sign(instance_id, self.config.id_token_algorithm, "JWT", &claims)
+                        .await?,
+                )
+            }
+            _ => None,
+        };
+        let refresh_token = match (login, &app_id) {
+            (Some(login), Some(app_id))
+                if with_refresh
+                    && scope.iter().any(|s| s == "offline_access")
+                    && client
+                        .oidc()
+                        .is_some_and(|c| c.grant_types.contains(&OidcGrantType::RefreshToken)) =>
+            {
+                let token = format!("wdn_rt_{}", crypto::random_token()?);
+                self.rows
+                    .insert_token(
+                        instance_id,
+                        &crypto::hash_token(&token),
+                        "refresh",
+                        &uuid::Uuid::now_v7().to_string(),
+                        Some(&login.grant_id),
+                        client.client_id(),
+                        user_id,
+                        &RefreshData {
+                            app_id: app_id.clone(),
+                            scope: scope.to_vec(),
+                            session_id: login.session_id.clone(),
+                            auth_time: login.auth_time,
+                            amr: login.amr.clone(),
+                            acr: login.acr.clone(),
+                        },
+                        now * 1000,
+                        (now + secs(self.config.refresh_token_lifetime)) * 1000,
+                    )
+                    .await?;
+                Some(token)
+            }
+            _ => None,
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: exp - now,
+            id_token,
+            refresh_token,
+            scope: scope_text,
+        })
+    }
+
+    /// Resolves an access token (JWT or opaque) that is valid now, whose grant is not revoked, whose user is
+    /// usable and whose app (if any) is active.
+    pub(crate) async fn access_token(
+        &self,
+        instance_id: &str,
+        token: &str,
+    ) -> Result<Option<AccessTokenSubject>, OidcError> {
+        let now = now_ms();
+        let subject = if token.starts_with("wdn_at_") {
+            let Some(row) = self
+                .rows
+                .token(instance_id, &crypto::hash_token(token))
+                .await?
+            else {
+                return Ok(None);
+            };
+            if row.kind != "access" || row.revoked_at_ms.is_some() || row.expires_at_ms <= now {
+                return Ok(None);
+            }
+            if let Some(grant_id) = &row.grant_id
+                && !self.rows.grant_active(instance_id, grant_id).await?
+            {
+                return Ok(None);
+            }
+            let data: OpaqueData =
+                serde_json::from_value(row.data).map_err(|e| OidcError::Storage(e.to_string()))?;
+            if let Some(app_id) = &data.app_id
+                && self.app_usable(instance_id, app_id).await?.is_none()
+            {
+                return Ok(None);
+            }
+            AccessTokenSubject {
+                user_id: row.user_id,
+                client_id: row.client_id,
+                audience: data.aud,
+                scope: data.scope,
+                issued_at: row.created_at_ms / 1000,
+                expires_at: row.expires_at_ms / 1000,
+                token_id: row.id,
+            }
+        } else {
+            let Ok(claims) = self
+                .keys
+                .verify::<AccessClaims>(instance_id, self.issuer(), token, true)
+                .await
+            else {
+                return Ok(None);
+            };
+            if let Some(grant_id) = &claims.gid
+                && !self.rows.grant_active(instance_id, grant_id).await?
+            {
+                return Ok(None);
+            }
+            // The app is the token's `client_id` unless a machine user got the token for itself.
+            if claims.client_id != claims.sub
+                && self
+                    .app_by_client_id(instance_id, &claims.client_id)
+                    .await?
+                    .filter(|(_, app)| app.lifecycle == Lifecycle::Active)
+                    .is_none()
+            {
+                return Ok(None);
+            }
+            AccessTokenSubject {
+                user_id: claims.sub,
+                client_id: claims.client_id,
+                audience: claims.aud,
+                scope: claims.scope.split_whitespace().map(str::to_owned).collect(),
+                issued_at: claims.iat,
+                expires_at: claims.exp,
+                token_id: claims.jti,
+            }
+        };
+        if self
+            .user_usable(instance_id, &subject.user_id)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some(subject))
+    }
+
+    /// Issues a code for a completed login; returns the code.
+    pub(crate) async fn issue_code(
+        &self,
+        instance_id: &str,
+        data: &CodeData,
+    ) -> Result<String, OidcError> {
+        let grant_id = uuid::Uuid::now_v7().to_string();
+        let now = now_ms();
+        self.rows
+            .insert_grant(
+                instance_id,
+                &grant_id,
+                &data.client_id,
+                &data.user_id,
+                Some(&data.session_id),
+                now,
+            )
+            .await?;
+        let code = crypto::random_token()?;
+        self.rows
+            .insert_code(
+                instance_id,
+                &crypto::hash_token(&code),
+                &grant_id,
+                data,
+                now + 60_000,
+            )
+            .await?;
+        Ok(code)
+    }
+}
+
+/// Whether `auth_method` is a public client's.
+pub(crate) fn is_public(config: &OidcConfig) -> bool {
+    config.auth_method == OidcAuthMethod::None
+}
