@@ -114,7 +114,12 @@ export async function userPage(id) {
       fields: [{ name: 'email', label: 'Email', type: 'email', value: user.human.email, required: true }],
       onSubmit: async (v) => { await api.put(`${base}/email`, v); notify('Email changed.'); reload(); },
     })));
-    sections.push(panel('Reset the password', form({
+    sections.push(panel('Email and second factor', h('div', { class: 'actions' },
+      actionButton('Email a password reset link', async () => { await api.post(`${base}/password/reset`); }, { done: 'A password reset link was mailed to the user.' }),
+      user.human.email_verified ? null : actionButton('Email a verification code', async () => { await api.post(`${base}/email/verify-code`); }, { done: 'A verification code was mailed to the user.' }),
+      actionButton('Mark the email verified', async () => { await api.post(`${base}/email/verify`); reload(); }),
+      actionButton('Remove the second factor', async () => { await api.del(`${base}/otp`); }, { confirm: `Remove ${user.login_name}'s authenticator app? They log in with the password alone until they enrol again.`, danger: true, done: 'Second factor removed.' }))));
+    sections.push(panel('Set a new password', form({
       label: 'Reset the password', submit: 'Set password',
       fields: [
         { name: 'password', label: 'New password', type: 'password', required: true },
