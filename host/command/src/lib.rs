@@ -74,8 +74,9 @@ pub use bootstrap::{
 };
 pub use cache::Model;
 pub use commands::{
-    AppCreated, KeyAdded, NewApiApp, NewHumanUser, NewMachineKey, NewMachineUser, NewOidcApp,
-    NewUserGrant, SecretIssued, TokenIssued,
+    AppCreated, KeyAdded, LOGIN_ACTOR, LoginCommands, NewApiApp, NewHumanUser, NewMachineKey,
+    NewMachineUser, NewOidcApp, NewUserGrant, PasswordAttempt, PasswordOutcome,
+    PasswordVerification, SecretIssued, TokenIssued,
 };
 pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
 pub use error::{BootstrapError, CommandError};

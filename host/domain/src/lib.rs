@@ -16,6 +16,7 @@
 //! | [`user_grant::UserGrant`] | `user_grant` | [`user_grant::UserGrantEvent`] |
 //! | [`plugin::Plugin`] | `plugin` | [`plugin::PluginEvent`] |
 //! | [`signing_key::SigningKeys`] | `signing_key` | [`signing_key::SigningKeyEvent`] |
+//! | [`session::Session`] | `session` | [`session::SessionEvent`] |
 //! | [`notification::Notification`] | `notification` | [`notification::NotificationEvent`] |
 //!
 //! Members live in the instance, organization and project aggregates ([`member`]); [`authz`] turns
@@ -36,6 +37,7 @@ pub mod plugin;
 pub mod policy;
 pub mod project;
 pub mod signing_key;
+pub mod session;
 pub mod unique;
 pub mod user;
 pub mod user_grant;

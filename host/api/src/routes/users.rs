@@ -46,6 +46,32 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/email/verify-code",
+            "sendEmailVerificationCode",
+            "Send a human user a new email verification code (by mail, with a link to the verification page); \
+             a previous code stops working",
+            send_email_code,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/password/reset",
+            "requestPasswordReset",
+            "Mail a human user a password reset code and link (valid one hour, usable once); the code is never \
+             shown to the caller",
+            request_password_reset,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
+        Endpoint::delete(
+            "/api/v1/users/{user_id}/otp",
+            "removeUserOtp",
+            "Remove a human user's second factor (TOTP authenticator app), e.g. after the device was lost",
+            remove_otp,
+        )
+        .permission(Permission::UserWrite)
+        .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/phone",
             "changePhone",
@@ -271,6 +297,51 @@ async fn verify_email(
             .for_caller(&caller)
             .if_sequence(seq)
             .verify_email(&user_id)
+            .await?,
+    )
+}
+
+async fn send_email_code(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .send_email_verification_code(&user_id)
+            .await?,
+    )
+}
+
+async fn request_password_reset(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .request_password_reset(&user_id)
+            .await?,
+    )
+}
+
+async fn remove_otp(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    IfMatch(seq): IfMatch,
+    Path(user_id): Path<String>,
+) -> Reply {
+    changed(
+        api.commands
+            .for_caller(&caller)
+            .if_sequence(seq)
+            .remove_otp(&user_id)
             .await?,
     )
 }

@@ -100,7 +100,13 @@ impl Api {
     /// Bootstraps the default instance on `test_store` and builds the router.
     pub async fn start(test_store: TestStore) -> Self {
         let store = test_store.store.clone();
-        let commands = Commands::new(store.clone(), CommandsConfig::default());
+        let commands = Commands::new(
+            store.clone(),
+            CommandsConfig {
+                secret_box: Some(warden_command::seal::SecretBox::generate().expect("key")),
+                ..CommandsConfig::default()
+            },
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
             .await

@@ -13,6 +13,7 @@ mod notification;
 mod org;
 mod plugin;
 mod project;
+mod session;
 mod user;
 pub mod user_auth;
 mod user_grant;
@@ -31,6 +32,9 @@ use warden_domain::{
 
 pub use application::{AppCreated, NewApiApp, NewOidcApp};
 pub use machine::{KeyAdded, NewMachineKey, NewMachineUser, SecretIssued, TokenIssued};
+pub use session::{
+    LOGIN_ACTOR, LoginCommands, PasswordAttempt, PasswordOutcome, PasswordVerification,
+};
 pub use user::NewHumanUser;
 pub use user_grant::NewUserGrant;
 

@@ -194,18 +194,26 @@ impl CallerCommands<'_> {
     /// and the `otpauth://` URI are returned once and never again; the enrolment counts at login only after
     /// [`verify_otp_enrollment`](Self::verify_otp_enrollment).
     pub async fn enroll_otp(&self, user_id: &str) -> Result<OtpEnrollment, CommandError> {
-        let secret_box = self.secret_box()?;
         let mut secret = vec![0u8; OTP_SECRET_BYTES];
         fill_random(&mut secret)?;
         let instance_id = self.caller.instance_id.clone();
-        let sealed = secret_box
-            .seal(&secret, &otp_owner(&instance_id, user_id))
-            .map_err(|e| CommandError::Sealing(e.to_string()))?;
+        let mut sealed = None;
         let mut run = self.run("user.otp.add", || json!({}));
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
-            let decision = attempt!(run, user.state.add_otp(&sealed, run.ctx()));
+            // The domain's refusals (no such user, a machine, already enrolled) come before any need of the
+            // master key.
+            attempt!(run, user.state.add_otp("v1.pending", run.ctx()));
+            let sealed = match &sealed {
+                Some(sealed) => sealed,
+                None => sealed.insert(
+                    self.secret_box()?
+                        .seal(&secret, &otp_owner(&instance_id, user_id))
+                        .map_err(|e| CommandError::Sealing(e.to_string()))?,
+                ),
+            };
+            let decision = attempt!(run, user.state.add_otp(sealed, run.ctx()));
             let instance = attempt!(run, run.read::<Instance>(&instance_id).await);
             let issuer = match instance.state.name.trim() {
                 "" => DEFAULT_OTP_ISSUER.to_owned(),
@@ -402,17 +410,11 @@ impl CallerCommands<'_> {
         kind: CodeKind,
         lifetime_ms: i64,
     ) -> Result<Details, CommandError> {
-        let secret_box = self.secret_box()?;
         let instance_id = self.caller.instance_id.clone();
         let code = generate_code()?;
         let code_hash = hash_code(kind, &instance_id, user_id, code.expose());
         let notification_id = new_id();
-        let code_sealed = secret_box
-            .seal(
-                code.expose().as_bytes(),
-                &notification_owner(&instance_id, &notification_id),
-            )
-            .map_err(|e| CommandError::Sealing(e.to_string()))?;
+        let mut code_sealed = None;
         let mut run = self.run(command_type, || json!({}));
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
@@ -435,6 +437,17 @@ impl CallerCommands<'_> {
                     "user.not_human",
                     "this command applies to human users only",
                 )));
+            };
+            let code_sealed = match &code_sealed {
+                Some(sealed) => sealed,
+                None => code_sealed.insert(
+                    self.secret_box()?
+                        .seal(
+                            code.expose().as_bytes(),
+                            &notification_owner(&instance_id, &notification_id),
+                        )
+                        .map_err(|e| CommandError::Sealing(e.to_string()))?,
+                ),
             };
             let request = NotificationRequested {
                 kind: match kind {
