@@ -1,6 +1,6 @@
 // The management REST API, called with the signed-in user's access token.
 
-import { accessToken, signIn } from './auth.js';
+import { accessToken, justSignedIn, signIn } from './auth.js';
 
 /** An error answer of the API: `{ code, message, field, violations }` and the HTTP status. */
 export class ApiError extends Error {
@@ -42,7 +42,7 @@ async function send(method, path, { body, contentType, headers = {} } = {}) {
   } catch {
     parsed = null;
   }
-  if (response.status === 401) {
+  if (response.status === 401 && !justSignedIn()) {
     // The token expired or was revoked: sign in again without a prompt when the session still exists.
     await signIn({ silent: true });
   }

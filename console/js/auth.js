@@ -174,6 +174,7 @@ export async function completeSignIn() {
     return { signedIn: false, error: 'The ID token does not match this sign-in (nonce).' };
   }
   tokens = {
+    signedInAt: Date.now(),
     accessToken: body.access_token,
     idToken: body.id_token || null,
     claims,
@@ -197,6 +198,14 @@ export function resetSilent() {
 export function accessToken() {
   if (!tokens || Date.now() >= tokens.expiresAt) return null;
   return tokens.accessToken;
+}
+
+/**
+ * Whether the tokens are fresh from a sign-in: an API that refuses them then will refuse the next ones too,
+ * so signing in again would only loop.
+ */
+export function justSignedIn() {
+  return Boolean(tokens && Date.now() - tokens.signedInAt < 30000);
 }
 
 /** Who is signed in, from the ID token's claims (for display only). */
