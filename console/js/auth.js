@@ -173,6 +173,15 @@ export async function completeSignIn() {
   if (body.id_token && claims.nonce !== undefined && claims.nonce !== pending.nonce) {
     return { signedIn: false, error: 'The ID token does not match this sign-in (nonce).' };
   }
+  if (provider.userinfo_endpoint && !claims.name) {
+    // The ID token may carry only the subject; the profile comes from userinfo.
+    try {
+      const info = await fetch(provider.userinfo_endpoint, { headers: { Authorization: `Bearer ${body.access_token}` } });
+      if (info.ok) Object.assign(claims, await info.json(), { nonce: claims.nonce });
+    } catch {
+      // Display only: the subject will do.
+    }
+  }
   tokens = {
     signedInAt: Date.now(),
     accessToken: body.access_token,
