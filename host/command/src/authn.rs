@@ -12,11 +12,26 @@
 //! another node reaches it through [`Commands::observe`](crate::Commands::observe) (the spoolers' scanner hands
 //! every new event to it, woken by PostgreSQL `NOTIFY`), which drops the stale models. A refusal is never
 //! answered from cached state: it is confirmed on state read from the store first.
+//!
+//! A token that is not a personal access token is offered to the [`ExternalTokens`] set at wiring (the OpenID
+//! Connect provider's access tokens): when it vouches for a user, the same user and organization checks
+//! apply, on state read from the store, and the caller acts with that user's memberships like with a PAT.
+
+use std::{future::Future, pin::Pin};
 
 use warden_domain::{Aggregate, Lifecycle, org::Organization, user::User};
 use warden_eventstore::AggregateKey;
 
 use crate::{Caller, CommandError, Identity, Inner, Model, pipeline, secret};
+
+/// The future [`ExternalTokens::user_of`] returns.
+pub type ExternalTokensFuture<'a> = Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;
+
+/// Bearer tokens issued by another part of Warden (the OpenID Connect provider) that the API accepts.
+pub trait ExternalTokens: Send + Sync + std::fmt::Debug {
+    /// The id of the user `token` stands for in `instance_id`, if it is valid now and meant for the API.
+    fn user_of<'a>(&'a self, instance_id: &'a str, token: &'a str) -> ExternalTokensFuture<'a>;
+}
 
 /// Why a token was refused (kept inside: every refusal is the same 401 to the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +66,9 @@ impl Inner {
         instance_id: &str,
         token: &str,
     ) -> Result<Caller, CommandError> {
-        let parsed = secret::parse_token(token).ok_or(CommandError::Unauthenticated)?;
+        let Some(parsed) = secret::parse_token(token) else {
+            return self.authenticate_external(instance_id, token).await;
+        };
         let user_key = AggregateKey::new(instance_id, User::TYPE, parsed.user_id);
         let now_ms = pipeline::now_unix_ms();
         let mut fresh = false;
@@ -86,6 +103,47 @@ impl Inner {
                 Err(_) => fresh = true,
             }
         }
+    }
+}
+
+impl Inner {
+    /// Authenticates a token vouched for by [`ExternalTokens`]: its user must be active and unlocked, in an
+    /// active organization, as read from the store now.
+    async fn authenticate_external(
+        &self,
+        instance_id: &str,
+        token: &str,
+    ) -> Result<Caller, CommandError> {
+        let external = self
+            .external_tokens
+            .get()
+            .ok_or(CommandError::Unauthenticated)?;
+        let user_id = external
+            .user_of(instance_id, token)
+            .await
+            .ok_or(CommandError::Unauthenticated)?;
+        let user = self
+            .recent::<User>(&AggregateKey::new(instance_id, User::TYPE, &user_id), true)
+            .await?;
+        if user.state.lifecycle != Lifecycle::Active || user.state.locked {
+            return Err(CommandError::Unauthenticated);
+        }
+        let org = self
+            .recent::<Organization>(
+                &AggregateKey::new(instance_id, Organization::TYPE, &user.state.org_id),
+                true,
+            )
+            .await?;
+        if !org.state.is_active() {
+            return Err(CommandError::Unauthenticated);
+        }
+        Ok(Caller {
+            instance_id: instance_id.to_owned(),
+            identity: Identity::User {
+                user_id,
+                org_id: user.state.org_id.clone(),
+            },
+        })
     }
 }
 

@@ -79,6 +79,7 @@ pub use commands::{
     PasswordVerification, SecretIssued, TokenIssued,
 };
 pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
+pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use error::{BootstrapError, CommandError};
 pub use secret::{PasswordHasher, SecretString};
 pub use validator::{CommandValidator, ValidationRequest, ValidatorError, Violation};
@@ -187,6 +188,8 @@ struct Inner {
     max_attempts: u32,
     dependency_max_age: Duration,
     member_index: member_index::MemberIndex,
+    /// Who else issues bearer tokens the API accepts (the OpenID Connect provider), set once at wiring.
+    external_tokens: std::sync::OnceLock<Arc<dyn ExternalTokens>>,
 }
 
 impl Commands {
@@ -202,6 +205,7 @@ impl Commands {
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
                 member_index: member_index::MemberIndex::default(),
+                external_tokens: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -253,6 +257,12 @@ impl Commands {
                 .models
                 .invalidate(&event.aggregate, event.sequence);
         }
+    }
+
+    /// Accepts, from now on, the bearer tokens `tokens` vouches for (beside personal access tokens), with the
+    /// same checks of the user and organization; a second call is ignored.
+    pub fn accept_external_tokens(&self, tokens: Arc<dyn ExternalTokens>) {
+        let _ = self.inner.external_tokens.set(tokens);
     }
 
     /// Authenticates a personal access token (`wdn_pat_<user>_<token>_<secret>`) of `instance_id`: the token

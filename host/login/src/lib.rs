@@ -63,6 +63,18 @@ pub struct LoginConfig {
     pub session_max_age: Duration,
 }
 
+impl LoginConfig {
+    /// The CSRF key derived from the installation's master key (the same on every node).
+    pub fn csrf_key_from(master_key: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(master_key) else {
+            return [0; 32];
+        };
+        mac.update(b"warden.login.csrf");
+        mac.finalize().into_bytes().into()
+    }
+}
+
 impl std::fmt::Debug for LoginConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginConfig")

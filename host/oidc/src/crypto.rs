@@ -51,6 +51,21 @@ impl MasterKey {
         }
     }
 
+    /// The key's bytes, for deriving other keys from it (never use them as a cipher key directly).
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The cipher key for signing keys: SHA-256 of a purpose label and the master key, so the master key
+    /// itself is never the key of two ciphers.
+    fn signing_keys_cipher(&self) -> Result<ChaCha20Poly1305, OidcError> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"warden.signing_keys");
+        hasher.update(self.0);
+        ChaCha20Poly1305::new_from_slice(&hasher.finalize())
+            .map_err(|_| OidcError::Unavailable("master key".into()))
+    }
+
     /// The key as 64 hex digits (the form written to `master.key`).
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
@@ -58,8 +73,7 @@ impl MasterKey {
 
     /// Encrypts `plaintext`, binding it to `context` (the key id): a sealed key cannot be swapped for another.
     pub(crate) fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, OidcError> {
-        let cipher = ChaCha20Poly1305::new_from_slice(&self.0)
-            .map_err(|_| OidcError::Unavailable("master key".into()))?;
+        let cipher = self.signing_keys_cipher()?;
         let mut nonce = [0u8; 12];
         fill_random(&mut nonce)?;
         let sealed = cipher
@@ -88,7 +102,7 @@ impl MasterKey {
             .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
             .filter(|b| b.len() > 12)
             .ok_or_else(wrong)?;
-        let cipher = ChaCha20Poly1305::new_from_slice(&self.0).map_err(|_| wrong())?;
+        let cipher = self.signing_keys_cipher().map_err(|_| wrong())?;
         cipher
             .decrypt(
                 Nonce::from_slice(&bytes[..12]),

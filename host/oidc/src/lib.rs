@@ -26,5 +26,5 @@ pub use crypto::MasterKey;
 pub use error::OidcError;
 pub use keys::KeyConfig;
 pub use provider::{
-    AccessTokenSubject, MANAGEMENT_API_AUDIENCE, Provider, ProviderConfig, ROLES_CLAIM,
+    AccessTokenSubject, ApiTokens, MANAGEMENT_API_AUDIENCE, Provider, ProviderConfig, ROLES_CLAIM,
 };

@@ -301,6 +301,36 @@ impl Provider {
     }
 }
 
+/// The provider's access tokens, as the management API accepts them (see
+/// [`Provider::authenticate_access_token`]); give it to [`Commands::accept_external_tokens`].
+#[derive(Debug, Clone)]
+pub struct ApiTokens(Provider);
+
+impl warden_command::ExternalTokens for ApiTokens {
+    fn user_of<'a>(
+        &'a self,
+        instance_id: &'a str,
+        token: &'a str,
+    ) -> warden_command::ExternalTokensFuture<'a> {
+        Box::pin(async move {
+            match self.0.authenticate_access_token(instance_id, token).await {
+                Ok(subject) => subject.map(|s| s.user_id),
+                Err(error) => {
+                    tracing::warn!(%error, "access token check failed");
+                    None
+                }
+            }
+        })
+    }
+}
+
+impl Provider {
+    /// The management API's view of this provider's access tokens.
+    pub fn api_tokens(&self) -> Arc<ApiTokens> {
+        Arc::new(ApiTokens(self.clone()))
+    }
+}
+
 impl Core {
     pub(crate) fn issuer(&self) -> &str {
         &self.config.issuer

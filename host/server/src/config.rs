@@ -28,6 +28,29 @@ pub struct Config {
     pub log: LogConfig,
     /// `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// The URL clients reach Warden at, without a trailing slash: the OpenID Connect issuer, from which every
+    /// URL in discovery derives (`external_url`, `WARDEN_EXTERNAL_URL`). `None`: `http://<listen>`.
+    pub external_url: Option<String>,
+    /// The key sealing signing keys at rest (`master_key`, `WARDEN_MASTER_KEY`: 64 hex digits). `None`: the
+    /// key in `<data_dir>/master.key`, generated at first start.
+    pub master_key: Option<MasterKeySetting>,
+}
+
+/// A configured master key (validated); never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKeySetting(String);
+
+impl MasterKeySetting {
+    /// The key as configured.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MasterKeySetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKeySetting(…)")
+    }
 }
 
 /// Who may read `GET /metrics`.
@@ -96,6 +119,8 @@ impl Default for Config {
                 level: "info".into(),
             },
             metrics: MetricsConfig::default(),
+            external_url: None,
+            master_key: None,
         }
     }
 }
@@ -112,6 +137,13 @@ impl Config {
     /// Whether the database is SQLite (embedded, one process at a time), wherever its file lives.
     pub fn uses_sqlite(&self) -> bool {
         self.database_url().starts_with("sqlite:")
+    }
+
+    /// The OpenID Connect issuer: the external URL, or `http://<listen>` without one.
+    pub fn issuer(&self) -> String {
+        self.external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// Whether the database lives in the data directory.
@@ -161,6 +193,8 @@ struct FileConfig {
     database: Option<FileDatabase>,
     log: Option<FileLog>,
     metrics: Option<FileMetrics>,
+    external_url: Option<String>,
+    master_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,6 +292,12 @@ fn apply_file(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
             config.log.level = check_level(&level, SRC, "log.level")?;
         }
     }
+    if let Some(url) = file.external_url {
+        config.external_url = Some(check_external_url(&url, SRC, "external_url")?);
+    }
+    if let Some(key) = file.master_key {
+        config.master_key = Some(check_master_key(&key, SRC, "master_key")?);
+    }
     if let Some(token) = file.metrics.and_then(|m| m.token) {
         config.metrics.token = Some(check_metrics_token(&token, SRC, "metrics.token")?);
     }
@@ -291,6 +331,10 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                 }
             }
             "WARDEN_LOG_LEVEL" => config.log.level = check_level(value, SRC, key)?,
+            "WARDEN_EXTERNAL_URL" => {
+                config.external_url = Some(check_external_url(value, SRC, key)?)
+            }
+            "WARDEN_MASTER_KEY" => config.master_key = Some(check_master_key(value, SRC, key)?),
             "WARDEN_METRICS_TOKEN" => {
                 config.metrics.token = Some(check_metrics_token(value, SRC, key)?)
             }
@@ -298,7 +342,7 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                 return Err(invalid(
                     SRC,
                     key,
-                    "is not a Warden setting (known: WARDEN_CONFIG, WARDEN_DATA_DIR, WARDEN_LISTEN, \
+                    "is not a Warden setting (known: WARDEN_CONFIG, WARDEN_EXTERNAL_URL, WARDEN_MASTER_KEY, WARDEN_DATA_DIR, WARDEN_LISTEN, \
                      WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL, \
                      WARDEN_METRICS_TOKEN)",
                 ));
@@ -375,6 +419,44 @@ fn check_metrics_token(
                 "must be {METRICS_TOKEN_MIN} to {METRICS_TOKEN_MAX} visible ASCII characters (no spaces)"
             ),
         ))
+    }
+}
+
+/// An absolute `http`/`https` URL without query or fragment; the trailing slash is dropped.
+fn check_external_url(value: &str, src: &'static str, key: &str) -> Result<String, ConfigError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    let ok = rest.is_some_and(|rest| {
+        let host = rest.split('/').next().unwrap_or_default();
+        !host.is_empty()
+            && !host.contains('@')
+            && !rest.contains(['?', '#'])
+            && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(invalid(
+            src,
+            key,
+            format!(
+                "`{value}` is not a URL like https://id.example.com (http or https, a host, no query or fragment)"
+            ),
+        ))
+    }
+}
+
+fn check_master_key(value: &str, src: &'static str, key: &str) -> Result<MasterKeySetting, ConfigError> {
+    match warden_oidc::MasterKey::parse(value) {
+        Ok(_) => Ok(MasterKeySetting(value.trim().to_owned())),
+        // The value is a secret: the message does not repeat it.
+        Err(_) => Err(invalid(
+            src,
+            key,
+            "must be 32 bytes written as 64 hex digits (e.g. the output of `openssl rand -hex 32`)",
+        )),
     }
 }
 
@@ -471,6 +553,44 @@ mod tests {
         )
         .expect_err("too short");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn external_url_and_master_key_from_file_or_environment() {
+        let config = load(None, &env(&[]), &Flags::default()).expect("defaults");
+        assert_eq!(config.issuer(), "http://127.0.0.1:8080", "default: http://<listen>");
+        assert!(config.master_key.is_none());
+
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let f = file(&format!(
+            "external_url = \"https://id.example.com/\"\nmaster_key = \"{key}\"\n"
+        ));
+        let config = load(Some(f.path()), &env(&[]), &Flags::default()).expect("load");
+        assert_eq!(config.issuer(), "https://id.example.com", "trailing slash dropped");
+        assert_eq!(config.master_key.as_ref().map(MasterKeySetting::expose), Some(key));
+        assert!(!format!("{config:?}").contains(key), "{config:?}");
+
+        let config = load(
+            Some(f.path()),
+            &env(&[("WARDEN_EXTERNAL_URL", "https://login.example.org/warden")]),
+            &Flags::default(),
+        )
+        .expect("load");
+        assert_eq!(config.issuer(), "https://login.example.org/warden", "environment beats file");
+
+        for (name, value, expect) in [
+            ("WARDEN_EXTERNAL_URL", "ftp://x", "not a URL"),
+            ("WARDEN_EXTERNAL_URL", "https://", "not a URL"),
+            ("WARDEN_EXTERNAL_URL", "https://id.example.com/?a=1", "no query"),
+            ("WARDEN_MASTER_KEY", "abcd", "64 hex digits"),
+        ] {
+            let err = load(None, &env(&[(name, value)]), &Flags::default()).expect_err(name);
+            let text = err.to_string();
+            assert!(text.contains(name) && text.contains(expect), "{text}");
+        }
+        let err = load(None, &env(&[("WARDEN_MASTER_KEY", "secret-ish-value")]), &Flags::default())
+            .expect_err("bad key");
+        assert!(!err.to_string().contains("secret-ish-value"), "{err}");
     }
 
     #[test]

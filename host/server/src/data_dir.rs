@@ -18,6 +18,9 @@ use warden_command::{ADMIN_PASSWORD_FILE, ADMIN_TOKEN_FILE, AdminTokenFile};
 /// The lock file in the data directory; it holds the process id of the holder.
 pub const LOCK_FILE: &str = "warden.lock";
 
+/// The file in the data directory holding the master key when none is configured (64 hex digits, mode 0600).
+pub const MASTER_KEY_FILE: &str = "master.key";
+
 /// The directory, inside the data directory, where compiled plugins are cached.
 pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 
@@ -46,6 +49,14 @@ pub enum DataDirError {
         path: PathBuf,
         /// Who holds it, e.g. `pid 1234`.
         holder: String,
+    },
+    /// The master key file exists but does not hold a key.
+    #[error("{}: {message}", path.display())]
+    BadMasterKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
 }
 
@@ -168,6 +179,42 @@ impl DataDir {
         Ok(self.path.join(name))
     }
 
+    /// The master key sealing the signing keys: `configured` when given, else the key in [`MASTER_KEY_FILE`],
+    /// generated there (readable by the owner only) at first start. Nodes sharing one PostgreSQL database must
+    /// be configured with the same key.
+    pub fn master_key(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<warden_oidc::MasterKey, DataDirError> {
+        let path = self.path.join(MASTER_KEY_FILE);
+        let bad = |message: String| DataDirError::BadMasterKey {
+            path: path.clone(),
+            message,
+        };
+        if let Some(text) = configured {
+            return warden_oidc::MasterKey::parse(text).map_err(|e| bad(e.to_string()));
+        }
+        let io = |action: &'static str| {
+            let path = self.path.clone();
+            move |source| DataDirError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        match self.dir.read_to_string(MASTER_KEY_FILE) {
+            Ok(text) => warden_oidc::MasterKey::parse(&text).map_err(|e| bad(e.to_string())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                let key = warden_oidc::MasterKey::generate().map_err(|e| bad(e.to_string()))?;
+                write_private(&self.dir, MASTER_KEY_FILE, format!("{}\n", key.to_hex()).as_bytes())
+                    .map_err(io("write the master key into"))?;
+                tracing::info!(path = %path.display(), "first start: generated the master key");
+                Ok(key)
+            }
+            Err(error) => Err(io("read the master key from")(error)),
+        }
+    }
+
     /// Where the administrator's token goes at first start: [`ADMIN_TOKEN_FILE`], written through this
     /// directory.
     pub fn admin_token_file(&self) -> Result<Arc<dyn AdminTokenFile>, DataDirError> {
@@ -259,6 +306,27 @@ mod tests {
         );
         drop(first);
         second.lock().expect("free once the holder is gone");
+    }
+
+    #[test]
+    fn the_master_key_is_generated_once_private_and_kept() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::open(&temp.path().join("data")).expect("open");
+        let first = data.master_key(None).expect("generated");
+        let file = temp.path().join("data").join(MASTER_KEY_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = data.master_key(None).expect("read back");
+        assert_eq!(first.to_hex(), again.to_hex(), "the same key at the next start");
+        let configured = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        assert_eq!(data.master_key(Some(configured)).expect("configured").to_hex(), configured);
+        std::fs::write(&file, "not a key").expect("overwrite");
+        let error = data.master_key(None).expect_err("a bad file stops the start");
+        assert!(error.to_string().contains(MASTER_KEY_FILE), "{error}");
     }
 
     #[test]

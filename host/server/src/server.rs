@@ -158,6 +158,38 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         registry.runtime().clone(),
     );
     let projection_follower = projection_plugins.spawn(registry.projections());
+    // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
+    let master_key = data_dir
+        .master_key(config.master_key.as_ref().map(|k| k.expose()))
+        .context("reading the master key")?;
+    let login_csrf_key = warden_login::LoginConfig::csrf_key_from(master_key.to_hex().as_bytes());
+    let provider = warden_oidc::Provider::new(
+        warden_oidc::ProviderConfig::new(config.issuer(), master_key),
+        commands.clone(),
+        read_side.queries().clone(),
+        &store,
+    );
+    if let Err(error) = provider.ensure_keys(&setup.instance_id).await {
+        // Nodes sharing a database need the same master key; tokens fail until that is fixed.
+        tracing::error!(%error, "the signing keys are not usable: tokens cannot be issued");
+    }
+    let key_refresh = provider.spawn_key_refresh();
+    // The management API accepts the provider's access tokens beside personal access tokens.
+    commands.accept_external_tokens(provider.api_tokens());
+    // The login pages: the provider sees the browser's sessions through them, they complete its requests.
+    let login = warden_login::Login::new(
+        commands.clone(),
+        read_side.queries().clone(),
+        setup.instance_id.clone(),
+        warden_login::LoginConfig {
+            external_url: config.issuer(),
+            csrf_key: login_csrf_key,
+            session_max_age: warden_login::DEFAULT_SESSION_MAX_AGE,
+        },
+    )
+    .with_plugins(registry.clone());
+    let oidc_routes = provider.router(&setup.instance_id, login.sessions());
+    login.set_auth_requests(provider.auth_requests());
     let plugin_routes = warden_plugins::router(PluginApiState::new(
         PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
@@ -166,7 +198,9 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side)
             .with_extra_endpoints(warden_plugins::ENDPOINTS),
     )
-    .merge(plugin_routes);
+    .merge(plugin_routes)
+    .merge(oidc_routes)
+    .merge(login.router());
     let mut state = http::AppState::new(store.clone())
         .with_spoolers(read_side.spoolers().clone())
         .with_plugins(registry.clone());
@@ -180,11 +214,16 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let app = http::router(state, api.merge(console));
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    // The peer address reaches the login actions (e.g. a network allow-list).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed")?;
     follower.abort();
+    key_refresh.abort();
     projection_follower.abort();
     // Release the projection leases so another node takes over at once.
     read_side.shutdown().await;

@@ -72,6 +72,7 @@ pub struct Server {
     pub instance_id: String,
     pub org_id: String,
     pub login: Login,
+    pub secret_box: warden_command::seal::SecretBox,
     task: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -87,7 +88,18 @@ impl Drop for Server {
 
 impl Server {
     pub async fn start(test_store: TestStore) -> Self {
+        Self::start_with(test_store, false).await
+    }
+
+    /// With `oidc`, the OpenID Connect provider runs beside the pages (keys sealed by a fresh master key, and
+    /// the same key seals TOTP secrets and mailed codes).
+    pub async fn start_with(test_store: TestStore, oidc: bool) -> Self {
         let store = test_store.store.clone();
+        let master_key = warden_oidc::MasterKey::generate().expect("master key");
+        let secret_box = warden_command::seal::SecretBox::derived(
+            master_key.expose(),
+            warden_command::seal::PURPOSE,
+        );
         let registry = PluginRegistry::new(store.clone(), runtime());
         registry.sync().await.expect("sync");
         let follower = registry.spawn();
@@ -95,6 +107,7 @@ impl Server {
             store.clone(),
             CommandsConfig {
                 validators: vec![Arc::new(PluginValidators::new(registry.clone()))],
+                secret_box: Some(secret_box.clone()),
                 ..CommandsConfig::default()
             },
         );
@@ -121,7 +134,21 @@ impl Server {
             },
         )
         .with_plugins(registry.clone());
-        let app = login.router();
+        let mut app = login.router();
+        if oidc {
+            let provider = warden_oidc::Provider::new(
+                warden_oidc::ProviderConfig::new(&url, master_key),
+                commands.clone(),
+                read_side.queries().clone(),
+                &store,
+            );
+            provider
+                .ensure_keys(&report.instance_id)
+                .await
+                .expect("signing keys");
+            app = app.merge(provider.router(&report.instance_id, login.sessions()));
+            login.set_auth_requests(provider.auth_requests());
+        }
         let task = tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
@@ -145,11 +172,65 @@ impl Server {
             instance_id: report.instance_id,
             org_id: org.id,
             login,
+            secret_box,
             task,
             follower,
             _dir: dir,
             _test_store: test_store,
         }
+    }
+
+    /// A web application of a new project in the test organization (client secret, code flow); returns
+    /// (client id, redirect URI).
+    pub async fn app(&self) -> (String, String) {
+        use warden_domain::application::{
+            AccessTokenType, OidcAppType, OidcAuthMethod, OidcConfig, OidcGrantType,
+            OidcResponseType,
+        };
+        let caller = self.system();
+        let system = self.commands.for_caller(&caller);
+        let project = system
+            .add_project(&self.org_id, "Shop")
+            .await
+            .expect("project");
+        let redirect_uri = "https://rp.example.com/callback".to_owned();
+        let created = system
+            .add_oidc_app(&warden_command::NewOidcApp {
+                project_id: project.id,
+                name: "Shop".into(),
+                config: OidcConfig {
+                    app_type: OidcAppType::Web,
+                    redirect_uris: vec![redirect_uri.clone()],
+                    post_logout_redirect_uris: vec![],
+                    response_types: vec![OidcResponseType::Code],
+                    grant_types: vec![OidcGrantType::AuthorizationCode],
+                    auth_method: OidcAuthMethod::Basic,
+                    require_pkce: false,
+                    access_token_type: AccessTokenType::Jwt,
+                    dev_mode: false,
+                },
+            })
+            .await
+            .expect("app");
+        self.read_side
+            .queries()
+            .application(&self.instance_id, &created.details.id, Consistency::Latest)
+            .await
+            .expect("app view")
+            .expect("app in view");
+        (created.client_id, redirect_uri)
+    }
+
+    /// The authorization URL of the app with `extra` query parameters.
+    pub fn authorize_url(&self, client_id: &str, redirect_uri: &str, extra: &str) -> String {
+        let mut url = reqwest::Url::parse(&self.at("/oauth/v2/authorize")).expect("url");
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid profile")
+            .append_pair("state", "st-123");
+        format!("{url}{extra}")
     }
 
     pub fn system(&self) -> Caller {
@@ -206,6 +287,26 @@ impl Server {
             }
         };
         rows.expect("events")
+    }
+
+    /// The code of the latest mail requested for `user_id`, opened as the mailer would.
+    pub async fn mailed_code(&self, user_id: &str) -> String {
+        let sql = "SELECT aggregate_id, payload FROM events WHERE event_type = 'notification.requested' \
+                   ORDER BY position";
+        type Row = (String, sqlx::types::Json<serde_json::Value>);
+        let rows: Vec<Row> = match &self.store {
+            Store::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.reader()).await,
+            Store::Postgres(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
+        }
+        .expect("notifications");
+        let (id, payload) = rows
+            .iter()
+            .rev()
+            .find(|(_, p)| p.0["user_id"] == user_id)
+            .expect("a mail for the user");
+        let sealed = payload.0["code_sealed"].as_str().expect("sealed code");
+        let owner = warden_command::user_auth::notification_owner(&self.instance_id, id);
+        String::from_utf8(self.secret_box.open(sealed, &owner).expect("opens")).expect("utf-8")
     }
 
     /// A browser: cookies kept, redirects not followed.

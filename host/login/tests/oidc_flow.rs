@@ -1,0 +1,417 @@
+//! The login pages inside the OpenID Connect code flow, on both eventstore backends: authorize → login forms →
+//! code at the client; an existing session; `prompt=login`, `login_hint` and `prompt=select_account`;
+//! registration as the login policy allows; a second factor forced by policy (TOTP enrolment with a QR code);
+//! email verification and password reset with the mailed codes.
+
+#![allow(clippy::print_stderr, clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use support::{PASSWORD, Server, both_backends, get, post};
+use warden_domain::policy::{LoginPolicy, Policy};
+use warden_eventstore::testing::TestStore;
+use warden_login::testing::{forms, login_via_form};
+
+both_backends!(
+    the_code_flow_runs_through_the_login_pages,
+    prompt_login_hint_and_account_selection,
+    registration_follows_the_login_policy,
+    a_forced_second_factor_enrols_totp,
+    a_password_reset_with_the_mailed_code,
+);
+
+fn query(url: &str) -> HashMap<String, String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The client got a code: the redirect URI with `code`, the request's `state` and `iss`.
+fn assert_code(server: &Server, end: &str, redirect_uri: &str) {
+    assert!(end.starts_with(redirect_uri), "{end}");
+    let q = query(end);
+    assert!(q.get("code").is_some_and(|c| !c.is_empty()), "{end}");
+    assert_eq!(q.get("state").map(String::as_str), Some("st-123"), "{end}");
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(server.url.as_str()),
+        "{end}"
+    );
+}
+
+/// Follows the authorize redirect to the login page's URL.
+async fn login_page_url(server: &Server, browser: &reqwest::Client, authorize: &str) -> String {
+    let page = get(browser, authorize).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location().unwrap();
+    assert!(location.contains("/login?authRequest="), "{location}");
+    reqwest::Url::parse(&server.url)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
+}
+
+async fn the_code_flow_runs_through_the_login_pages(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    server.add_user("alice").await;
+    let (client_id, redirect_uri) = server.app().await;
+    let browser = server.browser();
+    let authorize = server.authorize_url(&client_id, &redirect_uri, "");
+    // The login page names the application.
+    let login = login_page_url(&server, &browser, &authorize).await;
+    let page = get(&browser, &login).await;
+    assert!(page.body.contains("Sign in to Shop"), "{}", page.body);
+    assert!(
+        page.body.contains("Acme Corp"),
+        "the organization brands the page"
+    );
+
+    let end = login_via_form(&browser, &authorize, "alice", PASSWORD)
+        .await
+        .expect("login");
+    assert_code(&server, &end, &redirect_uri);
+    // With its session, the browser gets the next code without a form.
+    let again = get(&browser, &authorize).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_code(&server, again.location().unwrap(), &redirect_uri);
+    // A wrong password inside the flow keeps the user on the page with the uniform error.
+    let other = server.browser();
+    let refused = login_via_form(&other, &authorize, "alice", "Wrong-Password-1").await;
+    let error = refused.expect_err("refused").to_string();
+    assert!(
+        error.contains(warden_login::texts::EN.invalid_credentials),
+        "{error}"
+    );
+}
+
+async fn prompt_login_hint_and_account_selection(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    server.add_user("heidi").await;
+    server.add_user("ivan").await;
+    let (client_id, redirect_uri) = server.app().await;
+    let browser = server.browser();
+    // login_hint pre-fills the login name.
+    let hinted = server.authorize_url(&client_id, &redirect_uri, "&login_hint=heidi");
+    let login = login_page_url(&server, &browser, &hinted).await;
+    let page = get(&browser, &login).await;
+    assert_eq!(page.form("/login").field("login_name"), Some("heidi"));
+    let end = login_via_form(&browser, &hinted, "heidi", PASSWORD)
+        .await
+        .unwrap();
+    assert_code(&server, &end, &redirect_uri);
+    // prompt=login asks again even with a session.
+    let forced = server.authorize_url(&client_id, &redirect_uri, "&prompt=login");
+    let login = login_page_url(&server, &browser, &forced).await;
+    let page = get(&browser, &login).await;
+    assert!(page.body.contains("action=\"/login\""), "{}", page.body);
+    assert!(!page.body.contains("action=\"/login/select\""));
+    // A second account in the same browser: select_account offers both.
+    let select = server.authorize_url(&client_id, &redirect_uri, "&prompt=select_account");
+    let end = login_via_form(&browser, &select, "ivan", PASSWORD)
+        .await
+        .unwrap();
+    assert_code(&server, &end, &redirect_uri);
+    let login = login_page_url(&server, &browser, &select).await;
+    let page = get(&browser, &login).await;
+    assert!(
+        page.body.contains("(heidi)") && page.body.contains("(ivan)"),
+        "{}",
+        page.body
+    );
+    let chosen = forms(&page.body)
+        .into_iter()
+        .find(|f| f.action == "/login/select")
+        .unwrap();
+    let done = post(&browser, &server.at("/login/select"), &chosen.fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_code(&server, done.location().unwrap(), &redirect_uri);
+}
+
+async fn registration_follows_the_login_policy(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    let (client_id, redirect_uri) = server.app().await;
+    let authorize = server.authorize_url(&client_id, &redirect_uri, "");
+    let browser = server.browser();
+    let login = login_page_url(&server, &browser, &authorize).await;
+    let id = query(&login)["authRequest"].clone();
+    // Not allowed by default.
+    let page = get(&browser, &login).await;
+    assert!(!page.body.contains("/login/register"), "no link");
+    let refused = get(
+        &browser,
+        &server.at(&format!("/login/register?authRequest={id}")),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    server
+        .commands
+        .for_caller(&server.system())
+        .set_org_policy(
+            &server.org_id,
+            &Policy::Login(LoginPolicy {
+                allow_register: true,
+                ..LoginPolicy::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let page = get(&browser, &login).await;
+    assert!(
+        page.body.contains("/login/register?authRequest="),
+        "{}",
+        page.body
+    );
+    let form = get(
+        &browser,
+        &server.at(&format!("/login/register?authRequest={id}")),
+    )
+    .await
+    .form("/login/register");
+    let mut fields = form.fields.clone();
+    for (name, value) in [
+        ("given_name", "Rita"),
+        ("family_name", "Levi"),
+        ("email", "rita@example.com"),
+        ("login_name", "rita"),
+        ("password", PASSWORD),
+        ("password_confirm", "Another-Pass-9"),
+    ] {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name.into(), value.into()));
+    }
+    // Passwords that differ: nothing is created.
+    let page = post(&browser, &server.at("/login/register"), &fields).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        page.error().as_deref(),
+        Some(warden_login::texts::EN.passwords_differ)
+    );
+    fields.retain(|(n, _)| n != "password_confirm");
+    fields.push(("password_confirm".into(), PASSWORD.into()));
+    let page = post(&browser, &server.at("/login/register"), &fields).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(
+        page.location().unwrap().starts_with("/login/verify-email"),
+        "{:?}",
+        page.location()
+    );
+    let user = server
+        .read_side
+        .queries()
+        .user_by_login_name(&server.instance_id, "rita")
+        .await
+        .unwrap()
+        .expect("registered");
+    // The emailed code verifies the address and ends the login at the client.
+    let verify = get(&browser, &server.at(page.location().unwrap())).await;
+    let form = verify.form("/login/verify-email");
+    let wrong = post(
+        &browser,
+        &server.at("/login/verify-email"),
+        &form.with("code", "AAAA-BBBB-CCCC"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let code = server.mailed_code(&user.id).await;
+    let done = post(
+        &browser,
+        &server.at("/login/verify-email"),
+        &form.with("code", &code),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_code(&server, done.location().unwrap(), &redirect_uri);
+    // A taken login name is refused with the reason.
+    let other = server.browser();
+    let login = login_page_url(&server, &other, &authorize).await;
+    let id = query(&login)["authRequest"].clone();
+    let form = get(
+        &other,
+        &server.at(&format!("/login/register?authRequest={id}")),
+    )
+    .await
+    .form("/login/register");
+    let mut fields = form.fields.clone();
+    for (name, value) in [
+        ("given_name", "Rita"),
+        ("family_name", "Two"),
+        ("email", "rita2@example.com"),
+        ("login_name", "RITA"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ] {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name.into(), value.into()));
+    }
+    let taken = post(&other, &server.at("/login/register"), &fields).await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    assert!(taken.error().is_some());
+}
+
+/// Decodes RFC 4648 base32 (no padding).
+fn base32(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let value = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
+async fn a_forced_second_factor_enrols_totp(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    server.add_user("trudy").await;
+    let (client_id, redirect_uri) = server.app().await;
+    server
+        .commands
+        .for_caller(&server.system())
+        .set_org_policy(
+            &server.org_id,
+            &Policy::Login(LoginPolicy {
+                force_mfa: true,
+                ..LoginPolicy::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let authorize = server.authorize_url(&client_id, &redirect_uri, "");
+    let browser = server.browser();
+    let login = login_page_url(&server, &browser, &authorize).await;
+    let form = get(&browser, &login).await.form("/login");
+    let page = post(
+        &browser,
+        &server.at("/login"),
+        &form.with("login_name", "trudy"),
+    )
+    .await;
+    let form = page.form("/login/password");
+    let page = post(
+        &browser,
+        &server.at("/login/password"),
+        &form.with("password", PASSWORD),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let otp = page.location().unwrap().to_owned();
+    assert!(otp.starts_with("/login/otp"), "{otp}");
+    // Not logged in before the second factor.
+    let early = get(&browser, &authorize).await;
+    assert!(early.location().unwrap().contains("/login?authRequest="));
+    // The enrolment page shows a QR code and the secret.
+    let page = get(&browser, &server.at(&otp)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<svg class=\"qr\""), "{}", page.body);
+    let start = page.body.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+    let secret = &page.body[start..start + page.body[start..].find('<').unwrap()];
+    let form = page.form("/login/otp");
+    let wrong = post(
+        &browser,
+        &server.at("/login/otp"),
+        &form.with("code", "000000"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // The wrong code replaced the enrolment: read the new secret.
+    let start = wrong.body.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+    let secret2 = &wrong.body[start..start + wrong.body[start..].find('<').unwrap()];
+    assert_ne!(secret, secret2);
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        base32(secret2),
+        None,
+        "trudy".into(),
+    )
+    .unwrap();
+    let form = wrong.form("/login/otp");
+    let done = post(
+        &browser,
+        &server.at("/login/otp"),
+        &form.with("code", &totp.generate_current().unwrap()),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_code(&server, done.location().unwrap(), &redirect_uri);
+    let types = server.event_types("session").await;
+    assert!(
+        types.contains(&"session.second_factor.checked".to_owned()),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&"session.second_factor.failed".to_owned()),
+        "{types:?}"
+    );
+}
+
+async fn a_password_reset_with_the_mailed_code(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    let victor = server.add_user("victor").await;
+    let browser = server.browser();
+    let page = get(&browser, &server.at("/login/reset?login_name=victor")).await;
+    let form = page.form("/login/reset");
+    assert_eq!(form.field("login_name"), Some("victor"));
+    let sent = post(&browser, &server.at("/login/reset"), &form.fields).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(sent.body.contains(warden_login::texts::EN.reset_sent));
+    // An unknown login name reads the same.
+    let unknown = post(
+        &browser,
+        &server.at("/login/reset"),
+        &form.with("login_name", "nobody"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert!(unknown.body.contains(warden_login::texts::EN.reset_sent));
+
+    let form = sent.form("/login/reset/password");
+    let with = |code: &str| {
+        let mut fields = form.with("code", code);
+        fields.retain(|(n, _)| n != "password");
+        fields.push(("password".into(), "New-Secret-42".into()));
+        fields
+    };
+    let wrong = post(
+        &browser,
+        &server.at("/login/reset/password"),
+        &with("AAAA-BBBB-CCCC"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        wrong.error().as_deref(),
+        Some(warden_login::texts::EN.invalid_code)
+    );
+    let code = server.mailed_code(&victor).await;
+    let done = post(&browser, &server.at("/login/reset/password"), &with(&code)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains(warden_login::texts::EN.reset_done));
+    // The new password works, the old one does not.
+    let fresh = server.browser();
+    assert!(
+        login_via_form(&fresh, &server.at("/login"), "victor", PASSWORD)
+            .await
+            .is_err()
+    );
+    let fresh = server.browser();
+    let end = login_via_form(&fresh, &server.at("/login"), "victor", "New-Secret-42")
+        .await
+        .unwrap();
+    assert!(end.ends_with("/login/signed-in"), "{end}");
+}

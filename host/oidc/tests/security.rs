@@ -1,0 +1,745 @@
+//! Attacks the provider must refuse (RFC 9700, Keycloak's and Kanidm's suites, ZITADEL's advisories), and the
+//! machine-user grants, over real HTTP on both backends.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::{App, Env, pkce, query, start};
+use serde_json::{Value, json};
+use warden_command::{Caller, NewMachineKey};
+use warden_domain::{
+    application::{OidcAppType, OidcAuthMethod},
+    user::KeyFormat,
+};
+use warden_eventstore::testing::TestStore;
+
+both_backends!(
+    pkce_downgrade_and_wrong_verifier_are_refused,
+    public_clients_must_use_pkce,
+    redirect_uri_variants_are_refused_on_a_warden_page,
+    native_apps_may_use_any_loopback_port,
+    refresh_token_reuse_revokes_the_whole_chain,
+    a_locked_user_stops_at_once,
+    a_removed_app_stops_at_once,
+    tokens_of_one_client_are_not_accepted_for_another,
+    client_credentials_for_a_machine_user,
+    jwt_bearer_with_a_machine_key,
+    forged_tokens_are_refused,
+    opaque_access_tokens_are_rows_revoked_at_once,
+    end_session_redirects_only_to_registered_uris,
+    token_endpoint_errors_follow_rfc_6749,
+);
+
+async fn setup(t: TestStore, app_type: OidcAppType, auth: OidcAuthMethod) -> (Env, App, String) {
+    let env = start(t).await;
+    let app = env.app(app_type, auth, false).await;
+    let user = env.human("ada", &["reader"]).await;
+    env.log_in("b1", &user, 5);
+    (env, app, user)
+}
+
+async fn exchange(env: &Env, app: &App, code: &str, verifier: Option<&str>) -> (u16, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", app.redirect_uri.as_str()),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    env.token(app, &form).await
+}
+
+async fn pkce_downgrade_and_wrong_verifier_are_refused(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let (verifier, challenge) = pkce();
+    // A code issued with a challenge, redeemed without a verifier.
+    let code = env.code(&app, "b1", Some(&challenge), "openid").await;
+    let (status, body) = exchange(&env, &app, &code, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // With a wrong verifier.
+    let code = env.code(&app, "b1", Some(&challenge), "openid").await;
+    let (status, body) = exchange(&env, &app, &code, Some(&"x".repeat(43))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // A verifier for a code issued without a challenge.
+    let code = env.code(&app, "b1", None, "openid").await;
+    let (status, _) = exchange(&env, &app, &code, Some(&verifier)).await;
+    assert_eq!(status, 400);
+    // The right verifier works.
+    let code = env.code(&app, "b1", Some(&challenge), "openid").await;
+    let (status, _) = exchange(&env, &app, &code, Some(&verifier)).await;
+    assert_eq!(status, 200);
+    // `plain` is not offered.
+    let (_, location, _) = env
+        .authorize(
+            Some("b1"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", &app.redirect_uri),
+                ("scope", "openid"),
+                ("code_challenge", &verifier),
+                ("code_challenge_method", "plain"),
+            ],
+        )
+        .await;
+    assert_eq!(query(&location.unwrap())["error"], "invalid_request");
+}
+
+async fn public_clients_must_use_pkce(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::UserAgent, OidcAuthMethod::None).await;
+    let (status, location, _) = env
+        .authorize(
+            Some("b1"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", &app.redirect_uri),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(query(&location.unwrap())["error"], "invalid_request");
+}
+
+async fn redirect_uri_variants_are_refused_on_a_warden_page(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    for uri in [
+        "https://rp.example.com/callback?extra=1",
+        "https://rp.example.com/callback#fragment",
+        "http://rp.example.com/callback",
+        "https://rp.example.com:8443/callback",
+        "https://rp.example.com/callback/",
+        "https://rp.example.com.evil.example/callback",
+    ] {
+        let (status, location, body) = env
+            .authorize(
+                Some("b1"),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &app.client_id),
+                    ("redirect_uri", uri),
+                    ("scope", "openid"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 400, "{uri}");
+        assert!(location.is_none(), "{uri}: no redirect");
+        assert!(body.contains("<html"), "{uri}: an HTML page on Warden");
+    }
+    // An unknown client too.
+    let (status, location, _) = env
+        .authorize(
+            None,
+            &[
+                ("response_type", "code"),
+                ("client_id", "no-such-client"),
+                ("redirect_uri", &app.redirect_uri),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!((status, location), (400, None));
+}
+
+async fn native_apps_may_use_any_loopback_port(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Native, OidcAuthMethod::None).await;
+    let (_, challenge) = pkce();
+    let (status, location, body) = env
+        .authorize(
+            Some("b1"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", "http://127.0.0.1:49152/callback"),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        location
+            .unwrap()
+            .starts_with("http://127.0.0.1:49152/callback?code=")
+    );
+    let (status, _, _) = env
+        .authorize(
+            Some("b1"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", "http://localhost:49152/callback"),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "only the loopback IP literals");
+}
+
+async fn refresh_token_reuse_revokes_the_whole_chain(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let code = env.code(&app, "b1", None, "openid offline_access").await;
+    let (_, first) = exchange(&env, &app, &code, None).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = env
+        .token(
+            &app,
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    // The old token comes back: a thief or a replay. Both tokens die, and so do the access tokens.
+    let (status, body) = env
+        .token(
+            &app,
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = env
+        .token(
+            &app,
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
+        )
+        .await;
+    assert_eq!(status, 400, "the newest token of the chain is revoked too");
+    let (status, _) = env.userinfo(second["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401);
+}
+
+async fn a_locked_user_stops_at_once(t: TestStore) {
+    let (env, app, user) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let code = env.code(&app, "b1", None, "openid offline_access").await;
+    let (_, tokens) = exchange(&env, &app, &code, None).await;
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .lock_user(&user)
+        .await
+        .unwrap();
+    let (status, body) = env
+        .token(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = env.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401);
+    let introspected = env
+        .introspect(
+            &app.client_id,
+            app.secret.as_deref().unwrap(),
+            tokens["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(introspected["active"], false);
+    // A new login of the locked user gets no code.
+    let (_, location, _) = env
+        .authorize(
+            Some("b1"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", &app.redirect_uri),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(query(&location.unwrap())["error"], "access_denied");
+}
+
+async fn a_removed_app_stops_at_once(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let code = env.code(&app, "b1", None, "openid offline_access").await;
+    let (_, tokens) = exchange(&env, &app, &code, None).await;
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .remove_app(&app.app_id)
+        .await
+        .unwrap();
+    let (status, _) = env
+        .token(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert!(status == 400 || status == 401, "{status}");
+    let (status, _) = env.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401);
+}
+
+async fn tokens_of_one_client_are_not_accepted_for_another(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let other = env
+        .app(OidcAppType::Web, OidcAuthMethod::Basic, false)
+        .await;
+    let code = env.code(&app, "b1", None, "openid offline_access").await;
+    // Another client cannot redeem the code...
+    let (status, _) = exchange(&env, &other, &code, None).await;
+    assert_eq!(status, 400);
+    let code = env.code(&app, "b1", None, "openid offline_access").await;
+    let (_, tokens) = exchange(&env, &app, &code, None).await;
+    // ...nor the refresh token...
+    let (status, _) = env
+        .token(
+            &other,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    // ...and a machine user outside the token's audience sees it inactive.
+    let (_, login, secret) = env.machine("probe").await;
+    let seen = env
+        .introspect(&login, &secret, tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(seen["active"], false);
+    let seen = env
+        .introspect(
+            &app.client_id,
+            app.secret.as_deref().unwrap(),
+            tokens["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    // The ID token's audience and authorized party are the client that asked.
+    let claims = env
+        .verify(tokens["id_token"].as_str().unwrap(), &app.client_id)
+        .await;
+    assert_eq!(claims["aud"], json!([app.client_id]));
+}
+
+async fn client_credentials_for_a_machine_user(t: TestStore) {
+    let env = start(t).await;
+    let (user_id, login, secret) = env.machine("billing-bot").await;
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .basic_auth(&login, Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "urn:warden:api"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(access).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let claims = env.verify(access, &user_id).await;
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert_eq!(claims["client_id"], user_id.as_str());
+    assert!(claims["jti"].is_string());
+    assert_eq!(claims["scope"], "urn:warden:api");
+    // The user id works as client id too, and client_secret_post as the method.
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", user_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Introspection by the machine user itself.
+    let seen = env.introspect(&login, &secret, access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], user_id.as_str());
+    // The management API accepts the token for this user.
+    let subject = env
+        .provider
+        .authenticate_access_token(&env.instance_id, access)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(subject.user_id, user_id);
+    // A wrong secret: 401 with a Basic challenge.
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .basic_auth(&login, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    // Deactivated: no more tokens, and the issued one is inactive at once.
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .deactivate_user(&user_id)
+        .await
+        .unwrap();
+    let seen = env.introspect(&login, &secret, access).await;
+    assert_eq!(seen["active"], false);
+    assert!(
+        env.provider
+            .authenticate_access_token(&env.instance_id, access)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn jwt_bearer_with_a_machine_key(t: TestStore) {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let env = start(t).await;
+    let (user_id, _, _) = env.machine("deploy-bot").await;
+    let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let point = key.verifying_key().to_sec1_point(false);
+    let bytes = point.as_bytes();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&bytes[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&bytes[33..65]),
+    });
+    let caller = Caller::system(&env.instance_id);
+    let added = env
+        .commands
+        .for_caller(&caller)
+        .add_machine_key(
+            &user_id,
+            &NewMachineKey {
+                format: KeyFormat::Jwk,
+                public_key: jwk.to_string(),
+                expires_at_unix_ms: 4_000_000_000_000,
+            },
+        )
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let encoding = jsonwebtoken::EncodingKey::from_ec_der(key.to_pkcs8_der().unwrap().as_bytes());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(added.key_id.clone());
+    let assertion = |aud: &str| {
+        jsonwebtoken::encode(
+            &header,
+            &json!({ "iss": user_id, "sub": user_id, "aud": aud, "iat": now, "exp": now + 60 }),
+            &encoding,
+        )
+        .unwrap()
+    };
+    let grant = |assertion: String| {
+        env.http
+            .post(env.url("/oauth/v2/token"))
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                ),
+                ("assertion", assertion),
+                ("scope", "openid".to_owned()),
+            ])
+            .send()
+    };
+    let response = grant(assertion(&env.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let claims = env
+        .verify(body["access_token"].as_str().unwrap(), &user_id)
+        .await;
+    assert_eq!(claims["sub"], user_id.as_str());
+    // Another audience, or a key the user does not have, is refused.
+    let response = grant(assertion("https://elsewhere.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let other = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+    let forged = jsonwebtoken::encode(
+        &header,
+        &json!({ "iss": user_id, "sub": user_id, "aud": env.base, "exp": now + 60 }),
+        &jsonwebtoken::EncodingKey::from_ec_der(other.to_pkcs8_der().unwrap().as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(grant(forged).await.unwrap().status(), 400);
+}
+
+async fn forged_tokens_are_refused(t: TestStore) {
+    let env = start(t).await;
+    let (user_id, login, secret) = env.machine("bot").await;
+    let response: Value = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .basic_auth(&login, Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "openid urn:warden:api"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = response["access_token"].as_str().unwrap();
+    let parts: Vec<&str> = access.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    // HS256 "signed" with the public key as the HMAC secret.
+    let jwks = env.jwks().await;
+    let jwk = serde_json::to_vec(jwks.find(header["kid"].as_str().unwrap()).unwrap()).unwrap();
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = header["kid"].as_str().map(str::to_owned);
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let hs = jsonwebtoken::encode(
+        &hs_header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&jwk).unwrap(),
+    )
+    .unwrap();
+    // `alg: none`.
+    let none_header = json!({ "alg": "none", "kid": header["kid"], "typ": "at+jwt" });
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(none_header.to_string()),
+        parts[1]
+    );
+    // Claims changed under the original signature.
+    let mut changed = claims.clone();
+    changed["sub"] = "someone-else".into();
+    let swapped = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(changed.to_string()),
+        parts[2]
+    );
+    for forged in [hs, none, swapped] {
+        assert!(
+            env.provider
+                .authenticate_access_token(&env.instance_id, &forged)
+                .await
+                .unwrap()
+                .is_none(),
+            "{forged}"
+        );
+        let (status, _) = env.userinfo(&forged).await;
+        assert_eq!(status, 401);
+        let seen = env.introspect(&login, &secret, &forged).await;
+        assert_eq!(seen["active"], false);
+    }
+    // The genuine token still works.
+    let subject = env
+        .provider
+        .authenticate_access_token(&env.instance_id, access)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(subject.user_id, user_id);
+}
+
+async fn opaque_access_tokens_are_rows_revoked_at_once(t: TestStore) {
+    let env = start(t).await;
+    let app = env.app(OidcAppType::Web, OidcAuthMethod::Post, true).await;
+    let user = env.human("ada", &[]).await;
+    env.log_in("b1", &user, 5);
+    let code = env.code(&app, "b1", None, "openid").await;
+    let response: Value = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", app.redirect_uri.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = response["access_token"].as_str().unwrap();
+    assert!(
+        access.starts_with("wdn_at_") && !access.contains('.'),
+        "opaque: {access}"
+    );
+    let (status, info) = env.userinfo(access).await;
+    assert_eq!((status, info["sub"].as_str()), (200, Some(user.as_str())));
+    let seen = env
+        .introspect(&app.client_id, app.secret.as_deref().unwrap(), access)
+        .await;
+    assert_eq!(seen["active"], true);
+    let revoked = env
+        .http
+        .post(env.url("/oauth/v2/revoke"))
+        .form(&[
+            ("token", access),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let (status, _) = env.userinfo(access).await;
+    assert_eq!(status, 401);
+    let seen = env
+        .introspect(&app.client_id, app.secret.as_deref().unwrap(), access)
+        .await;
+    assert_eq!(seen["active"], false);
+    // Revoking an unknown token is fine (RFC 7009 §2.2).
+    let unknown = env
+        .http
+        .post(env.url("/oauth/v2/revoke"))
+        .form(&[
+            ("token", "no-such-token"),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 200);
+}
+
+async fn end_session_redirects_only_to_registered_uris(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let code = env.code(&app, "b1", None, "openid").await;
+    let (_, tokens) = exchange(&env, &app, &code, None).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let response = env
+        .http
+        .get(env.url("/oauth/v2/end_session"))
+        .header("cookie", "sid=b1")
+        .query(&[
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", "https://rp.example.com/bye"),
+            ("state", "bye-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap(),
+        "https://rp.example.com/bye?state=bye-1"
+    );
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("sid=;")
+    );
+    let terminated = env.sessions.terminated.lock().unwrap().clone();
+    assert_eq!(terminated.len(), 1);
+    assert!(terminated[0].as_deref().unwrap().starts_with("session-b1-"));
+    // The browser has no session any more: prompt=none answers login_required.
+    let (_, location, _) = env
+        .authorize(
+            Some("b1"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", &app.redirect_uri),
+                ("scope", "openid"),
+                ("prompt", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(query(&location.unwrap())["error"], "login_required");
+    // An unregistered target, or one without a client to check it against: a page, no redirect.
+    for params in [
+        vec![
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", "https://evil.example.com/"),
+        ],
+        vec![("post_logout_redirect_uri", "https://rp.example.com/bye")],
+    ] {
+        let response = env
+            .http
+            .get(env.url("/oauth/v2/end_session"))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(response.headers().get("location").is_none());
+    }
+}
+
+async fn token_endpoint_errors_follow_rfc_6749(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        env.http
+            .post(env.url("/oauth/v2/token"))
+            .basic_auth(&app.client_id, app.secret.as_deref())
+            .form(&form)
+            .send()
+    };
+    let response = post(vec![("grant_type", "password".into())]).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
+    assert!(body["error_description"].is_string());
+    let body: Value = post(vec![]).await.unwrap().json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let body: Value = post(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", "bogus".into()),
+        ("redirect_uri", app.redirect_uri.clone()),
+    ])
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    // A repeated parameter.
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .basic_auth(&app.client_id, app.secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
