@@ -109,7 +109,8 @@ export async function signIn({ silent = false } = {}) {
     response_type: 'code',
     client_id: clientId,
     redirect_uri: redirectUri(),
-    scope: 'openid profile email',
+    // urn:warden:api puts the management API among the access token's audiences.
+    scope: 'openid profile email urn:warden:api',
     state,
     nonce,
     code_challenge: challenge,
