@@ -149,43 +149,7 @@ async function signInThroughLoginPage(page, loginName, password, newPassword) {
   await page.waitForURL((url) => url.pathname.startsWith('/console/') && !url.pathname.startsWith('/console/callback'));
 }
 
-/**
- * Development aid while no provider is wired into the server (CONSOLE_TEST_STUB_PROVIDER=1): the browser's
- * requests to the provider are answered by the test, which hands out the administrator's personal access
- * token as the access token. The sign-in step is then not tested; CI never sets this.
- */
-async function stubProvider(context, base, token) {
-  let signedIn = false;
-  await context.route(`${base}/.well-known/openid-configuration`, (route) => route.fulfill({
-    json: {
-      issuer: base,
-      authorization_endpoint: `${base}/oauth/v2/authorize`,
-      token_endpoint: `${base}/oauth/v2/token`,
-      end_session_endpoint: `${base}/oauth/v2/end_session`,
-    },
-  }));
-  await context.route(`${base}/oauth/v2/authorize?**`, (route) => {
-    const url = new URL(route.request().url());
-    const back = new URL(url.searchParams.get('redirect_uri'));
-    back.searchParams.set('state', url.searchParams.get('state'));
-    back.searchParams.set('iss', base);
-    if (url.searchParams.get('prompt') === 'none' && !signedIn) back.searchParams.set('error', 'login_required');
-    else back.searchParams.set('code', 'stub-code');
-    signedIn = true;
-    return route.fulfill({ status: 302, headers: { location: back.toString() } });
-  });
-  await context.route(`${base}/oauth/v2/token`, (route) => route.fulfill({
-    json: { access_token: token, token_type: 'Bearer', expires_in: 3600 },
-  }));
-  await context.route(`${base}/oauth/v2/end_session?**`, (route) => {
-    signedIn = false;
-    const url = new URL(route.request().url());
-    return route.fulfill({ status: 302, headers: { location: url.searchParams.get('post_logout_redirect_uri') } });
-  });
-}
-
 async function main() {
-  const stub = process.env.CONSOLE_TEST_STUB_PROVIDER === '1';
   mkdirSync(screenshots, { recursive: true });
   const warden = await startWarden();
   const browser = await chromium.launch({
@@ -196,7 +160,6 @@ async function main() {
   const pageErrors = [];
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    if (stub) await stubProvider(context, warden.base, warden.token);
     const page = await context.newPage();
     page.on('console', (message) => {
       if (/Content Security Policy|Refused to/.test(message.text())) cspViolations.push(message.text());
@@ -215,10 +178,8 @@ async function main() {
     const config = await (await fetch(`${base}/console/config.json`)).json();
     assert.equal(config.issuer, base);
     assert.ok(config.client_id, 'the console is registered at first start');
-    if (!stub) {
-      const discovery = await fetch(`${base}/.well-known/openid-configuration`);
-      assert.equal(discovery.status, 200, 'the OpenID provider answers discovery');
-    }
+    const discovery = await fetch(`${base}/.well-known/openid-configuration`);
+    assert.equal(discovery.status, 200, 'the OpenID provider answers discovery');
 
     // Signed out: a silent sign-in finds no session and the sign-in page shows.
     await page.goto(`${base}/console/`);
@@ -227,9 +188,11 @@ async function main() {
     await checkAccessibility(page, 'the sign-in page');
 
     await page.click('#sign-in');
-    if (!stub) await signInThroughLoginPage(page, 'admin', warden.password, 'Console-Admin-Passw0rd!');
+    await signInThroughLoginPage(page, 'admin', warden.password, 'Console-Admin-Passw0rd!');
     await heading(page, 'Overview');
     assert.equal(await page.evaluate(() => Object.keys(localStorage).length), 0, 'nothing in localStorage');
+    const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage }));
+    assert.doesNotMatch(stored, /eyJ|wdn_|access_token|code_verifier|verifier/, `no token or verifier left in sessionStorage: ${stored}`);
     await shot(page, '02-overview');
     await checkAccessibility(page, 'the overview');
 
