@@ -66,6 +66,7 @@ use warden_domain::{
 };
 use warden_eventstore::{AggregateKey, Eventstore, Store};
 
+pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use bootstrap::{
     ADMIN_PASSWORD_FILE, ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, CONSOLE_APP_NAME,
     FirstInstance, NEVER_EXPIRES_UNIX_MS, RECOVER_ACTOR, RECOVERY_ADMIN_LOGIN_NAME, RecoverReport,
@@ -73,13 +74,12 @@ pub use bootstrap::{
     recover, recover_with,
 };
 pub use cache::Model;
+pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
 pub use commands::{
     AppCreated, KeyAdded, LOGIN_ACTOR, LoginCommands, NewApiApp, NewHumanUser, NewMachineKey,
     NewMachineUser, NewOidcApp, NewUserGrant, PasswordAttempt, PasswordOutcome,
     PasswordVerification, SecretIssued, TokenIssued,
 };
-pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
-pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use error::{BootstrapError, CommandError};
 pub use secret::{PasswordHasher, SecretString};
 pub use validator::{CommandValidator, ValidationRequest, ValidatorError, Violation};

@@ -448,7 +448,11 @@ fn check_external_url(value: &str, src: &'static str, key: &str) -> Result<Strin
     }
 }
 
-fn check_master_key(value: &str, src: &'static str, key: &str) -> Result<MasterKeySetting, ConfigError> {
+fn check_master_key(
+    value: &str,
+    src: &'static str,
+    key: &str,
+) -> Result<MasterKeySetting, ConfigError> {
     match warden_oidc::MasterKey::parse(value) {
         Ok(_) => Ok(MasterKeySetting(value.trim().to_owned())),
         // The value is a secret: the message does not repeat it.
@@ -558,7 +562,11 @@ mod tests {
     #[test]
     fn external_url_and_master_key_from_file_or_environment() {
         let config = load(None, &env(&[]), &Flags::default()).expect("defaults");
-        assert_eq!(config.issuer(), "http://127.0.0.1:8080", "default: http://<listen>");
+        assert_eq!(
+            config.issuer(),
+            "http://127.0.0.1:8080",
+            "default: http://<listen>"
+        );
         assert!(config.master_key.is_none());
 
         let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -566,8 +574,15 @@ mod tests {
             "external_url = \"https://id.example.com/\"\nmaster_key = \"{key}\"\n"
         ));
         let config = load(Some(f.path()), &env(&[]), &Flags::default()).expect("load");
-        assert_eq!(config.issuer(), "https://id.example.com", "trailing slash dropped");
-        assert_eq!(config.master_key.as_ref().map(MasterKeySetting::expose), Some(key));
+        assert_eq!(
+            config.issuer(),
+            "https://id.example.com",
+            "trailing slash dropped"
+        );
+        assert_eq!(
+            config.master_key.as_ref().map(MasterKeySetting::expose),
+            Some(key)
+        );
         assert!(!format!("{config:?}").contains(key), "{config:?}");
 
         let config = load(
@@ -576,20 +591,32 @@ mod tests {
             &Flags::default(),
         )
         .expect("load");
-        assert_eq!(config.issuer(), "https://login.example.org/warden", "environment beats file");
+        assert_eq!(
+            config.issuer(),
+            "https://login.example.org/warden",
+            "environment beats file"
+        );
 
         for (name, value, expect) in [
             ("WARDEN_EXTERNAL_URL", "ftp://x", "not a URL"),
             ("WARDEN_EXTERNAL_URL", "https://", "not a URL"),
-            ("WARDEN_EXTERNAL_URL", "https://id.example.com/?a=1", "no query"),
+            (
+                "WARDEN_EXTERNAL_URL",
+                "https://id.example.com/?a=1",
+                "no query",
+            ),
             ("WARDEN_MASTER_KEY", "abcd", "64 hex digits"),
         ] {
             let err = load(None, &env(&[(name, value)]), &Flags::default()).expect_err(name);
             let text = err.to_string();
             assert!(text.contains(name) && text.contains(expect), "{text}");
         }
-        let err = load(None, &env(&[("WARDEN_MASTER_KEY", "secret-ish-value")]), &Flags::default())
-            .expect_err("bad key");
+        let err = load(
+            None,
+            &env(&[("WARDEN_MASTER_KEY", "secret-ish-value")]),
+            &Flags::default(),
+        )
+        .expect_err("bad key");
         assert!(!err.to_string().contains("secret-ish-value"), "{err}");
     }
 

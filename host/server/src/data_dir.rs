@@ -206,8 +206,12 @@ impl DataDir {
             Ok(text) => warden_oidc::MasterKey::parse(&text).map_err(|e| bad(e.to_string())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 let key = warden_oidc::MasterKey::generate().map_err(|e| bad(e.to_string()))?;
-                write_private(&self.dir, MASTER_KEY_FILE, format!("{}\n", key.to_hex()).as_bytes())
-                    .map_err(io("write the master key into"))?;
+                write_private(
+                    &self.dir,
+                    MASTER_KEY_FILE,
+                    format!("{}\n", key.to_hex()).as_bytes(),
+                )
+                .map_err(io("write the master key into"))?;
                 tracing::info!(path = %path.display(), "first start: generated the master key");
                 Ok(key)
             }
@@ -321,11 +325,22 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let again = data.master_key(None).expect("read back");
-        assert_eq!(first.to_hex(), again.to_hex(), "the same key at the next start");
+        assert_eq!(
+            first.to_hex(),
+            again.to_hex(),
+            "the same key at the next start"
+        );
         let configured = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-        assert_eq!(data.master_key(Some(configured)).expect("configured").to_hex(), configured);
+        assert_eq!(
+            data.master_key(Some(configured))
+                .expect("configured")
+                .to_hex(),
+            configured
+        );
         std::fs::write(&file, "not a key").expect("overwrite");
-        let error = data.master_key(None).expect_err("a bad file stops the start");
+        let error = data
+            .master_key(None)
+            .expect_err("a bad file stops the start");
         assert!(error.to_string().contains(MASTER_KEY_FILE), "{error}");
     }
 

@@ -112,7 +112,8 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             ..CommandsConfig::default()
         },
     );
-    let console_url = format!("http://{addr}");
+    // The console is reached under the issuer, which its registered redirect URIs follow.
+    let console_url = config.issuer();
     let setup = bootstrap_with(
         &commands,
         data_dir.admin_token_file()?,
