@@ -85,7 +85,13 @@ function showSignedIn() {
 
 async function start() {
   try {
-    await loadConfig();
+    const { issuer } = await loadConfig();
+    const home = new URL('/console/', issuer);
+    if (home.origin !== location.origin) {
+      // The registered redirect URIs are under the issuer: signing in from another address cannot return here.
+      showSignedOut(`this console signs in under ${home.href}; open it there.`);
+      return;
+    }
     const result = await completeSignIn();
     if (result?.signedIn) {
       showSignedIn();
