@@ -86,7 +86,7 @@ function showSignedIn() {
 async function start() {
   try {
     const { issuer } = await loadConfig();
-    const home = new URL('/console/', issuer);
+    const home = new URL(`${issuer}/console/`);
     if (home.origin !== location.origin) {
       // The registered redirect URIs are under the issuer: signing in from another address cannot return here.
       showSignedOut(`this console signs in under ${home.href}; open it there.`);

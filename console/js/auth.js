@@ -91,8 +91,9 @@ async function sha256(text) {
   return sha256Fallback(bytes);
 }
 
+// The URIs registered for the console at first start, under the issuer.
 function redirectUri() {
-  return `${location.origin}/console/callback`;
+  return `${config.issuer}/console/callback`;
 }
 
 /** Sends the browser to the authorization endpoint; `silent` asks for `prompt=none`. */
@@ -235,7 +236,7 @@ export async function signOut() {
     location.assign('/console/');
     return;
   }
-  const params = new URLSearchParams({ client_id: clientId, post_logout_redirect_uri: `${location.origin}/console/` });
+  const params = new URLSearchParams({ client_id: clientId, post_logout_redirect_uri: `${config.issuer}/console/` });
   if (idToken) params.set('id_token_hint', idToken);
   location.assign(`${provider.end_session_endpoint}?${params}`);
 }
