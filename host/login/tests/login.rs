@@ -26,6 +26,8 @@ both_backends!(
     pages_carry_the_security_headers,
     a_pre_authentication_action_denies,
     a_failing_fail_closed_action_shows_a_login_error,
+    a_post_authentication_action_denies_after_the_password,
+    an_action_allowed_to_fail_does_not_stop_the_login,
     registration_needs_an_application_that_allows_it,
 );
 
@@ -486,4 +488,42 @@ async fn registration_needs_an_application_that_allows_it(t: TestStore) {
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     let users = server.event_types("user").await;
     assert!(!users.contains(&"user.human.added".to_owned()), "{users:?}");
+}
+
+async fn a_post_authentication_action_denies_after_the_password(t: TestStore) {
+    let server = Server::start(t).await;
+    server.add_user("peggy").await;
+    server
+        .bind_org_claims("post_authentication", "10.0.0.0/8", "fail_closed")
+        .await;
+    let browser = server.browser();
+    // A wrong password is refused as usual: the action runs only after a right one.
+    let page = submit_password(&server, &browser, "peggy", "Wrong-Password-1").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let page = submit_password(&server, &browser, "peggy", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    let error = page.error().expect("an error");
+    assert!(
+        error.contains("sign-in is not allowed from your network"),
+        "{error}"
+    );
+    let types = server.event_types("session").await;
+    let checked = types.iter().position(|t| t == "session.password.checked");
+    let denied = types.iter().position(|t| t == "session.denied");
+    assert!(checked.is_some() && denied > checked, "{types:?}");
+    let end = get(&browser, &server.at("/login/signed-in")).await;
+    assert_eq!(end.status, StatusCode::SEE_OTHER, "not logged in");
+}
+
+async fn an_action_allowed_to_fail_does_not_stop_the_login(t: TestStore) {
+    let server = Server::start(t).await;
+    server.add_user("rupert").await;
+    server
+        .bind_org_claims("pre_authentication", "not-a-network", "allow_failure")
+        .await;
+    let browser = server.browser();
+    let end = login_via_form(&browser, &server.at("/login"), "rupert", PASSWORD)
+        .await
+        .expect("login goes on");
+    assert!(end.ends_with("/login/signed-in"), "{end}");
 }

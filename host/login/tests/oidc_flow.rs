@@ -21,6 +21,7 @@ both_backends!(
     registration_follows_the_login_policy,
     a_forced_second_factor_enrols_totp,
     a_password_reset_with_the_mailed_code,
+    registration_runs_the_registration_actions,
 );
 
 fn query(url: &str) -> HashMap<String, String> {
@@ -414,4 +415,99 @@ async fn a_password_reset_with_the_mailed_code(t: TestStore) {
         .await
         .unwrap();
     assert!(end.ends_with("/login/signed-in"), "{end}");
+}
+
+/// Fills the registration form of a new authorization request in `browser`; returns the answer.
+async fn register(
+    server: &Server,
+    browser: &reqwest::Client,
+    authorize: &str,
+    login_name: &str,
+) -> support::Page {
+    let login = login_page_url(server, browser, authorize).await;
+    let id = query(&login)["authRequest"].clone();
+    let form = get(
+        browser,
+        &server.at(&format!("/login/register?authRequest={id}")),
+    )
+    .await
+    .form("/login/register");
+    let mut fields = form.fields.clone();
+    for (name, value) in [
+        ("given_name", "Sam"),
+        ("family_name", "Sample"),
+        ("email", &format!("{login_name}@example.com")[..]),
+        ("login_name", login_name),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ] {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name.into(), value.into()));
+    }
+    post(browser, &server.at("/login/register"), &fields).await
+}
+
+async fn registration_runs_the_registration_actions(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    let (client_id, redirect_uri) = server.app().await;
+    server
+        .commands
+        .for_caller(&server.system())
+        .set_org_policy(
+            &server.org_id,
+            &Policy::Login(LoginPolicy {
+                allow_register: true,
+                ..LoginPolicy::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let authorize = server.authorize_url(&client_id, &redirect_uri, "");
+    // post-creation: the example action records the address the user registered from.
+    server
+        .bind_org_claims("post_creation", "", "fail_closed")
+        .await;
+    let browser = server.browser();
+    let page = register(&server, &browser, &authorize, "sam").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let sam = server
+        .read_side
+        .queries()
+        .user_by_login_name(&server.instance_id, "sam")
+        .await
+        .unwrap()
+        .expect("registered");
+    let user = server
+        .commands
+        .load::<warden_domain::user::User>(&server.instance_id, &sam.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        user.state
+            .metadata
+            .get("created_from_ip")
+            .map(String::as_str),
+        Some("127.0.0.1")
+    );
+    // pre-registration: registrations only from 10.0.0.0/8 refuse this one, and create nobody.
+    server
+        .bind_org_claims("pre_registration", "10.0.0.0/8", "fail_closed")
+        .await;
+    let other = server.browser();
+    let page = register(&server, &other, &authorize, "tom").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(
+        page.error()
+            .unwrap()
+            .contains("not allowed from your network")
+    );
+    assert!(
+        server
+            .read_side
+            .queries()
+            .user_by_login_name(&server.instance_id, "tom")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

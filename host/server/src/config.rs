@@ -34,6 +34,9 @@ pub struct Config {
     /// The key sealing signing keys at rest (`master_key`, `WARDEN_MASTER_KEY`: 64 hex digits). `None`: the
     /// key in `<data_dir>/master.key`, generated at first start.
     pub master_key: Option<MasterKeySetting>,
+    /// The SMTP server notifications are mailed through (`[smtp]`, `WARDEN_SMTP_*`); `None` writes them to
+    /// the log and to `<data_dir>/mail`.
+    pub smtp: Option<warden_notify::SmtpConfig>,
 }
 
 /// A configured master key (validated); never printed.
@@ -121,6 +124,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             external_url: None,
             master_key: None,
+            smtp: None,
         }
     }
 }
@@ -195,6 +199,18 @@ struct FileConfig {
     metrics: Option<FileMetrics>,
     external_url: Option<String>,
     master_key: Option<String>,
+    smtp: Option<FileSmtp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSmtp {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    from: Option<String>,
+    tls: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,6 +257,7 @@ pub fn load(
         apply_file(&mut config, path)?;
     }
     apply_env(&mut config, env)?;
+    check_smtp(&config)?;
     if let Some(dir) = &flags.data_dir {
         config.data_dir = dir.clone();
     }
@@ -301,6 +318,91 @@ fn apply_file(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
     if let Some(token) = file.metrics.and_then(|m| m.token) {
         config.metrics.token = Some(check_metrics_token(&token, SRC, "metrics.token")?);
     }
+    if let Some(smtp) = file.smtp {
+        if let Some(host) = smtp.host {
+            smtp_mut(config).host = check_smtp_text(&host, SRC, "smtp.host")?;
+        }
+        if let Some(port) = smtp.port {
+            smtp_mut(config).port = Some(check_smtp_port(port, SRC, "smtp.port")?);
+        }
+        if let Some(user) = smtp.user {
+            smtp_mut(config).user = Some(check_smtp_text(&user, SRC, "smtp.user")?);
+        }
+        if let Some(password) = smtp.password {
+            smtp_mut(config).password = Some(warden_notify::SmtpPassword::new(password));
+        }
+        if let Some(from) = smtp.from {
+            smtp_mut(config).from = check_smtp_text(&from, SRC, "smtp.from")?;
+        }
+        if let Some(tls) = smtp.tls {
+            smtp_mut(config).tls = tls.parse().map_err(|e| invalid(SRC, "smtp.tls", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The SMTP settings being assembled from the layers.
+fn smtp_mut(config: &mut Config) -> &mut warden_notify::SmtpConfig {
+    config
+        .smtp
+        .get_or_insert_with(|| warden_notify::SmtpConfig {
+            host: String::new(),
+            port: None,
+            user: None,
+            password: None,
+            from: String::new(),
+            tls: warden_notify::TlsMode::default(),
+        })
+}
+
+fn check_smtp_text(value: &str, src: &'static str, key: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 320 || value.chars().any(char::is_control) {
+        return Err(invalid(
+            src,
+            key,
+            "must be 1 to 320 characters without control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn check_smtp_port(port: u16, src: &'static str, key: &str) -> Result<u16, ConfigError> {
+    if port == 0 {
+        return Err(invalid(src, key, "must be a port between 1 and 65535"));
+    }
+    Ok(port)
+}
+
+/// Once every layer is applied: SMTP settings need a host and a sender, and a password needs a user.
+fn check_smtp(config: &Config) -> Result<(), ConfigError> {
+    const SRC: &str = "setting";
+    let Some(smtp) = &config.smtp else {
+        return Ok(());
+    };
+    if smtp.host.is_empty() {
+        return Err(invalid(
+            SRC,
+            "smtp.host (WARDEN_SMTP_HOST)",
+            "is required when any other SMTP setting is given",
+        ));
+    }
+    if smtp.from.is_empty() {
+        return Err(invalid(
+            SRC,
+            "smtp.from (WARDEN_SMTP_FROM)",
+            "is required with an SMTP server: the sender address, e.g. `Warden <noreply@example.com>`",
+        ));
+    }
+    if smtp.password.is_some() && smtp.user.is_none() {
+        return Err(invalid(
+            SRC,
+            "smtp.user (WARDEN_SMTP_USER)",
+            "is required when a password is set",
+        ));
+    }
+    // The transport checks the sender and host the same way at start; fail here with the key named.
+    warden_notify::Mailer::new(Some(smtp), Path::new(".")).map_err(|e| invalid(SRC, "smtp", e))?;
     Ok(())
 }
 
@@ -338,13 +440,29 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
             "WARDEN_METRICS_TOKEN" => {
                 config.metrics.token = Some(check_metrics_token(value, SRC, key)?)
             }
+            "WARDEN_SMTP_HOST" => smtp_mut(config).host = check_smtp_text(value, SRC, key)?,
+            "WARDEN_SMTP_PORT" => {
+                let port = value
+                    .parse()
+                    .map_err(|_| invalid(SRC, key, "must be a port between 1 and 65535"))?;
+                smtp_mut(config).port = Some(check_smtp_port(port, SRC, key)?);
+            }
+            "WARDEN_SMTP_USER" => smtp_mut(config).user = Some(check_smtp_text(value, SRC, key)?),
+            "WARDEN_SMTP_PASSWORD" => {
+                smtp_mut(config).password = Some(warden_notify::SmtpPassword::new(value.clone()))
+            }
+            "WARDEN_SMTP_FROM" => smtp_mut(config).from = check_smtp_text(value, SRC, key)?,
+            "WARDEN_SMTP_TLS" => {
+                smtp_mut(config).tls = value.parse().map_err(|e| invalid(SRC, key, e))?
+            }
             _ => {
                 return Err(invalid(
                     SRC,
                     key,
                     "is not a Warden setting (known: WARDEN_CONFIG, WARDEN_EXTERNAL_URL, WARDEN_MASTER_KEY, WARDEN_DATA_DIR, WARDEN_LISTEN, \
                      WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL, \
-                     WARDEN_METRICS_TOKEN)",
+                     WARDEN_METRICS_TOKEN, WARDEN_SMTP_HOST, WARDEN_SMTP_PORT, WARDEN_SMTP_USER, \
+                     WARDEN_SMTP_PASSWORD, WARDEN_SMTP_FROM, WARDEN_SMTP_TLS)",
                 ));
             }
         }
@@ -529,6 +647,92 @@ mod tests {
         )
         .expect("load");
         assert_eq!(config.listen.port(), 3000, "flag beats environment");
+    }
+
+    #[test]
+    fn smtp_from_file_then_environment_and_the_password_never_printed() {
+        let f = file(
+            "[smtp]\nhost = \"mail.example.com\"\nuser = \"warden\"\npassword = \"file-secret-pw\"\n\
+             from = \"Warden <noreply@example.com>\"\ntls = \"tls\"\n",
+        );
+        let config = load(Some(f.path()), &env(&[]), &Flags::default()).expect("load");
+        let smtp = config.smtp.clone().expect("smtp configured");
+        assert_eq!(smtp.host, "mail.example.com");
+        assert_eq!(smtp.tls, warden_notify::TlsMode::Tls);
+        assert_eq!(smtp.port(), 465, "the TLS mode's usual port");
+        assert_eq!(smtp.user.as_deref(), Some("warden"));
+        assert_eq!(
+            smtp.password.as_ref().map(|p| p.expose()),
+            Some("file-secret-pw")
+        );
+        assert!(
+            !format!("{config:?}").contains("file-secret-pw"),
+            "{config:?}"
+        );
+
+        let config = load(
+            Some(f.path()),
+            &env(&[
+                ("WARDEN_SMTP_HOST", "127.0.0.1"),
+                ("WARDEN_SMTP_PORT", "2525"),
+                ("WARDEN_SMTP_TLS", "none"),
+                ("WARDEN_SMTP_PASSWORD", "env-secret-pw"),
+            ]),
+            &Flags::default(),
+        )
+        .expect("load");
+        let smtp = config.smtp.clone().expect("smtp configured");
+        assert_eq!((smtp.host.as_str(), smtp.port()), ("127.0.0.1", 2525));
+        assert_eq!(smtp.tls, warden_notify::TlsMode::None);
+        assert_eq!(
+            smtp.password.as_ref().map(|p| p.expose()),
+            Some("env-secret-pw")
+        );
+        assert_eq!(
+            smtp.from, "Warden <noreply@example.com>",
+            "kept from the file"
+        );
+
+        let none = load(None, &env(&[]), &Flags::default()).expect("defaults");
+        assert_eq!(
+            none.smtp, None,
+            "without SMTP mail goes to the data directory"
+        );
+    }
+
+    #[test]
+    fn bad_smtp_settings_are_refused_by_name() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("WARDEN_SMTP_HOST", "mail.example.com")], "smtp.from"),
+            (&[("WARDEN_SMTP_FROM", "noreply@example.com")], "smtp.host"),
+            (
+                &[
+                    ("WARDEN_SMTP_HOST", "mail.example.com"),
+                    ("WARDEN_SMTP_FROM", "not an address"),
+                ],
+                "smtp",
+            ),
+            (
+                &[
+                    ("WARDEN_SMTP_HOST", "mail.example.com"),
+                    ("WARDEN_SMTP_FROM", "noreply@example.com"),
+                    ("WARDEN_SMTP_PASSWORD", "pw-without-user"),
+                ],
+                "smtp.user",
+            ),
+            (&[("WARDEN_SMTP_TLS", "ssl")], "WARDEN_SMTP_TLS"),
+            (&[("WARDEN_SMTP_PORT", "0")], "WARDEN_SMTP_PORT"),
+            (&[("WARDEN_SMTP_PORT", "smtp")], "WARDEN_SMTP_PORT"),
+        ];
+        for (vars, key) in cases {
+            let error = load(None, &env(vars), &Flags::default()).expect_err("refused");
+            let message = error.to_string();
+            assert!(message.contains(key), "{vars:?}: {message}");
+            assert!(!message.contains("pw-without-user"), "{message}");
+        }
+        let f = file("[smtp]\nhost = \"x\"\nsender = \"y\"\n");
+        let error = load(Some(f.path()), &env(&[]), &Flags::default()).expect_err("unknown key");
+        assert!(error.to_string().contains("sender"), "{error}");
     }
 
     #[test]

@@ -105,10 +105,17 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         .await
         .context("reading the plugins")?;
     let follower = registry.spawn();
+    // The master key seals signing keys (OIDC) and the secrets the server reads back (TOTP secrets, mailed
+    // codes), so it is read before the command pipeline starts.
+    let master_key = data_dir
+        .master_key(config.master_key.as_ref().map(|k| k.expose()))
+        .context("reading the master key")?;
+    let login_csrf_key = warden_login::LoginConfig::csrf_key_from(master_key.to_hex().as_bytes());
     let commands = Commands::new(
         store.clone(),
         CommandsConfig {
             validators: vec![Arc::new(PluginValidators::new(registry.clone()))],
+            secret_box: Some(secret_box(&master_key)?),
             ..CommandsConfig::default()
         },
     );
@@ -152,6 +159,22 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     Cascades::start(commands.clone(), &read_side)
         .await
         .context("starting the process managers")?;
+    // Mail: through SMTP when configured, else to the log and <data_dir>/mail.
+    warden_notify::Notifier::start(
+        commands.clone(),
+        read_side.spoolers(),
+        &warden_notify::NotifyConfig {
+            smtp: config.smtp.clone(),
+            mail_dir: data_dir.subdirectory(MAIL_DIR)?,
+            // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
+            external_url: config
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+        },
+    )
+    .await
+    .context("starting the notifier")?;
     // Projection plugins run under the spoolers of this node, following the registry.
     let projection_plugins = ProjectionPlugins::new(
         store.clone(),
@@ -160,10 +183,6 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     );
     let projection_follower = projection_plugins.spawn(registry.projections());
     // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
-    let master_key = data_dir
-        .master_key(config.master_key.as_ref().map(|k| k.expose()))
-        .context("reading the master key")?;
-    let login_csrf_key = warden_login::LoginConfig::csrf_key_from(master_key.to_hex().as_bytes());
     let provider = warden_oidc::Provider::new(
         warden_oidc::ProviderConfig::new(config.issuer(), master_key),
         commands.clone(),
@@ -232,6 +251,27 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     drop(data_dir);
     tracing::info!("warden stopped");
     Ok(())
+}
+
+/// The data directory's folder for mail when no SMTP server is configured.
+pub const MAIL_DIR: &str = "mail";
+
+/// The box sealing secrets the server reads back, keyed from the master key.
+fn secret_box(
+    master_key: &warden_oidc::MasterKey,
+) -> anyhow::Result<warden_command::seal::SecretBox> {
+    let hex = master_key.to_hex();
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            .context("the master key is not 32 bytes of hex")?;
+    }
+    Ok(warden_command::seal::SecretBox::derived(
+        &key,
+        warden_command::seal::PURPOSE,
+    ))
 }
 
 async fn shutdown_signal() {
