@@ -310,9 +310,10 @@ async function main() {
     await page.click('nav a[href="#/events"]');
     await heading(page, 'Audit trail');
     const filter = page.getByRole('form', { name: 'Filter the audit trail' });
-    await filter.getByLabel('Event types').fill('org.added,user.human.added,project.added,project.role.added,application.oidc.added,user_grant.added,plugin.added,plugin.binding.added');
+    await filter.getByLabel('Event types').fill('session.password.checked,org.added,user.human.added,project.added,project.role.added,application.oidc.added,user_grant.added,plugin.added,plugin.binding.added');
     await filter.getByRole('button', { name: 'Show events' }).click();
-    for (const type of ['org.added', 'user.human.added', 'project.added', 'project.role.added', 'application.oidc.added', 'plugin.binding.added']) {
+    // The sign-in itself is in the trail (a step of the login session), then every change made.
+    for (const type of ['session.password.checked', 'org.added', 'user.human.added', 'project.added', 'project.role.added', 'application.oidc.added', 'user_grant.added', 'plugin.added', 'plugin.binding.added']) {
       await page.locator('td code', { hasText: new RegExp(`^${type.replace(/\./g, '\\.')}$`) }).first().waitFor();
     }
     const events = await page.locator('tbody tr').count();
