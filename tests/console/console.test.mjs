@@ -332,6 +332,17 @@ async function main() {
     await page.reload();
     await heading(page, 'Projections');
 
+    // A phone-sized screen: the layout reflows, nothing but the tables scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.click('nav a[href="#/users"]');
+    await heading(page, 'Users');
+    await page.locator('td a', { hasText: 'ada' }).first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page fits a narrow screen (overflows by ${overflow}px)`);
+    await shot(page, '14-narrow-users');
+    await checkAccessibility(page, 'the users page on a narrow screen');
+    await page.setViewportSize({ width: 1280, height: 900 });
+
     // Sign out ends the session.
     await page.click('#sign-out');
     await page.locator('#sign-in').waitFor();
