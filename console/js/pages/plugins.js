@@ -94,7 +94,7 @@ const SAMPLES = {
   projection: {
     events: [{ instance_id: 'instance', org_id: 'org', aggregate_type: 'user', aggregate_id: 'user-1', event_type: 'user.human.added', created_at: 1700000000000000, payload: {} }],
   },
-  action: { hook: 'pre-token', context: {} },
+  action: { hook: 'pre_authentication', context: {} },
 };
 
 export async function pluginPage(id) {

@@ -377,7 +377,7 @@ fn test_run() -> Value {
                 "description": "The input, as `warden plugin test` reads it for the plugin's world. Validator: \
                                 `{ config?, limits?, input: { command, state, events } }`; projection: \
                                 `{ config?, limits?, views?, events: [event] }`; action: \
-                                `{ config?, limits?, context?, hook, ... }` (e.g. `\"hook\": \"pre-token\"`)",
+                                `{ config?, limits?, context?, hook, ... }` (e.g. `\"hook\": \"pre_token\", \"claims\": []`)",
             },
         },
     });

@@ -16,6 +16,7 @@ use common::Server;
 both_backends!(
     a_validator_test_run_answers_with_violations_time_and_logs,
     a_projection_test_run_writes_to_memory_only,
+    an_action_test_run_answers_for_its_hook,
     test_runs_refuse_bad_samples_and_need_the_permission,
 );
 
@@ -216,6 +217,45 @@ async fn a_projection_test_run_writes_to_memory_only(t: TestStore) {
         refused.body
     );
     assert_eq!(refused.body["field"], "sample");
+}
+
+async fn an_action_test_run_answers_for_its_hook(t: TestStore) {
+    let server = Server::start(t).await;
+    let id = server.upload("org-claims", fixtures::ORG_CLAIMS).await;
+    let path = format!("/api/v1/plugins/{id}/test");
+    let run = |sample: Value| server.json(Method::POST, &path, json!({ "sample": sample }));
+    let allowed = run(json!({ "hook": "pre_authentication" })).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{:#}", allowed.body);
+    assert_eq!(allowed.body["world"], "action");
+    assert_eq!(allowed.body["ok"], true, "{:#}", allowed.body);
+    // A network rule from the sample's configuration: a login without a known address is denied.
+    let denied = run(json!({
+        "hook": "pre_authentication",
+        "config": { "allowed_networks": "10.0.0.0/8" },
+    }))
+    .await;
+    assert_eq!(denied.status, StatusCode::OK, "{:#}", denied.body);
+    assert_ne!(
+        denied.body["result"], allowed.body["result"],
+        "{:#}",
+        denied.body
+    );
+    assert!(
+        denied.body["result"]
+            .to_string()
+            .to_lowercase()
+            .contains("den"),
+        "{:#}",
+        denied.body
+    );
+    let unknown = run(json!({ "hook": "pre-token" })).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        unknown.body
+    );
+    assert_eq!(unknown.body["field"], "sample");
 }
 
 async fn test_runs_refuse_bad_samples_and_need_the_permission(t: TestStore) {
