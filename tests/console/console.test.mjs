@@ -348,6 +348,42 @@ async function main() {
     await page.locator('#sign-in').waitFor();
     await shot(page, '13-signed-out-again');
 
+    // An organization owner signs in and sees their organization only; pages outside their reach show the
+    // API's refusal instead of breaking.
+    const call = async (method, path, body) => {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${warden.token}`, 'Content-Type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.clone().text()}`);
+      return response.json();
+    };
+    const acme = (await call('GET', '/api/v1/orgs?name_prefix=Acme')).items[0].id;
+    const owner = await call('POST', '/api/v1/users/human', {
+      org_id: acme, login_name: 'olivia', given_name: 'Olivia', family_name: 'Owner', email: 'olivia@example.com',
+      email_verified: true, password: 'Owner-Passw0rd!', password_change_required: false,
+    });
+    await call('POST', `/api/v1/orgs/${acme}/members`, { user_id: owner.id, roles: ['ORG_OWNER'] });
+    const ownerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const ownerPage = await ownerContext.newPage();
+    ownerPage.on('pageerror', (error) => pageErrors.push(String(error)));
+    await ownerPage.goto(`${base}/console/`);
+    await ownerPage.click('#sign-in');
+    await signInThroughLoginPage(ownerPage, 'olivia', 'Owner-Passw0rd!', 'Owner-Passw0rd-2!');
+    await heading(ownerPage, 'Overview');
+    await ownerPage.click('nav a[href="#/orgs"]');
+    await heading(ownerPage, 'Organizations');
+    await shot(ownerPage, '15-org-owner-orgs');
+    await ownerPage.locator('td a', { hasText: 'Acme' }).waitFor();
+    const orgNames = await ownerPage.locator('tbody td:first-child').allTextContents();
+    assert.deepEqual(orgNames, ['Acme'], 'an organization owner sees their organization only');
+    await ownerPage.click('nav a[href="#/members"]');
+    await heading(ownerPage, 'Memberships');
+    await ownerPage.locator('.form-error', { hasText: /not allowed|Not allowed|permission/i }).waitFor();
+    await shot(ownerPage, '15-org-owner-refused');
+    await ownerContext.close();
+
     assert.deepEqual(cspViolations, [], 'no Content-Security-Policy violations');
     assert.deepEqual(pageErrors, [], 'no script errors');
     console.log(`console test passed; screenshots in ${screenshots}`);

@@ -3,6 +3,7 @@ import { h, render, form, pagedTable, panel, props, actionButton, notify, badge,
 import { membersPanel, ORG_ROLES, policyForms } from './common.js';
 
 export async function orgsPage() {
+  const filter = h('input', { id: 'org-filter', type: 'search', placeholder: 'Name starts with…' });
   const list = pagedTable({
     load: (offset, limit) => api.get('/api/v1/orgs', { offset, limit, name_prefix: filter.value }),
     columns: [
@@ -12,7 +13,6 @@ export async function orgsPage() {
       { label: 'Created', render: (o) => o.created_at },
     ],
   });
-  const filter = h('input', { id: 'org-filter', type: 'search', placeholder: 'Name starts with…' });
   filter.addEventListener('change', () => list.reload());
   const create = form({
     label: 'Create an organization',
