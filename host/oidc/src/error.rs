@@ -12,6 +12,9 @@ pub enum OidcError {
     /// The database failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// An action plugin bound failing closed failed (pre-token, pre-userinfo).
+    #[error("{0}")]
+    ActionFailed(String),
     /// Something the provider depends on is not ready (e.g. no signing key yet).
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -134,6 +134,14 @@ impl OAuthError {
 
 impl From<OidcError> for OAuthError {
     fn from(error: OidcError) -> Self {
+        if let OidcError::ActionFailed(message) = &error {
+            return Self {
+                status: StatusCode::FORBIDDEN,
+                error: "access_denied",
+                description: format!("refused by an action: {message}"),
+                challenge: None,
+            };
+        }
         tracing::warn!(%error, "oidc endpoint failed");
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -445,7 +453,7 @@ async fn userinfo(endpoint: Endpoint, token: Option<String>) -> Response {
             .app_by_client_id(instance_id, &subject.client_id)
             .await?
             .map(|(_, app)| app.project_id.clone());
-        let claims = core
+        let mut claims = core
             .user_claims(
                 instance_id,
                 &subject.user_id,
@@ -454,6 +462,26 @@ async fn userinfo(endpoint: Endpoint, token: Option<String>) -> Response {
                 project_id.as_deref(),
             )
             .await?;
+        let roles = claims
+            .get(ROLES_CLAIM)
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        core.run_claims_hook(
+            instance_id,
+            true,
+            crate::hooks::ClaimsFor {
+                user_id: &subject.user_id,
+                user: &user,
+                client_id: &subject.client_id,
+                scope: &subject.scope,
+                amr: &[],
+                roles,
+            },
+            &mut claims,
+        )
+        .await
+        .map_err(|e| OidcError::ActionFailed(e.to_string()))?;
         Ok((
             [(header::CACHE_CONTROL, "no-store")],
             Json(Value::Object(claims)),

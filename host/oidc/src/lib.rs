@@ -17,6 +17,7 @@ mod crypto;
 mod db;
 mod error;
 pub mod flow;
+mod hooks;
 mod http;
 mod keys;
 mod provider;

@@ -86,6 +86,8 @@ pub(crate) struct Core {
     pub(crate) queries: Queries,
     pub(crate) rows: Rows,
     pub(crate) keys: KeyStore,
+    /// The action plugins (pre-token, pre-userinfo), once wired.
+    pub(crate) plugins: std::sync::OnceLock<warden_plugins::PluginRegistry>,
 }
 
 /// A client, as authenticated (or identified) at an endpoint.
@@ -238,8 +240,15 @@ impl Provider {
                 queries,
                 rows: Rows::new(Db::of(store)),
                 keys,
+                plugins: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Runs the `pre-token` and `pre-userinfo` actions bound in `registry` from now on (a second call is
+    /// ignored).
+    pub fn set_plugins(&self, registry: warden_plugins::PluginRegistry) {
+        let _ = self.core.plugins.set(registry);
     }
 
     /// The issuer.
@@ -613,12 +622,30 @@ impl Core {
                 }
                 claims.insert("at_hash".into(), json!(crypto::at_hash(&access_token)));
                 claims.insert("sid".into(), json!(login.session_id));
+                let mut role_keys = Vec::new();
                 if let Some(project_id) = &project_id
                     && let Some(roles) = self.roles_claim(instance_id, user_id, project_id).await?
                 {
+                    if let Value::Object(map) = &roles {
+                        role_keys.extend(map.keys().cloned());
+                    }
                     claims.insert(ROLES_CLAIM.into(), roles);
                 }
-                let _ = user;
+                self.run_claims_hook(
+                    instance_id,
+                    false,
+                    crate::hooks::ClaimsFor {
+                        user_id,
+                        user,
+                        client_id: client.client_id(),
+                        scope,
+                        amr: &login.amr,
+                        roles: role_keys,
+                    },
+                    &mut claims,
+                )
+                .await
+                .map_err(|e| OidcError::ActionFailed(e.to_string()))?;
                 Some(
                     self.keys
                         .sign(instance_id, self.config.id_token_algorithm, "JWT", &claims)

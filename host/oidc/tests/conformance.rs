@@ -38,6 +38,7 @@ both_backends!(
     oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupported,
     oidcc_refresh_token,
     oidcc_ensure_request_with_valid_pkce_succeeds,
+    pre_token_and_pre_userinfo_actions_add_claims,
 );
 
 /// A web app with a secret, a user with roles, and a browser logged in as that user (cookie `b1`).
@@ -688,4 +689,28 @@ async fn oidcc_ensure_request_with_valid_pkce_succeeds(t: TestStore) {
     let (status, body) = exchange(&env, &app, &code, Some(&verifier)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["id_token"].is_string());
+}
+
+/// Not a conformance module: the pre-token and pre-userinfo actions of the plugin issue add claims to the ID
+/// token and the userinfo response, never replacing reserved ones.
+async fn pre_token_and_pre_userinfo_actions_add_claims(t: TestStore) {
+    let (env, app, user) = setup(t).await;
+    env.bind_org_claims("pre_token", "fail_closed").await;
+    env.bind_org_claims("pre_userinfo", "fail_closed").await;
+    let body = tokens(&env, &app, "openid").await;
+    let claims = env
+        .verify(body["id_token"].as_str().unwrap(), &app.client_id)
+        .await;
+    assert_eq!(
+        claims["organization"]["id"],
+        env.org_id.as_str(),
+        "{claims}"
+    );
+    assert_eq!(claims["organization"]["name"], "Acme");
+    assert_eq!(claims["roles"], serde_json::json!(["admin"]));
+    assert_eq!(claims["sub"], user.as_str());
+    let (status, info) = env.userinfo(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["organization"]["name"], "Acme", "{info}");
+    assert_eq!(info["roles"], serde_json::json!(["admin"]));
 }

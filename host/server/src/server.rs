@@ -196,6 +196,8 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let key_refresh = provider.spawn_key_refresh();
     // The management API accepts the provider's access tokens beside personal access tokens.
     commands.accept_external_tokens(provider.api_tokens());
+    // Its pre-token and pre-userinfo actions run through the plugin registry.
+    provider.set_plugins(registry.clone());
     // The login pages: the provider sees the browser's sessions through them, they complete its requests.
     let login = warden_login::Login::new(
         commands.clone(),

@@ -115,6 +115,7 @@ pub struct Env {
     pub org_id: String,
     pub project_id: String,
     pub sessions: Arc<TestSessions>,
+    pub registry: warden_plugins::PluginRegistry,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
     _t: TestStore,
@@ -134,9 +135,23 @@ pub struct App {
     pub redirect_uri: String,
 }
 
-/// Starts the provider over `t`.
+/// Starts the provider over `t`, with the test's own browser sessions.
 pub async fn start(t: TestStore) -> Env {
+    start_with(t, false).await
+}
+
+/// Starts the provider over `t` together with Warden's login pages (`warden-login`), which own the sessions.
+pub async fn start_with_login(t: TestStore) -> Env {
+    start_with(t, true).await
+}
+
+/// The password of the users [`Env::human`] creates.
+pub const PASSWORD: &str = "Correct-Horse-Battery-9";
+
+async fn start_with(t: TestStore, login_pages: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
+    let registry = warden_plugins::PluginRegistry::new(t.store.clone(), runtime());
+    registry.sync().await.unwrap();
     let commands = Commands::new(t.store.clone(), CommandsConfig::default());
     let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
         .await
@@ -153,8 +168,26 @@ pub async fn start(t: TestStore) -> Env {
         &t.store,
     );
     provider.ensure_keys(&report.instance_id).await.unwrap();
+    provider.set_plugins(registry.clone());
     let sessions = Arc::new(TestSessions::default());
-    let app = provider.router(&report.instance_id, sessions.clone());
+    let app = if login_pages {
+        let login = warden_login::Login::new(
+            commands.clone(),
+            read.queries().clone(),
+            report.instance_id.clone(),
+            warden_login::LoginConfig {
+                external_url: base.clone(),
+                csrf_key: warden_login::LoginConfig::csrf_key_from(b"test master key"),
+                session_max_age: warden_login::DEFAULT_SESSION_MAX_AGE,
+            },
+        );
+        login.set_auth_requests(provider.auth_requests());
+        provider
+            .router(&report.instance_id, login.sessions())
+            .merge(login.router())
+    } else {
+        provider.router(&report.instance_id, sessions.clone())
+    };
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -189,9 +222,45 @@ pub async fn start(t: TestStore) -> Env {
         org_id,
         project_id,
         sessions,
+        registry,
         server,
         _dir: dir,
         _t: t,
+    }
+}
+
+/// One plugin runtime for all tests of a binary (compiled code is shared).
+fn runtime() -> warden_plugin::PluginRuntime {
+    static RUNTIME: std::sync::OnceLock<warden_plugin::PluginRuntime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            warden_plugin::PluginRuntime::new(warden_plugin::RuntimeConfig::default()).unwrap()
+        })
+        .clone()
+}
+
+impl Env {
+    /// Uploads the org-claims example action and binds it to `hook` with `policy`.
+    pub async fn bind_org_claims(&self, hook: &str, policy: &str) {
+        let bytes = warden_plugin_fixtures::bytes(warden_plugin_fixtures::ORG_CLAIMS);
+        let caller = Caller::system(&self.instance_id);
+        let service =
+            warden_plugins::PluginService::new(self.commands.clone(), self.registry.clone());
+        let plugin = service
+            .upload(&caller, "org-claims", "claims", &bytes)
+            .await
+            .unwrap();
+        let settings = serde_json::from_value(serde_json::json!({
+            "target": { "kind": "action", "hook": hook, "order": 1 },
+            "failure_policy": policy,
+            "config": { "org_claim": "organization", "allowed_networks": "" },
+        }))
+        .unwrap();
+        service
+            .add_binding(&caller, &plugin.id, &settings)
+            .await
+            .unwrap();
+        self.registry.sync().await.unwrap();
     }
 }
 
@@ -266,7 +335,7 @@ impl Env {
                 email: format!("{login_name}@example.com"),
                 email_verified: true,
                 phone: Some("+41791234567".into()),
-                password: None,
+                password: Some(warden_command::SecretString::new(PASSWORD)),
                 password_change_required: false,
             })
             .await

@@ -1,0 +1,154 @@
+//! The action hooks the provider runs: `pre-token` (claims of the ID token) and `pre-userinfo` (claims of the
+//! userinfo response), through [`PluginRegistry::run_hook`]. Actions may add or change claims, never the
+//! reserved ones (`sub`, `iss`, `aud`, ...). An action bound failing closed that fails refuses the token or the
+//! userinfo response with a clear error; one allowed to fail is skipped.
+
+use serde_json::{Map, Value};
+use warden_domain::{Lifecycle, org::Organization, user::User};
+use warden_plugin::{ActionContext, ActionOutcome, AuthMethod, Claim, Hook, RESERVED_CLAIMS};
+use warden_plugins::PluginRegistry;
+
+use crate::provider::Core;
+
+/// A fail-closed action failed.
+#[derive(Debug, thiserror::Error)]
+#[error("a {hook} action failed: {message}")]
+pub(crate) struct HookFailed {
+    pub(crate) hook: &'static str,
+    pub(crate) message: String,
+}
+
+/// Who the claims are for.
+pub(crate) struct ClaimsFor<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) user: &'a User,
+    pub(crate) client_id: &'a str,
+    pub(crate) scope: &'a [String],
+    pub(crate) amr: &'a [String],
+    pub(crate) roles: Vec<String>,
+}
+
+fn plugin_user(id: &str, user: &User) -> warden_plugin::User {
+    let human = user.human();
+    let state = if user.locked {
+        warden_plugin::UserState::Locked
+    } else if user.lifecycle == Lifecycle::Inactive {
+        warden_plugin::UserState::Inactive
+    } else {
+        warden_plugin::UserState::Active
+    };
+    warden_plugin::User {
+        id: id.to_owned(),
+        org_id: user.org_id.clone(),
+        username: user.login_name.clone(),
+        login_names: vec![user.login_name.clone()],
+        state,
+        email: human.map(|h| h.email.clone()),
+        email_verified: human.is_some_and(|h| h.email_verified),
+        phone: human.and_then(|h| h.phone.clone()),
+        phone_verified: false,
+        given_name: human.map(|h| h.profile.given_name.clone()),
+        family_name: human.map(|h| h.profile.family_name.clone()),
+        display_name: human.map(|h| h.profile.display_name.clone()),
+        preferred_language: human.map(|h| h.profile.preferred_language.clone()),
+        metadata: user
+            .metadata
+            .iter()
+            .map(|(key, value)| warden_plugin::Metadata {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn auth_methods(amr: &[String]) -> Vec<AuthMethod> {
+    amr.iter()
+        .filter_map(|m| match m.as_str() {
+            "pwd" => Some(AuthMethod::Password),
+            "otp" | "totp" => Some(AuthMethod::Totp),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Core {
+    /// The registry, when plugins are wired in.
+    fn registry(&self) -> Option<&PluginRegistry> {
+        self.plugins.get()
+    }
+
+    /// Runs the `pre-token` (`userinfo == false`) or `pre-userinfo` actions on `claims`, adding the claims they
+    /// return (reserved names are never replaced).
+    pub(crate) async fn run_claims_hook(
+        &self,
+        instance_id: &str,
+        userinfo: bool,
+        who: ClaimsFor<'_>,
+        claims: &mut Map<String, Value>,
+    ) -> Result<(), HookFailed> {
+        let Some(registry) = self.registry() else {
+            return Ok(());
+        };
+        let hook_name = if userinfo {
+            "pre-userinfo"
+        } else {
+            "pre-token"
+        };
+        let so_far: Vec<Claim> = claims
+            .iter()
+            .map(|(name, value)| Claim {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        let hook = if userinfo {
+            Hook::PreUserinfo { claims: so_far }
+        } else {
+            Hook::PreToken { claims: so_far }
+        };
+        let org = self
+            .commands
+            .load::<Organization>(instance_id, &who.user.org_id)
+            .await
+            .ok()
+            .filter(|m| m.state.exists())
+            .map(|m| warden_plugin::Org {
+                id: who.user.org_id.clone(),
+                name: m.state.name.clone(),
+                primary_domain: m.state.primary_domain.clone(),
+            });
+        let ctx = ActionContext {
+            instance_id: instance_id.to_owned(),
+            org,
+            user: Some(plugin_user(who.user_id, who.user)),
+            login_name: Some(who.user.login_name.clone()),
+            client_id: Some(who.client_id.to_owned()),
+            requested_scopes: who.scope.to_vec(),
+            roles: who.roles,
+            auth_methods: auth_methods(who.amr),
+            ip: None,
+            user_agent: None,
+        };
+        let outcomes = registry
+            .run_hook(instance_id, Some(&who.user.org_id), &hook, &ctx)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, hook = hook_name, "an action bound failing closed failed");
+                HookFailed {
+                    hook: hook_name,
+                    message: error.to_string(),
+                }
+            })?;
+        for outcome in outcomes {
+            if let ActionOutcome::Claims { claims: added } = outcome {
+                for claim in added {
+                    if !RESERVED_CLAIMS.contains(&claim.name.as_str()) {
+                        claims.insert(claim.name, claim.value);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
