@@ -119,8 +119,11 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             ..CommandsConfig::default()
         },
     );
+    // The issuer: the external URL, else the bound address (`--listen 127.0.0.1:0` picks the port only now).
+    // The OIDC provider, the login pages, the console's registration and the links in mails all use it.
+    let issuer = config.issuer(addr);
     // The console is reached under the issuer, which its registered redirect URIs follow.
-    let console_url = config.issuer();
+    let console_url = issuer.clone();
     let setup = bootstrap_with(
         &commands,
         data_dir.admin_token_file()?,
@@ -166,11 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         &warden_notify::NotifyConfig {
             smtp: config.smtp.clone(),
             mail_dir: data_dir.subdirectory(MAIL_DIR)?,
-            // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
-            external_url: config
-                .external_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+            external_url: issuer.clone(),
         },
     )
     .await
@@ -184,7 +183,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let projection_follower = projection_plugins.spawn(registry.projections());
     // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
     let provider = warden_oidc::Provider::new(
-        warden_oidc::ProviderConfig::new(config.issuer(), master_key),
+        warden_oidc::ProviderConfig::new(issuer.clone(), master_key),
         commands.clone(),
         read_side.queries().clone(),
         &store,
@@ -204,7 +203,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         read_side.queries().clone(),
         setup.instance_id.clone(),
         warden_login::LoginConfig {
-            external_url: config.issuer(),
+            external_url: issuer,
             csrf_key: login_csrf_key,
             session_max_age: warden_login::DEFAULT_SESSION_MAX_AGE,
         },
