@@ -642,6 +642,25 @@ async fn a_required_password_change_comes_before_the_code(t: TestStore) {
     let after = password_state(&server, &user_id).await;
     assert!(!after.0, "no change required any more");
     assert_eq!(after.1, before.1 + 1);
+    // The user changed it as itself: the audit trail names the user as the one who changed it.
+    let sql = "SELECT creator FROM events WHERE event_type = 'user.human.password.changed' \
+               AND aggregate_id = $1 ORDER BY position DESC LIMIT 1";
+    let creator: String = match &server.store {
+        warden_eventstore::Store::Sqlite(s) => {
+            sqlx::query_scalar(sql)
+                .bind(&user_id)
+                .fetch_one(s.reader())
+                .await
+        }
+        warden_eventstore::Store::Postgres(s) => {
+            sqlx::query_scalar(sql)
+                .bind(&user_id)
+                .fetch_one(s.pool())
+                .await
+        }
+    }
+    .unwrap();
+    assert_eq!(creator, user_id);
     // The session now counts for the provider: the next authorization needs no form.
     let again = get(&browser, &authorize).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
