@@ -70,7 +70,7 @@ pub use read::{
 };
 pub use routes::{
     AuditEvent, EventsPage, FailedEventBody, InstanceDomainsBody, Items, ProjectionBody,
-    ProjectionsBody,
+    ProjectionsBody, RebuildBody,
 };
 
 /// The largest request body accepted, in bytes (1 MiB).

@@ -103,6 +103,24 @@ async fn audit_trail_filters_and_pages(store: TestStore) {
             .contains("argon2")
     );
 
+    let by_admin = events(
+        &api,
+        &format!("aggregate_id={user}&creator={}", api.admin_id),
+        3,
+    )
+    .await;
+    assert_eq!(by_admin.len(), 3, "the actor made every change of the user");
+    assert!(
+        events(
+            &api,
+            &format!("aggregate_id={user}&creator=someone-else"),
+            0
+        )
+        .await
+        .is_empty(),
+        "another actor made none"
+    );
+
     let orgs = events(&api, "event_type=org.added", 2).await;
     assert_eq!(orgs.len(), 2, "the first organization and Audited");
     assert!(orgs.iter().any(|e| e["aggregate_id"] == org.as_str()));

@@ -80,6 +80,8 @@ const GRANT_OFF: u32 = 1 << 17;
 const USER_OFF: u32 = 1 << 18;
 /// `U` is locked.
 const USER_LOCKED: u32 = 1 << 19;
+/// `U` (with [`USER`]) and the privileged human (with [`PRIVILEGED`]) have an authenticator app enrolled.
+const OTP: u32 = 1 << 20;
 
 /// The resources of one call's target organization `A`.
 #[derive(Debug, Default, Clone)]
@@ -181,6 +183,7 @@ fn rows() -> Vec<Row> {
         row!(GET "/api/v1/instance/policies", 0, "233333331", |s, w, c| none("/api/v1/instance/policies".into())),
         row!(GET "/api/v1/events", 0, "232434441", |s, w, c| none(format!("/api/v1/events?limit=1&org_id={}", s.org))),
         row!(GET "/api/v1/projections", 0, "233333331", |s, w, c| none("/api/v1/projections".into())),
+        row!(POST "/api/v1/projections/{name}/rebuild", 0, "233333331", |s, w, c| none("/api/v1/projections/instances/rebuild".into())),
         row!(PUT "/api/v1/instance/policies/password-complexity", 0, "233333331", |s, w, c| body("/api/v1/instance/policies/password-complexity".into(), password_policy())),
         row!(PUT "/api/v1/instance/policies/lockout", 0, "233333331", |s, w, c| body("/api/v1/instance/policies/lockout".into(), lockout_policy())),
         row!(PUT "/api/v1/instance/policies/login", 0, "233333331", |s, w, c| body("/api/v1/instance/policies/login".into(), login_policy())),
@@ -233,6 +236,9 @@ fn rows() -> Vec<Row> {
         row!(PUT "/api/v1/users/{user_id}/profile", USER, "222424441", |s, w, c| body(format!("/api/v1/users/{}/profile", s.user), json!({ "given_name": "G", "family_name": "F" }))),
         row!(PUT "/api/v1/users/{user_id}/email", USER, "222424441", |s, w, c| body(format!("/api/v1/users/{}/email", s.user), json!({ "email": format!("new{}@example.com", s.n) }))),
         row!(POST "/api/v1/users/{user_id}/email/verify", USER, "222424441", |s, w, c| none(format!("/api/v1/users/{}/email/verify", s.user))),
+        row!(POST "/api/v1/users/{user_id}/email/verify-code", USER, "222424441", |s, w, c| none(format!("/api/v1/users/{}/email/verify-code", s.user))),
+        row!(POST "/api/v1/users/{user_id}/password/reset", USER, "222424441", |s, w, c| none(format!("/api/v1/users/{}/password/reset", s.user))),
+        row!(DELETE "/api/v1/users/{user_id}/otp", USER | OTP, "222424441", |s, w, c| none(format!("/api/v1/users/{}/otp", s.user))),
         row!(PUT "/api/v1/users/{user_id}/phone", USER, "222424441", |s, w, c| body(format!("/api/v1/users/{}/phone", s.user), json!({ "phone": "+44 20 7946 0001" }))),
         row!(DELETE "/api/v1/users/{user_id}/phone", USER, "222424441", |s, w, c| none(format!("/api/v1/users/{}/phone", s.user))),
         row!(PUT "/api/v1/users/{user_id}/password", USER, "222424441", |s, w, c| body(format!("/api/v1/users/{}/password", s.user), json!({ "password": "Difference-Engine-1822" }))),
@@ -258,6 +264,10 @@ fn rows() -> Vec<Row> {
         row!(PUT "/api/v1/users/{user_id}/secret", PRIVILEGED, "233434441", |s, w, c| body(format!("/api/v1/users/{}/secret", s.privileged_machine), json!({}))),
         row!(POST "/api/v1/users/{user_id}/keys", PRIVILEGED, "233434441", |s, w, c| body(format!("/api/v1/users/{}/keys", s.privileged_machine), json!({ "public_key": PEM, "expires_at": "2099-01-01T00:00:00Z" }))),
         row!(PUT "/api/v1/users/{user_id}/password", PRIVILEGED, "233434441", |s, w, c| body(format!("/api/v1/users/{}/password", s.privileged_human), json!({ "password": "Difference-Engine-1822" }))),
+        // The emailed codes and the second factor are credentials too.
+        row!(POST "/api/v1/users/{user_id}/email/verify-code", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/email/verify-code", s.privileged_human))),
+        row!(POST "/api/v1/users/{user_id}/password/reset", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/password/reset", s.privileged_human))),
+        row!(DELETE "/api/v1/users/{user_id}/otp", PRIVILEGED | OTP, "233434441", |s, w, c| none(format!("/api/v1/users/{}/otp", s.privileged_human))),
         row!(POST "/api/v1/users/{user_id}/lock", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/lock", s.privileged_machine))),
         row!(POST "/api/v1/users/{user_id}/deactivate", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}/deactivate", s.privileged_machine))),
         row!(DELETE "/api/v1/users/{user_id}", PRIVILEGED, "233434441", |s, w, c| none(format!("/api/v1/users/{}", s.privileged_machine))),
@@ -470,6 +480,20 @@ impl World {
                     Some(json!({ "user_id": user, "roles": ["ORG_OWNER"] })),
                 )
                 .await;
+            }
+        }
+        if needs & OTP != 0 {
+            // No route enrols an authenticator app (the user does it on the login pages).
+            let system = warden_command::Caller::system(self.api.instance_id.clone());
+            for user in [&s.user, &s.privileged_human] {
+                if !user.is_empty() {
+                    self.api
+                        .commands
+                        .for_caller(&system)
+                        .enroll_otp(user)
+                        .await
+                        .expect("enrol an authenticator app");
+                }
             }
         }
         if needs & PROJECT != 0 {

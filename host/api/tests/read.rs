@@ -536,4 +536,27 @@ async fn projections_report_their_status(store: TestStore) {
         "a projection ran here: {:#}",
         status.body
     );
+
+    // Retrying by rebuilding: the users view is emptied and replayed, and reads see the user again.
+    let rebuilt = api
+        .post_empty("/api/v1/projections/users/rebuild")
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(rebuilt.body["name"], "users");
+    assert_eq!(rebuilt.body["rebuilding"], true);
+    let again = api
+        .get(&format!("/api/v1/users/{user}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(again.body["login_name"], "worker");
+    let after = api.get("/api/v1/projections").await.expect(StatusCode::OK);
+    let users = after.body["projections"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "users"))
+        .cloned()
+        .expect("users projection");
+    assert!(users["rebuilds"].as_i64() >= Some(1), "{users:#}");
+    api.post_empty("/api/v1/projections/no-such-view/rebuild")
+        .await
+        .error(StatusCode::NOT_FOUND, "projection.not_found");
 }

@@ -34,6 +34,15 @@ use crate::{BootstrapError, Caller, CommandError, Commands, NewMachineUser};
 /// The file in the data directory that receives the administrator's personal access token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.pat";
 
+/// The file in the data directory that receives the human administrator's one-time initial password.
+pub const ADMIN_PASSWORD_FILE: &str = "admin.password";
+
+/// The name of the project, in the system organization, that holds Warden's own applications.
+pub const WARDEN_PROJECT_NAME: &str = "Warden";
+
+/// The name of the management console's OIDC application.
+pub const CONSOLE_APP_NAME: &str = "Console";
+
 /// 9999-12-31T23:59:59Z in ms since the Unix epoch: the expiry of tokens that do not expire.
 pub const NEVER_EXPIRES_UNIX_MS: i64 = 253_402_300_799_000;
 
@@ -58,6 +67,12 @@ pub struct FirstInstance {
     pub admin_name: String,
     /// When the administrator's token expires, in ms since the Unix epoch.
     pub admin_token_expires_at_unix_ms: i64,
+    /// The login name of the human administrator (an `IAM_OWNER` who signs in to the console).
+    pub human_admin_login_name: String,
+    /// The external URL Warden is reached at (no trailing slash). When set, the management console is
+    /// registered as an OIDC application of the "Warden" project with redirect URIs under it, and they are
+    /// brought up to date when the URL changes.
+    pub console_base_url: Option<String>,
 }
 
 impl Default for FirstInstance {
@@ -72,6 +87,8 @@ impl Default for FirstInstance {
             admin_login_name: "warden-admin".to_owned(),
             admin_name: "Warden administrator".to_owned(),
             admin_token_expires_at_unix_ms: NEVER_EXPIRES_UNIX_MS,
+            human_admin_login_name: "admin".to_owned(),
+            console_base_url: None,
         }
     }
 }
@@ -89,6 +106,11 @@ pub struct BootstrapReport {
     pub set_up: bool,
     /// Where the administrator's token was written (mode 0600), when this start issued one.
     pub admin_token_path: Option<PathBuf>,
+    /// Where the human administrator's one-time password was written (mode 0600), when this start created
+    /// that administrator.
+    pub admin_password_path: Option<PathBuf>,
+    /// The client id of the management console's OIDC application, when it is registered.
+    pub console_client_id: Option<String>,
 }
 
 /// A stable id derived from `label`: a UUID v8 made of the first bytes of its SHA-256.
@@ -112,6 +134,12 @@ pub trait AdminTokenFile: Send + Sync + 'static {
     /// Stores `token` (one line), readable and writable by the owner only, replacing an earlier file
     /// atomically. Runs on a blocking thread.
     fn write(&self, token: &str) -> std::io::Result<()>;
+
+    /// Where the human administrator's initial password goes ([`ADMIN_PASSWORD_FILE`] beside the token).
+    fn password_path(&self) -> PathBuf;
+
+    /// Stores the human administrator's initial password like [`write`](Self::write) stores the token.
+    fn write_password(&self, password: &str) -> std::io::Result<()>;
 }
 
 /// [`ADMIN_TOKEN_FILE`] in a directory given by path, created if missing.
@@ -125,6 +153,14 @@ impl AdminTokenFile for InDirectory {
 
     fn write(&self, token: &str) -> std::io::Result<()> {
         write_private(&self.0, &self.path(), token)
+    }
+
+    fn password_path(&self) -> PathBuf {
+        self.0.join(ADMIN_PASSWORD_FILE)
+    }
+
+    fn write_password(&self, password: &str) -> std::io::Result<()> {
+        write_private(&self.0, &self.password_path(), password)
     }
 }
 
@@ -166,13 +202,17 @@ pub async fn bootstrap_with(
         && instance.state.members.count_with(Role::IamOwner) > 0
     {
         let admin_user_id = first_admin_id(org_id);
-        return Ok(BootstrapReport {
+        let mut report = BootstrapReport {
             instance_id: instance_id.clone(),
             org_id: org_id.clone(),
             admin_user_id,
             set_up: false,
             admin_token_path: None,
-        });
+            admin_password_path: None,
+            console_client_id: None,
+        };
+        ensure_console(commands, token_file, settings, &mut report).await?;
+        return Ok(report);
     }
     if instance.state.members.count_with(Role::IamOwner) > 0 {
         // Set up before the system organization existed: its administrators are where they were.
@@ -188,6 +228,8 @@ pub async fn bootstrap_with(
             admin_user_id,
             set_up: false,
             admin_token_path: None,
+            admin_password_path: None,
+            console_client_id: None,
         });
     }
     let caller = Caller::system(&instance_id);
@@ -221,6 +263,8 @@ pub async fn bootstrap_with(
         admin_user_id: admin_user_id.clone(),
         set_up: true,
         admin_token_path: None,
+        admin_password_path: None,
+        console_client_id: None,
     };
 
     if !commands
@@ -273,7 +317,7 @@ pub async fn bootstrap_with(
         .add_personal_access_token(&admin_user_id, settings.admin_token_expires_at_unix_ms)
         .await
         .map_err(step("issuing the administrator's token"))?;
-    report.admin_token_path = Some(store_token(token_file, issued.token).await?);
+    report.admin_token_path = Some(store_token(token_file.clone(), issued.token).await?);
 
     match system
         .add_instance_member(&admin_user_id, &[Role::IamOwner])
@@ -284,7 +328,212 @@ pub async fn bootstrap_with(
         Err(e) => return Err(step("making the administrator IAM_OWNER")(e)),
     }
     tracing::info!(instance_id, admin_user_id, "administrator created");
+    ensure_console(commands, token_file, settings, &mut report).await?;
     Ok(report)
+}
+
+/// The id of the human administrator created at first start.
+fn human_admin_id(system_org_id: &str) -> String {
+    derived_id(&format!("warden/{system_org_id}/human-admin"))
+}
+
+/// The ids of Warden's own project, of the console's application and of its client id.
+fn console_ids(system_org_id: &str) -> (String, String, String) {
+    (
+        derived_id(&format!("warden/{system_org_id}/project")),
+        derived_id(&format!("warden/{system_org_id}/console-app")),
+        derived_id(&format!("warden/{system_org_id}/console-client")),
+    )
+}
+
+/// The console's OIDC configuration under `base_url`: a public browser client (code + PKCE, no secret)
+/// returning to `/console/callback`, with JWT access tokens.
+pub fn console_oidc_config(base_url: &str) -> warden_domain::application::OidcConfig {
+    use warden_domain::application::{
+        AccessTokenType, OidcAppType, OidcAuthMethod, OidcConfig, OidcGrantType, OidcResponseType,
+    };
+    let base = base_url.trim_end_matches('/');
+    OidcConfig {
+        app_type: OidcAppType::UserAgent,
+        redirect_uris: vec![format!("{base}/console/callback")],
+        post_logout_redirect_uris: vec![format!("{base}/console/")],
+        response_types: vec![OidcResponseType::Code],
+        grant_types: vec![OidcGrantType::AuthorizationCode],
+        auth_method: OidcAuthMethod::None,
+        require_pkce: true,
+        access_token_type: AccessTokenType::Jwt,
+        // Plain http is what a local start serves; the app follows the configured URL.
+        dev_mode: base.starts_with("http://"),
+    }
+}
+
+/// A random initial password that passes the default complexity policy: 24 characters with an upper- and
+/// lower-case letter, a digit and a symbol, about 130 bits of entropy.
+fn initial_password() -> Result<crate::SecretString, BootstrapError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut bytes = [0u8; 22];
+    getrandom::getrandom(&mut bytes).map_err(|e| BootstrapError::Io {
+        path: PathBuf::from(ADMIN_PASSWORD_FILE),
+        source: std::io::Error::other(e),
+    })?;
+    let mut password = String::from("Wd");
+    for byte in bytes {
+        password.push(char::from(ALPHABET[usize::from(byte) % ALPHABET.len()]));
+    }
+    password.insert(12, '-');
+    password.push('7');
+    Ok(crate::SecretString::new(password))
+}
+
+/// Registers what the management console needs, when a base URL is configured: the human administrator
+/// (`IAM_OWNER`, created once, with a one-time password written beside the token), the "Warden" project in
+/// the system organization and the console's OIDC application, whose URIs follow the base URL. Idempotent.
+async fn ensure_console(
+    commands: &Commands,
+    token_file: Arc<dyn AdminTokenFile>,
+    settings: &FirstInstance,
+    report: &mut BootstrapReport,
+) -> Result<(), BootstrapError> {
+    let Some(base_url) = &settings.console_base_url else {
+        return Ok(());
+    };
+    let step =
+        |step: &'static str| move |source: CommandError| BootstrapError::Command { step, source };
+    let instance_id = report.instance_id.clone();
+    let org_id = report.org_id.clone();
+    let caller = Caller::system(&instance_id);
+    let system = commands.for_caller(&caller);
+
+    let human_id = human_admin_id(&org_id);
+    let human = commands
+        .load::<User>(&instance_id, &human_id)
+        .await
+        .map_err(step("reading the human administrator"))?;
+    if !human.state.exists() {
+        let password = initial_password()?;
+        // The file first: a start interrupted after it writes a new one, never a user nobody can log in as.
+        let path = token_file.password_path();
+        let written = password.clone();
+        let file = token_file.clone();
+        tokio::task::spawn_blocking(move || file.write_password(written.expose()))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|written| written)
+            .map_err(|source| BootstrapError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let user = crate::NewHumanUser {
+            org_id: org_id.clone(),
+            login_name: settings.human_admin_login_name.clone(),
+            profile: warden_domain::user::Profile {
+                given_name: "Warden".to_owned(),
+                family_name: "Administrator".to_owned(),
+                display_name: "Warden administrator".to_owned(),
+                preferred_language: settings.default_language.clone(),
+            },
+            email: "admin@warden.localhost".to_owned(),
+            email_verified: true,
+            phone: None,
+            password: Some(password),
+            password_change_required: true,
+        };
+        let created = system.add_human_user_with_id(&human_id, &user).await;
+        ensure_exists::<User>(
+            commands,
+            User::exists,
+            &instance_id,
+            &human_id,
+            created,
+            "creating the human administrator",
+        )
+        .await?;
+        report.admin_password_path = Some(path);
+    }
+    let instance = commands
+        .load::<Instance>(&instance_id, &instance_id)
+        .await
+        .map_err(step("reading the instance"))?;
+    if instance.state.members.roles_of(&human_id).is_none() {
+        match system
+            .add_instance_member(&human_id, &[Role::IamOwner])
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Refused(e)) if e.code == "member.already_exists" => {}
+            Err(e) => return Err(step("making the human administrator IAM_OWNER")(e)),
+        }
+    }
+
+    let (project_id, app_id, client_id) = console_ids(&org_id);
+    let project = commands
+        .load::<warden_domain::project::Project>(&instance_id, &project_id)
+        .await
+        .map_err(step("reading the Warden project"))?;
+    if !project.state.exists() {
+        let created = system
+            .add_project_with_id(&project_id, &org_id, WARDEN_PROJECT_NAME)
+            .await;
+        ensure_exists::<warden_domain::project::Project>(
+            commands,
+            warden_domain::project::Project::exists,
+            &instance_id,
+            &project_id,
+            created,
+            "creating the Warden project",
+        )
+        .await?;
+    }
+    let wanted = console_oidc_config(base_url);
+    let app = commands
+        .load::<warden_domain::application::Application>(&instance_id, &app_id)
+        .await
+        .map_err(step("reading the console application"))?;
+    match &app.state.config {
+        None => {
+            let new = crate::NewOidcApp {
+                project_id: project_id.clone(),
+                name: CONSOLE_APP_NAME.to_owned(),
+                config: wanted,
+            };
+            let created = system
+                .add_oidc_app_with_id(&app_id, &client_id, &new)
+                .await
+                .map(|created| created.details);
+            ensure_exists::<warden_domain::application::Application>(
+                commands,
+                |app| app.config.is_some(),
+                &instance_id,
+                &app_id,
+                created,
+                "registering the console application",
+            )
+            .await?;
+            tracing::info!(client_id, "console application registered");
+        }
+        Some(warden_domain::application::AppConfig::Oidc(config))
+            if config.redirect_uris != wanted.redirect_uris
+                || config.post_logout_redirect_uris != wanted.post_logout_redirect_uris
+                || config.dev_mode != wanted.dev_mode =>
+        {
+            let mut changed = config.clone();
+            changed.redirect_uris = wanted.redirect_uris;
+            changed.post_logout_redirect_uris = wanted.post_logout_redirect_uris;
+            changed.dev_mode = wanted.dev_mode;
+            system
+                .change_oidc_config(&app_id, &changed)
+                .await
+                .map_err(step("updating the console application's URIs"))?;
+            tracing::info!(
+                client_id,
+                base_url,
+                "console application follows the external URL"
+            );
+        }
+        Some(_) => {}
+    }
+    report.console_client_id = Some(client_id);
+    Ok(())
 }
 
 /// The instance's system organization id, choosing a random one if the instance has none yet. Concurrent

@@ -69,9 +69,10 @@ use warden_eventstore::{AggregateKey, Eventstore, Store};
 
 pub use authn::{ExternalTokens, ExternalTokensFuture};
 pub use bootstrap::{
-    ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, FirstInstance, NEVER_EXPIRES_UNIX_MS,
-    RECOVER_ACTOR, RECOVERY_ADMIN_LOGIN_NAME, RecoverReport, bootstrap, bootstrap_with,
-    default_instance_id, recover, recover_with,
+    ADMIN_PASSWORD_FILE, ADMIN_TOKEN_FILE, AdminTokenFile, BootstrapReport, CONSOLE_APP_NAME,
+    FirstInstance, NEVER_EXPIRES_UNIX_MS, RECOVER_ACTOR, RECOVERY_ADMIN_LOGIN_NAME, RecoverReport,
+    WARDEN_PROJECT_NAME, bootstrap, bootstrap_with, console_oidc_config, default_instance_id,
+    recover, recover_with,
 };
 pub use cache::Model;
 pub use clock::Clock;

@@ -24,6 +24,7 @@ use warden_eventstore::both_backends;
 both_backends!(
     store:
     bootstrap_writes_private_token_once,
+    bootstrap_registers_the_console_and_a_human_administrator,
     concurrent_bootstraps_create_one_instance,
     token_authenticates_only_while_valid,
     second_node_sees_changes_through_conflicts_and_refusals,
@@ -181,6 +182,139 @@ async fn bootstrap_writes_private_token_once(store: Store) {
         token,
         "admin.pat is kept"
     );
+}
+
+async fn bootstrap_registers_the_console_and_a_human_administrator(store: Store) {
+    use warden_domain::application::{AppConfig, Application, OidcAuthMethod};
+    let commands = Commands::new(store.clone(), CommandsConfig::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = |url: &str| FirstInstance {
+        console_base_url: Some(url.to_owned()),
+        ..FirstInstance::default()
+    };
+    let first = bootstrap(&commands, dir.path(), &settings("http://127.0.0.1:8080"))
+        .await
+        .expect("bootstrap");
+    let password_path = first.admin_password_path.clone().expect("password written");
+    assert_eq!(password_path, dir.path().join("admin.password"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&password_path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "admin.password must be private");
+    }
+    let password = std::fs::read_to_string(&password_path)
+        .expect("read password")
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 20, "{password}");
+
+    // The human administrator: in the system organization, IAM_OWNER, with that password to change.
+    let instance = commands
+        .load::<Instance>(&first.instance_id, &first.instance_id)
+        .await
+        .expect("load");
+    let human_id = instance
+        .state
+        .owners()
+        .find(|id| *id != first.admin_user_id)
+        .expect("a second owner")
+        .to_owned();
+    let human = commands
+        .load::<User>(&first.instance_id, &human_id)
+        .await
+        .expect("load");
+    assert_eq!(human.state.org_id, first.org_id);
+    assert_eq!(human.state.login_name, "admin");
+    let profile = human.state.human().expect("a human");
+    assert!(profile.password_change_required);
+    let hasher = warden_command::PasswordHasher::new(1);
+    assert!(
+        hasher
+            .verify(
+                profile.password_hash.as_deref().expect("hash"),
+                SecretString::new(password.clone())
+            )
+            .await
+            .expect("verify"),
+        "the written password is the user's"
+    );
+
+    // The console: a public client with PKCE under the external URL.
+    let client_id = first.console_client_id.clone().expect("console registered");
+    let apps = count_of(&store, "application.oidc.added").await;
+    assert_eq!(apps, 1);
+    let app_id: String = sqlx_app_id(&store).await;
+    let app = commands
+        .load::<Application>(&first.instance_id, &app_id)
+        .await
+        .expect("load app");
+    assert_eq!(app.state.client_id, client_id);
+    assert_eq!(app.state.name, "Console");
+    let Some(AppConfig::Oidc(config)) = &app.state.config else {
+        panic!("an OIDC app: {:?}", app.state.config);
+    };
+    assert_eq!(
+        config.redirect_uris,
+        vec!["http://127.0.0.1:8080/console/callback".to_owned()]
+    );
+    assert_eq!(
+        config.post_logout_redirect_uris,
+        vec!["http://127.0.0.1:8080/console/".to_owned()]
+    );
+    assert_eq!(config.auth_method, OidcAuthMethod::None);
+    assert!(config.require_pkce && config.dev_mode);
+
+    // A second start with the same URL changes nothing and keeps the password file.
+    let events = event_count(&store).await;
+    let again = bootstrap(&commands, dir.path(), &settings("http://127.0.0.1:8080"))
+        .await
+        .expect("second start");
+    assert_eq!(again.admin_password_path, None);
+    assert_eq!(again.console_client_id.as_deref(), Some(client_id.as_str()));
+    assert_eq!(event_count(&store).await, events, "nothing stored");
+    assert_eq!(
+        std::fs::read_to_string(&password_path)
+            .expect("read")
+            .trim(),
+        password
+    );
+
+    // A new external URL moves the registered URIs with it.
+    let moved = bootstrap(&commands, dir.path(), &settings("https://id.example.com/"))
+        .await
+        .expect("start with a new URL");
+    assert_eq!(moved.console_client_id.as_deref(), Some(client_id.as_str()));
+    let app = commands
+        .load::<Application>(&first.instance_id, &app_id)
+        .await
+        .expect("load app");
+    let Some(AppConfig::Oidc(config)) = &app.state.config else {
+        panic!("an OIDC app");
+    };
+    assert_eq!(
+        config.redirect_uris,
+        vec!["https://id.example.com/console/callback".to_owned()]
+    );
+    assert_eq!(
+        config.post_logout_redirect_uris,
+        vec!["https://id.example.com/console/".to_owned()]
+    );
+    assert!(!config.dev_mode, "https needs no development mode");
+    assert_eq!(count_of(&store, "application.oidc.added").await, 1);
+}
+
+/// The id of the one OIDC application stored.
+async fn sqlx_app_id(store: &Store) -> String {
+    let sql = "SELECT aggregate_id FROM events WHERE event_type = 'application.oidc.added'";
+    match store {
+        Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.reader()).await,
+        Store::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+    }
+    .expect("app id")
 }
 
 async fn concurrent_bootstraps_create_one_instance(store: Store) {

@@ -12,7 +12,7 @@ use axum::{
     response::Response,
 };
 use warden_command::{
-    Caller, CommandError, NewHumanUser, PasswordAttempt, PasswordOutcome, SecretString,
+    Caller, CommandError, Identity, NewHumanUser, PasswordAttempt, PasswordOutcome, SecretString,
 };
 use warden_domain::{
     instance::Instance,
@@ -483,7 +483,16 @@ impl Inner {
 
     /// The user finished logging in with `held`: back to the client (or to the signed-in page), with the
     /// browser's new sessions cookie.
+    /// A user whose password must be changed goes to the password change page first (which comes back here).
     async fn finish(&self, req: &Req, flow: &Flow, held: &Held, cookie: HeaderValue) -> Response {
+        if let Some(user_id) = &held.state.user_id
+            && let Ok(user) = self.commands.load::<User>(&self.instance_id, user_id).await
+            && must_change_password(&user.state)
+        {
+            let mut response = html::redirect(&format!("/login/password/change{}", flow.query()));
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            return self.respond(req, response);
+        }
         let mut response = match (&flow.request, self.auth_requests.get()) {
             (Some(request), Some(requests)) => {
                 let session = Inner::login_session(held);
@@ -1820,6 +1829,221 @@ pub(crate) async fn reset_password_submit(
                 Some(&message),
             )
             .await
+        }
+        Err(error) => inner.internal(&req, &flow, &error).await,
+    }
+}
+
+// --- password change required ---
+
+/// Whether the user must change its password before a login completes (set by an administrator, or at the
+/// first start for the initial administrator).
+pub(crate) fn must_change_password(user: &User) -> bool {
+    user.human().is_some_and(|h| h.password_change_required)
+}
+
+/// The browser's logged-in session whose user must change its password (the one named `session_id`, else
+/// the newest), with its user id and user.
+async fn awaiting_password_change(
+    inner: &Inner,
+    req: &Req,
+    session_id: Option<&str>,
+) -> Option<(Held, String, User)> {
+    inner
+        .logged_in(&req.entries())
+        .await
+        .into_iter()
+        .filter(|(held, _)| session_id.is_none_or(|id| held.id() == id))
+        .find(|(_, user)| must_change_password(user))
+        .and_then(|(held, user)| {
+            let user_id = held.state.user_id.clone()?;
+            Some((held, user_id, user))
+        })
+}
+
+/// A password field with its error (if any) under it, tied to it for assistive technology.
+fn password_field(name: &str, label: &str, error: Option<&str>) -> String {
+    let field = input(name, "password", label, "", "new-password", false);
+    match error {
+        Some(message) => {
+            let id = format!("{name}-error");
+            format!(
+                "{}\n<p class=\"error\" id=\"{}\" role=\"alert\">{}</p>",
+                field.replacen(
+                    " required",
+                    &format!(
+                        " aria-invalid=\"true\" aria-describedby=\"{}\" required",
+                        esc(&id)
+                    ),
+                    1
+                ),
+                esc(&id),
+                esc(message)
+            )
+        }
+        None => field,
+    }
+}
+
+/// Which field a message of the password change page belongs to.
+enum ChangeError {
+    Password(String),
+    Confirm(String),
+    Form(String),
+}
+
+async fn change_password_form(
+    inner: &Inner,
+    req: &Req,
+    flow: &Flow,
+    held: &Held,
+    user: &User,
+    status: StatusCode,
+    error: Option<ChangeError>,
+) -> Response {
+    let t = inner.texts;
+    let (form_error, password_error, confirm_error) = match error {
+        Some(ChangeError::Password(m)) => (None, Some(m), None),
+        Some(ChangeError::Confirm(m)) => (None, None, Some(m)),
+        Some(ChangeError::Form(m)) => (Some(m), None, None),
+        None => (None, None, None),
+    };
+    let body = format!(
+        "{error}<p>{intro}</p>\n<p>{t_login}: <strong>{name}</strong></p>\n<form method=\"post\" action=\"/login/password/change\">\n{csrf}{flow}{sid}\n{pw}\n{pw2}\n<button type=\"submit\">{change}</button>\n</form>\n<div class=\"links\"><a id=\"other-account\" href=\"/login{q}{sep}other=1\">{other}</a></div>",
+        error = form_error.as_deref().map(error_box).unwrap_or_default(),
+        intro = esc(t.change_password_intro),
+        t_login = esc(t.login_name),
+        name = esc(&user.login_name),
+        csrf = inner.csrf_field(req),
+        flow = flow.hidden(),
+        sid = hidden("session_id", held.id()),
+        pw = password_field("password", t.new_password, password_error.as_deref()),
+        pw2 = password_field(
+            "password_confirm",
+            t.password_confirm,
+            confirm_error.as_deref()
+        ),
+        change = esc(t.change_password),
+        q = flow.query(),
+        sep = if flow.id().is_some() { "&amp;" } else { "?" },
+        other = esc(t.other_user),
+    );
+    inner
+        .render(req, flow, status, t.change_password_title, &body)
+        .await
+}
+
+/// `GET /login/password/change`: the new password of a user who must change it.
+pub(crate) async fn change_password_page(State(inner): AppState, parts: Parts) -> Response {
+    let req = Req::new(&parts);
+    let flow = match inner.flow(&req, req.query("authRequest")).await {
+        Ok(flow) => flow,
+        Err(response) => return response,
+    };
+    let Some((held, _, user)) = awaiting_password_change(&inner, &req, None).await else {
+        return inner
+            .error_page(
+                &req,
+                &flow,
+                StatusCode::BAD_REQUEST,
+                inner.texts.session_expired,
+            )
+            .await;
+    };
+    change_password_form(&inner, &req, &flow, &held, &user, StatusCode::OK, None).await
+}
+
+/// `POST /login/password/change`: sets the new password as the user itself (checked against the password
+/// policy, no longer to be changed), then finishes the login.
+pub(crate) async fn change_password_submit(
+    State(inner): AppState,
+    parts: Parts,
+    body: Bytes,
+) -> Response {
+    let req = Req::new(&parts);
+    let form = Form::parse(&body);
+    if !inner.csrf_ok(&req, &form) {
+        return inner.csrf_refused(&req).await;
+    }
+    let flow = match inner.flow(&req, form.get("authRequest")).await {
+        Ok(flow) => flow,
+        Err(response) => return response,
+    };
+    let Ok(session_id) = form.text("session_id", MAX_ID) else {
+        return inner.bad_field(&req, &flow, "session_id").await;
+    };
+    let Some((held, user_id, user)) =
+        awaiting_password_change(&inner, &req, Some(&session_id)).await
+    else {
+        return inner
+            .error_page(
+                &req,
+                &flow,
+                StatusCode::BAD_REQUEST,
+                inner.texts.session_expired,
+            )
+            .await;
+    };
+    let t = inner.texts;
+    let again = |error: ChangeError| {
+        let (inner, req, flow, held, user) = (&inner, &req, &flow, &held, &user);
+        async move {
+            change_password_form(
+                inner,
+                req,
+                flow,
+                held,
+                user,
+                StatusCode::BAD_REQUEST,
+                Some(error),
+            )
+            .await
+        }
+    };
+    let password = match form.secret("password") {
+        Ok(v) => v,
+        Err(field) => return again(ChangeError::Password(fill(t.bad_field, field))).await,
+    };
+    let confirm = match form.secret("password_confirm") {
+        Ok(v) => v,
+        Err(field) => return again(ChangeError::Confirm(fill(t.bad_field, field))).await,
+    };
+    if password != confirm {
+        return again(ChangeError::Confirm(t.passwords_differ.to_owned())).await;
+    }
+    // The user changes its own password: the command authorizes it as self-service.
+    let caller = Caller {
+        instance_id: inner.instance_id.clone(),
+        identity: Identity::User {
+            user_id: user_id.clone(),
+            org_id: user.org_id.clone(),
+        },
+    };
+    match inner
+        .commands
+        .for_caller(&caller)
+        .set_password(&user_id, &password, false)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(user = %user_id, "required password change done on the login page");
+            let cookie = inner.cookies.sessions_cookie(&req.entries());
+            inner.finish(&req, &flow, &held, cookie).await
+        }
+        Err(CommandError::Refused(error)) if error.field.as_deref() == Some("password") => {
+            again(ChangeError::Password(error.message.clone())).await
+        }
+        Err(CommandError::Refused(error)) => {
+            tracing::info!(%error, "required password change refused");
+            again(ChangeError::Form(error.message.clone())).await
+        }
+        Err(CommandError::Rejected(violations)) => {
+            let message = violations
+                .iter()
+                .map(|v| v.message.clone())
+                .collect::<Vec<_>>()
+                .join(" ");
+            again(ChangeError::Form(message)).await
         }
         Err(error) => inner.internal(&req, &flow, &error).await,
     }

@@ -9,6 +9,7 @@
 //! | `GET /login` | login name (pre-filled from `login_hint`), or the account picker when the browser has sessions |
 //! | `POST /login` | takes the login name, shows the password page |
 //! | `POST /login/password` | checks the password (pre- and post-authentication actions around it) |
+//! | `GET`/`POST /login/password/change` | a password that must be changed, after the login's factors and before it completes |
 //! | `GET`/`POST /login/otp` | the second factor (TOTP), or its enrolment with a QR code when none is set up |
 //! | `GET`/`POST /login/select` | "choose an account" among the browser's sessions |
 //! | `GET`/`POST /login/register` | self-registration when the login policy allows it |
@@ -163,6 +164,10 @@ impl Login {
         Router::new()
             .route("/login", get(flow::login_page).post(flow::login_name))
             .route("/login/password", axum::routing::post(flow::password))
+            .route(
+                "/login/password/change",
+                get(flow::change_password_page).post(flow::change_password_submit),
+            )
             .route("/login/otp", get(flow::otp_page).post(flow::otp_submit))
             .route(
                 "/login/select",

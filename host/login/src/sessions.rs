@@ -147,10 +147,13 @@ impl Sessions for LoginSessions {
         if instance_id != self.inner.instance_id {
             return Vec::new();
         }
+        // A session whose user must still change its password is not usable yet: the provider sends the
+        // browser to the login pages, which ask for the change.
         self.inner
             .logged_in(&cookies::sessions(headers))
             .await
             .iter()
+            .filter(|(_, user)| !crate::flow::must_change_password(user))
             .map(|(held, _)| Inner::login_session(held))
             .collect()
     }

@@ -95,6 +95,12 @@ pub struct Texts {
     pub reset_set: &'static str,
     /// After the password was reset.
     pub reset_done: &'static str,
+    /// Title of the page that makes the user change a password that must be changed.
+    pub change_password_title: &'static str,
+    /// Explanation of the password change page.
+    pub change_password_intro: &'static str,
+    /// Button that changes the password.
+    pub change_password: &'static str,
     /// Title of error pages.
     pub error_title: &'static str,
     /// A form without a valid CSRF token.
@@ -164,6 +170,9 @@ pub const EN: Texts = Texts {
     new_password: "New password",
     reset_set: "Set password",
     reset_done: "Your password was changed. Sign in with it now.",
+    change_password_title: "Change your password",
+    change_password_intro: "Your password must be changed before you continue. Choose a new one.",
+    change_password: "Change password",
     error_title: "Sign-in problem",
     csrf_invalid: "The form expired or did not come from this site. Go back, reload the page and try again.",
     auth_request_unknown: "This sign-in link is unknown or expired. Go back to the application and start again.",

@@ -1,5 +1,6 @@
 //! The login pages over HTTP, on both eventstore backends: a login, the uniform refusal of bad credentials,
-//! the lockout, CSRF, the session token renewed at login, account selection, logout and the action hooks.
+//! the lockout, CSRF, the session token renewed at login, account selection, logout, the action hooks and a
+//! required password change without an application.
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
@@ -29,6 +30,7 @@ both_backends!(
     a_post_authentication_action_denies_after_the_password,
     an_action_allowed_to_fail_does_not_stop_the_login,
     registration_needs_an_application_that_allows_it,
+    a_required_password_change_comes_before_the_signed_in_page,
 );
 
 async fn a_user_logs_in_and_every_step_is_an_event(t: TestStore) {
@@ -525,5 +527,73 @@ async fn an_action_allowed_to_fail_does_not_stop_the_login(t: TestStore) {
     let end = login_via_form(&browser, &server.at("/login"), "rupert", PASSWORD)
         .await
         .expect("login goes on");
+    assert!(end.ends_with("/login/signed-in"), "{end}");
+}
+
+async fn a_required_password_change_comes_before_the_signed_in_page(t: TestStore) {
+    let server = Server::start(t).await;
+    let user_id = server.add_user_with("paula", true).await;
+    let browser = server.browser();
+    let page = submit_password(&server, &browser, "paula", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), Some("/login/password/change"));
+    // Signed in, but not usable yet: the provider does not see the session.
+    let cookie = page.set_cookie(SESSIONS_COOKIE).expect("cookie");
+    let mut headers = header::HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        header::HeaderValue::from_str(cookie.split(';').next().unwrap()).unwrap(),
+    );
+    let provider_view = || server.login.sessions();
+    assert!(
+        provider_view()
+            .sessions(&server.instance_id, &headers)
+            .await
+            .is_empty()
+    );
+
+    let page = get(&browser, &server.at("/login/password/change")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let form = page.form("/login/password/change");
+    let new_password = "Paula-New-Passw0rd";
+    let mut fields = form.with("password", new_password);
+    fields.retain(|(n, _)| n != "password_confirm");
+    fields.push(("password_confirm".into(), new_password.into()));
+    let done = post(&browser, &server.at("/login/password/change"), &fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), Some("/login/signed-in"));
+    let page = get(&browser, &server.at("/login/signed-in")).await;
+    assert!(page.body.contains("You are signed in as"), "{}", page.body);
+    assert_eq!(
+        provider_view()
+            .sessions(&server.instance_id, &headers)
+            .await
+            .len(),
+        1,
+        "the session counts once the password is changed"
+    );
+    let user = server
+        .commands
+        .load::<User>(&server.instance_id, &user_id)
+        .await
+        .unwrap();
+    assert!(
+        !user
+            .state
+            .human()
+            .is_some_and(|h| h.password_change_required)
+    );
+    // The form cannot be used again once the change is done.
+    let again = post(&browser, &server.at("/login/password/change"), &fields).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    // The next login goes straight to the signed-in page.
+    let end = login_via_form(
+        &server.browser(),
+        &server.at("/login"),
+        "paula",
+        new_password,
+    )
+    .await
+    .expect("login");
     assert!(end.ends_with("/login/signed-in"), "{end}");
 }

@@ -1,7 +1,7 @@
 //! The login pages inside the OpenID Connect code flow, on both eventstore backends: authorize → login forms →
 //! code at the client; an existing session; `prompt=login`, `login_hint` and `prompt=select_account`;
 //! registration as the login policy allows; a second factor forced by policy (TOTP enrolment with a QR code);
-//! email verification and password reset with the mailed codes.
+//! email verification and password reset with the mailed codes; a password that must be changed before the code.
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
@@ -22,6 +22,7 @@ both_backends!(
     a_forced_second_factor_enrols_totp,
     a_password_reset_with_the_mailed_code,
     registration_runs_the_registration_actions,
+    a_required_password_change_comes_before_the_code,
 );
 
 fn query(url: &str) -> HashMap<String, String> {
@@ -510,4 +511,166 @@ async fn registration_runs_the_registration_actions(t: TestStore) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Whether the user must still change its password, and how many times its password was set.
+async fn password_state(server: &Server, user_id: &str) -> (bool, usize) {
+    let user = server
+        .commands
+        .load::<warden_domain::user::User>(&server.instance_id, user_id)
+        .await
+        .unwrap();
+    let required = user
+        .state
+        .human()
+        .is_some_and(|h| h.password_change_required);
+    let changes = server
+        .event_types("user")
+        .await
+        .iter()
+        .filter(|t| *t == "user.human.password.changed")
+        .count();
+    (required, changes)
+}
+
+async fn a_required_password_change_comes_before_the_code(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    let user_id = server.add_user_with("olga", true).await;
+    let (client_id, redirect_uri) = server.app().await;
+    let authorize = server.authorize_url(&client_id, &redirect_uri, "");
+    let browser = server.browser();
+    let login = login_page_url(&server, &browser, &authorize).await;
+    let form = get(&browser, &login).await.form("/login");
+    let page = post(
+        &browser,
+        &server.at("/login"),
+        &form.with("login_name", "olga"),
+    )
+    .await;
+    let form = page.form("/login/password");
+    let page = post(
+        &browser,
+        &server.at("/login/password"),
+        &form.with("password", PASSWORD),
+    )
+    .await;
+    // The password was right, but the client gets no code yet: the change comes first.
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let change = page.location().unwrap().to_owned();
+    assert!(
+        change.starts_with("/login/password/change?authRequest="),
+        "{change}"
+    );
+    let early = get(&browser, &authorize).await;
+    assert_eq!(early.status, StatusCode::SEE_OTHER);
+    assert!(
+        early.location().unwrap().contains("/login?authRequest="),
+        "no code while the password must be changed: {:?}",
+        early.location()
+    );
+    let before = password_state(&server, &user_id).await;
+    assert!(before.0);
+
+    let page = get(&browser, &server.at(&change)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains(warden_login::texts::EN.change_password_title),
+        "{}",
+        page.body
+    );
+    let form = page.form("/login/password/change");
+    assert!(
+        form.field("csrf").is_some_and(|v| !v.is_empty()),
+        "{form:?}"
+    );
+    assert!(
+        form.has("session_id") && form.has("authRequest"),
+        "{form:?}"
+    );
+
+    // A new password too weak for the policy: the error sits on the field, nothing changes.
+    let mut weak = form.with("password", "short");
+    weak.retain(|(n, _)| n != "password_confirm");
+    weak.push(("password_confirm".into(), "short".into()));
+    let refused = post(&browser, &server.at("/login/password/change"), &weak).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"password-error\""),
+        "the error is shown on the new password field: {}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("aria-describedby=\"password-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.error().is_some_and(|e| !e.is_empty()));
+    assert_eq!(password_state(&server, &user_id).await, before);
+    // Two different entries: nothing changes either.
+    let new_password = "Brand-New-Passw0rd";
+    let mut differ = form.with("password", new_password);
+    differ.retain(|(n, _)| n != "password_confirm");
+    differ.push(("password_confirm".into(), "Other-New-Passw0rd".into()));
+    let refused = post(&browser, &server.at("/login/password/change"), &differ).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        refused.error().as_deref(),
+        Some(warden_login::texts::EN.passwords_differ)
+    );
+    assert_eq!(password_state(&server, &user_id).await, before);
+    // Without the CSRF token: refused, nothing changes.
+    let mut forged = form.with("password", new_password);
+    forged.retain(|(n, _)| n != "csrf" && n != "password_confirm");
+    forged.push(("password_confirm".into(), new_password.into()));
+    let refused = post(&browser, &server.at("/login/password/change"), &forged).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(password_state(&server, &user_id).await, before);
+    // Another browser cannot use this session.
+    let stranger = server.browser();
+    let _ = get(&stranger, &server.at("/login")).await;
+    let page = get(&stranger, &server.at(&change)).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    // A good new password: changed (by the user itself), and the client gets its code.
+    let mut good = form.with("password", new_password);
+    good.retain(|(n, _)| n != "password_confirm");
+    good.push(("password_confirm".into(), new_password.into()));
+    let done = post(&browser, &server.at("/login/password/change"), &good).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_code(&server, done.location().unwrap(), &redirect_uri);
+    let after = password_state(&server, &user_id).await;
+    assert!(!after.0, "no change required any more");
+    assert_eq!(after.1, before.1 + 1);
+    // The user changed it as itself: the audit trail names the user as the one who changed it.
+    let sql = "SELECT creator FROM events WHERE event_type = 'user.human.password.changed' \
+               AND aggregate_id = $1 ORDER BY position DESC LIMIT 1";
+    let creator: String = match &server.store {
+        warden_eventstore::Store::Sqlite(s) => {
+            sqlx::query_scalar(sql)
+                .bind(&user_id)
+                .fetch_one(s.reader())
+                .await
+        }
+        warden_eventstore::Store::Postgres(s) => {
+            sqlx::query_scalar(sql)
+                .bind(&user_id)
+                .fetch_one(s.pool())
+                .await
+        }
+    }
+    .unwrap();
+    assert_eq!(creator, user_id);
+    // The session now counts for the provider: the next authorization needs no form.
+    let again = get(&browser, &authorize).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_code(&server, again.location().unwrap(), &redirect_uri);
+
+    // The next login goes straight through with the new password; the old one is gone.
+    let end = login_via_form(&server.browser(), &authorize, "olga", new_password)
+        .await
+        .expect("login with the new password");
+    assert_code(&server, &end, &redirect_uri);
+    let old = login_via_form(&server.browser(), &authorize, "olga", PASSWORD).await;
+    assert!(old.is_err(), "the old password no longer works");
 }

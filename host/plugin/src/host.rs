@@ -38,6 +38,8 @@ pub(crate) struct HostState {
     stdout: Captured,
     stderr: Captured,
     log: LogBudget,
+    /// What the plugin logged and printed during the call, kept for [`crate::LoadedPlugin::recent_logs`].
+    pub(crate) lines: Vec<crate::LogLine>,
     pub(crate) views: Option<ViewAccess>,
 }
 
@@ -70,17 +72,23 @@ impl HostState {
                 bytes_left: budget.log_bytes,
                 dropped: 0,
             },
+            lines: Vec::new(),
             views,
         })
     }
 
     /// Sends what the plugin wrote to stdout and stderr to the log, and notes dropped output.
-    pub(crate) fn flush_output(&self) {
-        for (stream, captured) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+    pub(crate) fn flush_output(&mut self) {
+        for (stream, captured) in [
+            ("stdout", self.stdout.clone()),
+            ("stderr", self.stderr.clone()),
+        ] {
             let (bytes, dropped) = captured.take();
             let text = String::from_utf8_lossy(&bytes);
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 tracing::info!(target: "warden_plugin::guest", plugin = %self.plugin, stream, "{line}");
+                self.lines
+                    .push(crate::LogLine::new(stream, line.to_owned(), Vec::new()));
             }
             if dropped > 0 {
                 tracing::warn!(target: "warden_plugin::guest", plugin = %self.plugin, stream, dropped_bytes = dropped, "plugin output over the limit was dropped");
@@ -170,6 +178,18 @@ impl log::Host for HostState {
             }
             let _ = write!(rendered, "{key}={value:?}");
         }
+        let level_name = match level {
+            log::Level::Trace => "trace",
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        };
+        self.lines.push(crate::LogLine::new(
+            level_name,
+            message.clone(),
+            fields.clone(),
+        ));
         let plugin = &*self.plugin;
         macro_rules! emit {
             ($level:expr) => {

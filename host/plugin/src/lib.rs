@@ -72,12 +72,15 @@ mod views;
 
 pub use binding::{Binding, Capabilities, DirGrant, FailurePolicy, Limits};
 pub use error::{CallError, PluginError};
-pub use local_test::{LocalTestError, TestReport, run_local_test};
+pub use local_test::{
+    LocalTestError, MAX_SAMPLE_EVENTS, SampleRun, TestReport, run_local_test, run_sample,
+};
 pub use metrics::{LATENCY_BUCKETS, MetricsSnapshot, render_prometheus};
 pub use runtime::{
-    LoadedPlugin, MAX_CLAIM_VALUE, MAX_CLAIMS, MAX_GUEST_TRANSFER, MAX_SUBSCRIPTION_LEN,
+    LoadedPlugin, LogLine, MAX_CLAIM_VALUE, MAX_CLAIMS, MAX_GUEST_TRANSFER, MAX_SUBSCRIPTION_LEN,
     MAX_SUBSCRIPTIONS, MAX_VIOLATION_FIELD, MAX_VIOLATION_MESSAGE, MAX_VIOLATIONS, PluginRuntime,
-    RuntimeConfig, TRUNCATED, VIOLATIONS_TRUNCATED, WIT_VERSION, World, subscription_matches,
+    RECENT_LOG_LINES, RuntimeConfig, TRUNCATED, VIOLATIONS_TRUNCATED, WIT_VERSION, World,
+    subscription_matches,
 };
 pub use types::{
     ActionContext, ActionOutcome, Actor, AuthMethod, Claim, Command, CommandPayload, Event, Hook,

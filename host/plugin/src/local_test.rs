@@ -216,6 +216,91 @@ pub async fn run_local_test(
     })
 }
 
+/// The most events a projection sample may hold ([`run_sample`]).
+pub const MAX_SAMPLE_EVENTS: usize = 100;
+
+/// What one run of a plugin against a sample found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleRun {
+    /// The world the plugin targets.
+    pub world: World,
+    /// The digest of the version run.
+    pub digest: String,
+    /// The plugin's answer as JSON, as [`TestReport::result`]; for a projection, the rows its views would
+    /// hold and each event's outcome (nothing is written anywhere).
+    pub result: Value,
+    /// Whether the call succeeded (for a projection: every event).
+    pub ok: bool,
+    /// Time of the call(s), fresh instance included, in microseconds.
+    #[serde(serialize_with = "micros")]
+    pub duration: Duration,
+    /// What the plugin logged and printed during the run.
+    pub logs: Vec<crate::LogLine>,
+}
+
+/// Runs a loaded plugin once against `sample`, in the format [`run_local_test`] reads for its world
+/// (`config` and `limits` of the sample stand for a binding's). The run goes through a detached copy of
+/// the plugin, so its counters and log lines are those of the run only; a projection writes to views in
+/// memory seeded from the sample's `views`, never to the plugin's real ones.
+pub async fn run_sample(
+    runtime: &PluginRuntime,
+    plugin: &LoadedPlugin,
+    sample: Value,
+) -> Result<SampleRun, LocalTestError> {
+    let world = plugin.world();
+    let input_err = |e: serde_json::Error| LocalTestError::Input {
+        world,
+        message: e.to_string(),
+    };
+    let trial = plugin.detached(&format!("{} (test run)", plugin.name()));
+    let mut timings = Vec::new();
+    let (result, ok) = match world {
+        World::Validator => {
+            let test: ValidatorTest = serde_json::from_value(sample).map_err(input_err)?;
+            let binding = binding(test.config, &test.limits);
+            let t = Instant::now();
+            let r = runtime.validate(&trial, &binding, &test.input).await;
+            timings.push(t.elapsed());
+            let ok = r.is_ok();
+            (outcome(r), ok)
+        }
+        World::Projection => {
+            let mut test: ProjectionTest = serde_json::from_value(sample).map_err(input_err)?;
+            if test.events.len() > MAX_SAMPLE_EVENTS {
+                return Err(LocalTestError::Input {
+                    world,
+                    message: format!("a sample holds at most {MAX_SAMPLE_EVENTS} events"),
+                });
+            }
+            let binding = binding(std::mem::take(&mut test.config), &test.limits);
+            let report = project_all(runtime, &trial, &binding, &test, &mut timings).await;
+            let ok = report["events"]
+                .as_array()
+                .is_some_and(|events| events.iter().all(|e| e.get("error").is_none()));
+            (report, ok)
+        }
+        World::Action => {
+            let test: ActionTest = serde_json::from_value(sample).map_err(input_err)?;
+            let binding = binding(test.config, &test.limits);
+            let t = Instant::now();
+            let r = runtime
+                .action(&trial, &binding, &test.hook, &test.context)
+                .await;
+            timings.push(t.elapsed());
+            let ok = r.is_ok();
+            (outcome(r), ok)
+        }
+    };
+    Ok(SampleRun {
+        world,
+        digest: plugin.digest().to_owned(),
+        result,
+        ok,
+        duration: timings.iter().sum(),
+        logs: trial.recent_logs(),
+    })
+}
+
 /// Applies every event of the test to fresh views seeded from the input; returns the rows and each
 /// event's outcome.
 async fn project_all(

@@ -206,6 +206,68 @@ pub struct LoadedPlugin {
     name: Arc<str>,
     compiled: Arc<Compiled>,
     metrics: PluginMetrics,
+    logs: RecentLogs,
+}
+
+/// How many log lines a loaded plugin keeps ([`LoadedPlugin::recent_logs`]).
+pub const RECENT_LOG_LINES: usize = 200;
+
+/// One line a plugin logged (through the `log` interface) or printed (stdout, stderr) during a call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// When the call ended, in ms since the Unix epoch.
+    pub at_unix_ms: i64,
+    /// `trace`, `debug`, `info`, `warn`, `error`, or `stdout` / `stderr` for printed text.
+    pub level: String,
+    /// The message (bounded as the log records are).
+    pub message: String,
+    /// The record's fields.
+    pub fields: Vec<(String, String)>,
+}
+
+impl LogLine {
+    pub(crate) fn new(level: &str, message: String, fields: Vec<(String, String)>) -> Self {
+        let at_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self {
+            at_unix_ms,
+            level: level.to_owned(),
+            message,
+            fields,
+        }
+    }
+}
+
+/// The last [`RECENT_LOG_LINES`] lines of a loaded plugin.
+#[derive(Debug, Default)]
+struct RecentLogs(std::sync::Mutex<std::collections::VecDeque<LogLine>>);
+
+impl RecentLogs {
+    fn keep(&self, lines: Vec<LogLine>) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for line in lines {
+            if kept.len() == RECENT_LOG_LINES {
+                kept.pop_front();
+            }
+            kept.push_back(line);
+        }
+    }
+
+    fn snapshot(&self) -> Vec<LogLine> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
 }
 
 impl fmt::Debug for LoadedPlugin {
@@ -257,6 +319,22 @@ impl LoadedPlugin {
     /// one of them was alive).
     pub fn shares_code_with(&self, other: &LoadedPlugin) -> bool {
         Arc::ptr_eq(&self.compiled, &other.compiled)
+    }
+
+    /// The last lines the plugin logged or printed, oldest first (at most [`RECENT_LOG_LINES`]).
+    pub fn recent_logs(&self) -> Vec<LogLine> {
+        self.logs.snapshot()
+    }
+
+    /// The same compiled plugin under another name, with its own counters and log lines: a trial run
+    /// through it (e.g. a test run from the API) leaves this plugin's figures alone. Costs no compilation.
+    pub fn detached(&self, name: &str) -> Arc<LoadedPlugin> {
+        Arc::new(LoadedPlugin {
+            name: name.into(),
+            compiled: self.compiled.clone(),
+            metrics: PluginMetrics::default(),
+            logs: RecentLogs::default(),
+        })
     }
 }
 
@@ -410,6 +488,7 @@ impl PluginRuntime {
             name: name.into(),
             compiled,
             metrics: PluginMetrics::default(),
+            logs: RecentLogs::default(),
         }))
     }
 
@@ -449,7 +528,7 @@ impl PluginRuntime {
                 .await
         }
         .await;
-        let violations = finish(&store, result)?.map_err(CallError::Plugin)?;
+        let violations = finish_for(plugin, &mut store, result)?.map_err(CallError::Plugin)?;
         Ok(if violations.is_empty() {
             ValidatorOutcome::Ok
         } else {
@@ -504,7 +583,7 @@ impl PluginRuntime {
                 .await
         }
         .await;
-        let outcome = finish(&store, result)?;
+        let outcome = finish_for(plugin, &mut store, result)?;
         let Some(access) = store.into_data().views else {
             return Err(CallError::ViewStore("the call lost its views".into()));
         };
@@ -619,7 +698,7 @@ impl PluginRuntime {
             wasmtime::Result::Ok(outcome)
         }
         .await;
-        finish(&store, result)?.map_err(CallError::Plugin)?
+        finish_for(plugin, &mut store, result)?.map_err(CallError::Plugin)?
     }
 
     /// Runs one call on the wall clock: past the binding's deadline plus
@@ -722,7 +801,7 @@ impl PluginRuntime {
                     .await
             }
             .await;
-            finish(&store, result)
+            finish(&mut store, result)
         };
         let subscriptions = self
             .within_deadline(&binding, call)
@@ -940,10 +1019,23 @@ fn create_private_dir(dir: &Path) -> Result<(), PluginError> {
 
 /// Turns the outcome of instantiating and calling into the call's result, and logs the plugin's
 /// output.
-fn finish<T>(store: &Store<HostState>, result: wasmtime::Result<T>) -> Result<T, CallError> {
-    let state = store.data();
+fn finish<T>(store: &mut Store<HostState>, result: wasmtime::Result<T>) -> Result<T, CallError> {
+    let state = store.data_mut();
     state.flush_output();
     result.map_err(|err| classify(&err, &state.limits))
+}
+
+/// [`finish`], keeping what the plugin logged in its recent log lines.
+fn finish_for<T>(
+    plugin: &LoadedPlugin,
+    store: &mut Store<HostState>,
+    result: wasmtime::Result<T>,
+) -> Result<T, CallError> {
+    let finished = finish(store, result);
+    plugin
+        .logs
+        .keep(std::mem::take(&mut store.data_mut().lines));
+    finished
 }
 
 fn classify(err: &wasmtime::Error, limits: &CallLimiter) -> CallError {

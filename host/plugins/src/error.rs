@@ -72,6 +72,9 @@ pub enum ServiceError {
     /// Too many compilations are waiting; the upload can be retried.
     #[error("too many plugins are being compiled; try again later")]
     Busy,
+    /// The plugin's active version is not loaded on this node (still compiling, failed, or none).
+    #[error("{0}")]
+    NotLoaded(String),
     /// The runtime failed for a reason other than the component.
     #[error("plugin runtime: {0}")]
     Runtime(String),
@@ -123,6 +126,9 @@ impl From<ServiceError> for ApiError {
                 "plugin.compile_busy",
                 e.to_string(),
             ),
+            ServiceError::NotLoaded(message) => {
+                ApiError::new(StatusCode::CONFLICT, "plugin.not_loaded", message)
+            }
             ServiceError::NotFound => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "plugin.not_found",

@@ -59,6 +59,7 @@ pub fn router(state: PluginApiState) -> Router {
             "/api/v1/plugins/{id}/bindings/{binding_id}",
             put(change_binding).delete(remove_binding),
         )
+        .route("/api/v1/plugins/{id}/test", post(test_run))
         .route("/api/v1/plugins/{id}/views/{table}", get(view_rows))
         .route("/api/v1/plugins/{id}/views/{table}/{key}", get(view_row))
         // Uploads read their body themselves, after the permission check, up to the component limit.
@@ -375,6 +376,29 @@ async fn remove_binding(
         .remove_binding(&caller, &id, &binding_id)
         .await?;
     Ok(Written::new(StatusCode::OK, details))
+}
+
+/// The body of a test run: a sample input, and optionally a binding whose configuration and limits the
+/// sample borrows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestRunBody {
+    #[serde(default)]
+    binding_id: Option<String>,
+    sample: serde_json::Value,
+}
+
+async fn test_run(
+    State(state): State<PluginApiState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<TestRunBody>,
+) -> Result<axum::Json<warden_plugin::SampleRun>, ApiError> {
+    let run = state
+        .service
+        .test_run(&caller, &id, body.binding_id.as_deref(), body.sample)
+        .await?;
+    Ok(axum::Json(run))
 }
 
 /// Paging of a plugin view's rows.

@@ -65,6 +65,12 @@ pub const ENDPOINTS: &[ExtraEndpoint] = &[
         operation: write_ok,
     },
     ExtraEndpoint {
+        method: "POST",
+        path: "/api/v1/plugins/{id}/test",
+        summary: "Test-run the plugin's loaded version once against a sample (JSON body, at most 1 MiB; a projection sample holds at most 100 events): the answer, the time and the log lines. Nothing is stored: a projection's view writes go to views in memory. Needs the permission to bind plugins; 409 `plugin.not_loaded` while the active version is not loaded on the node",
+        operation: test_run,
+    },
+    ExtraEndpoint {
         method: "GET",
         path: "/api/v1/plugins/{id}/views/{table}",
         summary: "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
@@ -254,6 +260,20 @@ fn plugin() -> Value {
             "loaded": { "type": "boolean" },
             "load_state": { "enum": ["loaded", "loading", "failed", "inactive"] },
             "load_error": { "type": "string" },
+            "metrics": {
+                "type": "object",
+                "description": "Calls of the loaded version on the node answering",
+                "properties": {
+                    "calls": { "type": "integer" }, "failures": { "type": "integer" },
+                    "timeouts": { "type": "integer" }, "memory_exhausted": { "type": "integer" },
+                    "traps": { "type": "integer" }, "mean_latency_us": { "type": "number" },
+                },
+            },
+            "recent_logs": {
+                "type": "array",
+                "description": "The last lines (at most 200) the loaded version logged on the node answering",
+                "items": { "type": "object" },
+            },
         },
     })
 }
@@ -389,4 +409,54 @@ fn view_rows() -> Value {
 
 fn view_row() -> Value {
     json!({ "responses": { "200": answer("The row", view_row_schema(), false) } })
+}
+
+fn test_run() -> Value {
+    let body = json!({
+        "type": "object",
+        "required": ["sample"],
+        "additionalProperties": false,
+        "properties": {
+            "binding_id": {
+                "type": "string",
+                "description": "A binding of the plugin whose `config` and limits the sample takes when it sets none",
+            },
+            "sample": {
+                "type": "object",
+                "description": "The input, as `warden plugin test` reads it for the plugin's world. Validator: \
+                                `{ config?, limits?, input: { command, state, events } }`; projection: \
+                                `{ config?, limits?, views?, events: [event] }`; action: \
+                                `{ config?, limits?, context?, hook, ... }` (e.g. `\"hook\": \"pre_token\", \"claims\": []`)",
+            },
+        },
+    });
+    let log_line = json!({
+        "type": "object",
+        "required": ["at_unix_ms", "level", "message", "fields"],
+        "properties": {
+            "at_unix_ms": { "type": "integer" },
+            "level": { "type": "string", "description": "trace, debug, info, warn, error, or stdout/stderr" },
+            "message": { "type": "string" },
+            "fields": { "type": "array", "items": { "type": "array", "items": { "type": "string" }, "minItems": 2, "maxItems": 2 } },
+        },
+    });
+    let run = json!({
+        "type": "object",
+        "required": ["world", "digest", "result", "ok", "duration", "logs"],
+        "properties": {
+            "world": { "type": "string", "enum": ["validator", "projection", "action"] },
+            "digest": { "type": "string", "description": "The version run" },
+            "result": { "description": "The plugin's answer; a failed call is `{ error, message }`; a projection's is `{ subscriptions, events, rows }`" },
+            "ok": { "type": "boolean", "description": "Whether the call (every event, for a projection) succeeded" },
+            "duration": { "type": "number", "description": "Time of the call(s) in microseconds, fresh instance included" },
+            "logs": { "type": "array", "items": log_line },
+        },
+    });
+    json!({
+        "requestBody": json_body(body),
+        "responses": {
+            "200": answer("The run", run, false),
+            "409": error_answer("The active version is not loaded on this node (`plugin.not_loaded`)"),
+        },
+    })
 }

@@ -51,6 +51,45 @@ pub struct PluginInfo {
     /// Why the active version could not be loaded, when `load_state` is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_error: Option<String>,
+    /// Calls of the loaded version on this node since it was loaded.
+    pub metrics: PluginMetricsBody,
+    /// The last lines the loaded version logged on this node, oldest first.
+    pub recent_logs: Vec<warden_plugin::LogLine>,
+}
+
+/// A plugin's call counters on the node answering.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PluginMetricsBody {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed, for any reason.
+    pub failures: u64,
+    /// Calls that ran out of time.
+    pub timeouts: u64,
+    /// Calls that hit their memory cap.
+    pub memory_exhausted: u64,
+    /// Calls that trapped.
+    pub traps: u64,
+    /// Mean time of a call (fresh instance plus call), in microseconds.
+    pub mean_latency_us: f64,
+}
+
+impl From<warden_plugin::MetricsSnapshot> for PluginMetricsBody {
+    fn from(m: warden_plugin::MetricsSnapshot) -> Self {
+        let mean = if m.calls == 0 {
+            0.0
+        } else {
+            m.latency_sum.as_secs_f64() * 1e6 / m.calls as f64
+        };
+        Self {
+            calls: m.calls,
+            failures: m.failures,
+            timeouts: m.timeouts,
+            memory_exhausted: m.memory_exhausted,
+            traps: m.traps,
+            mean_latency_us: mean,
+        }
+    }
 }
 
 /// Where loading a plugin's active version stands on a node.
@@ -420,13 +459,84 @@ impl PluginService {
         }
     }
 
+    /// Runs the plugin's loaded version once against `sample` (the format of `warden plugin test` for its
+    /// world; see [`warden_plugin::run_sample`]) and reports the answer, the time and the log lines. Nothing
+    /// is stored and the plugin's own counters are left alone. A `binding_id` lends that binding's
+    /// configuration and limits to a sample that sets none. Needs the permission to bind plugins.
+    pub async fn test_run(
+        &self,
+        caller: &Caller,
+        plugin_id: &str,
+        binding_id: Option<&str>,
+        mut sample: serde_json::Value,
+    ) -> Result<warden_plugin::SampleRun, ServiceError> {
+        let model = self.plugin(caller, plugin_id).await?;
+        self.commands
+            .for_caller(caller)
+            .authorize(Permission::PluginWrite, &Target::Instance)
+            .await?;
+        let Some(object) = sample.as_object_mut() else {
+            return Err(ServiceError::Invalid {
+                field: "sample",
+                code: "plugin.test.invalid_sample",
+                message: "sample must be a JSON object".into(),
+            });
+        };
+        if let Some(binding_id) = binding_id {
+            let Some(settings) = model.state.bindings.get(binding_id) else {
+                return Err(ServiceError::Invalid {
+                    field: "binding_id",
+                    code: "plugin.test.unknown_binding",
+                    message: "the plugin has no binding with this id".into(),
+                });
+            };
+            object
+                .entry("config")
+                .or_insert_with(|| serde_json::json!(settings.config));
+            object.entry("limits").or_insert_with(|| {
+                serde_json::json!({
+                    "deadline_ms": settings.limits.deadline_ms,
+                    "memory_mib": settings.limits.memory_mib,
+                })
+            });
+        }
+        let entry = self.registry.get(&caller.instance_id, plugin_id);
+        let active = model.state.active_digest.as_deref();
+        let loaded = entry
+            .and_then(|e| e.loaded)
+            .filter(|l| Some(l.digest()) == active)
+            .ok_or_else(|| {
+                ServiceError::NotLoaded(
+                    "the plugin's active version is not loaded on this node yet (or failed to load); \
+                     see its load_state"
+                        .into(),
+                )
+            })?;
+        warden_plugin::run_sample(self.registry.runtime(), &loaded, sample)
+            .await
+            .map_err(|error| match error {
+                warden_plugin::LocalTestError::Plugin(e) => e.into(),
+                other => ServiceError::Invalid {
+                    field: "sample",
+                    code: "plugin.test.invalid_sample",
+                    message: other.to_string(),
+                },
+            })
+    }
+
     /// One plugin, read from the store (it reflects every change stored before the request).
     pub async fn get(&self, caller: &Caller, plugin_id: &str) -> Result<PluginInfo, ServiceError> {
         let model = self.plugin(caller, plugin_id).await?;
         let plugin = model.state.clone();
         let entry = self.registry.get(&caller.instance_id, plugin_id);
         let load = LoadState::of(plugin.active_digest.as_deref(), entry.as_ref());
-        Ok(info(plugin_id, plugin, model.sequence, load))
+        Ok(info(
+            plugin_id,
+            plugin,
+            model.sequence,
+            load,
+            entry.as_ref(),
+        ))
     }
 
     /// The plugins of the caller's instance, as this node's registry knows them, ordered by id (creation).
@@ -441,7 +551,7 @@ impl PluginService {
             .into_iter()
             .map(|e| {
                 let load = LoadState::of(e.state.active_digest.as_deref(), Some(&e));
-                info(&e.plugin_id, e.state.clone(), e.sequence, load)
+                info(&e.plugin_id, e.state.clone(), e.sequence, load, Some(&e))
             })
             .collect())
     }
@@ -472,7 +582,9 @@ fn info(
     plugin: Plugin,
     sequence: i64,
     (load_state, load_error): (LoadState, Option<String>),
+    entry: Option<&PluginEntry>,
 ) -> PluginInfo {
+    let loaded = entry.and_then(|e| e.loaded.as_ref());
     PluginInfo {
         id: id.to_owned(),
         name: plugin.name,
@@ -489,5 +601,7 @@ fn info(
         loaded: load_state == LoadState::Loaded,
         load_state,
         load_error,
+        metrics: loaded.map(|l| l.metrics().into()).unwrap_or_default(),
+        recent_logs: loaded.map(|l| l.recent_logs()).unwrap_or_default(),
     }
 }

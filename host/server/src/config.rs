@@ -29,7 +29,7 @@ pub struct Config {
     /// `GET /metrics`.
     pub metrics: MetricsConfig,
     /// The URL clients reach Warden at, without a trailing slash: the OpenID Connect issuer, from which every
-    /// URL in discovery derives (`external_url`, `WARDEN_EXTERNAL_URL`). `None`: `http://<listen>`.
+    /// URL in discovery derives (`external_url`, `WARDEN_EXTERNAL_URL`). `None`: `http://<bound address>`.
     pub external_url: Option<String>,
     /// The key sealing signing keys at rest (`master_key`, `WARDEN_MASTER_KEY`: 64 hex digits). `None`: the
     /// key in `<data_dir>/master.key`, generated at first start.
@@ -143,11 +143,12 @@ impl Config {
         self.database_url().starts_with("sqlite:")
     }
 
-    /// The OpenID Connect issuer: the external URL, or `http://<listen>` without one.
-    pub fn issuer(&self) -> String {
+    /// The OpenID Connect issuer: the external URL, or without one `http://<bound>`, the address the server's
+    /// listener actually bound (with `--listen 127.0.0.1:0` the port is only known then).
+    pub fn issuer(&self, bound: SocketAddr) -> String {
         self.external_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 
     /// Whether the database lives in the data directory.
@@ -767,9 +768,15 @@ mod tests {
     fn external_url_and_master_key_from_file_or_environment() {
         let config = load(None, &env(&[]), &Flags::default()).expect("defaults");
         assert_eq!(
-            config.issuer(),
+            config.issuer(config.listen),
             "http://127.0.0.1:8080",
             "default: http://<listen>"
+        );
+        let bound: SocketAddr = "127.0.0.1:40123".parse().expect("address");
+        assert_eq!(
+            config.issuer(bound),
+            "http://127.0.0.1:40123",
+            "the bound address, e.g. the port picked for port 0"
         );
         assert!(config.master_key.is_none());
 
@@ -779,7 +786,7 @@ mod tests {
         ));
         let config = load(Some(f.path()), &env(&[]), &Flags::default()).expect("load");
         assert_eq!(
-            config.issuer(),
+            config.issuer(bound),
             "https://id.example.com",
             "trailing slash dropped"
         );
@@ -796,7 +803,7 @@ mod tests {
         )
         .expect("load");
         assert_eq!(
-            config.issuer(),
+            config.issuer(bound),
             "https://login.example.org/warden",
             "environment beats file"
         );

@@ -13,7 +13,7 @@ use cap_std::{
     ambient_authority,
     fs::{Dir, OpenOptions},
 };
-use warden_command::{ADMIN_TOKEN_FILE, AdminTokenFile};
+use warden_command::{ADMIN_PASSWORD_FILE, ADMIN_TOKEN_FILE, AdminTokenFile};
 
 /// The lock file in the data directory; it holds the process id of the holder.
 pub const LOCK_FILE: &str = "warden.lock";
@@ -248,6 +248,18 @@ impl AdminTokenFile for AdminToken {
 
     fn write(&self, token: &str) -> io::Result<()> {
         write_private(&self.dir, ADMIN_TOKEN_FILE, format!("{token}\n").as_bytes())
+    }
+
+    fn password_path(&self) -> PathBuf {
+        self.path.with_file_name(ADMIN_PASSWORD_FILE)
+    }
+
+    fn write_password(&self, password: &str) -> io::Result<()> {
+        write_private(
+            &self.dir,
+            ADMIN_PASSWORD_FILE,
+            format!("{password}\n").as_bytes(),
+        )
     }
 }
 

@@ -119,13 +119,29 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
             ..CommandsConfig::default()
         },
     );
+    // The issuer: the external URL, else the bound address (`--listen 127.0.0.1:0` picks the port only now).
+    // The OIDC provider, the login pages, the console's registration and the links in mails all use it.
+    let issuer = config.issuer(addr);
+    // The console is reached under the issuer, which its registered redirect URIs follow.
+    let console_url = issuer.clone();
     let setup = bootstrap_with(
         &commands,
         data_dir.admin_token_file()?,
-        &FirstInstance::default(),
+        &FirstInstance {
+            console_base_url: Some(console_url.clone()),
+            ..FirstInstance::default()
+        },
     )
     .await
     .context("setting up the first instance")?;
+    if let Some(path) = &setup.admin_password_path {
+        tracing::info!(
+            path = %path.display(),
+            "first start: sign in to the console as `admin` with the one-time password in this file \
+             (readable only by you); it must be changed at the first sign-in"
+        );
+    }
+    tracing::info!(url = %format!("{console_url}/console/"), "management console");
     if let Some(path) = &setup.admin_token_path {
         tracing::info!(
             path = %path.display(),
@@ -153,11 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         &warden_notify::NotifyConfig {
             smtp: config.smtp.clone(),
             mail_dir: data_dir.subdirectory(MAIL_DIR)?,
-            // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
-            external_url: config
-                .external_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+            external_url: issuer.clone(),
         },
     )
     .await
@@ -171,14 +183,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let projection_follower = projection_plugins.spawn(registry.projections());
     // The OpenID Connect provider: keys sealed with the master key, issuer = the external URL.
     let provider = warden_oidc::Provider::new(
-        // The bound address, not the configured one: `--listen 127.0.0.1:0` picks the port at start.
-        warden_oidc::ProviderConfig::new(
-            config
-                .external_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
-            master_key,
-        ),
+        warden_oidc::ProviderConfig::new(issuer.clone(), master_key),
         commands.clone(),
         read_side.queries().clone(),
         &store,
@@ -198,7 +203,7 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         read_side.queries().clone(),
         setup.instance_id.clone(),
         warden_login::LoginConfig {
-            external_url: config.issuer(),
+            external_url: issuer,
             csrf_key: login_csrf_key,
             session_max_age: warden_login::DEFAULT_SESSION_MAX_AGE,
         },
@@ -223,7 +228,11 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     if let Some(token) = &config.metrics.token {
         state = state.with_metrics_token(token.expose());
     }
-    let app = http::router(state, api);
+    let console = warden_console::router(warden_console::ConsoleConfig {
+        issuer: console_url,
+        client_id: setup.console_client_id.clone(),
+    });
+    let app = http::router(state, api.merge(console));
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), backend = store.backend(), "warden is listening");
     // The peer address reaches the login actions (e.g. a network allow-list).

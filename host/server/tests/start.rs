@@ -741,3 +741,48 @@ fn admin_recover_issues_a_working_token_beside_a_running_server() {
     assert!(creators.contains(&"system:recover"), "{trail}");
     server.stop();
 }
+
+/// Started on port 0 without an external URL, the issuer is the address the server actually bound: discovery
+/// names the URL it was fetched under, and so do the console's settings.
+fn the_issuer_is_the_bound_address(server: &Server) {
+    assert_ne!(server.addr.port(), 0, "a port was picked");
+    let base = format!("http://{}", server.addr);
+    let (status, discovery) = server.get("/.well-known/openid-configuration");
+    assert_eq!(status, 200, "{discovery}");
+    assert_eq!(discovery["issuer"], json!(base), "{discovery}");
+    for endpoint in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
+        let url = discovery[endpoint].as_str().unwrap_or_default();
+        assert!(
+            url.starts_with(&format!("{base}/")),
+            "{endpoint} under the issuer: {url}"
+        );
+    }
+    let (status, metadata) = server.get("/.well-known/oauth-authorization-server");
+    assert_eq!(status, 200, "{metadata}");
+    assert_eq!(metadata["issuer"], json!(base), "{metadata}");
+    let (status, console) = server.get("/console/config.json");
+    assert_eq!(status, 200, "{console}");
+    assert_eq!(console["issuer"], json!(base), "{console}");
+}
+
+#[test]
+fn on_port_zero_the_issuer_is_the_bound_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    server.wait_ready();
+    the_issuer_is_the_bound_address(&server);
+    server.stop();
+}
+
+#[test]
+fn on_port_zero_the_issuer_is_the_bound_address_on_postgres() {
+    let Some(url) = postgres_schema("issuer") else {
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[("WARDEN_DATABASE_URL", &url)]);
+    server.wait_ready();
+    the_issuer_is_the_bound_address(&server);
+    server.stop();
+}

@@ -63,6 +63,8 @@ pub(crate) struct EventsQuery {
     org_id: Option<String>,
     /// Only these event types (comma-separated), e.g. `user.human.added`.
     event_type: Option<String>,
+    /// Only events caused by this actor (the `creator`: a user id, or `system`).
+    creator: Option<String>,
     /// Only events stored at or after this time (RFC 3339, UTC).
     #[schemars(schema_with = "crate::schema::optional_timestamp")]
     from: Option<String>,
@@ -154,6 +156,7 @@ fn format_cursor(cursor: Cursor) -> String {
 
 struct Filter {
     aggregate_id: Option<String>,
+    creator: Option<String>,
     from_micros: Option<i64>,
     to_micros: Option<i64>,
     from_position: Option<i64>,
@@ -165,6 +168,10 @@ impl Filter {
         self.aggregate_id
             .as_ref()
             .is_none_or(|id| *id == event.aggregate.aggregate_id)
+            && self
+                .creator
+                .as_ref()
+                .is_none_or(|creator| *creator == event.creator)
             && self.from_micros.is_none_or(|from| event.created_at >= from)
             && self.to_micros.is_none_or(|to| event.created_at < to)
             && self.from_position.is_none_or(|from| event.position >= from)
@@ -188,6 +195,7 @@ async fn list(
     }
     let filter = Filter {
         aggregate_id: query.aggregate_id.clone(),
+        creator: query.creator.clone().filter(|c| !c.is_empty()),
         from_micros: query
             .from
             .as_deref()

@@ -13,7 +13,9 @@ mod user_grants;
 mod users;
 
 pub use events::{AuditEvent, EventsPage};
-pub use read::{FailedEventBody, InstanceDomainsBody, Items, ProjectionBody, ProjectionsBody};
+pub use read::{
+    FailedEventBody, InstanceDomainsBody, Items, ProjectionBody, ProjectionsBody, RebuildBody,
+};
 
 use crate::openapi::{self, Endpoint};
 

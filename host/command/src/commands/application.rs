@@ -61,18 +61,27 @@ impl CallerCommands<'_> {
     /// Adds an OIDC application with a new id and client id to a project; generates the client secret when
     /// the auth method uses one.
     pub async fn add_oidc_app(&self, app: &NewOidcApp) -> Result<AppCreated, CommandError> {
+        self.add_oidc_app_with_id(&new_id(), &new_id(), app).await
+    }
+
+    /// Adds an OIDC application with the given id and client id (e.g. ones derived at first start).
+    pub async fn add_oidc_app_with_id(
+        &self,
+        id: &str,
+        client_id: &str,
+        app: &NewOidcApp,
+    ) -> Result<AppCreated, CommandError> {
         let secret = secret_if(app.config.auth_method.uses_secret())?;
         let command = AddOidcApp {
             project_id: app.project_id.clone(),
             name: app.name.clone(),
-            client_id: new_id(),
+            client_id: client_id.to_owned(),
             config: app.config.clone(),
             client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
         };
         let mut run = self.run("application.oidc.add", || {
             json!({ "project_id": app.project_id, "name": app.name, "client_id": command.client_id, "config": app.config })
         });
-        let id = new_id();
         loop {
             let project = attempt!(run, run.read::<Project>(&app.project_id).await);
             if let Some(target) = project.state.authz_target(&app.project_id) {
@@ -86,7 +95,7 @@ impl CallerCommands<'_> {
                     .await
                 );
             }
-            let new = attempt!(run, run.new_target::<Application>(&id).await);
+            let new = attempt!(run, run.new_target::<Application>(id).await);
             let decision = attempt!(run, new.state.add_oidc(&command, &project.state, run.ctx()));
             if let Some(details) = run
                 .commit(&new, decision, Some(&project.state.org_id))

@@ -14,7 +14,16 @@ use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
 impl CallerCommands<'_> {
     /// Creates a project with a new id in an organization.
     pub async fn add_project(&self, org_id: &str, name: &str) -> Result<Details, CommandError> {
-        let id = new_id();
+        self.add_project_with_id(&new_id(), org_id, name).await
+    }
+
+    /// Creates a project with the given id (e.g. one derived at first start) in an organization.
+    pub async fn add_project_with_id(
+        &self,
+        id: &str,
+        org_id: &str,
+        name: &str,
+    ) -> Result<Details, CommandError> {
         let command = AddProject {
             org_id: org_id.to_owned(),
             name: name.to_owned(),
@@ -34,7 +43,7 @@ impl CallerCommands<'_> {
                 .await
             );
             let org = attempt!(run, run.read::<Organization>(org_id).await);
-            let project = attempt!(run, run.new_target::<Project>(&id).await);
+            let project = attempt!(run, run.new_target::<Project>(id).await);
             let decision = attempt!(run, project.state.add(&command, &org.state, run.ctx()));
             if let Some(details) = run.commit(&project, decision, Some(org_id)).await? {
                 return Ok(details);

@@ -80,7 +80,15 @@ impl CallerCommands<'_> {
     /// Creates a human user with a new id; an initial password is checked against the policy and hashed
     /// (Argon2id) before the user is stored.
     pub async fn add_human_user(&self, user: &NewHumanUser) -> Result<Details, CommandError> {
-        let id = new_id();
+        self.add_human_user_with_id(&new_id(), user).await
+    }
+
+    /// [`add_human_user`](Self::add_human_user) with the given id (e.g. one derived at first start).
+    pub async fn add_human_user_with_id(
+        &self,
+        id: &str,
+        user: &NewHumanUser,
+    ) -> Result<Details, CommandError> {
         let target = org_target(&user.org_id);
         let mut run = self.run("user.human.add", || {
             json!({
@@ -133,7 +141,7 @@ impl CallerCommands<'_> {
                 .await
             );
             let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
-            let new = attempt!(run, run.new_target::<User>(&id).await);
+            let new = attempt!(run, run.new_target::<User>(id).await);
             let decision = attempt!(run, new.state.add_human(&command, &org.state, run.ctx()));
             if let Some(details) = run.commit(&new, decision, Some(&user.org_id)).await? {
                 return Ok(details);

@@ -213,6 +213,12 @@ impl Server {
 
     /// A human user of the test organization with [`PASSWORD`], visible in the users view.
     pub async fn add_user(&self, login_name: &str) -> String {
+        self.add_user_with(login_name, false).await
+    }
+
+    /// [`add_user`](Self::add_user), with [`PASSWORD`] to be changed at the next login when
+    /// `password_change_required`.
+    pub async fn add_user_with(&self, login_name: &str, password_change_required: bool) -> String {
         let details = self
             .commands
             .for_caller(&self.system())
@@ -229,7 +235,7 @@ impl Server {
                 email_verified: true,
                 phone: None,
                 password: Some(SecretString::new(PASSWORD)),
-                password_change_required: false,
+                password_change_required,
             })
             .await
             .expect("add user");

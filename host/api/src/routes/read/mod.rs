@@ -18,7 +18,7 @@ use warden_domain::{
 use warden_query::{MembershipQuery, Page, projections::MEMBERSHIPS};
 
 pub use instance::InstanceDomainsBody;
-pub use projections::{FailedEventBody, ProjectionBody, ProjectionsBody};
+pub use projections::{FailedEventBody, ProjectionBody, ProjectionsBody, RebuildBody};
 
 use crate::{
     ApiState,

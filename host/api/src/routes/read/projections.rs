@@ -25,7 +25,53 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .permission(Permission::EventsRead)
         .returns::<ProjectionsBody>(StatusCode::OK),
+        Endpoint::post(
+            "/api/v1/projections/{name}/rebuild",
+            "rebuildProjection",
+            "Retry a projection's failed events by rebuilding it: its view is emptied and the stream replayed from \
+             the start by the node holding its lease (failed events are forgotten, and recorded again if they \
+             fail again). Answers 202 at once; follow the progress in `GET /api/v1/projections`",
+            rebuild,
+        )
+        .permission(Permission::InstanceWrite)
+        .returns::<RebuildBody>(StatusCode::ACCEPTED),
     ]
+}
+
+/// The answer to a rebuild request.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RebuildBody {
+    /// The projection being rebuilt.
+    pub name: String,
+    /// Always true: the replay has started (or will at the holder's next run).
+    pub rebuilding: bool,
+}
+
+async fn rebuild(
+    State(api): State<ApiState>,
+    Authenticated(caller): Authenticated,
+    crate::extract::Path(name): crate::extract::Path<String>,
+) -> Result<(StatusCode, Json<RebuildBody>), ApiError> {
+    authorize(&api, &caller, Permission::InstanceWrite, &Target::Instance).await?;
+    if !api.spoolers.projections().contains(&name) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "projection.not_found",
+            "no projection has this name",
+        ));
+    }
+    api.spoolers.rebuild(&name).await.map_err(|error| {
+        tracing::error!(%error, projection = %name, "rebuilding a projection failed");
+        ApiError::failure(&error)
+    })?;
+    tracing::info!(projection = %name, "projection rebuild requested through the API");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RebuildBody {
+            name,
+            rebuilding: true,
+        }),
+    ))
 }
 
 /// The status of every projection.
