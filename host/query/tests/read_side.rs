@@ -91,7 +91,7 @@ fn config(node: &str) -> SpoolerConfig {
         max_attempts: 3,
         retry_backoff: Duration::from_millis(20),
         retry_backoff_max: Duration::from_millis(200),
-        catch_up_timeout: Duration::from_secs(5),
+        catch_up_timeout: Duration::from_secs(30),
         ..SpoolerConfig::new(node)
     }
 }

@@ -702,7 +702,7 @@ async fn node_that_lost_its_lease_cannot_write(t: &TestStore) {
     // A bound, not a measurement: renewal notices within a third of the lease, but a loaded shared
     // database server can hold the run back for a while.
     eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "node-a to notice it lost the lease",
         || async { !spoolers.is_holder("tally").unwrap_or(true) },
     )
