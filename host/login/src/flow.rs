@@ -306,6 +306,18 @@ impl Inner {
     }
 
     /// Loads the authorization request named by `id`; `Err` is the page to show.
+    /// What every form submission starts with: the request, its form with the CSRF token checked, and the
+    /// authorization request the form continues (a refusal page otherwise).
+    async fn submitted(&self, parts: &Parts, body: &Bytes) -> Result<(Req, Form, Flow), Response> {
+        let req = Req::new(parts);
+        let form = Form::parse(body);
+        if !self.csrf_ok(&req, &form) {
+            return Err(self.csrf_refused(&req).await);
+        }
+        let flow = self.flow(&req, form.get("authRequest")).await?;
+        Ok((req, form, flow))
+    }
+
     async fn flow(&self, req: &Req, id: Option<&str>) -> Result<Flow, Response> {
         let none = Flow { request: None };
         let Some(id) = id.filter(|id| !id.is_empty()) else {
@@ -635,13 +647,8 @@ pub(crate) async fn login_page(State(inner): AppState, parts: Parts) -> Response
 
 /// `POST /login`: takes the login name and asks for the password.
 pub(crate) async fn login_name(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     match form.text("login_name", MAX_LOGIN_NAME) {
@@ -661,13 +668,8 @@ pub(crate) async fn login_name(State(inner): AppState, parts: Parts, body: Bytes
 
 /// `POST /login/password`: checks the password, with the pre- and post-authentication actions around it.
 pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let login_name = match form.text("login_name", MAX_LOGIN_NAME) {
@@ -902,13 +904,8 @@ pub(crate) async fn select_page(State(inner): AppState, parts: Parts) -> Respons
 
 /// `POST /login/select`: continues with one of the browser's sessions.
 pub(crate) async fn select_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let Ok(session_id) = form.text("session_id", MAX_ID) else {
@@ -1130,13 +1127,8 @@ pub(crate) async fn register_page(State(inner): AppState, parts: Parts) -> Respo
 /// `POST /login/register`: creates the user (pre-registration and post-creation actions around it) and logs
 /// them in.
 pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     if !registration_allowed(&inner, &flow).await {
@@ -1459,13 +1451,8 @@ pub(crate) async fn otp_page(State(inner): AppState, parts: Parts) -> Response {
 
 /// `POST /login/otp`: checks the code (or confirms the enrolment) and finishes the login.
 pub(crate) async fn otp_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let Some((held, user_id, user)) = awaiting_second_factor(&inner, &req).await else {
@@ -1598,13 +1585,8 @@ pub(crate) async fn verify_email_submit(
     parts: Parts,
     body: Bytes,
 ) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let Some((held, user_id)) = unverified(&inner, &req).await else {
@@ -1707,13 +1689,8 @@ pub(crate) async fn reset_page(State(inner): AppState, parts: Parts) -> Response
 
 /// `POST /login/reset`: sends a reset code to the login name's email (the same answer whether or not it exists).
 pub(crate) async fn reset_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let login_name = match form.text("login_name", MAX_LOGIN_NAME) {
@@ -1750,13 +1727,8 @@ pub(crate) async fn reset_password_submit(
     parts: Parts,
     body: Bytes,
 ) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let login_name = match form.text("login_name", MAX_LOGIN_NAME) {
@@ -1960,13 +1932,8 @@ pub(crate) async fn change_password_submit(
     parts: Parts,
     body: Bytes,
 ) -> Response {
-    let req = Req::new(&parts);
-    let form = Form::parse(&body);
-    if !inner.csrf_ok(&req, &form) {
-        return inner.csrf_refused(&req).await;
-    }
-    let flow = match inner.flow(&req, form.get("authRequest")).await {
-        Ok(flow) => flow,
+    let (req, form, flow) = match inner.submitted(&parts, &body).await {
+        Ok(submitted) => submitted,
         Err(response) => return response,
     };
     let Ok(session_id) = form.text("session_id", MAX_ID) else {
