@@ -32,11 +32,11 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 function pluginPath() {
   const candidates = [
     process.env.WARDEN_PLUGIN_WASM,
-    join(repo, 'plugins', 'dist', 'email-domains.wasm'),
-    join(repo, 'plugins', 'target', 'wasm32-wasip2', 'release', 'email_domains.wasm'),
+    join(repo, 'examples', 'plugins', 'dist', 'email-domains.wasm'),
+    join(repo, 'examples', 'plugins', 'target', 'wasm32-wasip2', 'release', 'email_domains.wasm'),
   ].filter(Boolean);
   const found = candidates.find((p) => existsSync(p));
-  assert.ok(found, `the email-domains example plugin is not built (looked at ${candidates.join(', ')}); run plugins/build.sh`);
+  assert.ok(found, `the email-domains example plugin is not built (looked at ${candidates.join(', ')}); run examples/plugins/build.sh`);
   return found;
 }
 

@@ -1,5 +1,5 @@
 //! The login hooks of action plugins: pre-authentication, post-authentication, pre-registration and
-//! post-creation, run through [`warden_plugins::PluginRegistry::run_hook`].
+//! post-creation, run through [`warden_plugin_host::PluginRegistry::run_hook`].
 //!
 //! The registry honours each binding's failure policy: an action allowed to fail that fails is skipped; one
 //! bound failing closed that fails (or is not loaded) makes the hook fail, which the pages show as a clear
@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use warden_domain::{Lifecycle, org::Organization, user::User};
-use warden_plugin::{ActionContext, ActionOutcome, AuthMethod, Hook, Metadata, Org, Profile};
+use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Hook, Metadata, Org, Profile};
 
 use crate::Inner;
 
@@ -38,16 +38,16 @@ pub(crate) struct Client {
 }
 
 /// The hook's view of a user.
-pub(crate) fn plugin_user(id: &str, user: &User) -> warden_plugin::User {
+pub(crate) fn plugin_user(id: &str, user: &User) -> warden_wasm_runtime::User {
     let human = user.human();
     let state = if user.locked {
-        warden_plugin::UserState::Locked
+        warden_wasm_runtime::UserState::Locked
     } else if user.lifecycle == Lifecycle::Inactive {
-        warden_plugin::UserState::Inactive
+        warden_wasm_runtime::UserState::Inactive
     } else {
-        warden_plugin::UserState::Active
+        warden_wasm_runtime::UserState::Active
     };
-    warden_plugin::User {
+    warden_wasm_runtime::User {
         id: id.to_owned(),
         org_id: user.org_id.clone(),
         username: user.login_name.clone(),

@@ -21,7 +21,7 @@ use warden_domain::{
     user::{Profile, User},
 };
 use warden_oidc::{OidcError, flow::AuthRequest};
-use warden_plugin::{AuthMethod, Hook};
+use warden_wasm_runtime::{AuthMethod, Hook};
 
 use crate::{
     Inner,
@@ -1181,7 +1181,7 @@ pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: 
     if password != confirm {
         return again(StatusCode::BAD_REQUEST, t.passwords_differ.to_owned()).await;
     }
-    let mut profile = warden_plugin::Profile {
+    let mut profile = warden_wasm_runtime::Profile {
         username: login_name.clone(),
         given_name: Some(given_name),
         family_name: Some(family_name),

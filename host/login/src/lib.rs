@@ -45,7 +45,7 @@ use std::{
 use axum::{Router, routing::get};
 use warden_command::Commands;
 use warden_oidc::flow::{AuthRequests, Sessions};
-use warden_plugins::PluginRegistry;
+use warden_plugin_host::PluginRegistry;
 use warden_query::Queries;
 
 use crate::cookies::{CookiePolicy, Csrf};

@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 use warden_domain::{Lifecycle, org::Organization, user::User};
-use warden_plugin::{ActionContext, ActionOutcome, AuthMethod, Claim, Hook, RESERVED_CLAIMS};
-use warden_plugins::PluginRegistry;
+use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Claim, Hook, RESERVED_CLAIMS};
+use warden_plugin_host::PluginRegistry;
 
 use crate::provider::Core;
 
@@ -28,16 +28,16 @@ pub(crate) struct ClaimsFor<'a> {
     pub(crate) roles: Vec<String>,
 }
 
-fn plugin_user(id: &str, user: &User) -> warden_plugin::User {
+fn plugin_user(id: &str, user: &User) -> warden_wasm_runtime::User {
     let human = user.human();
     let state = if user.locked {
-        warden_plugin::UserState::Locked
+        warden_wasm_runtime::UserState::Locked
     } else if user.lifecycle == Lifecycle::Inactive {
-        warden_plugin::UserState::Inactive
+        warden_wasm_runtime::UserState::Inactive
     } else {
-        warden_plugin::UserState::Active
+        warden_wasm_runtime::UserState::Active
     };
-    warden_plugin::User {
+    warden_wasm_runtime::User {
         id: id.to_owned(),
         org_id: user.org_id.clone(),
         username: user.login_name.clone(),
@@ -54,7 +54,7 @@ fn plugin_user(id: &str, user: &User) -> warden_plugin::User {
         metadata: user
             .metadata
             .iter()
-            .map(|(key, value)| warden_plugin::Metadata {
+            .map(|(key, value)| warden_wasm_runtime::Metadata {
                 key: key.clone(),
                 value: value.clone(),
             })
@@ -113,7 +113,7 @@ impl Core {
             .await
             .ok()
             .filter(|m| m.state.exists())
-            .map(|m| warden_plugin::Org {
+            .map(|m| warden_wasm_runtime::Org {
                 id: who.user.org_id.clone(),
                 name: m.state.name.clone(),
                 primary_domain: m.state.primary_domain.clone(),

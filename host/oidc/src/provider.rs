@@ -87,7 +87,7 @@ pub(crate) struct Core {
     pub(crate) rows: Rows,
     pub(crate) keys: KeyStore,
     /// The action plugins (pre-token, pre-userinfo), once wired.
-    pub(crate) plugins: std::sync::OnceLock<warden_plugins::PluginRegistry>,
+    pub(crate) plugins: std::sync::OnceLock<warden_plugin_host::PluginRegistry>,
 }
 
 /// A client, as authenticated (or identified) at an endpoint.
@@ -247,7 +247,7 @@ impl Provider {
 
     /// Runs the `pre-token` and `pre-userinfo` actions bound in `registry` from now on (a second call is
     /// ignored).
-    pub fn set_plugins(&self, registry: warden_plugins::PluginRegistry) {
+    pub fn set_plugins(&self, registry: warden_plugin_host::PluginRegistry) {
         let _ = self.core.plugins.set(registry);
     }
 

@@ -13,7 +13,7 @@ use axum::{
 use serde_json::json;
 use warden_api::ApiError;
 use warden_eventstore::Store;
-use warden_plugins::PluginRegistry;
+use warden_plugin_host::PluginRegistry;
 use warden_spooler::Spoolers;
 
 use crate::metrics::{self, HttpMetrics};

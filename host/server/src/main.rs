@@ -62,7 +62,7 @@ enum WorldArg {
     Action,
 }
 
-impl From<WorldArg> for warden_plugin::World {
+impl From<WorldArg> for warden_wasm_runtime::World {
     fn from(world: WorldArg) -> Self {
         match world {
             WorldArg::Validator => Self::Validator,
@@ -204,7 +204,7 @@ fn plugin_test(args: &PluginTestArgs) -> ExitCode {
         }
     };
     let runs = usize::try_from(args.runs).unwrap_or(1);
-    let report = runtime.block_on(warden_plugin::run_local_test(
+    let report = runtime.block_on(warden_wasm_runtime::run_local_test(
         &args.file,
         args.world.into(),
         &input,

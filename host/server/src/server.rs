@@ -7,8 +7,8 @@ use warden_eventstore::{ConnectOptions, Store, redact};
 use std::sync::Arc;
 
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap_with};
-use warden_plugin::{PluginRuntime, RuntimeConfig};
-use warden_plugins::{
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
+use warden_plugin_host::{
     PluginApiState, PluginRegistry, PluginService, PluginValidators, projection::ProjectionPlugins,
 };
 use warden_process::Cascades;
@@ -211,13 +211,13 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     .with_plugins(registry.clone());
     let oidc_routes = provider.router(&setup.instance_id, login.sessions());
     login.set_auth_requests(provider.auth_requests());
-    let plugin_routes = warden_plugins::router(PluginApiState::new(
+    let plugin_routes = warden_plugin_host::router(PluginApiState::new(
         PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
     ));
     let api = warden_api::router(
         warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side)
-            .with_extra_endpoints(warden_plugins::ENDPOINTS),
+            .with_extra_endpoints(warden_plugin_host::ENDPOINTS),
     )
     .merge(plugin_routes)
     .merge(oidc_routes)

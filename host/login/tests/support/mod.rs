@@ -17,8 +17,8 @@ use warden_command::{
 use warden_domain::user::Profile;
 use warden_eventstore::{Store, testing::TestStore};
 use warden_login::{Login, LoginConfig};
-use warden_plugin::{PluginRuntime, RuntimeConfig};
-use warden_plugins::{PluginRegistry, PluginService, PluginValidators};
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
+use warden_plugin_host::{PluginRegistry, PluginService, PluginValidators};
 use warden_query::{Consistency, ReadSide};
 use warden_spooler::SpoolerConfig;
 

@@ -88,7 +88,7 @@ pub struct Env {
     pub org_id: String,
     pub project_id: String,
     pub sessions: Arc<TestSessions>,
-    pub registry: warden_plugins::PluginRegistry,
+    pub registry: warden_plugin_host::PluginRegistry,
     pub master_key: MasterKey,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -124,7 +124,7 @@ pub const PASSWORD: &str = "Correct-Horse-Battery-9";
 
 async fn start_with(t: TestStore, login_pages: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let registry = warden_plugins::PluginRegistry::new(t.store.clone(), runtime());
+    let registry = warden_plugin_host::PluginRegistry::new(t.store.clone(), runtime());
     registry.sync().await.unwrap();
     let commands = Commands::new(t.store.clone(), CommandsConfig::default());
     let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
@@ -206,11 +206,11 @@ async fn start_with(t: TestStore, login_pages: bool) -> Env {
 }
 
 /// One plugin runtime for all tests of a binary (compiled code is shared).
-fn runtime() -> warden_plugin::PluginRuntime {
-    static RUNTIME: std::sync::OnceLock<warden_plugin::PluginRuntime> = std::sync::OnceLock::new();
+fn runtime() -> warden_wasm_runtime::PluginRuntime {
+    static RUNTIME: std::sync::OnceLock<warden_wasm_runtime::PluginRuntime> = std::sync::OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            warden_plugin::PluginRuntime::new(warden_plugin::RuntimeConfig::default()).unwrap()
+            warden_wasm_runtime::PluginRuntime::new(warden_wasm_runtime::RuntimeConfig::default()).unwrap()
         })
         .clone()
 }
@@ -221,7 +221,7 @@ impl Env {
         let bytes = warden_plugin_fixtures::bytes(warden_plugin_fixtures::ORG_CLAIMS);
         let caller = Caller::system(&self.instance_id);
         let service =
-            warden_plugins::PluginService::new(self.commands.clone(), self.registry.clone());
+            warden_plugin_host::PluginService::new(self.commands.clone(), self.registry.clone());
         let plugin = service
             .upload(&caller, "org-claims", "claims", &bytes)
             .await

@@ -1,0 +1,204 @@
+//! The validator plugins in the command pipeline: [`PluginValidators`] is the [`CommandValidator`] that
+//! runs every validator binding matching a command.
+
+use serde_json::Value;
+use warden_command::{
+    CommandValidator, ValidationRequest, ValidatorError, Violation,
+    validator::{ProposedEvent, ValidationFuture},
+};
+use warden_wasm_runtime::{
+    Actor, CallError, Command, CommandPayload, Event, FailurePolicy, Profile, ValidatorInput,
+    ValidatorOutcome,
+};
+
+use crate::registry::{PluginRegistry, ValidatorBinding};
+
+/// The code of the violation reported when a validator bound failing closed fails.
+pub const PLUGIN_FAILED: &str = "plugin.failed";
+
+/// Runs the validator plugins bound to each command (see [`PluginRegistry::validators_for`]), except
+/// commands that manage plugins ([`is_plugin_management`]), so plugins can always be managed.
+///
+/// Violations of all matching bindings are collected. A plugin fault (trap, timeout, exhausted memory, an
+/// error of its own) under a binding that fails closed refuses the command with a violation of code
+/// [`PLUGIN_FAILED`] naming the plugin; under a binding that allows failure it is logged and skipped. A
+/// failure of the host (no free instance slot, a plugin bound failing closed that could not be loaded) is a
+/// [`ValidatorError`]: the command fails as unavailable and can be retried.
+#[derive(Debug, Clone)]
+pub struct PluginValidators {
+    registry: PluginRegistry,
+}
+
+impl PluginValidators {
+    /// The validators of `registry`.
+    pub fn new(registry: PluginRegistry) -> Self {
+        Self { registry }
+    }
+
+    async fn check(&self, request: &ValidationRequest) -> Result<Vec<Violation>, ValidatorError> {
+        if is_plugin_management(&request.command_type) {
+            return Ok(Vec::new());
+        }
+        let bindings = self.registry.validators_for(
+            &request.instance_id,
+            request.org_id.as_deref(),
+            &request.command_type,
+        );
+        if bindings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input = validator_input(request);
+        let mut violations = Vec::new();
+        for binding in bindings {
+            violations.extend(self.run(&binding, &input).await?);
+        }
+        Ok(violations)
+    }
+
+    async fn run(
+        &self,
+        binding: &ValidatorBinding,
+        input: &ValidatorInput,
+    ) -> Result<Vec<Violation>, ValidatorError> {
+        let Some(bound) = &binding.plugin else {
+            return match binding.failure_policy {
+                FailurePolicy::FailClosed => Err(ValidatorError {
+                    validator: binding.name.clone(),
+                    reason:
+                        "the plugin is bound failing closed but its active version is not loaded"
+                            .into(),
+                }),
+                FailurePolicy::AllowFailure => {
+                    tracing::warn!(plugin = %binding.name, "validator is not loaded; the binding allows failure, going on");
+                    Ok(Vec::new())
+                }
+            };
+        };
+        let result = self
+            .registry
+            .runtime()
+            .validate(&bound.loaded, &bound.binding, input)
+            .await;
+        let outcome = bound
+            .binding
+            .failure_policy
+            .resolve(&bound.name, result, || ValidatorOutcome::Ok);
+        match outcome {
+            Ok(ValidatorOutcome::Ok) => Ok(Vec::new()),
+            Ok(ValidatorOutcome::Violations(found)) => Ok(found
+                .into_iter()
+                .map(|v| Violation {
+                    field: v.field,
+                    code: v.code,
+                    message: v.message,
+                })
+                .collect()),
+            Err(error) if error.is_plugin_fault() => {
+                tracing::warn!(plugin = %bound.name, %error, "validator failed; the binding fails closed");
+                Ok(vec![plugin_failed(&bound.name, &error)])
+            }
+            Err(error) => Err(ValidatorError {
+                validator: bound.name.clone(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// Whether a command manages plugins (`plugin.*`). Validators never run on those: a validator bound to
+/// `*` that fails closed must not be able to block its own unbinding.
+pub fn is_plugin_management(command_type: &str) -> bool {
+    command_type.starts_with("plugin.")
+}
+
+impl CommandValidator for PluginValidators {
+    fn validate<'a>(&'a self, request: &'a ValidationRequest) -> ValidationFuture<'a> {
+        Box::pin(self.check(request))
+    }
+}
+
+fn plugin_failed(name: &str, error: &CallError) -> Violation {
+    Violation {
+        field: String::new(),
+        code: PLUGIN_FAILED.into(),
+        message: format!(
+            "the validation plugin `{name}` failed ({}), and its binding refuses commands it cannot check",
+            error.kind()
+        ),
+    }
+}
+
+/// What a validator plugin sees of a request.
+pub fn validator_input(request: &ValidationRequest) -> ValidatorInput {
+    ValidatorInput {
+        command: Command {
+            command_type: request.command_type.clone(),
+            instance_id: request.instance_id.clone(),
+            org_id: request.org_id.clone(),
+            aggregate_type: request.aggregate_type.clone(),
+            aggregate_id: request.aggregate_id.clone(),
+            actor: Actor {
+                user_id: request.actor.user_id.clone(),
+                org_id: request.actor.org_id.clone(),
+            },
+            payload: payload(&request.command_type, &request.payload),
+        },
+        state: request.state.clone(),
+        events: request.events.iter().map(|e| event(request, e)).collect(),
+    }
+}
+
+fn event(request: &ValidationRequest, proposed: &ProposedEvent) -> Event {
+    Event {
+        instance_id: request.instance_id.clone(),
+        org_id: request.org_id.clone(),
+        aggregate_type: request.aggregate_type.clone(),
+        aggregate_id: request.aggregate_id.clone(),
+        sequence: 0,
+        position: 0,
+        event_type: proposed.event_type.clone(),
+        revision: proposed.revision,
+        creator: request.actor.user_id.clone(),
+        created_at: 0,
+        payload: proposed.payload.clone(),
+    }
+}
+
+fn text(value: &Value, pointer: &str) -> Option<String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn profile(payload: &Value) -> Profile {
+    Profile {
+        username: text(payload, "/login_name").unwrap_or_default(),
+        given_name: text(payload, "/profile/given_name"),
+        family_name: text(payload, "/profile/family_name"),
+        display_name: text(payload, "/profile/display_name"),
+        preferred_language: text(payload, "/profile/preferred_language"),
+        email: text(payload, "/email"),
+        phone: text(payload, "/phone"),
+    }
+}
+
+/// The typed payload of the commands whose shape plugins know; JSON for any other.
+fn payload(command_type: &str, payload: &Value) -> CommandPayload {
+    match command_type {
+        "user.human.add" => CommandPayload::AddHumanUser(profile(payload)),
+        "user.profile.change" => CommandPayload::ChangeProfile(Profile {
+            given_name: text(payload, "/profile/given_name"),
+            family_name: text(payload, "/profile/family_name"),
+            display_name: text(payload, "/profile/display_name"),
+            preferred_language: text(payload, "/profile/preferred_language"),
+            ..Profile::default()
+        }),
+        "user.email.change" => {
+            CommandPayload::ChangeEmail(text(payload, "/email").unwrap_or_default())
+        }
+        "org.add" => CommandPayload::AddOrg(text(payload, "/name").unwrap_or_default()),
+        _ => CommandPayload::Other(payload.clone()),
+    }
+}
