@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 use warden_domain::{Lifecycle, org::Organization, user::User};
-use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Claim, Hook, RESERVED_CLAIMS};
 use warden_plugin_host::PluginRegistry;
+use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Claim, Hook, RESERVED_CLAIMS};
 
 use crate::provider::Core;
 

@@ -29,10 +29,10 @@ use warden_api::ApiState;
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
 use warden_domain::plugin::{BindingSettings, BindingTarget, FailurePolicy, Limits};
 use warden_eventstore::testing::{self, TestStore};
-use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 use warden_plugin_host::{PluginRegistry, PluginService, PluginValidators};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 
 struct Setup {
     app: Router,

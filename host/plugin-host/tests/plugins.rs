@@ -12,9 +12,9 @@ use warden_api::ApiError;
 use warden_command::{Caller, Identity};
 use warden_eventstore::both_backends;
 use warden_eventstore::{ConnectOptions, Eventstore, Store, testing::TestStore};
-use warden_wasm_runtime::{ActionContext, ActionOutcome, Hook, Org};
 use warden_plugin_fixtures as fixtures;
 use warden_plugin_host::{PluginApiState, PluginRegistry};
+use warden_wasm_runtime::{ActionContext, ActionOutcome, Hook, Org};
 
 #[macro_use]
 mod common;

@@ -7,13 +7,13 @@ use warden_eventstore::{ConnectOptions, Store, redact};
 use std::sync::Arc;
 
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap_with};
-use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 use warden_plugin_host::{
     PluginApiState, PluginRegistry, PluginService, PluginValidators, projection::ProjectionPlugins,
 };
 use warden_process::Cascades;
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 
 use crate::{
     Config,

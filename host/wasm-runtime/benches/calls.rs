@@ -12,11 +12,11 @@
 
 use std::time::{Duration, Instant};
 
+use warden_plugin_fixtures as fixtures;
 use warden_wasm_runtime::{
     Actor, Binding, Command, CommandPayload, Limits, PluginRuntime, Profile, RuntimeConfig,
     ValidatorInput, ValidatorOutcome,
 };
-use warden_plugin_fixtures as fixtures;
 
 fn input() -> ValidatorInput {
     ValidatorInput {

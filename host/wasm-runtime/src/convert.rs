@@ -3,11 +3,11 @@
 //! A future WIT version gets its own bindings module and its own conversions here; the host types stay
 //! the one shape the rest of the server uses.
 
+use crate::runtime::{MAX_VIOLATION_MESSAGE, truncated};
+use crate::types::*;
 use crate::wit::action::exports::warden::plugin::login_hooks as hooks;
 use crate::wit::validator::exports::warden::plugin::validation;
 use crate::wit::validator::warden::plugin::types as wit;
-use crate::runtime::{MAX_VIOLATION_MESSAGE, truncated};
-use crate::types::*;
 
 impl From<&Event> for wit::Event {
     fn from(e: &Event) -> Self {

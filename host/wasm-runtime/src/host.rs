@@ -12,10 +12,10 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::binding::{Binding, Capabilities};
-use crate::wit::projection::warden::plugin::views::{self, ViewError};
-use crate::wit::validator::warden::plugin::{config, log, types};
 use crate::runtime::truncated;
 use crate::views::{PendingWrites, ViewStore, check_key, check_table, check_value};
+use crate::wit::projection::warden::plugin::views::{self, ViewError};
+use crate::wit::validator::warden::plugin::{config, log, types};
 
 /// Bounds on what one call may write to its log and standard streams.
 #[derive(Debug, Clone, Copy)]

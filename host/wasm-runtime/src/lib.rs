@@ -60,7 +60,6 @@
 //!   with `profile` for `pre_registration` and `user` for `post_creation`.
 
 mod binding;
-mod wit;
 mod convert;
 mod error;
 mod host;
@@ -69,6 +68,7 @@ mod metrics;
 mod runtime;
 mod types;
 mod views;
+mod wit;
 
 pub use binding::{Binding, Capabilities, DirGrant, FailurePolicy, Limits};
 pub use error::{CallError, PluginError};

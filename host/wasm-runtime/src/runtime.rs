@@ -18,10 +18,6 @@ use wasmtime::{
 };
 
 use crate::binding::Binding;
-use crate::wit::action::{Action, ActionPre};
-use crate::wit::projection::{Projection, ProjectionPre};
-use crate::wit::validator::warden::plugin::types as wit;
-use crate::wit::validator::{Validator, ValidatorPre};
 use crate::error::{CallError, PluginError};
 use crate::host::{CallLimiter, HostState, OutputBudget, ViewAccess};
 use crate::metrics::{MetricsSnapshot, PluginMetrics};
@@ -30,6 +26,10 @@ use crate::types::{
     ValidatorOutcome, Violation,
 };
 use crate::views::ViewStore;
+use crate::wit::action::{Action, ActionPre};
+use crate::wit::projection::{Projection, ProjectionPre};
+use crate::wit::validator::warden::plugin::types as wit;
+use crate::wit::validator::{Validator, ValidatorPre};
 
 /// The WIT package version this runtime serves.
 pub const WIT_VERSION: &str = "0.1.0";

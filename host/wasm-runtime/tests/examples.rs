@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use warden_plugin_fixtures as fixtures;
 use warden_wasm_runtime::{
     ActionOutcome, Binding, CallError, Claim, Event, Hook, MemoryViewStore, PluginError, Profile,
     ValidatorOutcome, ViewFuture, ViewStore, ViewStoreError, World,
 };
-use warden_plugin_fixtures as fixtures;
 
 use common::{load, login, new_user, runtime};
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use warden_plugin_fixtures as fixtures;
 use warden_wasm_runtime::{
     Binding, CallError, Capabilities, DirGrant, FailurePolicy, Limits, PluginRuntime,
     RuntimeConfig, ValidatorOutcome, Violation,
 };
-use warden_plugin_fixtures as fixtures;
 
 use common::{load, new_user, runtime};
 

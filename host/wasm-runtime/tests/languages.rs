@@ -4,10 +4,10 @@ mod common;
 
 use std::time::Duration;
 
+use warden_plugin_fixtures as fixtures;
 use warden_wasm_runtime::{
     Binding, CallError, CommandPayload, Limits, ValidatorOutcome, Violation, World,
 };
-use warden_plugin_fixtures as fixtures;
 
 use common::{new_user, runtime};
 

@@ -1,8 +1,8 @@
 //! `run_local_test`, the engine of `warden plugin test`, with the documented input formats.
 
 use serde_json::json;
-use warden_wasm_runtime::{LocalTestError, PluginError, World, run_local_test};
 use warden_plugin_fixtures as fixtures;
+use warden_wasm_runtime::{LocalTestError, PluginError, World, run_local_test};
 
 fn path(p: &str) -> &std::path::Path {
     std::path::Path::new(p)

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use warden_wasm_runtime::{Binding, CallError, Limits};
 use warden_plugin_fixtures as fixtures;
+use warden_wasm_runtime::{Binding, CallError, Limits};
 
 use common::{load, new_user, runtime};
 

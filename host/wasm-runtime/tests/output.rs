@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use warden_wasm_runtime::{Binding, CallError, ValidatorOutcome};
 use warden_plugin_fixtures as fixtures;
+use warden_wasm_runtime::{Binding, CallError, ValidatorOutcome};
 
 use common::{load, new_user, runtime};
 

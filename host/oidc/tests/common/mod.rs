@@ -207,10 +207,12 @@ async fn start_with(t: TestStore, login_pages: bool) -> Env {
 
 /// One plugin runtime for all tests of a binary (compiled code is shared).
 fn runtime() -> warden_wasm_runtime::PluginRuntime {
-    static RUNTIME: std::sync::OnceLock<warden_wasm_runtime::PluginRuntime> = std::sync::OnceLock::new();
+    static RUNTIME: std::sync::OnceLock<warden_wasm_runtime::PluginRuntime> =
+        std::sync::OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            warden_wasm_runtime::PluginRuntime::new(warden_wasm_runtime::RuntimeConfig::default()).unwrap()
+            warden_wasm_runtime::PluginRuntime::new(warden_wasm_runtime::RuntimeConfig::default())
+                .unwrap()
         })
         .clone()
 }

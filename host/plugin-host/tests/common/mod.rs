@@ -16,11 +16,11 @@ use tower::ServiceExt;
 use warden_api::ApiState;
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
 use warden_eventstore::{Store, testing::TestStore};
-use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 use warden_plugin_fixtures as fixtures;
 use warden_plugin_host::{PluginApiState, PluginRegistry, PluginService, PluginValidators};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 
 /// One plugin runtime for all tests (as in the server: one per process).
 pub fn runtime() -> PluginRuntime {
