@@ -204,13 +204,7 @@ async fn registration_follows_the_login_policy(t: TestStore) {
         "{:?}",
         page.location()
     );
-    let user = server
-        .read_side
-        .queries()
-        .user_by_login_name(&server.instance_id, "rita")
-        .await
-        .unwrap()
-        .expect("registered");
+    let user = registered(&server, "rita").await;
     // The emailed code verifies the address and ends the login at the client.
     let verify = get(&browser, &server.at(page.location().unwrap())).await;
     let form = verify.form("/login/verify-email");
@@ -471,13 +465,7 @@ async fn registration_runs_the_registration_actions(t: TestStore) {
     let browser = server.browser();
     let page = register(&server, &browser, &authorize, "sam").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    let sam = server
-        .read_side
-        .queries()
-        .user_by_login_name(&server.instance_id, "sam")
-        .await
-        .unwrap()
-        .expect("registered");
+    let sam = registered(&server, "sam").await;
     let user = server
         .commands
         .load::<warden_domain::user::User>(&server.instance_id, &sam.id)
@@ -511,6 +499,28 @@ async fn registration_runs_the_registration_actions(t: TestStore) {
             .unwrap()
             .is_none()
     );
+}
+
+/// The registered user `login_name` as the users view shows it, once the view has caught up with the
+/// registration (the view is eventually consistent; the bound only stops a hang).
+async fn registered(server: &Server, login_name: &str) -> warden_query::UserView {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = server
+            .read_side
+            .queries()
+            .user_by_login_name(&server.instance_id, login_name)
+            .await
+            .unwrap();
+        if let Some(user) = found {
+            return user;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{login_name} is not in the users view"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Whether the user must still change its password, and how many times its password was set.
