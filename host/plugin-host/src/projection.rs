@@ -54,11 +54,11 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 use warden_eventstore::{Cursor, Event, Store};
-use warden_wasm_runtime::{
-    Binding, CallError, LoadedPlugin, PluginRuntime, ViewFuture, ViewStore, ViewStoreError, World,
-};
 use warden_spooler::{
     BoxFuture, Db, Projection, ProjectionError, Spoolers, SqlValue, ViewTx, params,
+};
+use warden_wasm_runtime::{
+    Binding, CallError, LoadedPlugin, PluginRuntime, ViewFuture, ViewStore, ViewStoreError, World,
 };
 
 use crate::registry::ProjectionPluginSpec;

@@ -12,9 +12,9 @@ use warden_api::ApiError;
 use warden_command::{Caller, Identity};
 use warden_eventstore::both_backends;
 use warden_eventstore::{ConnectOptions, Eventstore, Store, testing::TestStore};
-use warden_wasm_runtime::{ActionContext, ActionOutcome, Hook, Org};
 use warden_plugin_fixtures as fixtures;
 use warden_plugin_host::{PluginApiState, PluginRegistry};
+use warden_wasm_runtime::{ActionContext, ActionOutcome, Hook, Org};
 
 #[macro_use]
 mod common;
@@ -225,10 +225,18 @@ async fn uploads_are_checked_and_need_the_permission(t: TestStore) {
     assert_eq!(ApiError::from(denied).status(), StatusCode::FORBIDDEN);
 
     // Over the size limit: 413.
-    let small = warden_plugin_host::router(PluginApiState::new(
-        server.service.clone().with_max_component_bytes(1024),
-        server.instance_id.clone(),
-    ));
+    let small = warden_api::router_with(
+        warden_api::ApiState::new(
+            server.service.commands().clone(),
+            server.instance_id.clone(),
+            &server.read_side,
+        ),
+        PluginApiState::new(
+            server.service.clone().with_max_component_bytes(1024),
+            server.instance_id.clone(),
+        )
+        .into_endpoints(),
+    );
     let too_large = send(
         &small,
         &server.token,

@@ -17,13 +17,13 @@ use warden_eventstore::both_backends;
 use warden_eventstore::{
     AggregateKey, Cursor, Eventstore, Expected, NewEvent, Push, Store, testing::TestStore,
 };
-use warden_wasm_runtime::{Binding, LoadedPlugin, PluginRuntime, RuntimeConfig};
 use warden_plugin_fixtures as fixtures;
 use warden_plugin_host::projection::{
     Page, PluginProjection, ViewRow, add_projection, plugin_view_row, plugin_view_rows,
     projection_name, remove_projection, served_projection,
 };
 use warden_spooler::{Db, SpoolerConfig, Spoolers, params};
+use warden_wasm_runtime::{Binding, LoadedPlugin, PluginRuntime, RuntimeConfig};
 
 both_backends!(
     ref:

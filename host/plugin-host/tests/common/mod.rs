@@ -16,11 +16,11 @@ use tower::ServiceExt;
 use warden_api::ApiState;
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
 use warden_eventstore::{Store, testing::TestStore};
-use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 use warden_plugin_fixtures as fixtures;
 use warden_plugin_host::{PluginApiState, PluginRegistry, PluginService, PluginValidators};
 use warden_query::ReadSide;
 use warden_spooler::SpoolerConfig;
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 
 /// One plugin runtime for all tests (as in the server: one per process).
 pub fn runtime() -> PluginRuntime {
@@ -79,14 +79,10 @@ impl Server {
         );
         let _follower = projections.spawn(registry.projections());
         let service = PluginService::new(commands.clone(), registry.clone());
-        let app = warden_plugin_host::router(PluginApiState::new(
-            service.clone(),
-            report.instance_id.clone(),
-        ))
-        .merge(warden_api::router(
-            ApiState::new(commands.clone(), report.instance_id.clone(), &read_side)
-                .with_extra_endpoints(warden_plugin_host::ENDPOINTS),
-        ));
+        let app = warden_api::router_with(
+            ApiState::new(commands.clone(), report.instance_id.clone(), &read_side),
+            PluginApiState::new(service.clone(), report.instance_id.clone()).into_endpoints(),
+        );
         Self {
             app,
             registry,
