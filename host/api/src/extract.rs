@@ -6,9 +6,9 @@ use axum::{
     http::{HeaderMap, StatusCode, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
-use warden_command::Caller;
+use warden_command::{Caller, Commands};
 
-use crate::{ApiState, error::ApiError};
+use crate::error::ApiError;
 
 /// A JSON request body. Needs `Content-Type: application/json`; the error of a body that does not
 /// deserialize names the field at fault (unknown, missing, of the wrong type or out of range).
@@ -298,14 +298,23 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
-/// The caller, authenticated by `Authorization: Bearer <personal access token>`.
+/// The state of a router whose endpoints take an [`Authenticated`] caller.
+pub trait Authenticator: Send + Sync {
+    /// The command pipeline, which checks tokens.
+    fn commands(&self) -> &Commands;
+    /// The instance requests act in.
+    fn instance_id(&self) -> &str;
+}
+
+/// The caller, authenticated by `Authorization: Bearer <personal access token>` (or an access token of the
+/// OpenID Connect provider).
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
-impl FromRequestParts<ApiState> for Authenticated {
+impl<S: Authenticator> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthenticated(false));
         };
@@ -317,8 +326,8 @@ impl FromRequestParts<ApiState> for Authenticated {
             .map(|(_, token)| token.trim())
             .ok_or_else(|| ApiError::unauthenticated(true))?;
         let caller = state
-            .commands
-            .authenticate(&state.instance_id, token)
+            .commands()
+            .authenticate(state.instance_id(), token)
             .await?;
         Ok(Authenticated(caller))
     }

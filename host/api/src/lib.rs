@@ -39,14 +39,15 @@
 
 #![warn(missing_docs)]
 
-mod dto;
+mod authz;
+mod bodies;
 mod error;
 pub mod extract;
 pub mod openapi;
-mod read;
 mod routes;
 pub mod schema;
 mod time;
+mod view;
 
 use std::sync::Arc;
 
@@ -60,18 +61,17 @@ use warden_command::Commands;
 use warden_query::{Queries, ReadSide};
 use warden_spooler::Spoolers;
 
-pub use dto::{MaybeSecret, SecretCreated, WriteDetails};
+pub use bodies::{MaybeSecret, SecretCreated, WriteDetails};
 pub use error::{ApiError, ErrorBody, ViolationBody};
-pub use read::{
-    AppType, ApplicationBody, HumanBody, InstanceBody, ListPage, MachineBody, MachineKeyBody,
-    MembershipBody, MembershipScope, MetadataBody, OrgBody, OrgDomainBody, PersonalAccessTokenBody,
-    PoliciesBody, PolicyBody, ProjectBody, ProjectGrantBody, ProjectRoleBody, ResourceState,
-    SortDirection, UserBody, UserGrantBody, UserType,
-};
+pub use openapi::Endpoint;
 pub use routes::{
-    AuditEvent, EventsPage, FailedEventBody, InstanceDomainsBody, Items, ProjectionBody,
-    ProjectionsBody, RebuildBody,
+    AppType, ApplicationBody, AuditEvent, EventsPage, FailedEventBody, HumanBody, InstanceBody,
+    InstanceDomainsBody, MachineBody, MachineKeyBody, MembershipBody, MembershipScope,
+    MetadataBody, OrgBody, OrgDomainBody, PersonalAccessTokenBody, PoliciesBody, PolicyBody,
+    ProjectBody, ProjectGrantBody, ProjectRoleBody, ProjectionBody, ProjectionsBody, RebuildBody,
+    UserBody, UserGrantBody, UserType,
 };
+pub use view::{Items, ListPage, ResourceState, SortDirection};
 
 /// The largest request body accepted, in bytes (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -87,8 +87,8 @@ pub struct ApiState {
     pub spoolers: Spoolers,
     /// The instance requests act in.
     pub instance_id: Arc<str>,
-    /// Routes served beside the API by other crates, added to `/openapi.json`.
-    pub extra_endpoints: openapi::ExtraEndpoints,
+    /// What `/openapi.json` documents: every endpoint of the router's table.
+    operations: Arc<[openapi::Operation]>,
     /// The OpenAPI document, generated at the first request.
     openapi: Arc<std::sync::OnceLock<Vec<u8>>>,
 }
@@ -102,25 +102,38 @@ impl ApiState {
             queries: read_side.queries().clone(),
             spoolers: read_side.spoolers().clone(),
             instance_id: Arc::from(instance_id.into()),
-            extra_endpoints: &[],
+            operations: Arc::new([]),
             openapi: Arc::default(),
         }
     }
+}
 
-    /// Documents routes served beside the API (method, path, summary) in `/openapi.json`.
-    #[must_use]
-    pub fn with_extra_endpoints(mut self, endpoints: openapi::ExtraEndpoints) -> Self {
-        self.extra_endpoints = endpoints;
-        self.openapi = Arc::default();
-        self
+impl extract::Authenticator for ApiState {
+    fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    fn instance_id(&self) -> &str {
+        &self.instance_id
     }
 }
 
 /// The API's routes: `/api/v1/...` and `GET /openapi.json`, with a JSON 404/405 for anything else.
 pub fn router(state: ApiState) -> Router {
+    router_with(state, Vec::new())
+}
+
+/// The API's routes and `more` endpoints of the same table (such as the plugin endpoints): `/openapi.json`
+/// documents them all, and they share the body limit of [`MAX_BODY_BYTES`], the JSON 404/405 and the log of
+/// server errors.
+pub fn router_with(mut state: ApiState, more: Vec<Endpoint>) -> Router {
+    let mut endpoints = routes::endpoints();
+    endpoints.extend(more);
+    state.operations = endpoints.iter().map(|e| e.operation.clone()).collect();
+    state.openapi = Arc::default();
     let mut router = Router::new();
-    for endpoint in routes::endpoints() {
-        router = router.route(endpoint.path, endpoint.route);
+    for endpoint in endpoints {
+        router = router.route(endpoint.operation.path, endpoint.route);
     }
     router
         .fallback(|| async { ApiError::no_route() })
@@ -139,7 +152,7 @@ async fn log_server_errors(request: Request, next: Next) -> Response {
     response
 }
 
-/// The OpenAPI document as JSON, as served at `GET /openapi.json` (without extra endpoints).
+/// The OpenAPI document of [`router`]'s endpoints, as served at `GET /openapi.json`.
 pub fn openapi_document() -> serde_json::Value {
-    openapi::document(&routes::endpoints())
+    openapi::document(routes::endpoints().iter().map(|e| &e.operation))
 }

@@ -27,9 +27,10 @@ fn root_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.root_schema_for::<T>()
 }
 
-/// One route of the API with its documentation.
-pub(crate) struct Endpoint {
-    pub(crate) method: Method,
+/// What `/openapi.json` says of one route.
+#[derive(Clone)]
+pub struct Operation {
+    method: Method,
     pub(crate) path: &'static str,
     operation_id: &'static str,
     summary: &'static str,
@@ -40,12 +41,33 @@ pub(crate) struct Endpoint {
     query: Option<SchemaFn>,
     response: Option<SchemaFn>,
     status: StatusCode,
-    pub(crate) route: MethodRouter<ApiState>,
+    described: Option<fn() -> Value>,
 }
 
-impl Endpoint {
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// One route with its documentation: the handler, and what `/openapi.json` says of it.
+///
+/// `S` is the state of the handler; [`Endpoint::with_state`] turns an endpoint served with a state of its own
+/// (such as the plugin endpoints') into one of the API's table.
+pub struct Endpoint<S = ApiState> {
+    pub(crate) operation: Operation,
+    pub(crate) route: MethodRouter<S>,
+}
+
+impl<S> std::fmt::Debug for Endpoint<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.operation.fmt(f)
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
     /// An authenticated endpoint answering 200 without a documented body.
-    pub(crate) fn new<H, T>(
+    pub fn new<H, T>(
         method: Method,
         path: &'static str,
         operation_id: &'static str,
@@ -53,28 +75,31 @@ impl Endpoint {
         handler: H,
     ) -> Self
     where
-        H: Handler<T, ApiState>,
+        H: Handler<T, S>,
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
         Self {
-            method,
-            path,
-            operation_id,
-            summary,
-            permission: None,
-            authenticated: true,
-            request: None,
-            request_optional: false,
-            query: None,
-            response: None,
-            status: StatusCode::OK,
+            operation: Operation {
+                method,
+                path,
+                operation_id,
+                summary,
+                permission: None,
+                authenticated: true,
+                request: None,
+                request_optional: false,
+                query: None,
+                response: None,
+                status: StatusCode::OK,
+                described: None,
+            },
             route: axum::routing::on(filter, handler),
         }
     }
 
     /// A `POST` endpoint.
-    pub(crate) fn post<H: Handler<T, ApiState>, T: 'static>(
+    pub fn post<H: Handler<T, S>, T: 'static>(
         path: &'static str,
         operation_id: &'static str,
         summary: &'static str,
@@ -84,7 +109,7 @@ impl Endpoint {
     }
 
     /// A `PUT` endpoint.
-    pub(crate) fn put<H: Handler<T, ApiState>, T: 'static>(
+    pub fn put<H: Handler<T, S>, T: 'static>(
         path: &'static str,
         operation_id: &'static str,
         summary: &'static str,
@@ -94,7 +119,7 @@ impl Endpoint {
     }
 
     /// A `DELETE` endpoint.
-    pub(crate) fn delete<H: Handler<T, ApiState>, T: 'static>(
+    pub fn delete<H: Handler<T, S>, T: 'static>(
         path: &'static str,
         operation_id: &'static str,
         summary: &'static str,
@@ -104,7 +129,7 @@ impl Endpoint {
     }
 
     /// A `GET` endpoint.
-    pub(crate) fn get<H: Handler<T, ApiState>, T: 'static>(
+    pub fn get<H: Handler<T, S>, T: 'static>(
         path: &'static str,
         operation_id: &'static str,
         summary: &'static str,
@@ -114,112 +139,117 @@ impl Endpoint {
     }
 
     /// The permission the caller needs (documented as `x-permission`).
-    pub(crate) fn permission(mut self, permission: Permission) -> Self {
-        self.permission = Some(permission);
+    #[must_use]
+    pub fn permission(mut self, permission: Permission) -> Self {
+        self.operation.permission = Some(permission);
         self
     }
 
     /// Served without authentication.
-    pub(crate) fn public(mut self) -> Self {
-        self.authenticated = false;
+    #[must_use]
+    pub fn public(mut self) -> Self {
+        self.operation.authenticated = false;
         self
     }
 
     /// Takes a JSON body of type `T`.
-    pub(crate) fn body<T: JsonSchema>(mut self) -> Self {
-        self.request = Some(schema_of::<T>);
+    #[must_use]
+    pub fn body<T: JsonSchema>(mut self) -> Self {
+        self.operation.request = Some(schema_of::<T>);
         self
     }
 
     /// Takes an optional JSON body of type `T`.
-    pub(crate) fn optional_body<T: JsonSchema>(mut self) -> Self {
-        self.request = Some(schema_of::<T>);
-        self.request_optional = true;
+    #[must_use]
+    pub fn optional_body<T: JsonSchema>(mut self) -> Self {
+        self.operation.request = Some(schema_of::<T>);
+        self.operation.request_optional = true;
         self
     }
 
     /// Takes query parameters, the properties of `T`.
-    pub(crate) fn query<T: JsonSchema>(mut self) -> Self {
-        self.query = Some(root_schema_of::<T>);
+    #[must_use]
+    pub fn query<T: JsonSchema>(mut self) -> Self {
+        self.operation.query = Some(root_schema_of::<T>);
         self
     }
 
     /// Answers `status` with a JSON body of type `T`.
-    pub(crate) fn returns<T: JsonSchema>(mut self, status: StatusCode) -> Self {
-        self.response = Some(schema_of::<T>);
-        self.status = status;
+    #[must_use]
+    pub fn returns<T: JsonSchema>(mut self, status: StatusCode) -> Self {
+        self.operation.response = Some(schema_of::<T>);
+        self.operation.status = status;
         self
+    }
+
+    /// Documented by `operation` rather than by Rust types, for bodies that are not JSON or whose schema is
+    /// written out: it gives the OpenAPI members `parameters` (beside the path's), `requestBody` and
+    /// `responses` (beside a `4XX` and a `default` answer with the common error body). Schemas may refer to
+    /// `#/components/schemas/ErrorBody`.
+    #[must_use]
+    pub fn described_by(mut self, operation: fn() -> Value) -> Self {
+        self.operation.described = Some(operation);
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.operation.method
+    }
+
+    /// The path, with `{name}` path parameters.
+    pub fn path(&self) -> &'static str {
+        self.operation.path
+    }
+
+    /// The endpoint with its handler's state given, as an endpoint of a router with state `S2`.
+    pub fn with_state<S2>(self, state: S) -> Endpoint<S2> {
+        Endpoint {
+            operation: self.operation,
+            route: self.route.with_state(state),
+        }
     }
 }
 
-/// A route served beside the API by another crate, documented with the API's conventions (bearer
-/// authentication, the common error body) and what `operation` adds.
-#[derive(Debug, Clone, Copy)]
-pub struct ExtraEndpoint {
-    /// The HTTP method, upper case.
-    pub method: &'static str,
-    /// The path, with `{name}` path parameters.
-    pub path: &'static str,
-    /// One line on what the route does.
-    pub summary: &'static str,
-    /// Members of the OpenAPI operation: `parameters` (beside the path's), `requestBody` and `responses`
-    /// (beside a `4XX` and a `default` answer with the common error body). Schemas may refer to
-    /// `#/components/schemas/ErrorBody`.
-    pub operation: fn() -> Value,
-}
-
-/// Routes served beside the API by other crates.
-pub type ExtraEndpoints = &'static [ExtraEndpoint];
-
-/// `GET /openapi.json`: generated once per [`ApiState`](crate::ApiState).
+/// `GET /openapi.json`: generated once per router, from every endpoint of its table.
 pub(crate) async fn serve_document(State(state): State<crate::ApiState>) -> impl IntoResponse {
     let body = state.openapi.get_or_init(|| {
-        let mut doc = document(&crate::routes::endpoints());
-        add_extra(&mut doc, state.extra_endpoints);
+        let doc = document(state.operations.iter());
         serde_json::to_vec_pretty(&doc).unwrap_or_default()
     });
     ([(header::CONTENT_TYPE, "application/json")], body.clone())
 }
 
-/// Adds `extra` endpoints to `doc`'s paths.
-fn add_extra(doc: &mut Value, extra: ExtraEndpoints) {
+/// The operation of an endpoint documented by [`Endpoint::described_by`].
+fn described(endpoint: &Operation, given: &Value) -> Value {
     let error = json!({ "$ref": "#/components/schemas/ErrorBody" });
-    for endpoint in extra {
-        let method = endpoint.method.to_ascii_lowercase();
-        let given = (endpoint.operation)();
-        let mut parameters = path_parameters(endpoint.path);
-        if let Some(more) = given.get("parameters").and_then(Value::as_array) {
-            parameters.extend(more.iter().cloned());
-        }
-        let mut responses = json!({
-            "4XX": { "description": "Bad input, missing token or permission, unknown resource, or conflict",
-                     "content": { "application/json": { "schema": error.clone() } } },
-            "default": { "description": "An internal error, or the database busy for a moment (503)",
-                         "content": { "application/json": { "schema": error.clone() } } },
-        });
-        if let (Some(all), Some(more)) = (
-            responses.as_object_mut(),
-            given.get("responses").and_then(Value::as_object),
-        ) {
-            all.extend(more.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        let mut operation = json!({
-            "operationId": format!("{method}{}", endpoint.path.replace(['/', '{', '}', '-'], "_")),
-            "summary": endpoint.summary,
-            "tags": [tag(endpoint.path)],
-            "parameters": parameters,
-            "responses": responses,
-        });
-        if let Some(request) = given.get("requestBody") {
-            operation["requestBody"] = request.clone();
-        }
-        if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-            let item = paths
-                .entry(endpoint.path.to_string())
-                .or_insert_with(|| json!({}));
-            item[method] = operation;
-        }
+    let mut parameters = path_parameters(endpoint.path);
+    if let Some(more) = given.get("parameters").and_then(Value::as_array) {
+        parameters.extend(more.iter().cloned());
     }
+    let mut responses = json!({
+        "4XX": { "description": "Bad input, missing token or permission, unknown resource, or conflict",
+                 "content": { "application/json": { "schema": error.clone() } } },
+        "default": { "description": "An internal error, or the database busy for a moment (503)",
+                     "content": { "application/json": { "schema": error.clone() } } },
+    });
+    if let (Some(all), Some(more)) = (
+        responses.as_object_mut(),
+        given.get("responses").and_then(Value::as_object),
+    ) {
+        all.extend(more.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut operation = json!({
+        "operationId": endpoint.operation_id,
+        "summary": endpoint.summary,
+        "tags": [tag(endpoint.path)],
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if let Some(request) = given.get("requestBody") {
+        operation["requestBody"] = request.clone();
+    }
+    operation
 }
 
 fn path_parameters(path: &str) -> Vec<Value> {
@@ -309,7 +339,7 @@ fn json_content(schema: Value) -> Value {
 }
 
 /// Builds the OpenAPI 3.1 document of `endpoints`.
-pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
+pub(crate) fn document<'a>(endpoints: impl IntoIterator<Item = &'a Operation>) -> Value {
     let mut settings = SchemaSettings::draft2020_12();
     settings.definitions_path = "/components/schemas".into();
     settings.meta_schema = None;
@@ -320,6 +350,14 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
     let mut paths = Map::new();
     for endpoint in endpoints {
         let path = endpoint.path.replace("{*", "{");
+        let method = endpoint.method.as_str().to_ascii_lowercase();
+        if let Some(given) = endpoint.described {
+            let mut operation = described(endpoint, &given());
+            document_permission(&mut operation, endpoint.permission);
+            let item = paths.entry(path).or_insert_with(|| json!({}));
+            item[method] = operation;
+            continue;
+        }
         let mut parameters = path_parameters(endpoint.path);
         let conditional = endpoint.method != Method::GET && endpoint.path.contains('{');
         if conditional {
@@ -429,15 +467,9 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
         if !endpoint.authenticated {
             operation["security"] = json!([]);
         }
-        if let Some(permission) = endpoint.permission {
-            operation["x-permission"] = json!(permission.as_str());
-            operation["description"] = json!(format!(
-                "Requires the permission `{}`.",
-                permission.as_str()
-            ));
-        }
+        document_permission(&mut operation, endpoint.permission);
         let item = paths.entry(path).or_insert_with(|| json!({}));
-        item[endpoint.method.as_str().to_ascii_lowercase()] = operation;
+        item[method] = operation;
     }
 
     json!({
@@ -461,6 +493,17 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
         },
         "security": [{ "bearer": [] }],
     })
+}
+
+/// Documents the permission an operation needs, if any.
+fn document_permission(operation: &mut Value, permission: Option<Permission>) {
+    if let Some(permission) = permission {
+        operation["x-permission"] = json!(permission.as_str());
+        operation["description"] = json!(format!(
+            "Requires the permission `{}`.",
+            permission.as_str()
+        ));
+    }
 }
 
 /// The tag of a path: its first segment after `/api/v1`.

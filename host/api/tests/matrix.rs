@@ -1,5 +1,6 @@
-//! The authorization matrix: every route of the API's endpoint table (as `/openapi.json` lists it), called by
-//! every kind of caller, against the expected status. A route without a row fails the test.
+//! The authorization matrix: every route of the API's endpoint table (as `/openapi.json` lists it, the plugin
+//! endpoints included), called by every kind of caller, against the expected status. A route without a row
+//! fails the test.
 //!
 //! Each row names a route, what the target resources need to be (a fresh organization `A` with its own
 //! resources is set up for every call that is expected to change something), and one status per caller
@@ -82,6 +83,8 @@ const USER_OFF: u32 = 1 << 18;
 const USER_LOCKED: u32 = 1 << 19;
 /// `U` (with [`USER`]) and the privileged human (with [`PRIVILEGED`]) have an authenticator app enrolled.
 const OTP: u32 = 1 << 20;
+/// A validator plugin of the instance, bound to `user.human.add` in `A`.
+const PLUGIN: u32 = 1 << 21;
 
 /// The resources of one call's target organization `A`.
 #[derive(Debug, Default, Clone)]
@@ -100,6 +103,9 @@ struct Scene {
     api_app: String,
     grant: String,
     project_grant: String,
+    plugin: String,
+    plugin_digest: String,
+    binding: String,
 }
 
 /// A caller of one kind.
@@ -119,7 +125,15 @@ struct World {
     other_org: String,
 }
 
-type Call = fn(&Scene, &World, &Caller) -> (String, Option<Value>);
+/// What a call sends.
+enum Payload {
+    None,
+    Json(Value),
+    /// A plugin component (`application/wasm`).
+    Component,
+}
+
+type Call = fn(&Scene, &World, &Caller) -> (String, Payload);
 
 struct Row {
     method: Method,
@@ -162,12 +176,49 @@ fn login_policy() -> Value {
     })
 }
 
-fn none(path: String) -> (String, Option<Value>) {
-    (path, None)
+fn none(path: String) -> (String, Payload) {
+    (path, Payload::None)
 }
 
-fn body(path: String, body: Value) -> (String, Option<Value>) {
-    (path, Some(body))
+fn body(path: String, body: Value) -> (String, Payload) {
+    (path, Payload::Json(body))
+}
+
+fn component(path: String) -> (String, Payload) {
+    (path, Payload::Component)
+}
+
+/// The plugin of the rows: a validator of email domains.
+fn plugin_bytes() -> Vec<u8> {
+    warden_plugin_fixtures::bytes(warden_plugin_fixtures::EMAIL_DOMAINS)
+}
+
+/// A binding of the plugin to `user.human.add` in `A`.
+fn binding(s: &Scene, allowed: &str) -> Value {
+    json!({
+        "target": { "kind": "validator", "command_types": ["user.human.add"] },
+        "org_id": s.org,
+        "config": { "allowed_domains": allowed },
+    })
+}
+
+/// A sample the plugin decides on.
+fn validator_sample() -> Value {
+    json!({
+        "input": {
+            "command": {
+                "command_type": "user.human.add",
+                "instance_id": "inst-1",
+                "org_id": "org-1",
+                "aggregate_type": "user",
+                "aggregate_id": "user-1",
+                "actor": { "user_id": "admin-1" },
+                "payload": { "add_human_user": { "username": "ada", "email": "ada@example.com" } }
+            },
+            "state": null,
+            "events": []
+        }
+    })
 }
 
 /// Every row. Statuses: IAM_OWNER, IAM_USER_MANAGER, ORG_OWNER(A), ORG_OWNER(B), ORG_USER_MANAGER(A),
@@ -324,6 +375,20 @@ fn rows() -> Vec<Row> {
         row!(POST "/api/v1/user-grants/{grant_id}/deactivate", USER | PROJECT | GRANT, "222422441", |s, w, c| none(format!("/api/v1/user-grants/{}/deactivate", s.grant))),
         row!(POST "/api/v1/user-grants/{grant_id}/reactivate", USER | PROJECT | GRANT | GRANT_OFF, "222422441", |s, w, c| none(format!("/api/v1/user-grants/{}/reactivate", s.grant))),
         row!(DELETE "/api/v1/user-grants/{grant_id}", USER | PROJECT | GRANT, "222422441", |s, w, c| none(format!("/api/v1/user-grants/{}", s.grant))),
+        // Plugins run code in every organization: instance roles only.
+        row!(GET "/api/v1/plugins", 0, "233333331", |s, w, c| none("/api/v1/plugins".into())),
+        row!(POST "/api/v1/plugins", 0, "233333331", |s, w, c| component(format!("/api/v1/plugins?name=upload-{}", s.n))),
+        row!(GET "/api/v1/plugins/{id}", PLUGIN, "233333331", |s, w, c| none(format!("/api/v1/plugins/{}", s.plugin))),
+        row!(DELETE "/api/v1/plugins/{id}", PLUGIN, "233333331", |s, w, c| none(format!("/api/v1/plugins/{}", s.plugin))),
+        row!(POST "/api/v1/plugins/{id}/versions", PLUGIN, "233333331", |s, w, c| component(format!("/api/v1/plugins/{}/versions", s.plugin))),
+        row!(PUT "/api/v1/plugins/{id}/active-version", PLUGIN, "233333331", |s, w, c| body(format!("/api/v1/plugins/{}/active-version", s.plugin), json!({ "digest": s.plugin_digest }))),
+        row!(POST "/api/v1/plugins/{id}/bindings", PLUGIN, "233333331", |s, w, c| body(format!("/api/v1/plugins/{}/bindings", s.plugin), binding(s, "example.org"))),
+        row!(PUT "/api/v1/plugins/{id}/bindings/{binding_id}", PLUGIN, "233333331", |s, w, c| body(format!("/api/v1/plugins/{}/bindings/{}", s.plugin, s.binding), binding(s, "example.net"))),
+        row!(DELETE "/api/v1/plugins/{id}/bindings/{binding_id}", PLUGIN, "233333331", |s, w, c| none(format!("/api/v1/plugins/{}/bindings/{}", s.plugin, s.binding))),
+        row!(POST "/api/v1/plugins/{id}/test", PLUGIN, "233333331", |s, w, c| body(format!("/api/v1/plugins/{}/test", s.plugin), json!({ "binding_id": s.binding, "sample": validator_sample() }))),
+        row!(GET "/api/v1/plugins/{id}/views/{table}", PLUGIN, "233333331", |s, w, c| none(format!("/api/v1/plugins/{}/views/rows", s.plugin))),
+        // A validator writes no view rows: the owner passes the permission check and finds no row.
+        row!(GET "/api/v1/plugins/{id}/views/{table}/{key}", PLUGIN, "433333331", |s, w, c| none(format!("/api/v1/plugins/{}/views/rows/k", s.plugin))),
     ]
 }
 
@@ -613,6 +678,32 @@ impl World {
                     .await;
             }
         }
+        if needs & PLUGIN != 0 {
+            let reply = self
+                .api
+                .raw(
+                    Method::POST,
+                    &format!("/api/v1/plugins?name=plugin-{n}"),
+                    Some(&self.api.token),
+                    Some("application/wasm"),
+                    plugin_bytes(),
+                    &[],
+                )
+                .await
+                .expect(StatusCode::CREATED);
+            s.plugin = reply.id();
+            let plugin = format!("/api/v1/plugins/{}", s.plugin);
+            let read = self.ok(Method::GET, &plugin, None).await;
+            s.plugin_digest = read["active_digest"].as_str().expect("digest").to_owned();
+            let bound = self
+                .ok(
+                    Method::POST,
+                    &format!("{plugin}/bindings"),
+                    Some(binding(&s, "example.com")),
+                )
+                .await;
+            s.binding = bound["binding_id"].as_str().expect("binding id").to_owned();
+        }
         let switches = [
             (
                 PROJECT_OFF,
@@ -664,9 +755,9 @@ fn status_of(code: char) -> Option<StatusCode> {
     }
 }
 
-/// Every documented route as `METHOD /path` (path parameters as `{name}`).
-fn documented_routes() -> Vec<String> {
-    let document = warden_api::openapi_document();
+/// Every route `api` documents as `METHOD /path` (path parameters as `{name}`).
+async fn documented_routes(api: &Api) -> Vec<String> {
+    let document = api.call(Method::GET, "/openapi.json", None).await.body;
     let mut routes = Vec::new();
     for (path, operations) in document["paths"].as_object().expect("paths") {
         for method in operations.as_object().expect("operations").keys() {
@@ -682,10 +773,27 @@ fn route_key(row: &Row) -> String {
     format!("{} {}", row.method, row.route)
 }
 
+/// The API with the plugin endpoints, as the server serves them.
+async fn api_with_plugins(store: TestStore) -> Api {
+    let runtime =
+        warden_wasm_runtime::PluginRuntime::new(warden_wasm_runtime::RuntimeConfig::default())
+            .expect("plugin runtime");
+    let registry = warden_plugin_host::PluginRegistry::new(store.store.clone(), runtime);
+    Api::start_with(store, move |commands, instance_id| {
+        warden_plugin_host::PluginApiState::new(
+            warden_plugin_host::PluginService::new(commands.clone(), registry),
+            instance_id,
+        )
+        .into_endpoints()
+    })
+    .await
+}
+
 async fn every_route_answers_every_caller_as_the_matrix_says(store: TestStore) {
     let rows = rows();
+    let api = api_with_plugins(store).await;
     // The table covers the endpoint table, and only it.
-    let documented = documented_routes();
+    let documented = documented_routes(&api).await;
     let covered: Vec<String> = rows.iter().map(route_key).collect();
     let missing: Vec<&String> = documented.iter().filter(|r| !covered.contains(r)).collect();
     assert!(
@@ -701,7 +809,7 @@ async fn every_route_answers_every_caller_as_the_matrix_says(store: TestStore) {
         assert_eq!(row.expect.len(), CALLERS.len(), "{}", route_key(row));
     }
 
-    let world = World::new(Api::start(store).await).await;
+    let world = World::new(api).await;
     let mut failures = Vec::new();
     for row in &rows {
         // Callers that are refused share one scene (and must leave it unchanged); each caller that is
@@ -723,10 +831,33 @@ async fn every_route_answers_every_caller_as_the_matrix_says(store: TestStore) {
             };
             let (path, body) = (row.call)(&scene, &world, caller);
             let before = world.api.event_count().await;
-            let reply = world
-                .api
-                .call_as(&caller.token, row.method.clone(), &path, body)
-                .await;
+            let reply = match body {
+                Payload::None => {
+                    world
+                        .api
+                        .call_as(&caller.token, row.method.clone(), &path, None)
+                        .await
+                }
+                Payload::Json(body) => {
+                    world
+                        .api
+                        .call_as(&caller.token, row.method.clone(), &path, Some(body))
+                        .await
+                }
+                Payload::Component => {
+                    world
+                        .api
+                        .raw(
+                            row.method.clone(),
+                            &path,
+                            Some(&caller.token),
+                            Some("application/wasm"),
+                            plugin_bytes(),
+                            &[],
+                        )
+                        .await
+                }
+            };
             let ok = match expected {
                 None => reply.status.is_success(),
                 Some(status) => reply.status == status && world.api.event_count().await == before,

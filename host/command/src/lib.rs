@@ -335,6 +335,9 @@ fn is_storable_id(id: &str) -> bool {
     id.len() <= MAX_ID_BYTES && !id.contains('\0')
 }
 
+/// The name of the runs that only check a permission: they store nothing, so no validator sees them.
+const AUTHORIZE: &str = "authorize";
+
 /// The commands one caller may issue; see the methods for each resource.
 #[derive(Debug, Clone)]
 pub struct CallerCommands<'a> {
@@ -375,7 +378,7 @@ impl<'a> CallerCommands<'a> {
         permission: Permission,
         target: &Target,
     ) -> Result<(), CommandError> {
-        self.run("authorize", || serde_json::Value::Null)
+        self.run(AUTHORIZE, || serde_json::Value::Null)
             .fresh_reads()
             .ensure_permitted(permission, target)
             .await
@@ -388,7 +391,7 @@ impl<'a> CallerCommands<'a> {
         permission: Permission,
         target: &Target,
     ) -> Result<bool, CommandError> {
-        self.run("authorize", || serde_json::Value::Null)
+        self.run(AUTHORIZE, || serde_json::Value::Null)
             .fresh_reads()
             .may_see(permission, target)
             .await
@@ -399,6 +402,11 @@ impl<'a> CallerCommands<'a> {
         command_type: &'static str,
         payload: impl FnOnce() -> serde_json::Value,
     ) -> Run<'_> {
+        // Bindings naming a command type not in the domain's list are refused, so every command must be in it.
+        debug_assert!(
+            command_type == AUTHORIZE || warden_domain::command::is_known(command_type),
+            "command type `{command_type}` is missing from warden_domain::command"
+        );
         Run::new(
             &self.commands.inner,
             self.caller,

@@ -30,8 +30,9 @@ use warden_domain::{
     UniqueChange, UniqueScope,
     audit::redact_secrets,
     authz::{self, HeldMembership, Membership, Permission, Scope, ScopeKind, SelfService, Target},
+    command::Command,
     instance::Instance,
-    org::Organization,
+    org::{AddOrgMember, ChangeOrgMember, DeactivateOrg, Organization, RemoveOrg},
     project::Project,
     unique,
     user::User,
@@ -107,29 +108,35 @@ pub(crate) struct Run<'a> {
 /// the instance without an active `IAM_OWNER`. The email address and phone number count as credentials:
 /// whoever controls them can have the password reset or receive second factors.
 fn user_guard(command_type: &str) -> Option<(SelfService, bool)> {
+    use warden_domain::user::{
+        AddEmailCode, AddMachineKey, AddOtp, AddPasswordCode, AddPersonalAccessToken, ChangeEmail,
+        ChangePhone, CheckOtp, DeactivateUser, LockUser, ReactivateUser, RemoveMachineKey,
+        RemoveMachineSecret, RemoveOtp, RemovePersonalAccessToken, RemoveUser, ResetPassword,
+        SetMachineSecret, SetPassword, UnlockUser, VerifyEmail, VerifyEmailWithCode, VerifyOtp,
+    };
     Some(match command_type {
-        "user.password.set" | "user.machine.pat.add" | "user.machine.pat.remove" => {
+        SetPassword::TYPE | AddPersonalAccessToken::TYPE | RemovePersonalAccessToken::TYPE => {
             (SelfService::Allowed, false)
         }
         // A second factor and the emailed codes are credentials too; the user may manage its own.
-        "user.otp.add"
-        | "user.otp.verify"
-        | "user.otp.remove"
-        | "user.otp.check"
-        | "user.password.code.add"
-        | "user.password.reset"
-        | "user.email.code.add"
-        | "user.email.verify_code" => (SelfService::Allowed, false),
-        "user.email.change"
-        | "user.email.verify"
-        | "user.phone.change"
-        | "user.machine.key.add"
-        | "user.machine.key.remove"
-        | "user.machine.secret.set"
-        | "user.machine.secret.remove"
-        | "user.unlock"
-        | "user.reactivate" => (SelfService::NotAllowed, false),
-        "user.lock" | "user.deactivate" | "user.remove" => (SelfService::NotAllowed, true),
+        AddOtp::TYPE
+        | VerifyOtp::TYPE
+        | RemoveOtp::TYPE
+        | CheckOtp::TYPE
+        | AddPasswordCode::TYPE
+        | ResetPassword::TYPE
+        | AddEmailCode::TYPE
+        | VerifyEmailWithCode::TYPE => (SelfService::Allowed, false),
+        ChangeEmail::TYPE
+        | VerifyEmail::TYPE
+        | ChangePhone::TYPE
+        | AddMachineKey::TYPE
+        | RemoveMachineKey::TYPE
+        | SetMachineSecret::TYPE
+        | RemoveMachineSecret::TYPE
+        | UnlockUser::TYPE
+        | ReactivateUser::TYPE => (SelfService::NotAllowed, false),
+        LockUser::TYPE | DeactivateUser::TYPE | RemoveUser::TYPE => (SelfService::NotAllowed, true),
         _ => return None,
     })
 }
@@ -475,7 +482,7 @@ impl<'a> Run<'a> {
     pub(crate) async fn ensure_not_system_org(&self, org_id: &str) -> Result<(), CommandError> {
         if !matches!(
             self.command_type,
-            "org.deactivate" | "org.remove" | "org.member.add" | "org.member.change"
+            DeactivateOrg::TYPE | RemoveOrg::TYPE | AddOrgMember::TYPE | ChangeOrgMember::TYPE
         ) {
             return Ok(());
         }
@@ -585,7 +592,7 @@ impl<'a> Run<'a> {
     /// Refuses to deactivate or remove the organization holding the last active `IAM_OWNER`s
     /// (`instance.last_owner`).
     pub(crate) async fn ensure_org_keeps_an_owner(&self, org_id: &str) -> Result<(), CommandError> {
-        if !matches!(self.command_type, "org.deactivate" | "org.remove") {
+        if !matches!(self.command_type, DeactivateOrg::TYPE | RemoveOrg::TYPE) {
             return Ok(());
         }
         let instance = self.read::<Instance>(&self.ctx.instance_id).await?;

@@ -31,11 +31,15 @@ use crate::project::Project;
 use crate::unique;
 use crate::validate::{self, ParsedUri};
 
+mod commands;
+
+pub use commands::*;
+
 /// The most redirect URIs (and, separately, post-logout redirect URIs) an application may have.
 pub const MAX_REDIRECT_URIS: usize = 50;
 
 /// The kind of OIDC client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OidcAppType {
     /// A server-side web application that can keep a secret.
@@ -58,7 +62,7 @@ impl OidcAppType {
 }
 
 /// An OAuth 2.0 response type the app may request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum OidcResponseType {
     /// `code` (authorization code flow).
     #[serde(rename = "code")]
@@ -83,7 +87,7 @@ impl OidcResponseType {
 }
 
 /// An OAuth 2.0 grant type the app may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OidcGrantType {
     /// The authorization code grant.
@@ -109,7 +113,7 @@ impl OidcGrantType {
 }
 
 /// How an OIDC client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OidcAuthMethod {
     /// `client_secret_basic`.
@@ -140,7 +144,7 @@ impl OidcAuthMethod {
 }
 
 /// How an API client authenticates at the introspection endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiAuthMethod {
     /// `client_secret_basic`.
@@ -165,7 +169,7 @@ impl ApiAuthMethod {
 }
 
 /// The kind of access token issued to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessTokenType {
     /// An opaque token, checked by introspection.
@@ -175,7 +179,7 @@ pub enum AccessTokenType {
 }
 
 /// The configuration of an OIDC application; payload of `application.oidc.config.changed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OidcConfig {
     /// Web, user agent or native.
     pub app_type: OidcAppType,
@@ -200,14 +204,14 @@ pub struct OidcConfig {
 }
 
 /// The configuration of an API application; payload of `application.api.config.changed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiConfig {
     /// Client authentication at the introspection endpoint.
     pub auth_method: ApiAuthMethod,
 }
 
-/// Input of [`Application::add_oidc`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `application.oidc.add`: creates an OIDC application in a project ([`Application::add_oidc`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddOidcApp {
     /// The project the app belongs to.
     pub project_id: String,
@@ -217,12 +221,13 @@ pub struct AddOidcApp {
     pub client_id: String,
     /// The OIDC configuration.
     pub config: OidcConfig,
-    /// The client secret's hash, for `basic` and `post`.
+    /// The client secret's hash, for `basic` and `post`; never shown to validators.
+    #[serde(default, skip_serializing)]
     pub client_secret_hash: Option<String>,
 }
 
-/// Input of [`Application::add_api`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `application.api.add`: creates an API application in a project ([`Application::add_api`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddApiApp {
     /// The project the app belongs to.
     pub project_id: String,
@@ -232,7 +237,8 @@ pub struct AddApiApp {
     pub client_id: String,
     /// The API configuration.
     pub config: ApiConfig,
-    /// The client secret's hash, for `basic`.
+    /// The client secret's hash, for `basic`; never shown to validators.
+    #[serde(default, skip_serializing)]
     pub client_secret_hash: Option<String>,
 }
 

@@ -69,7 +69,19 @@ impl ScopeKind {
 }
 
 /// A member role; its stored and API name is the upper-case form, e.g. `"ORG_OWNER"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Role {
     /// Owns the instance: every permission everywhere.
     #[serde(rename = "IAM_OWNER")]

@@ -16,6 +16,10 @@ use crate::unique;
 use crate::user::User;
 use crate::validate;
 
+mod commands;
+
+pub use commands::*;
+
 /// The most domains an instance may have.
 pub const MAX_INSTANCE_DOMAINS: usize = 100;
 
@@ -81,8 +85,8 @@ impl InstanceEvent {
     }
 }
 
-/// Input of [`Instance::setup`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `instance.setup`: sets the instance up ([`Instance::setup`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SetupInstance {
     /// The display name.
     pub name: String,

@@ -2,9 +2,10 @@
 //! authorization table of the management API.
 //!
 //! Nothing here does I/O, reads a clock or draws random numbers: time arrives in [`CommandContext`], ids,
-//! hashes and keys are generated outside and passed in. Every command is a method on an aggregate's state
-//! that returns a [`Decision`] (events plus unique-value changes) or a [`DomainError`]; see [`aggregate`]
-//! for how a pipeline drives one.
+//! hashes and keys are generated outside and passed in. Every command is a typed value ([`command`]: its
+//! stable name, serde shape and permission) decided by a method on an aggregate's state that returns a
+//! [`Decision`] (events plus unique-value changes) or a [`DomainError`]; see [`aggregate`] for how a
+//! pipeline drives one.
 //!
 //! | aggregate | type | events |
 //! |---|---|---|
@@ -28,6 +29,7 @@ pub mod aggregate;
 pub mod application;
 pub mod audit;
 pub mod authz;
+pub mod command;
 pub mod error;
 pub mod instance;
 pub mod member;

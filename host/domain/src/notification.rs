@@ -16,6 +16,25 @@ use crate::aggregate::{Aggregate, CommandContext, Decision, domain_events, no_up
 use crate::error::DomainError;
 use crate::validate;
 
+/// `notification.mark_sent`: records that a notification was delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MarkNotificationSent {}
+
+crate::command::command!(MarkNotificationSent: Notification, "notification.mark_sent", InstanceWrite, |self, notification, ctx| {
+    notification.mark_sent(ctx)
+});
+
+/// `notification.mark_failed`: records that delivering a notification failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MarkNotificationFailed {
+    /// Why, for the operators.
+    pub error: String,
+}
+
+crate::command::command!(MarkNotificationFailed: Notification, "notification.mark_failed", InstanceWrite, |self, notification, ctx| {
+    notification.mark_failed(&self.error, ctx)
+});
+
 /// The longest error text kept for a failed attempt.
 pub const MAX_FAILURE_LEN: usize = 1000;
 

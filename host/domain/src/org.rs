@@ -19,6 +19,10 @@ use crate::unique;
 use crate::user::User;
 use crate::validate;
 
+mod commands;
+
+pub use commands::*;
+
 /// The most domains an organization may have.
 pub const MAX_ORG_DOMAINS: usize = 100;
 

@@ -22,6 +22,10 @@ use crate::error::DomainError;
 use crate::unique;
 use crate::validate;
 
+mod commands;
+
+pub use commands::*;
+
 /// Longest CPU deadline a binding may set, in milliseconds.
 pub const MAX_DEADLINE_MS: u32 = 1_000;
 /// Default CPU deadline per call, in milliseconds.
@@ -40,7 +44,7 @@ pub const MAX_CONFIG_ENTRIES: usize = 64;
 pub const MAX_CONFIG_VALUE: usize = 4_096;
 
 /// The WIT world a component implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginWorld {
     /// Checks commands before their events are stored.
@@ -63,7 +67,19 @@ impl PluginWorld {
 }
 
 /// A login-flow hook an action plugin can be bound to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionHook {
     /// Before the password (or other first factor) is checked.
@@ -81,7 +97,9 @@ pub enum ActionHook {
 }
 
 /// What happens to the command or login when a bound plugin fails (trap, timeout, memory cap).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FailurePolicy {
     /// The command or login is refused.
@@ -105,7 +123,7 @@ pub const MAX_TOTAL_MIB: u64 = 64 << 10;
 /// Per-call limits of a binding, and for projection plugins the quotas of their views.
 ///
 /// A limit or quota left out takes the server's default; one given must be within the maximums above.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Limits {
     /// CPU deadline per call, in milliseconds.
@@ -140,7 +158,7 @@ impl Default for Limits {
 }
 
 /// Where a binding attaches a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BindingTarget {
     /// A validator, called for these command types (e.g. `user.human.add`).
@@ -171,7 +189,7 @@ impl BindingTarget {
 }
 
 /// A binding's settings, as given to [`Plugin::add_binding`] and [`Plugin::change_binding`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BindingSettings {
     /// Where the plugin runs.
     pub target: BindingTarget,
@@ -320,8 +338,8 @@ impl Aggregate for Plugin {
     }
 }
 
-/// Input of [`Plugin::add`]: a new plugin with its first version, which becomes active.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `plugin.add`: a new plugin with its first version, which becomes active ([`Plugin::add`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddPlugin {
     /// Name, unique in the instance.
     pub name: String,
@@ -402,6 +420,15 @@ fn check_settings(
                     format!("target.command_types[{i}]"),
                     "plugin.binding.command_type.invalid",
                     "a command type is a dotted lower-case name such as `user.human.add` (`*` matches any part)",
+                ));
+            }
+            if !crate::command::is_known_pattern(command_type) {
+                return Err(DomainError::invalid(
+                    format!("target.command_types[{i}]"),
+                    "plugin.binding.command_type.unknown",
+                    format!(
+                        "`{command_type}` matches no command type (they are listed in wit/commands.schema.json)"
+                    ),
                 ));
             }
         }

@@ -16,7 +16,7 @@ pub const MAX_PASSWORD_LENGTH: usize = 1024;
 pub const MAX_PASSWORD_ATTEMPTS: u16 = 1000;
 
 /// Rules a new password must meet. Checked on the plaintext, before hashing, by the caller of the domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PasswordComplexityPolicy {
     /// Minimum length in characters.
     pub min_length: u16,
@@ -122,7 +122,7 @@ impl PasswordComplexityPolicy {
 }
 
 /// When repeated failed password checks lock a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LockoutPolicy {
     /// Failed password checks in a row that lock the user; 0 never locks.
     pub max_password_attempts: u16,
@@ -157,7 +157,7 @@ impl LockoutPolicy {
 }
 
 /// How users may log in and register.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginPolicy {
     /// Users may log in with login name and password.
     pub allow_username_password: bool,
@@ -212,7 +212,7 @@ impl LoginPolicy {
 }
 
 /// Which policy a command or override is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
     /// [`PasswordComplexityPolicy`].
@@ -235,7 +235,7 @@ impl PolicyKind {
 }
 
 /// One policy of any kind, as a command sets it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Policy {
     /// A password complexity policy.
@@ -267,7 +267,7 @@ impl Policy {
 }
 
 /// One policy of each kind: the instance defaults, or the policies in force for an organization.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicySet {
     /// Password complexity.
     pub password_complexity: PasswordComplexityPolicy,

@@ -17,6 +17,10 @@ use crate::org::Organization;
 use crate::user::User;
 use crate::validate;
 
+mod commands;
+
+pub use commands::*;
+
 /// The most roles a project may have.
 pub const MAX_PROJECT_ROLES: usize = 500;
 /// The most grants a project may have.
@@ -39,7 +43,7 @@ pub struct ProjectRenamed {
 }
 
 /// A project role: payload of `project.role.added` and `project.role.changed`, and input of the role commands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProjectRole {
     /// The key, as used in tokens and grants.
     pub key: String,
@@ -58,7 +62,7 @@ pub struct ProjectRoleRemoved {
 }
 
 /// Payload of `project.grant.added`, and input of [`Project::add_grant`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProjectGrantAdded {
     /// The grant's id, generated outside.
     pub grant_id: String,
@@ -191,8 +195,8 @@ impl Aggregate for Project {
     }
 }
 
-/// Input of [`Project::add`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `project.add`: creates a project in an organization ([`Project::add`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddProject {
     /// The organization owning the project.
     pub org_id: String,

@@ -16,6 +16,10 @@ use crate::unique;
 use crate::user::User;
 use crate::validate;
 
+mod commands;
+
+pub use commands::*;
+
 /// Payload of `user_grant.added`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserGrantAdded {
@@ -56,8 +60,8 @@ domain_events! {
     upcast = no_upcast;
 }
 
-/// Input of [`UserGrant::add`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `user_grant.add`: gives a user roles of a project ([`UserGrant::add`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddUserGrant {
     /// The user to grant roles to.
     pub user_id: String,

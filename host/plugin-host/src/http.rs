@@ -8,22 +8,26 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
-    Router,
     body::{Body, Bytes},
-    extract::{DefaultBodyLimit, FromRequestParts, State},
-    http::{StatusCode, header, request::Parts},
+    extract::State,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
 };
 use serde::Deserialize;
 use warden_api::{
-    ApiError, WriteDetails,
-    extract::{Json, Path, Query},
+    ApiError, Endpoint, WriteDetails,
+    extract::{Authenticated, Authenticator, Json, Path, Query},
 };
-use warden_command::{Caller, Details};
-use warden_domain::plugin::{BindingSettings, BindingTarget, FailurePolicy, Limits};
+use warden_command::{Commands, Details};
+use warden_domain::{
+    authz::Permission,
+    plugin::{BindingSettings, BindingTarget, FailurePolicy, Limits},
+};
 
-use crate::service::{PluginInfo, PluginService};
+use crate::{
+    openapi,
+    service::{PluginInfo, PluginService},
+};
 
 /// What the plugin endpoints share.
 #[derive(Debug, Clone)]
@@ -44,57 +48,132 @@ impl PluginApiState {
     }
 }
 
-/// The largest JSON body the plugin endpoints read (1 MiB); uploads have their own limit.
-pub const MAX_JSON_BODY: usize = 1 << 20;
+/// The largest JSON body the plugin endpoints read (1 MiB, the API's limit); uploads have their own limit.
+pub const MAX_JSON_BODY: usize = warden_api::MAX_BODY_BYTES;
 
-/// The plugin endpoints, to be merged into the server's application.
-pub fn router(state: PluginApiState) -> Router {
-    Router::new()
-        .route("/api/v1/plugins", post(upload).get(list))
-        .route("/api/v1/plugins/{id}", get(read).delete(remove))
-        .route("/api/v1/plugins/{id}/versions", post(upload_version))
-        .route("/api/v1/plugins/{id}/active-version", put(activate))
-        .route("/api/v1/plugins/{id}/bindings", post(add_binding))
-        .route(
-            "/api/v1/plugins/{id}/bindings/{binding_id}",
-            put(change_binding).delete(remove_binding),
-        )
-        .route("/api/v1/plugins/{id}/test", post(test_run))
-        .route("/api/v1/plugins/{id}/views/{table}", get(view_rows))
-        .route("/api/v1/plugins/{id}/views/{table}/{key}", get(view_row))
-        // Uploads read their body themselves, after the permission check, up to the component limit.
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .with_state(state)
+impl Authenticator for PluginApiState {
+    fn commands(&self) -> &Commands {
+        self.service.commands()
+    }
+
+    fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
 }
 
-/// The caller, authenticated by `Authorization: Bearer <personal access token>`.
-#[derive(Debug, Clone)]
-struct Authenticated(Caller);
-
-impl FromRequestParts<PluginApiState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &PluginApiState,
-    ) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthenticated(false));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| ApiError::unauthenticated(true))?;
-        let caller = state
-            .service
-            .commands()
-            .authenticate(&state.instance_id, token)
-            .await?;
-        Ok(Authenticated(caller))
+impl PluginApiState {
+    /// The plugin endpoints serving this state, for the API's table ([`warden_api::router_with`]).
+    pub fn into_endpoints(self) -> Vec<Endpoint> {
+        endpoints()
+            .into_iter()
+            .map(|endpoint| endpoint.with_state(self.clone()))
+            .collect()
     }
+}
+
+/// The plugin endpoints. Routed and documented with the API's (see [`PluginApiState::into_endpoints`]), they
+/// take the API's JSON body limit; uploads read their body themselves, after the permission check, up to the
+/// component limit.
+pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
+    use Permission::{PluginRead, PluginWrite};
+    vec![
+        Endpoint::post(
+            "/api/v1/plugins",
+            "post_api_v1_plugins",
+            "Upload a plugin (raw component bytes). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
+            upload,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::upload),
+        Endpoint::get(
+            "/api/v1/plugins",
+            "get_api_v1_plugins",
+            "List the plugins; `load_state` says whether this node has the active version `loaded`, is still `loading` it, or `failed` (with `load_error`)",
+            list,
+        )
+        .permission(PluginRead)
+        .described_by(openapi::list),
+        Endpoint::get(
+            "/api/v1/plugins/{id}",
+            "get_api_v1_plugins__id_",
+            "Get a plugin with its versions and bindings",
+            read,
+        )
+        .permission(PluginRead)
+        .described_by(openapi::read),
+        Endpoint::delete(
+            "/api/v1/plugins/{id}",
+            "delete_api_v1_plugins__id_",
+            "Remove a plugin and its bindings",
+            remove,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::write_ok),
+        Endpoint::post(
+            "/api/v1/plugins/{id}/versions",
+            "post_api_v1_plugins__id__versions",
+            "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
+            upload_version,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::upload_version),
+        Endpoint::put(
+            "/api/v1/plugins/{id}/active-version",
+            "put_api_v1_plugins__id__active_version",
+            "Activate an uploaded version by digest",
+            activate,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::activate),
+        Endpoint::post(
+            "/api/v1/plugins/{id}/bindings",
+            "post_api_v1_plugins__id__bindings",
+            "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (404 `binding.org_id.unknown`)",
+            add_binding,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::add_binding),
+        Endpoint::put(
+            "/api/v1/plugins/{id}/bindings/{binding_id}",
+            "put_api_v1_plugins__id__bindings__binding_id_",
+            "Change a binding; refused settings as when binding",
+            change_binding,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::change_binding),
+        Endpoint::delete(
+            "/api/v1/plugins/{id}/bindings/{binding_id}",
+            "delete_api_v1_plugins__id__bindings__binding_id_",
+            "Remove a binding",
+            remove_binding,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::write_ok),
+        Endpoint::post(
+            "/api/v1/plugins/{id}/test",
+            "post_api_v1_plugins__id__test",
+            "Test-run the plugin's loaded version once against a sample (JSON body, at most 1 MiB; a projection sample holds at most 100 events): the answer, the time and the log lines. Nothing is stored: a projection's view writes go to views in memory. Needs the permission to bind plugins; 409 `plugin.not_loaded` while the active version is not loaded on the node",
+            test_run,
+        )
+        .permission(PluginWrite)
+        .described_by(openapi::test_run),
+        Endpoint::get(
+            "/api/v1/plugins/{id}/views/{table}",
+            "get_api_v1_plugins__id__views__table_",
+            "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
+            view_rows,
+        )
+        .permission(PluginRead)
+        .described_by(openapi::view_rows),
+        Endpoint::get(
+            "/api/v1/plugins/{id}/views/{table}/{key}",
+            "get_api_v1_plugins__id__views__table___key_",
+            "One row of a projection plugin's view",
+            view_row,
+        )
+        .permission(PluginRead)
+        .described_by(openapi::view_row),
+    ]
 }
 
 /// A write's answer: the details as JSON, with the plugin's sequence as `ETag`.

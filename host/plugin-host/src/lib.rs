@@ -5,7 +5,11 @@
 //! # Wiring
 //!
 //! ```no_run
-//! # async fn example(store: warden_eventstore::Store, instance_id: String) -> anyhow::Result<()> {
+//! # async fn example(
+//! #     store: warden_eventstore::Store,
+//! #     read_side: warden_query::ReadSide,
+//! #     instance_id: String,
+//! # ) -> anyhow::Result<()> {
 //! use std::sync::Arc;
 //! use warden_command::{Commands, CommandsConfig};
 //! use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
@@ -19,10 +23,15 @@
 //!     validators: vec![Arc::new(PluginValidators::new(registry.clone()))],
 //!     ..CommandsConfig::default()
 //! });
-//! let service = PluginService::new(commands, registry.clone());
-//! let routes = warden_plugin_host::router(PluginApiState::new(service, instance_id));
+//! let service = PluginService::new(commands.clone(), registry.clone());
+//! // The plugin endpoints join the management API's table: one router, one `/openapi.json`.
+//! let plugin_endpoints = PluginApiState::new(service, instance_id.clone()).into_endpoints();
+//! let api = warden_api::router_with(
+//!     warden_api::ApiState::new(commands, instance_id, &read_side),
+//!     plugin_endpoints,
+//! );
 //! let metrics = registry.render_metrics(); // append to `/metrics`
-//! # let _ = (routes, metrics); Ok(()) }
+//! # let _ = (api, metrics); Ok(()) }
 //! ```
 
 #![warn(missing_docs)]
@@ -37,8 +46,7 @@ pub mod subscriptions;
 mod validators;
 
 pub use error::{RegistryError, ServiceError};
-pub use http::{MAX_JSON_BODY, PluginApiState, router};
-pub use openapi::ENDPOINTS;
+pub use http::{MAX_JSON_BODY, PluginApiState, endpoints};
 pub use registry::{
     BoundPlugin, HookError, PluginEntry, PluginRegistry, ProjectionPluginSpec, SYNC_INTERVAL,
     ValidatorBinding,

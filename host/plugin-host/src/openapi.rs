@@ -1,88 +1,13 @@
-//! The plugin endpoints as `/openapi.json` describes them: query parameters, request bodies and answers,
-//! so that a client generated from the document can upload, bind and read views.
+//! What `/openapi.json` says of the plugin endpoints (given to their [`Endpoint`](warden_api::Endpoint)s in
+//! [`crate::http`]): query parameters, request bodies and answers, so that a client generated from the
+//! document can upload, bind and read views.
 
 use serde_json::{Value, json};
-use warden_api::{openapi::ExtraEndpoint, schema};
+use warden_api::schema;
 use warden_domain::plugin::{
     DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_MIB, MAX_CONFIG_ENTRIES, MAX_CONFIG_VALUE, MAX_DEADLINE_MS,
     MAX_KIB_PER_EVENT, MAX_MEMORY_MIB, MAX_ROWS_PER_EVENT, MAX_TOTAL_MIB, MAX_TOTAL_ROWS,
 };
-
-/// The plugin endpoints, for the OpenAPI document.
-pub const ENDPOINTS: &[ExtraEndpoint] = &[
-    ExtraEndpoint {
-        method: "POST",
-        path: "/api/v1/plugins",
-        summary: "Upload a plugin (raw component bytes). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
-        operation: upload,
-    },
-    ExtraEndpoint {
-        method: "GET",
-        path: "/api/v1/plugins",
-        summary: "List the plugins; `load_state` says whether this node has the active version `loaded`, is still `loading` it, or `failed` (with `load_error`)",
-        operation: list,
-    },
-    ExtraEndpoint {
-        method: "GET",
-        path: "/api/v1/plugins/{id}",
-        summary: "Get a plugin with its versions and bindings",
-        operation: read,
-    },
-    ExtraEndpoint {
-        method: "DELETE",
-        path: "/api/v1/plugins/{id}",
-        summary: "Remove a plugin and its bindings",
-        operation: write_ok,
-    },
-    ExtraEndpoint {
-        method: "POST",
-        path: "/api/v1/plugins/{id}/versions",
-        summary: "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
-        operation: upload_version,
-    },
-    ExtraEndpoint {
-        method: "PUT",
-        path: "/api/v1/plugins/{id}/active-version",
-        summary: "Activate an uploaded version by digest",
-        operation: activate,
-    },
-    ExtraEndpoint {
-        method: "POST",
-        path: "/api/v1/plugins/{id}/bindings",
-        summary: "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (404 `binding.org_id.unknown`)",
-        operation: add_binding,
-    },
-    ExtraEndpoint {
-        method: "PUT",
-        path: "/api/v1/plugins/{id}/bindings/{binding_id}",
-        summary: "Change a binding; refused settings as when binding",
-        operation: change_binding,
-    },
-    ExtraEndpoint {
-        method: "DELETE",
-        path: "/api/v1/plugins/{id}/bindings/{binding_id}",
-        summary: "Remove a binding",
-        operation: write_ok,
-    },
-    ExtraEndpoint {
-        method: "POST",
-        path: "/api/v1/plugins/{id}/test",
-        summary: "Test-run the plugin's loaded version once against a sample (JSON body, at most 1 MiB; a projection sample holds at most 100 events): the answer, the time and the log lines. Nothing is stored: a projection's view writes go to views in memory. Needs the permission to bind plugins; 409 `plugin.not_loaded` while the active version is not loaded on the node",
-        operation: test_run,
-    },
-    ExtraEndpoint {
-        method: "GET",
-        path: "/api/v1/plugins/{id}/views/{table}",
-        summary: "Rows of a projection plugin's view, in key order (`after`, `limit` ≤ 1000; a page holds at most 4 MiB of values, `next_after` continues)",
-        operation: view_rows,
-    },
-    ExtraEndpoint {
-        method: "GET",
-        path: "/api/v1/plugins/{id}/views/{table}/{key}",
-        summary: "One row of a projection plugin's view",
-        operation: view_row,
-    },
-];
 
 fn error() -> Value {
     json!({ "$ref": "#/components/schemas/ErrorBody" })
@@ -316,7 +241,7 @@ fn upload_answers() -> Value {
     })
 }
 
-fn upload() -> Value {
+pub(crate) fn upload() -> Value {
     json!({
         "parameters": [
             query("name", true, json!({ "type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9._-]+$" }),
@@ -330,7 +255,7 @@ fn upload() -> Value {
     })
 }
 
-fn upload_version() -> Value {
+pub(crate) fn upload_version() -> Value {
     json!({
         "parameters": [
             query("activate", false, json!({ "type": "boolean", "default": true }),
@@ -341,7 +266,7 @@ fn upload_version() -> Value {
     })
 }
 
-fn list() -> Value {
+pub(crate) fn list() -> Value {
     let body = json!({
         "type": "object",
         "required": ["plugins"],
@@ -350,15 +275,15 @@ fn list() -> Value {
     json!({ "responses": { "200": answer("The plugins of the instance", body, false) } })
 }
 
-fn read() -> Value {
+pub(crate) fn read() -> Value {
     json!({ "responses": { "200": answer("The plugin", plugin(), true) } })
 }
 
-fn write_ok() -> Value {
+pub(crate) fn write_ok() -> Value {
     json!({ "responses": { "200": answer("Done", written(), true) } })
 }
 
-fn activate() -> Value {
+pub(crate) fn activate() -> Value {
     let body = json!({
         "type": "object",
         "required": ["digest"],
@@ -369,7 +294,7 @@ fn activate() -> Value {
     json!({ "requestBody": json_body(body), "responses": { "200": answer("Activated", written(), true) } })
 }
 
-fn add_binding() -> Value {
+pub(crate) fn add_binding() -> Value {
     let mut added = written();
     added["properties"]["binding_id"] =
         json!({ "type": "string", "description": "The new binding's id" });
@@ -380,14 +305,14 @@ fn add_binding() -> Value {
     })
 }
 
-fn change_binding() -> Value {
+pub(crate) fn change_binding() -> Value {
     json!({
         "requestBody": json_body(binding_settings()),
         "responses": { "200": answer("Changed", written(), true) },
     })
 }
 
-fn view_rows() -> Value {
+pub(crate) fn view_rows() -> Value {
     let page = json!({
         "type": "object",
         "required": ["items", "next_after"],
@@ -407,11 +332,11 @@ fn view_rows() -> Value {
     })
 }
 
-fn view_row() -> Value {
+pub(crate) fn view_row() -> Value {
     json!({ "responses": { "200": answer("The row", view_row_schema(), false) } })
 }
 
-fn test_run() -> Value {
+pub(crate) fn test_run() -> Value {
     let body = json!({
         "type": "object",
         "required": ["sample"],

@@ -164,41 +164,58 @@ fn event(request: &ValidationRequest, proposed: &ProposedEvent) -> Event {
     }
 }
 
-fn text(value: &Value, pointer: &str) -> Option<String> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+/// A text a plugin sees as absent when empty.
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
 }
 
-fn profile(payload: &Value) -> Profile {
+/// The profile fields of a command as plugins see them.
+fn profile(profile: warden_domain::user::Profile) -> Profile {
     Profile {
-        username: text(payload, "/login_name").unwrap_or_default(),
-        given_name: text(payload, "/profile/given_name"),
-        family_name: text(payload, "/profile/family_name"),
-        display_name: text(payload, "/profile/display_name"),
-        preferred_language: text(payload, "/profile/preferred_language"),
-        email: text(payload, "/email"),
-        phone: text(payload, "/phone"),
+        given_name: non_empty(profile.given_name),
+        family_name: non_empty(profile.family_name),
+        display_name: non_empty(profile.display_name),
+        preferred_language: non_empty(profile.preferred_language),
+        ..Profile::default()
+    }
+}
+
+/// Reads the payload back as the command `C` it was serialized from, so that a renamed field of the command
+/// breaks this file's build instead of what plugins see; JSON for a payload that is not one (none the
+/// pipeline builds).
+fn typed<C: warden_domain::command::Command>(
+    payload: &Value,
+    to_wit: impl FnOnce(C) -> CommandPayload,
+) -> CommandPayload {
+    match <C as serde::Deserialize>::deserialize(payload) {
+        Ok(command) => to_wit(command),
+        Err(_) => CommandPayload::Other(payload.clone()),
     }
 }
 
 /// The typed payload of the commands whose shape plugins know; JSON for any other.
 fn payload(command_type: &str, payload: &Value) -> CommandPayload {
+    use warden_domain::{
+        command::Command,
+        org::AddOrg,
+        user::{AddHuman, ChangeEmail, ChangeProfile},
+    };
     match command_type {
-        "user.human.add" => CommandPayload::AddHumanUser(profile(payload)),
-        "user.profile.change" => CommandPayload::ChangeProfile(Profile {
-            given_name: text(payload, "/profile/given_name"),
-            family_name: text(payload, "/profile/family_name"),
-            display_name: text(payload, "/profile/display_name"),
-            preferred_language: text(payload, "/profile/preferred_language"),
-            ..Profile::default()
+        AddHuman::TYPE => typed(payload, |add: AddHuman| {
+            CommandPayload::AddHumanUser(Profile {
+                username: add.login_name,
+                email: non_empty(add.email),
+                phone: add.phone.and_then(non_empty),
+                ..profile(add.profile)
+            })
         }),
-        "user.email.change" => {
-            CommandPayload::ChangeEmail(text(payload, "/email").unwrap_or_default())
-        }
-        "org.add" => CommandPayload::AddOrg(text(payload, "/name").unwrap_or_default()),
+        ChangeProfile::TYPE => typed(payload, |change: ChangeProfile| {
+            CommandPayload::ChangeProfile(profile(change.profile))
+        }),
+        ChangeEmail::TYPE => typed(payload, |change: ChangeEmail| {
+            CommandPayload::ChangeEmail(change.email)
+        }),
+        AddOrg::TYPE => typed(payload, |add: AddOrg| CommandPayload::AddOrg(add.name)),
         _ => CommandPayload::Other(payload.clone()),
     }
 }

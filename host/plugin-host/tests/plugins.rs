@@ -225,10 +225,18 @@ async fn uploads_are_checked_and_need_the_permission(t: TestStore) {
     assert_eq!(ApiError::from(denied).status(), StatusCode::FORBIDDEN);
 
     // Over the size limit: 413.
-    let small = warden_plugin_host::router(PluginApiState::new(
-        server.service.clone().with_max_component_bytes(1024),
-        server.instance_id.clone(),
-    ));
+    let small = warden_api::router_with(
+        warden_api::ApiState::new(
+            server.service.commands().clone(),
+            server.instance_id.clone(),
+            &server.read_side,
+        ),
+        PluginApiState::new(
+            server.service.clone().with_max_component_bytes(1024),
+            server.instance_id.clone(),
+        )
+        .into_endpoints(),
+    );
     let too_large = send(
         &small,
         &server.token,

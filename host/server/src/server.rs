@@ -211,15 +211,16 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     .with_plugins(registry.clone());
     let oidc_routes = provider.router(&setup.instance_id, login.sessions());
     login.set_auth_requests(provider.auth_requests());
-    let plugin_routes = warden_plugin_host::router(PluginApiState::new(
+    // The plugin endpoints are part of the management API's table: one router, one `/openapi.json`.
+    let plugin_endpoints = PluginApiState::new(
         PluginService::new(commands.clone(), registry.clone()),
         setup.instance_id.clone(),
-    ));
-    let api = warden_api::router(
-        warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side)
-            .with_extra_endpoints(warden_plugin_host::ENDPOINTS),
     )
-    .merge(plugin_routes)
+    .into_endpoints();
+    let api = warden_api::router_with(
+        warden_api::ApiState::new(commands, setup.instance_id.clone(), &read_side),
+        plugin_endpoints,
+    )
     .merge(oidc_routes)
     .merge(login.router());
     let mut state = http::AppState::new(store.clone())

@@ -1,20 +1,30 @@
-//! The endpoints of `/api/v1`, grouped by resource; each module lists its [`Endpoint`]s next to their
-//! handlers.
+//! The endpoints of `/api/v1`, one module per resource; each lists its [`Endpoint`]s next to their handlers,
+//! request and response bodies (`write` for changes, `read` for reads by id and lists).
 
 mod apps;
+mod change;
 mod events;
 mod instance;
-mod machines;
+mod members;
 mod orgs;
 mod policies;
+mod projections;
 mod projects;
-mod read;
 mod user_grants;
 mod users;
 
+pub use apps::{AppType, ApplicationBody};
 pub use events::{AuditEvent, EventsPage};
-pub use read::{
-    FailedEventBody, InstanceDomainsBody, Items, ProjectionBody, ProjectionsBody, RebuildBody,
+pub use instance::{InstanceBody, InstanceDomainsBody};
+pub use members::{MembershipBody, MembershipScope};
+pub use orgs::{OrgBody, OrgDomainBody};
+pub use policies::{PoliciesBody, PolicyBody};
+pub use projections::{FailedEventBody, ProjectionBody, ProjectionsBody, RebuildBody};
+pub use projects::{ProjectBody, ProjectGrantBody, ProjectRoleBody};
+pub use user_grants::UserGrantBody;
+pub use users::{
+    HumanBody, MachineBody, MachineKeyBody, MetadataBody, PersonalAccessTokenBody, UserBody,
+    UserType,
 };
 
 use crate::openapi::{self, Endpoint};
@@ -33,11 +43,10 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     endpoints.extend(instance::endpoints());
     endpoints.extend(orgs::endpoints());
     endpoints.extend(users::endpoints());
-    endpoints.extend(machines::endpoints());
     endpoints.extend(projects::endpoints());
     endpoints.extend(apps::endpoints());
     endpoints.extend(user_grants::endpoints());
     endpoints.extend(events::endpoints());
-    endpoints.extend(read::endpoints());
+    endpoints.extend(projections::endpoints());
     endpoints
 }

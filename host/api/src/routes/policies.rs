@@ -1,13 +1,15 @@
 //! Policy bodies, shared by the instance defaults and the organization overrides.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use warden_domain::policy::{
     LockoutPolicy, LoginPolicy, MAX_MIN_PASSWORD_LENGTH, MAX_PASSWORD_ATTEMPTS,
     MIN_PASSWORD_LENGTH_FLOOR, PasswordComplexityPolicy, Policy,
 };
+use warden_query::{PoliciesView, PolicyView};
 
-use crate::schema;
+use crate::{schema, view::to_json};
 
 /// Rules a new password must meet.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -95,5 +97,48 @@ impl From<LoginPolicyRequest> for Policy {
             ignore_unknown_usernames: p.ignore_unknown_usernames,
             default_redirect_uri: p.default_redirect_uri,
         })
+    }
+}
+
+/// A policy in force.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyBody {
+    /// The policy's settings (as set with the policy's `PUT` endpoint).
+    pub policy: Value,
+    /// True when an organization follows the instance default (always false for the defaults themselves).
+    pub inherited: bool,
+}
+
+impl<T: Serialize> From<PolicyView<T>> for PolicyBody {
+    fn from(v: PolicyView<T>) -> Self {
+        Self {
+            policy: to_json(&v.policy),
+            inherited: v.inherited,
+        }
+    }
+}
+
+/// The policies in force: the instance defaults, or an organization's with its overrides resolved.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PoliciesBody {
+    /// The organization, absent for the instance defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// Password complexity.
+    pub password_complexity: PolicyBody,
+    /// Lockout.
+    pub lockout: PolicyBody,
+    /// Login.
+    pub login: PolicyBody,
+}
+
+impl From<PoliciesView> for PoliciesBody {
+    fn from(v: PoliciesView) -> Self {
+        Self {
+            org_id: v.org_id,
+            password_complexity: v.password_complexity.into(),
+            lockout: v.lockout.into(),
+            login: v.login.into(),
+        }
     }
 }

@@ -10,7 +10,7 @@ use axum::{
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use warden_api::{ApiState, router};
+use warden_api::{ApiState, router_with};
 use warden_command::{Commands, CommandsConfig, FirstInstance, bootstrap};
 use warden_eventstore::{Store, testing::TestStore};
 use warden_query::ReadSide;
@@ -71,6 +71,15 @@ pub struct Api {
 impl Api {
     /// Bootstraps the default instance on `test_store` and builds the router.
     pub async fn start(test_store: TestStore) -> Self {
+        Self::start_with(test_store, |_, _| Vec::new()).await
+    }
+
+    /// Bootstraps the default instance on `test_store` and builds the router with the endpoints `more`
+    /// makes from the command pipeline and the instance id.
+    pub async fn start_with(
+        test_store: TestStore,
+        more: impl FnOnce(&Commands, &str) -> Vec<warden_api::Endpoint>,
+    ) -> Self {
         let store = test_store.store.clone();
         let commands = Commands::new(
             store.clone(),
@@ -91,11 +100,10 @@ impl Api {
         let read_side = ReadSide::start(store.clone(), SpoolerConfig::new("test-node"))
             .await
             .expect("start the read side");
-        let app = router(ApiState::new(
-            commands.clone(),
-            report.instance_id.clone(),
-            &read_side,
-        ));
+        let app = router_with(
+            ApiState::new(commands.clone(), report.instance_id.clone(), &read_side),
+            more(&commands, &report.instance_id),
+        );
         Self {
             app,
             commands,

@@ -1,13 +1,15 @@
 //! Commands on applications: OIDC and API clients of a project.
 
-use serde_json::json;
 use warden_domain::{
-    application::{AddApiApp, AddOidcApp, ApiConfig, Application, OidcConfig},
-    authz::Permission,
+    application::{
+        AddApiApp, AddOidcApp, ApiConfig, Application, ChangeApiConfig, ChangeOidcConfig,
+        DeactivateApp, OidcConfig, ReactivateApp, RegenerateAppSecret, RemoveApp, RenameApp,
+    },
+    command::Command,
     project::Project,
 };
 
-use super::Resource;
+use super::{Resource, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
     pipeline::attempt,
@@ -79,15 +81,14 @@ impl CallerCommands<'_> {
             config: app.config.clone(),
             client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
         };
-        let mut run = self.run("application.oidc.add", || {
-            json!({ "project_id": app.project_id, "name": app.name, "client_id": command.client_id, "config": app.config })
-        });
+        let mut run = self.run(AddOidcApp::TYPE, || payload(&command));
+        // Decided with the project's state, which the push expects unchanged.
         loop {
             let project = attempt!(run, run.read::<Project>(&app.project_id).await);
             if let Some(target) = project.state.authz_target(&app.project_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                    run.authorize_or_hide(AddOidcApp::PERMISSION, &target, || {
                         Application::default()
                             .add_oidc(&command, &Project::default(), run.ctx())
                             .err()
@@ -121,16 +122,15 @@ impl CallerCommands<'_> {
             config: app.config.clone(),
             client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
         };
-        let mut run = self.run("application.api.add", || {
-            json!({ "project_id": app.project_id, "name": app.name, "client_id": command.client_id, "config": app.config })
-        });
+        let mut run = self.run(AddApiApp::TYPE, || payload(&command));
+        // Decided with the project's state, which the push expects unchanged.
         let id = new_id();
         loop {
             let project = attempt!(run, run.read::<Project>(&app.project_id).await);
             if let Some(target) = project.state.authz_target(&app.project_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                    run.authorize_or_hide(AddApiApp::PERMISSION, &target, || {
                         Application::default()
                             .add_api(&command, &Project::default(), run.ctx())
                             .err()
@@ -160,16 +160,17 @@ impl CallerCommands<'_> {
         app_id: &str,
         config: &OidcConfig,
     ) -> Result<(Details, Option<SecretString>), CommandError> {
-        let mut run = self.run(
-            "application.oidc.config.change",
-            || json!({ "config": config }),
-        );
+        let command = ChangeOidcConfig {
+            config: config.clone(),
+        };
+        let mut run = self.run(ChangeOidcConfig::TYPE, || payload(&command));
+        // Whether a secret is issued depends on the state the decision sees: decided in this loop.
         loop {
             let app = attempt!(run, run.target::<Application>(app_id).await);
             if let Some(target) = app.state.authz_target(app_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                    run.authorize_or_hide(ChangeOidcConfig::PERMISSION, &target, || {
                         Application::default()
                             .change_oidc_config(config, None, run.ctx())
                             .err()
@@ -196,16 +197,17 @@ impl CallerCommands<'_> {
         app_id: &str,
         config: &ApiConfig,
     ) -> Result<(Details, Option<SecretString>), CommandError> {
-        let mut run = self.run(
-            "application.api.config.change",
-            || json!({ "config": config }),
-        );
+        let command = ChangeApiConfig {
+            config: config.clone(),
+        };
+        let mut run = self.run(ChangeApiConfig::TYPE, || payload(&command));
+        // Whether a secret is issued depends on the state the decision sees: decided in this loop.
         loop {
             let app = attempt!(run, run.target::<Application>(app_id).await);
             if let Some(target) = app.state.authz_target(app_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::AppWrite, &target, || {
+                    run.authorize_or_hide(ChangeApiConfig::PERMISSION, &target, || {
                         Application::default()
                             .change_api_config(config, None, run.ctx())
                             .err()
@@ -227,14 +229,10 @@ impl CallerCommands<'_> {
 
     /// Renames an application.
     pub async fn rename_app(&self, app_id: &str, name: &str) -> Result<Details, CommandError> {
-        self.change::<Application>(
-            "application.rename",
-            app_id,
-            Permission::AppWrite,
-            || json!({ "name": name }),
-            |app, ctx| app.rename(name, ctx),
-        )
-        .await
+        let command = RenameApp {
+            name: name.to_owned(),
+        };
+        self.execute(app_id, &command).await
     }
 
     /// Replaces an application's client secret with a newly generated one, returned once.
@@ -243,52 +241,25 @@ impl CallerCommands<'_> {
         app_id: &str,
     ) -> Result<super::SecretIssued, CommandError> {
         let secret = generate_secret()?;
-        let hash = hash_secret(secret.expose());
-        let details = self
-            .change::<Application>(
-                "application.secret.regenerate",
-                app_id,
-                Permission::AppWrite,
-                || json!({}),
-                |app, ctx| app.regenerate_secret(&hash, ctx),
-            )
-            .await?;
+        let command = RegenerateAppSecret {
+            client_secret_hash: hash_secret(secret.expose()),
+        };
+        let details = self.execute(app_id, &command).await?;
         Ok(super::SecretIssued { details, secret })
     }
 
     /// Deactivates an application.
     pub async fn deactivate_app(&self, app_id: &str) -> Result<Details, CommandError> {
-        self.change::<Application>(
-            "application.deactivate",
-            app_id,
-            Permission::AppWrite,
-            || json!({}),
-            |app, ctx| app.deactivate(ctx),
-        )
-        .await
+        self.execute(app_id, &DeactivateApp {}).await
     }
 
     /// Reactivates an application.
     pub async fn reactivate_app(&self, app_id: &str) -> Result<Details, CommandError> {
-        self.change::<Application>(
-            "application.reactivate",
-            app_id,
-            Permission::AppWrite,
-            || json!({}),
-            |app, ctx| app.reactivate(ctx),
-        )
-        .await
+        self.execute(app_id, &ReactivateApp {}).await
     }
 
     /// Removes an application; its client id is free again.
     pub async fn remove_app(&self, app_id: &str) -> Result<Details, CommandError> {
-        self.change::<Application>(
-            "application.remove",
-            app_id,
-            Permission::AppWrite,
-            || json!({}),
-            |app, ctx| app.remove(ctx),
-        )
-        .await
+        self.execute(app_id, &RemoveApp {}).await
     }
 }

@@ -2,8 +2,7 @@
 //! with the permission): they work on resources whose owner is already removed, and change nothing when
 //! repeated, so a cascade that is run again after a crash adds no events.
 
-use serde_json::json;
-use warden_domain::{Lifecycle, authz::Permission, project::Project, user_grant::UserGrant};
+use warden_domain::{Lifecycle, project::DropProjectGrant, user_grant::DropUserGrantRole};
 
 use super::project_target;
 use crate::{CallerCommands, CommandError, Details};
@@ -16,18 +15,14 @@ impl CallerCommands<'_> {
         project_id: &str,
         grant_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change_checked::<Project>(
-            "project.grant.drop",
-            project_id,
-            Permission::ProjectGrantWrite,
-            // Checked on the project even once it is removed: the domain does not refuse a removed project here.
-            |project, id| {
-                (project.lifecycle != Lifecycle::Unspecified)
-                    .then(|| project_target(&project.org_id, id))
-            },
-            || json!({ "grant_id": grant_id }),
-            |project, ctx| project.drop_grant(grant_id, ctx),
-        )
+        let command = DropProjectGrant {
+            grant_id: grant_id.to_owned(),
+        };
+        // Checked on the project even once it is removed: the domain does not refuse a removed project here.
+        self.execute_checked(project_id, &command, |project, id| {
+            (project.lifecycle != Lifecycle::Unspecified)
+                .then(|| project_target(&project.org_id, id))
+        })
         .await
     }
 
@@ -38,13 +33,9 @@ impl CallerCommands<'_> {
         grant_id: &str,
         role_key: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<UserGrant>(
-            "user_grant.role.drop",
-            grant_id,
-            Permission::UserGrantWrite,
-            || json!({ "role_key": role_key }),
-            |grant, ctx| grant.drop_role(role_key, ctx),
-        )
-        .await
+        let command = DropUserGrantRole {
+            role_key: role_key.to_owned(),
+        };
+        self.execute(grant_id, &command).await
     }
 }

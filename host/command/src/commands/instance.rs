@@ -1,15 +1,37 @@
 //! Commands on the instance: setup, domains, default policies and instance members.
 
-use serde_json::json;
 use warden_domain::{
-    CommandContext, Decision, DomainError,
-    authz::{Permission, Role, Target},
-    instance::{Instance, InstanceEvent, SetupInstance},
+    authz::{Role, Target},
+    command::{Change, Command},
+    instance::{
+        AddInstanceDomain, AddInstanceMember, ChangeInstanceMember, Instance, RemoveInstanceDomain,
+        RemoveInstanceMember, SetDefaultPolicy, SetPrimaryInstanceDomain, SetSystemOrg,
+        SetupInstance,
+    },
     policy::Policy,
     user::User,
 };
 
+use super::payload;
 use crate::{CallerCommands, CommandError, Details, pipeline::attempt};
+
+/// A command on one instance member.
+trait MemberCommand {
+    /// The member's user id.
+    fn user_id(&self) -> &str;
+}
+
+impl MemberCommand for ChangeInstanceMember {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl MemberCommand for RemoveInstanceMember {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
 
 impl CallerCommands<'_> {
     fn instance_id(&self) -> &str {
@@ -19,25 +41,17 @@ impl CallerCommands<'_> {
     /// Sets up the caller's instance (first start).
     pub async fn setup_instance(&self, setup: &SetupInstance) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        self.change::<Instance>(
-            "instance.setup",
-            &id,
-            Permission::InstanceWrite,
-            || serde_json::to_value(setup).unwrap_or_default(),
-            |instance, ctx| instance.setup(setup, ctx),
-        )
-        .await
+        self.execute(&id, setup).await
     }
 
     /// Adds a domain routing to the instance.
     pub async fn add_instance_domain(&self, domain: &str) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        self.change::<Instance>(
-            "instance.domain.add",
+        self.execute(
             &id,
-            Permission::InstanceWrite,
-            || json!({ "domain": domain }),
-            |instance, ctx| instance.add_domain(domain, ctx),
+            &AddInstanceDomain {
+                domain: domain.to_owned(),
+            },
         )
         .await
     }
@@ -45,12 +59,11 @@ impl CallerCommands<'_> {
     /// Makes a domain of the instance its primary domain.
     pub async fn set_primary_instance_domain(&self, domain: &str) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        self.change::<Instance>(
-            "instance.domain.primary.set",
+        self.execute(
             &id,
-            Permission::InstanceWrite,
-            || json!({ "domain": domain }),
-            |instance, ctx| instance.set_primary_domain(domain, ctx),
+            &SetPrimaryInstanceDomain {
+                domain: domain.to_owned(),
+            },
         )
         .await
     }
@@ -58,12 +71,11 @@ impl CallerCommands<'_> {
     /// Removes a domain of the instance.
     pub async fn remove_instance_domain(&self, domain: &str) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        self.change::<Instance>(
-            "instance.domain.remove",
+        self.execute(
             &id,
-            Permission::InstanceWrite,
-            || json!({ "domain": domain }),
-            |instance, ctx| instance.remove_domain(domain, ctx),
+            &RemoveInstanceDomain {
+                domain: domain.to_owned(),
+            },
         )
         .await
     }
@@ -71,12 +83,11 @@ impl CallerCommands<'_> {
     /// Replaces one default policy of the instance.
     pub async fn set_default_policy(&self, policy: &Policy) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        self.change::<Instance>(
-            "instance.policy.set",
+        self.execute(
             &id,
-            Permission::InstanceWrite,
-            || serde_json::to_value(policy).unwrap_or_default(),
-            |instance, ctx| instance.set_default_policy(policy, ctx),
+            &SetDefaultPolicy {
+                policy: policy.clone(),
+            },
         )
         .await
     }
@@ -88,15 +99,17 @@ impl CallerCommands<'_> {
         roles: &[Role],
     ) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        let mut run = self.run(
-            "instance.member.add",
-            || json!({ "user_id": user_id, "roles": roles }),
-        );
+        let command = AddInstanceMember {
+            user_id: user_id.to_owned(),
+            roles: roles.to_vec(),
+        };
+        let mut run = self.run(AddInstanceMember::TYPE, || payload(&command));
+        // Decided with the user's state, which the push expects unchanged.
         loop {
             let instance = attempt!(run, run.target::<Instance>(&id).await);
             attempt!(
                 run,
-                run.authorize(Permission::InstanceMemberWrite, &Target::Instance)
+                run.authorize(AddInstanceMember::PERMISSION, &Target::Instance)
                     .await
             );
             let user = attempt!(run, run.read::<User>(user_id).await);
@@ -118,48 +131,36 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        self.change_owners(
-            "instance.member.change",
-            user_id,
-            || json!({ "user_id": user_id, "roles": roles }),
-            !roles.contains(&Role::IamOwner),
-            |instance, ctx| instance.change_member(user_id, roles, ctx),
-        )
-        .await
+        let command = ChangeInstanceMember {
+            user_id: user_id.to_owned(),
+            roles: roles.to_vec(),
+        };
+        self.change_owners(&command, !roles.contains(&Role::IamOwner))
+            .await
     }
 
     /// Ends an instance membership; the last active `IAM_OWNER` cannot be removed.
     pub async fn remove_instance_member(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change_owners(
-            "instance.member.remove",
-            user_id,
-            || json!({ "user_id": user_id }),
-            true,
-            |instance, ctx| instance.remove_member(user_id, ctx),
-        )
-        .await
+        let command = RemoveInstanceMember {
+            user_id: user_id.to_owned(),
+        };
+        self.change_owners(&command, true).await
     }
 
     /// Changes the instance's members; when `user_id` may lose `IAM_OWNER` (`loses_owner`), another active,
     /// unlocked owner must remain.
-    async fn change_owners(
+    async fn change_owners<C: Change<Aggregate = Instance> + MemberCommand>(
         &self,
-        command_type: &'static str,
-        user_id: &str,
-        payload: impl FnOnce() -> serde_json::Value,
+        command: &C,
         loses_owner: bool,
-        decide: impl Fn(&Instance, &CommandContext) -> Result<Decision<InstanceEvent>, DomainError>,
     ) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        let mut run = self.run(command_type, payload);
+        let user_id = command.user_id();
+        let mut run = self.run(C::TYPE, || payload(command));
         loop {
             let instance = attempt!(run, run.target::<Instance>(&id).await);
-            attempt!(
-                run,
-                run.authorize(Permission::InstanceMemberWrite, &Target::Instance)
-                    .await
-            );
-            let decision = attempt!(run, decide(&instance.state, run.ctx()));
+            attempt!(run, run.authorize(C::PERMISSION, &Target::Instance).await);
+            let decision = attempt!(run, command.decide(&instance.state, run.ctx()));
             if loses_owner && !decision.events.is_empty() {
                 let active = attempt!(run, run.active_owners(&instance.state).await);
                 attempt!(
@@ -178,12 +179,11 @@ impl CallerCommands<'_> {
     /// Chooses the instance's system organization (first start).
     pub(crate) async fn set_system_org(&self, org_id: &str) -> Result<Details, CommandError> {
         let id = self.instance_id().to_owned();
-        self.change::<Instance>(
-            "instance.system_org.set",
+        self.execute(
             &id,
-            Permission::InstanceWrite,
-            || json!({ "org_id": org_id }),
-            |instance, ctx| instance.set_system_org(org_id, ctx),
+            &SetSystemOrg {
+                org_id: org_id.to_owned(),
+            },
         )
         .await
     }

@@ -1,31 +1,24 @@
 //! Commands on machine users (service accounts): keys, client secret and personal access tokens.
 
-use serde_json::json;
 use warden_domain::{
-    authz::Permission,
+    command::Command,
     org::Organization,
-    user::{AddMachine, KeyFormat, MachineKeyAdded, PersonalAccessTokenAdded, User},
+    user::{
+        AddMachine, AddMachineKey, AddPersonalAccessToken, ChangeMachine, KeyFormat,
+        MachineKeyAdded, RemoveMachineKey, RemoveMachineSecret, RemovePersonalAccessToken,
+        SetMachineSecret, User,
+    },
 };
 
-use super::org_target;
+use super::{org_target, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
     pipeline::attempt,
     secret::{format_token, generate_secret, hash_secret},
 };
 
-/// Input of [`CallerCommands::add_machine_user`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMachineUser {
-    /// The organization the user belongs to.
-    pub org_id: String,
-    /// The login name, unique in the instance (case-insensitively).
-    pub login_name: String,
-    /// The display name.
-    pub name: String,
-    /// What the service account is for (may be empty).
-    pub description: String,
-}
+/// Input of [`CallerCommands::add_machine_user`]: the domain's command itself.
+pub type NewMachineUser = AddMachine;
 
 /// Input of [`CallerCommands::add_machine_key`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,28 +76,22 @@ impl CallerCommands<'_> {
         user: &NewMachineUser,
     ) -> Result<Details, CommandError> {
         let target = org_target(&user.org_id);
-        let command = AddMachine {
-            org_id: user.org_id.clone(),
-            login_name: user.login_name.clone(),
-            name: user.name.clone(),
-            description: user.description.clone(),
-        };
-        let mut run = self.run("user.machine.add", || {
-            serde_json::to_value(&command).unwrap_or_default()
-        });
+        let command = user;
+        let mut run = self.run(AddMachine::TYPE, || payload(command));
+        // Decided with the organization's state, which the push expects unchanged.
         loop {
             attempt!(
                 run,
-                run.authorize_or_hide(Permission::UserWrite, &target, || {
+                run.authorize_or_hide(AddMachine::PERMISSION, &target, || {
                     User::default()
-                        .add_machine(&command, &Organization::default(), run.ctx())
+                        .add_machine(command, &Organization::default(), run.ctx())
                         .err()
                 })
                 .await
             );
             let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
             let new = attempt!(run, run.new_target::<User>(id).await);
-            let decision = attempt!(run, new.state.add_machine(&command, &org.state, run.ctx()));
+            let decision = attempt!(run, new.state.add_machine(command, &org.state, run.ctx()));
             if let Some(details) = run.commit(&new, decision, Some(&user.org_id)).await? {
                 return Ok(details);
             }
@@ -118,14 +105,11 @@ impl CallerCommands<'_> {
         name: &str,
         description: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.machine.change",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "name": name, "description": description }),
-            |user, ctx| user.change_machine(name, description, ctx),
-        )
-        .await
+        let command = ChangeMachine {
+            name: name.to_owned(),
+            description: description.to_owned(),
+        };
+        self.execute(user_id, &command).await
     }
 
     /// Adds a public key to a machine user, under a new key id.
@@ -134,24 +118,18 @@ impl CallerCommands<'_> {
         user_id: &str,
         key: &NewMachineKey,
     ) -> Result<KeyAdded, CommandError> {
-        let added = MachineKeyAdded {
-            key_id: new_id(),
-            format: key.format,
-            public_key: key.public_key.clone(),
-            expires_at_unix_ms: key.expires_at_unix_ms,
+        let command = AddMachineKey {
+            key: MachineKeyAdded {
+                key_id: new_id(),
+                format: key.format,
+                public_key: key.public_key.clone(),
+                expires_at_unix_ms: key.expires_at_unix_ms,
+            },
         };
-        let details = self
-            .change::<User>(
-                "user.machine.key.add",
-                user_id,
-                Permission::UserWrite,
-                || serde_json::to_value(&added).unwrap_or_default(),
-                |user, ctx| user.add_key(&added, ctx),
-            )
-            .await?;
+        let details = self.execute(user_id, &command).await?;
         Ok(KeyAdded {
             details,
-            key_id: added.key_id,
+            key_id: command.key.key_id,
         })
     }
 
@@ -161,42 +139,25 @@ impl CallerCommands<'_> {
         user_id: &str,
         key_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.machine.key.remove",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "key_id": key_id }),
-            |user, ctx| user.remove_key(key_id, ctx),
-        )
-        .await
+        let command = RemoveMachineKey {
+            key_id: key_id.to_owned(),
+        };
+        self.execute(user_id, &command).await
     }
 
     /// Generates a new client secret for a machine user, replacing any previous one.
     pub async fn set_machine_secret(&self, user_id: &str) -> Result<SecretIssued, CommandError> {
         let secret = generate_secret()?;
-        let hash = hash_secret(secret.expose());
-        let details = self
-            .change::<User>(
-                "user.machine.secret.set",
-                user_id,
-                Permission::UserWrite,
-                || json!({}),
-                |user, ctx| user.set_secret(&hash, ctx),
-            )
-            .await?;
+        let command = SetMachineSecret {
+            secret_hash: hash_secret(secret.expose()),
+        };
+        let details = self.execute(user_id, &command).await?;
         Ok(SecretIssued { details, secret })
     }
 
     /// Removes a machine user's client secret.
     pub async fn remove_machine_secret(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.machine.secret.remove",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.remove_secret(ctx),
-        )
-        .await
+        self.execute(user_id, &RemoveMachineSecret {}).await
     }
 
     /// Issues a personal access token to a machine user.
@@ -207,20 +168,12 @@ impl CallerCommands<'_> {
     ) -> Result<TokenIssued, CommandError> {
         let token_id = new_id();
         let token = format_token(user_id, &token_id, &generate_secret()?);
-        let added = PersonalAccessTokenAdded {
+        let command = AddPersonalAccessToken {
             token_id: token_id.clone(),
             token_hash: hash_secret(token.expose()),
             expires_at_unix_ms,
         };
-        let details = self
-            .change::<User>(
-                "user.machine.pat.add",
-                user_id,
-                Permission::UserWrite,
-                || json!({ "token_id": token_id, "expires_at_unix_ms": expires_at_unix_ms }),
-                |user, ctx| user.add_personal_access_token(&added, ctx),
-            )
-            .await?;
+        let details = self.execute(user_id, &command).await?;
         Ok(TokenIssued {
             details,
             token_id,
@@ -235,13 +188,9 @@ impl CallerCommands<'_> {
         user_id: &str,
         token_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.machine.pat.remove",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "token_id": token_id }),
-            |user, ctx| user.remove_personal_access_token(token_id, ctx),
-        )
-        .await
+        let command = RemovePersonalAccessToken {
+            token_id: token_id.to_owned(),
+        };
+        self.execute(user_id, &command).await
     }
 }

@@ -1,9 +1,12 @@
 //! The commands of every resource, as methods of [`CallerCommands`].
 //!
-//! Each method names its command type (e.g. `user.human.add`, shown to validators), checks the caller's
-//! permission on the resource, lets the domain decide, and stores the result. A resource that does not exist
-//! is answered with the domain's "not found" before any permission check: there is no organization to check
-//! the permission against.
+//! A command is a typed value ([`warden_domain::command::Command`]: its type name, serde shape and permission
+//! declared once); a method builds it and hands it to [`CallerCommands::execute`], the one path that checks
+//! the caller's permission on the resource, lets the domain decide, runs the validators on the command's
+//! serialized form, and stores the result. Commands that create a resource, or decide with the state of
+//! another aggregate too (a new member's user, a granted organization), drive the same [`Run`] steps in a
+//! loop of their own. A resource that does not exist is answered with the domain's "not found" before any
+//! permission check: there is no organization to check the permission against.
 
 mod application;
 mod cascade;
@@ -23,6 +26,7 @@ use warden_domain::{
     Aggregate, CommandContext, Decision, DomainError,
     application::Application,
     authz::{Permission, Role, Target},
+    command::{Change, CheckedOn, Command},
     instance::Instance,
     org::Organization,
     project::Project,
@@ -38,7 +42,10 @@ pub use session::{
 pub use user::NewHumanUser;
 pub use user_grant::NewUserGrant;
 
-use crate::{CallerCommands, CommandError, Details, pipeline::attempt};
+use crate::{
+    CallerCommands, CommandError, Details,
+    pipeline::{Run, attempt},
+};
 
 /// An aggregate the management API addresses, with the place its permissions are checked.
 pub(crate) trait Resource: Aggregate {
@@ -143,112 +150,118 @@ pub(crate) fn org_target(org_id: &str) -> Target {
     }
 }
 
+/// What validators see of `command`: its serialized form.
+pub(crate) fn payload<C: Command>(command: &C) -> Value {
+    // Commands are plain structs with string keys, which always serialize.
+    serde_json::to_value(command).unwrap_or(Value::Null)
+}
+
 impl CallerCommands<'_> {
-    /// Runs a command on the existing resource `id` whose permission is checked on the resource itself.
-    pub(crate) async fn change<A: Resource>(
+    /// Runs the typed command `command` on the existing resource `id`: load, authorize (the command's
+    /// permission where it declares it is checked), decide, validate, push, and retry on a conflict or a
+    /// refusal reached with unverified cached state.
+    pub(crate) async fn execute<C: Change>(
         &self,
-        command_type: &'static str,
         id: &str,
-        permission: Permission,
-        payload: impl FnOnce() -> Value,
-        decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
-    ) -> Result<Details, CommandError> {
-        self.change_checked(
-            command_type,
-            id,
-            permission,
-            A::authz_target,
-            payload,
-            decide,
-        )
-        .await
+        command: &C,
+    ) -> Result<Details, CommandError>
+    where
+        C::Aggregate: Resource,
+    {
+        let mut run = self.run(C::TYPE, || payload(command));
+        execute_in(&mut run, id, command).await
     }
 
-    /// Like [`change`](Self::change), with the permission checked on `target_of(state, id)`.
-    pub(crate) async fn change_checked<A: Resource>(
+    /// Like [`execute`](Self::execute), with the permission checked on `target_of(state, id)` instead of
+    /// where the command declares it (e.g. on a resource already removed, for the follow-ups of removals).
+    pub(crate) async fn execute_checked<C: Change>(
         &self,
-        command_type: &'static str,
         id: &str,
-        permission: Permission,
-        target_of: impl Fn(&A, &str) -> Option<Target>,
-        payload: impl FnOnce() -> Value,
-        decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
-    ) -> Result<Details, CommandError> {
-        self.change_granting(
-            command_type,
+        command: &C,
+        target_of: impl Fn(&C::Aggregate, &str) -> Option<Target>,
+    ) -> Result<Details, CommandError>
+    where
+        C::Aggregate: Resource,
+    {
+        let mut run = self.run(C::TYPE, || payload(command));
+        decide_on(
+            &mut run,
             id,
-            permission,
+            C::PERMISSION,
             target_of,
-            &[],
-            payload,
-            decide,
+            command.grants(),
+            |state, ctx| command.decide(state, ctx),
         )
         .await
     }
+}
 
-    /// Like [`change`](Self::change) for a command that gives `roles` on the resource: the caller must hold
-    /// every permission they grant there ([`warden_domain::authz::may_grant`]).
-    pub(crate) async fn change_roles<A: Resource>(
-        &self,
-        command_type: &'static str,
-        id: &str,
-        permission: Permission,
-        roles: &[Role],
-        payload: impl FnOnce() -> Value,
-        decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
-    ) -> Result<Details, CommandError> {
-        self.change_granting(
-            command_type,
-            id,
-            permission,
-            A::authz_target,
-            roles,
-            payload,
-            decide,
-        )
-        .await
-    }
+/// [`CallerCommands::execute`] within a run already under way (e.g. one that hashed a password first).
+pub(crate) async fn execute_in<C: Change>(
+    run: &mut Run<'_>,
+    id: &str,
+    command: &C,
+) -> Result<Details, CommandError>
+where
+    C::Aggregate: Resource,
+{
+    let target_of = |state: &C::Aggregate, id: &str| {
+        let on_resource = state.authz_target(id);
+        match C::CHECKED_ON {
+            CheckedOn::Resource => on_resource,
+            CheckedOn::Instance => on_resource.map(|_| Target::Instance),
+        }
+    };
+    decide_on(
+        run,
+        id,
+        C::PERMISSION,
+        target_of,
+        command.grants(),
+        |state, ctx| command.decide(state, ctx),
+    )
+    .await
+}
 
-    #[allow(clippy::too_many_arguments)]
-    async fn change_granting<A: Resource>(
-        &self,
-        command_type: &'static str,
-        id: &str,
-        permission: Permission,
-        target_of: impl Fn(&A, &str) -> Option<Target>,
-        grants: &[Role],
-        payload: impl FnOnce() -> Value,
-        decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
-    ) -> Result<Details, CommandError> {
-        let mut run = self.run(command_type, payload);
-        loop {
-            let target = attempt!(run, run.target::<A>(id).await);
-            if let Some(authz) = target_of(&target.state, id) {
-                let authorized = match target.state.as_user() {
-                    Some(user) => run.authorize_on_user(permission, id, user).await,
-                    None => run.authorize(permission, &authz).await,
-                };
-                if let Err(error) = authorized {
-                    let error = run
-                        .hide_unseen(error, permission, &authz, || {
-                            decide(&A::default(), run.ctx()).err()
-                        })
-                        .await;
-                    attempt!(run, Err::<(), _>(error));
-                }
-                if !grants.is_empty() {
-                    attempt!(run, run.ensure_may_grant(grants, &authz).await);
-                }
-                if A::TYPE == Organization::TYPE {
-                    attempt!(run, run.ensure_not_system_org(id).await);
-                    attempt!(run, run.ensure_org_keeps_an_owner(id).await);
-                }
+/// The one path of a command on an existing resource: load `id`, check `permission` on
+/// `target_of(state, id)` (answering as missing to a caller that may not see it; with the rules on acting
+/// on a user, on giving `grants`, and on the system organization and the last owner), decide, validate and
+/// push, again on fresh state while an attempt must be repeated.
+async fn decide_on<A: Resource>(
+    run: &mut Run<'_>,
+    id: &str,
+    permission: Permission,
+    target_of: impl Fn(&A, &str) -> Option<Target>,
+    grants: &[Role],
+    decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
+) -> Result<Details, CommandError> {
+    loop {
+        let target = attempt!(run, run.target::<A>(id).await);
+        if let Some(authz) = target_of(&target.state, id) {
+            let authorized = match target.state.as_user() {
+                Some(user) => run.authorize_on_user(permission, id, user).await,
+                None => run.authorize(permission, &authz).await,
+            };
+            if let Err(error) = authorized {
+                let error = run
+                    .hide_unseen(error, permission, &authz, || {
+                        decide(&A::default(), run.ctx()).err()
+                    })
+                    .await;
+                attempt!(run, Err::<(), _>(error));
             }
-            let decision = attempt!(run, decide(&target.state, run.ctx()));
-            let org = target.state.owner_org(id);
-            if let Some(details) = run.commit(&target, decision, org.as_deref()).await? {
-                return Ok(details);
+            if !grants.is_empty() {
+                attempt!(run, run.ensure_may_grant(grants, &authz).await);
             }
+            if A::TYPE == Organization::TYPE {
+                attempt!(run, run.ensure_not_system_org(id).await);
+                attempt!(run, run.ensure_org_keeps_an_owner(id).await);
+            }
+        }
+        let decision = attempt!(run, decide(&target.state, run.ctx()));
+        let org = target.state.owner_org(id);
+        if let Some(details) = run.commit(&target, decision, org.as_deref()).await? {
+            return Ok(details);
         }
     }
 }

@@ -2,10 +2,9 @@
 //! that need a message (see [`super::user_auth`]); the notifier (crate `warden-notify`) records the outcome
 //! as the system.
 
-use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Target},
-    notification::Notification,
+    authz::Target,
+    notification::{MarkNotificationFailed, MarkNotificationSent, Notification},
 };
 
 use super::Resource;
@@ -24,14 +23,7 @@ impl Resource for Notification {
 impl CallerCommands<'_> {
     /// Records that the notification `id` was sent (nothing when already recorded).
     pub async fn mark_notification_sent(&self, id: &str) -> Result<Details, CommandError> {
-        self.change::<Notification>(
-            "notification.mark_sent",
-            id,
-            Permission::InstanceWrite,
-            || json!({}),
-            |n, ctx| n.mark_sent(ctx),
-        )
-        .await
+        self.execute(id, &MarkNotificationSent {}).await
     }
 
     /// Records a failed attempt to send the notification `id`.
@@ -40,13 +32,9 @@ impl CallerCommands<'_> {
         id: &str,
         error: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Notification>(
-            "notification.mark_failed",
-            id,
-            Permission::InstanceWrite,
-            || json!({ "error": error }),
-            |n, ctx| n.mark_failed(error, ctx),
-        )
-        .await
+        let command = MarkNotificationFailed {
+            error: error.to_owned(),
+        };
+        self.execute(id, &command).await
     }
 }

@@ -1,14 +1,18 @@
 //! Commands on organizations: life cycle, domains, policy overrides and organization members.
 
-use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Role, ScopeKind, Target},
-    org::Organization,
+    authz::{Role, ScopeKind, Target},
+    command::{Change, Command},
+    org::{
+        AddOrg, AddOrgDomain, AddOrgMember, ChangeOrgMember, DeactivateOrg, Organization,
+        ReactivateOrg, RemoveOrg, RemoveOrgDomain, RemoveOrgMember, RenameOrg, ResetOrgPolicy,
+        SetOrgPolicy, SetPrimaryOrgDomain, VerifyOrgDomain,
+    },
     policy::{Policy, PolicyKind},
     user::User,
 };
 
-use super::org_target;
+use super::{org_target, payload};
 use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
 
 impl CallerCommands<'_> {
@@ -23,15 +27,19 @@ impl CallerCommands<'_> {
         id: &str,
         name: &str,
     ) -> Result<Details, CommandError> {
-        let mut run = self.run("org.add", || json!({ "name": name }));
+        let command = AddOrg {
+            name: name.to_owned(),
+        };
+        let mut run = self.run(AddOrg::TYPE, || payload(&command));
+        // A new id has no events yet: the target is created, not loaded, and the permission is checked on
+        // the instance (`CheckedOn::Instance`) whether or not the organization exists.
         loop {
             attempt!(
                 run,
-                run.authorize(Permission::OrgCreate, &Target::Instance)
-                    .await
+                run.authorize(AddOrg::PERMISSION, &Target::Instance).await
             );
             let org = attempt!(run, run.new_target::<Organization>(id).await);
-            let decision = attempt!(run, org.state.add(name, run.ctx()));
+            let decision = attempt!(run, command.decide(&org.state, run.ctx()));
             if let Some(details) = run.commit(&org, decision, Some(id)).await? {
                 return Ok(details);
             }
@@ -40,50 +48,28 @@ impl CallerCommands<'_> {
 
     /// Renames an organization.
     pub async fn rename_org(&self, org_id: &str, name: &str) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.rename",
+        self.execute(
             org_id,
-            Permission::OrgWrite,
-            || json!({ "name": name }),
-            |org, ctx| org.rename(name, ctx),
+            &RenameOrg {
+                name: name.to_owned(),
+            },
         )
         .await
     }
 
     /// Deactivates an organization.
     pub async fn deactivate_org(&self, org_id: &str) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.deactivate",
-            org_id,
-            Permission::OrgWrite,
-            || json!({}),
-            |org, ctx| org.deactivate(ctx),
-        )
-        .await
+        self.execute(org_id, &DeactivateOrg {}).await
     }
 
     /// Reactivates an organization.
     pub async fn reactivate_org(&self, org_id: &str) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.reactivate",
-            org_id,
-            Permission::OrgWrite,
-            || json!({}),
-            |org, ctx| org.reactivate(ctx),
-        )
-        .await
+        self.execute(org_id, &ReactivateOrg {}).await
     }
 
     /// Removes an organization; its name and verified domains are free again.
     pub async fn remove_org(&self, org_id: &str) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.remove",
-            org_id,
-            Permission::OrgDelete,
-            || json!({}),
-            |org, ctx| org.remove(ctx),
-        )
-        .await
+        self.execute(org_id, &RemoveOrg {}).await
     }
 
     /// Adds an unverified domain to an organization.
@@ -92,12 +78,11 @@ impl CallerCommands<'_> {
         org_id: &str,
         domain: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.domain.add",
+        self.execute(
             org_id,
-            Permission::OrgWrite,
-            || json!({ "domain": domain }),
-            |org, ctx| org.add_domain(domain, ctx),
+            &AddOrgDomain {
+                domain: domain.to_owned(),
+            },
         )
         .await
     }
@@ -111,15 +96,10 @@ impl CallerCommands<'_> {
         org_id: &str,
         domain: &str,
     ) -> Result<Details, CommandError> {
-        self.change_checked::<Organization>(
-            "org.domain.verify",
-            org_id,
-            Permission::OrgWrite,
-            |org, _| org.exists().then_some(Target::Instance),
-            || json!({ "domain": domain }),
-            |org, ctx| org.verify_domain(domain, ctx),
-        )
-        .await
+        let command = VerifyOrgDomain {
+            domain: domain.to_owned(),
+        };
+        self.execute(org_id, &command).await
     }
 
     /// Makes a verified domain the organization's primary domain.
@@ -128,12 +108,11 @@ impl CallerCommands<'_> {
         org_id: &str,
         domain: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.domain.primary.set",
+        self.execute(
             org_id,
-            Permission::OrgWrite,
-            || json!({ "domain": domain }),
-            |org, ctx| org.set_primary_domain(domain, ctx),
+            &SetPrimaryOrgDomain {
+                domain: domain.to_owned(),
+            },
         )
         .await
     }
@@ -144,12 +123,11 @@ impl CallerCommands<'_> {
         org_id: &str,
         domain: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.domain.remove",
+        self.execute(
             org_id,
-            Permission::OrgWrite,
-            || json!({ "domain": domain }),
-            |org, ctx| org.remove_domain(domain, ctx),
+            &RemoveOrgDomain {
+                domain: domain.to_owned(),
+            },
         )
         .await
     }
@@ -160,12 +138,11 @@ impl CallerCommands<'_> {
         org_id: &str,
         policy: &Policy,
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.policy.set",
+        self.execute(
             org_id,
-            Permission::PolicyWrite,
-            || serde_json::to_value(policy).unwrap_or_default(),
-            |org, ctx| org.set_policy(policy, ctx),
+            &SetOrgPolicy {
+                policy: policy.clone(),
+            },
         )
         .await
     }
@@ -176,14 +153,7 @@ impl CallerCommands<'_> {
         org_id: &str,
         kind: PolicyKind,
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.policy.reset",
-            org_id,
-            Permission::PolicyWrite,
-            || json!({ "kind": kind }),
-            |org, ctx| org.reset_policy(kind, ctx),
-        )
-        .await
+        self.execute(org_id, &ResetOrgPolicy { kind }).await
     }
 
     /// Makes a user a member of an organization with organization roles.
@@ -193,22 +163,25 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        let mut run = self.run(
-            "org.member.add",
-            || json!({ "user_id": user_id, "roles": roles }),
-        );
+        let command = AddOrgMember {
+            user_id: user_id.to_owned(),
+            roles: roles.to_vec(),
+        };
+        let mut run = self.run(AddOrgMember::TYPE, || payload(&command));
+        // Two aggregates: the organization decides with the user's state, and the user records the
+        // membership in the same push.
         loop {
             let org = attempt!(run, run.target::<Organization>(org_id).await);
             if org.state.exists() {
                 let target = org_target(org_id);
-                if let Err(error) = run.authorize(Permission::OrgMemberWrite, &target).await {
+                if let Err(error) = run.authorize(AddOrgMember::PERMISSION, &target).await {
                     let error = run
-                        .hide_unseen(error, Permission::OrgMemberWrite, &target, || None)
+                        .hide_unseen(error, AddOrgMember::PERMISSION, &target, || None)
                         .await;
                     attempt!(run, Err::<(), _>(error));
                 }
                 attempt!(run, run.ensure_not_system_org(org_id).await);
-                attempt!(run, run.ensure_may_grant(roles, &target).await);
+                attempt!(run, run.ensure_may_grant(command.grants(), &target).await);
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
             let decision = attempt!(
@@ -234,15 +207,11 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        self.change_roles::<Organization>(
-            "org.member.change",
-            org_id,
-            Permission::OrgMemberWrite,
-            roles,
-            || json!({ "user_id": user_id, "roles": roles }),
-            |org, ctx| org.change_member(user_id, roles, ctx),
-        )
-        .await
+        let command = ChangeOrgMember {
+            user_id: user_id.to_owned(),
+            roles: roles.to_vec(),
+        };
+        self.execute(org_id, &command).await
     }
 
     /// Ends an organization membership.
@@ -251,12 +220,11 @@ impl CallerCommands<'_> {
         org_id: &str,
         user_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Organization>(
-            "org.member.remove",
+        self.execute(
             org_id,
-            Permission::OrgMemberWrite,
-            || json!({ "user_id": user_id }),
-            |org, ctx| org.remove_member(user_id, ctx),
+            &RemoveOrgMember {
+                user_id: user_id.to_owned(),
+            },
         )
         .await
     }

@@ -4,13 +4,16 @@
 //! The component bytes are stored in the blob store before these commands run; the commands record the
 //! digest, size and world the caller found by inspecting them.
 
-use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Target},
-    plugin::{AddPlugin, BindingSettings, Plugin, PluginWorld},
+    authz::Target,
+    command::{Change, Command},
+    plugin::{
+        ActivatePluginVersion, AddPlugin, AddPluginBinding, BindingSettings, ChangePluginBinding,
+        Plugin, PluginWorld, RemovePlugin, RemovePluginBinding, UploadPluginVersion,
+    },
 };
 
-use super::Resource;
+use super::{Resource, payload};
 use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
 
 impl Resource for Plugin {
@@ -27,23 +30,16 @@ impl CallerCommands<'_> {
     /// Creates a plugin with a new id and its first version, which is active at once.
     pub async fn add_plugin(&self, plugin: &AddPlugin) -> Result<Details, CommandError> {
         let id = new_id();
-        let mut run = self.run("plugin.add", || {
-            json!({
-                "name": plugin.name,
-                "description": plugin.description,
-                "world": plugin.world,
-                "digest": plugin.digest,
-                "size": plugin.size,
-            })
-        });
+        let mut run = self.run(AddPlugin::TYPE, || payload(plugin));
+        // A new id has no events yet: the target is created, not loaded.
         loop {
             attempt!(
                 run,
-                run.authorize(Permission::PluginWrite, &Target::Instance)
+                run.authorize(AddPlugin::PERMISSION, &Target::Instance)
                     .await
             );
             let target = attempt!(run, run.new_target::<Plugin>(&id).await);
-            let decision = attempt!(run, target.state.add(plugin, run.ctx()));
+            let decision = attempt!(run, plugin.decide(&target.state, run.ctx()));
             if let Some(details) = run.commit(&target, decision, None).await? {
                 return Ok(details);
             }
@@ -60,14 +56,13 @@ impl CallerCommands<'_> {
         size: u64,
         activate: bool,
     ) -> Result<Details, CommandError> {
-        self.change::<Plugin>(
-            "plugin.version.upload",
-            plugin_id,
-            Permission::PluginWrite,
-            || json!({ "world": world, "digest": digest, "size": size, "activate": activate }),
-            |plugin, ctx| plugin.upload_version(world, digest, size, activate, ctx),
-        )
-        .await
+        let command = UploadPluginVersion {
+            world,
+            digest: digest.to_owned(),
+            size,
+            activate,
+        };
+        self.execute(plugin_id, &command).await
     }
 
     /// Makes an uploaded version of a plugin the one that runs.
@@ -76,14 +71,10 @@ impl CallerCommands<'_> {
         plugin_id: &str,
         digest: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Plugin>(
-            "plugin.version.activate",
-            plugin_id,
-            Permission::PluginWrite,
-            || json!({ "digest": digest }),
-            |plugin, ctx| plugin.activate_version(digest, ctx),
-        )
-        .await
+        let command = ActivatePluginVersion {
+            digest: digest.to_owned(),
+        };
+        self.execute(plugin_id, &command).await
     }
 
     /// Adds a binding with the id `binding_id` (generate one with [`new_id`](crate::new_id)).
@@ -93,14 +84,11 @@ impl CallerCommands<'_> {
         binding_id: &str,
         settings: &BindingSettings,
     ) -> Result<Details, CommandError> {
-        self.change::<Plugin>(
-            "plugin.binding.add",
-            plugin_id,
-            Permission::PluginWrite,
-            || json!({ "binding_id": binding_id, "settings": settings }),
-            |plugin, ctx| plugin.add_binding(binding_id, settings, ctx),
-        )
-        .await
+        let command = AddPluginBinding {
+            binding_id: binding_id.to_owned(),
+            settings: settings.clone(),
+        };
+        self.execute(plugin_id, &command).await
     }
 
     /// Replaces the settings of a binding.
@@ -110,14 +98,11 @@ impl CallerCommands<'_> {
         binding_id: &str,
         settings: &BindingSettings,
     ) -> Result<Details, CommandError> {
-        self.change::<Plugin>(
-            "plugin.binding.change",
-            plugin_id,
-            Permission::PluginWrite,
-            || json!({ "binding_id": binding_id, "settings": settings }),
-            |plugin, ctx| plugin.change_binding(binding_id, settings, ctx),
-        )
-        .await
+        let command = ChangePluginBinding {
+            binding_id: binding_id.to_owned(),
+            settings: settings.clone(),
+        };
+        self.execute(plugin_id, &command).await
     }
 
     /// Removes a binding.
@@ -126,26 +111,15 @@ impl CallerCommands<'_> {
         plugin_id: &str,
         binding_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Plugin>(
-            "plugin.binding.remove",
-            plugin_id,
-            Permission::PluginWrite,
-            || json!({ "binding_id": binding_id }),
-            |plugin, ctx| plugin.remove_binding(binding_id, ctx),
-        )
-        .await
+        let command = RemovePluginBinding {
+            binding_id: binding_id.to_owned(),
+        };
+        self.execute(plugin_id, &command).await
     }
 
     /// Removes a plugin with all its bindings; its name is free again. The stored versions stay in the blob
     /// store (they are content-addressed and may be shared).
     pub async fn remove_plugin(&self, plugin_id: &str) -> Result<Details, CommandError> {
-        self.change::<Plugin>(
-            "plugin.remove",
-            plugin_id,
-            Permission::PluginWrite,
-            || json!({}),
-            |plugin, ctx| plugin.remove(ctx),
-        )
-        .await
+        self.execute(plugin_id, &RemovePlugin {}).await
     }
 }

@@ -1,14 +1,19 @@
 //! Commands on projects: life cycle, roles, grants to other organizations and project members.
 
-use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Role, ScopeKind},
+    authz::{Role, ScopeKind},
+    command::Command,
     org::Organization,
-    project::{AddProject, Project, ProjectGrantAdded, ProjectRole},
+    project::{
+        AddProject, AddProjectGrant, AddProjectMember, AddProjectRole, ChangeProjectGrant,
+        ChangeProjectMember, ChangeProjectRole, DeactivateProject, Project, ProjectGrantAdded,
+        ProjectRole, ReactivateProject, RemoveProject, RemoveProjectGrant, RemoveProjectMember,
+        RemoveProjectRole, RenameProject,
+    },
     user::User,
 };
 
-use super::{Resource, org_target};
+use super::{Resource, org_target, payload};
 use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
 
 impl CallerCommands<'_> {
@@ -29,13 +34,12 @@ impl CallerCommands<'_> {
             name: name.to_owned(),
         };
         let target = org_target(org_id);
-        let mut run = self.run("project.add", || {
-            serde_json::to_value(&command).unwrap_or_default()
-        });
+        let mut run = self.run(AddProject::TYPE, || payload(&command));
+        // Two aggregates: a new project, decided with its organization's state.
         loop {
             attempt!(
                 run,
-                run.authorize_or_hide(Permission::ProjectCreate, &target, || {
+                run.authorize_or_hide(AddProject::PERMISSION, &target, || {
                     Project::default()
                         .add(&command, &Organization::default(), run.ctx())
                         .err()
@@ -57,50 +61,28 @@ impl CallerCommands<'_> {
         project_id: &str,
         name: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.rename",
+        self.execute(
             project_id,
-            Permission::ProjectWrite,
-            || json!({ "name": name }),
-            |project, ctx| project.rename(name, ctx),
+            &RenameProject {
+                name: name.to_owned(),
+            },
         )
         .await
     }
 
     /// Deactivates a project.
     pub async fn deactivate_project(&self, project_id: &str) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.deactivate",
-            project_id,
-            Permission::ProjectWrite,
-            || json!({}),
-            |project, ctx| project.deactivate(ctx),
-        )
-        .await
+        self.execute(project_id, &DeactivateProject {}).await
     }
 
     /// Reactivates a project.
     pub async fn reactivate_project(&self, project_id: &str) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.reactivate",
-            project_id,
-            Permission::ProjectWrite,
-            || json!({}),
-            |project, ctx| project.reactivate(ctx),
-        )
-        .await
+        self.execute(project_id, &ReactivateProject {}).await
     }
 
     /// Removes a project.
     pub async fn remove_project(&self, project_id: &str) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.remove",
-            project_id,
-            Permission::ProjectDelete,
-            || json!({}),
-            |project, ctx| project.remove(ctx),
-        )
-        .await
+        self.execute(project_id, &RemoveProject {}).await
     }
 
     /// Adds a role to a project.
@@ -109,14 +91,8 @@ impl CallerCommands<'_> {
         project_id: &str,
         role: &ProjectRole,
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.role.add",
-            project_id,
-            Permission::ProjectWrite,
-            || serde_json::to_value(role).unwrap_or_default(),
-            |project, ctx| project.add_role(role, ctx),
-        )
-        .await
+        self.execute(project_id, &AddProjectRole { role: role.clone() })
+            .await
     }
 
     /// Changes a project role's display name and group.
@@ -125,14 +101,8 @@ impl CallerCommands<'_> {
         project_id: &str,
         role: &ProjectRole,
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.role.change",
-            project_id,
-            Permission::ProjectWrite,
-            || serde_json::to_value(role).unwrap_or_default(),
-            |project, ctx| project.change_role(role, ctx),
-        )
-        .await
+        self.execute(project_id, &ChangeProjectRole { role: role.clone() })
+            .await
     }
 
     /// Removes a project role (and takes it out of the project's grants).
@@ -141,12 +111,11 @@ impl CallerCommands<'_> {
         project_id: &str,
         key: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.role.remove",
+        self.execute(
             project_id,
-            Permission::ProjectWrite,
-            || json!({ "key": key }),
-            |project, ctx| project.remove_role(key, ctx),
+            &RemoveProjectRole {
+                key: key.to_owned(),
+            },
         )
         .await
     }
@@ -158,22 +127,24 @@ impl CallerCommands<'_> {
         granted_org_id: &str,
         role_keys: &[String],
     ) -> Result<(Details, String), CommandError> {
-        let grant = ProjectGrantAdded {
-            grant_id: new_id(),
-            granted_org_id: granted_org_id.to_owned(),
-            role_keys: role_keys.to_vec(),
+        let command = AddProjectGrant {
+            grant: ProjectGrantAdded {
+                grant_id: new_id(),
+                granted_org_id: granted_org_id.to_owned(),
+                role_keys: role_keys.to_vec(),
+            },
         };
-        let mut run = self.run("project.grant.add", || {
-            serde_json::to_value(&grant).unwrap_or_default()
-        });
+        let grant = &command.grant;
+        let mut run = self.run(AddProjectGrant::TYPE, || payload(&command));
+        // Two aggregates: the project decides with the granted organization's state.
         loop {
             let project = attempt!(run, run.target::<Project>(project_id).await);
             if let Some(target) = project.state.authz_target(project_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::ProjectGrantWrite, &target, || {
+                    run.authorize_or_hide(AddProjectGrant::PERMISSION, &target, || {
                         Project::default()
-                            .add_grant(&grant, &Organization::default(), run.ctx())
+                            .add_grant(grant, &Organization::default(), run.ctx())
                             .err()
                     })
                     .await
@@ -184,11 +155,11 @@ impl CallerCommands<'_> {
                 run,
                 project
                     .state
-                    .add_grant(&grant, &granted_org.state, run.ctx())
+                    .add_grant(grant, &granted_org.state, run.ctx())
             );
             let org = project.state.owner_org(project_id);
             if let Some(details) = run.commit(&project, decision, org.as_deref()).await? {
-                return Ok((details, grant.grant_id));
+                return Ok((details, grant.grant_id.clone()));
             }
         }
     }
@@ -200,12 +171,12 @@ impl CallerCommands<'_> {
         grant_id: &str,
         role_keys: &[String],
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.grant.change",
+        self.execute(
             project_id,
-            Permission::ProjectGrantWrite,
-            || json!({ "grant_id": grant_id, "role_keys": role_keys }),
-            |project, ctx| project.change_grant(grant_id, role_keys, ctx),
+            &ChangeProjectGrant {
+                grant_id: grant_id.to_owned(),
+                role_keys: role_keys.to_vec(),
+            },
         )
         .await
     }
@@ -216,12 +187,11 @@ impl CallerCommands<'_> {
         project_id: &str,
         grant_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.grant.remove",
+        self.execute(
             project_id,
-            Permission::ProjectGrantWrite,
-            || json!({ "grant_id": grant_id }),
-            |project, ctx| project.remove_grant(grant_id, ctx),
+            &RemoveProjectGrant {
+                grant_id: grant_id.to_owned(),
+            },
         )
         .await
     }
@@ -233,23 +203,26 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        let mut run = self.run(
-            "project.member.add",
-            || json!({ "user_id": user_id, "roles": roles }),
-        );
+        let command = AddProjectMember {
+            user_id: user_id.to_owned(),
+            roles: roles.to_vec(),
+        };
+        let mut run = self.run(AddProjectMember::TYPE, || payload(&command));
+        // Two aggregates: the project decides with the user's state, and the user records the membership
+        // in the same push.
         loop {
             let project = attempt!(run, run.target::<Project>(project_id).await);
             if let Some(target) = project.state.authz_target(project_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::ProjectMemberWrite, &target, || {
+                    run.authorize_or_hide(AddProjectMember::PERMISSION, &target, || {
                         Project::default()
                             .add_member(user_id, &User::default(), roles, run.ctx())
                             .err()
                     })
                     .await
                 );
-                attempt!(run, run.ensure_may_grant(roles, &target).await);
+                attempt!(run, run.ensure_may_grant(command.grants(), &target).await);
             }
             let user = attempt!(run, run.read::<User>(user_id).await);
             let decision = attempt!(
@@ -278,15 +251,11 @@ impl CallerCommands<'_> {
         user_id: &str,
         roles: &[Role],
     ) -> Result<Details, CommandError> {
-        self.change_roles::<Project>(
-            "project.member.change",
-            project_id,
-            Permission::ProjectMemberWrite,
-            roles,
-            || json!({ "user_id": user_id, "roles": roles }),
-            |project, ctx| project.change_member(user_id, roles, ctx),
-        )
-        .await
+        let command = ChangeProjectMember {
+            user_id: user_id.to_owned(),
+            roles: roles.to_vec(),
+        };
+        self.execute(project_id, &command).await
     }
 
     /// Ends a project membership.
@@ -295,12 +264,11 @@ impl CallerCommands<'_> {
         project_id: &str,
         user_id: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<Project>(
-            "project.member.remove",
+        self.execute(
             project_id,
-            Permission::ProjectMemberWrite,
-            || json!({ "user_id": user_id }),
-            |project, ctx| project.remove_member(user_id, ctx),
+            &RemoveProjectMember {
+                user_id: user_id.to_owned(),
+            },
         )
         .await
     }

@@ -1,15 +1,18 @@
 //! Commands on human users and on what every user has (life cycle, metadata).
 
-use serde_json::json;
 use warden_domain::{
-    authz::Permission,
+    command::{Change, Command},
     instance::Instance,
     org::Organization,
     policy,
-    user::{AddHuman, Profile, User},
+    user::{
+        AddHuman, ChangeEmail, ChangePhone, ChangeProfile, DeactivateUser, LockUser, Profile,
+        ReactivateUser, RemoveUser, RemoveUserMetadata, SetPassword, SetUserMetadata, UnlockUser,
+        User, VerifyEmail,
+    },
 };
 
-use super::{Resource, org_target};
+use super::{Resource, execute_in, org_target, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
     pipeline::{Run, attempt},
@@ -64,13 +67,15 @@ async fn authorize_password(
     org_id: &str,
 ) -> Result<(), CommandError> {
     match run
-        .authorize_on_user(Permission::UserWrite, user_id, user)
+        .authorize_on_user(SetPassword::PERMISSION, user_id, user)
         .await
     {
         Ok(()) => Ok(()),
         Err(error) => Err(run
-            .hide_unseen(error, Permission::UserWrite, &org_target(org_id), || {
-                User::default().set_password("", false, run.ctx()).err()
+            .hide_unseen(error, SetPassword::PERMISSION, &org_target(org_id), || {
+                SetPassword::default()
+                    .decide(&User::default(), run.ctx())
+                    .err()
             })
             .await),
     }
@@ -90,18 +95,6 @@ impl CallerCommands<'_> {
         user: &NewHumanUser,
     ) -> Result<Details, CommandError> {
         let target = org_target(&user.org_id);
-        let mut run = self.run("user.human.add", || {
-            json!({
-                "org_id": user.org_id,
-                "login_name": user.login_name,
-                "profile": user.profile,
-                "email": user.email,
-                "email_verified": user.email_verified,
-                "phone": user.phone,
-                "password_set": user.password.is_some(),
-                "password_change_required": user.password_change_required,
-            })
-        });
         let mut command = AddHuman {
             org_id: user.org_id.clone(),
             login_name: user.login_name.clone(),
@@ -112,11 +105,18 @@ impl CallerCommands<'_> {
             password_hash: None,
             password_change_required: user.password_change_required,
         };
+        // Validators see whether a password is set, not its hash: the payload may be taken before hashing.
+        let mut run = self.run(AddHuman::TYPE, || {
+            payload(&AddHuman {
+                password_hash: user.password.as_ref().map(|_| String::new()),
+                ..command.clone()
+            })
+        });
         if let Some(password) = &user.password {
             // Hashing is expensive: only for a permitted caller and a password the policy accepts.
             loop {
                 let authorized = run
-                    .authorize_or_hide(Permission::UserWrite, &target, || {
+                    .authorize_or_hide(AddHuman::PERMISSION, &target, || {
                         User::default()
                             .add_human(&command, &Organization::default(), run.ctx())
                             .err()
@@ -133,7 +133,7 @@ impl CallerCommands<'_> {
         loop {
             attempt!(
                 run,
-                run.authorize_or_hide(Permission::UserWrite, &target, || {
+                run.authorize_or_hide(AddHuman::PERMISSION, &target, || {
                     User::default()
                         .add_human(&command, &Organization::default(), run.ctx())
                         .err()
@@ -155,38 +155,23 @@ impl CallerCommands<'_> {
         user_id: &str,
         profile: &Profile,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.profile.change",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "profile": profile }),
-            |user, ctx| user.change_profile(profile, ctx),
-        )
-        .await
+        let command = ChangeProfile {
+            profile: profile.clone(),
+        };
+        self.execute(user_id, &command).await
     }
 
     /// Changes a human's email; the new address is unverified.
     pub async fn change_email(&self, user_id: &str, email: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.email.change",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "email": email }),
-            |user, ctx| user.change_email(email, ctx),
-        )
-        .await
+        let command = ChangeEmail {
+            email: email.to_owned(),
+        };
+        self.execute(user_id, &command).await
     }
 
     /// Marks a human's email verified.
     pub async fn verify_email(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.email.verify",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.verify_email(ctx),
-        )
-        .await
+        self.execute(user_id, &VerifyEmail {}).await
     }
 
     /// Sets (`Some`) or removes (`None`) a human's phone number.
@@ -195,14 +180,10 @@ impl CallerCommands<'_> {
         user_id: &str,
         phone: Option<&str>,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.phone.change",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "phone": phone }),
-            |user, ctx| user.change_phone(phone, ctx),
-        )
-        .await
+        let command = ChangePhone {
+            phone: phone.map(str::to_owned),
+        };
+        self.execute(user_id, &command).await
     }
 
     /// Sets a human's password: checked against the policy in force for the user's organization, then hashed.
@@ -212,10 +193,12 @@ impl CallerCommands<'_> {
         password: &SecretString,
         change_required: bool,
     ) -> Result<Details, CommandError> {
-        let mut run = self.run(
-            "user.password.set",
-            || json!({ "change_required": change_required }),
-        );
+        let mut command = SetPassword {
+            password_hash: String::new(),
+            change_required,
+        };
+        let mut run = self.run(SetPassword::TYPE, || payload(&command));
+        // Hashing is expensive: only for a permitted caller, a human, and a password the policy accepts.
         let org_id = loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             match user.state.owner_org(user_id) {
@@ -229,91 +212,37 @@ impl CallerCommands<'_> {
                 _ => break None,
             }
         };
-        let hash = match &org_id {
-            Some(org_id) => {
-                check_password(&mut run, org_id, password).await?;
-                run.inner().hasher.hash(password.clone()).await?
-            }
-            // Not a human user, or none at all: the domain refuses without a hash being computed.
-            None => String::new(),
-        };
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            if let Some(org_id) = user.state.owner_org(user_id) {
-                attempt!(
-                    run,
-                    authorize_password(&run, user_id, &user.state, &org_id).await
-                );
-            }
-            let decision = attempt!(
-                run,
-                user.state.set_password(&hash, change_required, run.ctx())
-            );
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                return Ok(details);
-            }
+        // Not a human user, or none at all: the domain refuses without a hash being computed.
+        if let Some(org_id) = &org_id {
+            check_password(&mut run, org_id, password).await?;
+            command.password_hash = run.inner().hasher.hash(password.clone()).await?;
         }
+        execute_in(&mut run, user_id, &command).await
     }
 
     /// Locks a user.
     pub async fn lock_user(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.lock",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.lock(ctx),
-        )
-        .await
+        self.execute(user_id, &LockUser {}).await
     }
 
     /// Unlocks a user.
     pub async fn unlock_user(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.unlock",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.unlock(ctx),
-        )
-        .await
+        self.execute(user_id, &UnlockUser {}).await
     }
 
     /// Deactivates a user.
     pub async fn deactivate_user(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.deactivate",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.deactivate(ctx),
-        )
-        .await
+        self.execute(user_id, &DeactivateUser {}).await
     }
 
     /// Reactivates a user.
     pub async fn reactivate_user(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.reactivate",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.reactivate(ctx),
-        )
-        .await
+        self.execute(user_id, &ReactivateUser {}).await
     }
 
     /// Removes a user; the login name is free again.
     pub async fn remove_user(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.remove",
-            user_id,
-            Permission::UserDelete,
-            || json!({}),
-            |user, ctx| user.remove(ctx),
-        )
-        .await
+        self.execute(user_id, &RemoveUser {}).await
     }
 
     /// Sets a metadata entry of a user.
@@ -323,14 +252,11 @@ impl CallerCommands<'_> {
         key: &str,
         value: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.metadata.set",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "key": key, "value": value }),
-            |user, ctx| user.set_metadata(key, value, ctx),
-        )
-        .await
+        let command = SetUserMetadata {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        };
+        self.execute(user_id, &command).await
     }
 
     /// Removes a metadata entry of a user.
@@ -339,13 +265,9 @@ impl CallerCommands<'_> {
         user_id: &str,
         key: &str,
     ) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.metadata.remove",
-            user_id,
-            Permission::UserWrite,
-            || json!({ "key": key }),
-            |user, ctx| user.remove_metadata(key, ctx),
-        )
-        .await
+        let command = RemoveUserMetadata {
+            key: key.to_owned(),
+        };
+        self.execute(user_id, &command).await
     }
 }

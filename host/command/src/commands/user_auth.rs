@@ -30,21 +30,23 @@
 //! `warden-notify`). A reset code lives [`PASSWORD_CODE_LIFETIME_MS`], a verification code
 //! [`EMAIL_CODE_LIFETIME_MS`]; a new code replaces the previous one.
 
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 use warden_domain::{
     DomainError,
-    authz::Permission,
+    command::Command,
     instance::Instance,
     notification::{Notification, NotificationKind, NotificationRequested},
     org::Organization,
     policy,
-    user::{CodeKind, User},
+    user::{
+        AddEmailCode, AddOtp, AddPasswordCode, CheckOtp, CodeKind, RemoveOtp, ResetPassword, User,
+        VerifyEmailWithCode, VerifyOtp,
+    },
 };
 
-use super::Resource;
+use super::{Resource, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
     pipeline::{Run, attempt},
@@ -198,7 +200,7 @@ impl CallerCommands<'_> {
         fill_random(&mut secret)?;
         let instance_id = self.caller.instance_id.clone();
         let mut sealed = None;
-        let mut run = self.run("user.otp.add", || json!({}));
+        let mut run = self.run(AddOtp::TYPE, || payload(&AddOtp {}));
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
@@ -239,7 +241,7 @@ impl CallerCommands<'_> {
         user_id: &str,
         code: &str,
     ) -> Result<Details, CommandError> {
-        let mut run = self.run("user.otp.verify", || json!({}));
+        let mut run = self.run(VerifyOtp::TYPE, || payload(&VerifyOtp {}));
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
@@ -259,14 +261,7 @@ impl CallerCommands<'_> {
 
     /// Removes a user's second factor (the administrator's way out when the phone is lost).
     pub async fn remove_otp(&self, user_id: &str) -> Result<Details, CommandError> {
-        self.change::<User>(
-            "user.otp.remove",
-            user_id,
-            Permission::UserWrite,
-            || json!({}),
-            |user, ctx| user.remove_otp(ctx),
-        )
-        .await
+        self.execute(user_id, &RemoveOtp {}).await
     }
 
     /// Checks a TOTP code at login and records the outcome on the user: success (the code's time step is used
@@ -274,7 +269,7 @@ impl CallerCommands<'_> {
     /// for a user without a verified second factor (`user.otp.not_enrolled`), a locked
     /// (`user.locked`) or deactivated user.
     pub async fn check_otp(&self, user_id: &str, code: &str) -> Result<OtpCheck, CommandError> {
-        let mut run = self.run("user.otp.check", || json!({}));
+        let mut run = self.run(CheckOtp::TYPE, || payload(&CheckOtp {}));
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
@@ -309,7 +304,7 @@ impl CallerCommands<'_> {
     /// `notification.requested`). The code is never returned: it reaches the user only by mail.
     pub async fn request_password_reset(&self, user_id: &str) -> Result<Details, CommandError> {
         self.issue_code(
-            "user.password.code.add",
+            AddPasswordCode::TYPE,
             user_id,
             CodeKind::PasswordReset,
             PASSWORD_CODE_LIFETIME_MS,
@@ -323,7 +318,7 @@ impl CallerCommands<'_> {
         user_id: &str,
     ) -> Result<Details, CommandError> {
         self.issue_code(
-            "user.email.code.add",
+            AddEmailCode::TYPE,
             user_id,
             CodeKind::EmailVerification,
             EMAIL_CODE_LIFETIME_MS,
@@ -345,7 +340,9 @@ impl CallerCommands<'_> {
             user_id,
             &checked_code(code)?,
         );
-        let mut run = self.run("user.email.verify_code", || json!({}));
+        let mut run = self.run(VerifyEmailWithCode::TYPE, || {
+            payload(&VerifyEmailWithCode {})
+        });
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
@@ -375,7 +372,7 @@ impl CallerCommands<'_> {
             user_id,
             &checked_code(code)?,
         );
-        let mut run = self.run("user.password.reset", || json!({}));
+        let mut run = self.run(ResetPassword::TYPE, || payload(&ResetPassword {}));
         let org_id = loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
@@ -415,7 +412,8 @@ impl CallerCommands<'_> {
         let code_hash = hash_code(kind, &instance_id, user_id, code.expose());
         let notification_id = new_id();
         let mut code_sealed = None;
-        let mut run = self.run(command_type, || json!({}));
+        // Both code commands serialize as an empty object: the code never reaches validators.
+        let mut run = self.run(command_type, || payload(&AddEmailCode {}));
         loop {
             let user = attempt!(run, run.target::<User>(user_id).await);
             attempt!(run, authorize_user(&run, user_id, &user.state).await);
@@ -530,12 +528,12 @@ async fn authorize_user(run: &Run<'_>, user_id: &str, user: &User) -> Result<(),
         return Ok(());
     };
     match run
-        .authorize_on_user(Permission::UserWrite, user_id, user)
+        .authorize_on_user(AddOtp::PERMISSION, user_id, user)
         .await
     {
         Ok(()) => Ok(()),
         Err(error) => Err(run
-            .hide_unseen(error, Permission::UserWrite, &target, || {
+            .hide_unseen(error, AddOtp::PERMISSION, &target, || {
                 User::default().remove_otp(run.ctx()).err()
             })
             .await),

@@ -1,28 +1,21 @@
 //! Commands on user grants: a user's roles in a project.
 
-use serde_json::json;
 use warden_domain::{
-    authz::{Permission, Target},
+    authz::Target,
+    command::Command,
     project::Project,
     user::User,
-    user_grant::{AddUserGrant, UserGrant},
+    user_grant::{
+        AddUserGrant, ChangeUserGrant, DeactivateUserGrant, ReactivateUserGrant, RemoveUserGrant,
+        UserGrant,
+    },
 };
 
-use super::{Resource, org_target, project_target};
+use super::{Resource, org_target, payload, project_target};
 use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
 
-/// Input of [`CallerCommands::add_user_grant`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewUserGrant {
-    /// The user to grant roles to.
-    pub user_id: String,
-    /// The project.
-    pub project_id: String,
-    /// The project grant to give roles through, if any.
-    pub project_grant_id: Option<String>,
-    /// The role keys (may be empty).
-    pub role_keys: Vec<String>,
-}
+/// Input of [`CallerCommands::add_user_grant`]: the domain's command itself.
+pub type NewUserGrant = AddUserGrant;
 
 /// Where the permission to hand out roles of `project` is checked: the project, or, through a project grant,
 /// the granted organization.
@@ -46,15 +39,9 @@ impl CallerCommands<'_> {
     /// Grants roles in a project to a user, under a new grant id.
     pub async fn add_user_grant(&self, grant: &NewUserGrant) -> Result<Details, CommandError> {
         let id = new_id();
-        let command = AddUserGrant {
-            user_id: grant.user_id.clone(),
-            project_id: grant.project_id.clone(),
-            project_grant_id: grant.project_grant_id.clone(),
-            role_keys: grant.role_keys.clone(),
-        };
-        let mut run = self.run("user_grant.add", || {
-            serde_json::to_value(&command).unwrap_or_default()
-        });
+        let command = grant;
+        let mut run = self.run(AddUserGrant::TYPE, || payload(command));
+        // Decided with the user's and the project's state, which the push expects unchanged.
         loop {
             let project = attempt!(run, run.read::<Project>(&grant.project_id).await);
             let user = attempt!(run, run.read::<User>(&grant.user_id).await);
@@ -65,9 +52,9 @@ impl CallerCommands<'_> {
             ) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::UserGrantWrite, &target, || {
+                    run.authorize_or_hide(AddUserGrant::PERMISSION, &target, || {
                         UserGrant::default()
-                            .add(&command, &user.state, &Project::default(), run.ctx())
+                            .add(command, &user.state, &Project::default(), run.ctx())
                             .err()
                     })
                     .await
@@ -77,7 +64,7 @@ impl CallerCommands<'_> {
             let decision = attempt!(
                 run,
                 new.state
-                    .add(&command, &user.state, &project.state, run.ctx())
+                    .add(command, &user.state, &project.state, run.ctx())
             );
             let org = match &decision.events.first() {
                 Some(warden_domain::user_grant::UserGrantEvent::Added(added)) => {
@@ -97,13 +84,17 @@ impl CallerCommands<'_> {
         grant_id: &str,
         role_keys: &[String],
     ) -> Result<Details, CommandError> {
-        let mut run = self.run("user_grant.change", || json!({ "role_keys": role_keys }));
+        let command = ChangeUserGrant {
+            role_keys: role_keys.to_vec(),
+        };
+        let mut run = self.run(ChangeUserGrant::TYPE, || payload(&command));
+        // Decided with the project's state (its roles), which the push expects unchanged.
         loop {
             let grant = attempt!(run, run.target::<UserGrant>(grant_id).await);
             if let Some(target) = grant.state.authz_target(grant_id) {
                 attempt!(
                     run,
-                    run.authorize_or_hide(Permission::UserGrantWrite, &target, || {
+                    run.authorize_or_hide(ChangeUserGrant::PERMISSION, &target, || {
                         UserGrant::default()
                             .change_roles(role_keys, &Project::default(), run.ctx())
                             .err()
@@ -127,37 +118,16 @@ impl CallerCommands<'_> {
 
     /// Deactivates a user grant.
     pub async fn deactivate_user_grant(&self, grant_id: &str) -> Result<Details, CommandError> {
-        self.change::<UserGrant>(
-            "user_grant.deactivate",
-            grant_id,
-            Permission::UserGrantWrite,
-            || json!({}),
-            |grant, ctx| grant.deactivate(ctx),
-        )
-        .await
+        self.execute(grant_id, &DeactivateUserGrant {}).await
     }
 
     /// Reactivates a user grant.
     pub async fn reactivate_user_grant(&self, grant_id: &str) -> Result<Details, CommandError> {
-        self.change::<UserGrant>(
-            "user_grant.reactivate",
-            grant_id,
-            Permission::UserGrantWrite,
-            || json!({}),
-            |grant, ctx| grant.reactivate(ctx),
-        )
-        .await
+        self.execute(grant_id, &ReactivateUserGrant {}).await
     }
 
     /// Removes a user grant.
     pub async fn remove_user_grant(&self, grant_id: &str) -> Result<Details, CommandError> {
-        self.change::<UserGrant>(
-            "user_grant.remove",
-            grant_id,
-            Permission::UserGrantWrite,
-            || json!({}),
-            |grant, ctx| grant.remove(ctx),
-        )
-        .await
+        self.execute(grant_id, &RemoveUserGrant {}).await
     }
 }

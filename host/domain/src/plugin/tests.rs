@@ -162,6 +162,28 @@ fn binding_limits_are_bounded() {
 }
 
 #[test]
+fn validator_binding_must_name_a_command_type() {
+    given::<Plugin>(&added(PluginWorld::Validator))
+        .when(|p| {
+            p.add_binding(
+                "b1",
+                &validator_binding(&["user.*", "user.human.added"]),
+                &ctx(),
+            )
+        })
+        .then_error(
+            ErrorKind::InvalidArgument,
+            "plugin.binding.command_type.unknown",
+        )
+        .then_field("target.command_types[1]");
+    for pattern in ["*", "user.*", "user.*.add", "org.add", "project.role.add"] {
+        given::<Plugin>(&added(PluginWorld::Validator))
+            .when(|p| p.add_binding("b1", &validator_binding(&[pattern]), &ctx()))
+            .then_state(|p| assert_eq!(p.bindings.len(), 1));
+    }
+}
+
+#[test]
 fn quotas_are_bounded_and_for_projections_only() {
     let projection = BindingSettings {
         target: BindingTarget::Projection,

@@ -1,11 +1,13 @@
 use super::*;
-use crate::aggregate::DomainEvent;
-use crate::error::ErrorKind;
+use crate::aggregate::{Aggregate, CommandContext, Decision, DomainEvent, Lifecycle, UniqueChange};
+use crate::error::{DecodeError, DomainError, ErrorKind};
 use crate::fixtures::{
     DAY, NOW, OTHER_PASSWORD_HASH, PASSWORD_HASH, active_org, alice, ctx, human_added,
     inactive_org, machine_added, profile, removed_org,
 };
+use crate::policy::LockoutPolicy;
 use crate::testing::given;
+use crate::unique;
 
 /// A command on a user, boxed so several can be run in a loop.
 type Command<'a> = Box<dyn Fn(&User) -> Result<Decision<UserEvent>, DomainError> + 'a>;

@@ -79,14 +79,10 @@ impl Server {
         );
         let _follower = projections.spawn(registry.projections());
         let service = PluginService::new(commands.clone(), registry.clone());
-        let app = warden_plugin_host::router(PluginApiState::new(
-            service.clone(),
-            report.instance_id.clone(),
-        ))
-        .merge(warden_api::router(
-            ApiState::new(commands.clone(), report.instance_id.clone(), &read_side)
-                .with_extra_endpoints(warden_plugin_host::ENDPOINTS),
-        ));
+        let app = warden_api::router_with(
+            ApiState::new(commands.clone(), report.instance_id.clone(), &read_side),
+            PluginApiState::new(service.clone(), report.instance_id.clone()).into_endpoints(),
+        );
         Self {
             app,
             registry,

@@ -3,15 +3,15 @@
 use axum::{extract::State, http::StatusCode};
 use warden_domain::{authz::Permission, policy::Policy};
 
-use super::policies::{LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest};
+use crate::routes::policies::{
+    LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest,
+};
 use crate::{
     ApiState,
-    dto::{
-        AddMemberRequest, DomainRequest, InstanceRoleName, MemberRolesRequest, Reply, WriteDetails,
-        changed, created, roles,
-    },
+    bodies::{DomainRequest, Reply, WriteDetails, changed, created},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    routes::members::{AddMemberRequest, InstanceRoleName, MemberRolesRequest, roles},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

@@ -7,12 +7,8 @@ use warden_domain::authz::{Permission, Target};
 use warden_spooler::{FailedEvent, ProjectionStatus};
 
 use crate::{
-    ApiState,
-    error::ApiError,
-    extract::Authenticated,
-    openapi::Endpoint,
-    read::{ReadReply, authorize},
-    time,
+    ApiState, authz::authorize, error::ApiError, extract::Authenticated, openapi::Endpoint, time,
+    view::ReadReply,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

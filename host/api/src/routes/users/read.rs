@@ -2,22 +2,23 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use warden_command::Caller;
 use warden_domain::authz::{Permission, Target};
-use warden_query::{Consistency, MembershipQuery, UserQuery, UserSort, UserView};
+use warden_query::{
+    Consistency, MachineKeyView, MembershipQuery, MetadataEntry, PersonalAccessTokenView,
+    UserQuery, UserSort, UserView,
+};
 
-use super::{Items, PageQuery};
 use crate::{
     ApiState,
+    authz::{authorize_visible, org_scope},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
-    read::{
-        ListPage, MachineKeyBody, MembershipBody, MetadataBody, PersonalAccessTokenBody, ReadReply,
-        ResourceState, SortDirection, UserBody, UserType, authorize_visible, found, org_scope,
-        page,
-    },
+    routes::members::MembershipBody,
+    time,
+    view::{Items, ListPage, PageQuery, ReadReply, ResourceState, SortDirection, found, page},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -235,4 +236,191 @@ async fn memberships(
         .memberships(&api.instance_id, &filter, page)
         .await?;
     Ok(Json(ListPage::of(memberships)))
+}
+
+/// Human or machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserType {
+    /// A person who logs in interactively.
+    Human,
+    /// A service account.
+    Machine,
+}
+
+impl From<warden_query::UserKind> for UserType {
+    fn from(kind: warden_query::UserKind) -> Self {
+        match kind {
+            warden_query::UserKind::Human => Self::Human,
+            warden_query::UserKind::Machine => Self::Machine,
+        }
+    }
+}
+
+impl From<UserType> for warden_query::UserKind {
+    fn from(kind: UserType) -> Self {
+        match kind {
+            UserType::Human => Self::Human,
+            UserType::Machine => Self::Machine,
+        }
+    }
+}
+
+/// The data of a human user.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HumanBody {
+    /// Given (first) name.
+    pub given_name: String,
+    /// Family (last) name.
+    pub family_name: String,
+    /// Preferred language (BCP 47 tag), `und` when unknown.
+    pub preferred_language: String,
+    /// The email address.
+    pub email: String,
+    /// True once the email was verified.
+    pub email_verified: bool,
+    /// The phone number in E.164 form.
+    pub phone: Option<String>,
+    /// Whether a password is set.
+    pub password_set: bool,
+    /// The password must be changed at the next login.
+    pub password_change_required: bool,
+}
+
+/// The data of a machine user.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MachineBody {
+    /// What the service account is for.
+    pub description: String,
+    /// Whether a client secret is set.
+    pub has_secret: bool,
+}
+
+/// A user, human or machine.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UserBody {
+    /// The user id.
+    pub id: String,
+    /// The organization the user belongs to.
+    pub org_id: String,
+    /// Human or machine.
+    #[serde(rename = "type")]
+    pub user_type: UserType,
+    /// The login name, as entered.
+    pub login_name: String,
+    /// Life cycle.
+    pub state: ResourceState,
+    /// True while locked (independent of the life cycle).
+    pub locked: bool,
+    /// The name shown in the UI.
+    pub display_name: String,
+    /// Human data, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human: Option<HumanBody>,
+    /// Machine data, for machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineBody>,
+    /// Created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+    /// Sequence of the last change: the ETag for `If-Match`.
+    pub sequence: i64,
+}
+
+impl From<UserView> for UserBody {
+    fn from(v: UserView) -> Self {
+        Self {
+            id: v.id,
+            org_id: v.org_id,
+            user_type: v.kind.into(),
+            login_name: v.login_name,
+            state: v.state.into(),
+            locked: v.locked,
+            display_name: v.display_name,
+            human: v.human.map(|h| HumanBody {
+                given_name: h.given_name,
+                family_name: h.family_name,
+                preferred_language: h.preferred_language,
+                email: h.email,
+                email_verified: h.email_verified,
+                phone: h.phone,
+                password_set: h.password_set,
+                password_change_required: h.password_change_required,
+            }),
+            machine: v.machine.map(|m| MachineBody {
+                description: m.description,
+                has_secret: m.has_secret,
+            }),
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+            sequence: v.sequence,
+        }
+    }
+}
+
+/// A metadata entry of a user.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MetadataBody {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+impl From<MetadataEntry> for MetadataBody {
+    fn from(v: MetadataEntry) -> Self {
+        Self {
+            key: v.key,
+            value: v.value,
+        }
+    }
+}
+
+/// The public half of a machine user's key pair.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MachineKeyBody {
+    /// The key id (the JWT `kid`).
+    pub key_id: String,
+    /// `pem` or `jwk`.
+    pub format: String,
+    /// The public key.
+    pub public_key: String,
+    /// Expiry (RFC 3339, UTC).
+    pub expires_at: String,
+    /// Added (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+impl From<MachineKeyView> for MachineKeyBody {
+    fn from(v: MachineKeyView) -> Self {
+        Self {
+            key_id: v.key_id,
+            format: v.format,
+            public_key: v.public_key,
+            expires_at: time::format_millis(v.expires_at_ms),
+            created_at: time::format_millis(v.created_at_ms),
+        }
+    }
+}
+
+/// A personal access token of a machine user (never the token itself).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PersonalAccessTokenBody {
+    /// The token id.
+    pub token_id: String,
+    /// Expiry (RFC 3339, UTC).
+    pub expires_at: String,
+    /// Added (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+impl From<PersonalAccessTokenView> for PersonalAccessTokenBody {
+    fn from(v: PersonalAccessTokenView) -> Self {
+        Self {
+            token_id: v.token_id,
+            expires_at: time::format_millis(v.expires_at_ms),
+            created_at: time::format_millis(v.created_at_ms),
+        }
+    }
 }

@@ -2,21 +2,21 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use warden_command::Caller;
 use warden_domain::authz::{Permission, ScopeKind, Target};
-use warden_query::{Consistency, OrgQuery, OrgSort, OrgView, PageOf};
+use warden_query::{Consistency, OrgDomainView, OrgQuery, OrgSort, OrgView, PageOf};
 
-use super::{Items, PageQuery, members};
 use crate::{
     ApiState,
+    authz::{authorize_visible, org_scope},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
-    read::{
-        ListPage, MembershipBody, OrgBody, OrgDomainBody, PoliciesBody, ReadReply, ResourceState,
-        SortDirection, authorize_visible, found, org_scope, page,
-    },
+    routes::members::{MembershipBody, members},
+    routes::policies::PoliciesBody,
+    time,
+    view::{Items, ListPage, PageQuery, ReadReply, ResourceState, SortDirection, found, page},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -229,4 +229,61 @@ async fn policies(
         .policies(&api.instance_id, Some(&org_id), Consistency::Latest)
         .await?;
     Ok(Json(found(policies, "policies")?.into()))
+}
+
+/// An organization.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OrgBody {
+    /// The organization id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// Life cycle.
+    pub state: ResourceState,
+    /// The primary (verified) domain.
+    pub primary_domain: Option<String>,
+    /// Created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+    /// Sequence of the last change: the ETag for `If-Match`.
+    pub sequence: i64,
+}
+
+impl From<OrgView> for OrgBody {
+    fn from(v: OrgView) -> Self {
+        Self {
+            id: v.id,
+            name: v.name,
+            state: v.state.into(),
+            primary_domain: v.primary_domain,
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+            sequence: v.sequence,
+        }
+    }
+}
+
+/// A domain of an organization.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OrgDomainBody {
+    /// The domain, lower-cased.
+    pub domain: String,
+    /// True once ownership was proven.
+    pub verified: bool,
+    /// True for the primary domain.
+    pub is_primary: bool,
+    /// Added (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+impl From<OrgDomainView> for OrgDomainBody {
+    fn from(v: OrgDomainView) -> Self {
+        Self {
+            domain: v.domain,
+            verified: v.verified,
+            is_primary: v.is_primary,
+            created_at: time::format_millis(v.created_at_ms),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use warden_command::Caller;
 use warden_domain::{
     aggregate::Aggregate,
@@ -10,19 +10,19 @@ use warden_domain::{
     project::Project,
 };
 use warden_query::{
-    Consistency, NameSort, ProjectGrantQuery, ProjectQuery, ProjectView, projections::PROJECTS,
+    Consistency, NameSort, ProjectGrantQuery, ProjectGrantView, ProjectQuery, ProjectRoleView,
+    ProjectView, projections::PROJECTS,
 };
 
-use super::{PageQuery, members};
 use crate::{
     ApiState,
+    authz::{authorize_visible, org_scope},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
-    read::{
-        ListPage, MembershipBody, ProjectBody, ProjectGrantBody, ProjectRoleBody, ReadReply,
-        ResourceState, SortDirection, authorize_visible, found, org_scope, page, settle,
-    },
+    routes::members::{MembershipBody, members},
+    time,
+    view::{ListPage, PageQuery, ReadReply, ResourceState, SortDirection, found, page, settle},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -82,7 +82,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 /// How to sort projects and applications.
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum NameSortParam {
+pub(crate) enum NameSortParam {
     /// By name, case-insensitively.
     #[default]
     Name,
@@ -166,7 +166,7 @@ pub(super) fn target(project: &ProjectView) -> Target {
 
 /// The project (read-your-writes), if the caller holds `permission` on it: 404 when there is none, 403 when
 /// the caller may not read it.
-pub(super) async fn readable_project(
+pub(crate) async fn readable_project(
     api: &ApiState,
     caller: &Caller,
     project_id: &str,
@@ -254,4 +254,97 @@ async fn list_members(
     let page = query.page()?;
     readable_project(&api, &caller, &project_id, Permission::ProjectMemberRead).await?;
     members(&api, ScopeKind::Project, &project_id, page).await
+}
+
+/// A project.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProjectBody {
+    /// The project id.
+    pub id: String,
+    /// The organization owning the project.
+    pub org_id: String,
+    /// The name.
+    pub name: String,
+    /// Life cycle.
+    pub state: ResourceState,
+    /// Created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+    /// Sequence of the last change: the ETag for `If-Match`.
+    pub sequence: i64,
+}
+
+impl From<ProjectView> for ProjectBody {
+    fn from(v: ProjectView) -> Self {
+        Self {
+            id: v.id,
+            org_id: v.org_id,
+            name: v.name,
+            state: v.state.into(),
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+            sequence: v.sequence,
+        }
+    }
+}
+
+/// A role of a project.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProjectRoleBody {
+    /// The key, as used in tokens and grants.
+    pub key: String,
+    /// The name shown in the UI.
+    pub display_name: String,
+    /// The group to arrange roles in the UI.
+    pub group: String,
+    /// Added (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+}
+
+impl From<ProjectRoleView> for ProjectRoleBody {
+    fn from(v: ProjectRoleView) -> Self {
+        Self {
+            key: v.key,
+            display_name: v.display_name,
+            group: v.group,
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+        }
+    }
+}
+
+/// A grant of a project to another organization.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProjectGrantBody {
+    /// The grant id.
+    pub grant_id: String,
+    /// The project.
+    pub project_id: String,
+    /// The organization owning the project.
+    pub org_id: String,
+    /// The organization the project is granted to.
+    pub granted_org_id: String,
+    /// The role keys the granted organization may hand out.
+    pub role_keys: Vec<String>,
+    /// Added (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+}
+
+impl From<ProjectGrantView> for ProjectGrantBody {
+    fn from(v: ProjectGrantView) -> Self {
+        Self {
+            grant_id: v.grant_id,
+            project_id: v.project_id,
+            org_id: v.org_id,
+            granted_org_id: v.granted_org_id,
+            role_keys: v.role_keys,
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+        }
+    }
 }

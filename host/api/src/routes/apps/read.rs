@@ -2,21 +2,21 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use warden_command::Caller;
 use warden_domain::authz::{Permission, Target};
-use warden_query::{ApplicationQuery, Consistency};
+use warden_query::{ApplicationQuery, ApplicationView, Consistency};
 
-use super::projects::{NameSortParam, readable_project};
+use crate::routes::projects::{NameSortParam, readable_project};
 use crate::{
     ApiState,
+    authz::{authorize_visible, org_scope},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
-    read::{
-        AppType, ApplicationBody, ListPage, ReadReply, ResourceState, SortDirection,
-        authorize_visible, found, org_scope, page,
-    },
+    time,
+    view::{ListPage, ReadReply, ResourceState, SortDirection, found, page, to_json},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -187,4 +187,86 @@ async fn get(
     Path(app_id): Path<String>,
 ) -> ReadReply<ApplicationBody> {
     Ok(Json(readable_app(&api, &caller, &app_id).await?))
+}
+
+/// OIDC or API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppType {
+    /// An OIDC client.
+    Oidc,
+    /// An API (resource server) client.
+    Api,
+}
+
+impl From<warden_query::AppKind> for AppType {
+    fn from(kind: warden_query::AppKind) -> Self {
+        match kind {
+            warden_query::AppKind::Oidc => Self::Oidc,
+            warden_query::AppKind::Api => Self::Api,
+        }
+    }
+}
+
+impl From<AppType> for warden_query::AppKind {
+    fn from(kind: AppType) -> Self {
+        match kind {
+            AppType::Oidc => Self::Oidc,
+            AppType::Api => Self::Api,
+        }
+    }
+}
+
+/// An application of a project (never its client secret: only whether one is set).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ApplicationBody {
+    /// The application id.
+    pub id: String,
+    /// The project.
+    pub project_id: String,
+    /// The organization owning the project.
+    pub org_id: String,
+    /// The display name.
+    pub name: String,
+    /// OIDC or API.
+    #[serde(rename = "type")]
+    pub app_type: AppType,
+    /// Life cycle.
+    pub state: ResourceState,
+    /// The client id.
+    pub client_id: String,
+    /// Whether a client secret is set.
+    pub has_secret: bool,
+    /// The OIDC configuration, for OIDC applications (as set with `PUT /api/v1/apps/{app_id}/oidc-config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Value>,
+    /// The API configuration, for API applications (as set with `PUT /api/v1/apps/{app_id}/api-config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Value>,
+    /// Created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+    /// Sequence of the last change: the ETag for `If-Match`.
+    pub sequence: i64,
+}
+
+impl From<ApplicationView> for ApplicationBody {
+    fn from(v: ApplicationView) -> Self {
+        Self {
+            id: v.id,
+            project_id: v.project_id,
+            org_id: v.org_id,
+            name: v.name,
+            app_type: v.kind.into(),
+            state: v.state.into(),
+            client_id: v.client_id,
+            has_secret: v.has_secret,
+            oidc: v.oidc.as_ref().map(to_json),
+            api: v.api.as_ref().map(to_json),
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+            sequence: v.sequence,
+        }
+    }
 }

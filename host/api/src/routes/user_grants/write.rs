@@ -1,14 +1,18 @@
 //! `/api/v1/user-grants`: a user's roles in a project.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::NewUserGrant;
 use warden_domain::authz::Permission;
 
+use crate::routes::change;
 use crate::{
     ApiState,
-    dto::{Reply, WriteDetails, changed, created},
+    bodies::{Reply, WriteDetails, changed, created},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
     schema,
@@ -35,27 +39,30 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserGrantWrite)
         .body::<UserGrantRolesRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/user-grants/{grant_id}/deactivate",
             "deactivateUserGrant",
             "Deactivate a user grant",
-            deactivate,
+            |c, id| Box::pin(c.deactivate_user_grant(id)),
         )
         .permission(Permission::UserGrantWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/user-grants/{grant_id}/reactivate",
             "reactivateUserGrant",
             "Reactivate a deactivated user grant",
-            reactivate,
+            |c, id| Box::pin(c.reactivate_user_grant(id)),
         )
         .permission(Permission::UserGrantWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/user-grants/{grant_id}",
             "removeUserGrant",
             "Remove a user grant",
-            remove,
+            |c, id| Box::pin(c.remove_user_grant(id)),
         )
         .permission(Permission::UserGrantWrite)
         .returns::<WriteDetails>(ok),
@@ -122,51 +129,6 @@ async fn change(
             .for_caller(&caller)
             .if_sequence(seq)
             .change_user_grant(&grant_id, &body.role_keys)
-            .await?,
-    )
-}
-
-async fn deactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(grant_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .deactivate_user_grant(&grant_id)
-            .await?,
-    )
-}
-
-async fn reactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(grant_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .reactivate_user_grant(&grant_id)
-            .await?,
-    )
-}
-
-async fn remove(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(grant_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_user_grant(&grant_id)
             .await?,
     )
 }

@@ -4,14 +4,17 @@ use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_domain::authz::{Permission, ScopeKind, Target};
-use warden_query::Consistency;
+use warden_query::{Consistency, InstanceView};
 
-use super::{PageQuery, members};
 use crate::{
     ApiState,
+    authz::authorize,
     extract::{Authenticated, Query},
     openapi::Endpoint,
-    read::{InstanceBody, ListPage, MembershipBody, PoliciesBody, ReadReply, authorize, found},
+    routes::members::{MembershipBody, members},
+    routes::policies::PoliciesBody,
+    time,
+    view::{ListPage, PageQuery, ReadReply, ResourceState, found},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -112,4 +115,43 @@ async fn policies(
         .policies(&api.instance_id, None, Consistency::Latest)
         .await?;
     Ok(Json(found(policies, "policies")?.into()))
+}
+
+/// The instance.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceBody {
+    /// The instance id.
+    pub instance_id: String,
+    /// The display name.
+    pub name: String,
+    /// The language used where a user has none.
+    pub default_language: String,
+    /// The domain used in generated URLs.
+    pub primary_domain: Option<String>,
+    /// Every domain routing to the instance.
+    pub domains: Vec<String>,
+    /// Life cycle.
+    pub state: ResourceState,
+    /// Created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+    /// Sequence of the last change: the ETag for `If-Match`.
+    pub sequence: i64,
+}
+
+impl From<InstanceView> for InstanceBody {
+    fn from(v: InstanceView) -> Self {
+        Self {
+            instance_id: v.instance_id,
+            name: v.name,
+            default_language: v.default_language,
+            primary_domain: v.primary_domain,
+            domains: v.domains,
+            state: v.state.into(),
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+            sequence: v.sequence,
+        }
+    }
 }

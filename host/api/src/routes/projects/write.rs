@@ -1,18 +1,20 @@
 //! `/api/v1/projects`: projects, their roles, grants to other organizations and members.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_domain::{authz::Permission, project::ProjectRole};
 
+use crate::routes::change;
 use crate::{
     ApiState,
-    dto::{
-        AddMemberRequest, MemberRolesRequest, NameRequest, ProjectRoleName, Reply, WriteDetails,
-        changed, created, reply, roles,
-    },
+    bodies::{NameRequest, Reply, WriteDetails, changed, created, reply},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    routes::members::{AddMemberRequest, MemberRolesRequest, ProjectRoleName, roles},
     schema,
 };
 
@@ -37,27 +39,30 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::ProjectWrite)
         .body::<NameRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/projects/{project_id}/deactivate",
             "deactivateProject",
             "Deactivate a project",
-            deactivate,
+            |c, id| Box::pin(c.deactivate_project(id)),
         )
         .permission(Permission::ProjectWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/projects/{project_id}/reactivate",
             "reactivateProject",
             "Reactivate a deactivated project",
-            reactivate,
+            |c, id| Box::pin(c.reactivate_project(id)),
         )
         .permission(Permission::ProjectWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}",
             "removeProject",
             "Remove a project",
-            remove,
+            |c, id| Box::pin(c.remove_project(id)),
         )
         .permission(Permission::ProjectDelete)
         .returns::<WriteDetails>(ok),
@@ -179,51 +184,6 @@ async fn rename(
             .for_caller(&caller)
             .if_sequence(seq)
             .rename_project(&project_id, &body.name)
-            .await?,
-    )
-}
-
-async fn deactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .deactivate_project(&project_id)
-            .await?,
-    )
-}
-
-async fn reactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .reactivate_project(&project_id)
-            .await?,
-    )
-}
-
-async fn remove(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project(&project_id)
             .await?,
     )
 }

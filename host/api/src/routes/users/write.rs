@@ -1,14 +1,18 @@
 //! `/api/v1/users`: human users, and what every user has (life cycle, metadata).
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::{NewHumanUser, SecretString};
 use warden_domain::{authz::Permission, user::Profile};
 
+use crate::routes::change;
 use crate::{
     ApiState,
-    dto::{Reply, WriteDetails, changed, created},
+    bodies::{Reply, WriteDetails, changed, created},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
     schema,
@@ -39,37 +43,41 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserWrite)
         .body::<EmailRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/users/{user_id}/email/verify",
             "verifyEmail",
             "Mark a human user's email verified",
-            verify_email,
+            |c, id| Box::pin(c.verify_email(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/users/{user_id}/email/verify-code",
             "sendEmailVerificationCode",
             "Send a human user a new email verification code (by mail, with a link to the verification page); \
              a previous code stops working",
-            send_email_code,
+            |c, id| Box::pin(c.send_email_verification_code(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/users/{user_id}/password/reset",
             "requestPasswordReset",
             "Mail a human user a password reset code and link (valid one hour, usable once); the code is never \
              shown to the caller",
-            request_password_reset,
+            |c, id| Box::pin(c.request_password_reset(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/otp",
             "removeUserOtp",
             "Remove a human user's second factor (TOTP authenticator app), e.g. after the device was lost",
-            remove_otp,
+            |c, id| Box::pin(c.remove_otp(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -82,11 +90,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserWrite)
         .body::<PhoneRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/phone",
             "removePhone",
             "Remove a human user's phone number",
-            remove_phone,
+            |c, id| Box::pin(c.change_phone(id, None)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -99,33 +108,44 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserWrite)
         .body::<PasswordRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post("/api/v1/users/{user_id}/lock", "lockUser", "Lock a user", lock)
+        change::without_body(
+            Method::POST,
+            "/api/v1/users/{user_id}/lock", "lockUser", "Lock a user",
+            |c, id| Box::pin(c.lock_user(id)),
+        )
             .permission(Permission::UserWrite)
             .returns::<WriteDetails>(ok),
-        Endpoint::post("/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user", unlock)
+        change::without_body(
+            Method::POST,
+            "/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user",
+            |c, id| Box::pin(c.unlock_user(id)),
+        )
             .permission(Permission::UserWrite)
             .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/users/{user_id}/deactivate",
             "deactivateUser",
             "Deactivate a user",
-            deactivate,
+            |c, id| Box::pin(c.deactivate_user(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/users/{user_id}/reactivate",
             "reactivateUser",
             "Reactivate a deactivated user",
-            reactivate,
+            |c, id| Box::pin(c.reactivate_user(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}",
             "removeUser",
             "Remove a user; the login name is free again",
-            remove,
+            |c, id| Box::pin(c.remove_user(id)),
         )
         .permission(Permission::UserDelete)
         .returns::<WriteDetails>(ok),
@@ -304,66 +324,6 @@ async fn change_email(
     )
 }
 
-async fn verify_email(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .verify_email(&user_id)
-            .await?,
-    )
-}
-
-async fn send_email_code(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .send_email_verification_code(&user_id)
-            .await?,
-    )
-}
-
-async fn request_password_reset(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .request_password_reset(&user_id)
-            .await?,
-    )
-}
-
-async fn remove_otp(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_otp(&user_id)
-            .await?,
-    )
-}
-
 /// A phone number.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -385,21 +345,6 @@ async fn change_phone(
             .for_caller(&caller)
             .if_sequence(seq)
             .change_phone(&user_id, Some(&body.phone))
-            .await?,
-    )
-}
-
-async fn remove_phone(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_phone(&user_id, None)
             .await?,
     )
 }
@@ -432,81 +377,6 @@ async fn set_password(
             .for_caller(&caller)
             .if_sequence(seq)
             .set_password(&user_id, &password, body.change_required)
-            .await?,
-    )
-}
-
-async fn lock(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .lock_user(&user_id)
-            .await?,
-    )
-}
-
-async fn unlock(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .unlock_user(&user_id)
-            .await?,
-    )
-}
-
-async fn deactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .deactivate_user(&user_id)
-            .await?,
-    )
-}
-
-async fn reactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .reactivate_user(&user_id)
-            .await?,
-    )
-}
-
-async fn remove(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_user(&user_id)
             .await?,
     )
 }

@@ -1,14 +1,18 @@
 //! `/api/v1/users/machine` and the credentials of machine users: keys, client secret, personal access tokens.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewMachineKey, NewMachineUser};
 use warden_domain::{authz::Permission, user::KeyFormat};
 
+use crate::routes::change;
 use crate::{
     ApiState,
-    dto::{Reply, SecretCreated, WriteDetails, changed, created, reply},
+    bodies::{Reply, SecretCreated, WriteDetails, changed, created, reply},
     extract::{Authenticated, IfMatch, Json, OptionalJson, Path},
     openapi::Endpoint,
     schema, time,
@@ -63,11 +67,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .permission(Permission::UserWrite)
         .returns::<SecretCreated>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/secret",
             "removeMachineSecret",
             "Remove a machine user's client secret",
-            remove_secret,
+            |c, id| Box::pin(c.remove_machine_secret(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -273,21 +278,6 @@ async fn set_secret(
             details: issued.details.into(),
             client_secret: issued.secret.into_inner(),
         },
-    )
-}
-
-async fn remove_secret(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_machine_secret(&user_id)
-            .await?,
     )
 }
 

@@ -2,19 +2,18 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use warden_domain::authz::{Permission, Target};
-use warden_query::{Consistency, UserGrantQuery};
+use warden_query::{Consistency, UserGrantQuery, UserGrantView};
 
-use super::projects::readable_project;
+use crate::routes::projects::readable_project;
 use crate::{
     ApiState,
+    authz::{authorize_visible, org_scope},
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
-    read::{
-        ListPage, ReadReply, ResourceState, SortDirection, UserGrantBody, authorize_visible, found,
-        org_scope, page,
-    },
+    time,
+    view::{ListPage, ReadReply, ResourceState, SortDirection, found, page},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -124,4 +123,46 @@ async fn get(
     )
     .await?;
     Ok(Json(grant.into()))
+}
+
+/// A user's roles in a project.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UserGrantBody {
+    /// The grant id.
+    pub id: String,
+    /// The user granted.
+    pub user_id: String,
+    /// The project.
+    pub project_id: String,
+    /// The project grant through which the roles are given, if any.
+    pub project_grant_id: Option<String>,
+    /// The organization owning the grant.
+    pub org_id: String,
+    /// The role keys.
+    pub role_keys: Vec<String>,
+    /// Life cycle.
+    pub state: ResourceState,
+    /// Created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last changed (RFC 3339, UTC).
+    pub changed_at: String,
+    /// Sequence of the last change: the ETag for `If-Match`.
+    pub sequence: i64,
+}
+
+impl From<UserGrantView> for UserGrantBody {
+    fn from(v: UserGrantView) -> Self {
+        Self {
+            id: v.id,
+            user_id: v.user_id,
+            project_id: v.project_id,
+            project_grant_id: v.project_grant_id,
+            org_id: v.org_id,
+            role_keys: v.role_keys,
+            state: v.state.into(),
+            created_at: time::format_millis(v.created_at_ms),
+            changed_at: time::format_millis(v.changed_at_ms),
+            sequence: v.sequence,
+        }
+    }
 }

@@ -1,6 +1,9 @@
 //! Applications: `/api/v1/projects/{project_id}/apps/...` to add them, `/api/v1/apps/{app_id}` to change them.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewApiApp, NewOidcApp, SecretString};
@@ -12,9 +15,10 @@ use warden_domain::{
     authz::Permission,
 };
 
+use crate::routes::change;
 use crate::{
     ApiState,
-    dto::{MaybeSecret, NameRequest, Reply, SecretCreated, WriteDetails, changed, reply},
+    bodies::{MaybeSecret, NameRequest, Reply, SecretCreated, WriteDetails, changed, reply},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
     schema,
@@ -71,27 +75,30 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .permission(Permission::AppWrite)
         .returns::<SecretCreated>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/apps/{app_id}/deactivate",
             "deactivateApp",
             "Deactivate an application",
-            deactivate,
+            |c, id| Box::pin(c.deactivate_app(id)),
         )
         .permission(Permission::AppWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/apps/{app_id}/reactivate",
             "reactivateApp",
             "Reactivate a deactivated application",
-            reactivate,
+            |c, id| Box::pin(c.reactivate_app(id)),
         )
         .permission(Permission::AppWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/apps/{app_id}",
             "removeApp",
             "Remove an application; its client id is free again",
-            remove,
+            |c, id| Box::pin(c.remove_app(id)),
         )
         .permission(Permission::AppWrite)
         .returns::<WriteDetails>(ok),
@@ -487,50 +494,5 @@ async fn regenerate_secret(
             details: issued.details.into(),
             client_secret: issued.secret.into_inner(),
         },
-    )
-}
-
-async fn deactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .deactivate_app(&app_id)
-            .await?,
-    )
-}
-
-async fn reactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .reactivate_app(&app_id)
-            .await?,
-    )
-}
-
-async fn remove(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_app(&app_id)
-            .await?,
     )
 }

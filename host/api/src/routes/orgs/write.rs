@@ -1,6 +1,9 @@
 //! `/api/v1/orgs`: organizations, their domains, policy overrides and members.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::Caller;
@@ -9,15 +12,16 @@ use warden_domain::{
     policy::{Policy, PolicyKind},
 };
 
-use super::policies::{LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest};
+use crate::routes::change;
+use crate::routes::policies::{
+    LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest,
+};
 use crate::{
     ApiState,
-    dto::{
-        AddMemberRequest, MemberRolesRequest, NameRequest, OrgDomainRequest, OrgRoleName, Reply,
-        WriteDetails, changed, created, roles,
-    },
+    bodies::{NameRequest, Reply, WriteDetails, changed, created},
     extract::{Authenticated, IfMatch, Json, Path},
     openapi::Endpoint,
+    routes::members::{AddMemberRequest, MemberRolesRequest, OrgRoleName, roles},
     schema,
 };
 
@@ -32,23 +36,29 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .permission(Permission::OrgWrite)
             .body::<NameRequest>()
             .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/deactivate",
             "deactivateOrg",
             "Deactivate an organization",
-            deactivate,
+            |c, id| Box::pin(c.deactivate_org(id)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/reactivate",
             "reactivateOrg",
             "Reactivate a deactivated organization",
-            reactivate,
+            |c, id| Box::pin(c.reactivate_org(id)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete("/api/v1/orgs/{org_id}", "removeOrg", "Remove an organization", remove)
+        change::without_body(
+            Method::DELETE,
+            "/api/v1/orgs/{org_id}", "removeOrg", "Remove an organization",
+            |c, id| Box::pin(c.remove_org(id)),
+        )
             .permission(Permission::OrgDelete)
             .returns::<WriteDetails>(ok),
         Endpoint::post(
@@ -194,51 +204,6 @@ async fn rename(
             .for_caller(&caller)
             .if_sequence(seq)
             .rename_org(&org_id, &body.name)
-            .await?,
-    )
-}
-
-async fn deactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .deactivate_org(&org_id)
-            .await?,
-    )
-}
-
-async fn reactivate(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .reactivate_org(&org_id)
-            .await?,
-    )
-}
-
-async fn remove(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_org(&org_id)
             .await?,
     )
 }
@@ -438,4 +403,13 @@ async fn remove_member(
             .remove_org_member(&org_id, &user_id)
             .await?,
     )
+}
+
+/// A domain name of an organization.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrgDomainRequest {
+    /// The domain, with at least one dot, e.g. `example.com`.
+    #[schemars(length(max = schema::DOMAIN_LEN), regex(pattern = schema::DOTTED_DOMAIN))]
+    pub(crate) domain: String,
 }

@@ -1,0 +1,15 @@
+//! Applications of a project: OIDC and API clients and their secrets. `write` holds the changes, `read` the reads and their response bodies.
+
+mod read;
+mod write;
+
+pub use read::{AppType, ApplicationBody};
+
+use crate::openapi::Endpoint;
+
+/// The endpoints of this resource.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    let mut endpoints = write::endpoints();
+    endpoints.extend(read::endpoints());
+    endpoints
+}
