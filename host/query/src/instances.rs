@@ -1,0 +1,119 @@
+//! Instances (tenants): the view row, the read by id and the read by domain.
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use warden_spooler::{DbRow, params};
+
+use crate::{
+    QueryError,
+    row::State,
+    service::{Consistency, Queries},
+};
+
+/// An instance (tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceView {
+    /// The instance id.
+    pub instance_id: String,
+    /// The display name.
+    pub name: String,
+    /// The language used where a user has none.
+    pub default_language: String,
+    /// The domain used in generated URLs.
+    pub primary_domain: Option<String>,
+    /// Every domain routing to the instance.
+    pub domains: Vec<String>,
+    /// Life cycle.
+    pub state: State,
+    /// Created, ms since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Last changed, ms since the Unix epoch.
+    pub changed_at_ms: i64,
+    /// Sequence of the last applied event of the instance.
+    pub sequence: i64,
+}
+
+impl InstanceView {
+    pub(crate) const COLUMNS: &'static str = "instance_id, name, default_language, primary_domain, state, created_at_ms, changed_at_ms, sequence";
+
+    pub(crate) fn from_row(row: &DbRow, domains: Vec<String>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            instance_id: row.get("instance_id")?,
+            name: row.get("name")?,
+            default_language: row.get("default_language")?,
+            primary_domain: row.get("primary_domain")?,
+            domains,
+            state: State::parse(&row.get::<String>("state")?)?,
+            created_at_ms: row.get("created_at_ms")?,
+            changed_at_ms: row.get("changed_at_ms")?,
+            sequence: row.get("sequence")?,
+        })
+    }
+}
+
+impl Queries {
+    /// An instance with its domains. The instance aggregate's id is the instance id.
+    #[instrument(skip(self), err)]
+    pub async fn instance(
+        &self,
+        instance_id: &str,
+        consistency: Consistency,
+    ) -> Result<Option<InstanceView>, QueryError> {
+        let row = self
+            .by_id(
+                &self.by_id.instance,
+                instance_id,
+                instance_id,
+                consistency,
+                |row| InstanceView::from_row(row, Vec::new()),
+            )
+            .await?;
+        self.with_domains(row).await
+    }
+
+    /// Fills in the domains of an instance read without them.
+    async fn with_domains(
+        &self,
+        instance: Option<InstanceView>,
+    ) -> Result<Option<InstanceView>, QueryError> {
+        let Some(mut instance) = instance else {
+            return Ok(None);
+        };
+        instance.domains = self
+            .all(
+                "SELECT domain FROM instance_domains WHERE instance_id = $1 ORDER BY created_at_ms, domain",
+                &params![instance.instance_id.as_str()],
+                |r| r.get("domain"),
+            )
+            .await?;
+        Ok(Some(instance))
+    }
+
+    /// The instance a domain routes to (the view as it is).
+    #[instrument(skip(self), err)]
+    pub async fn instance_by_domain(
+        &self,
+        domain: &str,
+    ) -> Result<Option<InstanceView>, QueryError> {
+        let instance_id: Option<String> = self
+            .one(
+                "SELECT instance_id FROM instance_domains WHERE domain = $1",
+                &params![domain.to_lowercase()],
+                |r| r.get("instance_id"),
+            )
+            .await?;
+        let Some(id) = instance_id else {
+            return Ok(None);
+        };
+        let instance = self
+            .by_id(
+                &self.by_id.instance,
+                &id,
+                &id,
+                Consistency::Eventual,
+                |row| InstanceView::from_row(row, Vec::new()),
+            )
+            .await?;
+        self.with_domains(instance).await
+    }
+}
