@@ -7,8 +7,8 @@ use warden_spooler::{DbRow, params};
 
 use crate::{
     QueryError,
-    list::{Direction, Filter, NameSort, Page, PageOf, order},
-    row::{State, corrupt},
+    list::{Direction, Field, ListSpec, NameSort, Order, Page, PageOf, Paging, named, text},
+    row::{State, corrupt, decode, stored_name},
     service::{Consistency, Queries},
 };
 
@@ -31,6 +31,8 @@ impl AppKind {
         }
     }
 }
+
+stored_name!(AppKind, "application kind", [Oidc, Api]);
 
 /// An application of a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,39 +73,82 @@ impl ApplicationView {
     pub(crate) const COLUMNS: &'static str = "instance_id, id, project_id, org_id, name, kind, state, client_id, \
          has_secret, config, created_at_ms, changed_at_ms, sequence";
 
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        let kind = match row.get::<String>("kind")?.as_str() {
-            "oidc" => AppKind::Oidc,
-            "api" => AppKind::Api,
-            other => {
-                return Err(corrupt(
-                    "kind",
-                    format!("unknown application kind `{other}`"),
-                ));
-            }
-        };
-        let (oidc, api) = match kind {
-            AppKind::Oidc => (Some(row.json("config")?), None),
-            AppKind::Api => (None, Some(row.json("config")?)),
+    /// Decodes a row of either backend.
+    pub(crate) fn decode(row: &DbRow) -> Result<Self, sqlx::Error> {
+        decode::<ApplicationRow>(row)?.try_into()
+    }
+}
+
+/// A row of `applications`: `config` holds the OIDC or the API configuration, as `kind` says.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApplicationRow {
+    instance_id: String,
+    id: String,
+    project_id: String,
+    org_id: String,
+    name: String,
+    #[sqlx(try_from = "String")]
+    kind: AppKind,
+    #[sqlx(try_from = "String")]
+    state: State,
+    client_id: String,
+    has_secret: bool,
+    #[sqlx(json)]
+    config: serde_json::Value,
+    created_at_ms: i64,
+    changed_at_ms: i64,
+    sequence: i64,
+}
+
+impl TryFrom<ApplicationRow> for ApplicationView {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ApplicationRow) -> Result<Self, Self::Error> {
+        let config = |e| corrupt("config", e);
+        let (oidc, api) = match row.kind {
+            AppKind::Oidc => (
+                Some(serde_json::from_value(row.config).map_err(config)?),
+                None,
+            ),
+            AppKind::Api => (
+                None,
+                Some(serde_json::from_value(row.config).map_err(config)?),
+            ),
         };
         Ok(Self {
-            instance_id: row.get("instance_id")?,
-            id: row.get("id")?,
-            project_id: row.get("project_id")?,
-            org_id: row.get("org_id")?,
-            name: row.get("name")?,
-            kind,
-            state: State::parse(&row.get::<String>("state")?)?,
-            client_id: row.get("client_id")?,
-            has_secret: row.get("has_secret")?,
+            instance_id: row.instance_id,
+            id: row.id,
+            project_id: row.project_id,
+            org_id: row.org_id,
+            name: row.name,
+            kind: row.kind,
+            state: row.state,
+            client_id: row.client_id,
+            has_secret: row.has_secret,
             oidc,
             api,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-            sequence: row.get("sequence")?,
+            created_at_ms: row.created_at_ms,
+            changed_at_ms: row.changed_at_ms,
+            sequence: row.sequence,
         })
     }
 }
+
+/// Applications of an instance.
+static APPLICATION_LIST: ListSpec<ApplicationQuery, ApplicationRow> = ListSpec::new(
+    "applications",
+    ApplicationView::COLUMNS,
+    &[
+        Field::eq("project_id", |q| text(&q.project_id)),
+        Field::eq("org_id", |q| text(&q.org_id)),
+        Field::prefix("name_lower", |q| q.name_prefix.as_deref()),
+        Field::eq("kind", |q| named(q.kind, AppKind::as_str)),
+        Field::eq("state", |q| named(q.state, State::as_str)),
+    ],
+    Some(|q| Order::new(q.sort.column(), q.direction)),
+    &["id"],
+    Paging::Offset,
+);
 
 /// Which applications to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,7 +184,7 @@ impl Queries {
             instance_id,
             app_id,
             consistency,
-            ApplicationView::from_row,
+            ApplicationView::decode,
         )
         .await
     }
@@ -158,7 +203,7 @@ impl Queries {
         self.one(
             &sql,
             &params![instance_id, client_id],
-            ApplicationView::from_row,
+            ApplicationView::decode,
         )
         .await
     }
@@ -171,29 +216,6 @@ impl Queries {
         query: &ApplicationQuery,
         page: Page,
     ) -> Result<PageOf<ApplicationView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("project_id", query.project_id.as_deref());
-        filter.eq("org_id", query.org_id.as_deref());
-        filter.prefix(
-            "name_lower",
-            query
-                .name_prefix
-                .as_deref()
-                .map(str::to_lowercase)
-                .as_deref(),
-        );
-        filter.eq("kind", query.kind.map(|k| k.as_str()));
-        filter.eq("state", query.state.map(|s| s.as_str()));
-        let column = match query.sort {
-            NameSort::Name => "name_lower",
-            NameSort::CreatedAt => "created_at_ms",
-        };
-        let select = filter.select(
-            ApplicationView::COLUMNS,
-            "applications",
-            &order(column, "id", query.direction),
-            page,
-        );
-        self.page(select, page, ApplicationView::from_row).await
+        self.list(&APPLICATION_LIST, instance_id, query, page).await
     }
 }

@@ -2,16 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
-use warden_spooler::{DbRow, params};
+use warden_spooler::params;
 
 use crate::{
     QueryError,
-    row::State,
+    list::{ListSpec, Paging},
+    row::{State, decode},
     service::{Consistency, Queries},
 };
 
 /// An instance (tenant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct InstanceView {
     /// The instance id.
     pub instance_id: String,
@@ -21,9 +22,11 @@ pub struct InstanceView {
     pub default_language: String,
     /// The domain used in generated URLs.
     pub primary_domain: Option<String>,
-    /// Every domain routing to the instance.
+    /// Every domain routing to the instance (read from `instance_domains`).
+    #[sqlx(skip)]
     pub domains: Vec<String>,
     /// Life cycle.
+    #[sqlx(try_from = "String")]
     pub state: State,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,
@@ -35,21 +38,17 @@ pub struct InstanceView {
 
 impl InstanceView {
     pub(crate) const COLUMNS: &'static str = "instance_id, name, default_language, primary_domain, state, created_at_ms, changed_at_ms, sequence";
-
-    pub(crate) fn from_row(row: &DbRow, domains: Vec<String>) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            name: row.get("name")?,
-            default_language: row.get("default_language")?,
-            primary_domain: row.get("primary_domain")?,
-            domains,
-            state: State::parse(&row.get::<String>("state")?)?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-            sequence: row.get("sequence")?,
-        })
-    }
 }
+
+/// The domains of the caller's instance, in the order they were added.
+static DOMAIN_LIST: ListSpec<(), (String,)> = ListSpec::new(
+    "instance_domains",
+    "domain",
+    &[],
+    None,
+    &["created_at_ms", "domain"],
+    Paging::Unpaged,
+);
 
 impl Queries {
     /// An instance with its domains. The instance aggregate's id is the instance id.
@@ -65,7 +64,7 @@ impl Queries {
                 instance_id,
                 instance_id,
                 consistency,
-                |row| InstanceView::from_row(row, Vec::new()),
+                decode::<InstanceView>,
             )
             .await?;
         self.with_domains(row).await
@@ -79,13 +78,10 @@ impl Queries {
         let Some(mut instance) = instance else {
             return Ok(None);
         };
-        instance.domains = self
-            .all(
-                "SELECT domain FROM instance_domains WHERE instance_id = $1 ORDER BY created_at_ms, domain",
-                &params![instance.instance_id.as_str()],
-                |r| r.get("domain"),
-            )
+        let domains: Vec<(String,)> = self
+            .list_all(&DOMAIN_LIST, &instance.instance_id, &())
             .await?;
+        instance.domains = domains.into_iter().map(|(domain,)| domain).collect();
         Ok(Some(instance))
     }
 
@@ -111,7 +107,7 @@ impl Queries {
                 &id,
                 &id,
                 Consistency::Eventual,
-                |row| InstanceView::from_row(row, Vec::new()),
+                decode::<InstanceView>,
             )
             .await?;
         self.with_domains(instance).await

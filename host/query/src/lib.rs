@@ -49,7 +49,7 @@ pub use policies::{PoliciesView, PolicyView};
 pub use projects::{
     ProjectGrantQuery, ProjectGrantView, ProjectQuery, ProjectRoleView, ProjectView,
 };
-pub use row::State;
+pub use row::{State, UnknownName};
 pub use service::{Consistency, Queries};
 pub use user_grants::{UserGrantQuery, UserGrantView};
 pub use users::{

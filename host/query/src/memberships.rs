@@ -4,13 +4,13 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use warden_domain::authz::{Membership, Role, Scope, ScopeKind};
-use warden_spooler::{DbRow, SqlValue, params};
+use warden_spooler::{DbRow, params};
 
 use crate::{
     QueryError,
-    list::{Filter, Page, PageOf, like_escape},
+    list::{Field, ListSpec, Page, PageOf, Paging, named, text},
     projections::MEMBERSHIPS,
-    row::corrupt,
+    row::{UnknownName, corrupt, decode},
     service::{Consistency, Queries},
 };
 
@@ -37,22 +37,9 @@ impl MembershipView {
     pub(crate) const COLUMNS: &'static str =
         "instance_id, scope, scope_id, user_id, roles, created_at_ms, changed_at_ms";
 
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        let scope = match row.get::<String>("scope")?.as_str() {
-            "instance" => ScopeKind::Instance,
-            "org" => ScopeKind::Org,
-            "project" => ScopeKind::Project,
-            other => return Err(corrupt("scope", format!("unknown scope `{other}`"))),
-        };
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            scope,
-            scope_id: row.get("scope_id")?,
-            user_id: row.get("user_id")?,
-            roles: row.json("roles")?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-        })
+    /// Decodes a row of either backend.
+    pub(crate) fn decode(row: &DbRow) -> Result<Self, sqlx::Error> {
+        decode::<MembershipRow>(row)?.try_into()
     }
 
     /// The membership as the authorization check takes it.
@@ -68,6 +55,75 @@ impl MembershipView {
         }
     }
 }
+
+/// A row of `memberships`; `scope` holds the stored name of a [`ScopeKind`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    instance_id: String,
+    scope: String,
+    scope_id: String,
+    user_id: String,
+    #[sqlx(json)]
+    roles: Vec<Role>,
+    created_at_ms: i64,
+    changed_at_ms: i64,
+}
+
+impl TryFrom<MembershipRow> for MembershipView {
+    type Error = sqlx::Error;
+
+    fn try_from(row: MembershipRow) -> Result<Self, Self::Error> {
+        let scope = [ScopeKind::Instance, ScopeKind::Org, ScopeKind::Project]
+            .into_iter()
+            .find(|kind| kind.as_str() == row.scope)
+            .ok_or_else(|| {
+                corrupt(
+                    "scope",
+                    UnknownName {
+                        what: "scope",
+                        value: row.scope.clone(),
+                    },
+                )
+            })?;
+        Ok(Self {
+            instance_id: row.instance_id,
+            scope,
+            scope_id: row.scope_id,
+            user_id: row.user_id,
+            roles: row.roles,
+            created_at_ms: row.created_at_ms,
+            changed_at_ms: row.changed_at_ms,
+        })
+    }
+}
+
+/// Memberships of an instance, by scope, scope id and user.
+static MEMBERSHIP_LIST: ListSpec<MembershipQuery, MembershipRow> = ListSpec::new(
+    "memberships",
+    MembershipView::COLUMNS,
+    &[
+        Field::eq("user_id", |q| text(&q.user_id)),
+        Field::eq("scope", |q| named(q.scope, ScopeKind::as_str)),
+        Field::eq("scope_id", |q| text(&q.scope_id)),
+        Field::JsonHolds {
+            column: "roles",
+            value: |q| q.role.map(Role::as_str),
+        },
+    ],
+    None,
+    &["scope", "scope_id", "user_id"],
+    Paging::Offset,
+);
+
+/// Every membership of a user (the query is the user id), by scope and scope id.
+static MEMBERSHIPS_OF_USER: ListSpec<str, MembershipRow> = ListSpec::new(
+    "memberships",
+    MembershipView::COLUMNS,
+    &[Field::eq("user_id", |user_id| Some(user_id.into()))],
+    None,
+    &["scope", "scope_id"],
+    Paging::Unpaged,
+);
 
 /// Which memberships to list (by scope, scope id and user).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +164,7 @@ impl Queries {
         self.one(
             &sql,
             &params![instance_id, kind, scope_id, user_id],
-            MembershipView::from_row,
+            MembershipView::decode,
         )
         .await
     }
@@ -121,24 +177,7 @@ impl Queries {
         query: &MembershipQuery,
         page: Page,
     ) -> Result<PageOf<MembershipView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("user_id", query.user_id.as_deref());
-        filter.eq("scope", query.scope.map(|s| s.as_str()));
-        filter.eq("scope_id", query.scope_id.as_deref());
-        if let Some(role) = query.role {
-            let pattern = format!("%\"{}\"%", like_escape(role.as_str()));
-            filter.raw(
-                "CAST(roles AS TEXT) LIKE {} ESCAPE '\\'",
-                SqlValue::from(pattern),
-            );
-        }
-        let select = filter.select(
-            MembershipView::COLUMNS,
-            "memberships",
-            "scope ASC, scope_id ASC, user_id ASC",
-            page,
-        );
-        self.page(select, page, MembershipView::from_row).await
+        self.list(&MEMBERSHIP_LIST, instance_id, query, page).await
     }
 
     /// Every membership of a user, as the authorization check takes them (the view as it is).
@@ -148,16 +187,8 @@ impl Queries {
         instance_id: &str,
         user_id: &str,
     ) -> Result<Vec<Membership>, QueryError> {
-        let sql = format!(
-            "SELECT {} FROM memberships WHERE instance_id = $1 AND user_id = $2 ORDER BY scope, scope_id",
-            MembershipView::COLUMNS
-        );
-        let views = self
-            .all(
-                &sql,
-                &params![instance_id, user_id],
-                MembershipView::from_row,
-            )
+        let views: Vec<MembershipView> = self
+            .list_all(&MEMBERSHIPS_OF_USER, instance_id, user_id)
             .await?;
         Ok(views.iter().map(MembershipView::to_membership).collect())
     }

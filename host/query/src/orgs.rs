@@ -2,18 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
-use warden_spooler::{DbRow, SqlValue, params};
 
 use crate::{
     QueryError,
-    list::{Direction, Filter, Page, PageOf, order},
+    list::{Direction, Field, ListSpec, Order, Page, PageOf, Paging, named},
     projections::ORGS,
-    row::State,
+    row::{State, decode},
     service::{Consistency, Queries},
 };
 
 /// An organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct OrgView {
     /// The instance.
     pub instance_id: String,
@@ -22,6 +21,7 @@ pub struct OrgView {
     /// The name.
     pub name: String,
     /// Life cycle.
+    #[sqlx(try_from = "String")]
     pub state: State,
     /// The primary (verified) domain.
     pub primary_domain: Option<String>,
@@ -36,23 +36,10 @@ pub struct OrgView {
 impl OrgView {
     pub(crate) const COLUMNS: &'static str =
         "instance_id, id, name, state, primary_domain, created_at_ms, changed_at_ms, sequence";
-
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            id: row.get("id")?,
-            name: row.get("name")?,
-            state: State::parse(&row.get::<String>("state")?)?,
-            primary_domain: row.get("primary_domain")?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-            sequence: row.get("sequence")?,
-        })
-    }
 }
 
 /// A domain of an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct OrgDomainView {
     /// The domain, lower-cased.
     pub domain: String,
@@ -62,17 +49,6 @@ pub struct OrgDomainView {
     pub is_primary: bool,
     /// Added, ms since the Unix epoch.
     pub created_at_ms: i64,
-}
-
-impl OrgDomainView {
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            domain: row.get("domain")?,
-            verified: row.get("verified")?,
-            is_primary: row.get("is_primary")?,
-            created_at_ms: row.get("created_at_ms")?,
-        })
-    }
 }
 
 /// How to sort organizations.
@@ -85,6 +61,45 @@ pub enum OrgSort {
     /// By creation time.
     CreatedAt,
 }
+
+impl OrgSort {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Name => "name_lower",
+            Self::CreatedAt => "created_at_ms",
+        }
+    }
+}
+
+/// Organizations of an instance.
+static ORG_LIST: ListSpec<OrgQuery, OrgView> = ListSpec::new(
+    "orgs",
+    OrgView::COLUMNS,
+    &[
+        Field::prefix("name_lower", |q| q.name_prefix.as_deref()),
+        Field::eq("state", |q| named(q.state, State::as_str)),
+        Field::CaselessIn {
+            column: "id",
+            table: "org_domains",
+            select: "org_id",
+            matched: "domain",
+            value: |q| q.domain.as_deref(),
+        },
+    ],
+    Some(|q| Order::new(q.sort.column(), q.direction)),
+    &["id"],
+    Paging::Offset,
+);
+
+/// The domains of an organization, in the order they were added.
+static ORG_DOMAIN_LIST: ListSpec<str, OrgDomainView> = ListSpec::new(
+    "org_domains",
+    "domain, verified, is_primary, created_at_ms",
+    &[Field::eq("org_id", |org_id| Some(org_id.into()))],
+    None,
+    &["created_at_ms", "domain"],
+    Paging::Unpaged,
+);
 
 /// Which organizations to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +131,7 @@ impl Queries {
             instance_id,
             org_id,
             consistency,
-            OrgView::from_row,
+            decode::<OrgView>,
         )
         .await
     }
@@ -131,13 +146,7 @@ impl Queries {
     ) -> Result<Vec<OrgDomainView>, QueryError> {
         self.settle(ORGS, consistency, instance_id, &[("org", org_id)])
             .await?;
-        self.all(
-            "SELECT domain, verified, is_primary, created_at_ms FROM org_domains \
-             WHERE instance_id = $1 AND org_id = $2 ORDER BY created_at_ms, domain",
-            &params![instance_id, org_id],
-            OrgDomainView::from_row,
-        )
-        .await
+        self.list_all(&ORG_DOMAIN_LIST, instance_id, org_id).await
     }
 
     /// Organizations of an instance.
@@ -148,32 +157,6 @@ impl Queries {
         query: &OrgQuery,
         page: Page,
     ) -> Result<PageOf<OrgView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.prefix(
-            "name_lower",
-            query
-                .name_prefix
-                .as_deref()
-                .map(str::to_lowercase)
-                .as_deref(),
-        );
-        filter.eq("state", query.state.map(|s| s.as_str()));
-        if let Some(domain) = &query.domain {
-            filter.raw(
-                "id IN (SELECT org_id FROM org_domains d WHERE d.instance_id = $1 AND d.domain = {})",
-                SqlValue::from(domain.to_lowercase()),
-            );
-        }
-        let column = match query.sort {
-            OrgSort::Name => "name_lower",
-            OrgSort::CreatedAt => "created_at_ms",
-        };
-        let select = filter.select(
-            OrgView::COLUMNS,
-            "orgs",
-            &order(column, "id", query.direction),
-            page,
-        );
-        self.page(select, page, OrgView::from_row).await
+        self.list(&ORG_LIST, instance_id, query, page).await
     }
 }

@@ -3,11 +3,12 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use warden_domain::policy::{LockoutPolicy, LoginPolicy, PasswordComplexityPolicy, PolicySet};
-use warden_spooler::params;
 
 use crate::{
     QueryError,
+    list::{Field, ListSpec, Paging},
     projections::POLICIES,
+    row::corrupt,
     service::{Consistency, Queries},
 };
 
@@ -46,6 +47,34 @@ impl PoliciesView {
     }
 }
 
+/// The policies of the instance defaults (the query is the empty string) or of one organization (its id).
+static POLICY_LIST: ListSpec<str, PolicyRow> = ListSpec::new(
+    "policies",
+    "kind, policy, inherited",
+    &[Field::eq("org_id", |org_id| Some(org_id.into()))],
+    None,
+    &["kind"],
+    Paging::Unpaged,
+);
+
+/// A row of `policies`: one policy, of the type `kind` names.
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    kind: String,
+    #[sqlx(json)]
+    policy: serde_json::Value,
+    inherited: bool,
+}
+
+impl PolicyRow {
+    fn view<T: serde::de::DeserializeOwned>(self) -> Result<PolicyView<T>, sqlx::Error> {
+        Ok(PolicyView {
+            policy: serde_json::from_value(self.policy).map_err(|e| corrupt("policy", e))?,
+            inherited: self.inherited,
+        })
+    }
+}
+
 impl Queries {
     /// The policies in force: the instance defaults (`org_id` `None`) or an organization's, with its overrides
     /// resolved. `None` when the instance or organization has none.
@@ -62,37 +91,17 @@ impl Queries {
         }
         self.settle(POLICIES, consistency, instance_id, &aggregates)
             .await?;
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT kind, policy, inherited FROM policies WHERE instance_id = $1 AND org_id = $2",
-                &params![instance_id, org_id.unwrap_or("")],
-            )
+        let rows: Vec<PolicyRow> = self
+            .list_all(&POLICY_LIST, instance_id, org_id.unwrap_or(""))
             .await?;
         let mut password_complexity = None;
         let mut lockout = None;
         let mut login = None;
-        for row in &rows {
-            let inherited: bool = row.get("inherited")?;
-            match row.get::<String>("kind")?.as_str() {
-                "password_complexity" => {
-                    password_complexity = Some(PolicyView {
-                        policy: row.json("policy")?,
-                        inherited,
-                    })
-                }
-                "lockout" => {
-                    lockout = Some(PolicyView {
-                        policy: row.json("policy")?,
-                        inherited,
-                    })
-                }
-                "login" => {
-                    login = Some(PolicyView {
-                        policy: row.json("policy")?,
-                        inherited,
-                    })
-                }
+        for row in rows {
+            match row.kind.as_str() {
+                "password_complexity" => password_complexity = Some(row.view()?),
+                "lockout" => lockout = Some(row.view()?),
+                "login" => login = Some(row.view()?),
                 _ => {}
             }
         }

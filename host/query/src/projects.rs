@@ -2,18 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
-use warden_spooler::{DbRow, params};
+use warden_spooler::params;
 
 use crate::{
     QueryError,
-    list::{Direction, Filter, NameSort, Page, PageOf, order},
+    list::{Direction, Field, ListSpec, NameSort, Order, Page, PageOf, Paging, named, text},
     projections::PROJECTS,
-    row::State,
+    row::{State, decode},
     service::{Consistency, Queries},
 };
 
 /// A project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ProjectView {
     /// The instance.
     pub instance_id: String,
@@ -24,6 +24,7 @@ pub struct ProjectView {
     /// The name.
     pub name: String,
     /// Life cycle.
+    #[sqlx(try_from = "String")]
     pub state: State,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,
@@ -36,31 +37,20 @@ pub struct ProjectView {
 impl ProjectView {
     pub(crate) const COLUMNS: &'static str =
         "instance_id, id, org_id, name, state, created_at_ms, changed_at_ms, sequence";
-
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            id: row.get("id")?,
-            org_id: row.get("org_id")?,
-            name: row.get("name")?,
-            state: State::parse(&row.get::<String>("state")?)?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-            sequence: row.get("sequence")?,
-        })
-    }
 }
 
 /// A role of a project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ProjectRoleView {
     /// The project.
     pub project_id: String,
     /// The key, as used in tokens and grants.
+    #[sqlx(rename = "role_key")]
     pub key: String,
     /// The name shown in the UI.
     pub display_name: String,
     /// The group to arrange roles in the UI.
+    #[sqlx(rename = "role_group")]
     pub group: String,
     /// Added, ms since the Unix epoch.
     pub created_at_ms: i64,
@@ -68,21 +58,8 @@ pub struct ProjectRoleView {
     pub changed_at_ms: i64,
 }
 
-impl ProjectRoleView {
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            project_id: row.get("project_id")?,
-            key: row.get("role_key")?,
-            display_name: row.get("display_name")?,
-            group: row.get("role_group")?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-        })
-    }
-}
-
 /// A grant of a project to another organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ProjectGrantView {
     /// The instance.
     pub instance_id: String,
@@ -95,6 +72,7 @@ pub struct ProjectGrantView {
     /// The organization the project is granted to.
     pub granted_org_id: String,
     /// The role keys the granted organization may hand out.
+    #[sqlx(json)]
     pub role_keys: Vec<String>,
     /// Added, ms since the Unix epoch.
     pub created_at_ms: i64,
@@ -104,20 +82,47 @@ pub struct ProjectGrantView {
 
 impl ProjectGrantView {
     pub(crate) const COLUMNS: &'static str = "instance_id, project_id, grant_id, org_id, granted_org_id, role_keys, created_at_ms, changed_at_ms";
-
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            project_id: row.get("project_id")?,
-            grant_id: row.get("grant_id")?,
-            org_id: row.get("org_id")?,
-            granted_org_id: row.get("granted_org_id")?,
-            role_keys: row.json("role_keys")?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-        })
-    }
 }
+
+/// Projects of an instance.
+static PROJECT_LIST: ListSpec<ProjectQuery, ProjectView> = ListSpec::new(
+    "projects",
+    ProjectView::COLUMNS,
+    &[
+        Field::eq("org_id", |q| text(&q.org_id)),
+        Field::prefix("name_lower", |q| q.name_prefix.as_deref()),
+        Field::eq("state", |q| named(q.state, State::as_str)),
+    ],
+    Some(|q| Order::new(q.sort.column(), q.direction)),
+    &["id"],
+    Paging::Offset,
+);
+
+/// The roles of a project (the query is the project id), by key.
+static ROLE_LIST: ListSpec<str, ProjectRoleView> = ListSpec::new(
+    "project_roles",
+    "project_id, role_key, display_name, role_group, created_at_ms, changed_at_ms",
+    &[Field::eq("project_id", |project_id| {
+        Some(project_id.into())
+    })],
+    None,
+    &["role_key"],
+    Paging::Offset,
+);
+
+/// Project grants of an instance, oldest first.
+static GRANT_LIST: ListSpec<ProjectGrantQuery, ProjectGrantView> = ListSpec::new(
+    "project_grants",
+    ProjectGrantView::COLUMNS,
+    &[
+        Field::eq("project_id", |q| text(&q.project_id)),
+        Field::eq("granted_org_id", |q| text(&q.granted_org_id)),
+        Field::eq("org_id", |q| text(&q.org_id)),
+    ],
+    None,
+    &["created_at_ms", "project_id", "grant_id"],
+    Paging::Offset,
+);
 
 /// Which projects to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +166,7 @@ impl Queries {
             instance_id,
             project_id,
             consistency,
-            ProjectView::from_row,
+            decode::<ProjectView>,
         )
         .await
     }
@@ -174,28 +179,7 @@ impl Queries {
         query: &ProjectQuery,
         page: Page,
     ) -> Result<PageOf<ProjectView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("org_id", query.org_id.as_deref());
-        filter.prefix(
-            "name_lower",
-            query
-                .name_prefix
-                .as_deref()
-                .map(str::to_lowercase)
-                .as_deref(),
-        );
-        filter.eq("state", query.state.map(|s| s.as_str()));
-        let column = match query.sort {
-            NameSort::Name => "name_lower",
-            NameSort::CreatedAt => "created_at_ms",
-        };
-        let select = filter.select(
-            ProjectView::COLUMNS,
-            "projects",
-            &order(column, "id", query.direction),
-            page,
-        );
-        self.page(select, page, ProjectView::from_row).await
+        self.list(&PROJECT_LIST, instance_id, query, page).await
     }
 
     /// The roles of a project, by key.
@@ -214,15 +198,7 @@ impl Queries {
             &[("project", project_id)],
         )
         .await?;
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("project_id", Some(project_id));
-        let select = filter.select(
-            "project_id, role_key, display_name, role_group, created_at_ms, changed_at_ms",
-            "project_roles",
-            "role_key ASC",
-            page,
-        );
-        self.page(select, page, ProjectRoleView::from_row).await
+        self.list(&ROLE_LIST, instance_id, project_id, page).await
     }
 
     /// One grant of a project.
@@ -248,7 +224,7 @@ impl Queries {
         self.one(
             &sql,
             &params![instance_id, project_id, grant_id],
-            ProjectGrantView::from_row,
+            decode::<ProjectGrantView>,
         )
         .await
     }
@@ -261,16 +237,6 @@ impl Queries {
         query: &ProjectGrantQuery,
         page: Page,
     ) -> Result<PageOf<ProjectGrantView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("project_id", query.project_id.as_deref());
-        filter.eq("granted_org_id", query.granted_org_id.as_deref());
-        filter.eq("org_id", query.org_id.as_deref());
-        let select = filter.select(
-            ProjectGrantView::COLUMNS,
-            "project_grants",
-            "created_at_ms ASC, project_id ASC, grant_id ASC",
-            page,
-        );
-        self.page(select, page, ProjectGrantView::from_row).await
+        self.list(&GRANT_LIST, instance_id, query, page).await
     }
 }

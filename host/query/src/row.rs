@@ -5,6 +5,9 @@
 //! password, client secret or token is set.
 
 use serde::{Deserialize, Serialize};
+use warden_spooler::DbRow;
+
+use crate::list::Row;
 
 /// Whether a resource is usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,20 +27,47 @@ impl State {
             Self::Inactive => "inactive",
         }
     }
+}
 
-    pub(crate) fn parse(value: &str) -> Result<Self, sqlx::Error> {
-        match value {
-            "active" => Ok(Self::Active),
-            "inactive" => Ok(Self::Inactive),
-            other => Err(corrupt("state", format!("unknown state `{other}`"))),
+/// A stored name (of a state, a kind, a scope) that the views never write: the column holds something else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}`")]
+pub struct UnknownName {
+    pub(crate) what: &'static str,
+    pub(crate) value: String,
+}
+
+/// `TryFrom<String>` for an enum stored as its `as_str` name, for the `FromRow` derives.
+macro_rules! stored_name {
+    ($type:ty, $what:literal, [$($variant:ident),+ $(,)?]) => {
+        impl TryFrom<String> for $type {
+            type Error = $crate::row::UnknownName;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                [$(Self::$variant),+]
+                    .into_iter()
+                    .find(|known| known.as_str() == value)
+                    .ok_or($crate::row::UnknownName { what: $what, value })
+            }
         }
+    };
+}
+pub(crate) use stored_name;
+
+stored_name!(State, "state", [Active, Inactive]);
+
+/// A column that does not decode into what the view means by it.
+pub(crate) fn corrupt(column: &str, error: impl Into<sqlx::error::BoxDynError>) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: error.into(),
     }
 }
 
-/// A column holding a value the view never writes.
-pub(crate) fn corrupt(column: &str, message: String) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: message.into(),
+/// Decodes a row of either backend with the row type's `FromRow` derive.
+pub(crate) fn decode<T: Row>(row: &DbRow) -> Result<T, sqlx::Error> {
+    match row {
+        DbRow::Sqlite(row) => T::from_row(row),
+        DbRow::Postgres(row) => T::from_row(row),
     }
 }

@@ -12,7 +12,6 @@ use warden_spooler::{Backend, Db, DbRow, Projection, ProjectionError, Spoolers, 
 
 use crate::{
     ApplicationView, InstanceView, OrgView, ProjectView, QueryError, UserGrantView, UserView,
-    list::{Page, PageOf},
     projections::{
         APPLICATIONS, ApplicationsProjection, INSTANCES, InstancesProjection, MEMBERSHIPS, ORGS,
         OrgsProjection, POLICIES, PROJECTS, ProjectsProjection, USER_GRANTS, USERS,
@@ -444,38 +443,5 @@ impl Queries {
             .as_ref()
             .map(map)
             .transpose()?)
-    }
-
-    pub(crate) async fn all<T>(
-        &self,
-        sql: &str,
-        params: &[SqlValue],
-        map: impl Fn(&DbRow) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, QueryError> {
-        Ok(self
-            .db
-            .fetch_all(sql, params)
-            .await?
-            .iter()
-            .map(map)
-            .collect::<Result<_, _>>()?)
-    }
-
-    pub(crate) async fn page<T>(
-        &self,
-        (sql, params): (String, Vec<SqlValue>),
-        page: Page,
-        map: impl Fn(&DbRow) -> Result<T, sqlx::Error>,
-    ) -> Result<PageOf<T>, QueryError> {
-        let mut items = self.all(&sql, &params, map).await?;
-        let limit = page.effective_limit();
-        let has_more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(PageOf {
-            items,
-            offset: page.offset,
-            limit,
-            has_more,
-        })
     }
 }

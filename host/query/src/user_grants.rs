@@ -2,17 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
-use warden_spooler::DbRow;
 
 use crate::{
     QueryError,
-    list::{Direction, Filter, Page, PageOf, order},
-    row::State,
+    list::{Direction, Field, ListSpec, Order, Page, PageOf, Paging, named, text},
+    row::{State, decode},
     service::{Consistency, Queries},
 };
 
 /// A user's roles in a project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct UserGrantView {
     /// The instance.
     pub instance_id: String,
@@ -27,8 +26,10 @@ pub struct UserGrantView {
     /// The organization owning the grant.
     pub org_id: String,
     /// The role keys.
+    #[sqlx(json)]
     pub role_keys: Vec<String>,
     /// Life cycle.
+    #[sqlx(try_from = "String")]
     pub state: State,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,
@@ -41,23 +42,23 @@ pub struct UserGrantView {
 impl UserGrantView {
     pub(crate) const COLUMNS: &'static str = "instance_id, id, user_id, project_id, project_grant_id, org_id, \
          role_keys, state, created_at_ms, changed_at_ms, sequence";
-
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            id: row.get("id")?,
-            user_id: row.get("user_id")?,
-            project_id: row.get("project_id")?,
-            project_grant_id: row.get("project_grant_id")?,
-            org_id: row.get("org_id")?,
-            role_keys: row.json("role_keys")?,
-            state: State::parse(&row.get::<String>("state")?)?,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-            sequence: row.get("sequence")?,
-        })
-    }
 }
+
+/// User grants of an instance, by creation time.
+static USER_GRANT_LIST: ListSpec<UserGrantQuery, UserGrantView> = ListSpec::new(
+    "user_grants",
+    UserGrantView::COLUMNS,
+    &[
+        Field::eq("user_id", |q| text(&q.user_id)),
+        Field::eq("project_id", |q| text(&q.project_id)),
+        Field::eq("org_id", |q| text(&q.org_id)),
+        Field::eq("project_grant_id", |q| text(&q.project_grant_id)),
+        Field::eq("state", |q| named(q.state, State::as_str)),
+    ],
+    Some(|q| Order::new("created_at_ms", q.direction)),
+    &["id"],
+    Paging::Offset,
+);
 
 /// Which user grants to list (by creation time).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +92,7 @@ impl Queries {
             instance_id,
             grant_id,
             consistency,
-            UserGrantView::from_row,
+            decode::<UserGrantView>,
         )
         .await
     }
@@ -104,18 +105,6 @@ impl Queries {
         query: &UserGrantQuery,
         page: Page,
     ) -> Result<PageOf<UserGrantView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("user_id", query.user_id.as_deref());
-        filter.eq("project_id", query.project_id.as_deref());
-        filter.eq("org_id", query.org_id.as_deref());
-        filter.eq("project_grant_id", query.project_grant_id.as_deref());
-        filter.eq("state", query.state.map(|s| s.as_str()));
-        let select = filter.select(
-            UserGrantView::COLUMNS,
-            "user_grants",
-            &order("created_at_ms", "id", query.direction),
-            page,
-        );
-        self.page(select, page, UserGrantView::from_row).await
+        self.list(&USER_GRANT_LIST, instance_id, query, page).await
     }
 }

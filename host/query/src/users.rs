@@ -3,13 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
-use warden_spooler::{DbRow, params};
+use warden_spooler::params;
 
 use crate::{
     QueryError,
-    list::{Direction, Filter, Page, PageOf, order},
+    list::{Bind, Direction, Field, ListSpec, Order, Page, PageOf, Paging, named, text},
     projections::USERS,
-    row::{State, corrupt},
+    row::{State, decode, stored_name},
     service::{Consistency, Queries},
 };
 
@@ -32,6 +32,8 @@ impl UserKind {
         }
     }
 }
+
+stored_name!(UserKind, "user kind", [Human, Machine]);
 
 /// The data of a human user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,64 +103,84 @@ impl UserView {
          given_name, family_name, preferred_language, email, email_verified, phone, password_set, \
          password_change_required, description, has_secret, created_at_ms, changed_at_ms, sequence";
 
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        let kind = match row.get::<String>("kind")?.as_str() {
-            "human" => UserKind::Human,
-            "machine" => UserKind::Machine,
-            other => return Err(corrupt("kind", format!("unknown user kind `{other}`"))),
-        };
-        let (human, machine) = match kind {
+    /// Decodes a row of either backend.
+    pub(crate) fn decode(row: &warden_spooler::DbRow) -> Result<Self, sqlx::Error> {
+        decode::<UserRow>(row).map(Self::from)
+    }
+}
+
+/// A row of `users`: the columns of humans are empty for machines and the other way round.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    instance_id: String,
+    id: String,
+    org_id: String,
+    #[sqlx(try_from = "String")]
+    kind: UserKind,
+    login_name: String,
+    #[sqlx(try_from = "String")]
+    state: State,
+    locked: bool,
+    display_name: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    preferred_language: Option<String>,
+    email: Option<String>,
+    email_verified: Option<bool>,
+    phone: Option<String>,
+    password_set: Option<bool>,
+    password_change_required: Option<bool>,
+    description: Option<String>,
+    has_secret: Option<bool>,
+    created_at_ms: i64,
+    changed_at_ms: i64,
+    sequence: i64,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        let (human, machine) = match row.kind {
             UserKind::Human => (
                 Some(HumanView {
-                    given_name: row.get::<Option<String>>("given_name")?.unwrap_or_default(),
-                    family_name: row
-                        .get::<Option<String>>("family_name")?
-                        .unwrap_or_default(),
-                    preferred_language: row
-                        .get::<Option<String>>("preferred_language")?
-                        .unwrap_or_default(),
-                    email: row.get::<Option<String>>("email")?.unwrap_or_default(),
-                    email_verified: row
-                        .get::<Option<bool>>("email_verified")?
-                        .unwrap_or_default(),
-                    phone: row.get("phone")?,
-                    password_set: row.get::<Option<bool>>("password_set")?.unwrap_or_default(),
-                    password_change_required: row
-                        .get::<Option<bool>>("password_change_required")?
-                        .unwrap_or_default(),
+                    given_name: row.given_name.unwrap_or_default(),
+                    family_name: row.family_name.unwrap_or_default(),
+                    preferred_language: row.preferred_language.unwrap_or_default(),
+                    email: row.email.unwrap_or_default(),
+                    email_verified: row.email_verified.unwrap_or_default(),
+                    phone: row.phone,
+                    password_set: row.password_set.unwrap_or_default(),
+                    password_change_required: row.password_change_required.unwrap_or_default(),
                 }),
                 None,
             ),
             UserKind::Machine => (
                 None,
                 Some(MachineView {
-                    description: row
-                        .get::<Option<String>>("description")?
-                        .unwrap_or_default(),
-                    has_secret: row.get::<Option<bool>>("has_secret")?.unwrap_or_default(),
+                    description: row.description.unwrap_or_default(),
+                    has_secret: row.has_secret.unwrap_or_default(),
                 }),
             ),
         };
-        Ok(Self {
-            instance_id: row.get("instance_id")?,
-            id: row.get("id")?,
-            org_id: row.get("org_id")?,
-            kind,
-            login_name: row.get("login_name")?,
-            state: State::parse(&row.get::<String>("state")?)?,
-            locked: row.get("locked")?,
-            display_name: row.get("display_name")?,
+        Self {
+            instance_id: row.instance_id,
+            id: row.id,
+            org_id: row.org_id,
+            kind: row.kind,
+            login_name: row.login_name,
+            state: row.state,
+            locked: row.locked,
+            display_name: row.display_name,
             human,
             machine,
-            created_at_ms: row.get("created_at_ms")?,
-            changed_at_ms: row.get("changed_at_ms")?,
-            sequence: row.get("sequence")?,
-        })
+            created_at_ms: row.created_at_ms,
+            changed_at_ms: row.changed_at_ms,
+            sequence: row.sequence,
+        }
     }
 }
 
 /// A metadata entry of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MetadataEntry {
     /// The key.
     pub key: String,
@@ -167,7 +189,7 @@ pub struct MetadataEntry {
 }
 
 /// A machine user's key pair (its public half).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MachineKeyView {
     /// The key id (the JWT `kid`).
     pub key_id: String,
@@ -183,21 +205,8 @@ pub struct MachineKeyView {
     pub created_at_ms: i64,
 }
 
-impl MachineKeyView {
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            key_id: row.get("key_id")?,
-            user_id: row.get("user_id")?,
-            format: row.get("format")?,
-            public_key: row.get("public_key")?,
-            expires_at_ms: row.get("expires_at_ms")?,
-            created_at_ms: row.get("created_at_ms")?,
-        })
-    }
-}
-
 /// A machine user's personal access token (never the token or its hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PersonalAccessTokenView {
     /// The token id.
     pub token_id: String,
@@ -207,17 +216,6 @@ pub struct PersonalAccessTokenView {
     pub expires_at_ms: i64,
     /// Added, ms since the Unix epoch.
     pub created_at_ms: i64,
-}
-
-impl PersonalAccessTokenView {
-    pub(crate) fn from_row(row: &DbRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            token_id: row.get("token_id")?,
-            user_id: row.get("user_id")?,
-            expires_at_ms: row.get("expires_at_ms")?,
-            created_at_ms: row.get("created_at_ms")?,
-        })
-    }
 }
 
 /// How to sort users.
@@ -234,6 +232,66 @@ pub enum UserSort {
     /// By time of the last change.
     ChangedAt,
 }
+
+impl UserSort {
+    fn column(self) -> &'static str {
+        match self {
+            Self::LoginName => "login_name_lower",
+            Self::DisplayName => "display_name",
+            Self::CreatedAt => "created_at_ms",
+            Self::ChangedAt => "changed_at_ms",
+        }
+    }
+}
+
+/// Users of an instance.
+static USER_LIST: ListSpec<UserQuery, UserRow> = ListSpec::new(
+    "users",
+    UserView::COLUMNS,
+    &[
+        Field::eq("org_id", |q| text(&q.org_id)),
+        Field::prefix("login_name_lower", |q| q.login_name_prefix.as_deref()),
+        Field::eq("state", |q| named(q.state, State::as_str)),
+        Field::eq("kind", |q| named(q.kind, UserKind::as_str)),
+        Field::eq("locked", |q| q.locked.map(Bind::from)),
+    ],
+    Some(|q| Order::new(q.sort.column(), q.direction)),
+    &["id"],
+    Paging::Offset,
+);
+
+/// A user's metadata, by key.
+static METADATA_LIST: ListSpec<str, MetadataEntry> = ListSpec::new(
+    "user_metadata",
+    "key, value",
+    OF_USER,
+    None,
+    &["key"],
+    Paging::Unpaged,
+);
+
+/// A machine user's keys, oldest first.
+static MACHINE_KEY_LIST: ListSpec<str, MachineKeyView> = ListSpec::new(
+    "machine_keys",
+    "key_id, user_id, format, public_key, expires_at_ms, created_at_ms",
+    OF_USER,
+    None,
+    &["created_at_ms", "key_id"],
+    Paging::Unpaged,
+);
+
+/// A machine user's personal access tokens, oldest first.
+static TOKEN_LIST: ListSpec<str, PersonalAccessTokenView> = ListSpec::new(
+    "personal_access_tokens",
+    "token_id, user_id, expires_at_ms, created_at_ms",
+    OF_USER,
+    None,
+    &["created_at_ms", "token_id"],
+    Paging::Unpaged,
+);
+
+/// The rows of one user (the query is the user id).
+const OF_USER: &[Field<str>] = &[Field::eq("user_id", |user_id| Some(user_id.into()))];
 
 /// Which users to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,7 +327,7 @@ impl Queries {
             instance_id,
             user_id,
             consistency,
-            UserView::from_row,
+            UserView::decode,
         )
         .await
     }
@@ -288,7 +346,7 @@ impl Queries {
         self.one(
             &sql,
             &params![instance_id, login_name.to_lowercase()],
-            UserView::from_row,
+            UserView::decode,
         )
         .await
     }
@@ -301,32 +359,7 @@ impl Queries {
         query: &UserQuery,
         page: Page,
     ) -> Result<PageOf<UserView>, QueryError> {
-        let mut filter = Filter::instance(instance_id);
-        filter.eq("org_id", query.org_id.as_deref());
-        filter.prefix(
-            "login_name_lower",
-            query
-                .login_name_prefix
-                .as_deref()
-                .map(str::to_lowercase)
-                .as_deref(),
-        );
-        filter.eq("state", query.state.map(|s| s.as_str()));
-        filter.eq("kind", query.kind.map(|k| k.as_str()));
-        filter.eq("locked", query.locked);
-        let column = match query.sort {
-            UserSort::LoginName => "login_name_lower",
-            UserSort::DisplayName => "display_name",
-            UserSort::CreatedAt => "created_at_ms",
-            UserSort::ChangedAt => "changed_at_ms",
-        };
-        let select = filter.select(
-            UserView::COLUMNS,
-            "users",
-            &order(column, "id", query.direction),
-            page,
-        );
-        self.page(select, page, UserView::from_row).await
+        self.list(&USER_LIST, instance_id, query, page).await
     }
 
     /// Brings the user's rows (the user, its metadata, keys and tokens) to what `consistency` asks, the way a
@@ -358,17 +391,7 @@ impl Queries {
         consistency: Consistency,
     ) -> Result<Vec<MetadataEntry>, QueryError> {
         self.settle_user(instance_id, user_id, consistency).await?;
-        self.all(
-            "SELECT key, value FROM user_metadata WHERE instance_id = $1 AND user_id = $2 ORDER BY key",
-            &params![instance_id, user_id],
-            |r| {
-                Ok(MetadataEntry {
-                    key: r.get("key")?,
-                    value: r.get("value")?,
-                })
-            },
-        )
-        .await
+        self.list_all(&METADATA_LIST, instance_id, user_id).await
     }
 
     /// A machine user's keys, oldest first.
@@ -380,13 +403,7 @@ impl Queries {
         consistency: Consistency,
     ) -> Result<Vec<MachineKeyView>, QueryError> {
         self.settle_user(instance_id, user_id, consistency).await?;
-        self.all(
-            "SELECT key_id, user_id, format, public_key, expires_at_ms, created_at_ms FROM machine_keys \
-             WHERE instance_id = $1 AND user_id = $2 ORDER BY created_at_ms, key_id",
-            &params![instance_id, user_id],
-            MachineKeyView::from_row,
-        )
-        .await
+        self.list_all(&MACHINE_KEY_LIST, instance_id, user_id).await
     }
 
     /// A machine user's personal access tokens, oldest first.
@@ -398,12 +415,6 @@ impl Queries {
         consistency: Consistency,
     ) -> Result<Vec<PersonalAccessTokenView>, QueryError> {
         self.settle_user(instance_id, user_id, consistency).await?;
-        self.all(
-            "SELECT token_id, user_id, expires_at_ms, created_at_ms FROM personal_access_tokens \
-             WHERE instance_id = $1 AND user_id = $2 ORDER BY created_at_ms, token_id",
-            &params![instance_id, user_id],
-            PersonalAccessTokenView::from_row,
-        )
-        .await
+        self.list_all(&TOKEN_LIST, instance_id, user_id).await
     }
 }
