@@ -87,9 +87,7 @@ pub(crate) struct ApplicationRow {
     project_id: String,
     org_id: String,
     name: String,
-    #[sqlx(try_from = "String")]
     kind: AppKind,
-    #[sqlx(try_from = "String")]
     state: State,
     client_id: String,
     has_secret: bool,

@@ -26,7 +26,6 @@ pub struct InstanceView {
     #[sqlx(skip)]
     pub domains: Vec<String>,
     /// Life cycle.
-    #[sqlx(try_from = "String")]
     pub state: State,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,

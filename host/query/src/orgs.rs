@@ -21,7 +21,6 @@ pub struct OrgView {
     /// The name.
     pub name: String,
     /// Life cycle.
-    #[sqlx(try_from = "String")]
     pub state: State,
     /// The primary (verified) domain.
     pub primary_domain: Option<String>,

@@ -24,7 +24,6 @@ pub struct ProjectView {
     /// The name.
     pub name: String,
     /// Life cycle.
-    #[sqlx(try_from = "String")]
     pub state: State,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,

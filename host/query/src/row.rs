@@ -37,7 +37,8 @@ pub struct UnknownName {
     pub(crate) value: String,
 }
 
-/// `TryFrom<String>` for an enum stored as its `as_str` name, for the `FromRow` derives.
+/// Decoding for an enum stored as its `as_str` name in a text column, on either backend: the column decodes as
+/// text, and a name the views never write is a decode error of the column carrying an [`UnknownName`].
 macro_rules! stored_name {
     ($type:ty, $what:literal, [$($variant:ident),+ $(,)?]) => {
         impl TryFrom<String> for $type {
@@ -48,6 +49,28 @@ macro_rules! stored_name {
                     .into_iter()
                     .find(|known| known.as_str() == value)
                     .ok_or($crate::row::UnknownName { what: $what, value })
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $type
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $type
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(Self::try_from(<String as sqlx::Decode<'r, DB>>::decode(value)?)?)
             }
         }
     };

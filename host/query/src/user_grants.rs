@@ -29,7 +29,6 @@ pub struct UserGrantView {
     #[sqlx(json)]
     pub role_keys: Vec<String>,
     /// Life cycle.
-    #[sqlx(try_from = "String")]
     pub state: State,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,

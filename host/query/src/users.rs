@@ -115,10 +115,8 @@ pub(crate) struct UserRow {
     instance_id: String,
     id: String,
     org_id: String,
-    #[sqlx(try_from = "String")]
     kind: UserKind,
     login_name: String,
-    #[sqlx(try_from = "String")]
     state: State,
     locked: bool,
     display_name: String,
