@@ -18,7 +18,8 @@ use warden_eventstore::{
 };
 use warden_query::{
     ApplicationQuery, Consistency, Direction, MembershipQuery, OrgQuery, Page, ProjectGrantQuery,
-    ProjectQuery, ReadSide, State, UserGrantQuery, UserKind, UserQuery, UserSort, projections,
+    ProjectQuery, QueryError, ReadSide, State, UserGrantQuery, UserKind, UserQuery, UserSort,
+    projections,
 };
 use warden_spooler::SpoolerConfig;
 
@@ -32,6 +33,8 @@ warden_eventstore::both_backends!(
     read_your_writes_through_a_second_store,
     poison_event_skipped_and_visible,
     list_queries_filter_sort_and_page,
+    filter_values_are_data_never_sql,
+    a_stored_name_the_views_never_write_fails_the_read_naming_its_column,
     policies_resolve_org_overrides,
     by_id_reads_do_not_wait_for_a_dead_lease_holder,
 );
@@ -62,6 +65,15 @@ async fn start(store: &Store, node: &str) -> ReadSide {
     ReadSide::start(store.clone(), config(node))
         .await
         .expect("start read side")
+}
+
+/// A read side over the populated instance, caught up with it.
+async fn populated(t: &TestStore) -> (Writer, ReadSide) {
+    let w = Writer::new(&t.store);
+    populate(&w).await;
+    let read_side = start(&t.store, "node-a").await;
+    settle_all(&read_side, &w).await;
+    (w, read_side)
 }
 
 /// Brings every projection up to the current head of the stream and past every event `w` stored.
@@ -341,10 +353,7 @@ fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
 }
 
 async fn list_queries_filter_sort_and_page(t: &TestStore) {
-    let w = Writer::new(&t.store);
-    populate(&w).await;
-    let read_side = start(&t.store, "node-a").await;
-    settle_all(&read_side, &w).await;
+    let (_, read_side) = populated(t).await;
     let q = read_side.queries();
     let all = Page::first(100);
 
@@ -828,4 +837,89 @@ async fn by_id_reads_do_not_wait_for_a_dead_lease_holder(t: &TestStore) {
     assert!(status.failed_events.is_empty(), "{status:?}");
     assert_eq!(status.skipped_events, 0, "{status:?}");
     node.shutdown().await;
+}
+
+/// Quotes, wildcards and comment markers in filters are compared as text: they match nothing here and change
+/// nothing.
+async fn filter_values_are_data_never_sql(t: &TestStore) {
+    let (_, read_side) = populated(t).await;
+    let q = read_side.queries();
+    let all = Page::first(100);
+    let everyone = q
+        .users(INSTANCE, &UserQuery::default(), all)
+        .await
+        .expect("users");
+    assert!(!everyone.items.is_empty());
+    for hostile in ["' OR '1'='1", "%", "_", "\\", "x'); DROP TABLE users; --"] {
+        let h = || Some(hostile.to_owned());
+        let users = UserQuery {
+            org_id: h(),
+            login_name_prefix: h(),
+            ..Default::default()
+        };
+        let orgs = OrgQuery {
+            domain: h(),
+            ..Default::default()
+        };
+        let grants = ProjectGrantQuery {
+            granted_org_id: h(),
+            ..Default::default()
+        };
+        let found = (
+            q.users(INSTANCE, &users, all).await.expect("users").items,
+            q.orgs(INSTANCE, &orgs, all).await.expect("orgs").items,
+            q.project_grants(INSTANCE, &grants, all)
+                .await
+                .expect("project grants")
+                .items,
+        );
+        assert!(
+            found.0.is_empty() && found.1.is_empty() && found.2.is_empty(),
+            "{hostile}: {found:?}"
+        );
+    }
+    let again = q
+        .users(INSTANCE, &UserQuery::default(), all)
+        .await
+        .expect("users");
+    assert_eq!(again, everyone);
+    read_side.shutdown().await;
+}
+
+/// A row holding a state the projections never write is reported as a decode error of that column, by the
+/// read by id and by the list alike, not answered with a guess.
+async fn a_stored_name_the_views_never_write_fails_the_read_naming_its_column(t: &TestStore) {
+    let (_, read_side) = populated(t).await;
+    let q = read_side.queries();
+    let user = q
+        .users(INSTANCE, &UserQuery::default(), Page::first(1))
+        .await
+        .expect("users")
+        .items
+        .remove(0);
+    warden_spooler::Db::of(&t.store)
+        .execute(
+            "UPDATE users SET state = 'bogus' WHERE instance_id = $1 AND id = $2",
+            &warden_spooler::params![INSTANCE, user.id.as_str()],
+        )
+        .await
+        .expect("corrupt the row");
+    let names_state = |error: QueryError| match error {
+        QueryError::Database(sqlx::Error::ColumnDecode { index, source }) => {
+            assert!(index.contains("state"), "{index}");
+            assert!(source.to_string().contains("bogus"), "{source}");
+        }
+        other => panic!("expected a decode error of `state`, got {other:?}"),
+    };
+    names_state(
+        q.user(INSTANCE, &user.id, Consistency::Eventual)
+            .await
+            .expect_err("an unknown state"),
+    );
+    names_state(
+        q.users(INSTANCE, &UserQuery::default(), Page::first(100))
+            .await
+            .expect_err("an unknown state"),
+    );
+    read_side.shutdown().await;
 }
