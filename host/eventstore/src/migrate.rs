@@ -81,8 +81,10 @@ fn known(list: &[Migration], version: i64) -> Option<&Migration> {
 /// their files. Returns how many ran.
 pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<usize> {
     let mut conn = pool.acquire().await?;
-    // One transaction that takes the write lock at once: two processes never check and apply together.
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    // Every transaction here takes the write lock at once (`BEGIN IMMEDIATE`), so two processes never check
+    // and apply together: one waits (busy timeout) for the other. A deferred transaction that read first would
+    // instead fail with "database is locked" when it tried to write after the other committed.
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
     let has_checksum: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM pragma_table_info('warden_migrations') WHERE name = 'checksum'",
@@ -122,7 +124,7 @@ pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<usize> {
         .iter()
         .filter(|m| !applied.iter().any(|a| a.version == m.version))
     {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         let taken: Option<i64> =
             sqlx::query_scalar("SELECT version FROM warden_migrations WHERE version = ?")
                 .bind(migration.version)
@@ -250,12 +252,13 @@ pub(crate) fn latest(postgres: bool) -> i64 {
 mod tests {
     use sha2::{Digest, Sha256};
 
-    use crate::{Error, Store, testing::TestStore};
+    use crate::{ConnectOptions, Error, Store, testing, testing::TestStore};
 
     crate::both_backends!(
         applied_migrations_record_the_sha256_of_their_file,
         a_changed_applied_migration_stops_the_start_naming_its_file,
         checksums_are_backfilled_for_databases_migrated_without_them,
+        nodes_migrating_one_database_at_once_apply_each_migration_once,
     );
 
     fn backend(store: &Store) -> &'static str {
@@ -373,5 +376,44 @@ mod tests {
         execute(&t.store, "UPDATE warden_migrations SET checksum = NULL").await;
         assert_eq!(t.store.migrate().await.expect("migrate"), 0);
         assert_eq!(checksums(&t.store).await, file_checksums(backend(&t.store)));
+    }
+
+    /// Nodes starting together on one new database: every node's start succeeds, and together they apply each
+    /// migration exactly once (PostgreSQL serialises them with an advisory lock, SQLite with its write lock).
+    async fn nodes_migrating_one_database_at_once_apply_each_migration_once(t: TestStore) {
+        let fresh = match &t.store {
+            Store::Sqlite(_) => testing::sqlite_unmigrated().await,
+            Store::Postgres(_) => testing::postgres_unmigrated()
+                .await
+                .expect("PostgreSQL runs this variant"),
+        };
+        let connect = || Store::connect(&fresh.url, &ConnectOptions { max_connections: 2 });
+        let nodes = [
+            fresh.store.clone(),
+            connect().await.expect("node b"),
+            connect().await.expect("node c"),
+            connect().await.expect("node d"),
+        ];
+        // All four start at once, on one task: their statements interleave at every await.
+        let starts = tokio::join!(
+            nodes[0].migrate(),
+            nodes[1].migrate(),
+            nodes[2].migrate(),
+            nodes[3].migrate(),
+        );
+        let mut ran = 0;
+        for start in [starts.0, starts.1, starts.2, starts.3] {
+            ran += start.expect("every node starts");
+        }
+        let recorded = checksums(&fresh.store).await;
+        let backend = backend(&fresh.store);
+        assert_eq!(recorded, file_checksums(backend));
+        assert_eq!(ran, recorded.len(), "each migration ran exactly once");
+        for node in &nodes {
+            assert!(
+                node.ready().await.expect("ready"),
+                "a node sees its schema incomplete"
+            );
+        }
     }
 }

@@ -25,10 +25,16 @@ pub struct TestStore {
 
 /// A fresh SQLite store in a temporary directory.
 pub async fn sqlite() -> TestStore {
+    let t = sqlite_unmigrated().await;
+    t.store.migrate().await.expect("migrate SQLite");
+    t
+}
+
+/// A SQLite store on a new, empty database file in a temporary directory: nothing is migrated yet.
+pub async fn sqlite_unmigrated() -> TestStore {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("warden.db").display());
     let store = SqliteStore::connect(&url, 4).await.expect("open SQLite");
-    store.migrate().await.expect("migrate SQLite");
     TestStore {
         store: Store::Sqlite(store),
         url,
@@ -52,6 +58,14 @@ pub fn postgres_url() -> Option<String> {
 
 /// A fresh, migrated PostgreSQL store in a new schema, or `None` when PostgreSQL tests are disabled.
 pub async fn postgres() -> Option<TestStore> {
+    let t = postgres_unmigrated().await?;
+    t.store.migrate().await.expect("migrate PostgreSQL");
+    Some(t)
+}
+
+/// A PostgreSQL store in a new, empty schema (nothing is migrated yet), or `None` when PostgreSQL tests are
+/// disabled.
+pub async fn postgres_unmigrated() -> Option<TestStore> {
     let base = postgres_url()?;
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let admin = PgStore::connect(&base, 2)
@@ -67,7 +81,6 @@ pub async fn postgres() -> Option<TestStore> {
     let store = PgStore::connect_with(options, 24)
         .await
         .expect("connect to test schema");
-    store.migrate().await.expect("migrate PostgreSQL");
     Some(TestStore {
         store: Store::Postgres(store),
         url,
@@ -107,11 +120,33 @@ pub fn postgres_is_set_up_or_skipped_on_purpose() {
 /// Each named function is called with a fresh [`TestStore`]: by value (`both_backends!(a, b)`), by reference
 /// (`both_backends!(ref: a, b)`), or as a clone of its [`Store`] (`both_backends!(store: a, b)`). The
 /// PostgreSQL variants are skipped (and say so) when `WARDEN_TEST_POSTGRES_URL` is not set, outside CI.
+///
+/// Scenarios that only PostgreSQL can run (several nodes, i.e. several processes, sharing one database) are
+/// declared with `postgres_only` before the mode, in a module `multi_node`:
+/// `both_backends!(postgres_only ref: a, b)`.
+///
+/// The PostgreSQL variants of one test binary hold one of [`POSTGRES_SLOTS`] while they run, so a binary whose
+/// tests run as threads of one process does not open more connections than the shared server accepts.
 #[macro_export]
 macro_rules! both_backends {
     (@pass owned $t:ident) => { $t };
     (@pass ref $t:ident) => { &$t };
     (@pass store $t:ident) => { $t.store.clone() };
+    (@postgres $module:ident $mode:ident; $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let _slot = $crate::testing::postgres_slot().await;
+                    let Some(t) = $crate::testing::postgres().await else {
+                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$name($crate::both_backends!(@pass $mode t)).await;
+                }
+            )*
+        }
+    };
     (@tests $mode:ident; $($name:ident),*) => {
         mod sqlite {
             $(
@@ -122,22 +157,30 @@ macro_rules! both_backends {
                 }
             )*
         }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = $crate::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name($crate::both_backends!(@pass $mode t)).await;
-                }
-            )*
-        }
+        $crate::both_backends!(@postgres postgres $mode; $($name),*);
     };
+    (postgres_only ref: $($name:ident),* $(,)?) => { $crate::both_backends!(@postgres multi_node ref; $($name),*); };
+    (postgres_only store: $($name:ident),* $(,)?) => { $crate::both_backends!(@postgres multi_node store; $($name),*); };
+    (postgres_only $($name:ident),* $(,)?) => { $crate::both_backends!(@postgres multi_node owned; $($name),*); };
     (ref: $($name:ident),* $(,)?) => { $crate::both_backends!(@tests ref; $($name),*); };
     (store: $($name:ident),* $(,)?) => { $crate::both_backends!(@tests store; $($name),*); };
     ($($name:ident),* $(,)?) => { $crate::both_backends!(@tests owned; $($name),*); };
+}
+
+/// How many PostgreSQL scenarios of one process run at once (see [`both_backends!`](crate::both_backends)).
+/// Each opens pools of its own; beyond the server's connection limit, connections fail with "too many
+/// clients", and everything retrying them slows down.
+pub static POSTGRES_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Waits for one of [`POSTGRES_SLOTS`], held until the returned permit is dropped.
+///
+/// # Panics
+/// Never: the semaphore is never closed.
+pub async fn postgres_slot() -> tokio::sync::SemaphorePermit<'static> {
+    POSTGRES_SLOTS
+        .acquire()
+        .await
+        .expect("the PostgreSQL slots are never closed")
 }
 
 #[cfg(test)]

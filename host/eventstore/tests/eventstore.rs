@@ -10,34 +10,8 @@ use warden_eventstore::{
     UniqueChange, UniqueValue,
 };
 
-/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(Store)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = warden_eventstore::testing::sqlite().await;
-                    super::$name(t.store.clone()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(t.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+warden_eventstore::both_backends!(
+    store:
     push_and_read_back,
     stale_sequence_conflicts,
     concurrent_pushes_with_same_expectation_one_wins,

@@ -21,3 +21,9 @@ impl QueryError {
         )
     }
 }
+
+impl From<std::convert::Infallible> for QueryError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}

@@ -22,26 +22,39 @@
 //! # Ok(()) }
 //! ```
 
+mod applications;
 mod error;
-mod filters;
+mod instances;
+mod list;
+mod memberships;
+mod orgs;
+mod policies;
 pub mod projections;
+mod projects;
+mod row;
 mod service;
-mod views;
+mod user_grants;
+mod users;
 
 use warden_eventstore::Store;
 use warden_spooler::{SpoolerConfig, Spoolers};
 
+pub use applications::{AppKind, ApplicationQuery, ApplicationView};
 pub use error::QueryError;
-pub use filters::{
-    ApplicationQuery, MembershipQuery, NameSort, OrgQuery, OrgSort, ProjectGrantQuery,
-    ProjectQuery, UserGrantQuery, UserQuery, UserSort,
+pub use instances::InstanceView;
+pub use list::{DEFAULT_PAGE_SIZE, Direction, MAX_PAGE_SIZE, NameSort, Page, PageOf};
+pub use memberships::{MembershipQuery, MembershipView};
+pub use orgs::{OrgDomainView, OrgQuery, OrgSort, OrgView};
+pub use policies::{PoliciesView, PolicyView};
+pub use projects::{
+    ProjectGrantQuery, ProjectGrantView, ProjectQuery, ProjectRoleView, ProjectView,
 };
+pub use row::{State, UnknownName};
 pub use service::{Consistency, Queries};
-pub use views::{
-    AppKind, ApplicationView, DEFAULT_PAGE_SIZE, Direction, HumanView, InstanceView, MAX_PAGE_SIZE,
-    MachineKeyView, MachineView, MembershipView, MetadataEntry, OrgDomainView, OrgView, Page,
-    PageOf, PersonalAccessTokenView, PoliciesView, PolicyView, ProjectGrantView, ProjectRoleView,
-    ProjectView, State, UserGrantView, UserKind, UserView,
+pub use user_grants::{UserGrantQuery, UserGrantView};
+pub use users::{
+    HumanView, MachineKeyView, MachineView, MetadataEntry, PersonalAccessTokenView, UserKind,
+    UserQuery, UserSort, UserView,
 };
 
 /// The read side of one node: the spoolers of the built-in projections and the query services over their views.

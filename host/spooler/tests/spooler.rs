@@ -22,59 +22,8 @@ use warden_spooler::{
     BoxFuture, Db, Error, Projection, ProjectionError, SpoolerConfig, Spoolers, ViewTx, params,
 };
 
-/// PostgreSQL scenarios running at once. Each opens pools of its own, and the test server (shared with other
-/// test suites) has a bounded number of connections: beyond it, connections fail with "too many clients",
-/// which the spoolers retry with back-off, slowing every scenario past its bounds.
-static POSTGRES_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-
-/// Generates `sqlite::NAME` and `postgres::NAME` tests from one async scenario `fn NAME(&TestStore)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = warden_eventstore::testing::sqlite().await;
-                    super::$name(&t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let _slot = super::POSTGRES_SLOTS.acquire().await.expect("slot");
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(&t).await;
-                }
-            )*
-        }
-    };
-}
-
-/// Scenarios with several nodes: PostgreSQL only (several processes share one PostgreSQL database).
-macro_rules! postgres_only {
-    ($($name:ident),* $(,)?) => {
-        mod multi_node {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let _slot = super::POSTGRES_SLOTS.acquire().await.expect("slot");
-                    let Some(t) = warden_eventstore::testing::postgres().await else {
-                        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-                        return;
-                    };
-                    super::$name(&t).await;
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+warden_eventstore::both_backends!(
+    ref:
     concurrent_writers_every_event_applied_once,
     crash_mid_batch_then_restart_applies_each_event_once,
     poison_event_retried_then_skipped_and_visible,
@@ -90,7 +39,8 @@ both_backends!(
     reacting_projection_pushes_outside_the_batch_with_checkpoint_and_failures,
 );
 
-postgres_only!(
+warden_eventstore::both_backends!(
+    postgres_only ref:
     two_nodes_one_holder_each_and_takeover_after_shutdown,
     three_nodes_takeover_after_crash_and_views_converge,
 );
@@ -776,7 +726,7 @@ async fn read_your_writes_through_a_second_store(t: &TestStore) {
 async fn catch_up_on_an_event_the_projection_does_not_read(t: &TestStore) {
     let store = &t.store;
     create_tally_tables(store, "tally").await;
-    push_user(store, "u0", 0).await;
+    let user = push_user(store, "u0", 0).await;
     let spoolers = start(store, vec![Arc::new(Tally::new("tally"))], config("node-a")).await;
     caught_up(&spoolers, store, "tally").await;
     let org = OrgEvent::Added(OrgName {
@@ -794,12 +744,16 @@ async fn catch_up_on_an_event_the_projection_does_not_read(t: &TestStore) {
         ))
         .await
         .expect("push org");
-    let started = Instant::now();
     spoolers
         .ensure_caught_up("tally", stored[0].cursor())
         .await
         .expect("nothing to wait for");
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // Caught up without the bound running out; the projection holds the user's event before it and
+    // nothing of the organization's, which it does not read.
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert_eq!(status.catch_up_timeouts_here, 0);
+    let (positions, _) = tally_contents(store, "tally").await;
+    assert_eq!(positions, [user[0].position]);
     spoolers.shutdown().await;
 }
 
@@ -814,13 +768,26 @@ async fn catch_up_gives_up_after_the_bound(t: &TestStore) {
         ..config("node-a")
     };
     let spoolers = start(store, vec![Arc::new(stalling)], config).await;
-    let started = Instant::now();
     let result = spoolers.ensure_caught_up("tally", stored[0].cursor()).await;
-    assert!(
-        matches!(result, Err(Error::CatchUpTimeout { .. })),
-        "{result:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // The caller waited the whole bound for the stalled event, then got an answer naming it.
+    match result {
+        Err(Error::CatchUpTimeout {
+            projection,
+            target,
+            waited_ms,
+        }) => {
+            assert_eq!(projection, "tally");
+            assert_eq!(target, stored[0].cursor());
+            assert!(
+                waited_ms >= 300,
+                "gave up after {waited_ms} ms, before the bound"
+            );
+        }
+        other => panic!("expected a catch-up timeout, got {other:?}"),
+    }
+    let status = spoolers.projection_status("tally").await.expect("status");
+    assert_eq!(status.catch_up_timeouts_here, 1);
+    assert!(status.cursor < stored[0].cursor(), "{status:?}");
     assert!(matches!(
         spoolers.ensure_caught_up("nope", Cursor::START).await,
         Err(Error::UnknownProjection(_))
@@ -903,16 +870,15 @@ async fn two_nodes_one_holder_each_and_takeover_after_shutdown(t: &TestStore) {
     writer.await.expect("writer");
     converged(store_a, &a).await;
 
-    // Stop whichever node holds tally_a; the other takes every projection over within 5 s.
+    // Stop whichever node holds tally_a; the other takes every projection over.
     let (stopped, survivor, survivor_store) = if a.is_holder("tally_a").unwrap_or(false) {
         (&a, &b, &store_b)
     } else {
         (&b, &a, store_a)
     };
     stopped.shutdown().await;
-    let started = Instant::now();
     eventually(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         "the survivor to hold every projection",
         || async {
             PROJECTIONS
@@ -921,7 +887,6 @@ async fn two_nodes_one_holder_each_and_takeover_after_shutdown(t: &TestStore) {
         },
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(5));
     for u in 0..5 {
         push_user(survivor_store, &format!("late{u}"), 1).await;
     }
@@ -981,15 +946,14 @@ async fn three_nodes_takeover_after_crash_and_views_converge(t: &TestStore) {
     }
     converged(&stores[0], &nodes[0]).await;
 
-    // Crash the node holding tally_a: its leases lapse and the others take over within 5 s.
+    // Crash the node holding tally_a: its leases lapse and the others take over.
     let crashed = (0..3)
         .find(|i| nodes[*i].is_holder("tally_a").unwrap_or(false))
         .expect("tally_a has a holder");
     nodes[crashed].abort();
     let survivors: Vec<usize> = (0..3).filter(|i| *i != crashed).collect();
-    let started = Instant::now();
     eventually(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         "survivors to hold every projection",
         || async {
             PROJECTIONS.iter().all(|p| {
@@ -1002,7 +966,6 @@ async fn three_nodes_takeover_after_crash_and_views_converge(t: &TestStore) {
         },
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(5));
     let survivor = survivors[0];
     for u in 0..5 {
         push_user(&stores[survivors[1]], &format!("late{u}"), 1).await;
