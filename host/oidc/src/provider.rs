@@ -46,9 +46,9 @@ pub struct ProviderConfig {
     pub id_token_lifetime: Duration,
     /// Lifetime of refresh tokens (each rotation issues a new one with a fresh lifetime).
     pub refresh_token_lifetime: Duration,
-    /// The algorithm of ID tokens: RS256, which every client supports.
+    /// The algorithm of ID tokens of apps that choose none: RS256, which every client supports.
     pub id_token_algorithm: SigningAlgorithm,
-    /// The algorithm of JWT access tokens (cheap to sign and verify).
+    /// The algorithm of JWT access tokens of apps that choose none (ES256: cheap to sign and verify).
     pub access_token_algorithm: SigningAlgorithm,
 }
 
@@ -224,6 +224,9 @@ impl Provider {
     /// The provider over `store`, using `commands` for users and applications and `queries` for lookups.
     pub fn new(
         config: ProviderConfig,
+    /// True for an API application's own token (client credentials): no user stands behind it and
+    /// `user_id` holds the application's client id (the token's `sub`).
+    pub application: bool,
         commands: Commands,
         queries: Queries,
         store: &Store,
@@ -317,6 +320,10 @@ pub struct ApiTokens(Provider);
 
 impl warden_command::ExternalTokens for ApiTokens {
     fn user_of<'a>(
+        // An application acts at the management API only through a machine user.
+        if subject.application {
+            return Ok(None);
+        }
         &'a self,
         instance_id: &'a str,
         token: &'a str,
@@ -589,14 +596,11 @@ impl Core {
                 sid: login.map(|l| l.session_id.clone()),
                 auth_time: login.map(|l| l.auth_time),
             };
-            self.keys
-                .sign(
-                    instance_id,
-                    self.config.access_token_algorithm,
-                    "at+jwt",
-                    &claims,
-                )
-                .await?
+            let alg = client
+                .oidc()
+                .and_then(|c| c.access_token_signed_response_alg)
+                .unwrap_or(self.config.access_token_algorithm);
+            self.keys.sign(instance_id, alg, "at+jwt", &claims).await?
         };
         let id_token = match login {
             Some(login) if scope.iter().any(|s| s == "openid") => {
@@ -620,7 +624,14 @@ impl Core {
                 if let Some(acr) = &login.acr {
                     claims.insert("acr".into(), json!(acr));
                 }
-                claims.insert("at_hash".into(), json!(crypto::at_hash(&access_token)));
+                let id_token_alg = client
+                    .oidc()
+                    .and_then(|c| c.id_token_signed_response_alg)
+                    .unwrap_or(self.config.id_token_algorithm);
+                claims.insert(
+                    "at_hash".into(),
+                    json!(crypto::at_hash(&access_token, id_token_alg)),
+                );
                 claims.insert("sid".into(), json!(login.session_id));
                 let mut role_keys = Vec::new();
                 if let Some(project_id) = &project_id
@@ -648,7 +659,7 @@ impl Core {
                 .map_err(|e| OidcError::ActionFailed(e.to_string()))?;
                 Some(
                     self.keys
-                        .sign(instance_id, self.config.id_token_algorithm, "JWT", &claims)
+                        .sign(instance_id, id_token_alg, "JWT", &claims)
                         .await?,
                 )
             }
@@ -817,3 +828,22 @@ impl Core {
 pub(crate) fn is_public(config: &OidcConfig) -> bool {
     config.auth_method == OidcAuthMethod::None
 }
+                application: false,
+                application: false,
+            // An API application's own token names the application as its subject; it works while the
+            // application is active.
+            if subject.user_id == subject.client_id
+                && !token.starts_with("wdn_at_")
+                && self
+                    .app_by_client_id(instance_id, &subject.client_id)
+                    .await?
+                    .is_some_and(|(_, app)| {
+                        app.lifecycle == Lifecycle::Active
+                            && matches!(app.config, Some(AppConfig::Api(_)))
+                    })
+            {
+                return Ok(Some(AccessTokenSubject {
+                    application: true,
+                    ..subject
+                }));
+            }

@@ -17,10 +17,10 @@ use warden_command::{
 use warden_domain::user::Profile;
 use warden_eventstore::{Store, testing::TestStore};
 use warden_login::{Login, LoginConfig};
-use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 use warden_plugin_host::{PluginRegistry, PluginService, PluginValidators};
 use warden_query::{Consistency, ReadSide};
 use warden_spooler::SpoolerConfig;
+use warden_wasm_runtime::{PluginRuntime, RuntimeConfig};
 
 pub(crate) use warden_eventstore::both_backends;
 
@@ -182,6 +182,8 @@ impl Server {
                     require_pkce: false,
                     access_token_type: AccessTokenType::Jwt,
                     dev_mode: false,
+                    id_token_signed_response_alg: None,
+                    access_token_signed_response_alg: None,
                 },
             })
             .await
