@@ -1,6 +1,10 @@
 //! The provider: configuration, clients, users, and the issuing of codes and tokens.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -88,7 +92,20 @@ pub(crate) struct Core {
     pub(crate) keys: KeyStore,
     /// The action plugins (pre-token, pre-userinfo), once wired.
     pub(crate) plugins: std::sync::OnceLock<warden_plugin_host::PluginRegistry>,
+    /// What each client id named when last looked up in the views; checked against the write model at every
+    /// use (see [`Core::app_by_client_id`]).
+    client_ids: Mutex<HashMap<(String, String), ClientRef>>,
 }
+
+/// The aggregate a client id names.
+#[derive(Debug, Clone)]
+enum ClientRef {
+    App(String),
+    Machine(String),
+}
+
+/// The most client ids remembered; past it the map starts again (lookups fall back to the views).
+const MAX_CLIENT_IDS: usize = 100_000;
 
 /// A client, as authenticated (or identified) at an endpoint.
 #[derive(Debug, Clone)]
@@ -244,6 +261,7 @@ impl Provider {
                 rows: Rows::new(Db::of(store)),
                 keys,
                 plugins: std::sync::OnceLock::new(),
+                client_ids: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -352,83 +370,189 @@ impl Core {
         &self.config.issuer
     }
 
+    fn remembered_client(&self, instance_id: &str, client_id: &str) -> Option<ClientRef> {
+        self.client_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(instance_id.to_owned(), client_id.to_owned()))
+            .cloned()
+    }
+
+    fn remember_client(&self, instance_id: &str, client_id: &str, found: Option<ClientRef>) {
+        let mut map = self
+            .client_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (instance_id.to_owned(), client_id.to_owned());
+        match found {
+            Some(found) => {
+                if map.len() >= MAX_CLIENT_IDS {
+                    map.clear();
+                }
+                map.insert(key, found);
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+    }
+
     /// The application with `client_id`, as its write model says now.
+    ///
+    /// The view lookup from client id to application is remembered, and every use checks it against the
+    /// application's write model (which names its client id), so a removed or changed application is seen at
+    /// once. A client id remembered as a machine user's is not looked up again as an application's:
+    /// applications' client ids are generated when they are added (new ids, or derived at first start before
+    /// any user exists), so none can come to equal a login name that was in use first.
     pub(crate) async fn app_by_client_id(
         &self,
         instance_id: &str,
         client_id: &str,
     ) -> Result<Option<(String, Arc<Application>)>, OidcError> {
+        match self.remembered_client(instance_id, client_id) {
+            Some(ClientRef::App(app_id)) => {
+                if let Some(app) = self.app(instance_id, &app_id).await?
+                    && app.client_id == client_id
+                {
+                    return Ok(Some((app_id, app)));
+                }
+                self.remember_client(instance_id, client_id, None);
+            }
+            Some(ClientRef::Machine(_)) => return Ok(None),
+            None => {}
+        }
         let view = self
             .queries
             .application_by_client_id(instance_id, client_id)
             .await
             .map_err(|e| OidcError::Storage(e.to_string()))?;
         let Some(view) = view else { return Ok(None) };
-        self.app(instance_id, &view.id)
-            .await
-            .map(|app| app.map(|a| (view.id, a)))
+        let app = self.app(instance_id, &view.id).await?;
+        if app.as_ref().is_some_and(|app| app.client_id == client_id) {
+            self.remember_client(
+                instance_id,
+                client_id,
+                Some(ClientRef::App(view.id.clone())),
+            );
+        }
+        Ok(app.map(|a| (view.id, a)))
     }
 
-    /// An application by id if it exists (and is not removed).
+    /// An application by id if it exists (and is not removed), as token checks read write models (see
+    /// [`Commands::load_recent`]).
     pub(crate) async fn app(
         &self,
         instance_id: &str,
         app_id: &str,
     ) -> Result<Option<Arc<Application>>, OidcError> {
-        let model = self
-            .commands
-            .load::<Application>(instance_id, app_id)
-            .await
-            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        self.app_read(instance_id, app_id, false).await
+    }
+
+    async fn app_read(
+        &self,
+        instance_id: &str,
+        app_id: &str,
+        fresh: bool,
+    ) -> Result<Option<Arc<Application>>, OidcError> {
+        let model = if fresh {
+            self.commands.load::<Application>(instance_id, app_id).await
+        } else {
+            self.commands
+                .load_recent::<Application>(instance_id, app_id)
+                .await
+        }
+        .map_err(|e| OidcError::Storage(e.to_string()))?;
         Ok(model.state.exists().then(|| Arc::new(model.state.clone())))
     }
 
-    /// The user now.
+    /// The user now, as token checks read write models (see [`Commands::load_recent`]).
     pub(crate) async fn user(&self, instance_id: &str, user_id: &str) -> Result<User, OidcError> {
-        let model = self
-            .commands
-            .load::<User>(instance_id, user_id)
-            .await
-            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        self.user_read(instance_id, user_id, false).await
+    }
+
+    async fn user_read(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        fresh: bool,
+    ) -> Result<User, OidcError> {
+        let model = if fresh {
+            self.commands.load::<User>(instance_id, user_id).await
+        } else {
+            self.commands
+                .load_recent::<User>(instance_id, user_id)
+                .await
+        }
+        .map_err(|e| OidcError::Storage(e.to_string()))?;
         Ok(model.state.clone())
     }
 
-    /// Whether `user_id` may get tokens now: exists, active, not locked, in an active organization.
+    /// Whether `user_id` may get tokens now: exists, active, not locked, in an active organization. The
+    /// user and organization come from recently checked write models; a refusal is confirmed on state read
+    /// from the store.
     pub(crate) async fn user_usable(
         &self,
         instance_id: &str,
         user_id: &str,
     ) -> Result<Option<User>, OidcError> {
-        let user = self.user(instance_id, user_id).await?;
-        if user.lifecycle != Lifecycle::Active || user.locked {
-            return Ok(None);
-        }
-        let org = self
-            .commands
-            .load::<Organization>(instance_id, &user.org_id)
-            .await
+        for fresh in [false, true] {
+            let user = self.user_read(instance_id, user_id, fresh).await?;
+            if user.lifecycle != Lifecycle::Active || user.locked {
+                continue;
+            }
+            let org = if fresh {
+                self.commands
+                    .load::<Organization>(instance_id, &user.org_id)
+                    .await
+            } else {
+                self.commands
+                    .load_recent::<Organization>(instance_id, &user.org_id)
+                    .await
+            }
             .map_err(|e| OidcError::Storage(e.to_string()))?;
-        Ok(org.state.is_active().then_some(user))
+            if org.state.is_active() {
+                return Ok(Some(user));
+            }
+        }
+        Ok(None)
     }
 
-    /// Whether the app may be used now (exists and active).
+    /// Whether the app may be used now (exists and active); a refusal is confirmed on state read from the
+    /// store.
     pub(crate) async fn app_usable(
         &self,
         instance_id: &str,
         app_id: &str,
     ) -> Result<Option<Arc<Application>>, OidcError> {
-        Ok(self
-            .app(instance_id, app_id)
-            .await?
-            .filter(|app| app.lifecycle == Lifecycle::Active))
+        for fresh in [false, true] {
+            if let Some(app) = self
+                .app_read(instance_id, app_id, fresh)
+                .await?
+                .filter(|app| app.lifecycle == Lifecycle::Active)
+            {
+                return Ok(Some(app));
+            }
+        }
+        Ok(None)
     }
 
-    /// The machine user a client id names: by login name, else by id.
+    /// The machine user a client id names: by login name, else by id. The lookup is remembered and checked
+    /// against the user's write model at every use (login name or id still matching).
     pub(crate) async fn machine_user(
         &self,
         instance_id: &str,
         client_id: &str,
     ) -> Result<Option<(String, User)>, OidcError> {
+        if let Some(ClientRef::Machine(user_id)) = self.remembered_client(instance_id, client_id) {
+            let user = self.user(instance_id, &user_id).await?;
+            if user.exists()
+                && user.machine().is_some()
+                && (user.login_name == client_id || user_id == client_id)
+            {
+                return Ok(Some((user_id, user)));
+            }
+            self.remember_client(instance_id, client_id, None);
+        }
         let by_name = self
             .queries
             .user_by_login_name(instance_id, client_id)
@@ -436,7 +560,17 @@ impl Core {
             .map_err(|e| OidcError::Storage(e.to_string()))?;
         let user_id = by_name.map_or_else(|| client_id.to_owned(), |view| view.id);
         let user = self.user(instance_id, &user_id).await?;
-        Ok(user.machine().is_some().then_some((user_id, user)))
+        if user.machine().is_none() {
+            return Ok(None);
+        }
+        if user.exists() && (user.login_name == client_id || user_id == client_id) {
+            self.remember_client(
+                instance_id,
+                client_id,
+                Some(ClientRef::Machine(user_id.clone())),
+            );
+        }
+        Ok(Some((user_id, user)))
     }
 
     /// Checks a machine user's client secret (fast hash, constant-time compare: the secret has 256 bits).
