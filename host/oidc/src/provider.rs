@@ -224,6 +224,9 @@ pub struct AccessTokenSubject {
     pub expires_at: i64,
     /// Its id (`jti`, or the row id of an opaque token).
     pub token_id: String,
+    /// True for an API application's own token (client credentials): no user stands behind it and
+    /// `user_id` holds the application's client id (the token's `sub`).
+    pub application: bool,
 }
 
 /// The login behind an issued token, when there is one.
@@ -241,9 +244,6 @@ impl Provider {
     /// The provider over `store`, using `commands` for users and applications and `queries` for lookups.
     pub fn new(
         config: ProviderConfig,
-    /// True for an API application's own token (client credentials): no user stands behind it and
-    /// `user_id` holds the application's client id (the token's `sub`).
-    pub application: bool,
         commands: Commands,
         queries: Queries,
         store: &Store,
@@ -320,6 +320,10 @@ impl Provider {
         let Some(subject) = self.core.access_token(instance_id, token).await? else {
             return Ok(None);
         };
+        // An application acts at the management API only through a machine user.
+        if subject.application {
+            return Ok(None);
+        }
         if !subject
             .audience
             .iter()
@@ -338,10 +342,6 @@ pub struct ApiTokens(Provider);
 
 impl warden_command::ExternalTokens for ApiTokens {
     fn user_of<'a>(
-        // An application acts at the management API only through a machine user.
-        if subject.application {
-            return Ok(None);
-        }
         &'a self,
         instance_id: &'a str,
         token: &'a str,
@@ -862,9 +862,7 @@ impl Core {
             if row.kind != "access" || row.revoked_at_ms.is_some() || row.expires_at_ms <= now {
                 return Ok(None);
             }
-            if let Some(grant_id) = &row.grant_id
-                && !self.rows.grant_active(instance_id, grant_id).await?
-            {
+            if !row.grant_active {
                 return Ok(None);
             }
             let data: OpaqueData =
@@ -882,6 +880,7 @@ impl Core {
                 issued_at: row.created_at_ms / 1000,
                 expires_at: row.expires_at_ms / 1000,
                 token_id: row.id,
+                application: false,
             }
         } else {
             let Ok(claims) = self
@@ -914,6 +913,7 @@ impl Core {
                 issued_at: claims.iat,
                 expires_at: claims.exp,
                 token_id: claims.jti,
+                application: false,
             }
         };
         if self
@@ -921,6 +921,23 @@ impl Core {
             .await?
             .is_none()
         {
+            // An API application's own token names the application as its subject; it works while the
+            // application is active.
+            if subject.user_id == subject.client_id
+                && !token.starts_with("wdn_at_")
+                && self
+                    .app_by_client_id(instance_id, &subject.client_id)
+                    .await?
+                    .is_some_and(|(_, app)| {
+                        app.lifecycle == Lifecycle::Active
+                            && matches!(app.config, Some(AppConfig::Api(_)))
+                    })
+            {
+                return Ok(Some(AccessTokenSubject {
+                    application: true,
+                    ..subject
+                }));
+            }
             return Ok(None);
         }
         Ok(Some(subject))
@@ -962,22 +979,3 @@ impl Core {
 pub(crate) fn is_public(config: &OidcConfig) -> bool {
     config.auth_method == OidcAuthMethod::None
 }
-                application: false,
-                application: false,
-            // An API application's own token names the application as its subject; it works while the
-            // application is active.
-            if subject.user_id == subject.client_id
-                && !token.starts_with("wdn_at_")
-                && self
-                    .app_by_client_id(instance_id, &subject.client_id)
-                    .await?
-                    .is_some_and(|(_, app)| {
-                        app.lifecycle == Lifecycle::Active
-                            && matches!(app.config, Some(AppConfig::Api(_)))
-                    })
-            {
-                return Ok(Some(AccessTokenSubject {
-                    application: true,
-                    ..subject
-                }));
-            }

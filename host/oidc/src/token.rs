@@ -291,9 +291,7 @@ pub(crate) async fn active_refresh(
     {
         return Ok(None);
     }
-    if let Some(grant_id) = &row.grant_id
-        && !core.rows.grant_active(instance_id, grant_id).await?
-    {
+    if !row.grant_active {
         return Ok(None);
     }
     let Ok(data) = serde_json::from_value::<RefreshData>(row.data.clone()) else {
@@ -341,10 +339,7 @@ async fn refresh(
         tracing::warn!(client_id = %row.client_id, "refresh token reused: its grant is revoked");
         return Err(invalid());
     }
-    if row.revoked_at_ms.is_some()
-        || row.expires_at_ms <= now
-        || !core.rows.grant_active(instance_id, &grant_id).await?
-    {
+    if row.revoked_at_ms.is_some() || row.expires_at_ms <= now || !row.grant_active {
         return Err(invalid());
     }
     let data: RefreshData = serde_json::from_value(row.data.clone()).map_err(|_| invalid())?;
