@@ -2,7 +2,8 @@
 // against the `warden` binary (WARDEN_BIN, default target/debug/warden under CARGO_TARGET_DIR or ./target) on a
 // fresh SQLite data directory: discovery, client credentials for a machine user, and the code flow with PKCE
 // through the login form (ID token validation, userinfo, refresh with rotation, introspection, revocation,
-// end session).
+// end session); a client registered with EdDSA ID tokens; an API application's own token and its introspection
+// of a user's token.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -239,4 +240,82 @@ test('code flow with PKCE through the login form', async () => {
   const response = await fetch(logout, { redirect: 'manual' });
   assert.equal(response.status, 303);
   assert.equal(response.headers.get('location'), 'https://rp.example.com/?state=bye');
+});
+
+test('a client registered with EdDSA ID tokens, and an API application as resource server', async () => {
+  const org = await api('POST', '/api/v1/orgs', { name: 'Ledger Org' });
+  const project = await api('POST', '/api/v1/projects', { org_id: org.id, name: 'Ledger' });
+  const app = await api('POST', `/api/v1/projects/${project.id}/apps/oidc`, {
+    name: 'Ledger web',
+    app_type: 'web',
+    redirect_uris: [REDIRECT],
+    auth_method: 'basic',
+    access_token_type: 'jwt',
+    id_token_signed_response_alg: 'EdDSA',
+    access_token_signed_response_alg: 'EdDSA',
+  });
+  const resource = await api('POST', `/api/v1/projects/${project.id}/apps/api`, {
+    name: 'Ledger API',
+    auth_method: 'basic',
+  });
+  await seen(`/api/v1/apps/${app.id}`);
+  await seen(`/api/v1/apps/${resource.id}`);
+  const user = await api('POST', '/api/v1/users/human', {
+    org_id: org.id,
+    login_name: 'grace',
+    given_name: 'Grace',
+    family_name: 'Hopper',
+    email: 'grace@example.com',
+    email_verified: true,
+    password: PASSWORD,
+  });
+  await seen(`/api/v1/users/${user.id}`);
+
+  const config = await client.discovery(
+    new URL(base),
+    app.client_id,
+    { client_secret: app.client_secret, id_token_signed_response_alg: 'EdDSA' },
+    undefined,
+    { execute: [client.allowInsecureRequests] },
+  );
+  assert.ok(config.serverMetadata().id_token_signing_alg_values_supported.includes('EdDSA'));
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  const tokens = await client.authorizationCodeGrant(config, await logIn(url, 'grace', PASSWORD), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const header = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString());
+  assert.equal(header(tokens.id_token).alg, 'EdDSA');
+  assert.equal(header(tokens.access_token).alg, 'EdDSA');
+  assert.equal(tokens.claims().sub, user.id);
+  assert.equal(tokens.refresh_token, undefined, 'no refresh token without offline_access');
+  const info = await client.fetchUserInfo(config, tokens.access_token, user.id);
+  assert.equal(info.email, 'grace@example.com');
+
+  // The API application: its own token by client credentials, and introspection of the user's token.
+  const rs = await client.discovery(new URL(base), resource.client_id, resource.client_secret, undefined, {
+    execute: [client.allowInsecureRequests],
+  });
+  const own = await client.clientCredentialsGrant(rs, { scope: 'ledger:read' });
+  assert.equal(own.scope, 'ledger:read');
+  const self = await client.tokenIntrospection(rs, own.access_token);
+  assert.equal(self.active, true);
+  assert.equal(self.sub, resource.client_id);
+  assert.equal(self.client_id, resource.client_id);
+  const seenByRs = await client.tokenIntrospection(rs, tokens.access_token);
+  assert.equal(seenByRs.active, true);
+  assert.equal(seenByRs.sub, user.id);
+  assert.equal(seenByRs.username, 'grace');
 });

@@ -28,6 +28,18 @@ export async function projectsPage() {
   render('Projects', panel('Create a project', create), list);
 }
 
+/** The signing algorithm choices of an OIDC application; the empty value keeps the provider's default. */
+const ID_TOKEN_ALGS = [['', 'RS256 (default)'], ['ES256', 'ES256'], ['EdDSA', 'EdDSA (Ed25519)']];
+const ACCESS_TOKEN_ALGS = [['', 'ES256 (default)'], ['RS256', 'RS256'], ['EdDSA', 'EdDSA (Ed25519)']];
+const ALG_FIELDS = ['id_token_signed_response_alg', 'access_token_signed_response_alg'];
+
+/** `config` without algorithm fields left at the default (the API takes their absence as the default). */
+function withoutDefaultAlgs(config) {
+  const out = { ...config };
+  for (const name of ALG_FIELDS) if (!out[name]) delete out[name];
+  return out;
+}
+
 export async function projectPage(id) {
   const base = `/api/v1/projects/${seg(id)}`;
   let project;
@@ -64,6 +76,8 @@ export async function projectPage(id) {
       { name: 'app_type', label: 'Application type', type: 'select', options: [['web', 'Web (server side)'], ['user_agent', 'Single-page app (browser)'], ['native', 'Native (mobile or desktop)']] },
       { name: 'auth_method', label: 'Client authentication', type: 'select', options: [['basic', 'client_secret_basic'], ['post', 'client_secret_post'], ['none', 'none (public client, PKCE)'], ['private_key_jwt', 'private_key_jwt']] },
       { name: 'access_token_type', label: 'Access tokens', type: 'select', options: [['jwt', 'JWT'], ['opaque', 'Opaque']] },
+      { name: 'id_token_signed_response_alg', label: 'ID token signing algorithm', type: 'select', options: ID_TOKEN_ALGS },
+      { name: 'access_token_signed_response_alg', label: 'JWT access token signing algorithm', type: 'select', options: ACCESS_TOKEN_ALGS },
       { name: 'redirect_uris', label: 'Redirect URIs (one per line, matched exactly)', type: 'lines', required: true },
       { name: 'post_logout_redirect_uris', label: 'Post-logout redirect URIs (one per line)', type: 'lines' },
       { name: 'require_pkce', label: 'Require PKCE', type: 'checkbox', value: true },
@@ -73,7 +87,7 @@ export async function projectPage(id) {
     onSubmit: async (v, element) => {
       const { refresh, ...rest } = v;
       const created = await api.post(`${base}/apps/oidc`, {
-        ...rest,
+        ...withoutDefaultAlgs(rest),
         response_types: ['code'],
         grant_types: refresh ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
       });
@@ -162,9 +176,11 @@ export async function appPage(id) {
         { name: 'redirect_uris', label: 'Redirect URIs (one per line, matched exactly)', type: 'lines', value: config.redirect_uris || [], required: true },
         { name: 'post_logout_redirect_uris', label: 'Post-logout redirect URIs', type: 'lines', value: config.post_logout_redirect_uris || [] },
         { name: 'dev_mode', label: 'Development mode (allows http redirect URIs)', type: 'checkbox', value: config.dev_mode },
+        { name: 'id_token_signed_response_alg', label: 'ID token signing algorithm', type: 'select', options: ID_TOKEN_ALGS, value: config.id_token_signed_response_alg || '' },
+        { name: 'access_token_signed_response_alg', label: 'JWT access token signing algorithm', type: 'select', options: ACCESS_TOKEN_ALGS, value: config.access_token_signed_response_alg || '' },
       ],
       onSubmit: async (v) => {
-        const created = await api.put(`${base}/oidc-config`, { ...config, ...v });
+        const created = await api.put(`${base}/oidc-config`, withoutDefaultAlgs({ ...config, ...v }));
         if (created?.client_secret) secretOut.replaceChildren(secretBox('Client secret', created.client_secret));
         notify('Configuration saved.');
       },

@@ -568,11 +568,35 @@ async fn application_life_cycle(store: TestStore) {
                 "grant_types": ["authorization_code", "refresh_token"],
                 "auth_method": "basic",
                 "access_token_type": "jwt",
+                "id_token_signed_response_alg": "ES256",
             }),
         )
         .await
         .expect(StatusCode::CREATED);
     let app = web.id();
+    let read = api
+        .get(&format!("/api/v1/apps/{app}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(read.body["oidc"]["id_token_signed_response_alg"], "ES256");
+    assert!(
+        read.body["oidc"]
+            .get("access_token_signed_response_alg")
+            .is_none(),
+        "the provider's default: {}",
+        read.body
+    );
+    let alg = api
+        .put(
+            &format!("/api/v1/apps/{app}/oidc-config"),
+            json!({ "app_type": "web", "redirect_uris": ["https://shop.example.com/callback"], "auth_method": "basic", "id_token_signed_response_alg": "HS256" }),
+        )
+        .await;
+    assert_eq!(
+        alg.error(StatusCode::BAD_REQUEST, "invalid_field")
+            .as_deref(),
+        Some("id_token_signed_response_alg")
+    );
     assert!(web.body["client_id"].is_string());
     assert_eq!(
         web.body["client_secret"].as_str().map(str::len),

@@ -44,7 +44,7 @@ enum Refusal {
 
 impl Inner {
     /// A write model from the cache if it was checked recently, else read from the store.
-    async fn recent<A: Aggregate>(
+    pub(crate) async fn recent<A: Aggregate>(
         &self,
         key: &AggregateKey,
         fresh: bool,

@@ -364,6 +364,8 @@ pub fn console_oidc_config(base_url: &str) -> warden_domain::application::OidcCo
         access_token_type: AccessTokenType::Jwt,
         // Plain http is what a local start serves; the app follows the configured URL.
         dev_mode: base.starts_with("http://"),
+        id_token_signed_response_alg: None,
+        access_token_signed_response_alg: None,
     }
 }
 

@@ -254,6 +254,22 @@ impl Commands {
             .await
     }
 
+    /// The write model of an aggregate as token checks read it: from the cache when it was checked against the
+    /// store within [`CommandsConfig::dependency_max_age`], else read from the store, as personal access
+    /// tokens are checked. This node's own changes update the cache at once; other nodes' changes drop it
+    /// through [`Commands::observe`] (milliseconds after their push with PostgreSQL `NOTIFY`, and within
+    /// `dependency_max_age` should a notification be lost). A caller that refuses on this state should
+    /// confirm the refusal with [`Commands::load`]: the model may be behind a change that made it usable.
+    pub async fn load_recent<A: Aggregate>(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Arc<Model<A>>, CommandError> {
+        self.inner
+            .recent::<A>(&AggregateKey::new(instance_id, A::TYPE, id), false)
+            .await
+    }
+
     /// Follows events stored by anyone (this node or another): drops cached write models that are behind
     /// them, so the next command or authentication reads the aggregate afresh. A server hands it every new
     /// event its spoolers' scanner reads (woken across nodes by PostgreSQL `NOTIFY`); without it, a change made

@@ -28,6 +28,7 @@ use crate::aggregate::{
 };
 use crate::error::DomainError;
 use crate::project::Project;
+use crate::signing_key::SigningAlgorithm;
 use crate::unique;
 use crate::validate::{self, ParsedUri};
 
@@ -201,6 +202,14 @@ pub struct OidcConfig {
     /// Allows `http` redirect URIs, for development only.
     #[serde(default)]
     pub dev_mode: bool,
+    /// The algorithm the app's ID tokens are signed with (`id_token_signed_response_alg`); `None`: RS256,
+    /// the one every client supports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
+    /// The algorithm the app's JWT access tokens are signed with; `None`: the provider's choice (ES256).
+    /// Opaque access tokens are not signed, so it matters only with `access_token_type: jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_signed_response_alg: Option<SigningAlgorithm>,
 }
 
 /// The configuration of an API application; payload of `application.api.config.changed`.

@@ -237,6 +237,8 @@ fn oidc_config() -> OidcConfig {
         require_pkce: true,
         access_token_type: AccessTokenType::Opaque,
         dev_mode: true,
+        id_token_signed_response_alg: Some(crate::signing_key::SigningAlgorithm::ES256),
+        access_token_signed_response_alg: Some(crate::signing_key::SigningAlgorithm::EdDSA),
     }
 }
 

@@ -4,6 +4,7 @@
 //! ```text
 //! warden-loadgen wait-ready --addr 127.0.0.1:8080 --started-ns <unix ns when the server was spawned>
 //! warden-loadgen run --addr 127.0.0.1:8080 --token-file warden-data/admin.pat --server-pid <pid> [--seconds 10]
+//! warden-loadgen hammer|refresh|login|hash …   # the OpenID Connect load of scripts/bench-oidc, see `oidc`
 //! ```
 //!
 //! `run` creates an organization, then machine users with unique login names at 32 connections and at 1, then
@@ -15,6 +16,8 @@
 
 // A command-line tool whose output is its product.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod oidc;
 
 use std::{
     collections::BTreeMap,
@@ -50,7 +53,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("wait-ready") => runtime.block_on(wait_ready(&args[1..])),
         Some("run") => runtime.block_on(run(&args[1..])),
-        _ => Err("usage: warden-loadgen wait-ready|run --addr HOST:PORT …".to_owned()),
+        Some("hammer") => runtime.block_on(oidc::hammer(&args[1..])),
+        Some("refresh") => runtime.block_on(oidc::refresh(&args[1..])),
+        Some("login") => runtime.block_on(oidc::login(&args[1..])),
+        Some("hash") => runtime.block_on(oidc::hash(&args[1..])),
+        _ => Err(
+            "usage: warden-loadgen wait-ready|run|hammer|refresh|login|hash --addr HOST:PORT …"
+                .to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -458,20 +468,37 @@ impl Conn {
 
     /// Sends one request and reads its answer: status and body. A failed exchange drops the connection.
     async fn exchange(&mut self, request: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+        self.answer(request)
+            .await
+            .map(|answer| (answer.status, answer.body))
+    }
+
+    /// Sends one request and reads its whole answer. A failed exchange drops the connection.
+    async fn answer(&mut self, request: &[u8]) -> io::Result<Answer> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(self.addr).await?;
             stream.set_nodelay(true)?;
             self.stream = Some(stream);
         }
         let answer = self.exchange_on_open(request).await;
-        if !matches!(answer, Ok((_, _, true))) {
+        if !matches!(answer, Ok((_, true))) {
             self.stream = None;
         }
-        answer.map(|(status, body, _)| (status, body))
+        answer.map(|(answer, _)| answer)
     }
 
-    /// Status, body and whether the connection stays open.
-    async fn exchange_on_open(&mut self, request: &[u8]) -> io::Result<(u16, Vec<u8>, bool)> {
+    /// Reads from the stream until `buf` holds more than `len` bytes.
+    async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
+        while buf.len() <= len {
+            if stream.read_buf(buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer and whether the connection stays open.
+    async fn exchange_on_open(&mut self, request: &[u8]) -> io::Result<(Answer, bool)> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(io::ErrorKind::NotConnected.into());
         };
@@ -486,14 +513,19 @@ impl Conn {
             }
         };
         let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| invalid("head"))?;
+        let head = std::str::from_utf8(&self.buf[..head_end])
+            .map_err(|_| invalid("head"))?
+            .to_owned();
         let status: u16 = head
             .split(' ')
             .nth(1)
             .and_then(|status| status.parse().ok())
             .ok_or_else(|| invalid("status line"))?;
         let mut length = None;
+        let mut chunked = false;
         let mut keep_alive = true;
+        let mut location = None;
+        let mut cookies = Vec::new();
         for line in head.split("\r\n").skip(1) {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
@@ -505,19 +537,71 @@ impl Conn {
             {
                 keep_alive = false;
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(invalid("chunked answers are not supported"));
+                chunked = value.eq_ignore_ascii_case("chunked");
+                if !chunked {
+                    return Err(invalid("unsupported transfer-encoding"));
+                }
+            } else if name.eq_ignore_ascii_case("location") {
+                location = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("set-cookie")
+                && let Some((pair, _)) = value.split_once(';').or(Some((value, "")))
+                && let Some((cookie, cookie_value)) = pair.split_once('=')
+            {
+                cookies.push((cookie.trim().to_owned(), cookie_value.trim().to_owned()));
             }
         }
-        let length = length.ok_or_else(|| invalid("no content-length"))?;
-        while self.buf.len() < head_end + length {
-            if stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+        let body = if chunked {
+            // Chunks: hex size, CRLF, data, CRLF; a zero-size chunk ends the body.
+            let mut body = Vec::new();
+            let mut at = head_end;
+            loop {
+                let line_end = loop {
+                    if let Some(end) = self.buf[at..].windows(2).position(|w| w == b"\r\n") {
+                        break at + end;
+                    }
+                    let len = self.buf.len();
+                    Self::fill(stream, &mut self.buf, len).await?;
+                };
+                let size_text = std::str::from_utf8(&self.buf[at..line_end])
+                    .map_err(|_| invalid("chunk size"))?;
+                let size =
+                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                        .map_err(|_| invalid("chunk size"))?;
+                let data = line_end + 2;
+                Self::fill(stream, &mut self.buf, data + size + 1).await?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&self.buf[data..data + size]);
+                at = data + size + 2;
             }
-        }
+            body
+        } else {
+            let length = length.unwrap_or(0);
+            if head_end + length > 0 {
+                Self::fill(stream, &mut self.buf, head_end + length - 1).await?;
+            }
+            self.buf[head_end..head_end + length].to_vec()
+        };
         Ok((
-            status,
-            self.buf[head_end..head_end + length].to_vec(),
+            Answer {
+                status,
+                body,
+                location,
+                cookies,
+            },
             keep_alive,
         ))
     }
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    /// The `Location` header.
+    pub(crate) location: Option<String>,
+    /// The `Set-Cookie` headers as name and value.
+    pub(crate) cookies: Vec<(String, String)>,
 }

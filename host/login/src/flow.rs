@@ -43,6 +43,9 @@ const MAX_ID: usize = 200;
 
 type AppState = State<Arc<Inner>>;
 
+mod consent;
+pub(crate) use consent::consent_submit;
+
 /// One request as the pages see it.
 pub(crate) struct Req {
     headers: HeaderMap,
@@ -495,47 +498,46 @@ impl Inner {
 
     /// The user finished logging in with `held`: back to the client (or to the signed-in page), with the
     /// browser's new sessions cookie.
-    /// A user whose password must be changed goes to the password change page first (which comes back here).
+    /// A user whose password must be changed goes to the password change page first (which comes back here);
+    /// with `prompt=consent` the user allows or denies the application on the consent page first.
     async fn finish(&self, req: &Req, flow: &Flow, held: &Held, cookie: HeaderValue) -> Response {
-        if let Some(user_id) = &held.state.user_id
-            && let Ok(user) = self.commands.load::<User>(&self.instance_id, user_id).await
-            && must_change_password(&user.state)
-        {
+        let user = match &held.state.user_id {
+            Some(user_id) => self
+                .commands
+                .load::<User>(&self.instance_id, user_id)
+                .await
+                .ok()
+                .map(|model| model.state.clone()),
+            None => None,
+        };
+        if user.as_ref().is_some_and(must_change_password) {
             let mut response = html::redirect(&format!("/login/password/change{}", flow.query()));
             response.headers_mut().append(header::SET_COOKIE, cookie);
             return self.respond(req, response);
         }
-        let mut response = match (&flow.request, self.auth_requests.get()) {
+        if let Some(request) = &flow.request
+            && request.wants_consent()
+            && let Some(user) = &user
+        {
+            let mut response = consent::consent_form(self, req, flow, request, held, user).await;
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            return response;
+        }
+        let mut response = self.back_to_client(req, flow, held).await;
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+        self.respond(req, response)
+    }
+
+    /// Completes the authorization request with `held` (the client gets its code), or without a request ends
+    /// on the signed-in page (or the login policy's default redirect).
+    async fn back_to_client(&self, req: &Req, flow: &Flow, held: &Held) -> Response {
+        match (&flow.request, self.auth_requests.get()) {
             (Some(request), Some(requests)) => {
                 let session = Inner::login_session(held);
-                match requests
+                let completed = requests
                     .complete(&self.instance_id, &request.id, &session)
-                    .await
-                {
-                    Ok(mut response) => {
-                        let headers = response.headers_mut();
-                        for (name, value) in [
-                            (header::CACHE_CONTROL, "no-store"),
-                            (header::REFERRER_POLICY, "no-referrer"),
-                            (header::X_FRAME_OPTIONS, "DENY"),
-                        ] {
-                            headers
-                                .entry(name)
-                                .or_insert(HeaderValue::from_static(value));
-                        }
-                        response
-                    }
-                    Err(OidcError::AuthRequestNotFound(_)) => {
-                        self.error_page(
-                            req,
-                            &Flow { request: None },
-                            StatusCode::BAD_REQUEST,
-                            self.texts.auth_request_unknown,
-                        )
-                        .await
-                    }
-                    Err(error) => self.internal(req, flow, &error).await,
-                }
+                    .await;
+                self.to_client(req, flow, completed).await
             }
             _ => {
                 let policy = self.login_policy(held.state.org_id.as_deref()).await;
@@ -544,9 +546,42 @@ impl Inner {
                     None => html::redirect("/login/signed-in"),
                 }
             }
-        };
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-        self.respond(req, response)
+        }
+    }
+
+    /// The provider's answer for the client (code or error), with the headers of a login page; an error page
+    /// when the request is gone or the provider failed.
+    async fn to_client(
+        &self,
+        req: &Req,
+        flow: &Flow,
+        answer: Result<Response, OidcError>,
+    ) -> Response {
+        match answer {
+            Ok(mut response) => {
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::REFERRER_POLICY, "no-referrer"),
+                    (header::X_FRAME_OPTIONS, "DENY"),
+                ] {
+                    headers
+                        .entry(name)
+                        .or_insert(HeaderValue::from_static(value));
+                }
+                response
+            }
+            Err(OidcError::AuthRequestNotFound(_)) => {
+                self.error_page(
+                    req,
+                    &Flow { request: None },
+                    StatusCode::BAD_REQUEST,
+                    self.texts.auth_request_unknown,
+                )
+                .await
+            }
+            Err(error) => self.internal(req, flow, &error).await,
+        }
     }
 
     /// Records that an action refused the login (on the browser's pending session, or a new one) and shows why.

@@ -193,6 +193,7 @@ impl Login {
                 "/login/logout",
                 get(flow::logout_page).post(flow::logout_submit),
             )
+            .route("/login/consent", axum::routing::post(flow::consent_submit))
             .route("/login/signed-in", get(flow::signed_in_page))
             .route(html::STYLE_PATH, get(|| async { html::stylesheet() }))
             .route("/login/{*rest}", get(flow::not_found).post(flow::not_found))

@@ -134,27 +134,50 @@ fn form_body(fields: &[(String, String)]) -> String {
     serializer.finish()
 }
 
+/// How [`login_via_form_with`] answers the pages after the password.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Steps<'a> {
+    /// The new password for a user whose password must be changed (entered twice on the password change
+    /// page). `None`: the login stops on that page with an error saying so.
+    pub new_password: Option<&'a str>,
+    /// On the consent page (`prompt=consent`): `false` allows, `true` denies.
+    pub deny_consent: bool,
+}
+
 /// Logs in through the login pages: starts at `start_url` (an authorization URL of `/oauth/v2/authorize`, or a
 /// `/login` URL), follows the server's redirects, enters `login_name` and `password` into the forms (with the
-/// CSRF token each page carries; on the account picker it chooses "use another account"), and returns the
-/// first redirect that leaves the login pages: the client's redirect URI with `code`, `state` and `iss` (or,
-/// without an application, the signed-in page). For `response_mode=form_post` it returns the form's action
-/// with its fields as a query string.
+/// CSRF token each page carries; on the account picker it chooses "use another account"), allows the
+/// application on the consent page, and returns the first redirect that leaves the login pages: the client's
+/// redirect URI with `code`, `state` and `iss` (or, without an application, the signed-in page). For
+/// `response_mode=form_post` it returns the form's action with its fields as a query string.
 ///
 /// `client` must keep cookies (`cookie_store(true)`) and must not follow redirects
 /// (`redirect(reqwest::redirect::Policy::none())`); it keeps the session cookie for later requests.
 ///
-/// Fails with the page's error text when the login is refused (wrong password, action denied, ...).
+/// Fails with the page's error text when the login is refused (wrong password, action denied, ...), and on the
+/// password change page of a user whose password must be changed: [`login_via_form_with`] sets a new one.
 pub async fn login_via_form(
     client: &reqwest::Client,
     start_url: &str,
     login_name: &str,
     password: &str,
 ) -> anyhow::Result<String> {
+    login_via_form_with(client, start_url, login_name, password, Steps::default()).await
+}
+
+/// [`login_via_form`], answering the password change page and the consent page as `steps` says.
+pub async fn login_via_form_with(
+    client: &reqwest::Client,
+    start_url: &str,
+    login_name: &str,
+    password: &str,
+    steps: Steps<'_>,
+) -> anyhow::Result<String> {
     let origin = Url::parse(start_url).context("start_url")?;
     let mut url = origin.clone();
     let mut post: Option<Vec<(String, String)>> = None;
     let mut password_sent = false;
+    let mut new_password_sent = false;
     for _ in 0..MAX_STEPS {
         let request = match post.take() {
             Some(fields) => client
@@ -199,6 +222,35 @@ pub async fn login_via_form(
             password_sent = true;
             url = url.join(&form.action)?;
             post = Some(form.with("password", password));
+            continue;
+        }
+        if let Some(form) = forms
+            .iter()
+            .find(|f| f.has("password_confirm") && f.action == "/login/password/change")
+        {
+            let Some(new_password) = steps.new_password else {
+                bail!(
+                    "the password of {login_name} must be changed: give login_via_form_with a Steps::new_password"
+                );
+            };
+            if new_password_sent {
+                bail!(
+                    "new password refused: {}",
+                    error_text(&page).unwrap_or_else(|| status.to_string())
+                );
+            }
+            new_password_sent = true;
+            url = url.join(&form.action)?;
+            let mut fields = form.with("password", new_password);
+            fields.retain(|(name, _)| name != "password_confirm");
+            fields.push(("password_confirm".into(), new_password.into()));
+            post = Some(fields);
+            continue;
+        }
+        if let Some(form) = forms.iter().find(|f| f.action == "/login/consent") {
+            url = url.join(&form.action)?;
+            let decision = if steps.deny_consent { "deny" } else { "allow" };
+            post = Some(form.with("decision", decision));
             continue;
         }
         if let Some(form) = forms

@@ -101,6 +101,30 @@ pub struct Texts {
     pub change_password_intro: &'static str,
     /// Button that changes the password.
     pub change_password: &'static str,
+    /// Title of the consent page: "Allow {} to use your account?"
+    pub consent_title: &'static str,
+    /// Explanation of the consent page, above the list of what the application asks for.
+    pub consent_intro: &'static str,
+    /// Button that gives consent.
+    pub consent_allow: &'static str,
+    /// Button that refuses consent.
+    pub consent_deny: &'static str,
+    /// What the `openid` scope lets the application have.
+    pub scope_openid: &'static str,
+    /// What the `profile` scope lets the application have.
+    pub scope_profile: &'static str,
+    /// What the `email` scope lets the application have.
+    pub scope_email: &'static str,
+    /// What the `phone` scope lets the application have.
+    pub scope_phone: &'static str,
+    /// What the `address` scope lets the application have.
+    pub scope_address: &'static str,
+    /// What the `offline_access` scope lets the application do.
+    pub scope_offline_access: &'static str,
+    /// What the management API scope lets the application do.
+    pub scope_management_api: &'static str,
+    /// A scope without a description: "Access named {}".
+    pub scope_other: &'static str,
     /// Title of error pages.
     pub error_title: &'static str,
     /// A form without a valid CSRF token.
@@ -173,6 +197,18 @@ pub const EN: Texts = Texts {
     change_password_title: "Change your password",
     change_password_intro: "Your password must be changed before you continue. Choose a new one.",
     change_password: "Change password",
+    consent_title: "Allow {} to use your account?",
+    consent_intro: "The application asks for:",
+    consent_allow: "Allow",
+    consent_deny: "Deny",
+    scope_openid: "To know who you are (the id of your account)",
+    scope_profile: "Your name, login name and language",
+    scope_email: "Your email address",
+    scope_phone: "Your phone number",
+    scope_address: "Your postal address",
+    scope_offline_access: "To keep access while you are signed out",
+    scope_management_api: "To manage Warden on your behalf, with your permissions",
+    scope_other: "Access named \u{201c}{}\u{201d}",
     error_title: "Sign-in problem",
     csrf_invalid: "The form expired or did not come from this site. Go back, reload the page and try again.",
     auth_request_unknown: "This sign-in link is unknown or expired. Go back to the application and start again.",

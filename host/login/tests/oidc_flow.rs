@@ -1,7 +1,8 @@
 //! The login pages inside the OpenID Connect code flow, on both eventstore backends: authorize → login forms →
 //! code at the client; an existing session; `prompt=login`, `login_hint` and `prompt=select_account`;
 //! registration as the login policy allows; a second factor forced by policy (TOTP enrolment with a QR code);
-//! email verification and password reset with the mailed codes; a password that must be changed before the code.
+//! email verification and password reset with the mailed codes; a password that must be changed before the code;
+//! the consent page of `prompt=consent`.
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ use reqwest::StatusCode;
 use support::{PASSWORD, Server, both_backends, get, post};
 use warden_domain::policy::{LoginPolicy, Policy};
 use warden_eventstore::testing::TestStore;
-use warden_login::testing::{forms, login_via_form};
+use warden_login::testing::{Steps, forms, login_via_form, login_via_form_with};
 
 both_backends!(
     the_code_flow_runs_through_the_login_pages,
@@ -23,6 +24,8 @@ both_backends!(
     a_password_reset_with_the_mailed_code,
     registration_runs_the_registration_actions,
     a_required_password_change_comes_before_the_code,
+    prompt_consent_shows_the_consent_page,
+    the_test_aid_changes_a_required_password,
 );
 
 fn query(url: &str) -> HashMap<String, String> {
@@ -683,4 +686,193 @@ async fn a_required_password_change_comes_before_the_code(t: TestStore) {
     assert_code(&server, &end, &redirect_uri);
     let old = login_via_form(&server.browser(), &authorize, "olga", PASSWORD).await;
     assert!(old.is_err(), "the old password no longer works");
+}
+
+/// `prompt=consent`: after the login the user sees the application and the scopes it asks for; Deny sends
+/// `access_denied` with `state` and `iss` to the client, Allow its code; the form needs the CSRF token and the
+/// browser's own session, and the page comes again with the next `prompt=consent` even with a session.
+async fn prompt_consent_shows_the_consent_page(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    server.add_user("connie").await;
+    let (client_id, redirect_uri) = server.app().await;
+    let mut url = reqwest::Url::parse(&server.at("/oauth/v2/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", &redirect_uri)
+        .append_pair("scope", "openid email offline_access")
+        .append_pair("state", "st-123")
+        .append_pair("prompt", "consent");
+    let consent = url.to_string();
+    let browser = server.browser();
+    let login = login_page_url(&server, &browser, &consent).await;
+    let page = get(&browser, &login).await;
+    let form = page.form("/login");
+    let page = post(
+        &browser,
+        &server.at("/login"),
+        &form.with("login_name", "connie"),
+    )
+    .await;
+    let form = page.form("/login/password");
+    let page = post(
+        &browser,
+        &server.at("/login/password"),
+        &form.with("password", PASSWORD),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let texts = warden_login::texts::EN;
+    assert!(
+        page.body.contains("Allow Shop to use your account?"),
+        "the page names the application: {}",
+        page.body
+    );
+    for (scope, text) in [
+        ("openid", texts.scope_openid),
+        ("email", texts.scope_email),
+        ("offline_access", texts.scope_offline_access),
+    ] {
+        assert!(
+            page.body.contains(&format!("data-scope=\"{scope}\"")) && page.body.contains(text),
+            "{scope} is listed: {}",
+            page.body
+        );
+    }
+    assert!(!page.body.contains("data-scope=\"profile\""));
+    assert!(!page.body.contains("<script"), "no script on the page");
+    let decide = page.form("/login/consent");
+
+    // Without the CSRF token nothing happens: the request is still pending.
+    let mut forged = decide.with("decision", "allow");
+    forged.retain(|(name, _)| name != "csrf");
+    let refused = post(&browser, &server.at("/login/consent"), &forged).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    // Another browser cannot decide for this session.
+    let stranger = server.browser();
+    let own = get(&stranger, &server.at("/login")).await.form("/login");
+    let mut theirs = decide.with("decision", "allow");
+    for field in &mut theirs {
+        if field.0 == "csrf" {
+            field.1 = own.field("csrf").unwrap().to_owned();
+        }
+    }
+    let theirs = post(&stranger, &server.at("/login/consent"), &theirs).await;
+    assert_eq!(theirs.status, StatusCode::BAD_REQUEST, "{}", theirs.body);
+    assert_eq!(theirs.error().as_deref(), Some(texts.session_expired));
+    // A decision that is neither allow nor deny is refused, naming the field.
+    let odd = post(
+        &browser,
+        &server.at("/login/consent"),
+        &decide.with("decision", "maybe"),
+    )
+    .await;
+    assert_eq!(odd.status, StatusCode::BAD_REQUEST);
+    assert!(
+        odd.error().is_some_and(|e| e.contains("decision")),
+        "{}",
+        odd.body
+    );
+
+    // Deny: the client hears access_denied, with its state and the issuer.
+    let denied = post(
+        &browser,
+        &server.at("/login/consent"),
+        &decide.with("decision", "deny"),
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.body);
+    let end = denied.location().unwrap();
+    assert!(end.starts_with(&redirect_uri), "{end}");
+    let q = query(end);
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("access_denied"),
+        "{end}"
+    );
+    assert_eq!(q.get("state").map(String::as_str), Some("st-123"));
+    assert_eq!(q.get("iss").map(String::as_str), Some(server.url.as_str()));
+    assert!(!q.contains_key("code"));
+    // The request is used up: a late Allow finds nothing.
+    let late = post(
+        &browser,
+        &server.at("/login/consent"),
+        &decide.with("decision", "allow"),
+    )
+    .await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+
+    // The browser has its session now: without prompt=consent the code comes at once ...
+    let plain = server.authorize_url(&client_id, &redirect_uri, "");
+    let direct = get(&browser, &plain).await;
+    assert_eq!(direct.status, StatusCode::SEE_OTHER);
+    assert_code(&server, direct.location().unwrap(), &redirect_uri);
+    // ... with prompt=consent the page comes again (nothing is remembered), and Allow gives the code.
+    let login = login_page_url(&server, &browser, &consent).await;
+    let picker = get(&browser, &login).await;
+    let chosen = picker.form("/login/select");
+    let page = post(&browser, &server.at("/login/select"), &chosen.fields).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let allowed = post(
+        &browser,
+        &server.at("/login/consent"),
+        &page.form("/login/consent").with("decision", "allow"),
+    )
+    .await;
+    assert_eq!(allowed.status, StatusCode::SEE_OTHER, "{}", allowed.body);
+    assert_code(&server, allowed.location().unwrap(), &redirect_uri);
+
+    // The test aid answers the page too: allow by default, deny when asked.
+    let end = login_via_form(&server.browser(), &consent, "connie", PASSWORD)
+        .await
+        .expect("login with consent");
+    assert_code(&server, &end, &redirect_uri);
+    let end = login_via_form_with(
+        &server.browser(),
+        &consent,
+        "connie",
+        PASSWORD,
+        Steps {
+            deny_consent: true,
+            ..Steps::default()
+        },
+    )
+    .await
+    .expect("login denied by the user");
+    assert_eq!(
+        query(&end).get("error").map(String::as_str),
+        Some("access_denied")
+    );
+}
+
+/// `login_via_form_with` sets the new password of a user who must change it and ends at the client with a
+/// code; without a new password it stops on that page and says why.
+async fn the_test_aid_changes_a_required_password(t: TestStore) {
+    let server = Server::start_with(t, true).await;
+    server.add_user_with("rita", true).await;
+    let (client_id, redirect_uri) = server.app().await;
+    let authorize = server.authorize_url(&client_id, &redirect_uri, "");
+    let stopped = login_via_form(&server.browser(), &authorize, "rita", PASSWORD).await;
+    let error = stopped
+        .expect_err("the password must be changed")
+        .to_string();
+    assert!(error.contains("must be changed"), "{error}");
+    let new_password = "Fresh-Passw0rd-77";
+    let end = login_via_form_with(
+        &server.browser(),
+        &authorize,
+        "rita",
+        PASSWORD,
+        Steps {
+            new_password: Some(new_password),
+            ..Steps::default()
+        },
+    )
+    .await
+    .expect("login with the password change");
+    assert_code(&server, &end, &redirect_uri);
+    let end = login_via_form(&server.browser(), &authorize, "rita", new_password)
+        .await
+        .expect("the new password works");
+    assert_code(&server, &end, &redirect_uri);
 }

@@ -463,6 +463,7 @@ async fn try_authorize(
     if let [session] = usable.as_slice()
         && !public.forces_login()
         && !public.wants_account_selection()
+        && !public.wants_consent()
     {
         return completion.complete(instance_id, &request.id, session).await;
     }

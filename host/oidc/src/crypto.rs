@@ -92,10 +92,8 @@ impl MasterKey {
 
     /// Decrypts what [`seal`](Self::seal) made for the same `context`.
     pub(crate) fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, OidcError> {
-        let wrong = || {
-            OidcError::Unavailable(format!(
-                "signing key `{context}` cannot be decrypted: is this the master key it was sealed with?"
-            ))
+        let wrong = || OidcError::MasterKeyMismatch {
+            kid: context.to_owned(),
         };
         let bytes = sealed
             .strip_prefix(SEALED_PREFIX)
@@ -138,11 +136,18 @@ pub(crate) fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-/// `at_hash`: base64url of the left half of the SHA-256 of the access token (every algorithm Warden signs
-/// with hashes with SHA-256 for this purpose; EdDSA per OpenID's convention for Ed25519).
-pub(crate) fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// `at_hash`: base64url of the left half of the hash of the access token, the hash being the one of the ID
+/// token's algorithm (OIDC Core §3.1.3.6): SHA-256 for RS256 and ES256, SHA-512 for EdDSA with Ed25519 (the
+/// hash Ed25519 uses, as relying-party libraries compute it).
+pub(crate) fn at_hash(access_token: &str, id_token_alg: SigningAlgorithm) -> String {
+    match id_token_alg {
+        SigningAlgorithm::RS256 | SigningAlgorithm::ES256 => {
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16])
+        }
+        SigningAlgorithm::EdDSA => {
+            URL_SAFE_NO_PAD.encode(&sha2::Sha512::digest(access_token.as_bytes())[..32])
+        }
+    }
 }
 
 /// A freshly generated key pair: the event payload (private key sealed) and the keys to use at once.
@@ -287,7 +292,12 @@ mod tests {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
-        assert_eq!(at_hash("x").len(), 22);
+        assert_eq!(at_hash("x", SigningAlgorithm::RS256).len(), 22);
+        assert_eq!(
+            at_hash("x", SigningAlgorithm::RS256),
+            at_hash("x", SigningAlgorithm::ES256)
+        );
+        assert_eq!(at_hash("x", SigningAlgorithm::EdDSA).len(), 43);
     }
 
     #[test]

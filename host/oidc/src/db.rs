@@ -1,8 +1,11 @@
 //! The provider's rows: authorization requests, grants, codes and tokens (see `migrations/*/0100_oidc.sql`).
 //! Every statement names the instance; codes and tokens are found by the SHA-256 of their value.
 
+use std::sync::{Arc, OnceLock};
+
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 use warden_spooler::{Db, DbRow, SqlValue, params};
 
 use crate::OidcError;
@@ -29,17 +32,89 @@ pub(crate) struct TokenRow {
     pub(crate) expires_at_ms: i64,
     pub(crate) used_at_ms: Option<i64>,
     pub(crate) revoked_at_ms: Option<i64>,
+    /// Whether the token's grant exists and is not revoked, read with the token (`true` without a grant).
+    pub(crate) grant_active: bool,
 }
 
 /// The provider's tables.
 #[derive(Debug, Clone)]
 pub(crate) struct Rows {
     db: Db,
+    /// The writer of token rows, started on first use.
+    token_writer: Arc<OnceLock<mpsc::UnboundedSender<PendingToken>>>,
 }
+
+/// A token row waiting for the writer, and who waits for it to be stored.
+struct PendingToken {
+    values: Vec<SqlValue>,
+    stored: oneshot::Sender<Result<(), OidcError>>,
+}
+
+/// Columns of a token row, in the order of [`PendingToken::values`].
+const TOKEN_COLUMNS: usize = 10;
+/// The most rows one statement inserts.
+const MAX_TOKEN_BATCH: usize = 64;
+
+/// Stores token rows as they come: one statement (and one commit) for all the rows that arrived while the
+/// previous one was being written, so concurrent token requests share commits instead of each waiting for
+/// its own. A row is answered only once its statement committed, so a token is never handed out before it is
+/// durable. When a group fails, its rows are written one by one, so each answer is that row's own outcome.
+async fn write_tokens(db: Db, mut pending: mpsc::UnboundedReceiver<PendingToken>) {
+    while let Some(first) = pending.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_TOKEN_BATCH {
+            match pending.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        if group.len() > 1 {
+            let mut sql = String::from(
+                "INSERT INTO oidc_tokens (instance_id, token_hash, kind, id, grant_id, client_id, user_id, data, \
+                 created_at_ms, expires_at_ms) VALUES ",
+            );
+            let mut values = Vec::with_capacity(group.len() * TOKEN_COLUMNS);
+            for (row, token) in group.iter().enumerate() {
+                if row > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for column in 0..TOKEN_COLUMNS {
+                    if column > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${}", row * TOKEN_COLUMNS + column + 1));
+                }
+                sql.push(')');
+                values.extend(token.values.iter().cloned());
+            }
+            if db.execute(&sql, &values).await.is_ok() {
+                for token in group {
+                    let _ = token.stored.send(Ok(()));
+                }
+                continue;
+            }
+        }
+        for token in group {
+            let stored = db
+                .execute(INSERT_TOKEN, &token.values)
+                .await
+                .map(|_| ())
+                .map_err(storage);
+            let _ = token.stored.send(stored);
+        }
+    }
+}
+
+const INSERT_TOKEN: &str = "INSERT INTO oidc_tokens (instance_id, token_hash, kind, id, grant_id, client_id, user_id, \
+                            data, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 impl Rows {
     pub(crate) fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            token_writer: Arc::new(OnceLock::new()),
+        }
     }
 
     pub(crate) async fn insert_auth_request<T: Serialize>(
@@ -263,26 +338,35 @@ impl Rows {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), OidcError> {
-        self.db
-            .execute(
-                "INSERT INTO oidc_tokens (instance_id, token_hash, kind, id, grant_id, client_id, user_id, data, \
-                 created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    instance_id.into(),
-                    token_hash.into(),
-                    kind.into(),
-                    id.into(),
-                    grant_id.into(),
-                    client_id.into(),
-                    user_id.into(),
-                    SqlValue::json(data),
-                    now_ms.into(),
-                    expires_at_ms.into(),
-                ],
-            )
+        let values = vec![
+            instance_id.into(),
+            token_hash.into(),
+            kind.into(),
+            id.into(),
+            grant_id.into(),
+            client_id.into(),
+            user_id.into(),
+            SqlValue::json(data),
+            now_ms.into(),
+            expires_at_ms.into(),
+        ];
+        let writer = self.token_writer.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(write_tokens(self.db.clone(), receiver));
+            sender
+        });
+        let (stored, answer) = oneshot::channel();
+        if let Err(refused) = writer.send(PendingToken { values, stored }) {
+            // The writer is gone (its runtime stopped): write the row here.
+            self.db
+                .execute(INSERT_TOKEN, &refused.0.values)
+                .await
+                .map_err(storage)?;
+            return Ok(());
+        }
+        answer
             .await
-            .map_err(storage)?;
-        Ok(())
+            .map_err(|_| OidcError::Unavailable("the token writer stopped".into()))?
     }
 
     pub(crate) async fn token(
@@ -293,17 +377,30 @@ impl Rows {
         let row = self
             .db
             .fetch_optional(
-                "SELECT kind, id, grant_id, client_id, user_id, data, created_at_ms, expires_at_ms, used_at_ms, \
-                 revoked_at_ms FROM oidc_tokens WHERE instance_id = $1 AND token_hash = $2",
+                // The grant comes in the same round trip: every use of a token checks it.
+                "SELECT t.kind, t.id, t.grant_id, t.client_id, t.user_id, t.data, t.created_at_ms, t.expires_at_ms, \
+                 t.used_at_ms, t.revoked_at_ms, g.id AS found_grant_id, g.revoked_at_ms AS grant_revoked_at_ms \
+                 FROM oidc_tokens t LEFT JOIN oidc_grants g ON g.instance_id = t.instance_id AND g.id = t.grant_id \
+                 WHERE t.instance_id = $1 AND t.token_hash = $2",
                 &params![instance_id, token_hash],
             )
             .await
             .map_err(storage)?;
         let Some(row) = row else { return Ok(None) };
+        let grant_id: Option<String> = row.get("grant_id").map_err(storage)?;
+        let grant_active = grant_id.is_none()
+            || (row
+                .get::<Option<String>>("found_grant_id")
+                .map_err(storage)?
+                .is_some()
+                && row
+                    .get::<Option<i64>>("grant_revoked_at_ms")
+                    .map_err(storage)?
+                    .is_none());
         Ok(Some(TokenRow {
             kind: row.get("kind").map_err(storage)?,
             id: row.get("id").map_err(storage)?,
-            grant_id: row.get("grant_id").map_err(storage)?,
+            grant_id,
             client_id: row.get("client_id").map_err(storage)?,
             user_id: row.get("user_id").map_err(storage)?,
             data: json(&row, "data")?,
@@ -311,6 +408,7 @@ impl Rows {
             expires_at_ms: row.get("expires_at_ms").map_err(storage)?,
             used_at_ms: row.get("used_at_ms").map_err(storage)?,
             revoked_at_ms: row.get("revoked_at_ms").map_err(storage)?,
+            grant_active,
         }))
     }
 

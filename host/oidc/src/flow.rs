@@ -103,7 +103,8 @@ pub struct AuthRequest {
     /// Requested scopes, in request order (`openid`, `profile`, ...).
     pub scope: Vec<String>,
     /// `prompt` values: `none`, `login`, `consent`, `select_account`. `login` means: authenticate again even
-    /// with a session; `select_account` means: show the account picker.
+    /// with a session; `select_account` means: show the account picker; `consent` means: ask the user to allow
+    /// the application before it gets its code.
     pub prompt: Vec<String>,
     /// `max_age` in seconds: a session whose `auth_time` is older must authenticate again.
     pub max_age: Option<i64>,
@@ -128,6 +129,12 @@ impl AuthRequest {
     /// Whether the client asked for the account picker (`prompt=select_account`).
     pub fn wants_account_selection(&self) -> bool {
         self.prompt.iter().any(|p| p == "select_account")
+    }
+
+    /// Whether the client asked the user to consent again (`prompt=consent`): the login pages show the
+    /// consent page before the code is issued, even with a session.
+    pub fn wants_consent(&self) -> bool {
+        self.prompt.iter().any(|p| p == "consent")
     }
 
     /// Whether `session` is recent enough for this request's `max_age` (always true without one).

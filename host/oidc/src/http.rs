@@ -538,21 +538,23 @@ async fn introspect(State(endpoint): State<Endpoint>, headers: HeaderMap, body: 
         if !allowed {
             return Ok(inactive());
         }
-        let user = core.user(instance_id, &subject.user_id).await?;
-        Ok(Json(json!({
+        let mut answer = json!({
             "active": true,
             "token_type": "Bearer",
             "scope": subject.scope.join(" "),
             "client_id": subject.client_id,
-            "username": user.login_name,
             "sub": subject.user_id,
             "aud": subject.audience,
             "iss": core.issuer(),
             "iat": subject.issued_at,
             "exp": subject.expires_at,
             "jti": subject.token_id,
-        }))
-        .into_response())
+        });
+        // An API application's own token has no user, so no username.
+        if !subject.application {
+            answer["username"] = json!(core.user(instance_id, &subject.user_id).await?.login_name);
+        }
+        Ok(Json(answer).into_response())
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

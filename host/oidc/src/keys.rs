@@ -66,6 +66,52 @@ struct Signer {
     kid: String,
     alg: SigningAlgorithm,
     key: EncodingKey,
+    /// The key parsed once, for the algorithms whose parsing costs about as much as a signature:
+    /// `jsonwebtoken` parses the DER document at every signature (for ES256 it also derives the public key;
+    /// for RS256 it checks the key and computes its CRT values).
+    parsed: Option<ParsedKey>,
+}
+
+/// A private key ready to sign.
+enum ParsedKey {
+    Es256(p256::ecdsa::SigningKey),
+    Rs256(Box<rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>>),
+}
+
+impl ParsedKey {
+    fn parse(alg: SigningAlgorithm, der: &[u8]) -> Option<Self> {
+        match alg {
+            SigningAlgorithm::ES256 => {
+                use p256::pkcs8::DecodePrivateKey as _;
+                p256::ecdsa::SigningKey::from_pkcs8_der(der)
+                    .ok()
+                    .map(Self::Es256)
+            }
+            SigningAlgorithm::RS256 => {
+                use rsa::pkcs1::DecodeRsaPrivateKey as _;
+                rsa::PrivateKey::from_pkcs1_der(der)
+                    .ok()
+                    .map(|key| Self::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(key))))
+            }
+            SigningAlgorithm::EdDSA => None,
+        }
+    }
+
+    /// The signature of `message`: `r || s` for ES256 (RFC 7518 §3.4, deterministic nonces per RFC 6979),
+    /// PKCS#1 v1.5 with SHA-256 for RS256.
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Es256(key) => {
+                use p256::ecdsa::signature::Signer as _;
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_bytes().to_vec()
+            }
+            Self::Rs256(key) => {
+                use rsa::signature::{SignatureEncoding as _, Signer as _};
+                key.sign(message).to_vec()
+            }
+        }
+    }
 }
 
 /// A key that verifies.
@@ -244,6 +290,7 @@ impl KeyStore {
                         kid: kid.clone(),
                         alg: *alg,
                         key: crypto::encoding_key(*alg, &der),
+                        parsed: ParsedKey::parse(*alg, &der),
                     },
                 );
             }
@@ -278,6 +325,9 @@ impl KeyStore {
         let mut header = Header::new(jws_algorithm(signer.alg));
         header.kid = Some(signer.kid.clone());
         header.typ = Some(typ.to_owned());
+        if let Some(key) = &signer.parsed {
+            return compact_jws(&header, claims, key);
+        }
         jsonwebtoken::encode(&header, claims, &signer.key)
             .map_err(|e| OidcError::Unavailable(format!("signing: {e}")))
     }
@@ -339,6 +389,26 @@ impl KeyStore {
     pub(crate) fn refresh_interval(&self) -> Duration {
         self.config.refresh_interval
     }
+}
+
+/// A compact JWS (RFC 7515) of `claims` signed with a parsed key.
+fn compact_jws<T: Serialize>(
+    header: &Header,
+    claims: &T,
+    key: &ParsedKey,
+) -> Result<String, OidcError> {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    let failed = |e: serde_json::Error| OidcError::Unavailable(format!("signing: {e}"));
+    let header = serde_json::to_vec(header).map_err(failed)?;
+    let claims = serde_json::to_vec(claims).map_err(failed)?;
+    let mut jws = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 400);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims, &mut jws);
+    let signature = key.sign(jws.as_bytes());
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+    Ok(jws)
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,6 +1,10 @@
 //! The provider: configuration, clients, users, and the issuing of codes and tokens.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -46,9 +50,9 @@ pub struct ProviderConfig {
     pub id_token_lifetime: Duration,
     /// Lifetime of refresh tokens (each rotation issues a new one with a fresh lifetime).
     pub refresh_token_lifetime: Duration,
-    /// The algorithm of ID tokens: RS256, which every client supports.
+    /// The algorithm of ID tokens of apps that choose none: RS256, which every client supports.
     pub id_token_algorithm: SigningAlgorithm,
-    /// The algorithm of JWT access tokens (cheap to sign and verify).
+    /// The algorithm of JWT access tokens of apps that choose none (ES256: cheap to sign and verify).
     pub access_token_algorithm: SigningAlgorithm,
 }
 
@@ -88,7 +92,20 @@ pub(crate) struct Core {
     pub(crate) keys: KeyStore,
     /// The action plugins (pre-token, pre-userinfo), once wired.
     pub(crate) plugins: std::sync::OnceLock<warden_plugin_host::PluginRegistry>,
+    /// What each client id named when last looked up in the views; checked against the write model at every
+    /// use (see [`Core::app_by_client_id`]).
+    client_ids: Mutex<HashMap<(String, String), ClientRef>>,
 }
+
+/// The aggregate a client id names.
+#[derive(Debug, Clone)]
+enum ClientRef {
+    App(String),
+    Machine(String),
+}
+
+/// The most client ids remembered; past it the map starts again (lookups fall back to the views).
+const MAX_CLIENT_IDS: usize = 100_000;
 
 /// A client, as authenticated (or identified) at an endpoint.
 #[derive(Debug, Clone)]
@@ -207,6 +224,9 @@ pub struct AccessTokenSubject {
     pub expires_at: i64,
     /// Its id (`jti`, or the row id of an opaque token).
     pub token_id: String,
+    /// True for an API application's own token (client credentials): no user stands behind it and
+    /// `user_id` holds the application's client id (the token's `sub`).
+    pub application: bool,
 }
 
 /// The login behind an issued token, when there is one.
@@ -241,6 +261,7 @@ impl Provider {
                 rows: Rows::new(Db::of(store)),
                 keys,
                 plugins: std::sync::OnceLock::new(),
+                client_ids: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -299,6 +320,10 @@ impl Provider {
         let Some(subject) = self.core.access_token(instance_id, token).await? else {
             return Ok(None);
         };
+        // An application acts at the management API only through a machine user.
+        if subject.application {
+            return Ok(None);
+        }
         if !subject
             .audience
             .iter()
@@ -345,83 +370,189 @@ impl Core {
         &self.config.issuer
     }
 
+    fn remembered_client(&self, instance_id: &str, client_id: &str) -> Option<ClientRef> {
+        self.client_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(instance_id.to_owned(), client_id.to_owned()))
+            .cloned()
+    }
+
+    fn remember_client(&self, instance_id: &str, client_id: &str, found: Option<ClientRef>) {
+        let mut map = self
+            .client_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (instance_id.to_owned(), client_id.to_owned());
+        match found {
+            Some(found) => {
+                if map.len() >= MAX_CLIENT_IDS {
+                    map.clear();
+                }
+                map.insert(key, found);
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+    }
+
     /// The application with `client_id`, as its write model says now.
+    ///
+    /// The view lookup from client id to application is remembered, and every use checks it against the
+    /// application's write model (which names its client id), so a removed or changed application is seen at
+    /// once. A client id remembered as a machine user's is not looked up again as an application's:
+    /// applications' client ids are generated when they are added (new ids, or derived at first start before
+    /// any user exists), so none can come to equal a login name that was in use first.
     pub(crate) async fn app_by_client_id(
         &self,
         instance_id: &str,
         client_id: &str,
     ) -> Result<Option<(String, Arc<Application>)>, OidcError> {
+        match self.remembered_client(instance_id, client_id) {
+            Some(ClientRef::App(app_id)) => {
+                if let Some(app) = self.app(instance_id, &app_id).await?
+                    && app.client_id == client_id
+                {
+                    return Ok(Some((app_id, app)));
+                }
+                self.remember_client(instance_id, client_id, None);
+            }
+            Some(ClientRef::Machine(_)) => return Ok(None),
+            None => {}
+        }
         let view = self
             .queries
             .application_by_client_id(instance_id, client_id)
             .await
             .map_err(|e| OidcError::Storage(e.to_string()))?;
         let Some(view) = view else { return Ok(None) };
-        self.app(instance_id, &view.id)
-            .await
-            .map(|app| app.map(|a| (view.id, a)))
+        let app = self.app(instance_id, &view.id).await?;
+        if app.as_ref().is_some_and(|app| app.client_id == client_id) {
+            self.remember_client(
+                instance_id,
+                client_id,
+                Some(ClientRef::App(view.id.clone())),
+            );
+        }
+        Ok(app.map(|a| (view.id, a)))
     }
 
-    /// An application by id if it exists (and is not removed).
+    /// An application by id if it exists (and is not removed), as token checks read write models (see
+    /// [`Commands::load_recent`]).
     pub(crate) async fn app(
         &self,
         instance_id: &str,
         app_id: &str,
     ) -> Result<Option<Arc<Application>>, OidcError> {
-        let model = self
-            .commands
-            .load::<Application>(instance_id, app_id)
-            .await
-            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        self.app_read(instance_id, app_id, false).await
+    }
+
+    async fn app_read(
+        &self,
+        instance_id: &str,
+        app_id: &str,
+        fresh: bool,
+    ) -> Result<Option<Arc<Application>>, OidcError> {
+        let model = if fresh {
+            self.commands.load::<Application>(instance_id, app_id).await
+        } else {
+            self.commands
+                .load_recent::<Application>(instance_id, app_id)
+                .await
+        }
+        .map_err(|e| OidcError::Storage(e.to_string()))?;
         Ok(model.state.exists().then(|| Arc::new(model.state.clone())))
     }
 
-    /// The user now.
+    /// The user now, as token checks read write models (see [`Commands::load_recent`]).
     pub(crate) async fn user(&self, instance_id: &str, user_id: &str) -> Result<User, OidcError> {
-        let model = self
-            .commands
-            .load::<User>(instance_id, user_id)
-            .await
-            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        self.user_read(instance_id, user_id, false).await
+    }
+
+    async fn user_read(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        fresh: bool,
+    ) -> Result<User, OidcError> {
+        let model = if fresh {
+            self.commands.load::<User>(instance_id, user_id).await
+        } else {
+            self.commands
+                .load_recent::<User>(instance_id, user_id)
+                .await
+        }
+        .map_err(|e| OidcError::Storage(e.to_string()))?;
         Ok(model.state.clone())
     }
 
-    /// Whether `user_id` may get tokens now: exists, active, not locked, in an active organization.
+    /// Whether `user_id` may get tokens now: exists, active, not locked, in an active organization. The
+    /// user and organization come from recently checked write models; a refusal is confirmed on state read
+    /// from the store.
     pub(crate) async fn user_usable(
         &self,
         instance_id: &str,
         user_id: &str,
     ) -> Result<Option<User>, OidcError> {
-        let user = self.user(instance_id, user_id).await?;
-        if user.lifecycle != Lifecycle::Active || user.locked {
-            return Ok(None);
-        }
-        let org = self
-            .commands
-            .load::<Organization>(instance_id, &user.org_id)
-            .await
+        for fresh in [false, true] {
+            let user = self.user_read(instance_id, user_id, fresh).await?;
+            if user.lifecycle != Lifecycle::Active || user.locked {
+                continue;
+            }
+            let org = if fresh {
+                self.commands
+                    .load::<Organization>(instance_id, &user.org_id)
+                    .await
+            } else {
+                self.commands
+                    .load_recent::<Organization>(instance_id, &user.org_id)
+                    .await
+            }
             .map_err(|e| OidcError::Storage(e.to_string()))?;
-        Ok(org.state.is_active().then_some(user))
+            if org.state.is_active() {
+                return Ok(Some(user));
+            }
+        }
+        Ok(None)
     }
 
-    /// Whether the app may be used now (exists and active).
+    /// Whether the app may be used now (exists and active); a refusal is confirmed on state read from the
+    /// store.
     pub(crate) async fn app_usable(
         &self,
         instance_id: &str,
         app_id: &str,
     ) -> Result<Option<Arc<Application>>, OidcError> {
-        Ok(self
-            .app(instance_id, app_id)
-            .await?
-            .filter(|app| app.lifecycle == Lifecycle::Active))
+        for fresh in [false, true] {
+            if let Some(app) = self
+                .app_read(instance_id, app_id, fresh)
+                .await?
+                .filter(|app| app.lifecycle == Lifecycle::Active)
+            {
+                return Ok(Some(app));
+            }
+        }
+        Ok(None)
     }
 
-    /// The machine user a client id names: by login name, else by id.
+    /// The machine user a client id names: by login name, else by id. The lookup is remembered and checked
+    /// against the user's write model at every use (login name or id still matching).
     pub(crate) async fn machine_user(
         &self,
         instance_id: &str,
         client_id: &str,
     ) -> Result<Option<(String, User)>, OidcError> {
+        if let Some(ClientRef::Machine(user_id)) = self.remembered_client(instance_id, client_id) {
+            let user = self.user(instance_id, &user_id).await?;
+            if user.exists()
+                && user.machine().is_some()
+                && (user.login_name == client_id || user_id == client_id)
+            {
+                return Ok(Some((user_id, user)));
+            }
+            self.remember_client(instance_id, client_id, None);
+        }
         let by_name = self
             .queries
             .user_by_login_name(instance_id, client_id)
@@ -429,7 +560,17 @@ impl Core {
             .map_err(|e| OidcError::Storage(e.to_string()))?;
         let user_id = by_name.map_or_else(|| client_id.to_owned(), |view| view.id);
         let user = self.user(instance_id, &user_id).await?;
-        Ok(user.machine().is_some().then_some((user_id, user)))
+        if user.machine().is_none() {
+            return Ok(None);
+        }
+        if user.exists() && (user.login_name == client_id || user_id == client_id) {
+            self.remember_client(
+                instance_id,
+                client_id,
+                Some(ClientRef::Machine(user_id.clone())),
+            );
+        }
+        Ok(Some((user_id, user)))
     }
 
     /// Checks a machine user's client secret (fast hash, constant-time compare: the secret has 256 bits).
@@ -589,14 +730,11 @@ impl Core {
                 sid: login.map(|l| l.session_id.clone()),
                 auth_time: login.map(|l| l.auth_time),
             };
-            self.keys
-                .sign(
-                    instance_id,
-                    self.config.access_token_algorithm,
-                    "at+jwt",
-                    &claims,
-                )
-                .await?
+            let alg = client
+                .oidc()
+                .and_then(|c| c.access_token_signed_response_alg)
+                .unwrap_or(self.config.access_token_algorithm);
+            self.keys.sign(instance_id, alg, "at+jwt", &claims).await?
         };
         let id_token = match login {
             Some(login) if scope.iter().any(|s| s == "openid") => {
@@ -620,7 +758,14 @@ impl Core {
                 if let Some(acr) = &login.acr {
                     claims.insert("acr".into(), json!(acr));
                 }
-                claims.insert("at_hash".into(), json!(crypto::at_hash(&access_token)));
+                let id_token_alg = client
+                    .oidc()
+                    .and_then(|c| c.id_token_signed_response_alg)
+                    .unwrap_or(self.config.id_token_algorithm);
+                claims.insert(
+                    "at_hash".into(),
+                    json!(crypto::at_hash(&access_token, id_token_alg)),
+                );
                 claims.insert("sid".into(), json!(login.session_id));
                 let mut role_keys = Vec::new();
                 if let Some(project_id) = &project_id
@@ -648,7 +793,7 @@ impl Core {
                 .map_err(|e| OidcError::ActionFailed(e.to_string()))?;
                 Some(
                     self.keys
-                        .sign(instance_id, self.config.id_token_algorithm, "JWT", &claims)
+                        .sign(instance_id, id_token_alg, "JWT", &claims)
                         .await?,
                 )
             }
@@ -717,9 +862,7 @@ impl Core {
             if row.kind != "access" || row.revoked_at_ms.is_some() || row.expires_at_ms <= now {
                 return Ok(None);
             }
-            if let Some(grant_id) = &row.grant_id
-                && !self.rows.grant_active(instance_id, grant_id).await?
-            {
+            if !row.grant_active {
                 return Ok(None);
             }
             let data: OpaqueData =
@@ -737,6 +880,7 @@ impl Core {
                 issued_at: row.created_at_ms / 1000,
                 expires_at: row.expires_at_ms / 1000,
                 token_id: row.id,
+                application: false,
             }
         } else {
             let Ok(claims) = self
@@ -769,6 +913,7 @@ impl Core {
                 issued_at: claims.iat,
                 expires_at: claims.exp,
                 token_id: claims.jti,
+                application: false,
             }
         };
         if self
@@ -776,6 +921,23 @@ impl Core {
             .await?
             .is_none()
         {
+            // An API application's own token names the application as its subject; it works while the
+            // application is active.
+            if subject.user_id == subject.client_id
+                && !token.starts_with("wdn_at_")
+                && self
+                    .app_by_client_id(instance_id, &subject.client_id)
+                    .await?
+                    .is_some_and(|(_, app)| {
+                        app.lifecycle == Lifecycle::Active
+                            && matches!(app.config, Some(AppConfig::Api(_)))
+                    })
+            {
+                return Ok(Some(AccessTokenSubject {
+                    application: true,
+                    ..subject
+                }));
+            }
             return Ok(None);
         }
         Ok(Some(subject))

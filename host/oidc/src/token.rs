@@ -1,5 +1,6 @@
 //! The token endpoint (`/oauth/v2/token`): authorization code with PKCE, refresh token with rotation and reuse
-//! detection, client credentials and JWT bearer (RFC 7523) for machine users.
+//! detection, client credentials for machine users and API applications, and JWT bearer (RFC 7523) for
+//! machine users.
 //!
 //! Client secrets are checked with SHA-256 and a constant-time compare (they carry 256 bits); no token
 //! writes an event; a JWT access token writes nothing at all.
@@ -14,7 +15,7 @@ use axum::{
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
 use serde::Deserialize;
 use warden_domain::{
-    application::OidcGrantType,
+    application::{AppConfig, OidcGrantType},
     user::{KeyFormat, User},
 };
 
@@ -27,6 +28,17 @@ use crate::{
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Scopes that only make sense for a user: refused in an API application's client credentials grant.
+const USER_SCOPES: [&str; 7] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+    "offline_access",
+    crate::provider::MANAGEMENT_API_AUDIENCE,
+];
 
 /// `POST /oauth/v2/token`.
 pub(crate) async fn token(
@@ -76,17 +88,45 @@ async fn grant(
     match grant_type.as_str() {
         "client_credentials" => {
             let client = authenticate_client(endpoint, &presented, true).await?;
-            let Client::Machine { user_id } = &client else {
-                return Err(OAuthError::new(
-                    "unauthorized_client",
-                    "client credentials are for machine users: authenticate with the machine user's login name and secret",
-                ));
-            };
-            let user = usable_user(endpoint, user_id).await?;
             let scope = scopes(form.get("scope"));
-            Ok(core
-                .issue(instance_id, &client, user_id, &user, &scope, None, false)
-                .await?)
+            match &client {
+                Client::Machine { user_id } => {
+                    let user = usable_user(endpoint, user_id).await?;
+                    Ok(core
+                        .issue(instance_id, &client, user_id, &user, &scope, None, false)
+                        .await?)
+                }
+                Client::App { app, .. } if matches!(app.config, Some(AppConfig::Api(_))) => {
+                    // No user stands behind the token: its subject is the application (RFC 9068 §2.2).
+                    if let Some(user_scope) =
+                        scope.iter().find(|s| USER_SCOPES.contains(&s.as_str()))
+                    {
+                        return Err(OAuthError::new(
+                            "invalid_scope",
+                            format!(
+                                "scope `{user_scope}` needs a user; an API application's own token has none \
+                                 (use a machine user for the management API)"
+                            ),
+                        ));
+                    }
+                    let client_id = client.client_id().to_owned();
+                    Ok(core
+                        .issue(
+                            instance_id,
+                            &client,
+                            &client_id,
+                            &User::default(),
+                            &scope,
+                            None,
+                            false,
+                        )
+                        .await?)
+                }
+                Client::App { .. } => Err(OAuthError::new(
+                    "unauthorized_client",
+                    "client credentials are for API applications and machine users: this client is an OIDC application",
+                )),
+            }
         }
         JWT_BEARER => {
             let assertion = form
@@ -251,9 +291,7 @@ pub(crate) async fn active_refresh(
     {
         return Ok(None);
     }
-    if let Some(grant_id) = &row.grant_id
-        && !core.rows.grant_active(instance_id, grant_id).await?
-    {
+    if !row.grant_active {
         return Ok(None);
     }
     let Ok(data) = serde_json::from_value::<RefreshData>(row.data.clone()) else {
@@ -301,10 +339,7 @@ async fn refresh(
         tracing::warn!(client_id = %row.client_id, "refresh token reused: its grant is revoked");
         return Err(invalid());
     }
-    if row.revoked_at_ms.is_some()
-        || row.expires_at_ms <= now
-        || !core.rows.grant_active(instance_id, &grant_id).await?
-    {
+    if row.revoked_at_ms.is_some() || row.expires_at_ms <= now || !row.grant_active {
         return Err(invalid());
     }
     let data: RefreshData = serde_json::from_value(row.data.clone()).map_err(|_| invalid())?;

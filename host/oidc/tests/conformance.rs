@@ -39,6 +39,7 @@ warden_eventstore::both_backends!(
     oidcc_refresh_token,
     oidcc_ensure_request_with_valid_pkce_succeeds,
     pre_token_and_pre_userinfo_actions_add_claims,
+    oidcc_idtoken_signature_per_client_alg,
 );
 
 /// A web app with a secret, a user with roles, and a browser logged in as that user (cookie `b1`).
@@ -713,4 +714,123 @@ async fn pre_token_and_pre_userinfo_actions_add_claims(t: TestStore) {
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["organization"]["name"], "Acme", "{info}");
     assert_eq!(info["roles"], serde_json::json!(["admin"]));
+}
+
+/// What `at_hash` must be for an ID token signed with `alg` (OIDC Core §3.1.3.6: the left half of the hash of
+/// the ID token's algorithm; SHA-512 for EdDSA with Ed25519, as relying-party libraries compute it).
+fn expected_at_hash(access_token: &str, alg: jsonwebtoken::Algorithm) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    match alg {
+        jsonwebtoken::Algorithm::EdDSA => {
+            engine.encode(&sha2::Sha512::digest(access_token.as_bytes())[..32])
+        }
+        _ => engine.encode(&sha2::Sha256::digest(access_token.as_bytes())[..16]),
+    }
+}
+
+/// The conformance suite's signature check for clients registered with `id_token_signed_response_alg`
+/// ES256 and EdDSA (and an EdDSA access token): each token carries the chosen `alg`, verifies against the
+/// JWKS with the key its `kid` names, and its `at_hash` follows that algorithm; the provider itself accepts
+/// the access token at userinfo and introspection; discovery lists every algorithm; an app that chooses none
+/// gets RS256 ID tokens and ES256 access tokens.
+async fn oidcc_idtoken_signature_per_client_alg(t: TestStore) {
+    use jsonwebtoken::Algorithm;
+    use warden_domain::signing_key::SigningAlgorithm;
+    let env = start(t).await;
+    let user = env.human("ada", &["admin"]).await;
+    env.log_in("b1", &user, 5);
+    let discovery: Value = env
+        .http
+        .get(env.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(
+            discovery["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == alg),
+            "{alg} advertised: {discovery}"
+        );
+    }
+    let cases = [
+        (None, None, Algorithm::RS256, Algorithm::ES256),
+        (
+            Some(SigningAlgorithm::ES256),
+            None,
+            Algorithm::ES256,
+            Algorithm::ES256,
+        ),
+        (
+            Some(SigningAlgorithm::EdDSA),
+            Some(SigningAlgorithm::EdDSA),
+            Algorithm::EdDSA,
+            Algorithm::EdDSA,
+        ),
+        (
+            None,
+            Some(SigningAlgorithm::RS256),
+            Algorithm::RS256,
+            Algorithm::RS256,
+        ),
+    ];
+    for (id_alg, at_alg, want_id, want_at) in cases {
+        let app = env
+            .app_signing(
+                OidcAppType::Web,
+                OidcAuthMethod::Basic,
+                false,
+                id_alg,
+                at_alg,
+            )
+            .await;
+        let code = env.code(&app, "b1", None, "openid profile").await;
+        let (status, body) = exchange(&env, &app, &code, None).await;
+        assert_eq!(status, 200, "{body}");
+        let id_token = body["id_token"].as_str().unwrap();
+        let access = body["access_token"].as_str().unwrap();
+        let header = jsonwebtoken::decode_header(id_token).unwrap();
+        assert_eq!(header.alg, want_id, "ID token of {id_alg:?}");
+        let claims = env.verify(id_token, &app.client_id).await;
+        assert_eq!(claims["sub"], user.as_str());
+        assert_eq!(
+            claims["at_hash"].as_str(),
+            Some(expected_at_hash(access, want_id).as_str()),
+            "at_hash with the hash of {want_id:?}"
+        );
+        let access_header = jsonwebtoken::decode_header(access).unwrap();
+        assert_eq!(access_header.alg, want_at, "access token of {at_alg:?}");
+        assert_eq!(access_header.typ.as_deref(), Some("at+jwt"));
+        env.verify(access, &app.client_id).await;
+        let (status, info) = env.userinfo(access).await;
+        assert_eq!(status, 200, "{info}");
+        assert_eq!(info["sub"], user.as_str());
+        let seen = env
+            .introspect(&app.client_id, app.secret.as_deref().unwrap(), access)
+            .await;
+        assert_eq!(seen["active"], true, "{seen}");
+        // The ID token serves as id_token_hint whatever its algorithm.
+        let (status, location, page) = env
+            .authorize(
+                Some("b1"),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", app.client_id.as_str()),
+                    ("redirect_uri", app.redirect_uri.as_str()),
+                    ("scope", "openid"),
+                    ("prompt", "none"),
+                    ("id_token_hint", id_token),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "{page}");
+        assert!(query(&location.unwrap()).contains_key("code"));
+    }
 }

@@ -10,7 +10,7 @@ use common::{App, Env, pkce, query, start};
 use serde_json::{Value, json};
 use warden_command::{Caller, NewMachineKey};
 use warden_domain::{
-    application::{OidcAppType, OidcAuthMethod},
+    application::{ApiAuthMethod, OidcAppType, OidcAuthMethod},
     user::KeyFormat,
 };
 use warden_eventstore::testing::TestStore;
@@ -31,6 +31,10 @@ warden_eventstore::both_backends!(
     end_session_redirects_only_to_registered_uris,
     token_endpoint_errors_follow_rfc_6749,
     rotated_keys_keep_verifying_until_their_tokens_expire,
+    client_credentials_for_an_api_app,
+    api_apps_introspect_the_tokens_of_their_project,
+    another_master_key_cannot_open_the_signing_keys,
+    prompt_consent_always_goes_to_the_login_pages,
 );
 
 async fn setup(t: TestStore, app_type: OidcAppType, auth: OidcAuthMethod) -> (Env, App, String) {
@@ -809,4 +813,235 @@ async fn rotated_keys_keep_verifying_until_their_tokens_expire(t: TestStore) {
         seen["active"], true,
         "the first node still accepts the old key's token"
     );
+}
+
+/// `POST /oauth/v2/token` with `grant_type=client_credentials` as `client_id`/`secret` (Basic).
+async fn client_credentials(
+    env: &Env,
+    client_id: &str,
+    secret: &str,
+    scope: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An API application with a secret gets its own access token by client credentials: `sub` = `client_id` =
+/// the app's client id, audience the app and its project; scopes that need a user are refused; the token is
+/// introspectable by the app, never accepted by the management API or userinfo, and stops working when the app
+/// is deactivated. OIDC apps and API apps without a secret get no such token.
+async fn client_credentials_for_an_api_app(t: TestStore) {
+    let env = start(t).await;
+    let api = env.api_app(&env.project_id, ApiAuthMethod::Basic).await;
+    let secret = api.secret.clone().unwrap();
+    let (status, body) =
+        client_credentials(&env, &api.client_id, &secret, Some("orders:read")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "orders:read");
+    assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+    let access = body["access_token"].as_str().unwrap();
+    let claims = env.verify(access, &api.client_id).await;
+    assert_eq!(claims["sub"], api.client_id.as_str());
+    assert_eq!(claims["client_id"], api.client_id.as_str());
+    assert_eq!(claims["aud"], json!([api.client_id, env.project_id]));
+    assert_eq!(claims["scope"], "orders:read");
+
+    let seen = env.introspect(&api.client_id, &secret, access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], api.client_id.as_str());
+    assert_eq!(seen["client_id"], api.client_id.as_str());
+    assert!(seen.get("username").is_none(), "no user behind it: {seen}");
+    // Not a user: the management API and userinfo refuse it.
+    assert!(
+        env.provider
+            .authenticate_access_token(&env.instance_id, access)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (status, _) = env.userinfo(access).await;
+    assert_eq!(status, 403);
+
+    for scope in [
+        "openid",
+        "offline_access",
+        "urn:warden:api",
+        "orders:read email",
+    ] {
+        let (status, body) = client_credentials(&env, &api.client_id, &secret, Some(scope)).await;
+        assert_eq!(status, 400, "{scope}: {body}");
+        assert_eq!(body["error"], "invalid_scope", "{scope}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains('`'),
+            "{body}"
+        );
+    }
+    let (status, body) = client_credentials(&env, &api.client_id, "wrong", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    // An OIDC web app with a secret: not for this grant.
+    let web = env
+        .app(OidcAppType::Web, OidcAuthMethod::Basic, false)
+        .await;
+    let (status, body) =
+        client_credentials(&env, &web.client_id, web.secret.as_deref().unwrap(), None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "unauthorized_client");
+    // An API app authenticating with keys has no secret to present.
+    let keyed = env
+        .api_app(&env.project_id, ApiAuthMethod::PrivateKeyJwt)
+        .await;
+    assert!(keyed.secret.is_none());
+    let (status, body) = client_credentials(&env, &keyed.client_id, "anything", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    // Deactivated: no new token, and the issued one is inactive at once.
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .deactivate_app(&api.app_id)
+        .await
+        .unwrap();
+    let (status, _) = client_credentials(&env, &api.client_id, &secret, None).await;
+    assert_eq!(status, 401);
+    let other = env.api_app(&env.project_id, ApiAuthMethod::Basic).await;
+    let seen = env
+        .introspect(&other.client_id, other.secret.as_deref().unwrap(), access)
+        .await;
+    assert_eq!(seen["active"], false, "{seen}");
+}
+
+/// RFC 7662 resource servers are API apps: one authenticated with its secret sees the active tokens whose
+/// audience is its project (a user's token from an OIDC app of the project, another API app's token), and
+/// nothing of another project.
+async fn api_apps_introspect_the_tokens_of_their_project(t: TestStore) {
+    let (env, app, user) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let code = env.code(&app, "b1", None, "openid").await;
+    let (_, body) = exchange(&env, &app, &code, None).await;
+    let user_token = body["access_token"].as_str().unwrap().to_owned();
+    let resource = env.api_app(&env.project_id, ApiAuthMethod::Basic).await;
+    let peer = env.api_app(&env.project_id, ApiAuthMethod::Basic).await;
+    let (status, body) =
+        client_credentials(&env, &peer.client_id, peer.secret.as_deref().unwrap(), None).await;
+    assert_eq!(status, 200, "{body}");
+    let peer_token = body["access_token"].as_str().unwrap().to_owned();
+    let secret = resource.secret.as_deref().unwrap();
+    let seen = env
+        .introspect(&resource.client_id, secret, &user_token)
+        .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], user.as_str());
+    assert_eq!(seen["username"], "ada");
+    assert_eq!(seen["client_id"], app.client_id.as_str());
+    let seen = env
+        .introspect(&resource.client_id, secret, &peer_token)
+        .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], peer.client_id.as_str());
+
+    let caller = Caller::system(&env.instance_id);
+    let elsewhere = env
+        .commands
+        .for_caller(&caller)
+        .add_project(&env.org_id, "Elsewhere")
+        .await
+        .unwrap()
+        .id;
+    let stranger = env.api_app(&elsewhere, ApiAuthMethod::Basic).await;
+    let stranger_secret = stranger.secret.as_deref().unwrap();
+    for token in [&user_token, &peer_token] {
+        let seen = env
+            .introspect(&stranger.client_id, stranger_secret, token)
+            .await;
+        assert_eq!(seen, json!({ "active": false }));
+    }
+    // A wrong secret is a failed client authentication, not an inactive token.
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/introspect"))
+        .basic_auth(&resource.client_id, Some("wrong"))
+        .form(&[("token", user_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+/// A provider given another master key than the one the stored signing keys were sealed with cannot load
+/// them and says so (the server refuses to start on this error).
+async fn another_master_key_cannot_open_the_signing_keys(t: TestStore) {
+    let env = start(t).await;
+    let other = warden_oidc::Provider::new(
+        warden_oidc::ProviderConfig::new(&env.base, warden_oidc::MasterKey::generate().unwrap()),
+        env.commands.clone(),
+        env.read.queries().clone(),
+        env.store(),
+    );
+    let error = other
+        .ensure_keys(&env.instance_id)
+        .await
+        .expect_err("another master key");
+    assert!(
+        matches!(error, warden_oidc::OidcError::MasterKeyMismatch { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("WARDEN_MASTER_KEY"), "{error}");
+    // The same master key loads them.
+    let same = warden_oidc::Provider::new(
+        warden_oidc::ProviderConfig::new(&env.base, env.master_key.clone()),
+        env.commands.clone(),
+        env.read.queries().clone(),
+        env.store(),
+    );
+    same.ensure_keys(&env.instance_id).await.unwrap();
+}
+
+/// `prompt=consent` never completes at once, even with exactly one usable session: the browser goes to the
+/// login pages, which ask for the consent. `prompt=none consent` is a contradiction.
+async fn prompt_consent_always_goes_to_the_login_pages(t: TestStore) {
+    let (env, app, _) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let params = [
+        ("response_type", "code"),
+        ("client_id", app.client_id.as_str()),
+        ("redirect_uri", app.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("state", "s"),
+    ];
+    let (status, location, _) = env.authorize(Some("b1"), &params).await;
+    assert_eq!(status, 303);
+    assert!(
+        query(&location.unwrap()).contains_key("code"),
+        "one session: a code at once"
+    );
+    let mut consent = params.to_vec();
+    consent.push(("prompt", "consent"));
+    let (status, location, _) = env.authorize(Some("b1"), &consent).await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(location.starts_with("/login?authRequest="), "{location}");
+    let mut contradiction = params.to_vec();
+    contradiction.push(("prompt", "none consent"));
+    let (status, location, _) = env.authorize(Some("b1"), &contradiction).await;
+    assert_eq!(status, 303);
+    let q = query(&location.unwrap());
+    assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
 }

@@ -188,9 +188,18 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         read_side.queries().clone(),
         &store,
     );
-    if let Err(error) = provider.ensure_keys(&setup.instance_id).await {
-        // Nodes sharing a database need the same master key; tokens fail until that is fixed.
-        tracing::error!(%error, "the signing keys are not usable: tokens cannot be issued");
+    match provider.ensure_keys(&setup.instance_id).await {
+        Ok(()) => {}
+        // Nodes sharing a database need the same master key: a node with another one could sign nothing, so
+        // it does not start.
+        Err(error @ warden_oidc::OidcError::MasterKeyMismatch { .. }) => {
+            return Err(anyhow::Error::new(error).context(
+                "refusing to start: set WARDEN_MASTER_KEY (or master_key) to the master key of this database",
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, "the signing keys are not usable yet: tokens cannot be issued");
+        }
     }
     let key_refresh = provider.spawn_key_refresh();
     // The management API accepts the provider's access tokens beside personal access tokens.

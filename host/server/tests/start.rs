@@ -786,3 +786,64 @@ fn on_port_zero_the_issuer_is_the_bound_address_on_postgres() {
     the_issuer_is_the_bound_address(&server);
     server.stop();
 }
+
+/// Starts a node with master key A, then one with master key B on the same database: the second refuses to
+/// start, naming `WARDEN_MASTER_KEY`, instead of serving with signing keys it cannot open. With A again the
+/// database serves as before.
+fn another_master_key_refuses_to_start(data_dir: &Path, database: &[(&str, &str)]) {
+    const KEY_A: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const KEY_B: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+    let with_key = |key: &'static str| {
+        let mut env = database.to_vec();
+        env.push(("WARDEN_MASTER_KEY", key));
+        env
+    };
+    let first = Server::start(data_dir, &with_key(KEY_A));
+    first.wait_ready();
+    let (status, jwks) = first.get("/oauth/v2/keys");
+    assert_eq!(status, 200, "{jwks}");
+    first.stop();
+
+    let mut other = Command::new(WARDEN);
+    other
+        .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("WARDEN_DATABASE_URL");
+    for (name, value) in with_key(KEY_B) {
+        other.env(name, value);
+    }
+    let output = run_to_exit(&mut other);
+    assert!(
+        !output.status.success(),
+        "a node with another master key started"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("WARDEN_MASTER_KEY")
+            && stderr.contains("cannot decrypt the stored signing key"),
+        "the message names the setting and the cause: {stderr}"
+    );
+
+    let again = Server::start(data_dir, &with_key(KEY_A));
+    again.wait_ready();
+    let (status, after) = again.get("/oauth/v2/keys");
+    assert_eq!(status, 200);
+    assert_eq!(after, jwks, "the same signing keys");
+    again.stop();
+}
+
+#[test]
+fn a_node_with_another_master_key_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    another_master_key_refuses_to_start(&dir.path().join("data"), &[]);
+}
+
+#[test]
+fn a_node_with_another_master_key_refuses_to_start_on_postgres() {
+    let Some(url) = postgres_schema("master_key") else {
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    another_master_key_refuses_to_start(dir.path(), &[("WARDEN_DATABASE_URL", &url)]);
+}

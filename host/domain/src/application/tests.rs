@@ -21,6 +21,8 @@ fn web_config() -> OidcConfig {
         require_pkce: false,
         access_token_type: AccessTokenType::Jwt,
         dev_mode: false,
+        id_token_signed_response_alg: None,
+        access_token_signed_response_alg: None,
     }
 }
 
@@ -38,6 +40,8 @@ fn native_config() -> OidcConfig {
         require_pkce: true,
         access_token_type: AccessTokenType::Opaque,
         dev_mode: false,
+        id_token_signed_response_alg: None,
+        access_token_signed_response_alg: None,
     }
 }
 
@@ -677,4 +681,28 @@ fn remove_frees_the_client_id() {
     given::<Application>(&removed)
         .when(|a| a.rename("x", &ctx()))
         .then_error(ErrorKind::NotFound, "application.not_found");
+}
+
+#[test]
+fn signing_algorithms_are_part_of_the_config_and_default_when_absent() {
+    // Configurations stored before the algorithms could be chosen read as "the provider's default".
+    let mut stored = serde_json::to_value(web_config()).expect("json");
+    let fields = stored.as_object_mut().expect("object");
+    assert!(!fields.contains_key("id_token_signed_response_alg"));
+    fields.remove("access_token_signed_response_alg");
+    let read: OidcConfig = serde_json::from_value(stored).expect("old config");
+    assert_eq!(read.id_token_signed_response_alg, None);
+    assert_eq!(read.access_token_signed_response_alg, None);
+
+    let chosen = OidcConfig {
+        id_token_signed_response_alg: Some(SigningAlgorithm::ES256),
+        access_token_signed_response_alg: Some(SigningAlgorithm::EdDSA),
+        ..web_config()
+    };
+    let json = serde_json::to_value(&chosen).expect("json");
+    assert_eq!(json["id_token_signed_response_alg"], "ES256");
+    assert_eq!(json["access_token_signed_response_alg"], "EdDSA");
+    given::<Application>(&web_app())
+        .when(|a| a.change_oidc_config(&chosen, None, &ctx()))
+        .then_events([ApplicationEvent::OidcConfigChanged(chosen.clone())]);
 }

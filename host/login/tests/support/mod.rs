@@ -182,6 +182,8 @@ impl Server {
                     require_pkce: false,
                     access_token_type: AccessTokenType::Jwt,
                     dev_mode: false,
+                    id_token_signed_response_alg: None,
+                    access_token_signed_response_alg: None,
                 },
             })
             .await

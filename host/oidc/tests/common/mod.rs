@@ -13,14 +13,15 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use warden_command::{
-    Caller, Commands, CommandsConfig, FirstInstance, NewHumanUser, NewMachineUser, NewOidcApp,
-    NewUserGrant, bootstrap,
+    Caller, Commands, CommandsConfig, FirstInstance, NewApiApp, NewHumanUser, NewMachineUser,
+    NewOidcApp, NewUserGrant, bootstrap,
 };
 use warden_domain::{
     application::{
         AccessTokenType, OidcAppType, OidcAuthMethod, OidcConfig, OidcGrantType, OidcResponseType,
     },
     project::ProjectRole,
+    signing_key::SigningAlgorithm,
     user::Profile,
 };
 use warden_eventstore::testing::TestStore;
@@ -346,6 +347,18 @@ impl Env {
 
     /// An OIDC app with the given app type and auth method, code + refresh grants.
     pub async fn app(&self, app_type: OidcAppType, auth: OidcAuthMethod, opaque: bool) -> App {
+        self.app_signing(app_type, auth, opaque, None, None).await
+    }
+
+    /// [`app`](Self::app) with the algorithms of its ID tokens and JWT access tokens (`None`: the defaults).
+    pub async fn app_signing(
+        &self,
+        app_type: OidcAppType,
+        auth: OidcAuthMethod,
+        opaque: bool,
+        id_token_alg: Option<SigningAlgorithm>,
+        access_token_alg: Option<SigningAlgorithm>,
+    ) -> App {
         let redirect_uri = match app_type {
             OidcAppType::Native => "http://127.0.0.1/callback".to_owned(),
             _ => "https://rp.example.com/callback".to_owned(),
@@ -373,6 +386,8 @@ impl Env {
                         AccessTokenType::Jwt
                     },
                     dev_mode: false,
+                    id_token_signed_response_alg: id_token_alg,
+                    access_token_signed_response_alg: access_token_alg,
                 },
             })
             .await
@@ -531,5 +546,38 @@ impl Env {
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .unwrap()
             .claims
+    }
+}
+
+impl Env {
+    /// An API application (a resource server) of `project_id` with `auth`; its secret with `basic`.
+    pub async fn api_app(
+        &self,
+        project_id: &str,
+        auth: warden_domain::application::ApiAuthMethod,
+    ) -> App {
+        let caller = self.caller();
+        let created = self
+            .commands
+            .for_caller(&caller)
+            .add_api_app(&NewApiApp {
+                project_id: project_id.to_owned(),
+                name: "Resource server".into(),
+                config: warden_domain::application::ApiConfig { auth_method: auth },
+            })
+            .await
+            .unwrap();
+        self.read
+            .queries()
+            .application(&self.instance_id, &created.details.id, Consistency::Latest)
+            .await
+            .unwrap()
+            .unwrap();
+        App {
+            app_id: created.details.id,
+            client_id: created.client_id,
+            secret: created.client_secret.map(|s| s.expose().to_owned()),
+            redirect_uri: String::new(),
+        }
     }
 }

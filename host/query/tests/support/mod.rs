@@ -297,6 +297,8 @@ pub async fn populate(w: &Writer) {
             require_pkce: false,
             access_token_type: AccessTokenType::Jwt,
             dev_mode: false,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
         client_secret_hash: Some("sha256-client".to_owned()),
     };

@@ -13,6 +13,7 @@ use warden_domain::{
         OidcConfig, OidcGrantType, OidcResponseType,
     },
     authz::Permission,
+    signing_key::SigningAlgorithm,
 };
 
 use crate::routes::change;
@@ -180,6 +181,27 @@ pub(crate) enum AccessTokenTypeName {
     Jwt,
 }
 
+/// A JWS algorithm Warden signs tokens with.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+pub(crate) enum SigningAlgorithmName {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: every OIDC client supports it.
+    RS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl From<SigningAlgorithmName> for SigningAlgorithm {
+    fn from(alg: SigningAlgorithmName) -> Self {
+        match alg {
+            SigningAlgorithmName::RS256 => SigningAlgorithm::RS256,
+            SigningAlgorithmName::ES256 => SigningAlgorithm::ES256,
+            SigningAlgorithmName::EdDSA => SigningAlgorithm::EdDSA,
+        }
+    }
+}
+
 fn default_response_types() -> Vec<ResponseTypeName> {
     vec![ResponseTypeName::Code]
 }
@@ -224,6 +246,12 @@ pub(crate) struct OidcConfigRequest {
     /// Allows http redirect URIs, for development only.
     #[serde(default)]
     dev_mode: bool,
+    /// The algorithm of the app's ID tokens: `RS256` (default), `ES256` or `EdDSA`.
+    #[serde(default)]
+    id_token_signed_response_alg: Option<SigningAlgorithmName>,
+    /// The algorithm of the app's JWT access tokens: `ES256` (default), `RS256` or `EdDSA`.
+    #[serde(default)]
+    access_token_signed_response_alg: Option<SigningAlgorithmName>,
 }
 
 impl From<OidcConfigRequest> for OidcConfig {
@@ -267,6 +295,8 @@ impl From<OidcConfigRequest> for OidcConfig {
                 AccessTokenTypeName::Jwt => AccessTokenType::Jwt,
             },
             dev_mode: c.dev_mode,
+            id_token_signed_response_alg: c.id_token_signed_response_alg.map(Into::into),
+            access_token_signed_response_alg: c.access_token_signed_response_alg.map(Into::into),
         }
     }
 }
@@ -306,6 +336,12 @@ pub(crate) struct AddOidcAppRequest {
     /// Allows http redirect URIs, for development only.
     #[serde(default)]
     dev_mode: bool,
+    /// The algorithm of the app's ID tokens: `RS256` (default), `ES256` or `EdDSA`.
+    #[serde(default)]
+    id_token_signed_response_alg: Option<SigningAlgorithmName>,
+    /// The algorithm of the app's JWT access tokens: `ES256` (default), `RS256` or `EdDSA`.
+    #[serde(default)]
+    access_token_signed_response_alg: Option<SigningAlgorithmName>,
 }
 
 impl AddOidcAppRequest {
@@ -320,6 +356,8 @@ impl AddOidcAppRequest {
             require_pkce: self.require_pkce,
             access_token_type: self.access_token_type,
             dev_mode: self.dev_mode,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
+            access_token_signed_response_alg: self.access_token_signed_response_alg,
         };
         (self.name, config.into())
     }
