@@ -17,7 +17,19 @@ use crate::aggregate::{Aggregate, CommandContext, Decision, domain_events, no_up
 use crate::error::DomainError;
 
 /// A JWS algorithm Warden signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum SigningAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys); the algorithm every OIDC client supports.
     RS256,
