@@ -80,7 +80,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/apps/{app_id}/deactivate",
             "deactivateApp",
             "Deactivate an application",
-            |c, id| Box::pin(c.deactivate_app(id)),
+            |c, id: &String| Box::pin(c.deactivate_app(id)),
         )
         .permission(Permission::AppWrite)
         .returns::<WriteDetails>(ok),
@@ -89,7 +89,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/apps/{app_id}/reactivate",
             "reactivateApp",
             "Reactivate a deactivated application",
-            |c, id| Box::pin(c.reactivate_app(id)),
+            |c, id: &String| Box::pin(c.reactivate_app(id)),
         )
         .permission(Permission::AppWrite)
         .returns::<WriteDetails>(ok),
@@ -98,7 +98,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/apps/{app_id}",
             "removeApp",
             "Remove an application; its client id is free again",
-            |c, id| Box::pin(c.remove_app(id)),
+            |c, id: &String| Box::pin(c.remove_app(id)),
         )
         .permission(Permission::AppWrite)
         .returns::<WriteDetails>(ok),

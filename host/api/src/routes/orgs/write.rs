@@ -41,7 +41,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/orgs/{org_id}/deactivate",
             "deactivateOrg",
             "Deactivate an organization",
-            |c, id| Box::pin(c.deactivate_org(id)),
+            |c, id: &String| Box::pin(c.deactivate_org(id)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
@@ -50,14 +50,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/orgs/{org_id}/reactivate",
             "reactivateOrg",
             "Reactivate a deactivated organization",
-            |c, id| Box::pin(c.reactivate_org(id)),
+            |c, id: &String| Box::pin(c.reactivate_org(id)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/orgs/{org_id}", "removeOrg", "Remove an organization",
-            |c, id| Box::pin(c.remove_org(id)),
+            |c, id: &String| Box::pin(c.remove_org(id)),
         )
             .permission(Permission::OrgDelete)
             .returns::<WriteDetails>(ok),
@@ -70,28 +70,31 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::OrgWrite)
         .body::<OrgDomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/domains/{domain}/verify",
             "verifyOrgDomain",
             "Mark an organization's domain verified (an instance administrator's statement: needs org.write on \
              the instance)",
-            verify_domain,
+            |c, (org_id, domain): &(String, String)| Box::pin(c.verify_org_domain(org_id, domain)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/domains/{domain}/primary",
             "setPrimaryOrgDomain",
             "Make a verified domain the organization's primary domain",
-            set_primary_domain,
+            |c, (org_id, domain): &(String, String)| Box::pin(c.set_primary_org_domain(org_id, domain)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/domains/{domain}",
             "removeOrgDomain",
             "Remove a domain of an organization",
-            remove_domain,
+            |c, (org_id, domain): &(String, String)| Box::pin(c.remove_org_domain(org_id, domain)),
         )
         .permission(Permission::OrgWrite)
         .returns::<WriteDetails>(ok),
@@ -164,11 +167,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::OrgMemberWrite)
         .body::<MemberRolesRequest<OrgRoleName>>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/members/{user_id}",
             "removeOrgMember",
             "End an organization membership",
-            remove_member,
+            |c, (org_id, user_id): &(String, String)| Box::pin(c.remove_org_member(org_id, user_id)),
         )
         .permission(Permission::OrgMemberWrite)
         .returns::<WriteDetails>(ok),
@@ -220,51 +224,6 @@ async fn add_domain(
             .for_caller(&caller)
             .if_sequence(seq)
             .add_org_domain(&org_id, &body.domain)
-            .await?,
-    )
-}
-
-async fn verify_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, domain)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .verify_org_domain(&org_id, &domain)
-            .await?,
-    )
-}
-
-async fn set_primary_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, domain)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .set_primary_org_domain(&org_id, &domain)
-            .await?,
-    )
-}
-
-async fn remove_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, domain)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_org_domain(&org_id, &domain)
             .await?,
     )
 }
@@ -386,21 +345,6 @@ async fn change_member(
             .for_caller(&caller)
             .if_sequence(seq)
             .change_org_member(&org_id, &user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn remove_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, user_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_org_member(&org_id, &user_id)
             .await?,
     )
 }

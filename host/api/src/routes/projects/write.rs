@@ -44,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/projects/{project_id}/deactivate",
             "deactivateProject",
             "Deactivate a project",
-            |c, id| Box::pin(c.deactivate_project(id)),
+            |c, id: &String| Box::pin(c.deactivate_project(id)),
         )
         .permission(Permission::ProjectWrite)
         .returns::<WriteDetails>(ok),
@@ -53,7 +53,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/projects/{project_id}/reactivate",
             "reactivateProject",
             "Reactivate a deactivated project",
-            |c, id| Box::pin(c.reactivate_project(id)),
+            |c, id: &String| Box::pin(c.reactivate_project(id)),
         )
         .permission(Permission::ProjectWrite)
         .returns::<WriteDetails>(ok),
@@ -62,7 +62,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/projects/{project_id}",
             "removeProject",
             "Remove a project",
-            |c, id| Box::pin(c.remove_project(id)),
+            |c, id: &String| Box::pin(c.remove_project(id)),
         )
         .permission(Permission::ProjectDelete)
         .returns::<WriteDetails>(ok),
@@ -84,11 +84,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::ProjectWrite)
         .body::<ChangeRoleRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}/roles/{key}",
             "removeProjectRole",
             "Remove a project role (also from the project's grants)",
-            remove_role,
+            |c, (project_id, key): &(String, String)| {
+                Box::pin(c.remove_project_role(project_id, key))
+            },
         )
         .permission(Permission::ProjectWrite)
         .returns::<WriteDetails>(ok),
@@ -110,11 +113,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::ProjectGrantWrite)
         .body::<RoleKeysRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}/grants/{grant_id}",
             "removeProjectGrant",
             "Remove a project grant",
-            remove_grant,
+            |c, (project_id, grant_id): &(String, String)| {
+                Box::pin(c.remove_project_grant(project_id, grant_id))
+            },
         )
         .permission(Permission::ProjectGrantWrite)
         .returns::<WriteDetails>(ok),
@@ -136,11 +142,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::ProjectMemberWrite)
         .body::<MemberRolesRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}/members/{user_id}",
             "removeProjectMember",
             "End a project membership",
-            remove_member,
+            |c, (project_id, user_id): &(String, String)| {
+                Box::pin(c.remove_project_member(project_id, user_id))
+            },
         )
         .permission(Permission::ProjectMemberWrite)
         .returns::<WriteDetails>(ok),
@@ -259,21 +268,6 @@ async fn change_role(
     )
 }
 
-async fn remove_role(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, key)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project_role(&project_id, &key)
-            .await?,
-    )
-}
-
 /// A grant of the project to another organization.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -345,21 +339,6 @@ async fn change_grant(
     )
 }
 
-async fn remove_grant(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, grant_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project_grant(&project_id, &grant_id)
-            .await?,
-    )
-}
-
 async fn add_member(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
@@ -388,21 +367,6 @@ async fn change_member(
             .for_caller(&caller)
             .if_sequence(seq)
             .change_project_member(&project_id, &user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn remove_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, user_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project_member(&project_id, &user_id)
             .await?,
     )
 }

@@ -44,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/user-grants/{grant_id}/deactivate",
             "deactivateUserGrant",
             "Deactivate a user grant",
-            |c, id| Box::pin(c.deactivate_user_grant(id)),
+            |c, id: &String| Box::pin(c.deactivate_user_grant(id)),
         )
         .permission(Permission::UserGrantWrite)
         .returns::<WriteDetails>(ok),
@@ -53,7 +53,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/user-grants/{grant_id}/reactivate",
             "reactivateUserGrant",
             "Reactivate a deactivated user grant",
-            |c, id| Box::pin(c.reactivate_user_grant(id)),
+            |c, id: &String| Box::pin(c.reactivate_user_grant(id)),
         )
         .permission(Permission::UserGrantWrite)
         .returns::<WriteDetails>(ok),
@@ -62,7 +62,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/user-grants/{grant_id}",
             "removeUserGrant",
             "Remove a user grant",
-            |c, id| Box::pin(c.remove_user_grant(id)),
+            |c, id: &String| Box::pin(c.remove_user_grant(id)),
         )
         .permission(Permission::UserGrantWrite)
         .returns::<WriteDetails>(ok),

@@ -51,11 +51,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserWrite)
         .body::<AddMachineKeyRequest>()
         .returns::<KeyCreated>(StatusCode::CREATED),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/keys/{key_id}",
             "removeMachineKey",
             "Remove a machine user's key",
-            remove_key,
+            |c, (user_id, key_id): &(String, String)| {
+                Box::pin(c.remove_machine_key(user_id, key_id))
+            },
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -72,7 +75,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/secret",
             "removeMachineSecret",
             "Remove a machine user's client secret",
-            |c, id| Box::pin(c.remove_machine_secret(id)),
+            |c, id: &String| Box::pin(c.remove_machine_secret(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -85,11 +88,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserWrite)
         .optional_body::<AddTokenRequest>()
         .returns::<TokenCreated>(StatusCode::CREATED),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/pats/{token_id}",
             "removePersonalAccessToken",
             "Revoke a personal access token",
-            remove_token,
+            |c, (user_id, token_id): &(String, String)| {
+                Box::pin(c.remove_personal_access_token(user_id, token_id))
+            },
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -244,21 +250,6 @@ async fn add_key(
     )
 }
 
-async fn remove_key(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, key_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_machine_key(&user_id, &key_id)
-            .await?,
-    )
-}
-
 async fn set_secret(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
@@ -328,20 +319,5 @@ async fn add_token(
             token: issued.token.into_inner(),
             expires_at: time::format_millis(issued.expires_at_unix_ms),
         },
-    )
-}
-
-async fn remove_token(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, token_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_personal_access_token(&user_id, &token_id)
-            .await?,
     )
 }

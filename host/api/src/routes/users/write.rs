@@ -48,7 +48,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/email/verify",
             "verifyEmail",
             "Mark a human user's email verified",
-            |c, id| Box::pin(c.verify_email(id)),
+            |c, id: &String| Box::pin(c.verify_email(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -58,7 +58,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "sendEmailVerificationCode",
             "Send a human user a new email verification code (by mail, with a link to the verification page); \
              a previous code stops working",
-            |c, id| Box::pin(c.send_email_verification_code(id)),
+            |c, id: &String| Box::pin(c.send_email_verification_code(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -68,7 +68,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "requestPasswordReset",
             "Mail a human user a password reset code and link (valid one hour, usable once); the code is never \
              shown to the caller",
-            |c, id| Box::pin(c.request_password_reset(id)),
+            |c, id: &String| Box::pin(c.request_password_reset(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -77,7 +77,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/otp",
             "removeUserOtp",
             "Remove a human user's second factor (TOTP authenticator app), e.g. after the device was lost",
-            |c, id| Box::pin(c.remove_otp(id)),
+            |c, id: &String| Box::pin(c.remove_otp(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -95,7 +95,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/phone",
             "removePhone",
             "Remove a human user's phone number",
-            |c, id| Box::pin(c.change_phone(id, None)),
+            |c, id: &String| Box::pin(c.change_phone(id, None)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -111,14 +111,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/lock", "lockUser", "Lock a user",
-            |c, id| Box::pin(c.lock_user(id)),
+            |c, id: &String| Box::pin(c.lock_user(id)),
         )
             .permission(Permission::UserWrite)
             .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user",
-            |c, id| Box::pin(c.unlock_user(id)),
+            |c, id: &String| Box::pin(c.unlock_user(id)),
         )
             .permission(Permission::UserWrite)
             .returns::<WriteDetails>(ok),
@@ -127,7 +127,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/deactivate",
             "deactivateUser",
             "Deactivate a user",
-            |c, id| Box::pin(c.deactivate_user(id)),
+            |c, id: &String| Box::pin(c.deactivate_user(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -136,7 +136,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/reactivate",
             "reactivateUser",
             "Reactivate a deactivated user",
-            |c, id| Box::pin(c.reactivate_user(id)),
+            |c, id: &String| Box::pin(c.reactivate_user(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -145,7 +145,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}",
             "removeUser",
             "Remove a user; the login name is free again",
-            |c, id| Box::pin(c.remove_user(id)),
+            |c, id: &String| Box::pin(c.remove_user(id)),
         )
         .permission(Permission::UserDelete)
         .returns::<WriteDetails>(ok),
@@ -158,11 +158,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(Permission::UserWrite)
         .body::<MetadataRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/metadata/{*key}",
             "removeUserMetadata",
             "Remove a metadata entry of a user",
-            remove_metadata,
+            |c, (user_id, key): &(String, String)| Box::pin(c.remove_user_metadata(user_id, key)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -405,21 +406,6 @@ async fn set_metadata(
             .for_caller(&caller)
             .if_sequence(seq)
             .set_user_metadata(&user_id, &key, &body.value)
-            .await?,
-    )
-}
-
-async fn remove_metadata(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, key)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_user_metadata(&user_id, &key)
             .await?,
     )
 }
