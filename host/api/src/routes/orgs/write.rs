@@ -7,10 +7,12 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::Caller;
-use warden_domain::{
-    authz::Permission,
-    policy::{Policy, PolicyKind},
+use warden_domain::org::{
+    AddOrg, AddOrgDomain, AddOrgMember, ChangeOrgMember, DeactivateOrg, ReactivateOrg, RemoveOrg,
+    RemoveOrgDomain, RemoveOrgMember, RenameOrg, ResetOrgPolicy, SetOrgPolicy, SetPrimaryOrgDomain,
+    VerifyOrgDomain,
 };
+use warden_domain::policy::{Policy, PolicyKind};
 
 use crate::routes::change;
 use crate::routes::policies::{
@@ -29,11 +31,11 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     let ok = StatusCode::OK;
     vec![
         Endpoint::post("/api/v1/orgs", "addOrg", "Create an organization", add)
-            .permission(Permission::OrgCreate)
+            .command::<AddOrg>()
             .body::<AddOrgRequest>()
             .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put("/api/v1/orgs/{org_id}", "renameOrg", "Rename an organization", rename)
-            .permission(Permission::OrgWrite)
+            .command::<RenameOrg>()
             .body::<NameRequest>()
             .returns::<WriteDetails>(ok),
         change::without_body(
@@ -43,7 +45,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Deactivate an organization",
             |c, id: &String| Box::pin(c.deactivate_org(id)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<DeactivateOrg>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -52,14 +54,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Reactivate a deactivated organization",
             |c, id: &String| Box::pin(c.reactivate_org(id)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<ReactivateOrg>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/orgs/{org_id}", "removeOrg", "Remove an organization",
             |c, id: &String| Box::pin(c.remove_org(id)),
         )
-            .permission(Permission::OrgDelete)
+            .command::<RemoveOrg>()
             .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/orgs/{org_id}/domains",
@@ -67,7 +69,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add an unverified domain to an organization",
             add_domain,
         )
-        .permission(Permission::OrgWrite)
+        .command::<AddOrgDomain>()
         .body::<OrgDomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         change::without_body(
@@ -78,7 +80,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              the instance)",
             |c, (org_id, domain): &(String, String)| Box::pin(c.verify_org_domain(org_id, domain)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<VerifyOrgDomain>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -87,7 +89,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a verified domain the organization's primary domain",
             |c, (org_id, domain): &(String, String)| Box::pin(c.set_primary_org_domain(org_id, domain)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<SetPrimaryOrgDomain>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -96,7 +98,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a domain of an organization",
             |c, (org_id, domain): &(String, String)| Box::pin(c.remove_org_domain(org_id, domain)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<RemoveOrgDomain>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/orgs/{org_id}/policies/password-complexity",
@@ -104,7 +106,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Override the password complexity policy for an organization",
             set_password_complexity,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<SetOrgPolicy>()
         .body::<PasswordComplexityPolicyRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -113,7 +115,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Override the lockout policy for an organization",
             set_lockout,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<SetOrgPolicy>()
         .body::<LockoutPolicyRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -122,7 +124,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Override the login policy for an organization",
             set_login,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<SetOrgPolicy>()
         .body::<LoginPolicyRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
@@ -131,7 +133,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Drop an organization's password complexity policy: the instance default applies again",
             reset_password_complexity,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
             "/api/v1/orgs/{org_id}/policies/lockout",
@@ -139,7 +141,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Drop an organization's lockout policy: the instance default applies again",
             reset_lockout,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
             "/api/v1/orgs/{org_id}/policies/login",
@@ -147,7 +149,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Drop an organization's login policy: the instance default applies again",
             reset_login,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/orgs/{org_id}/members",
@@ -155,7 +157,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a user a member of an organization",
             add_member,
         )
-        .permission(Permission::OrgMemberWrite)
+        .command::<AddOrgMember>()
         .body::<AddMemberRequest<OrgRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -164,7 +166,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace an organization member's roles",
             change_member,
         )
-        .permission(Permission::OrgMemberWrite)
+        .command::<ChangeOrgMember>()
         .body::<MemberRolesRequest<OrgRoleName>>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -174,7 +176,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "End an organization membership",
             |c, (org_id, user_id): &(String, String)| Box::pin(c.remove_org_member(org_id, user_id)),
         )
-        .permission(Permission::OrgMemberWrite)
+        .command::<RemoveOrgMember>()
         .returns::<WriteDetails>(ok),
     ]
 }

@@ -6,7 +6,12 @@ use axum::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_domain::{authz::Permission, project::ProjectRole};
+use warden_domain::project::ProjectRole;
+use warden_domain::project::{
+    AddProject, AddProjectGrant, AddProjectMember, AddProjectRole, ChangeProjectGrant,
+    ChangeProjectMember, ChangeProjectRole, DeactivateProject, ReactivateProject, RemoveProject,
+    RemoveProjectGrant, RemoveProjectMember, RemoveProjectRole, RenameProject,
+};
 
 use crate::routes::change;
 use crate::{
@@ -27,7 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Create a project in an organization",
             add,
         )
-        .permission(Permission::ProjectCreate)
+        .command::<AddProject>()
         .body::<AddProjectRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -36,7 +41,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Rename a project",
             rename,
         )
-        .permission(Permission::ProjectWrite)
+        .command::<RenameProject>()
         .body::<NameRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -46,7 +51,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Deactivate a project",
             |c, id: &String| Box::pin(c.deactivate_project(id)),
         )
-        .permission(Permission::ProjectWrite)
+        .command::<DeactivateProject>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -55,7 +60,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Reactivate a deactivated project",
             |c, id: &String| Box::pin(c.reactivate_project(id)),
         )
-        .permission(Permission::ProjectWrite)
+        .command::<ReactivateProject>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -64,7 +69,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a project",
             |c, id: &String| Box::pin(c.remove_project(id)),
         )
-        .permission(Permission::ProjectDelete)
+        .command::<RemoveProject>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/projects/{project_id}/roles",
@@ -72,7 +77,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add a role to a project",
             add_role,
         )
-        .permission(Permission::ProjectWrite)
+        .command::<AddProjectRole>()
         .body::<AddRoleRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -81,7 +86,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Change a project role's display name and group",
             change_role,
         )
-        .permission(Permission::ProjectWrite)
+        .command::<ChangeProjectRole>()
         .body::<ChangeRoleRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -93,7 +98,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 Box::pin(c.remove_project_role(project_id, key))
             },
         )
-        .permission(Permission::ProjectWrite)
+        .command::<RemoveProjectRole>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/projects/{project_id}/grants",
@@ -101,7 +106,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Grant a project to another organization with some of its roles",
             add_grant,
         )
-        .permission(Permission::ProjectGrantWrite)
+        .command::<AddProjectGrant>()
         .body::<AddProjectGrantRequest>()
         .returns::<ProjectGrantCreated>(StatusCode::CREATED),
         Endpoint::put(
@@ -110,7 +115,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace the roles of a project grant",
             change_grant,
         )
-        .permission(Permission::ProjectGrantWrite)
+        .command::<ChangeProjectGrant>()
         .body::<RoleKeysRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -122,7 +127,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 Box::pin(c.remove_project_grant(project_id, grant_id))
             },
         )
-        .permission(Permission::ProjectGrantWrite)
+        .command::<RemoveProjectGrant>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/projects/{project_id}/members",
@@ -130,7 +135,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a user a project member",
             add_member,
         )
-        .permission(Permission::ProjectMemberWrite)
+        .command::<AddProjectMember>()
         .body::<AddMemberRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -139,7 +144,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace a project member's roles",
             change_member,
         )
-        .permission(Permission::ProjectMemberWrite)
+        .command::<ChangeProjectMember>()
         .body::<MemberRolesRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -151,7 +156,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 Box::pin(c.remove_project_member(project_id, user_id))
             },
         )
-        .permission(Permission::ProjectMemberWrite)
+        .command::<RemoveProjectMember>()
         .returns::<WriteDetails>(ok),
     ]
 }

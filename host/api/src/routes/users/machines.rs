@@ -7,7 +7,11 @@ use axum::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewMachineKey, NewMachineUser};
-use warden_domain::{authz::Permission, user::KeyFormat};
+use warden_domain::user::KeyFormat;
+use warden_domain::user::{
+    AddMachine, AddMachineKey, AddPersonalAccessToken, ChangeMachine, RemoveMachineKey,
+    RemoveMachineSecret, RemovePersonalAccessToken, SetMachineSecret,
+};
 
 use crate::routes::change;
 use crate::{
@@ -30,7 +34,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Create a machine user (service account)",
             add_machine,
         )
-        .permission(Permission::UserWrite)
+        .command::<AddMachine>()
         .body::<AddMachineUserRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -39,7 +43,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Change a machine user's name and description",
             change_machine,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangeMachine>()
         .body::<ChangeMachineUserRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
@@ -48,7 +52,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add a public key for the JWT profile grant to a machine user",
             add_key,
         )
-        .permission(Permission::UserWrite)
+        .command::<AddMachineKey>()
         .body::<AddMachineKeyRequest>()
         .returns::<KeyCreated>(StatusCode::CREATED),
         change::without_body(
@@ -60,7 +64,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 Box::pin(c.remove_machine_key(user_id, key_id))
             },
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveMachineKey>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/secret",
@@ -68,7 +72,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Generate a new client secret for a machine user (returned this once)",
             set_secret,
         )
-        .permission(Permission::UserWrite)
+        .command::<SetMachineSecret>()
         .returns::<SecretCreated>(ok),
         change::without_body(
             Method::DELETE,
@@ -77,7 +81,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a machine user's client secret",
             |c, id: &String| Box::pin(c.remove_machine_secret(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveMachineSecret>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/users/{user_id}/pats",
@@ -85,7 +89,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Issue a personal access token to a machine user (returned this once)",
             add_token,
         )
-        .permission(Permission::UserWrite)
+        .command::<AddPersonalAccessToken>()
         .optional_body::<AddTokenRequest>()
         .returns::<TokenCreated>(StatusCode::CREATED),
         change::without_body(
@@ -97,7 +101,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 Box::pin(c.remove_personal_access_token(user_id, token_id))
             },
         )
-        .permission(Permission::UserWrite)
+        .command::<RemovePersonalAccessToken>()
         .returns::<WriteDetails>(ok),
     ]
 }

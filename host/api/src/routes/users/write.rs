@@ -7,6 +7,11 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::{NewHumanUser, SecretString};
+use warden_domain::user::{
+    AddHuman, ChangeEmail, ChangePhone, ChangeProfile, DeactivateUser, LockUser, ReactivateUser,
+    RemoveOtp, RemoveUser, RemoveUserMetadata, SetPassword, SetUserMetadata, UnlockUser,
+    VerifyEmail,
+};
 use warden_domain::{authz::Permission, user::Profile};
 
 use crate::routes::change;
@@ -22,7 +27,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     let ok = StatusCode::OK;
     vec![
         Endpoint::post("/api/v1/users/human", "addHumanUser", "Create a human user", add_human)
-            .permission(Permission::UserWrite)
+            .command::<AddHuman>()
             .body::<AddHumanUserRequest>()
             .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -31,7 +36,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace a human user's profile",
             change_profile,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangeProfile>()
         .body::<ProfileRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -40,7 +45,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Change a human user's email; the new address is unverified",
             change_email,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangeEmail>()
         .body::<EmailRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -50,7 +55,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Mark a human user's email verified",
             |c, id: &String| Box::pin(c.verify_email(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<VerifyEmail>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -79,7 +84,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a human user's second factor (TOTP authenticator app), e.g. after the device was lost",
             |c, id: &String| Box::pin(c.remove_otp(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveOtp>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/phone",
@@ -87,7 +92,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Set a human user's phone number",
             change_phone,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangePhone>()
         .body::<PhoneRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -97,7 +102,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a human user's phone number",
             |c, id: &String| Box::pin(c.change_phone(id, None)),
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangePhone>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/password",
@@ -105,7 +110,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Set a human user's password (checked against the password complexity policy, stored as Argon2id)",
             set_password,
         )
-        .permission(Permission::UserWrite)
+        .command::<SetPassword>()
         .body::<PasswordRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -113,14 +118,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/lock", "lockUser", "Lock a user",
             |c, id: &String| Box::pin(c.lock_user(id)),
         )
-            .permission(Permission::UserWrite)
+            .command::<LockUser>()
             .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user",
             |c, id: &String| Box::pin(c.unlock_user(id)),
         )
-            .permission(Permission::UserWrite)
+            .command::<UnlockUser>()
             .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -129,7 +134,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Deactivate a user",
             |c, id: &String| Box::pin(c.deactivate_user(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<DeactivateUser>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -138,7 +143,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Reactivate a deactivated user",
             |c, id: &String| Box::pin(c.reactivate_user(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<ReactivateUser>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -147,7 +152,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a user; the login name is free again",
             |c, id: &String| Box::pin(c.remove_user(id)),
         )
-        .permission(Permission::UserDelete)
+        .command::<RemoveUser>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/metadata/{*key}",
@@ -155,7 +160,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Set a metadata entry of a user",
             set_metadata,
         )
-        .permission(Permission::UserWrite)
+        .command::<SetUserMetadata>()
         .body::<MetadataRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -165,7 +170,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a metadata entry of a user",
             |c, (user_id, key): &(String, String)| Box::pin(c.remove_user_metadata(user_id, key)),
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveUserMetadata>()
         .returns::<WriteDetails>(ok),
     ]
 }
