@@ -13,7 +13,7 @@ use axum::{
 };
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
-use warden_domain::authz::Permission;
+use warden_domain::{authz::Permission, command::Command};
 
 use crate::{ApiState, error::ErrorBody};
 
@@ -143,6 +143,13 @@ impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
     pub fn permission(mut self, permission: Permission) -> Self {
         self.operation.permission = Some(permission);
         self
+    }
+
+    /// The permission the caller needs, as the command `C` the endpoint issues declares it (documented as
+    /// `x-permission`).
+    #[must_use]
+    pub fn command<C: Command>(self) -> Self {
+        self.permission(C::PERMISSION)
     }
 
     /// Served without authentication.

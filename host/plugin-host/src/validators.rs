@@ -219,3 +219,93 @@ fn payload(command_type: &str, payload: &Value) -> CommandPayload {
         _ => CommandPayload::Other(payload.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use warden_domain::{
+        command::Command,
+        org::AddOrg,
+        user::{AddHuman, ChangeEmail, ChangeProfile, Profile as UserProfile},
+    };
+
+    use super::*;
+
+    fn user_profile() -> UserProfile {
+        UserProfile {
+            given_name: "Ada".to_owned(),
+            family_name: "Lovelace".to_owned(),
+            display_name: String::new(),
+            preferred_language: "en".to_owned(),
+        }
+    }
+
+    fn typed_payload<C: Command>(command: &C) -> CommandPayload {
+        payload(
+            C::TYPE,
+            &serde_json::to_value(command).expect("commands serialize"),
+        )
+    }
+
+    #[test]
+    fn typed_payloads_are_read_back_as_their_commands() {
+        let add = AddHuman {
+            org_id: "org-1".to_owned(),
+            login_name: "ada".to_owned(),
+            profile: user_profile(),
+            email: "ada@example.com".to_owned(),
+            email_verified: false,
+            phone: Some("+41 44 123 45 67".to_owned()),
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+            password_change_required: false,
+        };
+        assert_eq!(
+            typed_payload(&add),
+            CommandPayload::AddHumanUser(Profile {
+                username: "ada".to_owned(),
+                given_name: Some("Ada".to_owned()),
+                family_name: Some("Lovelace".to_owned()),
+                display_name: None,
+                preferred_language: Some("en".to_owned()),
+                email: Some("ada@example.com".to_owned()),
+                phone: Some("+41 44 123 45 67".to_owned()),
+            })
+        );
+        assert_eq!(
+            typed_payload(&ChangeProfile {
+                profile: user_profile()
+            }),
+            CommandPayload::ChangeProfile(Profile {
+                given_name: Some("Ada".to_owned()),
+                family_name: Some("Lovelace".to_owned()),
+                preferred_language: Some("en".to_owned()),
+                ..Profile::default()
+            })
+        );
+        assert_eq!(
+            typed_payload(&ChangeEmail {
+                email: "ada@example.org".to_owned()
+            }),
+            CommandPayload::ChangeEmail("ada@example.org".to_owned())
+        );
+        assert_eq!(
+            typed_payload(&AddOrg {
+                name: "Analytical Engines".to_owned()
+            }),
+            CommandPayload::AddOrg("Analytical Engines".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_payload_of_another_shape_arrives_as_json() {
+        let odd = json!({ "title": "Analytical Engines" });
+        assert_eq!(
+            payload(AddOrg::TYPE, &odd),
+            CommandPayload::Other(odd.clone())
+        );
+        assert_eq!(
+            payload("user.lock", &json!({})),
+            CommandPayload::Other(json!({}))
+        );
+    }
+}

@@ -1,9 +1,10 @@
-//! The changes that take nothing but the id of the resource the path names (lock, deactivate, remove, …): one
-//! handler serves them all.
+//! The changes that take nothing but the ids the path names (lock a user, deactivate a project, remove a
+//! domain, …): one handler serves them all.
 
 use std::{future::Future, pin::Pin};
 
 use axum::{extract::State, http::Method};
+use serde::de::DeserializeOwned;
 use warden_command::{CallerCommands, CommandError, Details};
 
 use crate::{
@@ -13,22 +14,26 @@ use crate::{
     openapi::Endpoint,
 };
 
-/// What a change without a body runs: the caller's command on the resource `id`.
-pub(crate) type Command =
+/// What a change without a body runs: the caller's command on what the path's parameters `P` name (an id, or
+/// a pair such as an organization and one of its domains).
+pub(crate) type Command<P> =
     for<'a> fn(
         &'a CallerCommands<'a>,
-        &'a str,
+        &'a P,
     ) -> Pin<Box<dyn Future<Output = Result<Details, CommandError>> + Send + 'a>>;
 
-/// An endpoint that runs `command` on the resource whose id is the path's one parameter, honouring
-/// `If-Match`, and answers 200 with the details of the change.
-pub(crate) fn without_body(
+/// An endpoint that runs `command` on what the path's parameters name, honouring `If-Match`, and answers 200
+/// with the details of the change.
+pub(crate) fn without_body<P>(
     method: Method,
     path: &'static str,
     operation_id: &'static str,
     summary: &'static str,
-    command: Command,
-) -> Endpoint {
+    command: Command<P>,
+) -> Endpoint
+where
+    P: DeserializeOwned + Send + Sync + 'static,
+{
     Endpoint::new(
         method,
         path,
@@ -37,9 +42,9 @@ pub(crate) fn without_body(
         move |State(api): State<ApiState>,
               Authenticated(caller): Authenticated,
               IfMatch(seq): IfMatch,
-              Path(id): Path<String>| async move {
+              Path(ids): Path<P>| async move {
             let commands = api.commands.for_caller(&caller).if_sequence(seq);
-            let reply: Reply = changed(command(&commands, &id).await?);
+            let reply: Reply = changed(command(&commands, &ids).await?);
             reply
         },
     )

@@ -7,14 +7,15 @@ use axum::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewApiApp, NewOidcApp, SecretString};
-use warden_domain::{
-    application::{
-        AccessTokenType, ApiAuthMethod, ApiConfig, MAX_REDIRECT_URIS, OidcAppType, OidcAuthMethod,
-        OidcConfig, OidcGrantType, OidcResponseType,
-    },
-    authz::Permission,
-    signing_key::SigningAlgorithm,
+use warden_domain::application::{
+    AccessTokenType, ApiAuthMethod, ApiConfig, MAX_REDIRECT_URIS, OidcAppType, OidcAuthMethod,
+    OidcConfig, OidcGrantType, OidcResponseType,
 };
+use warden_domain::application::{
+    AddApiApp, AddOidcApp, ChangeApiConfig, ChangeOidcConfig, DeactivateApp, ReactivateApp,
+    RegenerateAppSecret, RemoveApp, RenameApp,
+};
+use warden_domain::signing_key::SigningAlgorithm;
 
 use crate::routes::change;
 use crate::{
@@ -34,7 +35,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add an OIDC application to a project (the client secret, if any, is returned this once)",
             add_oidc,
         )
-        .permission(Permission::AppWrite)
+        .command::<AddOidcApp>()
         .body::<AddOidcAppRequest>()
         .returns::<AppCreatedBody>(StatusCode::CREATED),
         Endpoint::post(
@@ -43,11 +44,11 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add an API application to a project (the client secret, if any, is returned this once)",
             add_api,
         )
-        .permission(Permission::AppWrite)
+        .command::<AddApiApp>()
         .body::<AddApiAppRequest>()
         .returns::<AppCreatedBody>(StatusCode::CREATED),
         Endpoint::put("/api/v1/apps/{app_id}", "renameApp", "Rename an application", rename)
-            .permission(Permission::AppWrite)
+            .command::<RenameApp>()
             .body::<NameRequest>()
             .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -56,7 +57,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace an OIDC application's configuration (a newly needed client secret is returned this once)",
             change_oidc,
         )
-        .permission(Permission::AppWrite)
+        .command::<ChangeOidcConfig>()
         .body::<OidcConfigRequest>()
         .returns::<MaybeSecret>(ok),
         Endpoint::put(
@@ -65,7 +66,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace an API application's configuration (a newly needed client secret is returned this once)",
             change_api,
         )
-        .permission(Permission::AppWrite)
+        .command::<ChangeApiConfig>()
         .body::<ApiConfigRequest>()
         .returns::<MaybeSecret>(ok),
         Endpoint::post(
@@ -74,34 +75,34 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace an application's client secret with a new one (returned this once)",
             regenerate_secret,
         )
-        .permission(Permission::AppWrite)
+        .command::<RegenerateAppSecret>()
         .returns::<SecretCreated>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/apps/{app_id}/deactivate",
             "deactivateApp",
             "Deactivate an application",
-            |c, id| Box::pin(c.deactivate_app(id)),
+            |c, id: &String| Box::pin(c.deactivate_app(id)),
         )
-        .permission(Permission::AppWrite)
+        .command::<DeactivateApp>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/apps/{app_id}/reactivate",
             "reactivateApp",
             "Reactivate a deactivated application",
-            |c, id| Box::pin(c.reactivate_app(id)),
+            |c, id: &String| Box::pin(c.reactivate_app(id)),
         )
-        .permission(Permission::AppWrite)
+        .command::<ReactivateApp>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/apps/{app_id}",
             "removeApp",
             "Remove an application; its client id is free again",
-            |c, id| Box::pin(c.remove_app(id)),
+            |c, id: &String| Box::pin(c.remove_app(id)),
         )
-        .permission(Permission::AppWrite)
+        .command::<RemoveApp>()
         .returns::<WriteDetails>(ok),
     ]
 }

@@ -1,7 +1,11 @@
 //! `/api/v1/instance`: domains, default policies and instance members.
 
 use axum::{extract::State, http::StatusCode};
-use warden_domain::{authz::Permission, policy::Policy};
+use warden_domain::instance::{
+    AddInstanceDomain, AddInstanceMember, ChangeInstanceMember, RemoveInstanceDomain,
+    RemoveInstanceMember, SetDefaultPolicy, SetPrimaryInstanceDomain,
+};
+use warden_domain::policy::Policy;
 
 use crate::routes::policies::{
     LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest,
@@ -22,7 +26,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace the instance's default password complexity policy",
             set_password_complexity,
         )
-        .permission(Permission::InstanceWrite)
+        .command::<SetDefaultPolicy>()
         .body::<PasswordComplexityPolicyRequest>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::put(
@@ -31,7 +35,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace the instance's default lockout policy",
             set_lockout,
         )
-        .permission(Permission::InstanceWrite)
+        .command::<SetDefaultPolicy>()
         .body::<LockoutPolicyRequest>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::put(
@@ -40,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace the instance's default login policy",
             set_login,
         )
-        .permission(Permission::InstanceWrite)
+        .command::<SetDefaultPolicy>()
         .body::<LoginPolicyRequest>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::post(
@@ -49,7 +53,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add a domain routing to the instance",
             add_domain,
         )
-        .permission(Permission::InstanceWrite)
+        .command::<AddInstanceDomain>()
         .body::<DomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::post(
@@ -58,7 +62,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a domain the instance's primary domain",
             set_primary_domain,
         )
-        .permission(Permission::InstanceWrite)
+        .command::<SetPrimaryInstanceDomain>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::delete(
             "/api/v1/instance/domains/{domain}",
@@ -66,7 +70,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Remove a domain of the instance",
             remove_domain,
         )
-        .permission(Permission::InstanceWrite)
+        .command::<RemoveInstanceDomain>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::post(
             "/api/v1/instance/members",
@@ -74,7 +78,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a user an instance member",
             add_member,
         )
-        .permission(Permission::InstanceMemberWrite)
+        .command::<AddInstanceMember>()
         .body::<AddMemberRequest<InstanceRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -83,7 +87,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace an instance member's roles",
             change_member,
         )
-        .permission(Permission::InstanceMemberWrite)
+        .command::<ChangeInstanceMember>()
         .body::<MemberRolesRequest<InstanceRoleName>>()
         .returns::<WriteDetails>(StatusCode::OK),
         Endpoint::delete(
@@ -92,7 +96,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "End an instance membership",
             remove_member,
         )
-        .permission(Permission::InstanceMemberWrite)
+        .command::<RemoveInstanceMember>()
         .returns::<WriteDetails>(StatusCode::OK),
     ]
 }

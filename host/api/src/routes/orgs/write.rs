@@ -7,10 +7,12 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::Caller;
-use warden_domain::{
-    authz::Permission,
-    policy::{Policy, PolicyKind},
+use warden_domain::org::{
+    AddOrg, AddOrgDomain, AddOrgMember, ChangeOrgMember, DeactivateOrg, ReactivateOrg, RemoveOrg,
+    RemoveOrgDomain, RemoveOrgMember, RenameOrg, ResetOrgPolicy, SetOrgPolicy, SetPrimaryOrgDomain,
+    VerifyOrgDomain,
 };
+use warden_domain::policy::{Policy, PolicyKind};
 
 use crate::routes::change;
 use crate::routes::policies::{
@@ -29,11 +31,11 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     let ok = StatusCode::OK;
     vec![
         Endpoint::post("/api/v1/orgs", "addOrg", "Create an organization", add)
-            .permission(Permission::OrgCreate)
+            .command::<AddOrg>()
             .body::<AddOrgRequest>()
             .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put("/api/v1/orgs/{org_id}", "renameOrg", "Rename an organization", rename)
-            .permission(Permission::OrgWrite)
+            .command::<RenameOrg>()
             .body::<NameRequest>()
             .returns::<WriteDetails>(ok),
         change::without_body(
@@ -41,25 +43,25 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/orgs/{org_id}/deactivate",
             "deactivateOrg",
             "Deactivate an organization",
-            |c, id| Box::pin(c.deactivate_org(id)),
+            |c, id: &String| Box::pin(c.deactivate_org(id)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<DeactivateOrg>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/orgs/{org_id}/reactivate",
             "reactivateOrg",
             "Reactivate a deactivated organization",
-            |c, id| Box::pin(c.reactivate_org(id)),
+            |c, id: &String| Box::pin(c.reactivate_org(id)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<ReactivateOrg>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/orgs/{org_id}", "removeOrg", "Remove an organization",
-            |c, id| Box::pin(c.remove_org(id)),
+            |c, id: &String| Box::pin(c.remove_org(id)),
         )
-            .permission(Permission::OrgDelete)
+            .command::<RemoveOrg>()
             .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/orgs/{org_id}/domains",
@@ -67,33 +69,36 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add an unverified domain to an organization",
             add_domain,
         )
-        .permission(Permission::OrgWrite)
+        .command::<AddOrgDomain>()
         .body::<OrgDomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/domains/{domain}/verify",
             "verifyOrgDomain",
             "Mark an organization's domain verified (an instance administrator's statement: needs org.write on \
              the instance)",
-            verify_domain,
+            |c, (org_id, domain): &(String, String)| Box::pin(c.verify_org_domain(org_id, domain)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<VerifyOrgDomain>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/domains/{domain}/primary",
             "setPrimaryOrgDomain",
             "Make a verified domain the organization's primary domain",
-            set_primary_domain,
+            |c, (org_id, domain): &(String, String)| Box::pin(c.set_primary_org_domain(org_id, domain)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<SetPrimaryOrgDomain>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/domains/{domain}",
             "removeOrgDomain",
             "Remove a domain of an organization",
-            remove_domain,
+            |c, (org_id, domain): &(String, String)| Box::pin(c.remove_org_domain(org_id, domain)),
         )
-        .permission(Permission::OrgWrite)
+        .command::<RemoveOrgDomain>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/orgs/{org_id}/policies/password-complexity",
@@ -101,7 +106,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Override the password complexity policy for an organization",
             set_password_complexity,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<SetOrgPolicy>()
         .body::<PasswordComplexityPolicyRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -110,7 +115,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Override the lockout policy for an organization",
             set_lockout,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<SetOrgPolicy>()
         .body::<LockoutPolicyRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -119,7 +124,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Override the login policy for an organization",
             set_login,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<SetOrgPolicy>()
         .body::<LoginPolicyRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
@@ -128,7 +133,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Drop an organization's password complexity policy: the instance default applies again",
             reset_password_complexity,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
             "/api/v1/orgs/{org_id}/policies/lockout",
@@ -136,7 +141,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Drop an organization's lockout policy: the instance default applies again",
             reset_lockout,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
         Endpoint::delete(
             "/api/v1/orgs/{org_id}/policies/login",
@@ -144,7 +149,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Drop an organization's login policy: the instance default applies again",
             reset_login,
         )
-        .permission(Permission::PolicyWrite)
+        .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/orgs/{org_id}/members",
@@ -152,7 +157,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a user a member of an organization",
             add_member,
         )
-        .permission(Permission::OrgMemberWrite)
+        .command::<AddOrgMember>()
         .body::<AddMemberRequest<OrgRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -161,16 +166,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace an organization member's roles",
             change_member,
         )
-        .permission(Permission::OrgMemberWrite)
+        .command::<ChangeOrgMember>()
         .body::<MemberRolesRequest<OrgRoleName>>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/members/{user_id}",
             "removeOrgMember",
             "End an organization membership",
-            remove_member,
+            |c, (org_id, user_id): &(String, String)| Box::pin(c.remove_org_member(org_id, user_id)),
         )
-        .permission(Permission::OrgMemberWrite)
+        .command::<RemoveOrgMember>()
         .returns::<WriteDetails>(ok),
     ]
 }
@@ -220,51 +226,6 @@ async fn add_domain(
             .for_caller(&caller)
             .if_sequence(seq)
             .add_org_domain(&org_id, &body.domain)
-            .await?,
-    )
-}
-
-async fn verify_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, domain)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .verify_org_domain(&org_id, &domain)
-            .await?,
-    )
-}
-
-async fn set_primary_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, domain)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .set_primary_org_domain(&org_id, &domain)
-            .await?,
-    )
-}
-
-async fn remove_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, domain)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_org_domain(&org_id, &domain)
             .await?,
     )
 }
@@ -386,21 +347,6 @@ async fn change_member(
             .for_caller(&caller)
             .if_sequence(seq)
             .change_org_member(&org_id, &user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn remove_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, user_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_org_member(&org_id, &user_id)
             .await?,
     )
 }

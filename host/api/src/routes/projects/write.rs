@@ -6,7 +6,12 @@ use axum::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_domain::{authz::Permission, project::ProjectRole};
+use warden_domain::project::ProjectRole;
+use warden_domain::project::{
+    AddProject, AddProjectGrant, AddProjectMember, AddProjectRole, ChangeProjectGrant,
+    ChangeProjectMember, ChangeProjectRole, DeactivateProject, ReactivateProject, RemoveProject,
+    RemoveProjectGrant, RemoveProjectMember, RemoveProjectRole, RenameProject,
+};
 
 use crate::routes::change;
 use crate::{
@@ -27,7 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Create a project in an organization",
             add,
         )
-        .permission(Permission::ProjectCreate)
+        .command::<AddProject>()
         .body::<AddProjectRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -36,7 +41,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Rename a project",
             rename,
         )
-        .permission(Permission::ProjectWrite)
+        .command::<RenameProject>()
         .body::<NameRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -44,27 +49,27 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/projects/{project_id}/deactivate",
             "deactivateProject",
             "Deactivate a project",
-            |c, id| Box::pin(c.deactivate_project(id)),
+            |c, id: &String| Box::pin(c.deactivate_project(id)),
         )
-        .permission(Permission::ProjectWrite)
+        .command::<DeactivateProject>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/projects/{project_id}/reactivate",
             "reactivateProject",
             "Reactivate a deactivated project",
-            |c, id| Box::pin(c.reactivate_project(id)),
+            |c, id: &String| Box::pin(c.reactivate_project(id)),
         )
-        .permission(Permission::ProjectWrite)
+        .command::<ReactivateProject>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/projects/{project_id}",
             "removeProject",
             "Remove a project",
-            |c, id| Box::pin(c.remove_project(id)),
+            |c, id: &String| Box::pin(c.remove_project(id)),
         )
-        .permission(Permission::ProjectDelete)
+        .command::<RemoveProject>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/projects/{project_id}/roles",
@@ -72,7 +77,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add a role to a project",
             add_role,
         )
-        .permission(Permission::ProjectWrite)
+        .command::<AddProjectRole>()
         .body::<AddRoleRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -81,16 +86,19 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Change a project role's display name and group",
             change_role,
         )
-        .permission(Permission::ProjectWrite)
+        .command::<ChangeProjectRole>()
         .body::<ChangeRoleRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}/roles/{key}",
             "removeProjectRole",
             "Remove a project role (also from the project's grants)",
-            remove_role,
+            |c, (project_id, key): &(String, String)| {
+                Box::pin(c.remove_project_role(project_id, key))
+            },
         )
-        .permission(Permission::ProjectWrite)
+        .command::<RemoveProjectRole>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/projects/{project_id}/grants",
@@ -98,7 +106,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Grant a project to another organization with some of its roles",
             add_grant,
         )
-        .permission(Permission::ProjectGrantWrite)
+        .command::<AddProjectGrant>()
         .body::<AddProjectGrantRequest>()
         .returns::<ProjectGrantCreated>(StatusCode::CREATED),
         Endpoint::put(
@@ -107,16 +115,19 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace the roles of a project grant",
             change_grant,
         )
-        .permission(Permission::ProjectGrantWrite)
+        .command::<ChangeProjectGrant>()
         .body::<RoleKeysRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}/grants/{grant_id}",
             "removeProjectGrant",
             "Remove a project grant",
-            remove_grant,
+            |c, (project_id, grant_id): &(String, String)| {
+                Box::pin(c.remove_project_grant(project_id, grant_id))
+            },
         )
-        .permission(Permission::ProjectGrantWrite)
+        .command::<RemoveProjectGrant>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/projects/{project_id}/members",
@@ -124,7 +135,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Make a user a project member",
             add_member,
         )
-        .permission(Permission::ProjectMemberWrite)
+        .command::<AddProjectMember>()
         .body::<AddMemberRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -133,16 +144,19 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace a project member's roles",
             change_member,
         )
-        .permission(Permission::ProjectMemberWrite)
+        .command::<ChangeProjectMember>()
         .body::<MemberRolesRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/projects/{project_id}/members/{user_id}",
             "removeProjectMember",
             "End a project membership",
-            remove_member,
+            |c, (project_id, user_id): &(String, String)| {
+                Box::pin(c.remove_project_member(project_id, user_id))
+            },
         )
-        .permission(Permission::ProjectMemberWrite)
+        .command::<RemoveProjectMember>()
         .returns::<WriteDetails>(ok),
     ]
 }
@@ -259,21 +273,6 @@ async fn change_role(
     )
 }
 
-async fn remove_role(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, key)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project_role(&project_id, &key)
-            .await?,
-    )
-}
-
 /// A grant of the project to another organization.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -345,21 +344,6 @@ async fn change_grant(
     )
 }
 
-async fn remove_grant(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, grant_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project_grant(&project_id, &grant_id)
-            .await?,
-    )
-}
-
 async fn add_member(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
@@ -388,21 +372,6 @@ async fn change_member(
             .for_caller(&caller)
             .if_sequence(seq)
             .change_project_member(&project_id, &user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn remove_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, user_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_project_member(&project_id, &user_id)
             .await?,
     )
 }

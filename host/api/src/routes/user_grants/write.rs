@@ -7,7 +7,10 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::NewUserGrant;
-use warden_domain::authz::Permission;
+
+use warden_domain::user_grant::{
+    AddUserGrant, ChangeUserGrant, DeactivateUserGrant, ReactivateUserGrant, RemoveUserGrant,
+};
 
 use crate::routes::change;
 use crate::{
@@ -27,7 +30,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Grant a user roles in a project (directly, or through a project grant)",
             add,
         )
-        .permission(Permission::UserGrantWrite)
+        .command::<AddUserGrant>()
         .body::<AddUserGrantRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -36,7 +39,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace the roles of a user grant",
             change,
         )
-        .permission(Permission::UserGrantWrite)
+        .command::<ChangeUserGrant>()
         .body::<UserGrantRolesRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -44,27 +47,27 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/user-grants/{grant_id}/deactivate",
             "deactivateUserGrant",
             "Deactivate a user grant",
-            |c, id| Box::pin(c.deactivate_user_grant(id)),
+            |c, id: &String| Box::pin(c.deactivate_user_grant(id)),
         )
-        .permission(Permission::UserGrantWrite)
+        .command::<DeactivateUserGrant>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/user-grants/{grant_id}/reactivate",
             "reactivateUserGrant",
             "Reactivate a deactivated user grant",
-            |c, id| Box::pin(c.reactivate_user_grant(id)),
+            |c, id: &String| Box::pin(c.reactivate_user_grant(id)),
         )
-        .permission(Permission::UserGrantWrite)
+        .command::<ReactivateUserGrant>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/user-grants/{grant_id}",
             "removeUserGrant",
             "Remove a user grant",
-            |c, id| Box::pin(c.remove_user_grant(id)),
+            |c, id: &String| Box::pin(c.remove_user_grant(id)),
         )
-        .permission(Permission::UserGrantWrite)
+        .command::<RemoveUserGrant>()
         .returns::<WriteDetails>(ok),
     ]
 }

@@ -7,7 +7,11 @@ use axum::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewMachineKey, NewMachineUser};
-use warden_domain::{authz::Permission, user::KeyFormat};
+use warden_domain::user::KeyFormat;
+use warden_domain::user::{
+    AddMachine, AddMachineKey, AddPersonalAccessToken, ChangeMachine, RemoveMachineKey,
+    RemoveMachineSecret, RemovePersonalAccessToken, SetMachineSecret,
+};
 
 use crate::routes::change;
 use crate::{
@@ -30,7 +34,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Create a machine user (service account)",
             add_machine,
         )
-        .permission(Permission::UserWrite)
+        .command::<AddMachine>()
         .body::<AddMachineUserRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -39,7 +43,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Change a machine user's name and description",
             change_machine,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangeMachine>()
         .body::<ChangeMachineUserRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
@@ -48,16 +52,19 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Add a public key for the JWT profile grant to a machine user",
             add_key,
         )
-        .permission(Permission::UserWrite)
+        .command::<AddMachineKey>()
         .body::<AddMachineKeyRequest>()
         .returns::<KeyCreated>(StatusCode::CREATED),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/keys/{key_id}",
             "removeMachineKey",
             "Remove a machine user's key",
-            remove_key,
+            |c, (user_id, key_id): &(String, String)| {
+                Box::pin(c.remove_machine_key(user_id, key_id))
+            },
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveMachineKey>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/secret",
@@ -65,16 +72,16 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Generate a new client secret for a machine user (returned this once)",
             set_secret,
         )
-        .permission(Permission::UserWrite)
+        .command::<SetMachineSecret>()
         .returns::<SecretCreated>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/users/{user_id}/secret",
             "removeMachineSecret",
             "Remove a machine user's client secret",
-            |c, id| Box::pin(c.remove_machine_secret(id)),
+            |c, id: &String| Box::pin(c.remove_machine_secret(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveMachineSecret>()
         .returns::<WriteDetails>(ok),
         Endpoint::post(
             "/api/v1/users/{user_id}/pats",
@@ -82,16 +89,19 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Issue a personal access token to a machine user (returned this once)",
             add_token,
         )
-        .permission(Permission::UserWrite)
+        .command::<AddPersonalAccessToken>()
         .optional_body::<AddTokenRequest>()
         .returns::<TokenCreated>(StatusCode::CREATED),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/pats/{token_id}",
             "removePersonalAccessToken",
             "Revoke a personal access token",
-            remove_token,
+            |c, (user_id, token_id): &(String, String)| {
+                Box::pin(c.remove_personal_access_token(user_id, token_id))
+            },
         )
-        .permission(Permission::UserWrite)
+        .command::<RemovePersonalAccessToken>()
         .returns::<WriteDetails>(ok),
     ]
 }
@@ -244,21 +254,6 @@ async fn add_key(
     )
 }
 
-async fn remove_key(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, key_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_machine_key(&user_id, &key_id)
-            .await?,
-    )
-}
-
 async fn set_secret(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
@@ -328,20 +323,5 @@ async fn add_token(
             token: issued.token.into_inner(),
             expires_at: time::format_millis(issued.expires_at_unix_ms),
         },
-    )
-}
-
-async fn remove_token(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, token_id)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_personal_access_token(&user_id, &token_id)
-            .await?,
     )
 }

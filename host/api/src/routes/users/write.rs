@@ -7,6 +7,11 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::{NewHumanUser, SecretString};
+use warden_domain::user::{
+    AddHuman, ChangeEmail, ChangePhone, ChangeProfile, DeactivateUser, LockUser, ReactivateUser,
+    RemoveOtp, RemoveUser, RemoveUserMetadata, SetPassword, SetUserMetadata, UnlockUser,
+    VerifyEmail,
+};
 use warden_domain::{authz::Permission, user::Profile};
 
 use crate::routes::change;
@@ -22,7 +27,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     let ok = StatusCode::OK;
     vec![
         Endpoint::post("/api/v1/users/human", "addHumanUser", "Create a human user", add_human)
-            .permission(Permission::UserWrite)
+            .command::<AddHuman>()
             .body::<AddHumanUserRequest>()
             .returns::<WriteDetails>(StatusCode::CREATED),
         Endpoint::put(
@@ -31,7 +36,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Replace a human user's profile",
             change_profile,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangeProfile>()
         .body::<ProfileRequest>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
@@ -40,7 +45,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Change a human user's email; the new address is unverified",
             change_email,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangeEmail>()
         .body::<EmailRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -48,9 +53,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/email/verify",
             "verifyEmail",
             "Mark a human user's email verified",
-            |c, id| Box::pin(c.verify_email(id)),
+            |c, id: &String| Box::pin(c.verify_email(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<VerifyEmail>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -58,7 +63,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "sendEmailVerificationCode",
             "Send a human user a new email verification code (by mail, with a link to the verification page); \
              a previous code stops working",
-            |c, id| Box::pin(c.send_email_verification_code(id)),
+            |c, id: &String| Box::pin(c.send_email_verification_code(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -68,7 +73,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "requestPasswordReset",
             "Mail a human user a password reset code and link (valid one hour, usable once); the code is never \
              shown to the caller",
-            |c, id| Box::pin(c.request_password_reset(id)),
+            |c, id: &String| Box::pin(c.request_password_reset(id)),
         )
         .permission(Permission::UserWrite)
         .returns::<WriteDetails>(ok),
@@ -77,9 +82,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/otp",
             "removeUserOtp",
             "Remove a human user's second factor (TOTP authenticator app), e.g. after the device was lost",
-            |c, id| Box::pin(c.remove_otp(id)),
+            |c, id: &String| Box::pin(c.remove_otp(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveOtp>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/phone",
@@ -87,7 +92,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Set a human user's phone number",
             change_phone,
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangePhone>()
         .body::<PhoneRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
@@ -95,9 +100,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/phone",
             "removePhone",
             "Remove a human user's phone number",
-            |c, id| Box::pin(c.change_phone(id, None)),
+            |c, id: &String| Box::pin(c.change_phone(id, None)),
         )
-        .permission(Permission::UserWrite)
+        .command::<ChangePhone>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/password",
@@ -105,49 +110,49 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Set a human user's password (checked against the password complexity policy, stored as Argon2id)",
             set_password,
         )
-        .permission(Permission::UserWrite)
+        .command::<SetPassword>()
         .body::<PasswordRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/lock", "lockUser", "Lock a user",
-            |c, id| Box::pin(c.lock_user(id)),
+            |c, id: &String| Box::pin(c.lock_user(id)),
         )
-            .permission(Permission::UserWrite)
+            .command::<LockUser>()
             .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user",
-            |c, id| Box::pin(c.unlock_user(id)),
+            |c, id: &String| Box::pin(c.unlock_user(id)),
         )
-            .permission(Permission::UserWrite)
+            .command::<UnlockUser>()
             .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/deactivate",
             "deactivateUser",
             "Deactivate a user",
-            |c, id| Box::pin(c.deactivate_user(id)),
+            |c, id: &String| Box::pin(c.deactivate_user(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<DeactivateUser>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
             "/api/v1/users/{user_id}/reactivate",
             "reactivateUser",
             "Reactivate a deactivated user",
-            |c, id| Box::pin(c.reactivate_user(id)),
+            |c, id: &String| Box::pin(c.reactivate_user(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<ReactivateUser>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
             "/api/v1/users/{user_id}",
             "removeUser",
             "Remove a user; the login name is free again",
-            |c, id| Box::pin(c.remove_user(id)),
+            |c, id: &String| Box::pin(c.remove_user(id)),
         )
-        .permission(Permission::UserDelete)
+        .command::<RemoveUser>()
         .returns::<WriteDetails>(ok),
         Endpoint::put(
             "/api/v1/users/{user_id}/metadata/{*key}",
@@ -155,16 +160,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Set a metadata entry of a user",
             set_metadata,
         )
-        .permission(Permission::UserWrite)
+        .command::<SetUserMetadata>()
         .body::<MetadataRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/users/{user_id}/metadata/{*key}",
             "removeUserMetadata",
             "Remove a metadata entry of a user",
-            remove_metadata,
+            |c, (user_id, key): &(String, String)| Box::pin(c.remove_user_metadata(user_id, key)),
         )
-        .permission(Permission::UserWrite)
+        .command::<RemoveUserMetadata>()
         .returns::<WriteDetails>(ok),
     ]
 }
@@ -405,21 +411,6 @@ async fn set_metadata(
             .for_caller(&caller)
             .if_sequence(seq)
             .set_user_metadata(&user_id, &key, &body.value)
-            .await?,
-    )
-}
-
-async fn remove_metadata(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, key)): Path<(String, String)>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_user_metadata(&user_id, &key)
             .await?,
     )
 }
