@@ -55,7 +55,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 use warden_eventstore::{Cursor, Event, Store};
 use warden_spooler::{
-    BoxFuture, Db, Projection, ProjectionError, Spoolers, SqlValue, ViewTx, params,
+    BoxFuture, Db, Projection, ProjectionError, Rows, Spoolers, SqlValue, ViewTx, params,
 };
 use warden_wasm_runtime::{
     Binding, CallError, LoadedPlugin, PluginRuntime, ViewFuture, ViewStore, ViewStoreError, World,
@@ -389,6 +389,142 @@ impl PluginProjection {
     }
 }
 
+/// The writes of consecutive events of a batch, merged per row: the last write of a row wins.
+#[derive(Debug, Default)]
+struct MergedWrites {
+    /// The first event merged.
+    start: usize,
+    /// Per row (table, key): the value written (`None`: deleted) and when its event was stored.
+    rows: HashMap<(String, String), (Option<String>, i64)>,
+    /// The rows in the order they were first written.
+    order: Vec<(String, String)>,
+    /// Upserts merged, and the bytes they wrote: at no point within the batch can the views hold more than
+    /// this beyond what they held before it.
+    upserts: u64,
+    upserted_bytes: u64,
+}
+
+impl MergedWrites {
+    fn add(&mut self, index: usize, at: i64, writes: Vec<Write>) {
+        if self.order.is_empty() {
+            self.start = index;
+        }
+        for write in writes {
+            let (row, value) = match write {
+                Write::Upsert { table, key, value } => {
+                    self.upserts += 1;
+                    self.upserted_bytes += u64::try_from(value.len()).unwrap_or(u64::MAX);
+                    ((table, key), Some(value))
+                }
+                Write::Delete { table, key } => ((table, key), None),
+            };
+            if !self.rows.contains_key(&row) {
+                self.order.push(row.clone());
+            }
+            self.rows.insert(row, (value, at));
+        }
+    }
+}
+
+impl PluginProjection {
+    /// Writes what `merged` holds (and empties it): one statement for the upserted rows, one for the deleted
+    /// ones.
+    ///
+    /// The quota holds after every event: the totals before the writes plus every upsert merged (as if each
+    /// added a row) must stay within it, so that no event in between could have exceeded it. Otherwise the
+    /// merged events fail together, and the spooler applies them one by one, checking after each.
+    async fn write_merged(
+        &self,
+        tx: &mut ViewTx,
+        merged: &mut MergedWrites,
+    ) -> Result<(), (usize, ProjectionError)> {
+        let MergedWrites {
+            start,
+            mut rows,
+            order,
+            upserts: upserted,
+            upserted_bytes,
+        } = std::mem::take(merged);
+        if upserted > 0 {
+            let (total_rows, total_bytes) =
+                self.totals(tx).await.map_err(|error| (start, error))?;
+            let quota = self.settings().quota;
+            if total_rows.saturating_add(upserted) > quota.total_rows
+                || total_bytes.saturating_add(upserted_bytes) > quota.total_bytes
+            {
+                return Err((
+                    start,
+                    ProjectionError::event(format!(
+                        "projection plugin `{}` may exceed its quota within the batch; applied event by event",
+                        self.plugin_id
+                    )),
+                ));
+            }
+        }
+        let mut upserts = Rows::default();
+        let mut deletes = Rows::default();
+        for row in order {
+            let Some((value, at)) = rows.remove(&row) else {
+                continue;
+            };
+            let (table, key) = row;
+            match value {
+                Some(value) => {
+                    let size = i64::try_from(value.len()).unwrap_or(i64::MAX);
+                    let value: Value = serde_json::from_str(&value).map_err(|e| {
+                        (
+                            start,
+                            ProjectionError::event(format!(
+                                "projection plugin `{}` wrote a row {table}/{key} that is not JSON: {e}",
+                                self.plugin_id
+                            )),
+                        )
+                    })?;
+                    upserts.push([
+                        ("projection", SqlValue::from(self.name.as_str())),
+                        ("instance_id", self.instance_id.as_str().into()),
+                        ("plugin_id", self.plugin_id.as_str().into()),
+                        ("table_name", table.into()),
+                        ("row_key", key.into()),
+                        ("value", SqlValue::Json(Some(value))),
+                        ("updated_at", at.into()),
+                        ("size", size.into()),
+                    ]);
+                }
+                None => deletes.push([
+                    ("projection", SqlValue::from(self.name.as_str())),
+                    ("table_name", table.into()),
+                    ("row_key", key.into()),
+                ]),
+            }
+        }
+        let failed = |error: sqlx::Error| (start, ProjectionError::Database(error));
+        if !deletes.is_empty() {
+            let (source, params) = deletes.table(tx.backend()).map_err(failed)?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM plugin_view_rows WHERE (projection, table_name, row_key) IN \
+                     (SELECT v.projection, v.table_name, v.row_key FROM {source})"
+                ),
+                &params,
+            )
+            .await
+            .map_err(failed)?;
+        }
+        if !upserts.is_empty() {
+            tx.insert_rows(
+                "plugin_view_rows",
+                &upserts,
+                "ON CONFLICT (projection, table_name, row_key) DO UPDATE SET \
+                 value = excluded.value, updated_at = excluded.updated_at, size = excluded.size",
+            )
+            .await
+            .map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
 /// The `org_id` member of a payload, when it is a non-empty string.
 fn payload_org(payload: &Value) -> Option<String> {
     payload
@@ -514,6 +650,44 @@ impl Projection for PluginProjection {
             }
             Ok(())
         })
+    }
+
+    /// The prepared writes of the batch's events merged per row (the last write of a row wins) and written
+    /// with one `INSERT` of the upserted rows and one `DELETE` of the deleted ones, the totals checked once.
+    /// An event that was not prepared, or whose call failed, is applied on its own after what was merged
+    /// before it. A failed write is reported at the first event merged (the spooler then applies the batch
+    /// event by event, which finds the event that causes it).
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut ViewTx,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
+        Box::pin(async move {
+            let mut merged = MergedWrites::default();
+            for (index, event) in events.iter().enumerate() {
+                if !self.reads(event) {
+                    continue;
+                }
+                let prepared = match lock(&self.prepared).get(&event_key(event)) {
+                    Some(Ok(writes)) => Some(writes.clone()),
+                    _ => None,
+                };
+                match prepared {
+                    Some(writes) => merged.add(index, event.created_at, writes),
+                    None => {
+                        self.write_merged(tx, &mut merged).await?;
+                        self.apply(tx, event)
+                            .await
+                            .map_err(|error| (index, error))?;
+                    }
+                }
+            }
+            self.write_merged(tx, &mut merged).await
+        })
+    }
+
+    fn merges_events(&self) -> bool {
+        true
     }
 }
 
@@ -667,8 +841,8 @@ impl PluginProjection {
         ))
     }
 
-    /// Fails the event when the views now hold more rows or bytes than the binding's quota.
-    async fn check_totals(&self, tx: &mut ViewTx) -> Result<(), ProjectionError> {
+    /// The rows and bytes the views hold, as `tx` sees them.
+    async fn totals(&self, tx: &mut ViewTx) -> Result<(u64, u64), ProjectionError> {
         let Some(row) = tx
             .fetch_optional(
                 // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back to read it as an integer.
@@ -678,10 +852,16 @@ impl PluginProjection {
             )
             .await?
         else {
-            return Ok(());
+            return Ok((0, 0));
         };
         let rows = u64::try_from(row.get::<i64>("n")?).unwrap_or(0);
         let bytes = u64::try_from(row.get::<i64>("bytes")?).unwrap_or(0);
+        Ok((rows, bytes))
+    }
+
+    /// Fails the event when the views now hold more rows or bytes than the binding's quota.
+    async fn check_totals(&self, tx: &mut ViewTx) -> Result<(), ProjectionError> {
+        let (rows, bytes) = self.totals(tx).await?;
         let quota = self.settings().quota;
         if rows > quota.total_rows || bytes > quota.total_bytes {
             return Err(ProjectionError::event(format!(

@@ -32,6 +32,12 @@ pub enum SqlValue {
     Text(Option<String>),
     /// A JSON document (`JSONB` on PostgreSQL, `TEXT` on SQLite).
     Json(Option<Value>),
+    /// An array of booleans (`BOOLEAN[]`; PostgreSQL only, see [`Rows`]).
+    Bools(Vec<Option<bool>>),
+    /// An array of 64-bit integers (`BIGINT[]`; PostgreSQL only, see [`Rows`]).
+    Ints(Vec<Option<i64>>),
+    /// An array of texts (`TEXT[]`; PostgreSQL only, see [`Rows`]).
+    Texts(Vec<Option<String>>),
 }
 
 impl SqlValue {
@@ -120,6 +126,10 @@ fn bind_sqlite<'q>(
             SqlValue::Int(v) => query.bind(*v),
             SqlValue::Text(v) => query.bind(v.as_deref()),
             SqlValue::Json(v) => query.bind(v.as_ref().map(Json)),
+            // SQLite has no arrays: a JSON array, for `json_each`.
+            SqlValue::Bools(v) => query.bind(Json(v)),
+            SqlValue::Ints(v) => query.bind(Json(v)),
+            SqlValue::Texts(v) => query.bind(Json(v)),
         };
     }
     query
@@ -135,9 +145,206 @@ fn bind_pg<'q>(
             SqlValue::Int(v) => query.bind(*v),
             SqlValue::Text(v) => query.bind(v.as_deref()),
             SqlValue::Json(v) => query.bind(v.as_ref().map(Json)),
+            SqlValue::Bools(v) => query.bind(v),
+            SqlValue::Ints(v) => query.bind(v),
+            SqlValue::Texts(v) => query.bind(v),
         };
     }
     query
+}
+
+/// Rows of named values, written by one statement that reads them as the table `v`: a batch of view changes
+/// in one round trip instead of one statement per row.
+///
+/// Every row names its columns next to their values; the first row sets the columns and their types (a typed
+/// null included), and every other row must name the same columns in the same order. The statement's text
+/// does not depend on the number of rows, so it is prepared once per connection:
+///
+/// - PostgreSQL: `UNNEST($1::TEXT[], $2::BIGINT[], …) AS v(col, …)`, one array parameter per column;
+/// - SQLite: `(SELECT j.value ->> 0 AS col, … FROM json_each($1) AS j) AS v`, the rows as one JSON array.
+///
+/// ```
+/// use warden_spooler::{Backend, Rows, SqlValue};
+///
+/// let mut rows = Rows::default();
+/// rows.push([("id", SqlValue::from("u1")), ("events", SqlValue::from(3_i64))]);
+/// rows.push([("id", SqlValue::from("u2")), ("events", SqlValue::from(1_i64))]);
+/// let (table, params) = rows.table(Backend::Postgres).unwrap();
+/// assert_eq!(table, "UNNEST($1::TEXT[], $2::BIGINT[]) AS v(id, events)");
+/// assert_eq!(params.len(), 2);
+/// ```
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rows {
+    columns: Vec<&'static str>,
+    /// Row after row.
+    values: Vec<SqlValue>,
+    /// The first row that did not name the table's columns, if any.
+    mismatch: Option<String>,
+}
+
+impl Rows {
+    /// Adds a row: `(column, value)` pairs.
+    pub fn push(&mut self, row: impl IntoIterator<Item = (&'static str, SqlValue)>) {
+        let first = self.columns.is_empty() && self.values.is_empty();
+        let mut width = 0;
+        for (column, value) in row {
+            if first {
+                self.columns.push(column);
+            } else if self.columns.get(width) != Some(&column) && self.mismatch.is_none() {
+                self.mismatch = Some(format!(
+                    "row {} names column `{column}` where `{}` is expected",
+                    self.len(),
+                    self.columns.get(width).copied().unwrap_or("nothing")
+                ));
+            }
+            width += 1;
+            self.values.push(value);
+        }
+        if width != self.columns.len() && self.mismatch.is_none() {
+            self.mismatch = Some(format!(
+                "row {} has {width} columns, the first has {}",
+                self.len(),
+                self.columns.len()
+            ));
+        }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self.columns.len() {
+            0 => 0,
+            width => self.values.len() / width,
+        }
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The column names, separated by commas.
+    pub fn columns(&self) -> String {
+        self.columns.join(", ")
+    }
+
+    /// The rows as a table expression named `v`, with its parameters (`$1` on). Fails when a row did not name
+    /// the first row's columns.
+    pub fn table(&self, backend: Backend) -> Result<(String, Vec<SqlValue>), sqlx::Error> {
+        if let Some(mismatch) = &self.mismatch {
+            return Err(sqlx::Error::Encode(mismatch.clone().into()));
+        }
+        let width = self.columns.len();
+        match backend {
+            Backend::Postgres => {
+                let mut arrays = Vec::with_capacity(width);
+                let mut casts = Vec::with_capacity(width);
+                for (column, first) in self.values.iter().take(width).enumerate() {
+                    let cells = self.values.iter().skip(column).step_by(width.max(1));
+                    let (array, cast) = match first {
+                        SqlValue::Bool(_) => (
+                            SqlValue::Bools(
+                                cells
+                                    .map(|v| match v {
+                                        SqlValue::Bool(b) => *b,
+                                        _ => None,
+                                    })
+                                    .collect(),
+                            ),
+                            "BOOLEAN[]",
+                        ),
+                        SqlValue::Int(_) => (
+                            SqlValue::Ints(
+                                cells
+                                    .map(|v| match v {
+                                        SqlValue::Int(i) => *i,
+                                        _ => None,
+                                    })
+                                    .collect(),
+                            ),
+                            "BIGINT[]",
+                        ),
+                        SqlValue::Text(_) => (
+                            SqlValue::Texts(
+                                cells
+                                    .map(|v| match v {
+                                        SqlValue::Text(t) => t.clone(),
+                                        _ => None,
+                                    })
+                                    .collect(),
+                            ),
+                            "TEXT[]",
+                        ),
+                        SqlValue::Json(_) => (
+                            SqlValue::Texts(
+                                cells
+                                    .map(|v| match v {
+                                        SqlValue::Json(j) => j.as_ref().map(Value::to_string),
+                                        _ => None,
+                                    })
+                                    .collect(),
+                            ),
+                            "TEXT[]::JSONB[]",
+                        ),
+                        SqlValue::Bools(_) | SqlValue::Ints(_) | SqlValue::Texts(_) => {
+                            return Err(sqlx::Error::Encode(
+                                format!("column `{}` holds an array", self.columns[column]).into(),
+                            ));
+                        }
+                    };
+                    casts.push(format!("${}::{cast}", column + 1));
+                    arrays.push(array);
+                }
+                Ok((
+                    format!("UNNEST({}) AS v({})", casts.join(", "), self.columns()),
+                    arrays,
+                ))
+            }
+            Backend::Sqlite => {
+                let mut json = String::with_capacity(self.values.len() * 16 + 2);
+                json.push('[');
+                for (index, value) in self.values.iter().enumerate() {
+                    let column = index % width.max(1);
+                    if index > 0 {
+                        json.push_str(if column == 0 { "],[" } else { "," });
+                    } else {
+                        json.push('[');
+                    }
+                    let cell = match value {
+                        SqlValue::Bool(v) => v.map_or(Value::Null, Value::from),
+                        SqlValue::Int(v) => v.map_or(Value::Null, Value::from),
+                        SqlValue::Text(v) => v.clone().map_or(Value::Null, Value::from),
+                        // Stored as its text, as SQLite keeps JSON.
+                        SqlValue::Json(v) => v
+                            .as_ref()
+                            .map_or(Value::Null, |v| Value::from(v.to_string())),
+                        SqlValue::Bools(_) | SqlValue::Ints(_) | SqlValue::Texts(_) => {
+                            return Err(sqlx::Error::Encode(
+                                format!("column `{}` holds an array", self.columns[column]).into(),
+                            ));
+                        }
+                    };
+                    json.push_str(&cell.to_string());
+                }
+                if !self.values.is_empty() {
+                    json.push(']');
+                }
+                json.push(']');
+                let select: Vec<String> = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, column)| format!("j.value ->> {i} AS {column}"))
+                    .collect();
+                Ok((
+                    format!(
+                        "(SELECT {} FROM json_each($1) AS j) AS v",
+                        select.join(", ")
+                    ),
+                    vec![SqlValue::Text(Some(json))],
+                ))
+            }
+        }
+    }
 }
 
 /// A result row of either backend.
@@ -273,6 +480,56 @@ impl ViewTx {
                 .map(DbRow::Postgres)
                 .collect()),
         }
+    }
+
+    /// Inserts `rows` into `table` with one statement; `conflict` is its `ON CONFLICT …` clause (or empty).
+    pub async fn insert_rows(
+        &mut self,
+        table: &str,
+        rows: &Rows,
+        conflict: &str,
+    ) -> Result<u64, sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (source, params) = rows.table(self.backend())?;
+        let columns = rows.columns();
+        // `WHERE TRUE`: SQLite would otherwise read the `ON` of `ON CONFLICT` as a join's.
+        let sql = format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} WHERE TRUE {conflict}"
+        );
+        self.execute(&sql, &params).await
+    }
+
+    /// Updates rows of `table` with one statement: each row of `rows` is matched on the `key` columns and
+    /// sets its other columns, where `guard` (a condition on `table` and `v`; empty: always) holds.
+    pub async fn update_rows(
+        &mut self,
+        table: &str,
+        key: &[&str],
+        rows: &Rows,
+        guard: &str,
+    ) -> Result<u64, sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (source, params) = rows.table(self.backend())?;
+        let set: Vec<String> = rows
+            .columns
+            .iter()
+            .filter(|c| !key.contains(c))
+            .map(|c| format!("{c} = v.{c}"))
+            .collect();
+        let mut matched: Vec<String> = key.iter().map(|k| format!("{table}.{k} = v.{k}")).collect();
+        if !guard.is_empty() {
+            matched.push(format!("({guard})"));
+        }
+        let sql = format!(
+            "UPDATE {table} SET {} FROM {source} WHERE {}",
+            set.join(", "),
+            matched.join(" AND ")
+        );
+        self.execute(&sql, &params).await
     }
 
     /// Commits the transaction.

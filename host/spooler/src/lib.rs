@@ -80,7 +80,7 @@ mod state;
 mod status;
 
 pub use config::SpoolerConfig;
-pub use db::{Backend, Db, DbRow, SqlValue, ViewTx, is_transient};
+pub use db::{Backend, Db, DbRow, Rows, SqlValue, ViewTx, is_transient};
 pub use error::Error;
 pub use node::{EventObserver, Spoolers};
 pub use projection::{BoxFuture, Projection, ProjectionError};

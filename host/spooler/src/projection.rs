@@ -125,15 +125,26 @@ pub trait Projection: Send + Sync + 'static {
     /// [`apply`](Projection::apply) for each; on failure, the index of the failed event and why.
     ///
     /// By default calls [`apply`](Projection::apply) event by event. A projection overrides it to write a
-    /// batch with fewer statements (e.g. one multi-row `INSERT` for a run of creations). When a statement that
-    /// covers several events fails, the failure may be reported at the first of them: the spooler retries a
-    /// failed batch event by event, so the failure is finally counted against the event that causes it.
+    /// batch with fewer statements (e.g. one multi-row `INSERT` for the creations of a batch, see
+    /// [`Rows`](crate::Rows)), merging the changes several events make to one row into one write. When a
+    /// statement that covers several events fails, the failure may be reported at the first of them: a
+    /// projection that does so says it with [`merges_events`](Projection::merges_events), and the spooler
+    /// rolls a failed batch back and applies it again event by event, so a failure is only ever counted
+    /// against the event that causes it, and the events before it are applied.
     fn apply_batch<'a>(
         &'a self,
         tx: &'a mut ViewTx,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
         Box::pin(apply_each(self, tx, events))
+    }
+
+    /// Whether [`apply_batch`](Projection::apply_batch) writes several events with one statement, so that a
+    /// failure may be reported at another event than the one that causes it. The spooler then applies a
+    /// failed batch again event by event, in a new transaction, before it counts the failure against an
+    /// event. By default false: the failure is counted against the event `apply_batch` reported.
+    fn merges_events(&self) -> bool {
+        false
     }
 
     /// Whether this is a process manager rather than a view: its spooler calls

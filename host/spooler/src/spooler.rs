@@ -756,10 +756,34 @@ impl Runner {
     }
 
     /// Applies `events` and moves the checkpoint to `end`, in one transaction.
+    ///
+    /// The projection writes the batch as a whole ([`Projection::apply_batch`]); when that fails and the
+    /// projection [merges events](Projection::merges_events), the batch is applied again event by event in a
+    /// new transaction, so that the failure is reported at the event that causes it (a statement covering
+    /// several events reports it at the first of them) and the events before it are applied. While a failed
+    /// event is being retried, batches are applied event by event at once.
     async fn apply(&mut self, events: &[Event], end: Cursor) -> Result<Applied, Error> {
         if self.slot.projection.reacts() {
             return self.react(events, end).await;
         }
+        let mut each = self.retry.is_some() || events.len() == 1;
+        // Only a projection whose statements cover several events needs the second, event-by-event attempt.
+        let exact = !self.slot.projection.merges_events();
+        loop {
+            match self.apply_once(events, end, each).await? {
+                Applied::Failed { .. } if !each && !exact => each = true,
+                applied => return Ok(applied),
+            }
+        }
+    }
+
+    /// One attempt of [`Runner::apply`]: the batch as a whole, or `each` event on its own.
+    async fn apply_once(
+        &mut self,
+        events: &[Event],
+        end: Cursor,
+        each: bool,
+    ) -> Result<Applied, Error> {
         let Some(held) = self.held else {
             return Ok(Applied::Fenced);
         };
@@ -782,9 +806,7 @@ impl Runner {
             tx.rollback().await?;
             return Ok(Applied::Fenced);
         }
-        let applied = if self.retry.is_some() {
-            // Retrying a failure: event by event, so that it is counted against the event that causes it
-            // even when a batched statement reported it at the first event it covered.
+        let applied = if each {
             apply_each(self.slot.projection.as_ref(), &mut tx, events).await
         } else {
             self.slot.projection.apply_batch(&mut tx, events).await

@@ -1,10 +1,10 @@
 //! The `users` projection: humans and machines, their metadata, machine keys and personal access tokens.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use warden_domain::user::{KeyFormat, UserEvent};
 use warden_eventstore::Event;
 
-use warden_spooler::{Backend, BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
+use warden_spooler::{BoxFuture, Projection, ProjectionError, Rows, SqlValue, ViewTx, params};
 
 use super::{USERS, at_ms, decode, event_types, tables};
 
@@ -61,6 +61,10 @@ impl Projection for UsersProjection {
     ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
         Box::pin(apply_batch(tx, events))
     }
+
+    fn merges_events(&self) -> bool {
+        true
+    }
 }
 
 /// Sets columns of the user row (`$1` instance, `$2` id, `$3` changed at, `$4` sequence, then `values`), unless
@@ -91,133 +95,119 @@ async fn update(
     Ok(())
 }
 
-/// The columns of a new user row, in the order of [`added_row`]'s values.
-const INSERT_COLUMNS: &str = "instance_id, id, org_id, kind, login_name, login_name_lower, state, locked, \
-     display_name, given_name, family_name, preferred_language, email, email_verified, phone, password_set, \
-     password_change_required, description, has_secret, created_at_ms, changed_at_ms, sequence";
+/// What a creation does when the user row exists already: the row a read by id brought up to date (see
+/// [`update`]) is replaced only by a newer one (a creation with the batch's later changes merged into it).
+const INSERT_CONFLICT: &str = "ON CONFLICT (instance_id, id) DO UPDATE SET org_id = excluded.org_id, \
+     kind = excluded.kind, login_name = excluded.login_name, login_name_lower = excluded.login_name_lower, \
+     state = excluded.state, locked = excluded.locked, display_name = excluded.display_name, \
+     given_name = excluded.given_name, family_name = excluded.family_name, \
+     preferred_language = excluded.preferred_language, email = excluded.email, \
+     email_verified = excluded.email_verified, phone = excluded.phone, password_set = excluded.password_set, \
+     password_change_required = excluded.password_change_required, description = excluded.description, \
+     has_secret = excluded.has_secret, created_at_ms = excluded.created_at_ms, \
+     changed_at_ms = excluded.changed_at_ms, sequence = excluded.sequence \
+     WHERE users.sequence < excluded.sequence";
 
-/// Values of one new user row.
-const ROW_VALUES: usize = 19;
+/// A column of a view row and its value.
+type Column = (&'static str, SqlValue);
 
-/// Most rows in one `INSERT`: 19 values each stay far below the bound-parameter limits of both backends.
-const MAX_INSERT_ROWS: usize = 500;
-
-/// Most values bound to one multi-row `UPDATE`, far below the bound-parameter limits of both backends.
-const MAX_UPDATE_VALUES: usize = 4_000;
-
-/// An `INSERT` of `rows` new users; a user that exists already (a replayed event) is left as it is.
-fn insert_users(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO users ({INSERT_COLUMNS}) VALUES ");
-    for row in 0..rows {
-        let p = |n: usize| format!("${}", row * ROW_VALUES + n);
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        let mut values: Vec<String> = (1..=6).map(p).collect();
-        values.extend(["'active'".to_owned(), "FALSE".to_owned()]);
-        values.extend((7..=18).map(p));
-        values.extend([p(18), p(19)]);
-        sql.push_str(&values.join(", "));
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (instance_id, id) DO NOTHING");
-    sql
-}
-
-/// The values of the row a creation event inserts; `None` for any other event.
-fn added_row(event: &Event, decoded: &UserEvent) -> Option<[SqlValue; ROW_VALUES]> {
-    let instance = event.aggregate.instance_id.as_str();
-    let id = event.aggregate.aggregate_id.as_str();
-    Some(match decoded {
-        UserEvent::HumanAdded(e) => params![
-            instance,
-            id,
-            e.org_id.as_str(),
+/// The row a creation event inserts; `None` for any other event.
+fn added_row(event: &Event, decoded: &UserEvent) -> Option<Vec<Column>> {
+    let at = at_ms(event);
+    let (kind, org_id, login_name, display_name, human, machine) = match decoded {
+        UserEvent::HumanAdded(e) => (
             "human",
-            e.login_name.as_str(),
-            e.login_name.to_lowercase(),
-            e.profile.display_name.as_str(),
-            e.profile.given_name.as_str(),
-            e.profile.family_name.as_str(),
-            e.profile.preferred_language.as_str(),
-            e.email.as_str(),
-            e.email_verified,
-            e.phone.clone(),
-            e.password_hash.is_some(),
-            e.password_change_required,
-            None::<String>,
-            SqlValue::Bool(None),
-            at_ms(event),
-            event.sequence
-        ],
-        UserEvent::MachineAdded(e) => params![
-            instance,
-            id,
-            e.org_id.as_str(),
-            "machine",
-            e.login_name.as_str(),
-            e.login_name.to_lowercase(),
-            e.name.as_str(),
-            None::<String>,
-            None::<String>,
-            None::<String>,
-            None::<String>,
-            SqlValue::Bool(None),
-            None::<String>,
-            SqlValue::Bool(None),
-            SqlValue::Bool(None),
-            e.description.as_str(),
-            false,
-            at_ms(event),
-            event.sequence
-        ],
+            &e.org_id,
+            &e.login_name,
+            &e.profile.display_name,
+            Some(e),
+            None,
+        ),
+        UserEvent::MachineAdded(e) => ("machine", &e.org_id, &e.login_name, &e.name, None, Some(e)),
         _ => return None,
-    })
+    };
+    Some(vec![
+        ("instance_id", event.aggregate.instance_id.as_str().into()),
+        ("id", event.aggregate.aggregate_id.as_str().into()),
+        ("org_id", org_id.into()),
+        ("kind", kind.into()),
+        ("login_name", login_name.into()),
+        ("login_name_lower", login_name.to_lowercase().into()),
+        ("state", "active".into()),
+        ("locked", false.into()),
+        ("display_name", display_name.into()),
+        (
+            "given_name",
+            human.map(|e| e.profile.given_name.clone()).into(),
+        ),
+        (
+            "family_name",
+            human.map(|e| e.profile.family_name.clone()).into(),
+        ),
+        (
+            "preferred_language",
+            human.map(|e| e.profile.preferred_language.clone()).into(),
+        ),
+        ("email", human.map(|e| e.email.clone()).into()),
+        (
+            "email_verified",
+            SqlValue::Bool(human.map(|e| e.email_verified)),
+        ),
+        ("phone", human.and_then(|e| e.phone.clone()).into()),
+        (
+            "password_set",
+            SqlValue::Bool(human.map(|e| e.password_hash.is_some())),
+        ),
+        (
+            "password_change_required",
+            SqlValue::Bool(human.map(|e| e.password_change_required)),
+        ),
+        ("description", machine.map(|e| e.description.clone()).into()),
+        ("has_secret", SqlValue::Bool(machine.map(|_| false))),
+        ("created_at_ms", at.into()),
+        ("changed_at_ms", at.into()),
+        ("sequence", event.sequence.into()),
+    ])
 }
 
-/// A change of the user row alone (no other table): the columns it sets, naming its values `c1`, `c2`, …
-/// (see [`update_rows`]), and the values.
+/// A change of the user row alone (and, for a metadata entry, of that entry).
 struct RowUpdate {
-    set: &'static str,
-    values: Vec<SqlValue>,
-    /// A metadata entry set with the change (key, value): written by a statement of its own before the row.
+    /// The columns the event sets (besides the change time and sequence every event sets).
+    set: Vec<Column>,
+    /// A metadata entry set with the change (key, value).
     metadata: Option<(String, String)>,
 }
 
-/// The change an event makes to the user row, for events that change nothing else.
+/// The change an event makes to the user row, for events that change nothing else but a metadata entry.
 fn row_update(decoded: &UserEvent) -> Option<RowUpdate> {
-    let (set, values): (&'static str, Vec<SqlValue>) = match decoded {
-        UserEvent::ProfileChanged(p) => (
-            "given_name = c1, family_name = c2, display_name = c3, preferred_language = c4",
-            Vec::from(params![
-                p.given_name.as_str(),
-                p.family_name.as_str(),
-                p.display_name.as_str(),
-                p.preferred_language.as_str()
-            ]),
-        ),
-        UserEvent::EmailChanged(e) => (
-            "email = c1, email_verified = FALSE",
-            Vec::from(params![e.email.as_str()]),
-        ),
-        UserEvent::EmailVerified => ("email_verified = TRUE", Vec::new()),
-        UserEvent::PhoneChanged(e) => ("phone = c1", Vec::from(params![e.phone.clone()])),
-        UserEvent::PhoneRemoved => ("phone = NULL", Vec::new()),
-        UserEvent::PasswordChanged(e) => (
-            "password_set = TRUE, password_change_required = c1",
-            Vec::from(params![e.change_required]),
-        ),
-        UserEvent::Locked => ("locked = TRUE", Vec::new()),
-        UserEvent::Unlocked => ("locked = FALSE", Vec::new()),
-        UserEvent::Deactivated => ("state = 'inactive'", Vec::new()),
-        UserEvent::Reactivated => ("state = 'active'", Vec::new()),
-        UserEvent::MachineChanged(e) => (
-            "display_name = c1, description = c2",
-            Vec::from(params![e.name.as_str(), e.description.as_str()]),
-        ),
-        UserEvent::MachineSecretSet(_) => ("has_secret = TRUE", Vec::new()),
-        UserEvent::MachineSecretRemoved => ("has_secret = FALSE", Vec::new()),
+    let set: Vec<Column> = match decoded {
+        UserEvent::ProfileChanged(p) => vec![
+            ("given_name", p.given_name.as_str().into()),
+            ("family_name", p.family_name.as_str().into()),
+            ("display_name", p.display_name.as_str().into()),
+            ("preferred_language", p.preferred_language.as_str().into()),
+        ],
+        UserEvent::EmailChanged(e) => vec![
+            ("email", e.email.as_str().into()),
+            ("email_verified", false.into()),
+        ],
+        UserEvent::EmailVerified => vec![("email_verified", true.into())],
+        UserEvent::PhoneChanged(e) => vec![("phone", e.phone.clone().into())],
+        UserEvent::PhoneRemoved => vec![("phone", SqlValue::Text(None))],
+        UserEvent::PasswordChanged(e) => vec![
+            ("password_set", true.into()),
+            ("password_change_required", e.change_required.into()),
+        ],
+        UserEvent::Locked => vec![("locked", true.into())],
+        UserEvent::Unlocked => vec![("locked", false.into())],
+        UserEvent::Deactivated => vec![("state", "inactive".into())],
+        UserEvent::Reactivated => vec![("state", "active".into())],
+        UserEvent::MachineChanged(e) => vec![
+            ("display_name", e.name.as_str().into()),
+            ("description", e.description.as_str().into()),
+        ],
+        UserEvent::MachineSecretSet(_) => vec![("has_secret", true.into())],
+        UserEvent::MachineSecretRemoved => vec![("has_secret", false.into())],
         // Password and second-factor checks and emailed codes change nothing shown; the memberships view
         // follows organizations and projects.
         UserEvent::PasswordCheckSucceeded
@@ -229,11 +219,10 @@ fn row_update(decoded: &UserEvent) -> Option<RowUpdate> {
         | UserEvent::OtpCheckFailed
         | UserEvent::EmailCodeAdded(_)
         | UserEvent::PasswordCodeAdded(_)
-        | UserEvent::MembershipAdded(_) => ("", Vec::new()),
+        | UserEvent::MembershipAdded(_) => Vec::new(),
         UserEvent::MetadataSet(e) => {
             return Some(RowUpdate {
-                set: "",
-                values: Vec::new(),
+                set: Vec::new(),
                 metadata: Some((e.key.clone(), e.value.clone())),
             });
         }
@@ -241,199 +230,230 @@ fn row_update(decoded: &UserEvent) -> Option<RowUpdate> {
     };
     Some(RowUpdate {
         set,
-        values,
         metadata: None,
     })
 }
 
-/// An upsert of metadata entries for `rows` users (`$1` instance, `$2` id, `$3` sequence, `$4` key, `$5`
-/// value per row), each only while its user row does not yet reflect the event (see [`behind`]).
-fn set_metadata_rows(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|row| {
-            let p: Vec<String> = (1..=5).map(|n| format!("${}", row * 5 + n)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    format!(
-        "WITH v(instance_id, id, seq, k, val) AS (VALUES {}) \
-         INSERT INTO user_metadata (instance_id, user_id, key, value) \
-         SELECT v.instance_id, v.id, v.k, v.val FROM v WHERE EXISTS (SELECT 1 FROM users u \
-             WHERE u.instance_id = v.instance_id AND u.id = v.id AND u.sequence < v.seq) \
-         ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value",
-        values.join(", ")
-    )
-}
-
-/// An `UPDATE` of `rows` user rows by one kind of change (`set`, with `width` values per row after the
-/// instance, id, change time and sequence). A row that already reflects its event is left as it is.
-fn update_rows(set: &str, width: usize, rows: usize) -> String {
-    let per_row = 4 + width;
-    let mut values = String::new();
-    for row in 0..rows {
-        if row > 0 {
-            values.push_str(", ");
-        }
-        values.push('(');
-        let params: Vec<String> = (1..=per_row)
-            .map(|n| format!("${}", row * per_row + n))
-            .collect();
-        values.push_str(&params.join(", "));
-        values.push(')');
+/// Sets `column` in `row` to `value` (replacing an earlier value, or adding the column).
+fn set_column(row: &mut Vec<Column>, column: &'static str, value: SqlValue) {
+    match row.iter_mut().find(|(c, _)| *c == column) {
+        Some((_, v)) => *v = value,
+        None => row.push((column, value)),
     }
-    let columns: String = (1..=width).map(|n| format!(", c{n}")).collect();
-    format!(
-        "WITH v(instance_id, id, changed_at, seq{columns}) AS (VALUES {values}) \
-         UPDATE users SET {set}{sep}changed_at_ms = v.changed_at, sequence = v.seq FROM v \
-         WHERE users.instance_id = v.instance_id AND users.id = v.id AND users.sequence < v.seq",
-        sep = if set.is_empty() { "" } else { ", " }
-    )
 }
 
-/// The multi-row statement a batch is building: a run of creations, or a run of one kind of row update
-/// touching each user at most once.
+/// The changes a batch makes to one user, merged: one write per row however many events change it.
+struct PendingUser {
+    instance_id: String,
+    id: String,
+    /// Whether the batch creates the user: `row` is then the whole new row, later changes merged into it.
+    created: bool,
+    /// The new row, or the columns the batch's changes set on the existing row (the last value wins).
+    row: Vec<Column>,
+    changed_at: i64,
+    sequence: i64,
+    /// Metadata entries set: key, value and the sequence of the last event that set it.
+    metadata: Vec<(String, String, i64)>,
+}
+
+/// The merged changes of a batch, written by [`Pending::flush`] with a few multi-row statements.
 #[derive(Default)]
-enum Run {
-    #[default]
-    Empty,
-    Inserts {
-        start: usize,
-        values: Vec<SqlValue>,
-    },
-    Updates {
-        start: usize,
-        set: &'static str,
-        width: usize,
-        values: Vec<SqlValue>,
-        users: HashSet<(String, String)>,
-        /// Whether the run sets metadata entries (then `metadata` holds their rows).
-        sets_metadata: bool,
-        metadata: Vec<SqlValue>,
-    },
+struct Pending {
+    users: Vec<PendingUser>,
+    index: HashMap<(String, String), usize>,
+    /// The first event not written yet: a failed write is reported there.
+    start: usize,
 }
 
-impl Run {
-    /// Writes the run, if any; a failure is reported at the run's first event (the spooler then retries the
-    /// batch event by event).
-    async fn flush(&mut self, tx: &mut ViewTx) -> Result<(), (usize, ProjectionError)> {
-        let (sql, values, start) = match std::mem::take(self) {
-            Run::Empty => return Ok(()),
-            Run::Inserts { start, values } => {
-                (insert_users(values.len() / ROW_VALUES), values, start)
-            }
-            Run::Updates {
-                start,
-                set,
-                width,
-                values,
-                users,
-                metadata,
-                ..
-            } => {
-                if !metadata.is_empty() {
-                    tx.execute(&set_metadata_rows(users.len()), &metadata)
-                        .await
-                        .map_err(|error| (start, ProjectionError::Database(error)))?;
-                }
-                (update_rows(set, width, users.len()), values, start)
-            }
+impl Pending {
+    fn user(&mut self, event: &Event) -> Option<&mut PendingUser> {
+        let key = (
+            event.aggregate.instance_id.clone(),
+            event.aggregate.aggregate_id.clone(),
+        );
+        let index = *self.index.get(&key)?;
+        self.users.get_mut(index)
+    }
+
+    fn add(&mut self, index: usize, user: PendingUser) {
+        if self.users.is_empty() {
+            self.start = index;
+        }
+        self.index.insert(
+            (user.instance_id.clone(), user.id.clone()),
+            self.users.len(),
+        );
+        self.users.push(user);
+    }
+
+    /// Merges a creation into the batch; false when the user has pending changes already (a creation of an
+    /// existing aggregate, applied on its own after a flush).
+    fn create(&mut self, index: usize, event: &Event, row: Vec<Column>) -> bool {
+        if self.user(event).is_some() {
+            return false;
+        }
+        self.add(
+            index,
+            PendingUser {
+                instance_id: event.aggregate.instance_id.clone(),
+                id: event.aggregate.aggregate_id.clone(),
+                created: true,
+                row,
+                changed_at: at_ms(event),
+                sequence: event.sequence,
+                metadata: Vec::new(),
+            },
+        );
+        true
+    }
+
+    /// Merges a change of the user row (and a metadata entry) into the batch.
+    fn change(&mut self, index: usize, event: &Event, update: RowUpdate) {
+        if self.user(event).is_none() {
+            self.add(
+                index,
+                PendingUser {
+                    instance_id: event.aggregate.instance_id.clone(),
+                    id: event.aggregate.aggregate_id.clone(),
+                    created: false,
+                    row: Vec::new(),
+                    changed_at: 0,
+                    sequence: 0,
+                    metadata: Vec::new(),
+                },
+            );
+        }
+        let Some(user) = self.user(event) else {
+            return;
         };
-        tx.execute(&sql, &values)
+        for (column, value) in update.set {
+            set_column(&mut user.row, column, value);
+        }
+        user.changed_at = at_ms(event);
+        user.sequence = event.sequence;
+        if user.created {
+            set_column(&mut user.row, "changed_at_ms", user.changed_at.into());
+            set_column(&mut user.row, "sequence", user.sequence.into());
+        }
+        if let Some((key, value)) = update.metadata {
+            match user.metadata.iter_mut().find(|(k, _, _)| *k == key) {
+                Some(entry) => {
+                    entry.1 = value;
+                    entry.2 = event.sequence;
+                }
+                None => user.metadata.push((key, value, event.sequence)),
+            }
+        }
+    }
+
+    /// Writes the merged changes: the metadata entries first (each only while the user row does not yet
+    /// reflect the event that set it, judged on the row as it was before the batch), then the new rows, then
+    /// one `UPDATE` per set of changed columns. A failure is reported at the first event merged.
+    async fn flush(&mut self, tx: &mut ViewTx) -> Result<(), (usize, ProjectionError)> {
+        let users = std::mem::take(&mut self.users);
+        self.index.clear();
+        let start = self.start;
+        let failed = |error: sqlx::Error| (start, ProjectionError::Database(error));
+        let mut metadata = Rows::default();
+        let mut created = Rows::default();
+        let mut updates: Vec<(Vec<&'static str>, Rows)> = Vec::new();
+        for user in users {
+            for (key, value, sequence) in user.metadata {
+                metadata.push([
+                    ("instance_id", user.instance_id.as_str().into()),
+                    ("user_id", user.id.as_str().into()),
+                    ("key", key.into()),
+                    ("value", value.into()),
+                    ("seq", sequence.into()),
+                    ("created", user.created.into()),
+                ]);
+            }
+            if user.created {
+                created.push(user.row);
+                continue;
+            }
+            let columns: Vec<&'static str> = user.row.iter().map(|(c, _)| *c).collect();
+            let row = [
+                ("instance_id", SqlValue::from(user.instance_id)),
+                ("id", user.id.into()),
+            ]
+            .into_iter()
+            .chain(user.row)
+            .chain([
+                ("changed_at_ms", user.changed_at.into()),
+                ("sequence", user.sequence.into()),
+            ]);
+            match updates.iter_mut().find(|(c, _)| *c == columns) {
+                Some((_, rows)) => rows.push(row),
+                None => {
+                    let mut rows = Rows::default();
+                    rows.push(row);
+                    updates.push((columns, rows));
+                }
+            }
+        }
+        if !metadata.is_empty() {
+            let (source, params) = metadata.table(tx.backend()).map_err(failed)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO user_metadata (instance_id, user_id, key, value) \
+                     SELECT v.instance_id, v.user_id, v.key, v.value FROM {source} WHERE CASE WHEN v.created \
+                         THEN NOT EXISTS (SELECT 1 FROM users u WHERE u.instance_id = v.instance_id \
+                             AND u.id = v.user_id AND u.sequence >= v.seq) \
+                         ELSE EXISTS (SELECT 1 FROM users u WHERE u.instance_id = v.instance_id \
+                             AND u.id = v.user_id AND u.sequence < v.seq) END \
+                     ON CONFLICT (instance_id, user_id, key) DO UPDATE SET value = excluded.value"
+                ),
+                &params,
+            )
             .await
-            .map_err(|error| (start, ProjectionError::Database(error)))?;
+            .map_err(failed)?;
+        }
+        tx.insert_rows("users", &created, INSERT_CONFLICT)
+            .await
+            .map_err(failed)?;
+        for (_, rows) in updates {
+            tx.update_rows(
+                "users",
+                &["instance_id", "id"],
+                &rows,
+                "users.sequence < v.sequence",
+            )
+            .await
+            .map_err(failed)?;
+        }
         Ok(())
     }
 }
 
-/// Applies a batch with multi-row statements: one `INSERT` per run of consecutive creations and one `UPDATE`
-/// per run of consecutive changes of the same kind to distinct users (a bulk import, a replay, a busy stream);
-/// every other event is applied on its own, in stream order. A user changed twice in a run ends the run, so
-/// each user's changes keep their order.
+/// Applies a batch with few statements: the creations and row changes (with metadata entries) of all its
+/// events are merged per user and written together by [`Pending::flush`] (a bulk import, a replay, a busy
+/// stream: one write per row, a handful of statements per batch). Any other event (a removal, keys, tokens)
+/// first writes what was merged, then is applied on its own, so each user's changes keep their order.
 async fn apply_batch(tx: &mut ViewTx, events: &[Event]) -> Result<(), (usize, ProjectionError)> {
-    let mut run = Run::Empty;
-    // SQLite runs in the process, so a cached one-row statement per event costs no round trip, and measured
-    // faster than the multi-row statements (`cargo bench -p warden-query --bench replay`).
-    if tx.backend() == Backend::Sqlite {
-        for (index, event) in events.iter().enumerate() {
-            apply(tx, event).await.map_err(|error| (index, error))?;
-        }
-        return Ok(());
-    }
+    let mut pending = Pending::default();
     for (index, event) in events.iter().enumerate() {
-        let decoded = decode::<UserEvent>(event).map_err(|error| (index, error))?;
+        let decoded = match decode::<UserEvent>(event) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                pending.flush(tx).await?;
+                return Err((index, error));
+            }
+        };
         if let Some(row) = added_row(event, &decoded) {
-            if !matches!(run, Run::Inserts { .. }) {
-                run.flush(tx).await?;
-                run = Run::Inserts {
-                    start: index,
-                    values: Vec::new(),
-                };
+            if pending.create(index, event, row) {
+                continue;
             }
-            if let Run::Inserts { values, .. } = &mut run {
-                values.extend(row);
-                if values.len() / ROW_VALUES == MAX_INSERT_ROWS {
-                    run.flush(tx).await?;
-                }
-            }
+        } else if let Some(update) = row_update(&decoded) {
+            pending.change(index, event, update);
             continue;
         }
-        if let Some(update) = row_update(&decoded) {
-            let user = (
-                event.aggregate.instance_id.clone(),
-                event.aggregate.aggregate_id.clone(),
-            );
-            let width = update.values.len();
-            let sets_metadata = update.metadata.is_some();
-            let joins = matches!(&run, Run::Updates { set, users, values, sets_metadata: m, .. }
-                if *set == update.set
-                    && *m == sets_metadata
-                    && !users.contains(&user)
-                    && values.len() + 4 + width <= MAX_UPDATE_VALUES);
-            if !joins {
-                run.flush(tx).await?;
-                run = Run::Updates {
-                    start: index,
-                    set: update.set,
-                    width,
-                    values: Vec::new(),
-                    users: HashSet::new(),
-                    sets_metadata,
-                    metadata: Vec::new(),
-                };
-            }
-            if let Run::Updates {
-                values,
-                users,
-                metadata,
-                ..
-            } = &mut run
-            {
-                if let Some((key, value)) = update.metadata {
-                    metadata.extend(params![
-                        event.aggregate.instance_id.as_str(),
-                        event.aggregate.aggregate_id.as_str(),
-                        event.sequence,
-                        key,
-                        value
-                    ]);
-                }
-                values.extend(params![
-                    event.aggregate.instance_id.as_str(),
-                    event.aggregate.aggregate_id.as_str(),
-                    at_ms(event),
-                    event.sequence
-                ]);
-                values.extend(update.values);
-                users.insert(user);
-            }
-            continue;
-        }
-        run.flush(tx).await?;
+        pending.flush(tx).await?;
         apply_decoded(tx, event, decoded)
             .await
             .map_err(|error| (index, error))?;
     }
-    run.flush(tx).await
+    pending.flush(tx).await
 }
 
 /// Whether the user row exists and does not yet reflect the event (`$1` instance, `$2` id, the event's
@@ -453,7 +473,9 @@ async fn apply_decoded(
     decoded: UserEvent,
 ) -> Result<(), ProjectionError> {
     if let Some(row) = added_row(event, &decoded) {
-        tx.execute(&insert_users(1), &row).await?;
+        let mut rows = Rows::default();
+        rows.push(row);
+        tx.insert_rows("users", &rows, INSERT_CONFLICT).await?;
         return Ok(());
     }
     let instance = event.aggregate.instance_id.as_str();
@@ -569,12 +591,9 @@ async fn apply_decoded(
         // Changes of the user row alone.
         _ => {
             if let Some(update) = row_update(&decoded) {
-                tx.execute(&update_rows(update.set, update.values.len(), 1), &{
-                    let mut values = Vec::from(params![instance, id, at_ms(event), event.sequence]);
-                    values.extend(update.values);
-                    values
-                })
-                .await?;
+                let mut pending = Pending::default();
+                pending.change(0, event, update);
+                pending.flush(tx).await.map_err(|(_, error)| error)?;
             }
         }
     }
