@@ -89,9 +89,17 @@ impl Server {
         let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
             .await
             .expect("bootstrap");
-        let read_side = ReadSide::start(store.clone(), SpoolerConfig::new("login-test"))
-            .await
-            .expect("read side");
+        let read_side = ReadSide::start(
+            store.clone(),
+            SpoolerConfig {
+                // A bound against a hang, not a measurement: a loaded shared machine can hold
+                // the spoolers back for seconds.
+                catch_up_timeout: std::time::Duration::from_secs(30),
+                ..SpoolerConfig::new("login-test")
+            },
+        )
+        .await
+        .expect("read side");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

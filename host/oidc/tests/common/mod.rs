@@ -131,9 +131,17 @@ async fn start_with(t: TestStore, login_pages: bool) -> Env {
     let report = bootstrap(&commands, dir.path(), &FirstInstance::default())
         .await
         .unwrap();
-    let read = ReadSide::start(t.store.clone(), SpoolerConfig::generated())
-        .await
-        .unwrap();
+    let read = ReadSide::start(
+        t.store.clone(),
+        SpoolerConfig {
+            // A bound against a hang, not a measurement: a loaded shared machine can hold
+            // the spoolers back for seconds.
+            catch_up_timeout: std::time::Duration::from_secs(30),
+            ..SpoolerConfig::generated()
+        },
+    )
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let master_key = MasterKey::generate().unwrap();
