@@ -26,7 +26,7 @@ use std::{str::FromStr, time::Duration};
 
 use serde_json::Value;
 use sqlx::{
-    Executor, PgPool, Postgres, Row,
+    Connection, Executor, PgPool, Postgres, Row,
     postgres::{PgConnectOptions, PgDatabaseError, PgPoolOptions, PgRow},
 };
 use tokio::sync::watch;
@@ -56,6 +56,10 @@ const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextend
     WHERE $9::bigint IS NULL OR latest.sequence = $9
     RETURNING position, tx_id, sequence";
 
+/// How long a pooled connection may sit idle before the pool checks it (a ping) before handing it out: the
+/// server or the network may have closed it meanwhile.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// The PostgreSQL eventstore.
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -77,6 +81,17 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
+            // By default the pool pings every connection it hands out, a round trip before every
+            // statement. Only a connection that sat idle is checked: one in steady use was just answering.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self::from_pool(pool))

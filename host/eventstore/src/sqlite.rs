@@ -56,14 +56,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // The pools do not ping a connection before handing it out (their default): a connection to a file
+        // in this process cannot be lost, and the ping is a round trip to the connection's thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
@@ -327,13 +331,6 @@ async fn write_together(
     group: &[(&Push, i64)],
 ) -> Result<Vec<Result<Vec<Event>>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let (mut tx_id, mut position): (i64, i64) = sqlx::query_as(
-        // Two subqueries: each MAX alone reads one end of an index; together in one query they scan it.
-        "SELECT (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), \
-                (SELECT COALESCE(MAX(position), 0) + 1 FROM events)",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
 
     let mut keys: Vec<&AggregateKey> = group
         .iter()
@@ -346,31 +343,6 @@ async fn write_together(
         .collect();
     keys.sort();
     keys.dedup();
-    let mut latest: HashMap<&AggregateKey, i64> = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "WITH k(i, instance_id, aggregate_type, aggregate_id) AS (",
-        );
-        sql.push_values(chunk.iter().enumerate(), |mut row, (i, key)| {
-            row.push_bind(i as i64)
-                .push_bind(&key.instance_id)
-                .push_bind(&key.aggregate_type)
-                .push_bind(&key.aggregate_id);
-        });
-        sql.push(
-            ") SELECT k.i, (SELECT COALESCE(MAX(e.sequence), 0) FROM events e \
-             WHERE e.instance_id = k.instance_id AND e.aggregate_type = k.aggregate_type \
-             AND e.aggregate_id = k.aggregate_id) FROM k",
-        );
-        for row in sql.build().fetch_all(&mut *tx).await? {
-            let i: i64 = row.try_get(0)?;
-            let key = usize::try_from(i).ok().and_then(|i| chunk.get(i));
-            if let Some(key) = key {
-                latest.insert(*key, row.try_get(1)?);
-            }
-        }
-    }
-
     let mut values: Vec<&UniqueValue> = group
         .iter()
         .flat_map(|(push, _)| push.unique.iter())
@@ -380,29 +352,10 @@ async fn write_together(
         .collect();
     values.sort();
     values.dedup();
-    let mut taken_before: HashMap<&UniqueValue, bool> =
-        values.iter().map(|u| (*u, false)).collect();
-    for chunk in values.chunks(ROWS_PER_STATEMENT) {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new("WITH k(i, instance_id, unique_type, unique_value) AS (");
-        sql.push_values(chunk.iter().enumerate(), |mut row, (i, u)| {
-            row.push_bind(i as i64)
-                .push_bind(&u.instance_id)
-                .push_bind(&u.unique_type)
-                .push_bind(&u.value);
-        });
-        sql.push(
-            ") SELECT k.i FROM k WHERE EXISTS (SELECT 1 FROM unique_constraints u \
-             WHERE u.instance_id = k.instance_id AND u.unique_type = k.unique_type \
-             AND u.unique_value = k.unique_value)",
-        );
-        for row in sql.build().fetch_all(&mut *tx).await? {
-            let i: i64 = row.try_get(0)?;
-            if let Some(u) = usize::try_from(i).ok().and_then(|i| chunk.get(i)) {
-                taken_before.insert(*u, true);
-            }
-        }
-    }
+    let state = read_group_state(&mut tx, &keys, &values).await?;
+    let (mut tx_id, mut position) = state.next;
+    let mut latest = state.latest;
+    let taken_before = state.taken;
     let mut taken = taken_before.clone();
 
     let mut results = Vec::with_capacity(group.len());
@@ -496,6 +449,113 @@ async fn write_together(
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// What a group of pushes is checked against, read inside its transaction.
+struct GroupState<'a> {
+    /// The next commit group and position.
+    next: (i64, i64),
+    /// The latest sequence of every aggregate involved.
+    latest: HashMap<&'a AggregateKey, i64>,
+    /// Whether each unique value involved is taken.
+    taken: HashMap<&'a UniqueValue, bool>,
+}
+
+/// Reads the [`GroupState`] of `keys` and `values`: one statement for the next commit group and position and
+/// the first [`ROWS_PER_STATEMENT`] keys and values (every group of a few pushes), one more for each further
+/// chunk of them. Rows are tagged: kind 0 the next tx_id and position, kind 1 a key's index and latest
+/// sequence, kind 2 the index of a taken value.
+async fn read_group_state<'a>(
+    conn: &mut SqliteConnection,
+    keys: &[&'a AggregateKey],
+    values: &[&'a UniqueValue],
+) -> Result<GroupState<'a>, sqlx::Error> {
+    let mut state = GroupState {
+        next: (1, 1),
+        latest: HashMap::with_capacity(keys.len()),
+        taken: values.iter().map(|u| (*u, false)).collect(),
+    };
+    let key_chunks: Vec<&[&AggregateKey]> = keys.chunks(ROWS_PER_STATEMENT).collect();
+    let value_chunks: Vec<&[&UniqueValue]> = values.chunks(ROWS_PER_STATEMENT).collect();
+    for at in 0..key_chunks.len().max(value_chunks.len()).max(1) {
+        let key_chunk = key_chunks.get(at).copied().unwrap_or_default();
+        let value_chunk = value_chunks.get(at).copied().unwrap_or_default();
+        let mut sql = QueryBuilder::<Sqlite>::new("");
+        let mut ctes = Vec::new();
+        if !key_chunk.is_empty() {
+            ctes.push("k");
+        }
+        if !value_chunk.is_empty() {
+            ctes.push("u");
+        }
+        for (n, cte) in ctes.iter().enumerate() {
+            sql.push(if n == 0 { "WITH " } else { ", " });
+            if *cte == "k" {
+                sql.push("k(i, instance_id, aggregate_type, aggregate_id) AS (");
+                sql.push_values(key_chunk.iter().enumerate(), |mut row, (i, key)| {
+                    row.push_bind(i as i64)
+                        .push_bind(&key.instance_id)
+                        .push_bind(&key.aggregate_type)
+                        .push_bind(&key.aggregate_id);
+                });
+            } else {
+                sql.push("u(i, instance_id, unique_type, unique_value) AS (");
+                sql.push_values(value_chunk.iter().enumerate(), |mut row, (i, u)| {
+                    row.push_bind(i as i64)
+                        .push_bind(&u.instance_id)
+                        .push_bind(&u.unique_type)
+                        .push_bind(&u.value);
+                });
+            }
+            sql.push(") ");
+        }
+        let mut selects = Vec::new();
+        if at == 0 {
+            // Two subqueries: each MAX alone reads one end of an index; together in one query they scan it.
+            selects.push(
+                "SELECT 0, (SELECT COALESCE(MAX(tx_id), 0) + 1 FROM events), \
+                 (SELECT COALESCE(MAX(position), 0) + 1 FROM events)",
+            );
+        }
+        if !key_chunk.is_empty() {
+            selects.push(
+                "SELECT 1, k.i, (SELECT COALESCE(MAX(e.sequence), 0) FROM events e \
+                 WHERE e.instance_id = k.instance_id AND e.aggregate_type = k.aggregate_type \
+                 AND e.aggregate_id = k.aggregate_id) FROM k",
+            );
+        }
+        if !value_chunk.is_empty() {
+            selects.push(
+                "SELECT 2, u.i, 1 FROM u WHERE EXISTS (SELECT 1 FROM unique_constraints c \
+                 WHERE c.instance_id = u.instance_id AND c.unique_type = u.unique_type \
+                 AND c.unique_value = u.unique_value)",
+            );
+        }
+        if selects.is_empty() {
+            break;
+        }
+        sql.push(selects.join(" UNION ALL "));
+        for row in sql.build().fetch_all(&mut *conn).await? {
+            let kind: i64 = row.try_get(0)?;
+            let a: i64 = row.try_get(1)?;
+            let b: i64 = row.try_get(2)?;
+            let index = usize::try_from(a).ok();
+            match kind {
+                0 => state.next = (a, b),
+                1 => {
+                    if let Some(key) = index.and_then(|i| key_chunk.get(i)) {
+                        state.latest.insert(*key, b);
+                    }
+                }
+                _ => {
+                    if let Some(u) = index.and_then(|i| value_chunk.get(i)) {
+                        state.taken.insert(*u, true);
+                    }
+                }
+            }
+        }
+    }
+    Ok(state)
 }
 
 /// Checks one push of a group against the state the pushes before it left (`latest` sequences, `taken`
