@@ -780,7 +780,13 @@ impl<'a> Run<'a> {
         decision: &Decision<A::Event>,
         org_id: Option<&str>,
     ) -> Result<(), CommandError> {
-        if self.inner.validators.is_empty() {
+        let validators: Vec<_> = self
+            .inner
+            .validators
+            .iter()
+            .filter(|v| v.applies(&self.ctx.instance_id, org_id, self.command_type))
+            .collect();
+        if validators.is_empty() {
             return Ok(());
         }
         // Aggregate states are plain structs with string keys, which always serialize.
@@ -814,7 +820,7 @@ impl<'a> Run<'a> {
                 .collect(),
         };
         let mut violations = Vec::new();
-        for validator in &self.inner.validators {
+        for validator in validators {
             violations.extend(validator.validate(&request).await?);
         }
         if violations.is_empty() {

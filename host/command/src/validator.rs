@@ -19,6 +19,13 @@ pub type ValidationFuture<'a> =
 pub trait CommandValidator: Send + Sync + std::fmt::Debug {
     /// Checks one command; an empty list means the command may go on.
     fn validate<'a>(&'a self, request: &'a ValidationRequest) -> ValidationFuture<'a>;
+
+    /// Whether [`validate`](Self::validate) would check a command of `command_type` in this instance and
+    /// organization at all. The pipeline builds a [`ValidationRequest`] (the state and the proposed events,
+    /// serialized and redacted) only for validators that answer yes.
+    fn applies(&self, _instance_id: &str, _org_id: Option<&str>, _command_type: &str) -> bool {
+        true
+    }
 }
 
 /// Who issues a command, as validators see it.

@@ -115,6 +115,13 @@ impl CommandValidator for PluginValidators {
     fn validate<'a>(&'a self, request: &'a ValidationRequest) -> ValidationFuture<'a> {
         Box::pin(self.check(request))
     }
+
+    fn applies(&self, instance_id: &str, org_id: Option<&str>, command_type: &str) -> bool {
+        !self
+            .registry
+            .validators_for(instance_id, org_id, command_type)
+            .is_empty()
+    }
 }
 
 fn plugin_failed(name: &str, error: &CallError) -> Violation {
