@@ -8,6 +8,7 @@ use warden_spooler::{DbRow, params};
 use crate::{
     QueryError,
     list::{Direction, Field, ListSpec, NameSort, Order, Page, PageOf, Paging, named, text},
+    projections::APPLICATIONS,
     row::{State, corrupt, decode, stored_name},
     service::{Consistency, Queries},
 };
@@ -187,7 +188,8 @@ impl Queries {
         .await
     }
 
-    /// The application with a client id (the view as it is).
+    /// The application with a client id. A client id not in the view is looked for again after the view has
+    /// caught up with the stream, so an application added a moment before can authenticate at once.
     #[instrument(skip(self), err)]
     pub async fn application_by_client_id(
         &self,
@@ -198,11 +200,10 @@ impl Queries {
             "SELECT {} FROM applications WHERE instance_id = $1 AND client_id = $2",
             ApplicationView::COLUMNS
         );
-        self.one(
-            &sql,
-            &params![instance_id, client_id],
-            ApplicationView::decode,
-        )
+        let params = params![instance_id, client_id];
+        self.by_unique_key(APPLICATIONS, || {
+            self.one(&sql, &params, ApplicationView::decode)
+        })
         .await
     }
 

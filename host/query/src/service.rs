@@ -304,6 +304,31 @@ impl Queries {
         Ok(())
     }
 
+    /// Looks a resource up by a unique key its view holds (a login name, a client id), with `read`. A key
+    /// just claimed may not be in the view yet: on a miss the projection is brought up to the stream's head
+    /// (as far as this node has seen it, at the latest one scan ago) and the view read once more, so a user or
+    /// application created a moment before can sign in at once. A hit costs one read; a key that names nothing
+    /// costs a head read and a second read of the view.
+    pub(crate) async fn by_unique_key<T, F>(
+        &self,
+        projection: &str,
+        read: impl Fn() -> F,
+    ) -> Result<Option<T>, QueryError>
+    where
+        F: std::future::Future<Output = Result<Option<T>, QueryError>>,
+    {
+        if let Some(found) = read().await? {
+            return Ok(Some(found));
+        }
+        let head = self
+            .store
+            .head()
+            .await
+            .map_err(warden_spooler::Error::from)?;
+        self.spoolers.ensure_caught_up(projection, head).await?;
+        read().await
+    }
+
     /// Reads one resource kept in one row, as fresh as `consistency` asks. With [`Consistency::Latest`] a row
     /// that already reflects its aggregate's latest event is returned after one round trip; otherwise the
     /// projection is brought up to the aggregate's latest position and the row read again.

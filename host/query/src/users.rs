@@ -330,7 +330,8 @@ impl Queries {
         .await
     }
 
-    /// The user with a login name, compared case-insensitively (the view as it is).
+    /// The user with a login name, compared case-insensitively. A name not in the view is looked for again
+    /// after the view has caught up with the stream, so a user created a moment before is found.
     #[instrument(skip(self), err)]
     pub async fn user_by_login_name(
         &self,
@@ -341,12 +342,9 @@ impl Queries {
             "SELECT {} FROM users WHERE instance_id = $1 AND login_name_lower = $2",
             UserView::COLUMNS
         );
-        self.one(
-            &sql,
-            &params![instance_id, login_name.to_lowercase()],
-            UserView::decode,
-        )
-        .await
+        let params = params![instance_id, login_name.to_lowercase()];
+        self.by_unique_key(USERS, || self.one(&sql, &params, UserView::decode))
+            .await
     }
 
     /// Users of an instance.
