@@ -1,19 +1,28 @@
 //! One run of a command: loading write models, authorization, validators, the push and its retries.
 //!
-//! A command method drives a [`Run`] in a loop; each pass is one attempt:
+//! Every command goes through [`decide!`], the one loop of the pipeline. The command supplies one attempt
+//! (a block that loads what it needs, authorizes and decides, giving a [`Decided`]); the loop validates and
+//! pushes the decision ([`Run::commit_decided`]), and repeats the attempt on fresh state while it must be
+//! repeated:
 //!
 //! ```text
-//! loop {
-//!     let user = attempt!(run, run.target::<User>(id).await);
-//!     attempt!(run, run.authorize(Permission::UserWrite, &target).await);
-//!     let decision = attempt!(run, user.state.lock(run.ctx()));
-//!     if let Some(details) = run.commit(&user, decision, org_id).await? { break details; }
-//! }
+//! let (details, ()) = decide!(run, {
+//!     let user = run.target::<User>(id).await?;
+//!     run.authorize(Permission::UserWrite, &target).await?;
+//!     let decision = user.state.lock(run.ctx())?;
+//!     Ok(Decided::new(user, decision, org_id))
+//! });
 //! ```
 //!
-//! [`attempt!`] ends the attempt on an error: a refusal reached with unverified cached state starts a new
-//! attempt on fresh state, anything else returns the error. [`Run::commit`] returns `None` when the attempt
-//! must be repeated (a concurrency conflict, or an answer that must not come from unverified cache).
+//! An attempt that fails with a refusal reached with unverified cached state is repeated on fresh state;
+//! any other error is the answer. [`Run::commit`] asks for a new attempt on a concurrency conflict, or when
+//! an answer must not come from unverified cache. Checks made before the decision (e.g. before hashing a
+//! password) retry the same way through [`check!`].
+//!
+//! The loop is a macro rather than a function taking the attempt as a closure: an attempt borrows the run
+//! and the command's input, and a closure returning such a borrowing future cannot be proven `Send` for
+//! every borrow it may be called with, which every command future must be (the API serves them on a
+//! multi-threaded runtime).
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -44,8 +53,9 @@ use crate::{
     validator::{ProposedEvent, ValidationActor, ValidationRequest},
 };
 
-/// Ends the current attempt of a command loop on an error: `continue`s with fresh state when the error may
-/// come from unverified cached state, returns it otherwise.
+/// Ends the current attempt of a loop over [`Run::commit`] written out by hand (the login flow's session
+/// commands): `continue`s with fresh state when the error may come from unverified cached state, returns it
+/// otherwise. [`Run::decide`] does the same for every other command.
 macro_rules! attempt {
     ($run:ident, $result:expr) => {
         match $result {
@@ -58,6 +68,45 @@ macro_rules! attempt {
     };
 }
 pub(crate) use attempt;
+
+/// The one loop of every command: evaluates the attempt `$attempt` (a block that loads, authorizes and
+/// decides, answering `Result<Decided<_, _>, CommandError>`; `?` in it ends the attempt), validates and
+/// pushes its decision ([`Run::commit_decided`]), and repeats the attempt on fresh state after a conflict
+/// or a refusal that may stem from cached state. Evaluates to the stored details and the attempt's output;
+/// returns any other error from the enclosing function.
+macro_rules! decide {
+    ($run:ident, $attempt:block) => {
+        loop {
+            let attempt: Result<$crate::pipeline::Decided<_, _>, $crate::CommandError> =
+                async $attempt.await;
+            match attempt {
+                Ok(decided) => {
+                    if let Some(stored) = $run.commit_decided(decided).await? {
+                        break stored;
+                    }
+                }
+                Err(error) => $run.retry_or(error)?,
+            }
+        }
+    };
+}
+pub(crate) use decide;
+
+/// Evaluates the check `$check` (a block answering `Result<_, CommandError>`, made before the decision, e.g.
+/// before expensive work), again on fresh state after a refusal that may stem from cached state. Evaluates
+/// to the check's value; returns any other error from the enclosing function.
+macro_rules! check {
+    ($run:ident, $check:block) => {
+        loop {
+            let checked: Result<_, $crate::CommandError> = async $check.await;
+            match checked {
+                Ok(value) => break value,
+                Err(error) => $run.retry_or(error)?,
+            }
+        }
+    };
+}
+pub(crate) use check;
 
 /// Current time in milliseconds since the Unix epoch.
 pub(crate) fn now_unix_ms() -> i64 {
@@ -79,6 +128,41 @@ impl<A> std::ops::Deref for Loaded<A> {
 
     fn deref(&self) -> &Model<A> {
         &self.model
+    }
+}
+
+/// What one attempt of a command decided: the decision on its target, the organization the target belongs
+/// to (for validator bindings), and what the command answers beside the [`Details`] once stored.
+pub(crate) struct Decided<A: Aggregate, T = ()> {
+    target: Loaded<A>,
+    decision: Decision<A::Event>,
+    org_id: Option<String>,
+    output: T,
+}
+
+impl<A: Aggregate> Decided<A> {
+    /// The decision `decision` on `target`, which belongs to `org_id`.
+    pub(crate) fn new(
+        target: Loaded<A>,
+        decision: Decision<A::Event>,
+        org_id: Option<String>,
+    ) -> Self {
+        Self {
+            target,
+            decision,
+            org_id,
+            output: (),
+        }
+    }
+
+    /// Answers `output` beside the details once the decision is stored.
+    pub(crate) fn with<T>(self, output: T) -> Decided<A, T> {
+        Decided {
+            target: self.target,
+            decision: self.decision,
+            org_id: self.org_id,
+            output,
+        }
     }
 }
 
@@ -622,12 +706,22 @@ impl<'a> Run<'a> {
         permission: Permission,
         target: &Target,
     ) -> Result<(), CommandError> {
-        loop {
-            match self.authorize(permission, target).await {
-                Ok(()) => return Ok(()),
-                Err(error) => self.retry_or(error)?,
-            }
-        }
+        let run = self;
+        check!(run, { run.authorize(permission, target).await });
+        Ok(())
+    }
+
+    /// Checks, validates and stores what an attempt decided ([`commit`](Self::commit)): `Some` holds the
+    /// stored details and the attempt's output, `None` means the command must be decided again.
+    pub(crate) async fn commit_decided<A: Aggregate, T>(
+        &mut self,
+        decided: Decided<A, T>,
+    ) -> Result<Option<(Details, T)>, CommandError> {
+        let org_id = decided.org_id.as_deref();
+        Ok(self
+            .commit(&decided.target, decided.decision, org_id)
+            .await?
+            .map(|details| (details, decided.output)))
     }
 
     /// Decides what to do with an error that ended an attempt: `Ok` to try again on fresh state (the error may
@@ -652,7 +746,7 @@ impl<'a> Run<'a> {
     }
 
     /// Checks, validates and stores a decision on `target`. `Some` holds the result; `None` means the command
-    /// must be decided again on fresh state (the caller's loop continues).
+    /// must be decided again on fresh state (the loop of [`decide!`] continues).
     #[tracing::instrument(level = "debug", skip_all, fields(command = self.command_type, aggregate = %target.key.aggregate_id, attempt = self.attempts))]
     pub(crate) async fn commit<A: Aggregate>(
         &mut self,

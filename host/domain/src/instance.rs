@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{
     Aggregate, CommandContext, Decision, Lifecycle, UniqueChange, domain_events, no_upcast,
 };
-use crate::authz::{Role, ScopeKind};
+use crate::authz::Role;
 use crate::error::DomainError;
 use crate::member::{MemberRemoved, MemberRoles, Members};
 use crate::policy::{LockoutPolicy, LoginPolicy, PasswordComplexityPolicy, Policy, PolicySet};
 use crate::unique;
-use crate::user::User;
 use crate::validate;
 
 mod commands;
@@ -369,53 +368,6 @@ impl Instance {
         self.system_org_id.as_deref() == Some(org_id)
     }
 
-    /// Makes `user` (whose id is `user_id`) an instance member with instance roles.
-    pub fn add_member(
-        &self,
-        user_id: &str,
-        user: &User,
-        roles: &[Role],
-        _ctx: &CommandContext,
-    ) -> Result<Decision<InstanceEvent>, DomainError> {
-        self.ensure_exists()?;
-        let added = self
-            .members
-            .decide_add(ScopeKind::Instance, user_id, user, roles)?;
-        Ok(Decision::event(InstanceEvent::MemberAdded(added)))
-    }
-
-    /// Replaces an instance member's roles; the last `IAM_OWNER` cannot lose that role.
-    pub fn change_member(
-        &self,
-        user_id: &str,
-        roles: &[Role],
-        _ctx: &CommandContext,
-    ) -> Result<Decision<InstanceEvent>, DomainError> {
-        self.ensure_exists()?;
-        let Some(changed) = self
-            .members
-            .decide_change(ScopeKind::Instance, user_id, roles)?
-        else {
-            return Ok(Decision::unchanged());
-        };
-        if !changed.roles.contains(&Role::IamOwner) {
-            self.ensure_not_last_owner(user_id)?;
-        }
-        Ok(Decision::event(InstanceEvent::MemberChanged(changed)))
-    }
-
-    /// Ends an instance membership; the last `IAM_OWNER` cannot be removed.
-    pub fn remove_member(
-        &self,
-        user_id: &str,
-        _ctx: &CommandContext,
-    ) -> Result<Decision<InstanceEvent>, DomainError> {
-        self.ensure_exists()?;
-        let removed = self.members.decide_remove(user_id)?;
-        self.ensure_not_last_owner(user_id)?;
-        Ok(Decision::event(InstanceEvent::MemberRemoved(removed)))
-    }
-
     fn ensure_not_last_owner(&self, user_id: &str) -> Result<(), DomainError> {
         self.ensure_other_active_owner(user_id, |_| true)
     }
@@ -462,6 +414,19 @@ impl Instance {
             .map(|(id, _)| id)
     }
 }
+
+crate::member::with_members!(
+    Instance,
+    InstanceEvent,
+    Instance,
+    /// The last `IAM_OWNER` keeps that role and its membership.
+    fn ensure_may_leave(&self, user_id: &str, roles: Option<&[Role]>) -> Result<(), DomainError> {
+        if roles.is_some_and(|roles| roles.contains(&Role::IamOwner)) {
+            return Ok(());
+        }
+        self.ensure_not_last_owner(user_id)
+    }
+);
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::authz::{Membership, Role, Scope, ScopeKind};
 use crate::error::DomainError;
 use crate::user::User;
+use crate::{Aggregate, CommandContext, Decision};
 
 /// Payload of a `*.member.added` or `*.member.changed` event: the member's complete role set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,119 @@ pub struct MemberRemoved {
     /// The former member's user id.
     pub user_id: String,
 }
+
+/// An aggregate users are members of (the instance, an organization, a project): its member commands
+/// decide alike, on its [`Members`].
+pub trait WithMembers: Aggregate {
+    /// The scope of the roles its members hold.
+    const MEMBER_SCOPE: ScopeKind;
+
+    /// Its members.
+    fn members(&self) -> &Members;
+
+    /// Refuses with its own "not found" when it does not exist.
+    fn ensure_scope_exists(&self) -> Result<(), DomainError>;
+
+    /// Its event for `change`.
+    fn member_event(change: MemberChange) -> Self::Event;
+
+    /// Refuses to let `user_id` keep only `roles` (`None`: no membership at all); nothing to refuse unless
+    /// the aggregate says so (the instance keeps its last `IAM_OWNER`).
+    fn ensure_may_leave(&self, _user_id: &str, _roles: Option<&[Role]>) -> Result<(), DomainError> {
+        Ok(())
+    }
+
+    /// Makes `user` (whose id is `user_id`) a member with roles of [`Self::MEMBER_SCOPE`].
+    fn add_member(
+        &self,
+        user_id: &str,
+        user: &User,
+        roles: &[Role],
+        _ctx: &CommandContext,
+    ) -> Result<Decision<Self::Event>, DomainError> {
+        self.ensure_scope_exists()?;
+        let added = self
+            .members()
+            .decide_add(Self::MEMBER_SCOPE, user_id, user, roles)?;
+        Ok(Decision::event(Self::member_event(MemberChange::Added(
+            added,
+        ))))
+    }
+
+    /// Replaces a member's roles.
+    fn change_member(
+        &self,
+        user_id: &str,
+        roles: &[Role],
+        _ctx: &CommandContext,
+    ) -> Result<Decision<Self::Event>, DomainError> {
+        self.ensure_scope_exists()?;
+        let Some(changed) = self
+            .members()
+            .decide_change(Self::MEMBER_SCOPE, user_id, roles)?
+        else {
+            return Ok(Decision::unchanged());
+        };
+        self.ensure_may_leave(user_id, Some(&changed.roles))?;
+        Ok(Decision::event(Self::member_event(MemberChange::Changed(
+            changed,
+        ))))
+    }
+
+    /// Ends a membership.
+    fn remove_member(
+        &self,
+        user_id: &str,
+        _ctx: &CommandContext,
+    ) -> Result<Decision<Self::Event>, DomainError> {
+        self.ensure_scope_exists()?;
+        let removed = self.members().decide_remove(user_id)?;
+        self.ensure_may_leave(user_id, None)?;
+        Ok(Decision::event(Self::member_event(MemberChange::Removed(
+            removed,
+        ))))
+    }
+}
+
+/// A decided change of one membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A user became a member.
+    Added(MemberRoles),
+    /// A member's roles changed.
+    Changed(MemberRoles),
+    /// A user is no longer a member.
+    Removed(MemberRemoved),
+}
+
+/// Implements [`WithMembers`] for an aggregate with a `members` field, an `ensure_exists` method and the
+/// events `MemberAdded`, `MemberChanged` and `MemberRemoved`.
+macro_rules! with_members {
+    ($aggregate:ty, $event:ident, $scope:ident $(, $($leave:tt)+)?) => {
+        impl $crate::member::WithMembers for $aggregate {
+            const MEMBER_SCOPE: $crate::authz::ScopeKind = $crate::authz::ScopeKind::$scope;
+
+            fn members(&self) -> &$crate::member::Members {
+                &self.members
+            }
+
+            fn ensure_scope_exists(&self) -> Result<(), $crate::error::DomainError> {
+                self.ensure_exists()
+            }
+
+            fn member_event(change: $crate::member::MemberChange) -> $event {
+                match change {
+                    $crate::member::MemberChange::Added(added) => $event::MemberAdded(added),
+                    $crate::member::MemberChange::Changed(changed) => $event::MemberChanged(changed),
+                    $crate::member::MemberChange::Removed(removed) => $event::MemberRemoved(removed),
+                }
+            }
+
+            $($($leave)+)?
+        }
+    };
+}
+pub(crate) use with_members;
 
 /// The members of one aggregate, by user id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -9,14 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{
     Aggregate, CommandContext, Decision, Lifecycle, UniqueChange, domain_events, no_upcast,
 };
-use crate::authz::{Role, ScopeKind};
 use crate::error::DomainError;
 use crate::member::{MemberRemoved, MemberRoles, Members};
 use crate::policy::{
     LockoutPolicy, LoginPolicy, PasswordComplexityPolicy, Policy, PolicyKind, PolicyOverrides,
 };
 use crate::unique;
-use crate::user::User;
 use crate::validate;
 
 mod commands;
@@ -417,49 +415,9 @@ impl Organization {
         };
         Ok(Decision::event(event))
     }
-
-    /// Makes `user` (whose id is `user_id`) an organization member with organization roles.
-    pub fn add_member(
-        &self,
-        user_id: &str,
-        user: &User,
-        roles: &[Role],
-        _ctx: &CommandContext,
-    ) -> Result<Decision<OrgEvent>, DomainError> {
-        self.ensure_exists()?;
-        let added = self
-            .members
-            .decide_add(ScopeKind::Org, user_id, user, roles)?;
-        Ok(Decision::event(OrgEvent::MemberAdded(added)))
-    }
-
-    /// Replaces an organization member's roles.
-    pub fn change_member(
-        &self,
-        user_id: &str,
-        roles: &[Role],
-        _ctx: &CommandContext,
-    ) -> Result<Decision<OrgEvent>, DomainError> {
-        self.ensure_exists()?;
-        Ok(
-            match self.members.decide_change(ScopeKind::Org, user_id, roles)? {
-                Some(changed) => Decision::event(OrgEvent::MemberChanged(changed)),
-                None => Decision::unchanged(),
-            },
-        )
-    }
-
-    /// Ends an organization membership.
-    pub fn remove_member(
-        &self,
-        user_id: &str,
-        _ctx: &CommandContext,
-    ) -> Result<Decision<OrgEvent>, DomainError> {
-        self.ensure_exists()?;
-        let removed = self.members.decide_remove(user_id)?;
-        Ok(Decision::event(OrgEvent::MemberRemoved(removed)))
-    }
 }
+
+crate::member::with_members!(Organization, OrgEvent, Org);
 
 #[cfg(test)]
 mod tests;

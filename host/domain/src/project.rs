@@ -10,11 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, CommandContext, Decision, Lifecycle, domain_events, no_upcast};
-use crate::authz::{Role, ScopeKind};
 use crate::error::DomainError;
 use crate::member::{MemberRemoved, MemberRoles, Members};
 use crate::org::Organization;
-use crate::user::User;
 use crate::validate;
 
 mod commands;
@@ -546,57 +544,14 @@ impl Project {
             },
         )))
     }
-
-    /// Makes `user` (whose id is `user_id`) a project member with project roles.
-    pub fn add_member(
-        &self,
-        user_id: &str,
-        user: &User,
-        roles: &[Role],
-        _ctx: &CommandContext,
-    ) -> Result<Decision<ProjectEvent>, DomainError> {
-        self.ensure_exists()?;
-        let added = self
-            .members
-            .decide_add(ScopeKind::Project, user_id, user, roles)?;
-        Ok(Decision::event(ProjectEvent::MemberAdded(added)))
-    }
-
-    /// Replaces a project member's roles.
-    pub fn change_member(
-        &self,
-        user_id: &str,
-        roles: &[Role],
-        _ctx: &CommandContext,
-    ) -> Result<Decision<ProjectEvent>, DomainError> {
-        self.ensure_exists()?;
-        Ok(
-            match self
-                .members
-                .decide_change(ScopeKind::Project, user_id, roles)?
-            {
-                Some(changed) => Decision::event(ProjectEvent::MemberChanged(changed)),
-                None => Decision::unchanged(),
-            },
-        )
-    }
-
-    /// Ends a project membership.
-    pub fn remove_member(
-        &self,
-        user_id: &str,
-        _ctx: &CommandContext,
-    ) -> Result<Decision<ProjectEvent>, DomainError> {
-        self.ensure_exists()?;
-        let removed = self.members.decide_remove(user_id)?;
-        Ok(Decision::event(ProjectEvent::MemberRemoved(removed)))
-    }
 }
 
 /// True when both lists hold the same keys, in any order.
 pub(crate) fn same_set(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|k| b.contains(k))
 }
+
+crate::member::with_members!(Project, ProjectEvent, Project);
 
 #[cfg(test)]
 mod tests;

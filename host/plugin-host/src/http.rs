@@ -21,7 +21,11 @@ use warden_api::{
 use warden_command::{Commands, Details};
 use warden_domain::{
     authz::Permission,
-    plugin::{BindingSettings, BindingTarget, FailurePolicy, Limits},
+    plugin::{
+        ActivatePluginVersion, AddPlugin, AddPluginBinding, BindingSettings, BindingTarget,
+        ChangePluginBinding, FailurePolicy, Limits, RemovePlugin, RemovePluginBinding,
+        UploadPluginVersion,
+    },
 };
 
 use crate::{
@@ -71,11 +75,11 @@ impl PluginApiState {
     }
 }
 
-/// The plugin endpoints. Routed and documented with the API's (see [`PluginApiState::into_endpoints`]), they
+/// The plugin endpoints; each write takes its permission from the command it issues. Routed and documented with the API's (see [`PluginApiState::into_endpoints`]), they
 /// take the API's JSON body limit; uploads read their body themselves, after the permission check, up to the
 /// component limit.
 pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
-    use Permission::{PluginRead, PluginWrite};
+    use Permission::PluginRead;
     vec![
         Endpoint::post(
             "/api/v1/plugins",
@@ -83,7 +87,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Upload a plugin (raw component bytes). `plugin.write` is checked before the body is read (403); 413 over the size limit; 400 for a component that cannot run, compiles past its time limit, or subscribes to no known event type (`plugin.subscription.unknown`); 503 `plugin.compile_busy` when too many compilations wait",
             upload,
         )
-        .permission(PluginWrite)
+        .command::<AddPlugin>()
         .described_by(openapi::upload),
         Endpoint::get(
             "/api/v1/plugins",
@@ -107,7 +111,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Remove a plugin and its bindings",
             remove,
         )
-        .permission(PluginWrite)
+        .command::<RemovePlugin>()
         .described_by(openapi::write_ok),
         Endpoint::post(
             "/api/v1/plugins/{id}/versions",
@@ -115,7 +119,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Upload a new version (raw component bytes; `activate=false` keeps the active one); checked as an upload",
             upload_version,
         )
-        .permission(PluginWrite)
+        .command::<UploadPluginVersion>()
         .described_by(openapi::upload_version),
         Endpoint::put(
             "/api/v1/plugins/{id}/active-version",
@@ -123,7 +127,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Activate an uploaded version by digest",
             activate,
         )
-        .permission(PluginWrite)
+        .command::<ActivatePluginVersion>()
         .described_by(openapi::activate),
         Endpoint::post(
             "/api/v1/plugins/{id}/bindings",
@@ -131,7 +135,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Bind the plugin (JSON body, at most 1 MiB). `grants` are refused (400 `binding.grants_unsupported`), as is `org_id` on a projection binding (400 `binding.org_id_unsupported`) or naming no organization of the instance (404 `binding.org_id.unknown`)",
             add_binding,
         )
-        .permission(PluginWrite)
+        .command::<AddPluginBinding>()
         .described_by(openapi::add_binding),
         Endpoint::put(
             "/api/v1/plugins/{id}/bindings/{binding_id}",
@@ -139,7 +143,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Change a binding; refused settings as when binding",
             change_binding,
         )
-        .permission(PluginWrite)
+        .command::<ChangePluginBinding>()
         .described_by(openapi::change_binding),
         Endpoint::delete(
             "/api/v1/plugins/{id}/bindings/{binding_id}",
@@ -147,7 +151,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Remove a binding",
             remove_binding,
         )
-        .permission(PluginWrite)
+        .command::<RemovePluginBinding>()
         .described_by(openapi::write_ok),
         Endpoint::post(
             "/api/v1/plugins/{id}/test",
@@ -155,7 +159,7 @@ pub fn endpoints() -> Vec<Endpoint<PluginApiState>> {
             "Test-run the plugin's loaded version once against a sample (JSON body, at most 1 MiB; a projection sample holds at most 100 events): the answer, the time and the log lines. Nothing is stored: a projection's view writes go to views in memory. Needs the permission to bind plugins; 409 `plugin.not_loaded` while the active version is not loaded on the node",
             test_run,
         )
-        .permission(PluginWrite)
+        .command::<AddPluginBinding>()
         .described_by(openapi::test_run),
         Endpoint::get(
             "/api/v1/plugins/{id}/views/{table}",

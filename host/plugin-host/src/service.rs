@@ -8,8 +8,12 @@ use sha2::{Digest, Sha256};
 use warden_command::{Caller, Commands, Details, Model, new_id};
 use warden_domain::{
     authz::{Permission, Target},
+    command::Command,
     org::Organization,
-    plugin::{AddPlugin, BindingSettings, BindingTarget, Plugin, PluginVersion, PluginWorld},
+    plugin::{
+        AddPlugin, AddPluginBinding, BindingSettings, BindingTarget, Plugin, PluginVersion,
+        PluginWorld, UploadPluginVersion,
+    },
 };
 use warden_wasm_runtime::World;
 
@@ -198,7 +202,7 @@ impl PluginService {
     pub async fn may_upload(&self, caller: &Caller) -> Result<(), ServiceError> {
         self.commands
             .for_caller(caller)
-            .authorize(Permission::PluginWrite, &Target::Instance)
+            .authorize(AddPlugin::PERMISSION, &Target::Instance)
             .await?;
         Ok(())
     }
@@ -224,7 +228,7 @@ impl PluginService {
     ) -> Result<(PluginWorld, String, u64), ServiceError> {
         self.commands
             .for_caller(caller)
-            .authorize(Permission::PluginWrite, &Target::Instance)
+            .authorize(UploadPluginVersion::PERMISSION, &Target::Instance)
             .await?;
         if bytes.len() > self.max_component_bytes {
             return Err(ServiceError::TooLarge {
@@ -473,7 +477,7 @@ impl PluginService {
         let model = self.plugin(caller, plugin_id).await?;
         self.commands
             .for_caller(caller)
-            .authorize(Permission::PluginWrite, &Target::Instance)
+            .authorize(AddPluginBinding::PERMISSION, &Target::Instance)
             .await?;
         let Some(object) = sample.as_object_mut() else {
             return Err(ServiceError::Invalid {

@@ -1,9 +1,11 @@
 //! Commands on applications: OIDC and API clients of a project.
 
 use warden_domain::{
+    CommandContext, Decision, DomainError,
     application::{
-        AddApiApp, AddOidcApp, ApiConfig, Application, ChangeApiConfig, ChangeOidcConfig,
-        DeactivateApp, OidcConfig, ReactivateApp, RegenerateAppSecret, RemoveApp, RenameApp,
+        AddApiApp, AddOidcApp, ApiConfig, Application, ApplicationEvent, ChangeApiConfig,
+        ChangeOidcConfig, DeactivateApp, OidcConfig, ReactivateApp, RegenerateAppSecret, RemoveApp,
+        RenameApp,
     },
     command::Command,
     project::Project,
@@ -12,7 +14,7 @@ use warden_domain::{
 use super::{Resource, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
-    pipeline::attempt,
+    pipeline::{Decided, decide},
     secret::{generate_secret, hash_secret},
 };
 
@@ -49,6 +51,24 @@ pub struct AppCreated {
     pub client_secret: Option<SecretString>,
 }
 
+/// A command creating an application in a project.
+trait ProjectId {
+    /// The project the application belongs to.
+    fn project_id(&self) -> &str;
+}
+
+impl ProjectId for AddOidcApp {
+    fn project_id(&self) -> &str {
+        &self.project_id
+    }
+}
+
+impl ProjectId for AddApiApp {
+    fn project_id(&self) -> &str {
+        &self.project_id
+    }
+}
+
 /// A fresh secret and its stored hash, when `needed`.
 fn secret_if(needed: bool) -> Result<Option<(SecretString, String)>, CommandError> {
     if !needed {
@@ -81,34 +101,16 @@ impl CallerCommands<'_> {
             config: app.config.clone(),
             client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
         };
-        let mut run = self.run(AddOidcApp::TYPE, || payload(&command));
-        // Decided with the project's state, which the push expects unchanged.
-        loop {
-            let project = attempt!(run, run.read::<Project>(&app.project_id).await);
-            if let Some(target) = project.state.authz_target(&app.project_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(AddOidcApp::PERMISSION, &target, || {
-                        Application::default()
-                            .add_oidc(&command, &Project::default(), run.ctx())
-                            .err()
-                    })
-                    .await
-                );
-            }
-            let new = attempt!(run, run.new_target::<Application>(id).await);
-            let decision = attempt!(run, new.state.add_oidc(&command, &project.state, run.ctx()));
-            if let Some(details) = run
-                .commit(&new, decision, Some(&project.state.org_id))
-                .await?
-            {
-                return Ok(AppCreated {
-                    details,
-                    client_id: command.client_id,
-                    client_secret: secret.map(|(secret, _)| secret),
-                });
-            }
-        }
+        let details = self
+            .add_app(id, &command, |app, project, ctx| {
+                app.add_oidc(&command, project, ctx)
+            })
+            .await?;
+        Ok(AppCreated {
+            details,
+            client_id: command.client_id,
+            client_secret: secret.map(|(secret, _)| secret),
+        })
     }
 
     /// Adds an API application with a new id and client id to a project; generates the client secret when
@@ -122,35 +124,46 @@ impl CallerCommands<'_> {
             config: app.config.clone(),
             client_secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
         };
-        let mut run = self.run(AddApiApp::TYPE, || payload(&command));
-        // Decided with the project's state, which the push expects unchanged.
-        let id = new_id();
-        loop {
-            let project = attempt!(run, run.read::<Project>(&app.project_id).await);
-            if let Some(target) = project.state.authz_target(&app.project_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(AddApiApp::PERMISSION, &target, || {
-                        Application::default()
-                            .add_api(&command, &Project::default(), run.ctx())
-                            .err()
-                    })
-                    .await
-                );
+        let details = self
+            .add_app(&new_id(), &command, |app, project, ctx| {
+                app.add_api(&command, project, ctx)
+            })
+            .await?;
+        Ok(AppCreated {
+            details,
+            client_id: command.client_id,
+            client_secret: secret.map(|(secret, _)| secret),
+        })
+    }
+
+    /// Adds the application `id` with `command`, which `add` decides with the project's state (expected
+    /// unchanged by the push).
+    async fn add_app<C: Command<Aggregate = Application> + ProjectId>(
+        &self,
+        id: &str,
+        command: &C,
+        add: impl Fn(
+            &Application,
+            &Project,
+            &CommandContext,
+        ) -> Result<Decision<ApplicationEvent>, DomainError>,
+    ) -> Result<Details, CommandError> {
+        let project_id = command.project_id();
+        let mut run = self.run(C::TYPE, || payload(command));
+        let (details, ()) = decide!(run, {
+            let project = run.read::<Project>(project_id).await?;
+            if let Some(target) = project.state.authz_target(project_id) {
+                run.authorize_or_hide(C::PERMISSION, &target, || {
+                    add(&Application::default(), &Project::default(), run.ctx()).err()
+                })
+                .await?;
             }
-            let new = attempt!(run, run.new_target::<Application>(&id).await);
-            let decision = attempt!(run, new.state.add_api(&command, &project.state, run.ctx()));
-            if let Some(details) = run
-                .commit(&new, decision, Some(&project.state.org_id))
-                .await?
-            {
-                return Ok(AppCreated {
-                    details,
-                    client_id: command.client_id,
-                    client_secret: secret.map(|(secret, _)| secret),
-                });
-            }
-        }
+            let new = run.new_target::<Application>(id).await?;
+            let decision = add(&new.state, &project.state, run.ctx())?;
+            let org_id = Some(project.state.org_id.clone());
+            Ok(Decided::new(new, decision, org_id))
+        });
+        Ok(details)
     }
 
     /// Replaces an OIDC application's configuration. Switching to an auth method with a client secret while
@@ -163,31 +176,13 @@ impl CallerCommands<'_> {
         let command = ChangeOidcConfig {
             config: config.clone(),
         };
-        let mut run = self.run(ChangeOidcConfig::TYPE, || payload(&command));
-        // Whether a secret is issued depends on the state the decision sees: decided in this loop.
-        loop {
-            let app = attempt!(run, run.target::<Application>(app_id).await);
-            if let Some(target) = app.state.authz_target(app_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(ChangeOidcConfig::PERMISSION, &target, || {
-                        Application::default()
-                            .change_oidc_config(config, None, run.ctx())
-                            .err()
-                    })
-                    .await
-                );
-            }
-            let secret = secret_if(
-                config.auth_method.uses_secret() && app.state.client_secret_hash.is_none(),
-            )?;
-            let hash = secret.as_ref().map(|(_, hash)| hash.as_str());
-            let decision = attempt!(run, app.state.change_oidc_config(config, hash, run.ctx()));
-            let org = app.state.owner_org(app_id);
-            if let Some(details) = run.commit(&app, decision, org.as_deref()).await? {
-                return Ok((details, secret.map(|(secret, _)| secret)));
-            }
-        }
+        self.change_app_config(
+            app_id,
+            &command,
+            config.auth_method.uses_secret(),
+            |app, hash, ctx| app.change_oidc_config(config, hash, ctx),
+        )
+        .await
     }
 
     /// Replaces an API application's configuration, with the secret rules of
@@ -200,31 +195,44 @@ impl CallerCommands<'_> {
         let command = ChangeApiConfig {
             config: config.clone(),
         };
-        let mut run = self.run(ChangeApiConfig::TYPE, || payload(&command));
-        // Whether a secret is issued depends on the state the decision sees: decided in this loop.
-        loop {
-            let app = attempt!(run, run.target::<Application>(app_id).await);
+        self.change_app_config(
+            app_id,
+            &command,
+            config.auth_method.uses_secret(),
+            |app, hash, ctx| app.change_api_config(config, hash, ctx),
+        )
+        .await
+    }
+
+    /// Changes the configuration of the application `app_id` with `command`, which `change` decides with
+    /// the hash of a newly generated client secret when the new configuration `uses_secret` and none is
+    /// stored. Whether a secret is issued depends on the state the decision sees: generated per attempt.
+    async fn change_app_config<C: Command<Aggregate = Application>>(
+        &self,
+        app_id: &str,
+        command: &C,
+        uses_secret: bool,
+        change: impl Fn(
+            &Application,
+            Option<&str>,
+            &CommandContext,
+        ) -> Result<Decision<ApplicationEvent>, DomainError>,
+    ) -> Result<(Details, Option<SecretString>), CommandError> {
+        let mut run = self.run(C::TYPE, || payload(command));
+        Ok(decide!(run, {
+            let app = run.target::<Application>(app_id).await?;
             if let Some(target) = app.state.authz_target(app_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(ChangeApiConfig::PERMISSION, &target, || {
-                        Application::default()
-                            .change_api_config(config, None, run.ctx())
-                            .err()
-                    })
-                    .await
-                );
+                run.authorize_or_hide(C::PERMISSION, &target, || {
+                    change(&Application::default(), None, run.ctx()).err()
+                })
+                .await?;
             }
-            let secret = secret_if(
-                config.auth_method.uses_secret() && app.state.client_secret_hash.is_none(),
-            )?;
+            let secret = secret_if(uses_secret && app.state.client_secret_hash.is_none())?;
             let hash = secret.as_ref().map(|(_, hash)| hash.as_str());
-            let decision = attempt!(run, app.state.change_api_config(config, hash, run.ctx()));
+            let decision = change(&app.state, hash, run.ctx())?;
             let org = app.state.owner_org(app_id);
-            if let Some(details) = run.commit(&app, decision, org.as_deref()).await? {
-                return Ok((details, secret.map(|(secret, _)| secret)));
-            }
-        }
+            Ok(Decided::new(app, decision, org).with(secret.map(|(secret, _)| secret)))
+        }))
     }
 
     /// Renames an application.

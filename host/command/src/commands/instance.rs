@@ -8,12 +8,16 @@ use warden_domain::{
         RemoveInstanceMember, SetDefaultPolicy, SetPrimaryInstanceDomain, SetSystemOrg,
         SetupInstance,
     },
+    member::WithMembers,
     policy::Policy,
     user::User,
 };
 
 use super::payload;
-use crate::{CallerCommands, CommandError, Details, pipeline::attempt};
+use crate::{
+    CallerCommands, CommandError, Details,
+    pipeline::{Decided, decide},
+};
 
 /// A command on one instance member.
 trait MemberCommand {
@@ -105,24 +109,17 @@ impl CallerCommands<'_> {
         };
         let mut run = self.run(AddInstanceMember::TYPE, || payload(&command));
         // Decided with the user's state, which the push expects unchanged.
-        loop {
-            let instance = attempt!(run, run.target::<Instance>(&id).await);
-            attempt!(
-                run,
-                run.authorize(AddInstanceMember::PERMISSION, &Target::Instance)
-                    .await
-            );
-            let user = attempt!(run, run.read::<User>(user_id).await);
-            let decision = attempt!(
-                run,
-                instance
-                    .state
-                    .add_member(user_id, &user.state, roles, run.ctx())
-            );
-            if let Some(details) = run.commit(&instance, decision, None).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide!(run, {
+            let instance = run.target::<Instance>(&id).await?;
+            run.authorize(AddInstanceMember::PERMISSION, &Target::Instance)
+                .await?;
+            let user = run.read::<User>(user_id).await?;
+            let decision = instance
+                .state
+                .add_member(user_id, &user.state, roles, run.ctx())?;
+            Ok(Decided::new(instance, decision, None))
+        });
+        Ok(details)
     }
 
     /// Replaces an instance member's roles; the last active `IAM_OWNER` keeps that role.
@@ -157,23 +154,19 @@ impl CallerCommands<'_> {
         let id = self.instance_id().to_owned();
         let user_id = command.user_id();
         let mut run = self.run(C::TYPE, || payload(command));
-        loop {
-            let instance = attempt!(run, run.target::<Instance>(&id).await);
-            attempt!(run, run.authorize(C::PERMISSION, &Target::Instance).await);
-            let decision = attempt!(run, command.decide(&instance.state, run.ctx()));
+        let (details, ()) = decide!(run, {
+            let instance = run.target::<Instance>(&id).await?;
+            run.authorize(C::PERMISSION, &Target::Instance).await?;
+            let decision = command.decide(&instance.state, run.ctx())?;
             if loses_owner && !decision.events.is_empty() {
-                let active = attempt!(run, run.active_owners(&instance.state).await);
-                attempt!(
-                    run,
-                    instance
-                        .state
-                        .ensure_other_active_owner(user_id, |owner| active.contains(owner))
-                );
+                let active = run.active_owners(&instance.state).await?;
+                instance
+                    .state
+                    .ensure_other_active_owner(user_id, |owner| active.contains(owner))?;
             }
-            if let Some(details) = run.commit(&instance, decision, None).await? {
-                return Ok(details);
-            }
-        }
+            Ok(Decided::new(instance, decision, None))
+        });
+        Ok(details)
     }
 
     /// Chooses the instance's system organization (first start).

@@ -13,7 +13,7 @@ use warden_domain::{
 use super::{org_target, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
-    pipeline::attempt,
+    pipeline::{Decided, decide},
     secret::{format_token, generate_secret, hash_secret},
 };
 
@@ -79,23 +79,19 @@ impl CallerCommands<'_> {
         let command = user;
         let mut run = self.run(AddMachine::TYPE, || payload(command));
         // Decided with the organization's state, which the push expects unchanged.
-        loop {
-            attempt!(
-                run,
-                run.authorize_or_hide(AddMachine::PERMISSION, &target, || {
-                    User::default()
-                        .add_machine(command, &Organization::default(), run.ctx())
-                        .err()
-                })
-                .await
-            );
-            let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
-            let new = attempt!(run, run.new_target::<User>(id).await);
-            let decision = attempt!(run, new.state.add_machine(command, &org.state, run.ctx()));
-            if let Some(details) = run.commit(&new, decision, Some(&user.org_id)).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide!(run, {
+            run.authorize_or_hide(AddMachine::PERMISSION, &target, || {
+                User::default()
+                    .add_machine(command, &Organization::default(), run.ctx())
+                    .err()
+            })
+            .await?;
+            let org = run.read::<Organization>(&user.org_id).await?;
+            let new = run.new_target::<User>(id).await?;
+            let decision = new.state.add_machine(command, &org.state, run.ctx())?;
+            Ok(Decided::new(new, decision, Some(user.org_id.clone())))
+        });
+        Ok(details)
     }
 
     /// Changes a machine user's name and description.

@@ -4,8 +4,9 @@
 //! declared once); a method builds it and hands it to [`CallerCommands::execute`], the one path that checks
 //! the caller's permission on the resource, lets the domain decide, runs the validators on the command's
 //! serialized form, and stores the result. Commands that create a resource, or decide with the state of
-//! another aggregate too (a new member's user, a granted organization), drive the same [`Run`] steps in a
-//! loop of their own. A resource that does not exist is answered with the domain's "not found" before any
+//! another aggregate too (a new member's user, a granted organization), give their own attempt (what to
+//! load, where to authorize, how to decide) to the same loop, [`Run::decide`], which validates, pushes and
+//! retries every command alike. A resource that does not exist is answered with the domain's "not found" before any
 //! permission check: there is no organization to check the permission against.
 
 mod application;
@@ -44,7 +45,7 @@ pub use user_grant::NewUserGrant;
 
 use crate::{
     CallerCommands, CommandError, Details,
-    pipeline::{Run, attempt},
+    pipeline::{Decided, Run, decide},
 };
 
 /// An aggregate the management API addresses, with the place its permissions are checked.
@@ -225,8 +226,8 @@ where
 
 /// The one path of a command on an existing resource: load `id`, check `permission` on
 /// `target_of(state, id)` (answering as missing to a caller that may not see it; with the rules on acting
-/// on a user, on giving `grants`, and on the system organization and the last owner), decide, validate and
-/// push, again on fresh state while an attempt must be repeated.
+/// on a user, on giving `grants`, and on the system organization and the last owner), decide, then
+/// [`Run::decide`] validates, pushes and repeats on fresh state while an attempt must be repeated.
 async fn decide_on<A: Resource>(
     run: &mut Run<'_>,
     id: &str,
@@ -235,33 +236,45 @@ async fn decide_on<A: Resource>(
     grants: &[Role],
     decide: impl Fn(&A, &CommandContext) -> Result<Decision<A::Event>, DomainError>,
 ) -> Result<Details, CommandError> {
-    loop {
-        let target = attempt!(run, run.target::<A>(id).await);
+    let (details, ()) = decide!(run, {
+        let target = run.target::<A>(id).await?;
         if let Some(authz) = target_of(&target.state, id) {
-            let authorized = match target.state.as_user() {
-                Some(user) => run.authorize_on_user(permission, id, user).await,
-                None => run.authorize(permission, &authz).await,
-            };
-            if let Err(error) = authorized {
-                let error = run
-                    .hide_unseen(error, permission, &authz, || {
-                        decide(&A::default(), run.ctx()).err()
-                    })
-                    .await;
-                attempt!(run, Err::<(), _>(error));
-            }
+            authorize(run, permission, &authz, target.state.as_user(), id, || {
+                decide(&A::default(), run.ctx()).err()
+            })
+            .await?;
             if !grants.is_empty() {
-                attempt!(run, run.ensure_may_grant(grants, &authz).await);
+                run.ensure_may_grant(grants, &authz).await?;
             }
             if A::TYPE == Organization::TYPE {
-                attempt!(run, run.ensure_not_system_org(id).await);
-                attempt!(run, run.ensure_org_keeps_an_owner(id).await);
+                run.ensure_not_system_org(id).await?;
+                run.ensure_org_keeps_an_owner(id).await?;
             }
         }
-        let decision = attempt!(run, decide(&target.state, run.ctx()));
+        let decision = decide(&target.state, run.ctx())?;
         let org = target.state.owner_org(id);
-        if let Some(details) = run.commit(&target, decision, org.as_deref()).await? {
-            return Ok(details);
-        }
+        Ok(Decided::new(target, decision, org))
+    });
+    Ok(details)
+}
+
+/// Checks `permission` on `target` (with the rules on acting on another user when the resource is the
+/// user `user`), answering as missing to a caller that may not see it: `missing` gives the command's own
+/// answer for a resource that does not exist.
+pub(crate) async fn authorize(
+    run: &Run<'_>,
+    permission: Permission,
+    target: &Target,
+    user: Option<&User>,
+    id: &str,
+    missing: impl FnOnce() -> Option<DomainError>,
+) -> Result<(), CommandError> {
+    let authorized = match user {
+        Some(user) => run.authorize_on_user(permission, id, user).await,
+        None => run.authorize(permission, target).await,
+    };
+    match authorized {
+        Ok(()) => Ok(()),
+        Err(error) => Err(run.hide_unseen(error, permission, target, missing).await),
     }
 }

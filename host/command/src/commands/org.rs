@@ -3,6 +3,7 @@
 use warden_domain::{
     authz::{Role, ScopeKind, Target},
     command::{Change, Command},
+    member::WithMembers,
     org::{
         AddOrg, AddOrgDomain, AddOrgMember, ChangeOrgMember, DeactivateOrg, Organization,
         ReactivateOrg, RemoveOrg, RemoveOrgDomain, RemoveOrgMember, RenameOrg, ResetOrgPolicy,
@@ -12,8 +13,11 @@ use warden_domain::{
     user::User,
 };
 
-use super::{org_target, payload};
-use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
+use super::{authorize, org_target, payload};
+use crate::{
+    CallerCommands, CommandError, Details, new_id,
+    pipeline::{Decided, decide},
+};
 
 impl CallerCommands<'_> {
     /// Creates an organization with a new id.
@@ -33,17 +37,13 @@ impl CallerCommands<'_> {
         let mut run = self.run(AddOrg::TYPE, || payload(&command));
         // A new id has no events yet: the target is created, not loaded, and the permission is checked on
         // the instance (`CheckedOn::Instance`) whether or not the organization exists.
-        loop {
-            attempt!(
-                run,
-                run.authorize(AddOrg::PERMISSION, &Target::Instance).await
-            );
-            let org = attempt!(run, run.new_target::<Organization>(id).await);
-            let decision = attempt!(run, command.decide(&org.state, run.ctx()));
-            if let Some(details) = run.commit(&org, decision, Some(id)).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide!(run, {
+            run.authorize(AddOrg::PERMISSION, &Target::Instance).await?;
+            let org = run.new_target::<Organization>(id).await?;
+            let decision = command.decide(&org.state, run.ctx())?;
+            Ok(Decided::new(org, decision, Some(id.to_owned())))
+        });
+        Ok(details)
     }
 
     /// Renames an organization.
@@ -170,34 +170,33 @@ impl CallerCommands<'_> {
         let mut run = self.run(AddOrgMember::TYPE, || payload(&command));
         // Two aggregates: the organization decides with the user's state, and the user records the
         // membership in the same push.
-        loop {
-            let org = attempt!(run, run.target::<Organization>(org_id).await);
+        let (details, ()) = decide!(run, {
+            let org = run.target::<Organization>(org_id).await?;
             if org.state.exists() {
                 let target = org_target(org_id);
-                if let Err(error) = run.authorize(AddOrgMember::PERMISSION, &target).await {
-                    let error = run
-                        .hide_unseen(error, AddOrgMember::PERMISSION, &target, || None)
-                        .await;
-                    attempt!(run, Err::<(), _>(error));
-                }
-                attempt!(run, run.ensure_not_system_org(org_id).await);
-                attempt!(run, run.ensure_may_grant(command.grants(), &target).await);
+                authorize(
+                    &run,
+                    AddOrgMember::PERMISSION,
+                    &target,
+                    None,
+                    org_id,
+                    || None,
+                )
+                .await?;
+                run.ensure_not_system_org(org_id).await?;
+                run.ensure_may_grant(command.grants(), &target).await?;
             }
-            let user = attempt!(run, run.read::<User>(user_id).await);
-            let decision = attempt!(
-                run,
-                org.state.add_member(user_id, &user.state, roles, run.ctx())
-            );
-            let recorded = attempt!(
-                run,
-                user.state
-                    .record_membership(ScopeKind::Org, org_id, run.ctx())
-            );
+            let user = run.read::<User>(user_id).await?;
+            let decision = org
+                .state
+                .add_member(user_id, &user.state, roles, run.ctx())?;
+            let recorded = user
+                .state
+                .record_membership(ScopeKind::Org, org_id, run.ctx())?;
             run.append_also::<User>(user_id, user.sequence, &recorded);
-            if let Some(details) = run.commit(&org, decision, Some(org_id)).await? {
-                return Ok(details);
-            }
-        }
+            Ok(Decided::new(org, decision, Some(org_id.to_owned())))
+        });
+        Ok(details)
     }
 
     /// Replaces an organization member's roles.

@@ -14,7 +14,10 @@ use warden_domain::{
 };
 
 use super::{Resource, payload};
-use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
+use crate::{
+    CallerCommands, CommandError, Details, new_id,
+    pipeline::{Decided, decide},
+};
 
 impl Resource for Plugin {
     fn authz_target(&self, _id: &str) -> Option<Target> {
@@ -32,18 +35,14 @@ impl CallerCommands<'_> {
         let id = new_id();
         let mut run = self.run(AddPlugin::TYPE, || payload(plugin));
         // A new id has no events yet: the target is created, not loaded.
-        loop {
-            attempt!(
-                run,
-                run.authorize(AddPlugin::PERMISSION, &Target::Instance)
-                    .await
-            );
-            let target = attempt!(run, run.new_target::<Plugin>(&id).await);
-            let decision = attempt!(run, plugin.decide(&target.state, run.ctx()));
-            if let Some(details) = run.commit(&target, decision, None).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide!(run, {
+            run.authorize(AddPlugin::PERMISSION, &Target::Instance)
+                .await?;
+            let target = run.new_target::<Plugin>(&id).await?;
+            let decision = plugin.decide(&target.state, run.ctx())?;
+            Ok(Decided::new(target, decision, None))
+        });
+        Ok(details)
     }
 
     /// Records a new version of a plugin (a component of the plugin's world), and makes it the active one

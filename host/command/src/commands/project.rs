@@ -3,6 +3,7 @@
 use warden_domain::{
     authz::{Role, ScopeKind},
     command::Command,
+    member::WithMembers,
     org::Organization,
     project::{
         AddProject, AddProjectGrant, AddProjectMember, AddProjectRole, ChangeProjectGrant,
@@ -14,7 +15,10 @@ use warden_domain::{
 };
 
 use super::{Resource, org_target, payload};
-use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
+use crate::{
+    CallerCommands, CommandError, Details, new_id,
+    pipeline::{Decided, decide},
+};
 
 impl CallerCommands<'_> {
     /// Creates a project with a new id in an organization.
@@ -36,23 +40,19 @@ impl CallerCommands<'_> {
         let target = org_target(org_id);
         let mut run = self.run(AddProject::TYPE, || payload(&command));
         // Two aggregates: a new project, decided with its organization's state.
-        loop {
-            attempt!(
-                run,
-                run.authorize_or_hide(AddProject::PERMISSION, &target, || {
-                    Project::default()
-                        .add(&command, &Organization::default(), run.ctx())
-                        .err()
-                })
-                .await
-            );
-            let org = attempt!(run, run.read::<Organization>(org_id).await);
-            let project = attempt!(run, run.new_target::<Project>(id).await);
-            let decision = attempt!(run, project.state.add(&command, &org.state, run.ctx()));
-            if let Some(details) = run.commit(&project, decision, Some(org_id)).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide!(run, {
+            run.authorize_or_hide(AddProject::PERMISSION, &target, || {
+                Project::default()
+                    .add(&command, &Organization::default(), run.ctx())
+                    .err()
+            })
+            .await?;
+            let org = run.read::<Organization>(org_id).await?;
+            let project = run.new_target::<Project>(id).await?;
+            let decision = project.state.add(&command, &org.state, run.ctx())?;
+            Ok(Decided::new(project, decision, Some(org_id.to_owned())))
+        });
+        Ok(details)
     }
 
     /// Renames a project.
@@ -137,31 +137,24 @@ impl CallerCommands<'_> {
         let grant = &command.grant;
         let mut run = self.run(AddProjectGrant::TYPE, || payload(&command));
         // Two aggregates: the project decides with the granted organization's state.
-        loop {
-            let project = attempt!(run, run.target::<Project>(project_id).await);
+        let (details, ()) = decide!(run, {
+            let project = run.target::<Project>(project_id).await?;
             if let Some(target) = project.state.authz_target(project_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(AddProjectGrant::PERMISSION, &target, || {
-                        Project::default()
-                            .add_grant(grant, &Organization::default(), run.ctx())
-                            .err()
-                    })
-                    .await
-                );
+                run.authorize_or_hide(AddProjectGrant::PERMISSION, &target, || {
+                    Project::default()
+                        .add_grant(grant, &Organization::default(), run.ctx())
+                        .err()
+                })
+                .await?;
             }
-            let granted_org = attempt!(run, run.read::<Organization>(granted_org_id).await);
-            let decision = attempt!(
-                run,
-                project
-                    .state
-                    .add_grant(grant, &granted_org.state, run.ctx())
-            );
+            let granted_org = run.read::<Organization>(granted_org_id).await?;
+            let decision = project
+                .state
+                .add_grant(grant, &granted_org.state, run.ctx())?;
             let org = project.state.owner_org(project_id);
-            if let Some(details) = run.commit(&project, decision, org.as_deref()).await? {
-                return Ok((details, grant.grant_id.clone()));
-            }
-        }
+            Ok(Decided::new(project, decision, org))
+        });
+        Ok((details, grant.grant_id.clone()))
     }
 
     /// Replaces the roles of a project grant.
@@ -210,38 +203,29 @@ impl CallerCommands<'_> {
         let mut run = self.run(AddProjectMember::TYPE, || payload(&command));
         // Two aggregates: the project decides with the user's state, and the user records the membership
         // in the same push.
-        loop {
-            let project = attempt!(run, run.target::<Project>(project_id).await);
+        let (details, ()) = decide!(run, {
+            let project = run.target::<Project>(project_id).await?;
             if let Some(target) = project.state.authz_target(project_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(AddProjectMember::PERMISSION, &target, || {
-                        Project::default()
-                            .add_member(user_id, &User::default(), roles, run.ctx())
-                            .err()
-                    })
-                    .await
-                );
-                attempt!(run, run.ensure_may_grant(command.grants(), &target).await);
+                run.authorize_or_hide(AddProjectMember::PERMISSION, &target, || {
+                    Project::default()
+                        .add_member(user_id, &User::default(), roles, run.ctx())
+                        .err()
+                })
+                .await?;
+                run.ensure_may_grant(command.grants(), &target).await?;
             }
-            let user = attempt!(run, run.read::<User>(user_id).await);
-            let decision = attempt!(
-                run,
-                project
-                    .state
-                    .add_member(user_id, &user.state, roles, run.ctx())
-            );
-            let recorded = attempt!(
-                run,
+            let user = run.read::<User>(user_id).await?;
+            let decision = project
+                .state
+                .add_member(user_id, &user.state, roles, run.ctx())?;
+            let recorded =
                 user.state
-                    .record_membership(ScopeKind::Project, project_id, run.ctx())
-            );
+                    .record_membership(ScopeKind::Project, project_id, run.ctx())?;
             run.append_also::<User>(user_id, user.sequence, &recorded);
             let org = project.state.owner_org(project_id);
-            if let Some(details) = run.commit(&project, decision, org.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+            Ok(Decided::new(project, decision, org))
+        });
+        Ok(details)
     }
 
     /// Replaces a project member's roles.

@@ -15,7 +15,7 @@ use warden_domain::{
 use super::{Resource, execute_in, org_target, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
-    pipeline::{Run, attempt},
+    pipeline::{Decided, Run, check, decide},
 };
 
 /// Input of [`CallerCommands::add_human_user`].
@@ -46,16 +46,17 @@ pub(super) async fn check_password(
     org_id: &str,
     password: &SecretString,
 ) -> Result<(), CommandError> {
-    loop {
-        let org = attempt!(run, run.read::<Organization>(org_id).await);
+    check!(run, {
+        let org = run.read::<Organization>(org_id).await?;
         if !org.state.exists() {
             return Ok(());
         }
-        let instance = attempt!(run, run.read::<Instance>(&run.ctx().instance_id).await);
+        let instance = run.read::<Instance>(&run.ctx().instance_id).await?;
         let policies = policy::resolve(&instance.state.policies, &org.state.policy_overrides);
-        attempt!(run, policies.password_complexity.check(password.expose()));
-        return Ok(());
-    }
+        policies.password_complexity.check(password.expose())?;
+        Ok(())
+    });
+    Ok(())
 }
 
 /// Authorizes setting the password of `user_id` (a user may set its own), answering as missing to a
@@ -114,39 +115,30 @@ impl CallerCommands<'_> {
         });
         if let Some(password) = &user.password {
             // Hashing is expensive: only for a permitted caller and a password the policy accepts.
-            loop {
-                let authorized = run
-                    .authorize_or_hide(AddHuman::PERMISSION, &target, || {
-                        User::default()
-                            .add_human(&command, &Organization::default(), run.ctx())
-                            .err()
-                    })
-                    .await;
-                match authorized {
-                    Ok(()) => break,
-                    Err(error) => run.retry_or(error)?,
-                }
-            }
-            check_password(&mut run, &user.org_id, password).await?;
-            command.password_hash = Some(run.inner().hasher.hash(password.clone()).await?);
-        }
-        loop {
-            attempt!(
-                run,
+            check!(run, {
                 run.authorize_or_hide(AddHuman::PERMISSION, &target, || {
                     User::default()
                         .add_human(&command, &Organization::default(), run.ctx())
                         .err()
                 })
                 .await
-            );
-            let org = attempt!(run, run.read::<Organization>(&user.org_id).await);
-            let new = attempt!(run, run.new_target::<User>(id).await);
-            let decision = attempt!(run, new.state.add_human(&command, &org.state, run.ctx()));
-            if let Some(details) = run.commit(&new, decision, Some(&user.org_id)).await? {
-                return Ok(details);
-            }
+            });
+            check_password(&mut run, &user.org_id, password).await?;
+            command.password_hash = Some(run.inner().hasher.hash(password.clone()).await?);
         }
+        let (details, ()) = decide!(run, {
+            run.authorize_or_hide(AddHuman::PERMISSION, &target, || {
+                User::default()
+                    .add_human(&command, &Organization::default(), run.ctx())
+                    .err()
+            })
+            .await?;
+            let org = run.read::<Organization>(&user.org_id).await?;
+            let new = run.new_target::<User>(id).await?;
+            let decision = new.state.add_human(&command, &org.state, run.ctx())?;
+            Ok(Decided::new(new, decision, Some(user.org_id.clone())))
+        });
+        Ok(details)
     }
 
     /// Replaces a human's profile.
@@ -199,19 +191,16 @@ impl CallerCommands<'_> {
         };
         let mut run = self.run(SetPassword::TYPE, || payload(&command));
         // Hashing is expensive: only for a permitted caller, a human, and a password the policy accepts.
-        let org_id = loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
+        let org_id = check!(run, {
+            let user = run.target::<User>(user_id).await?;
             match user.state.owner_org(user_id) {
                 Some(org_id) if user.state.human().is_some() => {
-                    attempt!(
-                        run,
-                        authorize_password(&run, user_id, &user.state, &org_id).await
-                    );
-                    break Some(org_id);
+                    authorize_password(&run, user_id, &user.state, &org_id).await?;
+                    Ok(Some(org_id))
                 }
-                _ => break None,
+                _ => Ok(None),
             }
-        };
+        });
         // Not a human user, or none at all: the domain refuses without a hash being computed.
         if let Some(org_id) = &org_id {
             check_password(&mut run, org_id, password).await?;

@@ -49,7 +49,7 @@ use warden_domain::{
 use super::{Resource, payload};
 use crate::{
     CallerCommands, CommandError, Details, SecretString, new_id,
-    pipeline::{Run, attempt},
+    pipeline::{Decided, Run, check, decide},
     secret::fill_random,
 };
 
@@ -185,6 +185,22 @@ pub fn matching_step(totp: &TOTP, code: &str, now_unix_ms: i64) -> Option<u64> {
     })
 }
 
+/// Runs a command on the existing user `$user_id` through [`decide!`]: loads the user, authorizes
+/// ([`authorize_user`]), and evaluates `$decide` with the user's state as `$user`, which gives the decision
+/// and what the command answers beside the details.
+macro_rules! decide_on_user {
+    ($run:ident, $user_id:expr, |$user:ident| $decide:block) => {
+        decide!($run, {
+            let loaded = $run.target::<User>($user_id).await?;
+            authorize_user(&$run, $user_id, &loaded.state).await?;
+            let $user = &loaded.state;
+            let (decision, output) = $decide;
+            let org_id = $user.owner_org($user_id);
+            Ok(Decided::new(loaded, decision, org_id).with(output))
+        })
+    };
+}
+
 impl CallerCommands<'_> {
     fn secret_box(&self) -> Result<&crate::seal::SecretBox, CommandError> {
         self.commands.inner.secret_box.as_ref().ok_or_else(|| {
@@ -201,12 +217,10 @@ impl CallerCommands<'_> {
         let instance_id = self.caller.instance_id.clone();
         let mut sealed = None;
         let mut run = self.run(AddOtp::TYPE, || payload(&AddOtp {}));
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
+        let (details, (issuer, account)) = decide_on_user!(run, user_id, |user| {
             // The domain's refusals (no such user, a machine, already enrolled) come before any need of the
             // master key.
-            attempt!(run, user.state.add_otp("v1.pending", run.ctx()));
+            user.add_otp("v1.pending", run.ctx())?;
             let sealed = match &sealed {
                 Some(sealed) => sealed,
                 None => sealed.insert(
@@ -215,23 +229,20 @@ impl CallerCommands<'_> {
                         .map_err(|e| CommandError::Sealing(e.to_string()))?,
                 ),
             };
-            let decision = attempt!(run, user.state.add_otp(sealed, run.ctx()));
-            let instance = attempt!(run, run.read::<Instance>(&instance_id).await);
+            let decision = user.add_otp(sealed, run.ctx())?;
+            let instance = run.read::<Instance>(&instance_id).await?;
             let issuer = match instance.state.name.trim() {
                 "" => DEFAULT_OTP_ISSUER.to_owned(),
                 name => name.to_owned(),
             };
-            let account = user.state.login_name.clone();
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                let totp = totp(secret.clone(), &issuer, &account)?;
-                return Ok(OtpEnrollment {
-                    details,
-                    secret: SecretString::new(totp.get_secret_base32()),
-                    uri: SecretString::new(totp.get_url()),
-                });
-            }
-        }
+            (decision, (issuer, user.login_name.clone()))
+        });
+        let totp = totp(secret, &issuer, &account)?;
+        Ok(OtpEnrollment {
+            details,
+            secret: SecretString::new(totp.get_secret_base32()),
+            uri: SecretString::new(totp.get_url()),
+        })
     }
 
     /// Confirms a pending TOTP enrolment with a code from the app; a wrong code is refused
@@ -242,21 +253,16 @@ impl CallerCommands<'_> {
         code: &str,
     ) -> Result<Details, CommandError> {
         let mut run = self.run(VerifyOtp::TYPE, || payload(&VerifyOtp {}));
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
-            let step = match user.state.human().and_then(|h| h.otp.as_ref()) {
+        let (details, ()) = decide_on_user!(run, user_id, |user| {
+            let step = match user.human().and_then(|h| h.otp.as_ref()) {
                 Some(otp) if !otp.verified => {
                     self.step_of(&run, user_id, &otp.secret_sealed, code)?
                 }
                 _ => None,
             };
-            let decision = attempt!(run, user.state.verify_otp(step, run.ctx()));
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+            (user.verify_otp(step, run.ctx())?, ())
+        });
+        Ok(details)
     }
 
     /// Removes a user's second factor (the administrator's way out when the phone is lost).
@@ -270,17 +276,15 @@ impl CallerCommands<'_> {
     /// (`user.locked`) or deactivated user.
     pub async fn check_otp(&self, user_id: &str, code: &str) -> Result<OtpCheck, CommandError> {
         let mut run = self.run(CheckOtp::TYPE, || payload(&CheckOtp {}));
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
-            let step = match user.state.human().and_then(|h| h.otp.as_ref()) {
+        let (details, (valid, locked)) = decide_on_user!(run, user_id, |user| {
+            let step = match user.human().and_then(|h| h.otp.as_ref()) {
                 Some(otp) if otp.verified => {
                     self.step_of(&run, user_id, &otp.secret_sealed, code)?
                 }
                 _ => None,
             };
-            let lockout = attempt!(run, lockout_policy(&run, &user.state).await);
-            let decision = attempt!(run, user.state.record_otp_check(step, &lockout, run.ctx()));
+            let lockout = lockout_policy(&run, user).await?;
+            let decision = user.record_otp_check(step, &lockout, run.ctx())?;
             let valid = decision
                 .events
                 .iter()
@@ -289,15 +293,13 @@ impl CallerCommands<'_> {
                 .events
                 .iter()
                 .any(|e| matches!(e, warden_domain::user::UserEvent::Locked));
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                return Ok(OtpCheck {
-                    details,
-                    valid,
-                    locked,
-                });
-            }
-        }
+            (decision, (valid, locked))
+        });
+        Ok(OtpCheck {
+            details,
+            valid,
+            locked,
+        })
     }
 
     /// Creates a password reset code and requests the email that carries it (one push: code and
@@ -343,18 +345,10 @@ impl CallerCommands<'_> {
         let mut run = self.run(VerifyEmailWithCode::TYPE, || {
             payload(&VerifyEmailWithCode {})
         });
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
-            let decision = attempt!(
-                run,
-                user.state.verify_email_with_code(&code_hash, run.ctx())
-            );
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide_on_user!(run, user_id, |user| {
+            (user.verify_email_with_code(&code_hash, run.ctx())?, ())
+        });
+        Ok(details)
     }
 
     /// Sets a new password with the mailed reset code: the code is checked first (a wrong one costs no
@@ -373,31 +367,20 @@ impl CallerCommands<'_> {
             &checked_code(code)?,
         );
         let mut run = self.run(ResetPassword::TYPE, || payload(&ResetPassword {}));
-        let org_id = loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
-            attempt!(
-                run,
-                user.state
-                    .check_code(CodeKind::PasswordReset, &code_hash, run.ctx())
-            );
-            break user.state.org_id.clone();
-        };
+        let org_id = check!(run, {
+            let user = run.target::<User>(user_id).await?;
+            authorize_user(&run, user_id, &user.state).await?;
+            user.state
+                .check_code(CodeKind::PasswordReset, &code_hash, run.ctx())?;
+            Ok(user.state.org_id.clone())
+        });
         super::user::check_password(&mut run, &org_id, password).await?;
         let password_hash = run.inner().hasher.hash(password.clone()).await?;
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
-            let decision = attempt!(
-                run,
-                user.state
-                    .reset_password_with_code(&code_hash, &password_hash, run.ctx())
-            );
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+        let (details, ()) = decide_on_user!(run, user_id, |user| {
+            let decision = user.reset_password_with_code(&code_hash, &password_hash, run.ctx())?;
+            (decision, ())
+        });
+        Ok(details)
     }
 
     async fn issue_code(
@@ -414,22 +397,17 @@ impl CallerCommands<'_> {
         let mut code_sealed = None;
         // Both code commands serialize as an empty object: the code never reaches validators.
         let mut run = self.run(command_type, || payload(&AddEmailCode {}));
-        loop {
-            let user = attempt!(run, run.target::<User>(user_id).await);
-            attempt!(run, authorize_user(&run, user_id, &user.state).await);
+        let (details, ()) = decide_on_user!(run, user_id, |user| {
             let expires_at_unix_ms = run.ctx().now_unix_ms.saturating_add(lifetime_ms);
-            let decision = attempt!(
-                run,
-                match kind {
-                    CodeKind::PasswordReset =>
-                        user.state
-                            .add_password_code(&code_hash, expires_at_unix_ms, run.ctx()),
-                    CodeKind::EmailVerification =>
-                        user.state
-                            .add_email_code(&code_hash, expires_at_unix_ms, run.ctx()),
+            let decision = match kind {
+                CodeKind::PasswordReset => {
+                    user.add_password_code(&code_hash, expires_at_unix_ms, run.ctx())
                 }
-            );
-            let Some(human) = user.state.human() else {
+                CodeKind::EmailVerification => {
+                    user.add_email_code(&code_hash, expires_at_unix_ms, run.ctx())
+                }
+            }?;
+            let Some(human) = user.human() else {
                 // Unreachable: the domain refuses a machine above.
                 return Err(CommandError::Refused(DomainError::precondition(
                     "user.not_human",
@@ -453,26 +431,24 @@ impl CallerCommands<'_> {
                     CodeKind::EmailVerification => NotificationKind::EmailVerification,
                 },
                 user_id: user_id.to_owned(),
-                org_id: user.state.org_id.clone(),
+                org_id: user.org_id.clone(),
                 recipient: human.email.clone(),
                 display_name: human.profile.display_name.clone(),
                 language: human.profile.preferred_language.clone(),
                 code_sealed: code_sealed.clone(),
                 expires_at_unix_ms,
             };
-            let notification = attempt!(run, Notification::default().request(&request, run.ctx()));
+            let notification = Notification::default().request(&request, run.ctx())?;
             run.append_also::<Notification>(&notification_id, 0, &notification);
-            let org_id = user.state.owner_org(user_id);
-            if let Some(details) = run.commit(&user, decision, org_id.as_deref()).await? {
-                tracing::info!(
-                    user_id,
-                    notification_id,
-                    kind = kind_name(kind),
-                    "code issued and mail requested"
-                );
-                return Ok(details);
-            }
-        }
+            (decision, ())
+        });
+        tracing::info!(
+            user_id,
+            notification_id,
+            kind = kind_name(kind),
+            "code issued and mail requested"
+        );
+        Ok(details)
     }
 
     /// The time step a code matches for the sealed secret of `user_id`.

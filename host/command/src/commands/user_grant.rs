@@ -12,7 +12,10 @@ use warden_domain::{
 };
 
 use super::{Resource, org_target, payload, project_target};
-use crate::{CallerCommands, CommandError, Details, new_id, pipeline::attempt};
+use crate::{
+    CallerCommands, CommandError, Details, new_id,
+    pipeline::{Decided, decide},
+};
 
 /// Input of [`CallerCommands::add_user_grant`]: the domain's command itself.
 pub type NewUserGrant = AddUserGrant;
@@ -42,40 +45,34 @@ impl CallerCommands<'_> {
         let command = grant;
         let mut run = self.run(AddUserGrant::TYPE, || payload(command));
         // Decided with the user's and the project's state, which the push expects unchanged.
-        loop {
-            let project = attempt!(run, run.read::<Project>(&grant.project_id).await);
-            let user = attempt!(run, run.read::<User>(&grant.user_id).await);
+        let (details, ()) = decide!(run, {
+            let project = run.read::<Project>(&grant.project_id).await?;
+            let user = run.read::<User>(&grant.user_id).await?;
             if let Some(target) = grant_target(
                 &project.state,
                 &grant.project_id,
                 grant.project_grant_id.as_deref(),
             ) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(AddUserGrant::PERMISSION, &target, || {
-                        UserGrant::default()
-                            .add(command, &user.state, &Project::default(), run.ctx())
-                            .err()
-                    })
-                    .await
-                );
+                run.authorize_or_hide(AddUserGrant::PERMISSION, &target, || {
+                    UserGrant::default()
+                        .add(command, &user.state, &Project::default(), run.ctx())
+                        .err()
+                })
+                .await?;
             }
-            let new = attempt!(run, run.new_target::<UserGrant>(&id).await);
-            let decision = attempt!(
-                run,
-                new.state
-                    .add(command, &user.state, &project.state, run.ctx())
-            );
+            let new = run.new_target::<UserGrant>(&id).await?;
+            let decision = new
+                .state
+                .add(command, &user.state, &project.state, run.ctx())?;
             let org = match &decision.events.first() {
                 Some(warden_domain::user_grant::UserGrantEvent::Added(added)) => {
                     Some(added.org_id.clone())
                 }
                 _ => None,
             };
-            if let Some(details) = run.commit(&new, decision, org.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+            Ok(Decided::new(new, decision, org))
+        });
+        Ok(details)
     }
 
     /// Replaces the roles of a user grant.
@@ -89,31 +86,24 @@ impl CallerCommands<'_> {
         };
         let mut run = self.run(ChangeUserGrant::TYPE, || payload(&command));
         // Decided with the project's state (its roles), which the push expects unchanged.
-        loop {
-            let grant = attempt!(run, run.target::<UserGrant>(grant_id).await);
+        let (details, ()) = decide!(run, {
+            let grant = run.target::<UserGrant>(grant_id).await?;
             if let Some(target) = grant.state.authz_target(grant_id) {
-                attempt!(
-                    run,
-                    run.authorize_or_hide(ChangeUserGrant::PERMISSION, &target, || {
-                        UserGrant::default()
-                            .change_roles(role_keys, &Project::default(), run.ctx())
-                            .err()
-                    })
-                    .await
-                );
+                run.authorize_or_hide(ChangeUserGrant::PERMISSION, &target, || {
+                    UserGrant::default()
+                        .change_roles(role_keys, &Project::default(), run.ctx())
+                        .err()
+                })
+                .await?;
             }
-            let project = attempt!(run, run.read::<Project>(&grant.state.project_id).await);
-            let decision = attempt!(
-                run,
-                grant
-                    .state
-                    .change_roles(role_keys, &project.state, run.ctx())
-            );
+            let project = run.read::<Project>(&grant.state.project_id).await?;
+            let decision = grant
+                .state
+                .change_roles(role_keys, &project.state, run.ctx())?;
             let org = grant.state.owner_org(grant_id);
-            if let Some(details) = run.commit(&grant, decision, org.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+            Ok(Decided::new(grant, decision, org))
+        });
+        Ok(details)
     }
 
     /// Deactivates a user grant.

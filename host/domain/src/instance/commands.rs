@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::member::WithMembers;
+
 use super::{Instance, SetupInstance};
 use crate::authz::Role;
 use crate::command::command;

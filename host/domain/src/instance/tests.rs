@@ -1,6 +1,7 @@
 use super::*;
 use crate::error::ErrorKind;
 use crate::fixtures::{ctx, human, removed_user};
+use crate::member::WithMembers;
 use crate::policy::PolicySet;
 use crate::testing::given;
 

@@ -1,6 +1,8 @@
 use super::*;
+use crate::authz::Role;
 use crate::error::ErrorKind;
 use crate::fixtures::{ctx, human, org_added, removed_user};
+use crate::member::WithMembers;
 use crate::testing::given;
 
 fn d(domain: &str) -> OrgDomainName {

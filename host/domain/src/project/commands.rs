@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::member::WithMembers;
+
 use super::{AddProject, Project, ProjectGrantAdded, ProjectRole};
 use crate::authz::Role;
 use crate::command::command;

@@ -1,8 +1,10 @@
 use super::*;
+use crate::authz::Role;
 use crate::error::ErrorKind;
 use crate::fixtures::{
     active_org, ctx, human, inactive_org, removed_org, removed_user, role, shop_events, strings,
 };
+use crate::member::WithMembers;
 use crate::testing::given;
 
 /// A command on a project, boxed so several can be run in a loop.

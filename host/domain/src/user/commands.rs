@@ -257,50 +257,56 @@ impl User {
 
     /// Locks the user: no login until unlocked.
     pub fn lock(&self, _ctx: &CommandContext) -> Result<Decision<UserEvent>, DomainError> {
-        self.ensure_exists()?;
-        if self.locked {
-            return Err(DomainError::precondition(
-                "user.already_locked",
-                "the user is already locked",
-            ));
-        }
-        Ok(Decision::event(UserEvent::Locked))
+        self.transition(
+            self.locked,
+            ("user.already_locked", "the user is already locked"),
+            UserEvent::Locked,
+        )
     }
 
     /// Unlocks a locked user and resets the failed password count.
     pub fn unlock(&self, _ctx: &CommandContext) -> Result<Decision<UserEvent>, DomainError> {
-        self.ensure_exists()?;
-        if !self.locked {
-            return Err(DomainError::precondition(
-                "user.not_locked",
-                "the user is not locked",
-            ));
-        }
-        Ok(Decision::event(UserEvent::Unlocked))
+        self.transition(
+            !self.locked,
+            ("user.not_locked", "the user is not locked"),
+            UserEvent::Unlocked,
+        )
     }
 
     /// Deactivates an active user.
     pub fn deactivate(&self, _ctx: &CommandContext) -> Result<Decision<UserEvent>, DomainError> {
-        self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Inactive {
-            return Err(DomainError::precondition(
-                "user.already_inactive",
-                "the user is already deactivated",
-            ));
-        }
-        Ok(Decision::event(UserEvent::Deactivated))
+        self.transition(
+            self.lifecycle == Lifecycle::Inactive,
+            ("user.already_inactive", "the user is already deactivated"),
+            UserEvent::Deactivated,
+        )
     }
 
     /// Reactivates a deactivated user.
     pub fn reactivate(&self, _ctx: &CommandContext) -> Result<Decision<UserEvent>, DomainError> {
-        self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Active {
-            return Err(DomainError::precondition(
+        self.transition(
+            self.lifecycle == Lifecycle::Active,
+            (
                 "user.not_inactive",
                 "the user is active; only a deactivated user can be reactivated",
-            ));
+            ),
+            UserEvent::Reactivated,
+        )
+    }
+
+    /// Decides `event` on an existing user, refused (409) with `refusal`'s code and message when it is
+    /// `already` done.
+    fn transition(
+        &self,
+        already: bool,
+        refusal: (&'static str, &'static str),
+        event: UserEvent,
+    ) -> Result<Decision<UserEvent>, DomainError> {
+        self.ensure_exists()?;
+        if already {
+            return Err(DomainError::precondition(refusal.0, refusal.1));
         }
-        Ok(Decision::event(UserEvent::Reactivated))
+        Ok(Decision::event(event))
     }
 
     /// Removes the user; frees the login name.
@@ -591,13 +597,38 @@ command!(ChangeEmail: User, "user.email.change", UserWrite, |self, user, ctx| {
     user.change_email(&self.email, ctx)
 });
 
-/// `user.email.verify`: marks a human's email verified.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct VerifyEmail {}
+/// Declares the commands that carry nothing but the user they act on (named by the caller): each is
+/// decided by the user's method of the same purpose.
+macro_rules! unit_commands {
+    ($($(#[$doc:meta])* $name:ident => $type:literal, $permission:ident, $decide:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+            pub struct $name {}
 
-command!(VerifyEmail: User, "user.email.verify", UserWrite, |self, user, ctx| {
-    user.verify_email(ctx)
-});
+            command!($name: User, $type, $permission, |self, user, ctx| user.$decide(ctx));
+        )*
+    };
+}
+
+unit_commands! {
+    /// `user.email.verify`: marks a human's email verified.
+    VerifyEmail => "user.email.verify", UserWrite, verify_email;
+    /// `user.lock`: locks a user.
+    LockUser => "user.lock", UserWrite, lock;
+    /// `user.unlock`: unlocks a user.
+    UnlockUser => "user.unlock", UserWrite, unlock;
+    /// `user.deactivate`: deactivates a user.
+    DeactivateUser => "user.deactivate", UserWrite, deactivate;
+    /// `user.reactivate`: reactivates a user.
+    ReactivateUser => "user.reactivate", UserWrite, reactivate;
+    /// `user.remove`: removes a user; the login name is free again.
+    RemoveUser => "user.remove", UserDelete, remove;
+    /// `user.machine.secret.remove`: removes a machine user's client secret.
+    RemoveMachineSecret => "user.machine.secret.remove", UserWrite, remove_secret;
+    /// `user.otp.remove`: removes a human's second factor (TOTP).
+    RemoveOtp => "user.otp.remove", UserWrite, remove_otp;
+}
 
 /// `user.phone.change`: sets (`Some`) or removes (`None`) a human's phone number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -631,40 +662,6 @@ impl std::fmt::Debug for SetPassword {
 command!(SetPassword: User, "user.password.set", UserWrite, |self, user, ctx| {
     user.set_password(&self.password_hash, self.change_required, ctx)
 });
-
-/// `user.lock`: locks a user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct LockUser {}
-
-command!(LockUser: User, "user.lock", UserWrite, |self, user, ctx| user.lock(ctx));
-
-/// `user.unlock`: unlocks a user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct UnlockUser {}
-
-command!(UnlockUser: User, "user.unlock", UserWrite, |self, user, ctx| user.unlock(ctx));
-
-/// `user.deactivate`: deactivates a user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct DeactivateUser {}
-
-command!(DeactivateUser: User, "user.deactivate", UserWrite, |self, user, ctx| {
-    user.deactivate(ctx)
-});
-
-/// `user.reactivate`: reactivates a user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ReactivateUser {}
-
-command!(ReactivateUser: User, "user.reactivate", UserWrite, |self, user, ctx| {
-    user.reactivate(ctx)
-});
-
-/// `user.remove`: removes a user; the login name is free again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RemoveUser {}
-
-command!(RemoveUser: User, "user.remove", UserDelete, |self, user, ctx| user.remove(ctx));
 
 /// `user.metadata.set`: sets a metadata entry of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -747,14 +744,6 @@ command!(SetMachineSecret: User, "user.machine.secret.set", UserWrite, |self, us
     user.set_secret(&self.secret_hash, ctx)
 });
 
-/// `user.machine.secret.remove`: removes a machine user's client secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RemoveMachineSecret {}
-
-command!(RemoveMachineSecret: User, "user.machine.secret.remove", UserWrite, |self, user, ctx| {
-    user.remove_secret(ctx)
-});
-
 /// `user.machine.pat.add`: gives a machine user a personal access token. Validators see its id and expiry,
 /// never its hash.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -827,9 +816,3 @@ credential_commands! {
     /// `user.email.verify_code`: verifies the email with the mailed code.
     VerifyEmailWithCode => "user.email.verify_code";
 }
-
-/// `user.otp.remove`: removes a human's second factor (TOTP).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RemoveOtp {}
-
-command!(RemoveOtp: User, "user.otp.remove", UserWrite, |self, user, ctx| user.remove_otp(ctx));

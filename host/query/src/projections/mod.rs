@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use warden_domain::DomainEvent;
 use warden_eventstore::Event;
-use warden_spooler::{Projection, ProjectionError};
+use warden_spooler::{Projection, ProjectionError, ViewTx, params};
 
 pub use applications::ApplicationsProjection;
 pub use instances::InstancesProjection;
@@ -91,4 +91,40 @@ fn event_types(types: &[(&str, u16)], except: &[&str]) -> Vec<String> {
 /// Names of a list of tables.
 fn tables(names: &[&str]) -> Vec<String> {
     names.iter().map(|t| (*t).to_owned()).collect()
+}
+
+/// Sets the name of the row `id` of `table` (a resource's view with `name` and `name_lower`, by which lists
+/// sort and filter).
+async fn rename(
+    tx: &mut ViewTx,
+    table: &str,
+    instance: &str,
+    id: &str,
+    name: &str,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET name = $3, name_lower = $4 WHERE instance_id = $1 AND id = $2"
+        ),
+        &params![instance, id, name, name.to_lowercase()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets the life-cycle state (`active` or `inactive`) of the row `id` of `table`.
+async fn set_state(
+    tx: &mut ViewTx,
+    table: &str,
+    instance: &str,
+    id: &str,
+    active: bool,
+) -> Result<(), ProjectionError> {
+    let state = if active { "active" } else { "inactive" };
+    tx.execute(
+        &format!("UPDATE {table} SET state = '{state}' WHERE instance_id = $1 AND id = $2"),
+        &params![instance, id],
+    )
+    .await?;
+    Ok(())
 }

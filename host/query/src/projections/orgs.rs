@@ -4,7 +4,7 @@ use warden_domain::org::OrgEvent;
 use warden_eventstore::Event;
 use warden_spooler::{BoxFuture, Projection, ProjectionError, ViewTx, params};
 
-use super::{ORGS, at_ms, decode, tables};
+use super::{ORGS, at_ms, decode, rename, set_state, tables};
 
 /// Keeps `orgs` and `org_domains` up to date.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,27 +63,9 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
             .await?;
             return Ok(());
         }
-        OrgEvent::Renamed(e) => {
-            tx.execute(
-                "UPDATE orgs SET name = $3, name_lower = $4 WHERE instance_id = $1 AND id = $2",
-                &params![instance, id, e.name.as_str(), e.name.to_lowercase()],
-            )
-            .await?;
-        }
-        OrgEvent::Deactivated => {
-            tx.execute(
-                "UPDATE orgs SET state = 'inactive' WHERE instance_id = $1 AND id = $2",
-                &params![instance, id],
-            )
-            .await?;
-        }
-        OrgEvent::Reactivated => {
-            tx.execute(
-                "UPDATE orgs SET state = 'active' WHERE instance_id = $1 AND id = $2",
-                &params![instance, id],
-            )
-            .await?;
-        }
+        OrgEvent::Renamed(e) => rename(tx, "orgs", instance, id, &e.name).await?,
+        OrgEvent::Deactivated => set_state(tx, "orgs", instance, id, false).await?,
+        OrgEvent::Reactivated => set_state(tx, "orgs", instance, id, true).await?,
         OrgEvent::Removed => {
             tx.execute(
                 "DELETE FROM org_domains WHERE instance_id = $1 AND org_id = $2",

@@ -4,7 +4,7 @@ use warden_domain::project::ProjectEvent;
 use warden_eventstore::Event;
 use warden_spooler::{BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
 
-use super::{PROJECTS, at_ms, decode, event_types, tables};
+use super::{PROJECTS, at_ms, decode, event_types, rename, set_state, tables};
 
 /// Keeps `projects`, `project_roles` and `project_grants` up to date.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,27 +59,9 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
             .await?;
             return Ok(());
         }
-        ProjectEvent::Renamed(e) => {
-            tx.execute(
-                "UPDATE projects SET name = $3, name_lower = $4 WHERE instance_id = $1 AND id = $2",
-                &params![instance, id, e.name.as_str(), e.name.to_lowercase()],
-            )
-            .await?;
-        }
-        ProjectEvent::Deactivated => {
-            tx.execute(
-                "UPDATE projects SET state = 'inactive' WHERE instance_id = $1 AND id = $2",
-                &params![instance, id],
-            )
-            .await?;
-        }
-        ProjectEvent::Reactivated => {
-            tx.execute(
-                "UPDATE projects SET state = 'active' WHERE instance_id = $1 AND id = $2",
-                &params![instance, id],
-            )
-            .await?;
-        }
+        ProjectEvent::Renamed(e) => rename(tx, "projects", instance, id, &e.name).await?,
+        ProjectEvent::Deactivated => set_state(tx, "projects", instance, id, false).await?,
+        ProjectEvent::Reactivated => set_state(tx, "projects", instance, id, true).await?,
         ProjectEvent::Removed => {
             for table in ["project_roles", "project_grants"] {
                 tx.execute(

@@ -19,6 +19,7 @@ use warden_domain::{
     },
     authz::{Role, ScopeKind},
     instance::{Instance, SetupInstance},
+    member::WithMembers,
     org::Organization,
     policy::{LockoutPolicy, Policy, PolicySet, resolve},
     project::{AddProject, Project, ProjectGrantAdded, ProjectRole},

@@ -1,19 +1,23 @@
 //! `/api/v1/instance`: domains, default policies and instance members.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{Method, StatusCode},
+};
 use warden_domain::instance::{
     AddInstanceDomain, AddInstanceMember, ChangeInstanceMember, RemoveInstanceDomain,
     RemoveInstanceMember, SetDefaultPolicy, SetPrimaryInstanceDomain,
 };
 use warden_domain::policy::Policy;
 
+use crate::routes::change;
 use crate::routes::policies::{
     LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest,
 };
 use crate::{
     ApiState,
     bodies::{DomainRequest, Reply, WriteDetails, changed, created},
-    extract::{Authenticated, IfMatch, Json, Path},
+    extract::{Authenticated, IfMatch, Json},
     openapi::Endpoint,
     routes::members::{AddMemberRequest, InstanceRoleName, MemberRolesRequest, roles},
 };
@@ -56,19 +60,21 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .command::<AddInstanceDomain>()
         .body::<DomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::post(
+        change::without_body(
+            Method::POST,
             "/api/v1/instance/domains/{domain}/primary",
             "setPrimaryInstanceDomain",
             "Make a domain the instance's primary domain",
-            set_primary_domain,
+            |c, domain: &String| Box::pin(c.set_primary_instance_domain(domain)),
         )
         .command::<SetPrimaryInstanceDomain>()
         .returns::<WriteDetails>(StatusCode::OK),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/instance/domains/{domain}",
             "removeInstanceDomain",
             "Remove a domain of the instance",
-            remove_domain,
+            |c, domain: &String| Box::pin(c.remove_instance_domain(domain)),
         )
         .command::<RemoveInstanceDomain>()
         .returns::<WriteDetails>(StatusCode::OK),
@@ -81,20 +87,26 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .command::<AddInstanceMember>()
         .body::<AddMemberRequest<InstanceRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/instance/members/{user_id}",
             "changeInstanceMember",
             "Replace an instance member's roles",
-            change_member,
+            changed,
+            |c, user_id: &String, body: &MemberRolesRequest<InstanceRoleName>| {
+                Box::pin(
+                    async move { c.change_instance_member(user_id, &roles(&body.roles)).await },
+                )
+            },
         )
         .command::<ChangeInstanceMember>()
-        .body::<MemberRolesRequest<InstanceRoleName>>()
         .returns::<WriteDetails>(StatusCode::OK),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/instance/members/{user_id}",
             "removeInstanceMember",
             "End an instance membership",
-            remove_member,
+            |c, user_id: &String| Box::pin(c.remove_instance_member(user_id)),
         )
         .command::<RemoveInstanceMember>()
         .returns::<WriteDetails>(StatusCode::OK),
@@ -158,36 +170,6 @@ async fn add_domain(
     )
 }
 
-async fn set_primary_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(domain): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .set_primary_instance_domain(&domain)
-            .await?,
-    )
-}
-
-async fn remove_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(domain): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_instance_domain(&domain)
-            .await?,
-    )
-}
-
 async fn add_member(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
@@ -199,37 +181,6 @@ async fn add_member(
             .for_caller(&caller)
             .if_sequence(seq)
             .add_instance_member(&body.user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn change_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<MemberRolesRequest<InstanceRoleName>>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_instance_member(&user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn remove_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .remove_instance_member(&user_id)
             .await?,
     )
 }

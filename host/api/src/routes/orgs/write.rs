@@ -6,13 +6,12 @@ use axum::{
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
-use warden_command::Caller;
 use warden_domain::org::{
     AddOrg, AddOrgDomain, AddOrgMember, ChangeOrgMember, DeactivateOrg, ReactivateOrg, RemoveOrg,
     RemoveOrgDomain, RemoveOrgMember, RenameOrg, ResetOrgPolicy, SetOrgPolicy, SetPrimaryOrgDomain,
     VerifyOrgDomain,
 };
-use warden_domain::policy::{Policy, PolicyKind};
+use warden_domain::policy::PolicyKind;
 
 use crate::routes::change;
 use crate::routes::policies::{
@@ -21,7 +20,7 @@ use crate::routes::policies::{
 use crate::{
     ApiState,
     bodies::{NameRequest, Reply, WriteDetails, changed, created},
-    extract::{Authenticated, IfMatch, Json, Path},
+    extract::{Authenticated, Json},
     openapi::Endpoint,
     routes::members::{AddMemberRequest, MemberRolesRequest, OrgRoleName, roles},
     schema,
@@ -34,9 +33,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .command::<AddOrg>()
             .body::<AddOrgRequest>()
             .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put("/api/v1/orgs/{org_id}", "renameOrg", "Rename an organization", rename)
+        change::with_body(
+            Method::PUT,
+            "/api/v1/orgs/{org_id}",
+            "renameOrg",
+            "Rename an organization",
+            changed,
+            |c, id: &String, body: &NameRequest| Box::pin(c.rename_org(id, &body.name)),
+        )
             .command::<RenameOrg>()
-            .body::<NameRequest>()
             .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -63,14 +68,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
             .command::<RemoveOrg>()
             .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::with_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/domains",
             "addOrgDomain",
             "Add an unverified domain to an organization",
-            add_domain,
+            created,
+            |c, id: &String, body: &OrgDomainRequest| Box::pin(c.add_org_domain(id, &body.domain)),
         )
         .command::<AddOrgDomain>()
-        .body::<OrgDomainRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
         change::without_body(
             Method::POST,
@@ -100,74 +106,82 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .command::<RemoveOrgDomain>()
         .returns::<WriteDetails>(ok),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/orgs/{org_id}/policies/password-complexity",
             "setOrgPasswordComplexityPolicy",
             "Override the password complexity policy for an organization",
-            set_password_complexity,
+            changed,
+            |c, id: &String, body: &PasswordComplexityPolicyRequest| Box::pin(async move { c.set_org_policy(id, &body.clone().into()).await }),
         )
         .command::<SetOrgPolicy>()
-        .body::<PasswordComplexityPolicyRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/orgs/{org_id}/policies/lockout",
             "setOrgLockoutPolicy",
             "Override the lockout policy for an organization",
-            set_lockout,
+            changed,
+            |c, id: &String, body: &LockoutPolicyRequest| Box::pin(async move { c.set_org_policy(id, &body.clone().into()).await }),
         )
         .command::<SetOrgPolicy>()
-        .body::<LockoutPolicyRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/orgs/{org_id}/policies/login",
             "setOrgLoginPolicy",
             "Override the login policy for an organization",
-            set_login,
+            changed,
+            |c, id: &String, body: &LoginPolicyRequest| Box::pin(async move { c.set_org_policy(id, &body.clone().into()).await }),
         )
         .command::<SetOrgPolicy>()
-        .body::<LoginPolicyRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/policies/password-complexity",
             "resetOrgPasswordComplexityPolicy",
             "Drop an organization's password complexity policy: the instance default applies again",
-            reset_password_complexity,
+            |c, id: &String| Box::pin(c.reset_org_policy(id, PolicyKind::PasswordComplexity)),
         )
         .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/policies/lockout",
             "resetOrgLockoutPolicy",
             "Drop an organization's lockout policy: the instance default applies again",
-            reset_lockout,
+            |c, id: &String| Box::pin(c.reset_org_policy(id, PolicyKind::Lockout)),
         )
         .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
-        Endpoint::delete(
+        change::without_body(
+            Method::DELETE,
             "/api/v1/orgs/{org_id}/policies/login",
             "resetOrgLoginPolicy",
             "Drop an organization's login policy: the instance default applies again",
-            reset_login,
+            |c, id: &String| Box::pin(c.reset_org_policy(id, PolicyKind::Login)),
         )
         .command::<ResetOrgPolicy>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::with_body(
+            Method::POST,
             "/api/v1/orgs/{org_id}/members",
             "addOrgMember",
             "Make a user a member of an organization",
-            add_member,
+            created,
+            |c, org_id: &String, body: &AddMemberRequest<OrgRoleName>| Box::pin(async move { c.add_org_member(org_id, &body.user_id, &roles(&body.roles)).await }),
         )
         .command::<AddOrgMember>()
-        .body::<AddMemberRequest<OrgRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/orgs/{org_id}/members/{user_id}",
             "changeOrgMember",
             "Replace an organization member's roles",
-            change_member,
+            changed,
+            |c, (org_id, user_id): &(String, String), body: &MemberRolesRequest<OrgRoleName>| Box::pin(async move { c.change_org_member(org_id, user_id, &roles(&body.roles)).await }),
         )
         .command::<ChangeOrgMember>()
-        .body::<MemberRolesRequest<OrgRoleName>>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -196,159 +210,6 @@ async fn add(
     Json(body): Json<AddOrgRequest>,
 ) -> Reply {
     created(api.commands.for_caller(&caller).add_org(&body.name).await?)
-}
-
-async fn rename(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-    Json(body): Json<NameRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .rename_org(&org_id, &body.name)
-            .await?,
-    )
-}
-
-async fn add_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-    Json(body): Json<OrgDomainRequest>,
-) -> Reply {
-    created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_org_domain(&org_id, &body.domain)
-            .await?,
-    )
-}
-
-async fn set_policy(
-    api: &ApiState,
-    caller: &Caller,
-    seq: Option<i64>,
-    org_id: &str,
-    policy: Policy,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(caller)
-            .if_sequence(seq)
-            .set_org_policy(org_id, &policy)
-            .await?,
-    )
-}
-
-async fn set_password_complexity(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-    Json(body): Json<PasswordComplexityPolicyRequest>,
-) -> Reply {
-    set_policy(&api, &caller, seq, &org_id, body.into()).await
-}
-
-async fn set_lockout(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-    Json(body): Json<LockoutPolicyRequest>,
-) -> Reply {
-    set_policy(&api, &caller, seq, &org_id, body.into()).await
-}
-
-async fn set_login(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-    Json(body): Json<LoginPolicyRequest>,
-) -> Reply {
-    set_policy(&api, &caller, seq, &org_id, body.into()).await
-}
-
-async fn reset_policy(
-    api: &ApiState,
-    caller: &Caller,
-    seq: Option<i64>,
-    org_id: &str,
-    kind: PolicyKind,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(caller)
-            .if_sequence(seq)
-            .reset_org_policy(org_id, kind)
-            .await?,
-    )
-}
-
-async fn reset_password_complexity(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-) -> Reply {
-    reset_policy(&api, &caller, seq, &org_id, PolicyKind::PasswordComplexity).await
-}
-
-async fn reset_lockout(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-) -> Reply {
-    reset_policy(&api, &caller, seq, &org_id, PolicyKind::Lockout).await
-}
-
-async fn reset_login(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-) -> Reply {
-    reset_policy(&api, &caller, seq, &org_id, PolicyKind::Login).await
-}
-
-async fn add_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(org_id): Path<String>,
-    Json(body): Json<AddMemberRequest<OrgRoleName>>,
-) -> Reply {
-    created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_org_member(&org_id, &body.user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn change_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((org_id, user_id)): Path<(String, String)>,
-    Json(body): Json<MemberRolesRequest<OrgRoleName>>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_org_member(&org_id, &user_id, &roles(&body.roles))
-            .await?,
-    )
 }
 
 /// A domain name of an organization.

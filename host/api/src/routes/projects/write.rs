@@ -35,14 +35,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .command::<AddProject>()
         .body::<AddProjectRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/projects/{project_id}",
             "renameProject",
             "Rename a project",
-            rename,
+            changed,
+            |c, id: &String, body: &NameRequest| Box::pin(c.rename_project(id, &body.name)),
         )
         .command::<RenameProject>()
-        .body::<NameRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -71,23 +72,43 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .command::<RemoveProject>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::with_body(
+            Method::POST,
             "/api/v1/projects/{project_id}/roles",
             "addProjectRole",
             "Add a role to a project",
-            add_role,
+            created,
+            |c, id: &String, body: &AddRoleRequest| {
+                Box::pin(async move {
+                    let role = ProjectRole {
+                        key: body.key.clone(),
+                        display_name: body.display_name.clone(),
+                        group: body.group.clone(),
+                    };
+                    c.add_project_role(id, &role).await
+                })
+            },
         )
         .command::<AddProjectRole>()
-        .body::<AddRoleRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/projects/{project_id}/roles/{key}",
             "changeProjectRole",
             "Change a project role's display name and group",
-            change_role,
+            changed,
+            |c, (id, key): &(String, String), body: &ChangeRoleRequest| {
+                Box::pin(async move {
+                    let role = ProjectRole {
+                        key: key.clone(),
+                        display_name: body.display_name.clone(),
+                        group: body.group.clone(),
+                    };
+                    c.change_project_role(id, &role).await
+                })
+            },
         )
         .command::<ChangeProjectRole>()
-        .body::<ChangeRoleRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -109,14 +130,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .command::<AddProjectGrant>()
         .body::<AddProjectGrantRequest>()
         .returns::<ProjectGrantCreated>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/projects/{project_id}/grants/{grant_id}",
             "changeProjectGrant",
             "Replace the roles of a project grant",
-            change_grant,
+            changed,
+            |c, (project_id, grant_id): &(String, String), body: &RoleKeysRequest| {
+                Box::pin(c.change_project_grant(project_id, grant_id, &body.role_keys))
+            },
         )
         .command::<ChangeProjectGrant>()
-        .body::<RoleKeysRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -129,23 +153,37 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .command::<RemoveProjectGrant>()
         .returns::<WriteDetails>(ok),
-        Endpoint::post(
+        change::with_body(
+            Method::POST,
             "/api/v1/projects/{project_id}/members",
             "addProjectMember",
             "Make a user a project member",
-            add_member,
+            created,
+            |c, project_id: &String, body: &AddMemberRequest<ProjectRoleName>| {
+                Box::pin(async move {
+                    c.add_project_member(project_id, &body.user_id, &roles(&body.roles))
+                        .await
+                })
+            },
         )
         .command::<AddProjectMember>()
-        .body::<AddMemberRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/projects/{project_id}/members/{user_id}",
             "changeProjectMember",
             "Replace a project member's roles",
-            change_member,
+            changed,
+            |c,
+             (project_id, user_id): &(String, String),
+             body: &MemberRolesRequest<ProjectRoleName>| {
+                Box::pin(async move {
+                    c.change_project_member(project_id, user_id, &roles(&body.roles))
+                        .await
+                })
+            },
         )
         .command::<ChangeProjectMember>()
-        .body::<MemberRolesRequest<ProjectRoleName>>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -186,22 +224,6 @@ async fn add(
     )
 }
 
-async fn rename(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-    Json(body): Json<NameRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .rename_project(&project_id, &body.name)
-            .await?,
-    )
-}
-
 /// A new project role.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -218,27 +240,6 @@ pub(crate) struct AddRoleRequest {
     group: String,
 }
 
-async fn add_role(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-    Json(body): Json<AddRoleRequest>,
-) -> Reply {
-    let role = ProjectRole {
-        key: body.key,
-        display_name: body.display_name,
-        group: body.group,
-    };
-    created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_project_role(&project_id, &role)
-            .await?,
-    )
-}
-
 /// A project role's display name and group.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -250,27 +251,6 @@ pub(crate) struct ChangeRoleRequest {
     #[serde(default)]
     #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     group: String,
-}
-
-async fn change_role(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, key)): Path<(String, String)>,
-    Json(body): Json<ChangeRoleRequest>,
-) -> Reply {
-    let role = ProjectRole {
-        key,
-        display_name: body.display_name,
-        group: body.group,
-    };
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_project_role(&project_id, &role)
-            .await?,
-    )
 }
 
 /// A grant of the project to another organization.
@@ -326,52 +306,4 @@ pub(crate) struct RoleKeysRequest {
     /// The complete new set of role keys.
     #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
-}
-
-async fn change_grant(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, grant_id)): Path<(String, String)>,
-    Json(body): Json<RoleKeysRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_project_grant(&project_id, &grant_id, &body.role_keys)
-            .await?,
-    )
-}
-
-async fn add_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-    Json(body): Json<AddMemberRequest<ProjectRoleName>>,
-) -> Reply {
-    created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_project_member(&project_id, &body.user_id, &roles(&body.roles))
-            .await?,
-    )
-}
-
-async fn change_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((project_id, user_id)): Path<(String, String)>,
-    Json(body): Json<MemberRolesRequest<ProjectRoleName>>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_project_member(&project_id, &user_id, &roles(&body.roles))
-            .await?,
-    )
 }

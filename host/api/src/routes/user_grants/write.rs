@@ -16,7 +16,7 @@ use crate::routes::change;
 use crate::{
     ApiState,
     bodies::{Reply, WriteDetails, changed, created},
-    extract::{Authenticated, IfMatch, Json, Path},
+    extract::{Authenticated, Json},
     openapi::Endpoint,
     schema,
 };
@@ -33,14 +33,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .command::<AddUserGrant>()
         .body::<AddUserGrantRequest>()
         .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/user-grants/{grant_id}",
             "changeUserGrant",
             "Replace the roles of a user grant",
-            change,
+            changed,
+            |c, id: &String, body: &UserGrantRolesRequest| {
+                Box::pin(c.change_user_grant(id, &body.role_keys))
+            },
         )
         .command::<ChangeUserGrant>()
-        .body::<UserGrantRolesRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -118,20 +121,4 @@ pub(crate) struct UserGrantRolesRequest {
     /// The complete new set of role keys.
     #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
-}
-
-async fn change(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(grant_id): Path<String>,
-    Json(body): Json<UserGrantRolesRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_user_grant(&grant_id, &body.role_keys)
-            .await?,
-    )
 }

@@ -7,12 +7,12 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::{NewHumanUser, SecretString};
+use warden_domain::user::Profile;
 use warden_domain::user::{
-    AddHuman, ChangeEmail, ChangePhone, ChangeProfile, DeactivateUser, LockUser, ReactivateUser,
-    RemoveOtp, RemoveUser, RemoveUserMetadata, SetPassword, SetUserMetadata, UnlockUser,
-    VerifyEmail,
+    AddEmailCode, AddHuman, AddPasswordCode, ChangeEmail, ChangePhone, ChangeProfile,
+    DeactivateUser, LockUser, ReactivateUser, RemoveOtp, RemoveUser, RemoveUserMetadata,
+    SetPassword, SetUserMetadata, UnlockUser, VerifyEmail,
 };
-use warden_domain::{authz::Permission, user::Profile};
 
 use crate::routes::change;
 use crate::{
@@ -30,23 +30,25 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .command::<AddHuman>()
             .body::<AddHumanUserRequest>()
             .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/users/{user_id}/profile",
             "changeProfile",
             "Replace a human user's profile",
-            change_profile,
+            changed,
+            |c, id: &String, body: &ProfileRequest| Box::pin(async move { c.change_profile(id, &body.profile()).await }),
         )
         .command::<ChangeProfile>()
-        .body::<ProfileRequest>()
         .returns::<WriteDetails>(ok),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/users/{user_id}/email",
             "changeEmail",
             "Change a human user's email; the new address is unverified",
-            change_email,
+            changed,
+            |c, id: &String, body: &EmailRequest| Box::pin(c.change_email(id, &body.email)),
         )
         .command::<ChangeEmail>()
-        .body::<EmailRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -65,7 +67,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              a previous code stops working",
             |c, id: &String| Box::pin(c.send_email_verification_code(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<AddEmailCode>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::POST,
@@ -75,7 +77,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              shown to the caller",
             |c, id: &String| Box::pin(c.request_password_reset(id)),
         )
-        .permission(Permission::UserWrite)
+        .command::<AddPasswordCode>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -86,14 +88,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .command::<RemoveOtp>()
         .returns::<WriteDetails>(ok),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/users/{user_id}/phone",
             "changePhone",
             "Set a human user's phone number",
-            change_phone,
+            changed,
+            |c, id: &String, body: &PhoneRequest| Box::pin(c.change_phone(id, Some(&body.phone))),
         )
         .command::<ChangePhone>()
-        .body::<PhoneRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -154,14 +157,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .command::<RemoveUser>()
         .returns::<WriteDetails>(ok),
-        Endpoint::put(
+        change::with_body(
+            Method::PUT,
             "/api/v1/users/{user_id}/metadata/{*key}",
             "setUserMetadata",
             "Set a metadata entry of a user",
-            set_metadata,
+            changed,
+            |c, (user_id, key): &(String, String), body: &MetadataRequest| Box::pin(c.set_user_metadata(user_id, key, &body.value)),
         )
         .command::<SetUserMetadata>()
-        .body::<MetadataRequest>()
         .returns::<WriteDetails>(ok),
         change::without_body(
             Method::DELETE,
@@ -283,26 +287,16 @@ pub(crate) struct ProfileRequest {
     preferred_language: Option<String>,
 }
 
-async fn change_profile(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<ProfileRequest>,
-) -> Reply {
-    let profile = profile(
-        body.given_name,
-        body.family_name,
-        body.display_name,
-        body.preferred_language,
-    );
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_profile(&user_id, &profile)
-            .await?,
-    )
+impl ProfileRequest {
+    /// The profile the body describes.
+    fn profile(&self) -> Profile {
+        profile(
+            self.given_name.clone(),
+            self.family_name.clone(),
+            self.display_name.clone(),
+            self.preferred_language.clone(),
+        )
+    }
 }
 
 /// An email address.
@@ -314,22 +308,6 @@ pub(crate) struct EmailRequest {
     email: String,
 }
 
-async fn change_email(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<EmailRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_email(&user_id, &body.email)
-            .await?,
-    )
-}
-
 /// A phone number.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -337,22 +315,6 @@ pub(crate) struct PhoneRequest {
     /// The number in international form, e.g. `+41 44 123 45 67`.
     #[schemars(regex(pattern = schema::PHONE))]
     phone: String,
-}
-
-async fn change_phone(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<PhoneRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_phone(&user_id, Some(&body.phone))
-            .await?,
-    )
 }
 
 /// A new password.
@@ -397,20 +359,4 @@ pub(crate) struct MetadataRequest {
         regex(pattern = schema::NO_NUL)
     )]
     value: String,
-}
-
-async fn set_metadata(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path((user_id, key)): Path<(String, String)>,
-    Json(body): Json<MetadataRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .set_user_metadata(&user_id, &key, &body.value)
-            .await?,
-    )
 }
