@@ -4,6 +4,7 @@
 //! ```text
 //! warden-loadgen wait-ready --addr 127.0.0.1:8080 --started-ns <unix ns when the server was spawned>
 //! warden-loadgen run --addr 127.0.0.1:8080 --token-file warden-data/admin.pat --server-pid <pid> [--seconds 10]
+//!                    [--database <PostgreSQL database name>]
 //! warden-loadgen hammer|refresh|login|hash …   # the OpenID Connect load of scripts/bench-oidc, see `oidc`
 //! ```
 //!
@@ -13,7 +14,8 @@
 //! counts as a sample only when it succeeded (201 for creates, 200 for reads); anything else — another status,
 //! a broken connection — is a failure and never a latency sample. The client is deliberately minimal (one
 //! thread, a hand-written HTTP/1.1 exchange, no pipelining) so that its own CPU time, printed beside the
-//! server's, stays a small part of the machine.
+//! server's, stays a small part of the machine. With `--database` the CPU time of the PostgreSQL backends
+//! serving that database (the local processes titled with its name) is printed per request too.
 
 // A command-line tool whose output is its product.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -134,6 +136,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     let server_pid: u32 = parsed(args, "--server-pid", 0)?;
     let seconds = Duration::from_secs_f64(parsed(args, "--seconds", 10.0)?);
     let clock_ticks: f64 = parsed(args, "--clock-ticks", 100.0)?;
+    let database = flag(args, "--database").map(str::to_owned);
     let token: Arc<str> = token.into();
 
     let mut conn = Conn::new(addr);
@@ -157,6 +160,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     let cpu = CpuClock {
         server_pid,
         clock_ticks,
+        database,
     };
     let run_tag = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -379,18 +383,23 @@ fn print_outcome(name: &str, outcome: &Outcome) {
     println!("{name}.error_kinds={}", kinds.join(","));
 }
 
-/// CPU time of the server and of this process, to show which of them the machine spent its time on.
-#[derive(Debug, Clone, Copy)]
+/// CPU time of the server, of the database's backends and of this process, to show which of them the machine
+/// spent its time on.
+#[derive(Debug, Clone)]
 struct CpuClock {
     server_pid: u32,
     clock_ticks: f64,
+    /// The PostgreSQL database whose backends' CPU time is counted.
+    database: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct CpuSample {
     at: Instant,
     server_s: f64,
     own_s: f64,
+    /// CPU time of each backend of the database, by process id.
+    database_s: BTreeMap<u32, f64>,
 }
 
 impl CpuClock {
@@ -399,6 +408,7 @@ impl CpuClock {
             at,
             server_s: self.seconds(&format!("/proc/{}/stat", self.server_pid)),
             own_s: self.seconds("/proc/self/stat"),
+            database_s: self.database_seconds(),
         }
     }
 
@@ -420,6 +430,35 @@ impl CpuClock {
         }
     }
 
+    /// CPU time of every local PostgreSQL backend serving the database: a backend's process title is
+    /// `postgres: <cluster>: <user> <database> <client> <state>`.
+    fn database_seconds(&self) -> BTreeMap<u32, f64> {
+        let mut backends = BTreeMap::new();
+        let Some(database) = &self.database else {
+            return backends;
+        };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return backends;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(title) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let title = String::from_utf8_lossy(&title);
+            if title.starts_with("postgres: ") && title.split_whitespace().any(|w| w == database) {
+                backends.insert(pid, self.seconds(&format!("/proc/{pid}/stat")));
+            }
+        }
+        backends
+    }
+
     fn report(&self, name: &str, started: CpuSample, outcome: &Outcome) {
         let ended = self.sample(Instant::now());
         let wall = ended.at.duration_since(started.at).as_secs_f64().max(1e-9);
@@ -438,6 +477,16 @@ impl CpuClock {
             "{name}.server_cpu_us={:.0}",
             (ended.server_s - started.server_s) * 1e6 / ok
         );
+        if self.database.is_some() {
+            // Backends that ended during the phase are not counted; backends started during it count whole.
+            let database_s: f64 = ended
+                .database_s
+                .iter()
+                .map(|(pid, s)| s - started.database_s.get(pid).copied().unwrap_or(0.0))
+                .sum();
+            println!("{name}.database_cores={:.2}", database_s / wall);
+            println!("{name}.database_cpu_us={:.0}", database_s * 1e6 / ok);
+        }
     }
 }
 

@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Every phase prints the same `key=value` lines as `run` (rate, p50, p99, errors, and the CPU time of the
-//! server named by `--server-pid` and of this process). A request counts only when it answered the expected
-//! status and its body holds what `--expect-body` names; anything else is an error.
+//! server named by `--server-pid`, of this process and, with `--database`, of that PostgreSQL database's
+//! backends). A request counts only when it answered the expected status and its body holds what
+//! `--expect-body` names; anything else is an error.
 
 use std::{
     collections::BTreeMap,
@@ -132,6 +133,7 @@ fn cpu_clock(args: &[String]) -> Result<CpuClock, String> {
     Ok(CpuClock {
         server_pid: parsed(args, "--server-pid", 0)?,
         clock_ticks: parsed(args, "--clock-ticks", 100.0)?,
+        database: crate::flag(args, "--database").map(str::to_owned),
     })
 }
 
@@ -530,6 +532,7 @@ pub(crate) async fn hash(args: &[String]) -> Result<(), String> {
     let cpu = CpuClock {
         server_pid: std::process::id(),
         clock_ticks: parsed(args, "--clock-ticks", 100.0)?,
+        database: None,
     };
     let started = cpu.sample(Instant::now());
     let deadline = Instant::now() + seconds(args)?;
