@@ -58,6 +58,8 @@ impl PasswordVerification {
 pub struct PasswordAttempt<'a> {
     /// The session to record on; started first when it has no events.
     pub session_id: &'a str,
+    /// `session_id` was generated for this attempt, so it has no events yet (nothing to read first).
+    pub new_session: bool,
     /// The browser's user agent summary (for a new session).
     pub user_agent: &'a str,
     /// The hash of the token the browser gets: at the start of a new session, and after a right password.
@@ -162,7 +164,11 @@ impl<'a> LoginCommands<'a> {
             || json!({ "session_id": attempt.session_id, "login_name": attempt.login_name }),
         );
         loop {
-            let session = attempt!(run, run.target::<Session>(attempt.session_id).await);
+            let session = if attempt.new_session {
+                attempt!(run, run.new_target::<Session>(attempt.session_id).await)
+            } else {
+                attempt!(run, run.target::<Session>(attempt.session_id).await)
+            };
             let mut state = session.state.clone();
             let mut events = Vec::new();
             if state.status == warden_domain::session::SessionStatus::Unspecified {
