@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::{
     Aggregate, CommandContext, Decision, DomainError, application,
     authz::{Permission, Role},
-    instance, notification, org, plugin, project, user, user_grant,
+    instance, notification, org, plugin, project, session, user, user_grant,
 };
 
 /// A command: a value with a stable type name that one aggregate decides on.
@@ -217,28 +217,23 @@ typed_commands![
     application::RemoveApp,
     notification::MarkNotificationSent,
     notification::MarkNotificationFailed,
-];
-
-/// The commands of the login flow, run as the login actor on a session (never by a management caller):
-/// validators see them as `{"session_id": …}`.
-const LOGIN_FLOW: &[&str] = &[
-    "session.deny",
-    "session.password.check",
-    "session.second_factor.check",
-    "session.start",
-    "session.terminate",
+    session::StartSession,
+    session::CheckPassword,
+    session::CheckSecondFactor,
+    session::DenySession,
+    session::TerminateSession,
 ];
 
 /// Every command type, sorted.
 pub fn types() -> Vec<&'static str> {
-    let mut types: Vec<_> = TYPED.iter().chain(LOGIN_FLOW).copied().collect();
+    let mut types: Vec<_> = TYPED.to_vec();
     types.sort_unstable();
     types
 }
 
 /// Whether `command_type` names a command.
 pub fn is_known(command_type: &str) -> bool {
-    TYPED.contains(&command_type) || LOGIN_FLOW.contains(&command_type)
+    TYPED.contains(&command_type)
 }
 
 /// Whether a command type matches a binding's pattern: dotted parts compared one by one, where a `*` part
@@ -265,7 +260,6 @@ pub fn pattern_matches(pattern: &str, command_type: &str) -> bool {
 pub fn is_known_pattern(pattern: &str) -> bool {
     TYPED
         .iter()
-        .chain(LOGIN_FLOW)
         .any(|command_type| pattern_matches(pattern, command_type))
 }
 
@@ -327,6 +321,26 @@ mod tests {
             serde_json::json!({ "change_required": true })
         );
         assert!(!format!("{set:?}").contains(PASSWORD_HASH));
+        let token_hash = "ab".repeat(32);
+        let start = session::StartSession {
+            user_agent: "Firefox 128 on Linux".to_owned(),
+            token_hash: token_hash.clone(),
+        };
+        assert_eq!(
+            serde_json::to_value(&start).unwrap(),
+            serde_json::json!({ "user_agent": "Firefox 128 on Linux" })
+        );
+        assert!(!format!("{start:?}").contains(&token_hash));
+        let second = session::CheckSecondFactor {
+            method: "otp".to_owned(),
+            succeeded: true,
+            token_hash: Some(token_hash.clone()),
+        };
+        assert_eq!(
+            serde_json::to_value(&second).unwrap(),
+            serde_json::json!({ "method": "otp", "succeeded": true })
+        );
+        assert!(!format!("{second:?}").contains(&token_hash));
     }
 
     #[test]

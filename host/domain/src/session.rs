@@ -18,6 +18,10 @@ use crate::aggregate::{Aggregate, CommandContext, Decision, domain_events, no_up
 use crate::error::DomainError;
 use crate::validate;
 
+mod commands;
+
+pub use commands::{CheckPassword, CheckSecondFactor, DenySession, StartSession, TerminateSession};
+
 /// The longest user agent summary kept, in characters.
 pub const MAX_USER_AGENT_LEN: usize = 200;
 /// The longest login name recorded for a failed attempt, in characters.
@@ -111,7 +115,7 @@ pub struct SessionDenied {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TerminationReason {
     /// The user logged out (on the login pages or through the client's end-session request).

@@ -85,10 +85,11 @@ pub(crate) struct HookInput<'a> {
 
 impl Inner {
     async fn hook_context(&self, input: &HookInput<'_>, client: &Client) -> ActionContext {
+        // The organization as token checks read it (checked against the store within a second).
         let org = match input.org_id {
             Some(org_id) => self
                 .commands
-                .load::<Organization>(&self.instance_id, org_id)
+                .load_recent::<Organization>(&self.instance_id, org_id)
                 .await
                 .ok()
                 .filter(|m| m.state.exists())

@@ -18,6 +18,7 @@ use warden_domain::{
     instance::Instance,
     org::Organization,
     policy::{self, LoginPolicy},
+    session::Session,
     user::{Profile, User},
 };
 use warden_oidc::{OidcError, flow::AuthRequest};
@@ -192,12 +193,14 @@ impl Inner {
         !req.new_nonce && self.csrf.check(Some(&req.nonce), form.get(CSRF_FIELD))
     }
 
-    /// The name shown above the heading: the application's organization, else the instance.
+    /// The name shown above the heading: the application's organization, else the instance. Read as token
+    /// checks read write models ([`Commands::load_recent`](warden_command::Commands::load_recent)): a page
+    /// shows a rename within a second.
     async fn brand(&self, flow: &Flow) -> String {
         if let Some(org_id) = flow.org_id()
             && let Ok(org) = self
                 .commands
-                .load::<Organization>(&self.instance_id, org_id)
+                .load_recent::<Organization>(&self.instance_id, org_id)
                 .await
             && org.state.exists()
         {
@@ -205,7 +208,7 @@ impl Inner {
         }
         match self
             .commands
-            .load::<Instance>(&self.instance_id, &self.instance_id)
+            .load_recent::<Instance>(&self.instance_id, &self.instance_id)
             .await
         {
             Ok(instance) if !instance.state.name.is_empty() => instance.state.name.clone(),
@@ -213,11 +216,13 @@ impl Inner {
         }
     }
 
-    /// The login policy in force for the organization (the instance's without one).
+    /// The login policy in force for the organization (the instance's without one), from write models
+    /// checked against the store within a second (as token checks read them; this node's own changes are
+    /// seen at once). The lockout policy of a password check is read fresh by the command itself.
     async fn login_policy(&self, org_id: Option<&str>) -> LoginPolicy {
         let Ok(instance) = self
             .commands
-            .load::<Instance>(&self.instance_id, &self.instance_id)
+            .load_recent::<Instance>(&self.instance_id, &self.instance_id)
             .await
         else {
             return LoginPolicy::default();
@@ -225,7 +230,7 @@ impl Inner {
         let overrides = match org_id {
             Some(org_id) => match self
                 .commands
-                .load::<Organization>(&self.instance_id, org_id)
+                .load_recent::<Organization>(&self.instance_id, org_id)
                 .await
             {
                 Ok(org) => org.state.policy_overrides.clone(),
@@ -501,10 +506,11 @@ impl Inner {
     /// A user whose password must be changed goes to the password change page first (which comes back here);
     /// with `prompt=consent` the user allows or denies the application on the consent page first.
     async fn finish(&self, req: &Req, flow: &Flow, held: &Held, cookie: HeaderValue) -> Response {
+        // As recent as the provider's own check of the user when it issues the code.
         let user = match &held.state.user_id {
             Some(user_id) => self
                 .commands
-                .load::<User>(&self.instance_id, user_id)
+                .load_recent::<User>(&self.instance_id, user_id)
                 .await
                 .ok()
                 .map(|model| model.state.clone()),
@@ -733,10 +739,12 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
     let pending = held.iter().rev().find(|h| !h.state.password_checked());
 
     let user_id = inner.user_id_by_login_name(&login_name).await;
+    // What the actions are told; the password check reads the user afresh and the command decides on the
+    // user as stored.
     let user = match &user_id {
         Some(id) => inner
             .commands
-            .load::<User>(&inner.instance_id, id)
+            .load_recent::<User>(&inner.instance_id, id)
             .await
             .ok()
             .filter(|m| m.state.exists() && m.state.human().is_some())
@@ -818,6 +826,7 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
     let outcome = login
         .record_password(&PasswordAttempt {
             session_id: &session_id,
+            new_session: pending.is_none(),
             user_agent: req.user_agent(),
             token_hash: &cookies::token_hash(&token),
             login_name: &login_name,
@@ -905,14 +914,22 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
                 response.headers_mut().append(header::SET_COOKIE, cookie);
                 return inner.respond(&req, response);
             }
+            // The session as the command just stored it (this node's cache holds it).
             let held = inner
-                .held(&[SessionEntry {
-                    session_id: session_id.clone(),
-                    token,
-                }])
-                .await;
-            match held.first() {
-                Some(held) => inner.finish(&req, &flow, held, cookie).await,
+                .commands
+                .load_recent::<Session>(&inner.instance_id, &session_id)
+                .await
+                .ok()
+                .filter(|model| model.state.is_active())
+                .map(|model| Held {
+                    entry: SessionEntry {
+                        session_id: session_id.clone(),
+                        token,
+                    },
+                    state: model.state.clone(),
+                });
+            match held {
+                Some(held) => inner.finish(&req, &flow, &held, cookie).await,
                 None => {
                     inner
                         .internal(&req, &flow, &"the session just logged in is gone")
@@ -1350,6 +1367,7 @@ pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: 
     let outcome = login
         .record_password(&PasswordAttempt {
             session_id: &session_id,
+            new_session: true,
             user_agent: req.user_agent(),
             token_hash: &cookies::token_hash(&token),
             login_name: &profile.username,

@@ -109,7 +109,7 @@ impl Core {
         };
         let org = self
             .commands
-            .load::<Organization>(instance_id, &who.user.org_id)
+            .load_recent::<Organization>(instance_id, &who.user.org_id)
             .await
             .ok()
             .filter(|m| m.state.exists())

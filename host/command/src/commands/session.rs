@@ -1,7 +1,9 @@
 //! The login flow's commands: login sessions, and the password check that feeds the user's lockout.
 //!
 //! Warden runs them itself for a browser (there is no authenticated caller yet). The events are recorded
-//! under the user who logs in once known, else under `system:login`.
+//! under the user who logs in once known, else under `system:login`. Each is a typed command of the session
+//! aggregate ([`warden_domain::session::StartSession`], [`CheckPassword`], ...): validators see its serialized
+//! form, and the single-aggregate ones run through one generic path, [`LoginCommands`]'s `execute`.
 //!
 //! A password check is two steps so that an action can run between them: [`LoginCommands::verify_password`]
 //! compares the password with the user's hash (or, for a login name that names no usable user, with a dummy
@@ -12,16 +14,20 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use warden_domain::{
-    Aggregate, CommandContext, Decision, DomainError, Lifecycle,
+    Aggregate, Decision, Lifecycle,
+    command::{Change, Command},
     instance::Instance,
     org::Organization,
     policy,
-    session::{FailureReason, Session, SessionEvent, TerminationReason},
+    session::{
+        CheckPassword, CheckSecondFactor, DenySession, FailureReason, Session, SessionEvent,
+        StartSession, TerminateSession, TerminationReason,
+    },
     user::User,
 };
 
+use super::payload;
 use crate::{
     Caller, CommandError, Commands, Details, Identity, Model, SecretString,
     pipeline::{Run, attempt},
@@ -58,6 +64,8 @@ impl PasswordVerification {
 pub struct PasswordAttempt<'a> {
     /// The session to record on; started first when it has no events.
     pub session_id: &'a str,
+    /// `session_id` was generated for this attempt, so it has no events yet (nothing to read first).
+    pub new_session: bool,
     /// The browser's user agent summary (for a new session).
     pub user_agent: &'a str,
     /// The hash of the token the browser gets: at the start of a new session, and after a right password.
@@ -157,12 +165,16 @@ impl<'a> LoginCommands<'a> {
             .map(|(id, model)| (id.as_str(), model.state.org_id.as_str()));
         let caller = self.caller(known);
         let commands = self.commands.for_caller(&caller).as_actor(LOGIN_ACTOR);
-        let mut run = commands.run(
-            "session.password.check",
-            || json!({ "session_id": attempt.session_id, "login_name": attempt.login_name }),
-        );
+        let command = CheckPassword {
+            login_name: attempt.login_name.to_owned(),
+        };
+        let mut run = commands.run(CheckPassword::TYPE, || payload(&command));
         loop {
-            let session = attempt!(run, run.target::<Session>(attempt.session_id).await);
+            let session = if attempt.new_session {
+                attempt!(run, run.new_target::<Session>(attempt.session_id).await)
+            } else {
+                attempt!(run, run.target::<Session>(attempt.session_id).await)
+            };
             let mut state = session.state.clone();
             let mut events = Vec::new();
             if state.status == warden_domain::session::SessionStatus::Unspecified {
@@ -269,10 +281,11 @@ impl<'a> LoginCommands<'a> {
         user_agent: &str,
         token_hash: &str,
     ) -> Result<Details, CommandError> {
-        self.on_session("session.start", session_id, None, |s, ctx| {
-            s.start(user_agent, token_hash, ctx)
-        })
-        .await
+        let command = StartSession {
+            user_agent: user_agent.to_owned(),
+            token_hash: token_hash.to_owned(),
+        };
+        self.execute(session_id, None, &command).await
     }
 
     /// Records a checked (`token_hash` is the browser's new token) or failed second factor.
@@ -291,14 +304,15 @@ impl<'a> LoginCommands<'a> {
             .user_id
             .clone()
             .zip(session.state.org_id.clone());
-        self.on_session(
-            "session.second_factor.check",
+        let command = CheckSecondFactor {
+            method: method.to_owned(),
+            succeeded: token_hash.is_some(),
+            token_hash: token_hash.map(str::to_owned),
+        };
+        self.execute(
             session_id,
             user.as_ref().map(|(u, o)| (u.as_str(), o.as_str())),
-            |s, ctx| match token_hash {
-                Some(token_hash) => s.check_second_factor(method, token_hash, ctx),
-                None => s.fail_second_factor(method, ctx),
-            },
+            &command,
         )
         .await
     }
@@ -310,10 +324,11 @@ impl<'a> LoginCommands<'a> {
         hook: &str,
         reason: &str,
     ) -> Result<Details, CommandError> {
-        self.on_session("session.deny", session_id, None, |s, ctx| {
-            s.deny(hook, reason, ctx)
-        })
-        .await
+        let command = DenySession {
+            hook: hook.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.execute(session_id, None, &command).await
     }
 
     /// Ends a session.
@@ -322,25 +337,27 @@ impl<'a> LoginCommands<'a> {
         session_id: &str,
         reason: TerminationReason,
     ) -> Result<Details, CommandError> {
-        self.on_session("session.terminate", session_id, None, |s, ctx| {
-            s.terminate(reason, ctx)
-        })
-        .await
+        self.execute(session_id, None, &TerminateSession { reason })
+            .await
     }
 
-    async fn on_session(
+    /// Runs the typed session command `command` on `session_id`: decide on the session, validate (validators
+    /// see the command's serialized form), push, and again on fresh state after a conflict. No permission is
+    /// checked: only the login pages run these commands, as Warden itself, for a browser that has no
+    /// authenticated caller; `user` (the user and organization) is who the events are recorded under once
+    /// known, else [`LOGIN_ACTOR`].
+    async fn execute<C: Change<Aggregate = Session>>(
         &self,
-        command_type: &'static str,
         session_id: &str,
         user: Option<(&str, &str)>,
-        decide: impl Fn(&Session, &CommandContext) -> Result<Decision<SessionEvent>, DomainError>,
+        command: &C,
     ) -> Result<Details, CommandError> {
         let caller = self.caller(user);
         let commands = self.commands.for_caller(&caller).as_actor(LOGIN_ACTOR);
-        let mut run = commands.run(command_type, || json!({ "session_id": session_id }));
+        let mut run = commands.run(C::TYPE, || payload(command));
         loop {
             let session = attempt!(run, run.target::<Session>(session_id).await);
-            let decision = attempt!(run, decide(&session.state, run.ctx()));
+            let decision = attempt!(run, command.decide(&session.state, run.ctx()));
             let org = session.state.org_id.clone();
             if let Some(details) = run.commit(&session, decision, org.as_deref()).await? {
                 return Ok(details);
