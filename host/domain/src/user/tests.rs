@@ -673,23 +673,17 @@ fn a_machine_chooses_opaque_access_tokens() {
         access_token_type: AccessTokenType::Opaque,
         ..add_machine_cmd()
     };
-    given::<User>(&[])
-        .when(|u| u.add_machine(&cmd, &active_org(), &ctx()))
-        .then_events([UserEvent::MachineAdded(MachineAdded {
-            org_id: "org-1".to_owned(),
-            login_name: "ci-bot".to_owned(),
-            name: "CI bot".to_owned(),
-            description: "Deploys from CI".to_owned(),
-            access_token_type: AccessTokenType::Opaque,
-        })]);
-    // A change that leaves the kind out keeps it; one that names it switches.
+    let UserEvent::MachineAdded(jwt) = machine_added() else {
+        unreachable!()
+    };
     let opaque = UserEvent::MachineAdded(MachineAdded {
         access_token_type: AccessTokenType::Opaque,
-        ..match machine_added() {
-            UserEvent::MachineAdded(e) => e,
-            _ => unreachable!(),
-        }
+        ..jwt
     });
+    given::<User>(&[])
+        .when(|u| u.add_machine(&cmd, &active_org(), &ctx()))
+        .then_events([opaque.clone()]);
+    // A change that leaves the kind out keeps it; one that names it switches.
     given::<User>(std::slice::from_ref(&opaque))
         .when(|u| u.change_machine("Deploy bot", "", None, &ctx()))
         .then_events([UserEvent::MachineChanged(MachineChanged {
