@@ -3,7 +3,7 @@
 // fresh SQLite data directory: discovery, client credentials for a machine user, and the code flow with PKCE
 // through the login form (ID token validation, userinfo, refresh with rotation, introspection, revocation,
 // end session); a client registered with EdDSA ID tokens; an API application's own token and its introspection
-// of a user's token.
+// of a user's token; opaque client-credentials tokens of an API application and a machine user, revoked.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -318,4 +318,39 @@ test('a client registered with EdDSA ID tokens, and an API application as resour
   assert.equal(seenByRs.active, true);
   assert.equal(seenByRs.sub, user.id);
   assert.equal(seenByRs.username, 'grace');
+});
+
+test('opaque client-credentials tokens of an API application and of a machine user', async () => {
+  const org = await api('POST', '/api/v1/orgs', { name: 'Vault Org' });
+  const project = await api('POST', '/api/v1/projects', { org_id: org.id, name: 'Vault' });
+  const resource = await api('POST', `/api/v1/projects/${project.id}/apps/api`, {
+    name: 'Vault API',
+    auth_method: 'basic',
+    access_token_type: 'opaque',
+  });
+  const bot = await api('POST', '/api/v1/users/machine', {
+    org_id: org.id,
+    login_name: 'vault-bot',
+    name: 'Vault bot',
+    access_token_type: 'opaque',
+  });
+  const { client_secret: botSecret } = await api('PUT', `/api/v1/users/${bot.id}/secret`);
+  await seen(`/api/v1/apps/${resource.id}`);
+  await seen(`/api/v1/users/${bot.id}`);
+  for (const [clientId, secret, sub] of [
+    [resource.client_id, resource.client_secret, resource.client_id],
+    ['vault-bot', botSecret, bot.id],
+  ]) {
+    const config = await client.discovery(new URL(base), clientId, secret, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'vault:read' });
+    assert.ok(tokens.access_token.startsWith('wdn_at_'), tokens.access_token);
+    const active = await client.tokenIntrospection(config, tokens.access_token);
+    assert.equal(active.active, true);
+    assert.equal(active.sub, sub);
+    await client.tokenRevocation(config, tokens.access_token);
+    const revoked = await client.tokenIntrospection(config, tokens.access_token);
+    assert.equal(revoked.active, false);
+  }
 });

@@ -103,6 +103,7 @@ export async function projectPage(id) {
     fields: [
       { name: 'name', label: 'Name', required: true },
       { name: 'auth_method', label: 'Authentication at introspection', type: 'select', options: [['basic', 'client_secret_basic'], ['private_key_jwt', 'private_key_jwt']] },
+      { name: 'access_token_type', label: 'Its own access tokens', type: 'select', options: [['jwt', 'JWT'], ['opaque', 'Opaque']] },
     ],
     onSubmit: async (v, element) => {
       const created = await api.post(`${base}/apps/api`, v);

@@ -57,6 +57,7 @@ export async function usersPage() {
       { name: 'login_name', label: 'Login name', required: true },
       { name: 'name', label: 'Name', required: true },
       { name: 'description', label: 'Description', wide: true },
+      { name: 'access_token_type', label: 'Access tokens', type: 'select', options: [['jwt', 'JWT'], ['opaque', 'Opaque']] },
     ],
     onSubmit: async (v, element) => {
       const created = await api.post('/api/v1/users/machine', v);
@@ -97,6 +98,7 @@ export async function userPage(id) {
     user.human && ['Phone', user.human.phone],
     user.human && ['Password', user.human.password_set ? (user.human.password_change_required ? 'set, must be changed at next login' : 'set') : 'not set'],
     user.machine && ['Description', user.machine.description],
+    user.machine && ['Access tokens', user.machine.access_token_type === 'opaque' ? 'Opaque' : 'JWT'],
     ['Created', user.created_at], ['Changed', user.changed_at],
   ]), lifecycle));
   if (user.human) {
@@ -134,6 +136,7 @@ export async function userPage(id) {
       fields: [
         { name: 'name', label: 'Name', value: user.display_name, required: true },
         { name: 'description', label: 'Description', value: user.machine.description, wide: true },
+        { name: 'access_token_type', label: 'Access tokens', type: 'select', options: [['jwt', 'JWT'], ['opaque', 'Opaque']], value: user.machine.access_token_type },
       ],
       onSubmit: async (v) => { await api.put(`${base}/machine`, v); notify('Saved.'); reload(); },
     })));

@@ -345,12 +345,36 @@ async fn machine_user_life_cycle(store: TestStore) {
         .expect(StatusCode::CREATED)
         .id();
     let base = format!("/api/v1/users/{id}");
+    let shown = api.get(&base).await.expect(StatusCode::OK);
+    assert_eq!(shown.body["machine"]["access_token_type"], "jwt");
+    api.put(
+        &format!("{base}/machine"),
+        json!({ "name": "CI bot", "description": "", "access_token_type": "opaque" }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let shown = api.get(&base).await.expect(StatusCode::OK);
+    assert_eq!(shown.body["machine"]["access_token_type"], "opaque");
+    // Left out, the kind stays as it is.
     api.put(
         &format!("{base}/machine"),
         json!({ "name": "CI bot", "description": "" }),
     )
     .await
     .expect(StatusCode::OK);
+    let shown = api.get(&base).await.expect(StatusCode::OK);
+    assert_eq!(shown.body["machine"]["access_token_type"], "opaque");
+    let bad = api
+        .put(
+            &format!("{base}/machine"),
+            json!({ "name": "CI bot", "access_token_type": "paper" }),
+        )
+        .await;
+    assert_eq!(
+        bad.error(StatusCode::BAD_REQUEST, "invalid_field")
+            .as_deref(),
+        Some("access_token_type")
+    );
 
     let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----";
     let key = api
@@ -669,6 +693,23 @@ async fn application_life_cycle(store: TestStore) {
         .await
         .expect(StatusCode::OK);
     assert!(switched.body["client_secret"].is_string());
+    let opaque = api
+        .post(
+            &format!("/api/v1/projects/{project}/apps/api"),
+            json!({ "name": "Orders", "auth_method": "basic", "access_token_type": "opaque" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let shown = api
+        .get(&format!("/api/v1/apps/{}", opaque.id()))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown.body["api"]["access_token_type"], "opaque");
+    let shown = api
+        .get(&format!("/api/v1/apps/{}", api_app.id()))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown.body["api"]["access_token_type"], "jwt", "the default");
     let method = api
         .post(
             &format!("/api/v1/projects/{project}/apps/api"),

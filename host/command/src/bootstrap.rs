@@ -298,6 +298,7 @@ pub async fn bootstrap_with(
             login_name: settings.admin_login_name.clone(),
             name: settings.admin_name.clone(),
             description: "Created at first start; its token is in admin.pat".to_owned(),
+            access_token_type: warden_domain::application::AccessTokenType::Jwt,
         };
         let created = system
             .add_machine_user_with_id(&admin_user_id, &admin)
@@ -665,6 +666,7 @@ pub async fn recover_with(
                 login_name: RECOVERY_ADMIN_LOGIN_NAME.to_owned(),
                 name: "Warden recovery administrator".to_owned(),
                 description: "Created by `warden admin recover`".to_owned(),
+                access_token_type: warden_domain::application::AccessTokenType::Jwt,
             };
             system()
                 .add_machine_user_with_id(&recovery, &admin)

@@ -389,6 +389,7 @@ async fn token_authenticates_only_while_valid(store: Store) {
             login_name: "bot".into(),
             name: "Bot".into(),
             description: String::new(),
+            access_token_type: Default::default(),
         })
         .await
         .expect("machine user");
@@ -545,6 +546,7 @@ async fn revoked_membership_is_honoured_within_the_dependency_age(store: Store) 
             login_name: "owner-bot".into(),
             name: "Bot".into(),
             description: String::new(),
+            access_token_type: Default::default(),
         })
         .await
         .expect("bot");
@@ -783,6 +785,7 @@ async fn no_command_of_a_member_commits_after_its_revocation(store: Store) {
             login_name: "manager-bot".into(),
             name: "Bot".into(),
             description: String::new(),
+            access_token_type: Default::default(),
         })
         .await
         .expect("bot");
@@ -896,6 +899,7 @@ async fn recover_issues_a_new_administrator_token(store: Store) {
             login_name: "second-admin".into(),
             name: "Second".into(),
             description: String::new(),
+            access_token_type: Default::default(),
         })
         .await
         .expect("second administrator");
@@ -1013,6 +1017,7 @@ async fn the_system_organization_is_managed_by_instance_roles_only(store: Store)
             login_name: "second-admin".into(),
             name: "Second".into(),
             description: String::new(),
+            access_token_type: Default::default(),
         })
         .await
         .expect("second administrator");
@@ -1037,6 +1042,7 @@ async fn the_system_organization_is_managed_by_instance_roles_only(store: Store)
             login_name: "third-admin".into(),
             name: "Third".into(),
             description: String::new(),
+            access_token_type: Default::default(),
         })
         .await
         .expect("third administrator");

@@ -169,14 +169,27 @@ impl ApiAuthMethod {
     }
 }
 
-/// The kind of access token issued to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+/// The kind of access token issued to the app (or machine user).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessTokenType {
     /// An opaque token, checked by introspection.
     Opaque,
     /// A signed JWT.
+    #[default]
     Jwt,
+}
+
+impl AccessTokenType {
+    /// The stable snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
 }
 
 /// The configuration of an OIDC application; payload of `application.oidc.config.changed`.
@@ -217,6 +230,10 @@ pub struct OidcConfig {
 pub struct ApiConfig {
     /// Client authentication at the introspection endpoint.
     pub auth_method: ApiAuthMethod,
+    /// The kind of the app's own access tokens (client credentials): JWT (the default) or opaque rows,
+    /// revocable one by one.
+    #[serde(default)]
+    pub access_token_type: AccessTokenType,
 }
 
 /// `application.oidc.add`: creates an OIDC application in a project ([`Application::add_oidc`]).

@@ -77,6 +77,7 @@ pub(crate) fn machine_added() -> UserEvent {
         login_name: "ci-bot".to_owned(),
         name: "CI bot".to_owned(),
         description: "Deploys from CI".to_owned(),
+        access_token_type: crate::application::AccessTokenType::Jwt,
     })
 }
 

@@ -141,6 +141,7 @@ fn user_events() -> Vec<UserEvent> {
         UserEvent::MachineChanged(MachineChanged {
             name: "bot".to_owned(),
             description: String::new(),
+            access_token_type: AccessTokenType::Opaque,
         }),
         UserEvent::MachineKeyAdded(MachineKeyAdded {
             key_id: "k1".to_owned(),
@@ -259,12 +260,14 @@ fn application_events() -> Vec<ApplicationEvent> {
             client_id: "c2".to_owned(),
             config: ApiConfig {
                 auth_method: ApiAuthMethod::Basic,
+                access_token_type: AccessTokenType::Opaque,
             },
             client_secret_hash: Some("h".to_owned()),
         }),
         ApplicationEvent::OidcConfigChanged(oidc_config()),
         ApplicationEvent::ApiConfigChanged(ApiConfig {
             auth_method: ApiAuthMethod::PrivateKeyJwt,
+            access_token_type: AccessTokenType::Jwt,
         }),
         ApplicationEvent::Renamed(AppRenamed {
             name: "x".to_owned(),

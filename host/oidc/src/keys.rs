@@ -342,6 +342,19 @@ impl KeyStore {
         token: &str,
         check_expiry: bool,
     ) -> Result<T, VerifyError> {
+        self.verify_keyed(instance_id, issuer, token, check_expiry)
+            .await
+            .map(|(claims, _)| claims)
+    }
+
+    /// [`KeyStore::verify`], also answering the id of the key that verified the token.
+    pub(crate) async fn verify_keyed<T: DeserializeOwned>(
+        &self,
+        instance_id: &str,
+        issuer: &str,
+        token: &str,
+        check_expiry: bool,
+    ) -> Result<(T, String), VerifyError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| VerifyError::Invalid(format!("header: {e}")))?;
         let kid = header
@@ -371,8 +384,18 @@ impl KeyStore {
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.validate_exp = check_expiry;
         jsonwebtoken::decode::<T>(token, &verifier.key, &validation)
-            .map(|data| data.claims)
+            .map(|data| (data.claims, kid.clone()))
             .map_err(|e| VerifyError::Invalid(e.to_string()))
+    }
+
+    /// Whether the key `kid` of `instance_id` verifies now on this node: in the ring as last loaded, and not
+    /// past the end of its overlap. A token it verified before is still good as far as its key goes.
+    pub(crate) fn verifies_now(&self, instance_id: &str, kid: &str) -> bool {
+        self.cached(instance_id).is_some_and(|ring| {
+            ring.verifiers
+                .get(kid)
+                .is_some_and(|v| v.not_after_ms.is_none_or(|t| now_ms() < t))
+        })
     }
 
     /// The instances whose rings this node has loaded.

@@ -22,6 +22,7 @@ mod http;
 mod keys;
 mod provider;
 mod token;
+mod verified;
 
 pub use crypto::MasterKey;
 pub use error::OidcError;

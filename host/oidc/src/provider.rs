@@ -27,6 +27,7 @@ use crate::{
     crypto::{self, MasterKey},
     db::Rows,
     keys::{KeyConfig, KeyStore, now_ms},
+    verified::{self, VerifiedTokens},
 };
 
 /// The audience (and scope) that makes an access token usable at Warden's management API.
@@ -95,6 +96,8 @@ pub(crate) struct Core {
     /// What each client id named when last looked up in the views; checked against the write model at every
     /// use (see [`Core::app_by_client_id`]).
     client_ids: Mutex<HashMap<(String, String), ClientRef>>,
+    /// JWT access tokens whose signature was checked (see [`crate::verified`]).
+    verified: VerifiedTokens,
 }
 
 /// The aggregate a client id names.
@@ -124,6 +127,21 @@ impl Client {
         match self {
             Client::App { app, .. } => &app.client_id,
             Client::Machine { user_id } => user_id,
+        }
+    }
+
+    /// The kind of access token the client gets: its app's choice, or for a machine user acting as its own
+    /// client, that user's (`user`, the token's user).
+    pub(crate) fn access_token_type(&self, user: &User) -> AccessTokenType {
+        match self {
+            Client::App { app, .. } => match &app.config {
+                Some(AppConfig::Oidc(c)) => c.access_token_type,
+                Some(AppConfig::Api(c)) => c.access_token_type,
+                None => AccessTokenType::Jwt,
+            },
+            Client::Machine { .. } => user
+                .machine()
+                .map_or(AccessTokenType::Jwt, |m| m.access_token_type),
         }
     }
 
@@ -262,6 +280,7 @@ impl Provider {
                 keys,
                 plugins: std::sync::OnceLock::new(),
                 client_ids: Mutex::new(HashMap::new()),
+                verified: VerifiedTokens::default(),
             }),
         }
     }
@@ -692,9 +711,7 @@ impl Core {
             aud.push(MANAGEMENT_API_AUDIENCE.to_owned());
         }
         let scope_text = scope.join(" ");
-        let opaque = client
-            .oidc()
-            .is_some_and(|c| c.access_token_type == AccessTokenType::Opaque);
+        let opaque = client.access_token_type(user) == AccessTokenType::Opaque;
         let access_token = if opaque {
             let token = format!("wdn_at_{}", crypto::random_token()?);
             self.rows
@@ -867,12 +884,14 @@ impl Core {
             }
             let data: OpaqueData =
                 serde_json::from_value(row.data).map_err(|e| OidcError::Storage(e.to_string()))?;
-            if let Some(app_id) = &data.app_id
-                && self.app_usable(instance_id, app_id).await?.is_none()
-            {
-                return Ok(None);
-            }
-            AccessTokenSubject {
+            let app = match &data.app_id {
+                Some(app_id) => match self.app_usable(instance_id, app_id).await? {
+                    Some(app) => Some(app),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let subject = AccessTokenSubject {
                 user_id: row.user_id,
                 client_id: row.client_id,
                 audience: data.aud,
@@ -881,13 +900,18 @@ impl Core {
                 expires_at: row.expires_at_ms / 1000,
                 token_id: row.id,
                 application: false,
+            };
+            // An API application's own token (client credentials): no user stands behind it; it works
+            // while the application is active.
+            if app.is_some_and(|app| matches!(app.config, Some(AppConfig::Api(_)))) {
+                return Ok(Some(AccessTokenSubject {
+                    application: true,
+                    ..subject
+                }));
             }
+            subject
         } else {
-            let Ok(claims) = self
-                .keys
-                .verify::<AccessClaims>(instance_id, self.issuer(), token, true)
-                .await
-            else {
+            let Some(claims) = self.verified_access_claims(instance_id, token, now).await else {
                 return Ok(None);
             };
             if let Some(grant_id) = &claims.gid
@@ -941,6 +965,33 @@ impl Core {
             return Ok(None);
         }
         Ok(Some(subject))
+    }
+
+    /// The claims of a JWT access token this provider signed, valid now: from the cache of verified tokens
+    /// while the token has not expired and its key still verifies, else verified (and then remembered).
+    /// The caller checks the grant, user and application, at every use.
+    async fn verified_access_claims(
+        &self,
+        instance_id: &str,
+        token: &str,
+        now_ms: i64,
+    ) -> Option<AccessClaims> {
+        let now_secs = now_ms / 1000;
+        let key = verified::key(instance_id, token);
+        if let Some(found) = self.verified.get(&key, now_secs) {
+            if self.keys.verifies_now(instance_id, &found.kid) {
+                return Some(found.claims.clone());
+            }
+            self.verified.remove(&key);
+        }
+        let (claims, kid) = self
+            .keys
+            .verify_keyed::<AccessClaims>(instance_id, self.issuer(), token, true)
+            .await
+            .ok()?;
+        self.verified
+            .insert(key, token.len(), claims.clone(), kid, now_secs);
+        Some(claims)
     }
 
     /// Issues a code for a completed login; returns the code.

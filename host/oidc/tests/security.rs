@@ -10,7 +10,7 @@ use common::{App, Env, pkce, query, start};
 use serde_json::{Value, json};
 use warden_command::{Caller, NewMachineKey};
 use warden_domain::{
-    application::{ApiAuthMethod, OidcAppType, OidcAuthMethod},
+    application::{AccessTokenType, ApiAuthMethod, OidcAppType, OidcAuthMethod},
     user::KeyFormat,
 };
 use warden_eventstore::testing::TestStore;
@@ -35,6 +35,9 @@ warden_eventstore::both_backends!(
     api_apps_introspect_the_tokens_of_their_project,
     another_master_key_cannot_open_the_signing_keys,
     prompt_consent_always_goes_to_the_login_pages,
+    opaque_client_credentials_for_an_api_app,
+    opaque_client_credentials_for_a_machine_user,
+    cached_jwt_introspection_sees_revocation_lock_and_key_retirement_at_once,
 );
 
 async fn setup(t: TestStore, app_type: OidcAppType, auth: OidcAuthMethod) -> (Env, App, String) {
@@ -1044,4 +1047,348 @@ async fn prompt_consent_always_goes_to_the_login_pages(t: TestStore) {
     assert_eq!(status, 303);
     let q = query(&location.unwrap());
     assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
+}
+
+/// Whether the provider's table holds a row for `token`, found by its SHA-256 (never the token itself).
+async fn stored(env: &Env, token: &str) -> bool {
+    use sha2::{Digest as _, Sha256};
+    let db = warden_spooler::Db::of(env.store());
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    let by_hash = db
+        .fetch_optional(
+            "SELECT kind FROM oidc_tokens WHERE instance_id = $1 AND token_hash = $2",
+            &warden_spooler::params![env.instance_id.as_str(), hash.as_str()],
+        )
+        .await
+        .unwrap();
+    let by_value = db
+        .fetch_optional(
+            "SELECT kind FROM oidc_tokens WHERE token_hash = $1",
+            &warden_spooler::params![token],
+        )
+        .await
+        .unwrap();
+    assert!(by_value.is_none(), "the token itself is never stored");
+    by_hash.is_some_and(|row| row.get::<String>("kind").unwrap() == "access")
+}
+
+/// An API application configured with opaque access tokens gets a stored token by client credentials:
+/// introspectable by the app and its project's resource servers, revocable at once, and inactive at once
+/// when the app is deactivated.
+async fn opaque_client_credentials_for_an_api_app(t: TestStore) {
+    let env = start(t).await;
+    let api = env
+        .api_app_with(
+            &env.project_id,
+            ApiAuthMethod::Basic,
+            AccessTokenType::Opaque,
+        )
+        .await;
+    let secret = api.secret.clone().unwrap();
+    let (status, body) =
+        client_credentials(&env, &api.client_id, &secret, Some("orders:read")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "orders:read");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert!(
+        access.starts_with("wdn_at_") && !access.contains('.'),
+        "opaque: {access}"
+    );
+    assert!(stored(&env, &access).await, "a durable row");
+    let seen = env.introspect(&api.client_id, &secret, &access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], api.client_id.as_str());
+    assert_eq!(seen["client_id"], api.client_id.as_str());
+    assert_eq!(seen["aud"], json!([api.client_id, env.project_id]));
+    assert_eq!(seen["scope"], "orders:read");
+    assert!(seen.get("username").is_none(), "no user behind it: {seen}");
+    let resource = env.api_app(&env.project_id, ApiAuthMethod::Basic).await;
+    let resource_secret = resource.secret.clone().unwrap();
+    let seen = env
+        .introspect(&resource.client_id, &resource_secret, &access)
+        .await;
+    assert_eq!(
+        seen["active"], true,
+        "a resource server of the project: {seen}"
+    );
+    // Not a user: the management API and userinfo refuse it.
+    assert!(
+        env.provider
+            .authenticate_access_token(&env.instance_id, &access)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (status, _) = env.userinfo(&access).await;
+    assert_eq!(status, 403);
+
+    // Revoked by the app: inactive at once, for everyone.
+    let revoked = env
+        .http
+        .post(env.url("/oauth/v2/revoke"))
+        .basic_auth(&api.client_id, Some(&secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    for (client_id, secret) in [
+        (&api.client_id, &secret),
+        (&resource.client_id, &resource_secret),
+    ] {
+        let seen = env.introspect(client_id, secret, &access).await;
+        assert_eq!(seen, json!({ "active": false }));
+    }
+
+    // Another client cannot revoke the app's token.
+    let (_, body) = client_credentials(&env, &api.client_id, &secret, None).await;
+    let second = body["access_token"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("wdn_at_"), "{second}");
+    let response = env
+        .http
+        .post(env.url("/oauth/v2/revoke"))
+        .basic_auth(&resource.client_id, Some(&resource_secret))
+        .form(&[("token", second.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = env.introspect(&api.client_id, &secret, &second).await;
+    assert_eq!(seen["active"], true, "{seen}");
+
+    // Deactivated: no new token, and the issued one is inactive at once.
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .deactivate_app(&api.app_id)
+        .await
+        .unwrap();
+    let (status, _) = client_credentials(&env, &api.client_id, &secret, None).await;
+    assert_eq!(status, 401);
+    let seen = env
+        .introspect(&resource.client_id, &resource_secret, &second)
+        .await;
+    assert_eq!(seen, json!({ "active": false }));
+    // Reactivated: the token works again (it was not revoked), as a JWT of the app would.
+    env.commands
+        .for_caller(&caller)
+        .reactivate_app(&api.app_id)
+        .await
+        .unwrap();
+    let seen = env
+        .introspect(&resource.client_id, &resource_secret, &second)
+        .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    // Removed: inactive for good.
+    env.commands
+        .for_caller(&caller)
+        .remove_app(&api.app_id)
+        .await
+        .unwrap();
+    let seen = env
+        .introspect(&resource.client_id, &resource_secret, &second)
+        .await;
+    assert_eq!(seen, json!({ "active": false }));
+}
+
+/// A machine user configured with opaque access tokens gets a stored token by client credentials: it
+/// introspects it, the management API accepts it, revoking it or deactivating the user stops it at once.
+async fn opaque_client_credentials_for_a_machine_user(t: TestStore) {
+    let env = start(t).await;
+    let (user_id, login, secret) = env.machine_with("vault-bot", AccessTokenType::Opaque).await;
+    let (status, body) = client_credentials(&env, &login, &secret, Some("urn:warden:api")).await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert!(access.starts_with("wdn_at_"), "opaque: {access}");
+    assert!(stored(&env, &access).await, "a durable row");
+    let seen = env.introspect(&login, &secret, &access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], user_id.as_str());
+    assert_eq!(seen["client_id"], user_id.as_str());
+    assert_eq!(seen["username"], "vault-bot");
+    let subject = env
+        .provider
+        .authenticate_access_token(&env.instance_id, &access)
+        .await
+        .unwrap()
+        .expect("the management API accepts it");
+    assert_eq!(subject.user_id, user_id);
+    // Someone else's machine user sees it inactive.
+    let (_, other_login, other_secret) = env.machine("probe").await;
+    let seen = env.introspect(&other_login, &other_secret, &access).await;
+    assert_eq!(seen, json!({ "active": false }));
+
+    // Revoked: inactive at once, everywhere.
+    let revoked = env
+        .http
+        .post(env.url("/oauth/v2/revoke"))
+        .basic_auth(&login, Some(&secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let seen = env.introspect(&login, &secret, &access).await;
+    assert_eq!(seen, json!({ "active": false }));
+    assert!(
+        env.provider
+            .authenticate_access_token(&env.instance_id, &access)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Deactivated: no new token, and the issued one is inactive at once.
+    let (_, body) = client_credentials(&env, &login, &secret, Some("urn:warden:api")).await;
+    let second = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.introspect(&login, &secret, &second).await["active"],
+        true
+    );
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .deactivate_user(&user_id)
+        .await
+        .unwrap();
+    let (status, _) = client_credentials(&env, &login, &secret, None).await;
+    assert_eq!(status, 400);
+    assert!(
+        env.provider
+            .authenticate_access_token(&env.instance_id, &second)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Switched back to JWT, a machine user gets JWTs again.
+    env.commands
+        .for_caller(&caller)
+        .reactivate_user(&user_id)
+        .await
+        .unwrap();
+    env.commands
+        .for_caller(&caller)
+        .change_machine_user(&user_id, "vault-bot", "", Some(AccessTokenType::Jwt))
+        .await
+        .unwrap();
+    let (status, body) = client_credentials(&env, &login, &secret, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["access_token"].as_str().unwrap().contains('.'),
+        "a JWT: {body}"
+    );
+}
+
+/// A JWT access token presented again is answered from the cache of verified tokens, and the cache never
+/// outlives what makes the token inactive: a locked user, a revoked grant, a retired signing key.
+async fn cached_jwt_introspection_sees_revocation_lock_and_key_retirement_at_once(t: TestStore) {
+    let (env, app, user) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let app_secret = app.secret.clone().unwrap();
+    // A machine user's token: active twice (the second from the cache), then the user is locked.
+    let (bot, login, secret) = env.machine("cache-bot").await;
+    let (_, body) = client_credentials(&env, &login, &secret, Some("urn:warden:api")).await;
+    let bot_token = body["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let seen = env.introspect(&login, &secret, &bot_token).await;
+        assert_eq!(seen["active"], true, "{seen}");
+    }
+    let caller = Caller::system(&env.instance_id);
+    env.commands
+        .for_caller(&caller)
+        .lock_user(&bot)
+        .await
+        .unwrap();
+    let (_, other_login, other_secret) = env.machine("cache-probe").await;
+    let api = env.api_app(&env.project_id, ApiAuthMethod::Basic).await;
+    let seen = env
+        .introspect(&api.client_id, api.secret.as_deref().unwrap(), &bot_token)
+        .await;
+    assert_eq!(seen, json!({ "active": false }), "locked: inactive at once");
+    assert!(
+        env.provider
+            .authenticate_access_token(&env.instance_id, &bot_token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    env.commands
+        .for_caller(&caller)
+        .unlock_user(&bot)
+        .await
+        .unwrap();
+    let subject = env
+        .provider
+        .authenticate_access_token(&env.instance_id, &bot_token)
+        .await
+        .unwrap()
+        .expect("unlocked: the token works again");
+    assert_eq!(subject.user_id, bot);
+    let seen = env
+        .introspect(&other_login, &other_secret, &bot_token)
+        .await;
+    assert_eq!(seen, json!({ "active": false }), "not its audience");
+
+    // A login's token: active twice, then its grant is revoked.
+    let code = env.code(&app, "b1", None, "openid").await;
+    let (_, tokens) = exchange(&env, &app, &code, None).await;
+    let login_token = tokens["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let seen = env
+            .introspect(&app.client_id, &app_secret, &login_token)
+            .await;
+        assert_eq!(seen["active"], true, "{seen}");
+        assert_eq!(seen["sub"], user.as_str());
+    }
+    let revoked = env
+        .http
+        .post(env.url("/oauth/v2/revoke"))
+        .basic_auth(&app.client_id, Some(&app_secret))
+        .form(&[("token", login_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let seen = env
+        .introspect(&app.client_id, &app_secret, &login_token)
+        .await;
+    assert_eq!(
+        seen,
+        json!({ "active": false }),
+        "revoked: inactive at once"
+    );
+    let (status, _) = env.userinfo(&login_token).await;
+    assert_eq!(status, 401);
+
+    // A token whose signing key is retired with no overlap: inactive once this node reloads its keys.
+    let (_, body) = client_credentials(&env, &other_login, &other_secret, None).await;
+    let probe_token = body["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let seen = env
+            .introspect(&other_login, &other_secret, &probe_token)
+            .await;
+        assert_eq!(seen["active"], true, "{seen}");
+    }
+    let mut config = warden_oidc::ProviderConfig::new(&env.base, env.master_key.clone());
+    config.keys.rotation_period = std::time::Duration::ZERO;
+    config.keys.overlap = std::time::Duration::ZERO;
+    let other = warden_oidc::Provider::new(
+        config,
+        env.commands.clone(),
+        env.read.queries().clone(),
+        env.store(),
+    );
+    other.ensure_keys(&env.instance_id).await.unwrap();
+    env.provider.ensure_keys(&env.instance_id).await.unwrap();
+    let seen = env
+        .introspect(&other_login, &other_secret, &probe_token)
+        .await;
+    assert_eq!(seen, json!({ "active": false }), "retired key: inactive");
+    // A token of the new key is cached and answered like any other.
+    let (_, body) = client_credentials(&env, &other_login, &other_secret, None).await;
+    let fresh = body["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let seen = env.introspect(&other_login, &other_secret, &fresh).await;
+        assert_eq!(seen["active"], true, "{seen}");
+    }
 }

@@ -101,6 +101,7 @@ fn machine(org: &str, login: &str) -> UserEvent {
         login_name: login.to_owned(),
         name: login.to_owned(),
         description: String::new(),
+        access_token_type: Default::default(),
     })
 }
 

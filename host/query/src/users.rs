@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
+use warden_domain::application::AccessTokenType;
 use warden_spooler::params;
 
 use crate::{
@@ -63,6 +64,8 @@ pub struct MachineView {
     pub description: String,
     /// Whether a client secret is set.
     pub has_secret: bool,
+    /// The kind of its client-credentials and JWT-bearer access tokens.
+    pub access_token_type: AccessTokenType,
 }
 
 /// A user, human or machine.
@@ -101,7 +104,7 @@ pub struct UserView {
 impl UserView {
     pub(crate) const COLUMNS: &'static str = "instance_id, id, org_id, kind, login_name, state, locked, display_name, \
          given_name, family_name, preferred_language, email, email_verified, phone, password_set, \
-         password_change_required, description, has_secret, created_at_ms, changed_at_ms, sequence";
+         password_change_required, description, has_secret, access_token_type, created_at_ms, changed_at_ms, sequence";
 
     /// Decodes a row of either backend.
     pub(crate) fn decode(row: &warden_spooler::DbRow) -> Result<Self, sqlx::Error> {
@@ -130,6 +133,7 @@ pub(crate) struct UserRow {
     password_change_required: Option<bool>,
     description: Option<String>,
     has_secret: Option<bool>,
+    access_token_type: Option<String>,
     created_at_ms: i64,
     changed_at_ms: i64,
     sequence: i64,
@@ -156,6 +160,10 @@ impl From<UserRow> for UserView {
                 Some(MachineView {
                     description: row.description.unwrap_or_default(),
                     has_secret: row.has_secret.unwrap_or_default(),
+                    access_token_type: match row.access_token_type.as_deref() {
+                        Some("opaque") => AccessTokenType::Opaque,
+                        _ => AccessTokenType::Jwt,
+                    },
                 }),
             ),
         };

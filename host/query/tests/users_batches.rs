@@ -47,6 +47,7 @@ fn history(i: usize) -> Vec<UserEvent> {
             login_name: format!("machine{i}"),
             name: format!("Machine {i}"),
             description: "first".to_owned(),
+            access_token_type: Default::default(),
         })
     } else {
         human(i)
@@ -62,6 +63,7 @@ fn history(i: usize) -> Vec<UserEvent> {
             events.push(UserEvent::MachineChanged(MachineChanged {
                 name: format!("Machine {i}.{round}"),
                 description: format!("round {round}"),
+                access_token_type: Default::default(),
             }));
         } else {
             events.push(UserEvent::ProfileChanged(Profile {

@@ -94,16 +94,18 @@ impl CallerCommands<'_> {
         Ok(details)
     }
 
-    /// Changes a machine user's name and description.
+    /// Changes a machine user's name and description, and the kind of its access tokens when given.
     pub async fn change_machine_user(
         &self,
         user_id: &str,
         name: &str,
         description: &str,
+        access_token_type: Option<warden_domain::application::AccessTokenType>,
     ) -> Result<Details, CommandError> {
         let command = ChangeMachine {
             name: name.to_owned(),
             description: description.to_owned(),
+            access_token_type,
         };
         self.execute(user_id, &command).await
     }

@@ -68,7 +68,10 @@ fn api_app(auth_method: ApiAuthMethod, secret: Option<&str>) -> AddApiApp {
         project_id: "project-1".to_owned(),
         name: "Shop API".to_owned(),
         client_id: "client-2".to_owned(),
-        config: ApiConfig { auth_method },
+        config: ApiConfig {
+            auth_method,
+            access_token_type: AccessTokenType::Jwt,
+        },
         client_secret_hash: secret.map(str::to_owned),
     }
 }
@@ -576,6 +579,7 @@ fn change_config_refusals() {
             a.change_api_config(
                 &ApiConfig {
                     auth_method: ApiAuthMethod::Basic,
+                    access_token_type: AccessTokenType::Jwt,
                 },
                 None,
                 &ctx(),
@@ -592,6 +596,7 @@ fn change_api_config() {
     let api = [api_added(api_app(ApiAuthMethod::Basic, Some(SECRET_HASH)))];
     let jwt = ApiConfig {
         auth_method: ApiAuthMethod::PrivateKeyJwt,
+        access_token_type: AccessTokenType::Jwt,
     };
     given::<Application>(&api)
         .when(|a| a.change_api_config(&jwt, None, &ctx()))
@@ -604,12 +609,25 @@ fn change_api_config() {
             a.change_api_config(
                 &ApiConfig {
                     auth_method: ApiAuthMethod::Basic,
+                    access_token_type: AccessTokenType::Jwt,
                 },
                 None,
                 &ctx(),
             )
         })
         .then_unchanged();
+    // Opaque own tokens: a change of the configuration like any other.
+    let opaque = ApiConfig {
+        auth_method: ApiAuthMethod::Basic,
+        access_token_type: AccessTokenType::Opaque,
+    };
+    given::<Application>(&api)
+        .when(|a| a.change_api_config(&opaque, None, &ctx()))
+        .then_events([ApplicationEvent::ApiConfigChanged(opaque.clone())]);
+    // Configurations stored before API apps had a choice read as JWT.
+    let old: ApiConfig =
+        serde_json::from_value(serde_json::json!({ "auth_method": "basic" })).unwrap();
+    assert_eq!(old.access_token_type, AccessTokenType::Jwt);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::checks::{check_org, check_profile, check_public_key, lower};
 use super::*;
 use crate::aggregate::{CommandContext, Decision, Lifecycle, UniqueChange};
+use crate::application::AccessTokenType;
 use crate::command::command;
 use crate::error::DomainError;
 use crate::org::Organization;
@@ -52,6 +53,9 @@ pub struct AddMachine {
     pub name: String,
     /// What the service account is for (may be empty).
     pub description: String,
+    /// The kind of its client-credentials and JWT-bearer access tokens (default JWT).
+    #[serde(default)]
+    pub access_token_type: AccessTokenType,
 }
 
 impl User {
@@ -124,6 +128,7 @@ impl User {
             login_name: login_name.clone(),
             name,
             description,
+            access_token_type: cmd.access_token_type,
         }))
         .with_unique(UniqueChange::add(
             unique::LOGIN_NAME,
@@ -368,11 +373,12 @@ impl User {
         )))
     }
 
-    /// Changes a machine's name and description.
+    /// Changes a machine's name and description, and the kind of its access tokens when given.
     pub fn change_machine(
         &self,
         name: &str,
         description: &str,
+        access_token_type: Option<AccessTokenType>,
         _ctx: &CommandContext,
     ) -> Result<Decision<UserEvent>, DomainError> {
         let machine = self.existing_machine()?;
@@ -383,12 +389,17 @@ impl User {
             description,
             validate::MAX_DESCRIPTION_LEN,
         )?;
-        if name == machine.name && description == machine.description {
+        let access_token_type = access_token_type.unwrap_or(machine.access_token_type);
+        if name == machine.name
+            && description == machine.description
+            && access_token_type == machine.access_token_type
+        {
             return Ok(Decision::unchanged());
         }
         Ok(Decision::event(UserEvent::MachineChanged(MachineChanged {
             name,
             description,
+            access_token_type,
         })))
     }
 
@@ -689,17 +700,20 @@ command!(RemoveUserMetadata: User, "user.metadata.remove", UserWrite, |self, use
 
 command!(AddMachine: User, "user.machine.add", UserWrite);
 
-/// `user.machine.change`: changes a machine user's name and description.
+/// `user.machine.change`: changes a machine user's name and description, and the kind of its access tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeMachine {
     /// The display name.
     pub name: String,
     /// What the service account is for (may be empty).
     pub description: String,
+    /// The kind of its access tokens; unchanged when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_type: Option<AccessTokenType>,
 }
 
 command!(ChangeMachine: User, "user.machine.change", UserWrite, |self, user, ctx| {
-    user.change_machine(&self.name, &self.description, ctx)
+    user.change_machine(&self.name, &self.description, self.access_token_type, ctx)
 });
 
 /// `user.machine.key.add`: gives a machine user a public key for the JWT profile grant. Its serialized form

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{CodeAdded, OtpAdded, OtpStep};
 use crate::aggregate::domain_events;
+use crate::application::AccessTokenType;
 use crate::error::DecodeError;
 
 /// A human's name and language.
@@ -60,6 +61,9 @@ pub struct MachineAdded {
     /// What the service account is for.
     #[serde(default)]
     pub description: String,
+    /// The kind of its access tokens (JWT in events written before machines had a choice).
+    #[serde(default)]
+    pub access_token_type: AccessTokenType,
 }
 
 /// Payload of `user.human.email.changed`.
@@ -108,6 +112,9 @@ pub struct MachineChanged {
     pub name: String,
     /// What the service account is for.
     pub description: String,
+    /// The kind of its access tokens (JWT in events written before machines had a choice).
+    #[serde(default)]
+    pub access_token_type: AccessTokenType,
 }
 
 /// The encoding of a machine user's public key.

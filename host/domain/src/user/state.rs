@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::*;
 use crate::aggregate::{Aggregate, Lifecycle};
+use crate::application::AccessTokenType;
 use crate::error::DomainError;
 
 /// A human user's data.
@@ -68,6 +69,8 @@ pub struct Machine {
     pub secret_hash: Option<String>,
     /// Personal access tokens by token id.
     pub tokens: BTreeMap<String, PersonalAccessToken>,
+    /// The kind of its client-credentials and JWT-bearer access tokens.
+    pub access_token_type: AccessTokenType,
 }
 
 /// Human or machine.
@@ -126,6 +129,7 @@ impl Aggregate for User {
                 self.kind = Some(UserKind::Machine(Machine {
                     name: e.name.clone(),
                     description: e.description.clone(),
+                    access_token_type: e.access_token_type,
                     ..Machine::default()
                 }));
             }
@@ -195,6 +199,7 @@ impl Aggregate for User {
                 if let Some(m) = self.machine_mut() {
                     m.name.clone_from(&e.name);
                     m.description.clone_from(&e.description);
+                    m.access_token_type = e.access_token_type;
                 }
             }
             UserEvent::MachineKeyAdded(e) => {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::aggregate::{Aggregate, CommandContext, Decision, DomainEvent, Lifecycle, UniqueChange};
+use crate::application::AccessTokenType;
 use crate::error::{DecodeError, DomainError, ErrorKind};
 use crate::fixtures::{
     DAY, NOW, OTHER_PASSWORD_HASH, PASSWORD_HASH, active_org, alice, ctx, human_added,
@@ -36,6 +37,7 @@ fn add_machine_cmd() -> AddMachine {
         login_name: "ci-bot".to_owned(),
         name: "CI bot".to_owned(),
         description: "Deploys from CI".to_owned(),
+        access_token_type: AccessTokenType::Jwt,
     }
 }
 
@@ -556,7 +558,7 @@ fn every_command_on_a_removed_user_is_not_found() {
         Box::new(|u| u.record_password_check(true, &lockout(3), &c)),
         Box::new(|u| u.set_metadata("k", "v", &c)),
         Box::new(|u| u.remove_metadata("k", &c)),
-        Box::new(|u| u.change_machine("n", "", &c)),
+        Box::new(|u| u.change_machine("n", "", None, &c)),
         Box::new(|u| u.add_key(&key("k1"), &c)),
         Box::new(|u| u.remove_key("k1", &c)),
         Box::new(|u| u.set_secret("hash", &c)),
@@ -641,17 +643,74 @@ fn metadata_entries_are_limited() {
 #[test]
 fn change_machine() {
     given::<User>(&[machine_added()])
-        .when(|u| u.change_machine("Deploy bot", "", &ctx()))
+        .when(|u| u.change_machine("Deploy bot", "", None, &ctx()))
         .then_events([UserEvent::MachineChanged(MachineChanged {
             name: "Deploy bot".to_owned(),
             description: String::new(),
+            access_token_type: AccessTokenType::Jwt,
         })]);
     given::<User>(&[machine_added()])
-        .when(|u| u.change_machine("CI bot", "Deploys from CI", &ctx()))
+        .when(|u| u.change_machine("CI bot", "Deploys from CI", None, &ctx()))
+        .then_unchanged();
+    given::<User>(&[machine_added()])
+        .when(|u| {
+            u.change_machine(
+                "CI bot",
+                "Deploys from CI",
+                Some(AccessTokenType::Jwt),
+                &ctx(),
+            )
+        })
         .then_unchanged();
     given::<User>(&[human_added()])
-        .when(|u| u.change_machine("x", "", &ctx()))
+        .when(|u| u.change_machine("x", "", None, &ctx()))
         .then_error(ErrorKind::PreconditionFailed, "user.not_machine");
+}
+
+#[test]
+fn a_machine_chooses_opaque_access_tokens() {
+    let cmd = AddMachine {
+        access_token_type: AccessTokenType::Opaque,
+        ..add_machine_cmd()
+    };
+    let UserEvent::MachineAdded(jwt) = machine_added() else {
+        unreachable!()
+    };
+    let opaque = UserEvent::MachineAdded(MachineAdded {
+        access_token_type: AccessTokenType::Opaque,
+        ..jwt
+    });
+    given::<User>(&[])
+        .when(|u| u.add_machine(&cmd, &active_org(), &ctx()))
+        .then_events([opaque.clone()]);
+    // A change that leaves the kind out keeps it; one that names it switches.
+    given::<User>(std::slice::from_ref(&opaque))
+        .when(|u| u.change_machine("Deploy bot", "", None, &ctx()))
+        .then_events([UserEvent::MachineChanged(MachineChanged {
+            name: "Deploy bot".to_owned(),
+            description: String::new(),
+            access_token_type: AccessTokenType::Opaque,
+        })]);
+    given::<User>(&[opaque])
+        .when(|u| {
+            u.change_machine(
+                "CI bot",
+                "Deploys from CI",
+                Some(AccessTokenType::Jwt),
+                &ctx(),
+            )
+        })
+        .then_events([UserEvent::MachineChanged(MachineChanged {
+            name: "CI bot".to_owned(),
+            description: "Deploys from CI".to_owned(),
+            access_token_type: AccessTokenType::Jwt,
+        })]);
+    // Events written before machines had a choice read as JWT.
+    let old: MachineAdded = serde_json::from_value(serde_json::json!({
+        "org_id": "o", "login_name": "l", "name": "n", "description": ""
+    }))
+    .unwrap();
+    assert_eq!(old.access_token_type, AccessTokenType::Jwt);
 }
 
 #[test]

@@ -287,6 +287,15 @@ impl Env {
 
     /// A machine user with a client secret: (user id, login name, secret).
     pub async fn machine(&self, login_name: &str) -> (String, String, String) {
+        self.machine_with(login_name, AccessTokenType::Jwt).await
+    }
+
+    /// [`Env::machine`] whose access tokens are of `access_token_type`.
+    pub async fn machine_with(
+        &self,
+        login_name: &str,
+        access_token_type: AccessTokenType,
+    ) -> (String, String, String) {
         let caller = self.caller();
         let system = self.commands.for_caller(&caller);
         let id = system
@@ -295,6 +304,7 @@ impl Env {
                 login_name: login_name.into(),
                 name: login_name.into(),
                 description: String::new(),
+                access_token_type,
             })
             .await
             .unwrap()
@@ -564,6 +574,17 @@ impl Env {
         project_id: &str,
         auth: warden_domain::application::ApiAuthMethod,
     ) -> App {
+        self.api_app_with(project_id, auth, AccessTokenType::Jwt)
+            .await
+    }
+
+    /// [`Env::api_app`] whose own access tokens are of `access_token_type`.
+    pub async fn api_app_with(
+        &self,
+        project_id: &str,
+        auth: warden_domain::application::ApiAuthMethod,
+        access_token_type: AccessTokenType,
+    ) -> App {
         let caller = self.caller();
         let created = self
             .commands
@@ -571,7 +592,10 @@ impl Env {
             .add_api_app(&NewApiApp {
                 project_id: project_id.to_owned(),
                 name: "Resource server".into(),
-                config: warden_domain::application::ApiConfig { auth_method: auth },
+                config: warden_domain::application::ApiConfig {
+                    auth_method: auth,
+                    access_token_type,
+                },
             })
             .await
             .unwrap();

@@ -164,6 +164,12 @@ fn added_row(event: &Event, decoded: &UserEvent) -> Option<Vec<Column>> {
         ),
         ("description", machine.map(|e| e.description.clone()).into()),
         ("has_secret", SqlValue::Bool(machine.map(|_| false))),
+        (
+            "access_token_type",
+            machine
+                .map(|e| e.access_token_type.as_str().to_owned())
+                .into(),
+        ),
         ("created_at_ms", at.into()),
         ("changed_at_ms", at.into()),
         ("sequence", event.sequence.into()),
@@ -205,6 +211,7 @@ fn row_update(decoded: &UserEvent) -> Option<RowUpdate> {
         UserEvent::MachineChanged(e) => vec![
             ("display_name", e.name.as_str().into()),
             ("description", e.description.as_str().into()),
+            ("access_token_type", e.access_token_type.as_str().into()),
         ],
         UserEvent::MachineSecretSet(_) => vec![("has_secret", true.into())],
         UserEvent::MachineSecretRemoved => vec![("has_secret", false.into())],

@@ -231,6 +231,7 @@ pub async fn populate(w: &Writer) {
         login_name: "ci-bot".to_owned(),
         name: "CI bot".to_owned(),
         description: "Deploys".to_owned(),
+        access_token_type: Default::default(),
     };
     w.exec::<User, _>("m1", |u, ctx| u.add_machine(&machine, &org1, ctx))
         .await;
@@ -311,6 +312,7 @@ pub async fn populate(w: &Writer) {
         client_id: "shop-api".to_owned(),
         config: ApiConfig {
             auth_method: ApiAuthMethod::PrivateKeyJwt,
+            access_token_type: AccessTokenType::Jwt,
         },
         client_secret_hash: None,
     };

@@ -182,6 +182,15 @@ pub(crate) enum AccessTokenTypeName {
     Jwt,
 }
 
+impl From<AccessTokenTypeName> for AccessTokenType {
+    fn from(name: AccessTokenTypeName) -> Self {
+        match name {
+            AccessTokenTypeName::Opaque => AccessTokenType::Opaque,
+            AccessTokenTypeName::Jwt => AccessTokenType::Jwt,
+        }
+    }
+}
+
 /// A JWS algorithm Warden signs tokens with.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 pub(crate) enum SigningAlgorithmName {
@@ -291,10 +300,7 @@ impl From<OidcConfigRequest> for OidcConfig {
                 OidcAuthMethodName::PrivateKeyJwt => OidcAuthMethod::PrivateKeyJwt,
             },
             require_pkce: c.require_pkce,
-            access_token_type: match c.access_token_type {
-                AccessTokenTypeName::Opaque => AccessTokenType::Opaque,
-                AccessTokenTypeName::Jwt => AccessTokenType::Jwt,
-            },
+            access_token_type: c.access_token_type.into(),
             dev_mode: c.dev_mode,
             id_token_signed_response_alg: c.id_token_signed_response_alg.map(Into::into),
             access_token_signed_response_alg: c.access_token_signed_response_alg.map(Into::into),
@@ -370,6 +376,9 @@ impl AddOidcAppRequest {
 pub(crate) struct ApiConfigRequest {
     /// Client authentication: `basic` (with a generated secret) or `private_key_jwt`.
     auth_method: ApiAuthMethodName,
+    /// The kind of the app's own access tokens (client credentials): `jwt` (default) or `opaque`.
+    #[serde(default)]
+    access_token_type: Option<AccessTokenTypeName>,
 }
 
 impl From<ApiConfigRequest> for ApiConfig {
@@ -379,6 +388,7 @@ impl From<ApiConfigRequest> for ApiConfig {
                 ApiAuthMethodName::Basic => ApiAuthMethod::Basic,
                 ApiAuthMethodName::PrivateKeyJwt => ApiAuthMethod::PrivateKeyJwt,
             },
+            access_token_type: c.access_token_type.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -392,6 +402,9 @@ pub(crate) struct AddApiAppRequest {
     name: String,
     /// Client authentication: `basic` (with a generated secret) or `private_key_jwt`.
     auth_method: ApiAuthMethodName,
+    /// The kind of the app's own access tokens (client credentials): `jwt` (default) or `opaque`.
+    #[serde(default)]
+    access_token_type: Option<AccessTokenTypeName>,
 }
 
 /// An application added.
@@ -445,6 +458,7 @@ async fn add_api(
         name: body.name,
         config: ApiConfigRequest {
             auth_method: body.auth_method,
+            access_token_type: body.access_token_type,
         }
         .into(),
     };

@@ -7,6 +7,7 @@ use axum::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewMachineKey, NewMachineUser};
+use warden_domain::application::AccessTokenType;
 use warden_domain::user::KeyFormat;
 use warden_domain::user::{
     AddMachine, AddMachineKey, AddPersonalAccessToken, ChangeMachine, RemoveMachineKey,
@@ -40,7 +41,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::put(
             "/api/v1/users/{user_id}/machine",
             "changeMachineUser",
-            "Change a machine user's name and description",
+            "Change a machine user's name, description and access token type",
             change_machine,
         )
         .command::<ChangeMachine>()
@@ -123,6 +124,10 @@ pub(crate) struct AddMachineUserRequest {
     #[serde(default)]
     #[schemars(length(max = schema::DESCRIPTION_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     description: String,
+    /// The kind of its client-credentials and JWT-bearer access tokens: `jwt` (default) or `opaque`
+    /// (stored, revocable one by one).
+    #[serde(default)]
+    access_token_type: AccessTokenType,
 }
 
 async fn add_machine(
@@ -135,6 +140,7 @@ async fn add_machine(
         login_name: body.login_name,
         name: body.name,
         description: body.description,
+        access_token_type: body.access_token_type,
     };
     created(
         api.commands
@@ -144,7 +150,7 @@ async fn add_machine(
     )
 }
 
-/// A machine user's name and description.
+/// A machine user's name and description, and the kind of its access tokens.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeMachineUserRequest {
@@ -155,6 +161,9 @@ pub(crate) struct ChangeMachineUserRequest {
     #[serde(default)]
     #[schemars(length(max = schema::DESCRIPTION_LEN), regex(pattern = schema::OPTIONAL_TEXT))]
     description: String,
+    /// The kind of its access tokens: `jwt` or `opaque`; unchanged when absent.
+    #[serde(default)]
+    access_token_type: Option<AccessTokenType>,
 }
 
 async fn change_machine(
@@ -168,7 +177,12 @@ async fn change_machine(
         api.commands
             .for_caller(&caller)
             .if_sequence(seq)
-            .change_machine_user(&user_id, &body.name, &body.description)
+            .change_machine_user(
+                &user_id,
+                &body.name,
+                &body.description,
+                body.access_token_type,
+            )
             .await?,
     )
 }

@@ -4,6 +4,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::Caller;
+use warden_domain::application::AccessTokenType;
 use warden_domain::authz::{Permission, Target};
 use warden_query::{
     Consistency, MachineKeyView, MembershipQuery, MetadataEntry, PersonalAccessTokenView,
@@ -294,6 +295,8 @@ pub struct MachineBody {
     pub description: String,
     /// Whether a client secret is set.
     pub has_secret: bool,
+    /// The kind of its client-credentials and JWT-bearer access tokens: `jwt` or `opaque`.
+    pub access_token_type: AccessTokenType,
 }
 
 /// A user, human or machine.
@@ -351,6 +354,7 @@ impl From<UserView> for UserBody {
             machine: v.machine.map(|m| MachineBody {
                 description: m.description,
                 has_secret: m.has_secret,
+                access_token_type: m.access_token_type,
             }),
             created_at: time::format_millis(v.created_at_ms),
             changed_at: time::format_millis(v.changed_at_ms),
