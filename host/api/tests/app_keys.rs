@@ -62,11 +62,11 @@ async fn app_keys_life_cycle(store: TestStore) {
     assert_eq!(items[0]["key_id"], pem_id.as_str());
     assert_eq!(items[0]["format"], "pem");
     assert_eq!(items[0]["public_key"], PEM);
-    assert_eq!(items[0]["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(items[0]["expires_at"], "2099-01-01T00:00:00.000Z");
     assert_eq!(items[1]["key_id"], jwk_id.as_str());
     assert_eq!(items[1]["format"], "jwk");
     // Sent without an expiry: never expires.
-    assert_eq!(items[1]["expires_at"], "9999-12-31T23:59:59Z");
+    assert_eq!(items[1]["expires_at"], "9999-12-31T23:59:59.000Z");
 
     api.delete(&format!("{keys}/{pem_id}"))
         .await

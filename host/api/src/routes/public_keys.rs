@@ -5,12 +5,12 @@
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_command::{KeyAdded, NewPublicKey};
+use warden_command::{Caller, NewPublicKey};
 use warden_domain::public_key::KeyFormat;
 use warden_query::{AppKeyView, MachineKeyView};
 
 use crate::{
-    ApiError,
+    ApiError, ApiState,
     bodies::{Reply, WriteDetails, reply},
     schema, time,
 };
@@ -83,8 +83,28 @@ pub(crate) struct KeyCreated {
     key_id: String,
 }
 
-/// 201 with the new key's id.
-pub(crate) fn key_created(added: KeyAdded) -> Reply<KeyCreated> {
+/// Whose key an upload adds.
+pub(crate) enum KeyOwner<'a> {
+    /// A machine user, by id.
+    Machine(&'a str),
+    /// An application, by id.
+    App(&'a str),
+}
+
+/// Registers the uploaded key on `owner` for `caller` (with the `If-Match` sequence): 201 with its id.
+pub(crate) async fn add_key(
+    api: &ApiState,
+    caller: &Caller,
+    seq: Option<i64>,
+    owner: KeyOwner<'_>,
+    body: AddKeyRequest,
+) -> Reply<KeyCreated> {
+    let key = body.into_key()?;
+    let commands = api.commands.for_caller(caller).if_sequence(seq);
+    let added = match owner {
+        KeyOwner::Machine(user_id) => commands.add_machine_key(user_id, &key).await?,
+        KeyOwner::App(app_id) => commands.add_app_key(app_id, &key).await?,
+    };
     reply(
         StatusCode::CREATED,
         added.details.sequence,
@@ -110,44 +130,21 @@ pub struct PublicKeyBody {
     pub created_at: String,
 }
 
-impl PublicKeyBody {
-    fn new(
-        key_id: String,
-        format: String,
-        public_key: String,
-        expires_at_ms: i64,
-        created_at_ms: i64,
-    ) -> Self {
-        Self {
-            key_id,
-            format,
-            public_key,
-            expires_at: time::format_millis(expires_at_ms),
-            created_at: time::format_millis(created_at_ms),
+/// The listed keys of both owners, as one body.
+macro_rules! key_body_from {
+    ($($view:ty),*) => {$(
+        impl From<$view> for PublicKeyBody {
+            fn from(v: $view) -> Self {
+                Self {
+                    key_id: v.key_id,
+                    format: v.format,
+                    public_key: v.public_key,
+                    expires_at: time::format_millis(v.expires_at_ms),
+                    created_at: time::format_millis(v.created_at_ms),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl From<MachineKeyView> for PublicKeyBody {
-    fn from(v: MachineKeyView) -> Self {
-        Self::new(
-            v.key_id,
-            v.format,
-            v.public_key,
-            v.expires_at_ms,
-            v.created_at_ms,
-        )
-    }
-}
-
-impl From<AppKeyView> for PublicKeyBody {
-    fn from(v: AppKeyView) -> Self {
-        Self::new(
-            v.key_id,
-            v.format,
-            v.public_key,
-            v.expires_at_ms,
-            v.created_at_ms,
-        )
-    }
-}
+key_body_from!(MachineKeyView, AppKeyView);

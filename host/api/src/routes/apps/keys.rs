@@ -12,7 +12,7 @@ use warden_query::Consistency;
 
 use super::read::readable_app;
 use crate::routes::change;
-use crate::routes::public_keys::{AddKeyRequest, KeyCreated, PublicKeyBody, key_created};
+use crate::routes::public_keys::{AddKeyRequest, KeyCreated, KeyOwner, PublicKeyBody, add_key};
 use crate::{
     ApiState,
     bodies::{Reply, WriteDetails},
@@ -27,7 +27,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/apps/{app_id}/keys",
             "addAppKey",
             "Register a public key for private_key_jwt client authentication on an application",
-            add_key,
+            add,
         )
         .command::<AddAppKey>()
         .body::<AddKeyRequest>()
@@ -52,21 +52,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-async fn add_key(
+async fn add(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(app_id): Path<String>,
     JsonBody(body): JsonBody<AddKeyRequest>,
 ) -> Reply<KeyCreated> {
-    let key = body.into_key()?;
-    key_created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_app_key(&app_id, &key)
-            .await?,
-    )
+    add_key(&api, &caller, seq, KeyOwner::App(&app_id), body).await
 }
 
 async fn list_keys(

@@ -13,7 +13,7 @@ use warden_domain::user::{
 };
 
 use crate::routes::change;
-use crate::routes::public_keys::{AddKeyRequest, KeyCreated, expiry, key_created};
+use crate::routes::public_keys::{AddKeyRequest, KeyCreated, KeyOwner, add_key, expiry};
 use crate::{
     ApiState,
     bodies::{Reply, SecretCreated, WriteDetails, changed, created, reply},
@@ -47,7 +47,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/keys",
             "addMachineKey",
             "Add a public key for the JWT profile grant to a machine user",
-            add_key,
+            add_machine_key,
         )
         .command::<AddMachineKey>()
         .body::<AddKeyRequest>()
@@ -170,21 +170,14 @@ async fn change_machine(
     )
 }
 
-async fn add_key(
+async fn add_machine_key(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(user_id): Path<String>,
     Json(body): Json<AddKeyRequest>,
 ) -> Reply<KeyCreated> {
-    let key = body.into_key()?;
-    key_created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_machine_key(&user_id, &key)
-            .await?,
-    )
+    add_key(&api, &caller, seq, KeyOwner::Machine(&user_id), body).await
 }
 
 async fn set_secret(
