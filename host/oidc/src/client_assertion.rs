@@ -165,7 +165,10 @@ async fn first_use(
     let instance_id = &*endpoint.instance_id;
     let storage =
         |error: sqlx::Error| OAuthError::from(crate::OidcError::Storage(error.to_string()));
-    if RECORDED.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0 {
+    if RECORDED
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(PURGE_EVERY)
+    {
         db.execute(
             "DELETE FROM oidc_client_assertions WHERE expires_at_ms < $1",
             &params![now_ms() - 1000 * i64::try_from(LEEWAY_SECS).unwrap_or(0)],
