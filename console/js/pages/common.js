@@ -1,7 +1,7 @@
 // Pieces several pages share: organization and project choices, membership lists.
 
 import { api, seg } from '../api.js';
-import { h, form, pagedTable, panel, actionButton, notify, shortId, link } from '../ui.js';
+import { h, form, pagedTable, panel, actionButton, notify, shortId, link, table, describe } from '../ui.js';
 
 /** `[id, name]` options of the organizations the caller sees. */
 export async function orgOptions() {
@@ -118,3 +118,31 @@ export function policyForms(policies, base, onDone) {
 }
 
 export { shortId };
+
+/** The public keys of a machine user or an application (`base` is its API path), to list, add and remove. */
+export async function keysPanel(base) {
+  const holder = h('div');
+  const load = async () => {
+    try {
+      const { items } = await api.get(`${base}/keys`);
+      holder.replaceChildren(table([
+        { label: 'Key id', render: (k) => h('code', { class: 'mono' }, k.key_id) },
+        { label: 'Format', render: (k) => k.format },
+        { label: 'Expires', render: (k) => k.expires_at },
+        { label: 'Actions', render: (k) => actionButton('Remove', async () => { await api.del(`${base}/keys/${seg(k.key_id)}`); load(); }, { confirm: 'Remove this key? JWTs signed with it are refused from now on.', danger: true }) },
+      ], items));
+    } catch (error) {
+      holder.replaceChildren(h('p', { class: 'form-error' }, describe(error)));
+    }
+  };
+  load();
+  return panel('Keys', holder, form({
+    label: 'Add a public key', submit: 'Add key',
+    fields: [
+      { name: 'public_key', label: 'Public key', type: 'textarea', required: true, hint: 'A PEM PUBLIC KEY block, or a JWK' },
+      { name: 'format', label: 'Format', type: 'select', options: [['pem', 'PEM'], ['jwk', 'JWK']] },
+      { name: 'expires_at', label: 'Expires at (RFC 3339, optional)' },
+    ],
+    onSubmit: async (v, element) => { await api.post(`${base}/keys`, { ...v, expires_at: v.expires_at || null }); element.reset(); notify('Key added.'); load(); },
+  }));
+}

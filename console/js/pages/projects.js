@@ -1,6 +1,6 @@
 import { api, seg } from '../api.js';
 import { h, render, form, pagedTable, panel, props, actionButton, notify, badge, link, describe, secretBox } from '../ui.js';
-import { orgOptions, membersPanel, PROJECT_ROLES } from './common.js';
+import { orgOptions, membersPanel, keysPanel, PROJECT_ROLES } from './common.js';
 
 export async function projectsPage() {
   const orgs = await orgOptions();
@@ -187,5 +187,7 @@ export async function appPage(id) {
       },
     })));
   }
+  // Keys for private_key_jwt; they can be registered before the auth method is switched.
+  sections.push(await keysPanel(base));
   render(`Application ${app.name}`, sections);
 }

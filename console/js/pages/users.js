@@ -1,6 +1,6 @@
 import { api, seg } from '../api.js';
 import { h, render, form, pagedTable, panel, props, actionButton, notify, badge, link, table, describe, secretBox } from '../ui.js';
-import { orgOptions } from './common.js';
+import { orgOptions, keysPanel } from './common.js';
 
 function hashQuery() {
   const [, query = ''] = (location.hash || '').split('?');
@@ -162,33 +162,6 @@ export async function userPage(id) {
     ],
   })));
   render(`User ${user.login_name}`, sections);
-}
-
-async function keysPanel(base) {
-  const holder = h('div');
-  const load = async () => {
-    try {
-      const { items } = await api.get(`${base}/keys`);
-      holder.replaceChildren(table([
-        { label: 'Key id', render: (k) => h('code', { class: 'mono' }, k.key_id) },
-        { label: 'Format', render: (k) => k.format },
-        { label: 'Expires', render: (k) => k.expires_at },
-        { label: 'Actions', render: (k) => actionButton('Remove', async () => { await api.del(`${base}/keys/${seg(k.key_id)}`); load(); }, { confirm: 'Remove this key? Tokens signed with it stop working.', danger: true }) },
-      ], items));
-    } catch (error) {
-      holder.replaceChildren(h('p', { class: 'form-error' }, describe(error)));
-    }
-  };
-  load();
-  return panel('Keys', holder, form({
-    label: 'Add a public key', submit: 'Add key',
-    fields: [
-      { name: 'public_key', label: 'Public key', type: 'textarea', required: true, hint: 'A PEM PUBLIC KEY block, or a JWK' },
-      { name: 'format', label: 'Format', type: 'select', options: [['pem', 'PEM'], ['jwk', 'JWK']] },
-      { name: 'expires_at', label: 'Expires at (RFC 3339, optional)' },
-    ],
-    onSubmit: async (v, element) => { await api.post(`${base}/keys`, { ...v, expires_at: v.expires_at || null }); element.reset(); notify('Key added.'); load(); },
-  }));
 }
 
 async function patsPanel(base) {

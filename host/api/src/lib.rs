@@ -68,8 +68,8 @@ pub use routes::{
     AppType, ApplicationBody, AuditEvent, EventsPage, FailedEventBody, HumanBody, InstanceBody,
     InstanceDomainsBody, MachineBody, MachineKeyBody, MembershipBody, MembershipScope,
     MetadataBody, OrgBody, OrgDomainBody, PersonalAccessTokenBody, PoliciesBody, PolicyBody,
-    ProjectBody, ProjectGrantBody, ProjectRoleBody, ProjectionBody, ProjectionsBody, RebuildBody,
-    UserBody, UserGrantBody, UserType,
+    ProjectBody, ProjectGrantBody, ProjectRoleBody, ProjectionBody, ProjectionsBody, PublicKeyBody,
+    RebuildBody, UserBody, UserGrantBody, UserType,
 };
 pub use view::{Items, ListPage, ResourceState, SortDirection};
 

@@ -85,6 +85,8 @@ const USER_LOCKED: u32 = 1 << 19;
 const OTP: u32 = 1 << 20;
 /// A validator plugin of the instance, bound to `user.human.add` in `A`.
 const PLUGIN: u32 = 1 << 21;
+/// The API application (with [`API_APP`]) has a public key.
+const APP_KEY: u32 = 1 << 22;
 
 /// The resources of one call's target organization `A`.
 #[derive(Debug, Default, Clone)]
@@ -101,6 +103,7 @@ struct Scene {
     project: String,
     app: String,
     api_app: String,
+    app_key_id: String,
     grant: String,
     project_grant: String,
     plugin: String,
@@ -367,6 +370,9 @@ fn rows() -> Vec<Row> {
         row!(POST "/api/v1/apps/{app_id}/deactivate", PROJECT | APP, "242442441", |s, w, c| none(format!("/api/v1/apps/{}/deactivate", s.app))),
         row!(POST "/api/v1/apps/{app_id}/reactivate", PROJECT | APP | APP_OFF, "242442441", |s, w, c| none(format!("/api/v1/apps/{}/reactivate", s.app))),
         row!(DELETE "/api/v1/apps/{app_id}", PROJECT | APP, "242442441", |s, w, c| none(format!("/api/v1/apps/{}", s.app))),
+        row!(GET "/api/v1/apps/{app_id}/keys", PROJECT | API_APP | APP_KEY, "242442441", |s, w, c| none(format!("/api/v1/apps/{}/keys", s.api_app))),
+        row!(POST "/api/v1/apps/{app_id}/keys", PROJECT | API_APP, "242442441", |s, w, c| body(format!("/api/v1/apps/{}/keys", s.api_app), json!({ "public_key": PEM, "expires_at": "2099-01-01T00:00:00Z" }))),
+        row!(DELETE "/api/v1/apps/{app_id}/keys/{key_id}", PROJECT | API_APP | APP_KEY, "242442441", |s, w, c| none(format!("/api/v1/apps/{}/keys/{}", s.api_app, s.app_key_id))),
         // User grants.
         row!(GET "/api/v1/user-grants", 0, "223233331", |s, w, c| none("/api/v1/user-grants".into())),
         row!(GET "/api/v1/user-grants/{grant_id}", USER | PROJECT | GRANT, "222422441", |s, w, c| none(format!("/api/v1/user-grants/{}", s.grant))),
@@ -597,6 +603,16 @@ impl World {
                     )
                     .await;
                 s.api_app = app["id"].as_str().expect("app id").to_owned();
+                if needs & APP_KEY != 0 {
+                    let key = self
+                        .ok(
+                            Method::POST,
+                            &format!("/api/v1/apps/{}/keys", s.api_app),
+                            Some(json!({ "public_key": PEM })),
+                        )
+                        .await;
+                    s.app_key_id = key["key_id"].as_str().expect("key id").to_owned();
+                }
             }
             if needs & GRANT != 0 {
                 let grant = self

@@ -79,7 +79,7 @@ pub use clock::Clock;
 pub use commands::user_auth::{self, OtpCheck, OtpEnrollment};
 pub use commands::{
     AppCreated, KeyAdded, LOGIN_ACTOR, LoginCommands, NewApiApp, NewHumanUser, NewMachineKey,
-    NewMachineUser, NewOidcApp, NewUserGrant, PasswordAttempt, PasswordOutcome,
+    NewMachineUser, NewOidcApp, NewPublicKey, NewUserGrant, PasswordAttempt, PasswordOutcome,
     PasswordVerification, SecretIssued, TokenIssued,
 };
 pub use error::{BootstrapError, CommandError};

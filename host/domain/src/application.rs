@@ -20,6 +20,11 @@
 //! - Client authentication: `web` apps are confidential (`basic`, `post` or `private_key_jwt`); `user_agent`
 //!   and `native` apps are public (`none`), and `none` requires PKCE. `basic` and `post` need a client secret;
 //!   the others must not have one.
+//! - Keys: an application holds up to [`MAX_APP_KEYS`] public keys (see [`crate::public_key`]) whatever its
+//!   auth method, so keys can be registered before switching to `private_key_jwt`; the provider accepts
+//!   them only from clients whose auth method is `private_key_jwt`.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,13 +33,16 @@ use crate::aggregate::{
 };
 use crate::error::DomainError;
 use crate::project::Project;
+use crate::public_key::{PublicKey, PublicKeyAdded};
 use crate::signing_key::SigningAlgorithm;
 use crate::unique;
 use crate::validate::{self, ParsedUri};
 
 mod commands;
+mod keys;
 
 pub use commands::*;
+pub use keys::*;
 
 /// The most redirect URIs (and, separately, post-logout redirect URIs) an application may have.
 pub const MAX_REDIRECT_URIS: usize = 50;
@@ -341,6 +349,10 @@ domain_events! {
         Reactivated => "application.reactivated" @ 1,
         /// The application was removed; its client id is free again.
         Removed => "application.removed" @ 1,
+        /// A public key for `private_key_jwt` client authentication was added.
+        KeyAdded(PublicKeyAdded) => "application.key.added" @ 1,
+        /// A public key was removed; assertions it signed are refused from now on.
+        KeyRemoved(AppKeyRemoved) => "application.key.removed" @ 1,
     }
     upcast = no_upcast;
 }
@@ -372,6 +384,8 @@ pub struct Application {
     pub config: Option<AppConfig>,
     /// The client secret's hash, if the auth method uses one.
     pub client_secret_hash: Option<String>,
+    /// Public keys for `private_key_jwt`, by key id.
+    pub keys: BTreeMap<String, PublicKey>,
 }
 
 impl Aggregate for Application {
@@ -410,6 +424,12 @@ impl Aggregate for Application {
             ApplicationEvent::Deactivated => self.lifecycle = Lifecycle::Inactive,
             ApplicationEvent::Reactivated => self.lifecycle = Lifecycle::Active,
             ApplicationEvent::Removed => self.lifecycle = Lifecycle::Removed,
+            ApplicationEvent::KeyAdded(e) => {
+                self.keys.insert(e.key_id.clone(), PublicKey::from(e));
+            }
+            ApplicationEvent::KeyRemoved(e) => {
+                self.keys.remove(&e.key_id);
+            }
         }
     }
 }

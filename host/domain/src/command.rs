@@ -215,6 +215,8 @@ typed_commands![
     application::DeactivateApp,
     application::ReactivateApp,
     application::RemoveApp,
+    application::AddAppKey,
+    application::RemoveAppKey,
     notification::MarkNotificationSent,
     notification::MarkNotificationFailed,
     session::StartSession,

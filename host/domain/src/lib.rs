@@ -38,6 +38,7 @@ pub mod org;
 pub mod plugin;
 pub mod policy;
 pub mod project;
+pub mod public_key;
 pub mod session;
 pub mod signing_key;
 pub mod unique;

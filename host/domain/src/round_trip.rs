@@ -279,6 +279,15 @@ fn application_events() -> Vec<ApplicationEvent> {
         ApplicationEvent::Deactivated,
         ApplicationEvent::Reactivated,
         ApplicationEvent::Removed,
+        ApplicationEvent::KeyAdded(crate::public_key::PublicKeyAdded {
+            key_id: "k1".to_owned(),
+            format: KeyFormat::Pem,
+            public_key: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".to_owned(),
+            expires_at_unix_ms: 1_800_000_000_000,
+        }),
+        ApplicationEvent::KeyRemoved(crate::application::AppKeyRemoved {
+            key_id: "k1".to_owned(),
+        }),
     ]
 }
 

@@ -117,6 +117,11 @@ impl Rows {
         }
     }
 
+    /// The database, for the provider's other tables (the ids of used client assertions).
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     pub(crate) async fn insert_auth_request<T: Serialize>(
         &self,
         instance_id: &str,

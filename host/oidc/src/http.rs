@@ -19,6 +19,7 @@ use warden_domain::application::AppConfig;
 use crate::{
     OidcError,
     authorize::{self, error_page},
+    client_assertion,
     flow::Sessions,
     keys::now_ms,
     provider::{Client, Core, MANAGEMENT_API_AUDIENCE, Provider, ROLES_CLAIM},
@@ -268,6 +269,24 @@ pub(crate) async fn authenticate_client(
     let instance_id = &*endpoint.instance_id;
     let refuse = || OAuthError::invalid_client("client authentication failed", presented.basic);
     if let Some(assertion) = &presented.assertion {
+        // One authentication method per request (RFC 6749 §2.3).
+        if presented.secret.is_some() {
+            return Err(refuse());
+        }
+        let claimed = client_assertion::claimed_client(assertion).ok_or_else(refuse)?;
+        if let Some((app_id, app)) = core.app_by_client_id(instance_id, &claimed).await? {
+            if presented
+                .client_id
+                .as_ref()
+                .is_some_and(|id| *id != claimed)
+                || app.lifecycle != warden_domain::Lifecycle::Active
+                || !app.authenticates_with_keys()
+            {
+                return Err(refuse());
+            }
+            client_assertion::verify_app_assertion(endpoint, &app, assertion).await?;
+            return Ok(Client::App { app_id, app });
+        }
         let (user_id, _) = token::verify_machine_assertion(endpoint, assertion).await?;
         if presented
             .client_id
@@ -295,8 +314,8 @@ pub(crate) async fn authenticate_client(
         } else {
             let public =
                 matches!(&app.config, Some(AppConfig::Oidc(c)) if crate::provider::is_public(c));
+            // A private_key_jwt client authenticates with an assertion only (handled above).
             if !public || confidential || presented.secret.is_some() {
-                // private_key_jwt needs keys registered on the app, which applications do not have.
                 return Err(refuse());
             }
         }
@@ -337,9 +356,11 @@ async fn discovery(State(endpoint): State<Endpoint>) -> Response {
         "userinfo_signing_alg_values_supported": [],
         "request_object_signing_alg_values_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": client_assertion::ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": client_assertion::ASSERTION_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": client_assertion::ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash", "sid",

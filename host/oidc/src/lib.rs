@@ -13,6 +13,7 @@
 //! its [`flow::Sessions`] in [`Provider::router`].
 
 mod authorize;
+mod client_assertion;
 mod crypto;
 mod db;
 mod error;

@@ -12,11 +12,11 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
+use jsonwebtoken::Validation;
 use serde::Deserialize;
 use warden_domain::{
     application::{AppConfig, OidcGrantType},
-    user::{KeyFormat, User},
+    user::User,
 };
 
 use crate::{
@@ -465,44 +465,7 @@ pub(crate) async fn verify_machine_assertion(
         .and_then(|m| m.keys.get(&kid))
         .filter(|k| k.expires_at_unix_ms > now_ms())
         .ok_or_else(refuse)?;
-    let (decoding, allowed): (DecodingKey, &[Algorithm]) = match key.format {
-        KeyFormat::Jwk => {
-            let jwk: Jwk = serde_json::from_str(&key.public_key).map_err(|_| refuse())?;
-            let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| refuse())?;
-            let allowed: &[Algorithm] = match decoding.family() {
-                jsonwebtoken::AlgorithmFamily::Rsa => &[
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::PS256,
-                ],
-                jsonwebtoken::AlgorithmFamily::Ec => &[Algorithm::ES256, Algorithm::ES384],
-                jsonwebtoken::AlgorithmFamily::Ed => &[Algorithm::EdDSA],
-                _ => &[],
-            };
-            (decoding, allowed)
-        }
-        KeyFormat::Pem => {
-            let pem = key.public_key.as_bytes();
-            if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
-                (
-                    k,
-                    &[
-                        Algorithm::RS256,
-                        Algorithm::RS384,
-                        Algorithm::RS512,
-                        Algorithm::PS256,
-                    ],
-                )
-            } else if let Ok(k) = DecodingKey::from_ec_pem(pem) {
-                (k, &[Algorithm::ES256, Algorithm::ES384])
-            } else if let Ok(k) = DecodingKey::from_ed_pem(pem) {
-                (k, &[Algorithm::EdDSA])
-            } else {
-                return Err(refuse());
-            }
-        }
-    };
+    let (decoding, allowed) = crate::client_assertion::verifier(key).ok_or_else(refuse)?;
     if !allowed.contains(&header.alg) {
         return Err(refuse());
     }

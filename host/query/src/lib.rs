@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod application_keys;
 mod applications;
 mod error;
 mod instances;
@@ -39,6 +40,7 @@ mod users;
 use warden_eventstore::Store;
 use warden_spooler::{SpoolerConfig, Spoolers};
 
+pub use application_keys::AppKeyView;
 pub use applications::{AppKind, ApplicationQuery, ApplicationView};
 pub use error::QueryError;
 pub use instances::InstanceView;

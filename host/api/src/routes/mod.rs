@@ -10,6 +10,7 @@ mod orgs;
 mod policies;
 mod projections;
 mod projects;
+mod public_keys;
 mod user_grants;
 mod users;
 
@@ -21,6 +22,7 @@ pub use orgs::{OrgBody, OrgDomainBody};
 pub use policies::{PoliciesBody, PolicyBody};
 pub use projections::{FailedEventBody, ProjectionBody, ProjectionsBody, RebuildBody};
 pub use projects::{ProjectBody, ProjectGrantBody, ProjectRoleBody};
+pub use public_keys::PublicKeyBody;
 pub use user_grants::UserGrantBody;
 pub use users::{
     HumanBody, MachineBody, MachineKeyBody, MetadataBody, PersonalAccessTokenBody, UserBody,

@@ -20,9 +20,9 @@ use crate::{
 /// Input of [`CallerCommands::add_machine_user`]: the domain's command itself.
 pub type NewMachineUser = AddMachine;
 
-/// Input of [`CallerCommands::add_machine_key`].
+/// Input of [`CallerCommands::add_machine_key`] and [`CallerCommands::add_app_key`]: a public key to register.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMachineKey {
+pub struct NewPublicKey {
     /// The encoding of `public_key`.
     pub format: KeyFormat,
     /// The public key; the private key stays with the client.
@@ -31,7 +31,22 @@ pub struct NewMachineKey {
     pub expires_at_unix_ms: i64,
 }
 
-/// A key added to a machine user.
+/// Input of [`CallerCommands::add_machine_key`].
+pub type NewMachineKey = NewPublicKey;
+
+impl NewPublicKey {
+    /// The key under a new key id, as the domain's commands take it.
+    pub(crate) fn with_new_id(&self) -> MachineKeyAdded {
+        MachineKeyAdded {
+            key_id: new_id(),
+            format: self.format,
+            public_key: self.public_key.clone(),
+            expires_at_unix_ms: self.expires_at_unix_ms,
+        }
+    }
+}
+
+/// A key added to a machine user or an application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyAdded {
     /// What the command produced.
@@ -117,12 +132,7 @@ impl CallerCommands<'_> {
         key: &NewMachineKey,
     ) -> Result<KeyAdded, CommandError> {
         let command = AddMachineKey {
-            key: MachineKeyAdded {
-                key_id: new_id(),
-                format: key.format,
-                public_key: key.public_key.clone(),
-                expires_at_unix_ms: key.expires_at_unix_ms,
-            },
+            key: key.with_new_id(),
         };
         let details = self.execute(user_id, &command).await?;
         Ok(KeyAdded {

@@ -9,6 +9,7 @@
 //! retries every command alike. A resource that does not exist is answered with the domain's "not found" before any
 //! permission check: there is no organization to check the permission against.
 
+mod app_keys;
 mod application;
 mod cascade;
 mod instance;
@@ -36,7 +37,9 @@ use warden_domain::{
 };
 
 pub use application::{AppCreated, NewApiApp, NewOidcApp};
-pub use machine::{KeyAdded, NewMachineKey, NewMachineUser, SecretIssued, TokenIssued};
+pub use machine::{
+    KeyAdded, NewMachineKey, NewMachineUser, NewPublicKey, SecretIssued, TokenIssued,
+};
 pub use session::{
     LOGIN_ACTOR, LoginCommands, PasswordAttempt, PasswordOutcome, PasswordVerification,
 };

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::checks::{check_org, check_profile, check_public_key, lower};
+use super::checks::{check_org, check_profile, lower};
 use super::*;
 use crate::aggregate::{CommandContext, Decision, Lifecycle, UniqueChange};
 use crate::application::AccessTokenType;
@@ -11,8 +11,16 @@ use crate::command::command;
 use crate::error::DomainError;
 use crate::org::Organization;
 use crate::policy::LockoutPolicy;
+use crate::public_key::{KeyOwner, check_key_id, check_new_key};
 use crate::unique;
 use crate::validate;
+
+/// The rules of machine users' keys.
+const MACHINE_KEYS: KeyOwner = KeyOwner {
+    code: "user.machine.key",
+    name: "machine user",
+    max: MAX_MACHINE_KEYS,
+};
 
 /// `user.human.add`: creates a human user ([`User::add_human`]). Validators see whether an initial
 /// password is set (`password_set`), never its hash.
@@ -410,37 +418,8 @@ impl User {
         ctx: &CommandContext,
     ) -> Result<Decision<UserEvent>, DomainError> {
         let machine = self.existing_machine()?;
-        let key_id = validate::identifier("user.machine.key.id", "key_id", &key.key_id)?;
-        if machine.keys.contains_key(&key_id) {
-            return Err(DomainError::already_exists(
-                "user.machine.key.already_exists",
-                "the user already has a key with this id",
-            )
-            .with_field("key_id"));
-        }
-        if machine.keys.len() >= MAX_MACHINE_KEYS {
-            return Err(DomainError::precondition(
-                "user.machine.key.limit_reached",
-                format!(
-                    "a machine user may have at most {MAX_MACHINE_KEYS} keys; remove expired ones first"
-                ),
-            ));
-        }
-        let public_key = check_public_key(key.format, &key.public_key)?;
-        let expires_at_unix_ms = validate::expiry(
-            "user.machine.key.expires_at",
-            "expires_at",
-            key.expires_at_unix_ms,
-            ctx.now_unix_ms,
-        )?;
-        Ok(Decision::event(UserEvent::MachineKeyAdded(
-            MachineKeyAdded {
-                key_id,
-                format: key.format,
-                public_key,
-                expires_at_unix_ms,
-            },
-        )))
+        let key = check_new_key(&MACHINE_KEYS, &machine.keys, key, ctx.now_unix_ms)?;
+        Ok(Decision::event(UserEvent::MachineKeyAdded(key)))
     }
 
     /// Removes a machine's key.
@@ -450,13 +429,7 @@ impl User {
         _ctx: &CommandContext,
     ) -> Result<Decision<UserEvent>, DomainError> {
         let machine = self.existing_machine()?;
-        if !machine.keys.contains_key(key_id) {
-            return Err(DomainError::not_found(
-                "user.machine.key.not_found",
-                "the user has no key with this id",
-            )
-            .with_field("key_id"));
-        }
+        check_key_id(&MACHINE_KEYS, &machine.keys, key_id)?;
         Ok(Decision::event(UserEvent::MachineKeyRemoved(
             MachineKeyRemoved {
                 key_id: key_id.to_owned(),

@@ -117,28 +117,7 @@ pub struct MachineChanged {
     pub access_token_type: AccessTokenType,
 }
 
-/// The encoding of a machine user's public key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyFormat {
-    /// A PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` block.
-    Pem,
-    /// A JSON Web Key.
-    Jwk,
-}
-
-/// Payload of `user.machine.key.added`, and input of [`User::add_key`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct MachineKeyAdded {
-    /// The key id (the JWT `kid`), generated outside.
-    pub key_id: String,
-    /// The encoding of `public_key`.
-    pub format: KeyFormat,
-    /// The public key; the private key stays with the client.
-    pub public_key: String,
-    /// When the key stops being accepted, in ms since the Unix epoch.
-    pub expires_at_unix_ms: i64,
-}
+pub use crate::public_key::{KeyFormat, PublicKeyAdded as MachineKeyAdded};
 
 /// Payload of `user.machine.key.removed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,16 +36,7 @@ pub struct Human {
     pub password_code: Option<PendingCode>,
 }
 
-/// A machine user's key pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MachineKey {
-    /// The encoding of `public_key`.
-    pub format: KeyFormat,
-    /// The public key.
-    pub public_key: String,
-    /// Expiry, ms since the Unix epoch.
-    pub expires_at_unix_ms: i64,
-}
+pub use crate::public_key::PublicKey as MachineKey;
 
 /// A machine user's personal access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -204,14 +195,7 @@ impl Aggregate for User {
             }
             UserEvent::MachineKeyAdded(e) => {
                 if let Some(m) = self.machine_mut() {
-                    m.keys.insert(
-                        e.key_id.clone(),
-                        MachineKey {
-                            format: e.format,
-                            public_key: e.public_key.clone(),
-                            expires_at_unix_ms: e.expires_at_unix_ms,
-                        },
-                    );
+                    m.keys.insert(e.key_id.clone(), MachineKey::from(e));
                 }
             }
             UserEvent::MachineKeyRemoved(e) => {

@@ -1,4 +1,5 @@
-//! The `applications` projection: OIDC and API applications with their configuration (never secret hashes).
+//! The `applications` projection: OIDC and API applications with their configuration (never secret hashes),
+//! and their public keys (`application_keys`).
 
 use warden_domain::application::{ApiConfig, ApplicationEvent, OidcConfig};
 use warden_eventstore::Event;
@@ -6,7 +7,7 @@ use warden_spooler::{BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, p
 
 use super::{APPLICATIONS, at_ms, decode, tables};
 
-/// Keeps `applications` up to date.
+/// Keeps `applications` and `application_keys` up to date.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplicationsProjection;
 
@@ -20,7 +21,7 @@ impl Projection for ApplicationsProjection {
     }
 
     fn tables(&self) -> Vec<String> {
-        tables(&["applications"])
+        tables(&["applications", "application_keys"])
     }
 
     fn apply<'a>(
@@ -56,6 +57,10 @@ const INSERT: &str = "INSERT INTO applications (instance_id, id, project_id, org
      client_id, has_secret, created_at_ms, changed_at_ms, sequence, app_type, auth_method, redirect_uris, config) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10, $11, $12, $13, $14, $15) \
      ON CONFLICT (instance_id, id) DO NOTHING";
+
+/// Records a change of the application's keys on its row (`sequence` tells readers the row is current).
+const TOUCH: &str =
+    "UPDATE applications SET changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2";
 
 async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let instance = event.aggregate.instance_id.as_str();
@@ -134,10 +139,41 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
         }
         ApplicationEvent::Removed => {
             tx.execute(
+                "DELETE FROM application_keys WHERE instance_id = $1 AND app_id = $2",
+                &params![instance, id],
+            )
+            .await?;
+            tx.execute(
                 "DELETE FROM applications WHERE instance_id = $1 AND id = $2",
                 &params![instance, id],
             )
             .await?;
+        }
+        ApplicationEvent::KeyAdded(e) => {
+            tx.execute(
+                "INSERT INTO application_keys (instance_id, app_id, key_id, format, public_key, expires_at_ms, \
+                 created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (instance_id, app_id, key_id) DO NOTHING",
+                &params![
+                    instance,
+                    id,
+                    e.key_id,
+                    e.format.as_str(),
+                    e.public_key,
+                    e.expires_at_unix_ms,
+                    at
+                ],
+            )
+            .await?;
+            tx.execute(TOUCH, &base).await?;
+        }
+        ApplicationEvent::KeyRemoved(e) => {
+            tx.execute(
+                "DELETE FROM application_keys WHERE instance_id = $1 AND app_id = $2 AND key_id = $3",
+                &params![instance, id, e.key_id],
+            )
+            .await?;
+            tx.execute(TOUCH, &base).await?;
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! | [`ORGS`] | `org` | `orgs`, `org_domains` |
 //! | [`USERS`] | `user` | `users`, `user_metadata`, `machine_keys`, `personal_access_tokens` |
 //! | [`PROJECTS`] | `project` | `projects`, `project_roles`, `project_grants` |
-//! | [`APPLICATIONS`] | `application` | `applications` |
+//! | [`APPLICATIONS`] | `application` | `applications`, `application_keys` |
 //! | [`USER_GRANTS`] | `user_grant` | `user_grants` |
 //! | [`MEMBERSHIPS`] | member events of `instance`, `org`, `project`; removals of orgs, projects, users | `memberships` |
 //! | [`POLICIES`] | policy events of `instance` and `org`; orgs added and removed | `policies` |

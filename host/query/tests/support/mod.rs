@@ -704,7 +704,7 @@ pub async fn expected_and_actual(w: &Writer, queries: &Queries) -> (Value, Value
 pub async fn dump_views(store: &Store) -> Value {
     let db = warden_spooler::Db::of(store);
     let mut out = BTreeMap::new();
-    let tables: [(&str, &str); 15] = [
+    let tables: [(&str, &str); 16] = [
         ("instances", "instance_id"),
         ("instance_domains", "instance_id, domain"),
         ("orgs", "instance_id, id"),
@@ -717,6 +717,7 @@ pub async fn dump_views(store: &Store) -> Value {
         ("project_roles", "instance_id, project_id, role_key"),
         ("project_grants", "instance_id, project_id, grant_id"),
         ("applications", "instance_id, id"),
+        ("application_keys", "instance_id, app_id, key_id"),
         ("user_grants", "instance_id, id"),
         ("memberships", "instance_id, scope, scope_id, user_id"),
         ("policies", "instance_id, org_id, kind"),

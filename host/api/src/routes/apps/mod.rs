@@ -1,5 +1,7 @@
-//! Applications of a project: OIDC and API clients and their secrets. `write` holds the changes, `read` the reads and their response bodies.
+//! Applications of a project: OIDC and API clients, their secrets and public keys. `write` holds the changes,
+//! `read` the reads and their response bodies, `keys` the public keys.
 
+mod keys;
 mod read;
 mod write;
 
@@ -11,5 +13,6 @@ use crate::openapi::Endpoint;
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     let mut endpoints = write::endpoints();
     endpoints.extend(read::endpoints());
+    endpoints.extend(keys::endpoints());
     endpoints
 }

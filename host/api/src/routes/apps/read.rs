@@ -156,7 +156,7 @@ async fn list_of_project(
     Ok(Json(ListPage::of(apps)))
 }
 
-async fn readable_app(
+pub(super) async fn readable_app(
     api: &ApiState,
     caller: &Caller,
     app_id: &str,

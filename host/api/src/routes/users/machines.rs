@@ -6,15 +6,15 @@ use axum::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_command::{NewMachineKey, NewMachineUser};
+use warden_command::NewMachineUser;
 use warden_domain::application::AccessTokenType;
-use warden_domain::user::KeyFormat;
 use warden_domain::user::{
     AddMachine, AddMachineKey, AddPersonalAccessToken, ChangeMachine, RemoveMachineKey,
     RemoveMachineSecret, RemovePersonalAccessToken, SetMachineSecret,
 };
 
 use crate::routes::change;
+use crate::routes::public_keys::{AddKeyRequest, KeyCreated, KeyOwner, add_key, expiry};
 use crate::{
     ApiState,
     bodies::{Reply, SecretCreated, WriteDetails, changed, created, reply},
@@ -22,9 +22,6 @@ use crate::{
     openapi::Endpoint,
     schema, time,
 };
-
-/// 9999-12-31T23:59:59Z: the expiry of keys and tokens sent without one.
-const NEVER_EXPIRES_UNIX_MS: i64 = 253_402_300_799_000;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let ok = StatusCode::OK;
@@ -51,10 +48,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/users/{user_id}/keys",
             "addMachineKey",
             "Add a public key for the JWT profile grant to a machine user",
-            add_key,
+            add_machine_key,
         )
         .command::<AddMachineKey>()
-        .body::<AddMachineKeyRequest>()
+        .body::<AddKeyRequest>()
         .returns::<KeyCreated>(StatusCode::CREATED),
         change::without_body(
             Method::DELETE,
@@ -187,85 +184,14 @@ async fn change_machine(
     )
 }
 
-/// The encoding of a public key.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum KeyFormatName {
-    /// A PEM `PUBLIC KEY` block.
-    #[default]
-    Pem,
-    /// A JSON Web Key.
-    Jwk,
-}
-
-/// A public key for the JWT profile grant.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(extend("anyOf" = [
-    { "properties": { "format": { "const": "pem" }, "public_key": { "pattern": schema::PEM_PUBLIC_KEY } } },
-    {
-        "required": ["format"],
-        "properties": { "format": { "const": "jwk" }, "public_key": { "pattern": schema::JWK_PUBLIC_KEY } },
-    },
-]))]
-pub(crate) struct AddMachineKeyRequest {
-    /// The encoding of `public_key` (default `pem`).
-    #[serde(default)]
-    format: KeyFormatName,
-    /// The public key; the private key stays with the client.
-    #[schemars(length(max = schema::PUBLIC_KEY_LEN))]
-    public_key: String,
-    /// When the key stops being accepted (RFC 3339, UTC; default: never).
-    #[serde(default)]
-    #[schemars(schema_with = "schema::optional_timestamp")]
-    expires_at: Option<String>,
-}
-
-/// A key added to a machine user.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub(crate) struct KeyCreated {
-    /// What the write produced (of the user).
-    #[serde(flatten)]
-    details: WriteDetails,
-    /// The key id, the `kid` of JWTs signed with the private key.
-    key_id: String,
-}
-
-fn expiry(expires_at: Option<&str>) -> Result<i64, crate::ApiError> {
-    expires_at.map_or(Ok(NEVER_EXPIRES_UNIX_MS), |v| {
-        time::parse_millis("expires_at", v)
-    })
-}
-
-async fn add_key(
+async fn add_machine_key(
     State(api): State<ApiState>,
     Authenticated(caller): Authenticated,
     IfMatch(seq): IfMatch,
     Path(user_id): Path<String>,
-    Json(body): Json<AddMachineKeyRequest>,
+    Json(body): Json<AddKeyRequest>,
 ) -> Reply<KeyCreated> {
-    let key = NewMachineKey {
-        format: match body.format {
-            KeyFormatName::Pem => KeyFormat::Pem,
-            KeyFormatName::Jwk => KeyFormat::Jwk,
-        },
-        public_key: body.public_key,
-        expires_at_unix_ms: expiry(body.expires_at.as_deref())?,
-    };
-    let added = api
-        .commands
-        .for_caller(&caller)
-        .if_sequence(seq)
-        .add_machine_key(&user_id, &key)
-        .await?;
-    reply(
-        StatusCode::CREATED,
-        added.details.sequence,
-        KeyCreated {
-            details: added.details.into(),
-            key_id: added.key_id,
-        },
-    )
+    add_key(&api, &caller, seq, KeyOwner::Machine(&user_id), body).await
 }
 
 async fn set_secret(

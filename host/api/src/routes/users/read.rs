@@ -7,8 +7,8 @@ use warden_command::Caller;
 use warden_domain::application::AccessTokenType;
 use warden_domain::authz::{Permission, Target};
 use warden_query::{
-    Consistency, MachineKeyView, MembershipQuery, MetadataEntry, PersonalAccessTokenView,
-    UserQuery, UserSort, UserView,
+    Consistency, MembershipQuery, MetadataEntry, PersonalAccessTokenView, UserQuery, UserSort,
+    UserView,
 };
 
 use crate::{
@@ -382,31 +382,7 @@ impl From<MetadataEntry> for MetadataBody {
 }
 
 /// The public half of a machine user's key pair.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct MachineKeyBody {
-    /// The key id (the JWT `kid`).
-    pub key_id: String,
-    /// `pem` or `jwk`.
-    pub format: String,
-    /// The public key.
-    pub public_key: String,
-    /// Expiry (RFC 3339, UTC).
-    pub expires_at: String,
-    /// Added (RFC 3339, UTC).
-    pub created_at: String,
-}
-
-impl From<MachineKeyView> for MachineKeyBody {
-    fn from(v: MachineKeyView) -> Self {
-        Self {
-            key_id: v.key_id,
-            format: v.format,
-            public_key: v.public_key,
-            expires_at: time::format_millis(v.expires_at_ms),
-            created_at: time::format_millis(v.created_at_ms),
-        }
-    }
-}
+pub use crate::routes::public_keys::PublicKeyBody as MachineKeyBody;
 
 /// A personal access token of a machine user (never the token itself).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

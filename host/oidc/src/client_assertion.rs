@@ -1,0 +1,188 @@
+//! Client assertions: JWTs a client signs with a private key whose public half is registered with Warden
+//! (RFC 7523; OIDC Core §9 `private_key_jwt`).
+//!
+//! An application whose auth method is `private_key_jwt` authenticates at the token, introspection and
+//! revocation endpoints with `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+//! and a `client_assertion` that must:
+//! - name the client: `iss` = `sub` = its client id (and `client_id`, if sent, the same);
+//! - be meant for this provider: `aud` is the issuer or the token endpoint's URL;
+//! - be signed by one of the application's registered, unexpired keys, named by `kid`, with an algorithm of
+//!   that key's type ([`verifier`]: never `none`, never HMAC with the public key as secret);
+//! - expire (`exp` required) within [`MAX_ASSERTION_LIFETIME_SECS`], and carry a `jti` that was not used
+//!   before: each assertion is accepted once (the ids are kept until the assertion expires).
+//!
+//! Every failure is the same `invalid_client`, so a caller learns nothing about which check failed. Keys are
+//! read from the application's write model at each use, so a removed key stops working at once on the node
+//! that removed it, and on the others as soon as they see the event.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation, jwk::Jwk};
+use serde::Deserialize;
+use warden_domain::application::Application;
+use warden_domain::public_key::{KeyFormat, PublicKey};
+use warden_spooler::params;
+
+use crate::{
+    http::{Endpoint, OAuthError},
+    keys::now_ms,
+};
+
+/// The longest an assertion may be valid, from now to its `exp` (seconds): a leaked assertion is short-lived
+/// and the replay store stays small.
+pub(crate) const MAX_ASSERTION_LIFETIME_SECS: i64 = 3600;
+
+/// Leeway for clock skew on `exp`, `nbf` and `iat` (seconds).
+const LEEWAY_SECS: u64 = 5;
+
+/// The algorithms assertions may be signed with, as discovery lists them; each key accepts those of its type.
+pub(crate) const ASSERTION_ALGORITHMS: [&str; 7] = [
+    "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA",
+];
+
+const RSA: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+];
+const EC: &[Algorithm] = &[Algorithm::ES256, Algorithm::ES384];
+const ED: &[Algorithm] = &[Algorithm::EdDSA];
+
+/// The verifying key of a registered public key and the algorithms it may sign with (those of its type
+/// only: the header's choice of algorithm is checked against them, so `none` and HMAC are never accepted).
+/// `None` when the key cannot be read.
+pub(crate) fn verifier(key: &PublicKey) -> Option<(DecodingKey, &'static [Algorithm])> {
+    match key.format {
+        KeyFormat::Jwk => {
+            let jwk: Jwk = serde_json::from_str(&key.public_key).ok()?;
+            let decoding = DecodingKey::from_jwk(&jwk).ok()?;
+            let allowed = match decoding.family() {
+                AlgorithmFamily::Rsa => RSA,
+                AlgorithmFamily::Ec => EC,
+                AlgorithmFamily::Ed => ED,
+                _ => return None,
+            };
+            Some((decoding, allowed))
+        }
+        KeyFormat::Pem => {
+            let pem = key.public_key.as_bytes();
+            if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
+                Some((k, RSA))
+            } else if let Ok(k) = DecodingKey::from_ec_pem(pem) {
+                Some((k, EC))
+            } else {
+                DecodingKey::from_ed_pem(pem).ok().map(|k| (k, ED))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Unverified {
+    iss: String,
+}
+
+/// The client an assertion claims to come from (its `iss`), read before anything is verified: it only says
+/// whose keys to try.
+pub(crate) fn claimed_client(assertion: &str) -> Option<String> {
+    jsonwebtoken::dangerous::insecure_decode::<Unverified>(assertion)
+        .ok()
+        .map(|data| data.claims.iss)
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    jti: String,
+    #[serde(default)]
+    iat: Option<i64>,
+}
+
+/// Verifies `assertion` as the client authentication of `app` (see the module docs). The caller has
+/// checked that the app is active and that its auth method is `private_key_jwt`.
+pub(crate) async fn verify_app_assertion(
+    endpoint: &Endpoint,
+    app: &Application,
+    assertion: &str,
+) -> Result<(), OAuthError> {
+    let refuse = || OAuthError::invalid_client("the client assertion is not valid", false);
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refuse())?;
+    let kid = header.kid.as_deref().ok_or_else(refuse)?;
+    let now = now_ms();
+    let key = app
+        .keys
+        .get(kid)
+        .filter(|key| key.valid_at(now))
+        .ok_or_else(refuse)?;
+    let (decoding, allowed) = verifier(key).ok_or_else(refuse)?;
+    if !allowed.contains(&header.alg) {
+        return Err(refuse());
+    }
+    let issuer = endpoint.core.issuer();
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[issuer.to_owned(), format!("{issuer}/oauth/v2/token")]);
+    validation.set_issuer(&[&app.client_id]);
+    validation.sub = Some(app.client_id.clone());
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = LEEWAY_SECS;
+    let claims = jsonwebtoken::decode::<Claims>(assertion, &decoding, &validation)
+        .map_err(|_| refuse())?
+        .claims;
+    let now_secs = now / 1000;
+    let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+    if claims.iss != app.client_id
+        || claims.sub != app.client_id
+        || claims.exp > now_secs + MAX_ASSERTION_LIFETIME_SECS + leeway
+        || claims.iat.is_some_and(|iat| iat > now_secs + leeway)
+        || claims.jti.is_empty()
+        || claims.jti.len() > 256
+    {
+        return Err(refuse());
+    }
+    if !first_use(endpoint, &app.client_id, &claims.jti, claims.exp).await? {
+        tracing::info!(client_id = %app.client_id, "client assertion replayed");
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+/// Counts recorded assertion ids, to purge expired ones every [`PURGE_EVERY`] records.
+static RECORDED: AtomicU32 = AtomicU32::new(0);
+const PURGE_EVERY: u32 = 256;
+
+/// Records the id of an assertion of `client_id`; false when it was recorded before (a replay). Kept until
+/// the assertion expires, after which `exp` refuses it anyway.
+async fn first_use(
+    endpoint: &Endpoint,
+    client_id: &str,
+    jti: &str,
+    exp_secs: i64,
+) -> Result<bool, OAuthError> {
+    let db = endpoint.core.rows.db();
+    let instance_id = &*endpoint.instance_id;
+    let storage =
+        |error: sqlx::Error| OAuthError::from(crate::OidcError::Storage(error.to_string()));
+    if RECORDED
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(PURGE_EVERY)
+    {
+        db.execute(
+            "DELETE FROM oidc_client_assertions WHERE expires_at_ms < $1",
+            &params![now_ms() - 1000 * i64::try_from(LEEWAY_SECS).unwrap_or(0)],
+        )
+        .await
+        .map_err(storage)?;
+    }
+    let inserted = db
+        .execute(
+            "INSERT INTO oidc_client_assertions (instance_id, client_id, jti, expires_at_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, client_id, jti) DO NOTHING",
+            &params![instance_id, client_id, jti, exp_secs.saturating_mul(1000)],
+        )
+        .await
+        .map_err(storage)?;
+    Ok(inserted == 1)
+}
