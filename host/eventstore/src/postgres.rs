@@ -329,13 +329,19 @@ impl Eventstore for PgStore {
         if !query.event_types.is_empty() {
             statement = statement.bind(&query.event_types);
         }
-        let mut tx = self
-            .pool
-            .begin_with(
+        // On a task of its own: a caller dropped while `BEGIN` runs must not hand the pool a connection inside
+        // a read-only transaction nothing tracks (sqlx counts it only once `BEGIN` is answered); there, the
+        // transaction is dropped and rolled back.
+        let pool = self.pool.clone();
+        let mut tx = tokio::spawn(async move {
+            pool.begin_with(
                 "BEGIN READ ONLY; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; \
                  SET LOCAL enable_seqscan = off; SET LOCAL jit = off",
             )
-            .await?;
+            .await
+        })
+        .await
+        .map_err(|_| sqlx::Error::PoolClosed)??;
         let rows = statement.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         rows.iter().map(event_from_row).collect()

@@ -185,10 +185,17 @@ impl SqliteStore {
         if self.committer.waiting.load(Ordering::SeqCst) == 0
             && let Some(mut conn) = self.writer.try_acquire()
         {
-            let stored = if is_single_statement(&push) {
-                write_alone(&mut conn, push, created_at).await?
-            } else {
-                match write_together(&mut conn, &[(&push, created_at)]).await {
+            if is_single_statement(&push) {
+                let stored = write_alone(&mut conn, push, created_at).await?;
+                self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+                return Ok(stored);
+            }
+            // A transaction: written on a task of its own, so a caller dropped half-way (a client that went
+            // away) never leaves the writer inside a transaction nothing tracks (sqlx counts one begun with a
+            // custom `BEGIN` only after a further check); the push completes or fails as a whole either way.
+            let pushed = self.pushed.clone();
+            return tokio::spawn(async move {
+                let stored = match write_together(&mut conn, &[(&push, created_at)]).await {
                     Ok(mut results) => results.pop().unwrap_or_else(|| {
                         Err(Error::InvalidPush(
                             "a push must append at least one event".into(),
@@ -198,10 +205,12 @@ impl SqliteStore {
                         warn!(%error, "writing a push failed; writing it again on its own");
                         write_alone(&mut conn, push, created_at).await?
                     }
-                }
-            };
-            self.pushed.send_modify(|n| *n = n.wrapping_add(1));
-            return Ok(stored);
+                };
+                pushed.send_modify(|n| *n = n.wrapping_add(1));
+                Ok::<_, Error>(stored)
+            })
+            .await
+            .unwrap_or(Err(Error::Database(sqlx::Error::PoolClosed)));
         }
         let (reply, answer) = oneshot::channel();
         self.committer.waiting.fetch_add(1, Ordering::SeqCst);

@@ -16,7 +16,11 @@ pub struct SpoolerConfig {
     pub lease_ttl: Duration,
     /// How often a node without the lease checks whether it lapsed.
     pub acquire_interval: Duration,
-    /// The fallback timer: a spooler reads the stream at least this often even without a wake-up.
+    /// The fallback timer: a spooler reads the stream at least this often even without a wake-up. Pushes
+    /// through the node's store and, on PostgreSQL with [`listen_notify`](Self::listen_notify), pushes of other
+    /// nodes wake the spoolers at once, so this only bounds how late a lost wake-up is noticed; idle spoolers
+    /// read nothing in between. Keep it short on PostgreSQL with `listen_notify` off: it is then the only way
+    /// other nodes' pushes are picked up.
     pub poll_interval: Duration,
     /// Attempts at a failing event before it is skipped (and left visible as failed).
     pub max_attempts: u32,
@@ -38,7 +42,7 @@ impl SpoolerConfig {
             batch_size: 256,
             lease_ttl: Duration::from_secs(4),
             acquire_interval: Duration::from_secs(1),
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(10),
             max_attempts: 5,
             retry_backoff: Duration::from_millis(200),
             retry_backoff_max: Duration::from_secs(30),

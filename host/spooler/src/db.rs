@@ -549,6 +549,28 @@ impl ViewTx {
     }
 }
 
+/// Runs `begin` (a pool's `begin`) on a task of its own and waits for it.
+///
+/// sqlx counts a transaction on a connection only once its `BEGIN` has been answered (on SQLite, once the
+/// connection has also been checked to be in a transaction): a `begin` future dropped between the database
+/// running `BEGIN` and that point returns the connection to the pool still inside a transaction that nothing
+/// tracks, so it is never rolled back. The next user's statements then run inside it (holding their locks,
+/// never committing), and after any error fail with "current transaction is aborted"; on SQLite the single
+/// writer refuses every later `BEGIN`. On its own task the begin always completes, and when nobody waits for
+/// it any more (the caller was aborted) the transaction is dropped there and rolls back as usual.
+async fn begin_detached<T, F>(begin: F) -> Result<T, sqlx::Error>
+where
+    F: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::spawn(begin).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
+}
+
 /// The database behind a [`Store`], for tables beside the eventstore's: views and spooler bookkeeping.
 ///
 /// On SQLite, writes go through the store's single writer connection (so they serialize with pushes) and
@@ -587,14 +609,41 @@ impl Db {
     }
 
     /// Begins a write transaction.
+    ///
+    /// Safe to drop half-way (an aborted task, a timeout): see [`begin_detached`].
     pub async fn begin(&self) -> Result<ViewTx, sqlx::Error> {
         match self {
             // IMMEDIATE: take the write lock before the first read, so another connection to the file makes
             // this wait (busy timeout) instead of failing the upgrade from reader to writer.
             Db::Sqlite { writer, .. } => {
-                Ok(ViewTx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?))
+                let writer = writer.clone();
+                begin_detached(async move { writer.begin_with("BEGIN IMMEDIATE").await })
+                    .await
+                    .map(ViewTx::Sqlite)
             }
-            Db::Postgres(pool) => Ok(ViewTx::Postgres(pool.begin().await?)),
+            Db::Postgres(pool) => {
+                let pool = pool.clone();
+                begin_detached(async move { pool.begin().await })
+                    .await
+                    .map(ViewTx::Postgres)
+            }
+        }
+    }
+
+    /// Begins a write transaction whose commit does not wait for PostgreSQL's WAL flush
+    /// (`synchronous_commit = off`, set in the same round trip as `BEGIN`); on SQLite, [`Db::begin`].
+    pub(crate) async fn begin_async_commit(&self) -> Result<ViewTx, sqlx::Error> {
+        match self {
+            Db::Sqlite { .. } => self.begin().await,
+            Db::Postgres(pool) => {
+                let pool = pool.clone();
+                begin_detached(async move {
+                    pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                        .await
+                })
+                .await
+                .map(ViewTx::Postgres)
+            }
         }
     }
 

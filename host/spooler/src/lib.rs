@@ -23,8 +23,9 @@
 //! their views are current up to the new point, which keeps read-your-writes checks in memory. On PostgreSQL a
 //! notifier task sends one `NOTIFY` per burst of local pushes (at most one every 2 ms) and every node listens,
 //! so the scanners of the other nodes wake too; a trigger on the events table would make every push take
-//! PostgreSQL's global notification lock at commit, so there is none. A timer
-//! ([`SpoolerConfig::poll_interval`]) makes every spooler read the stream anyway, in case a wake-up was lost.
+//! PostgreSQL's global notification lock at commit, so there is none. A long fallback timer
+//! ([`SpoolerConfig::poll_interval`], 10 s by default) makes every spooler read the stream anyway, in case a
+//! wake-up was lost; idle spoolers read nothing in between (only the lease renewals run).
 //!
 //! # Failures
 //! An event a projection cannot apply is recorded in `projection_failures` (projection, event, error,

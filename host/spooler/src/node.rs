@@ -195,13 +195,7 @@ impl Node {
     /// its checkpoint change in the same transaction, so a database crash can only lose the last batches as a
     /// whole (never one without the other), and they are applied again from the durable events.
     pub(crate) async fn begin_batch(&self) -> Result<ViewTx, sqlx::Error> {
-        match &self.db {
-            Db::Postgres(pool) => Ok(ViewTx::Postgres(
-                pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-                    .await?,
-            )),
-            Db::Sqlite { .. } => self.db.begin().await,
-        }
+        self.db.begin_async_commit().await
     }
 
     /// Tells the other nodes a lease is free.

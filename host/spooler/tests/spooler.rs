@@ -37,6 +37,7 @@ warden_eventstore::both_backends!(
     removing_a_projection_with_its_state_fences_out_its_holder,
     a_node_without_the_lease_notices_lost_commits,
     reacting_projection_pushes_outside_the_batch_with_checkpoint_and_failures,
+    a_begin_abandoned_half_way_leaves_no_transaction_behind,
 );
 
 warden_eventstore::both_backends!(
@@ -757,6 +758,59 @@ async fn catch_up_on_an_event_the_projection_does_not_read(t: &TestStore) {
     spoolers.shutdown().await;
 }
 
+/// Polls `future` once; its output if it is ready.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *future).poll(cx) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// A batch transaction abandoned at any point of its begin (its spooler task aborted in a crash, a timeout)
+/// leaves the connection it took clean: the next user of that connection is in no transaction, so a statement
+/// after a failed one works (no "current transaction is aborted") and a new transaction begins.
+async fn a_begin_abandoned_half_way_leaves_no_transaction_behind(t: &TestStore) {
+    // One connection, so the one the abandoned begin took is the one used next.
+    let db = match &t.store {
+        Store::Postgres(_) => Db::Postgres(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&t.url)
+                .await
+                .expect("one-connection pool"),
+        ),
+        store => Db::of(store),
+    };
+    // Each begin is abandoned after one more poll than the last, so one of them stops between the database
+    // running `BEGIN` and the transaction being handed out.
+    for polls in (1..=64).chain(1..=64) {
+        {
+            let mut begin = std::pin::pin!(db.begin());
+            for _ in 0..polls {
+                if poll_once(&mut begin).await.is_some() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        assert!(
+            db.execute_returning("SELECT no_such_column FROM projection_state", &[])
+                .await
+                .is_err()
+        );
+        db.execute_returning("SELECT 1 AS one", &[])
+            .await
+            .unwrap_or_else(|e| {
+                panic!("a statement after a failed one, {polls} polls into an abandoned begin: {e}")
+            });
+        let tx = db.begin().await.unwrap_or_else(|e| {
+            panic!("a transaction after one abandoned {polls} polls into its begin: {e}")
+        });
+        tx.rollback().await.expect("rollback");
+    }
+}
+
 async fn catch_up_gives_up_after_the_bound(t: &TestStore) {
     let store = &t.store;
     create_tally_tables(store, "tally").await;
@@ -1338,7 +1392,8 @@ async fn reacting_projection_pushes_outside_the_batch_with_checkpoint_and_failur
         .map(|e| e.position)
         .filter(|p| *p != poison)
         .collect();
-    eventually(Duration::from_secs(20), "every reaction", || {
+    // A guard against hangs, not a measurement.
+    eventually(Duration::from_secs(60), "every reaction", || {
         let reactor = Arc::clone(&reactor);
         let spoolers = spoolers.clone();
         let expected = expected.clone();
@@ -1373,19 +1428,28 @@ async fn reacting_projection_pushes_outside_the_batch_with_checkpoint_and_failur
     )
     .await;
     let new = vec![after[0].position];
-    eventually(Duration::from_secs(20), "the new reaction", || {
+    eventually(Duration::from_secs(60), "the new reaction", || {
         let restarted = Arc::clone(&restarted);
         let new = new.clone();
         async move { restarted.reacted() == new }
     })
     .await;
-    let reactions = store
-        .read_stream(&StreamQuery {
-            aggregate_types: vec!["reaction".to_owned()],
-            ..StreamQuery::after(Cursor::START, 1000)
-        })
-        .await
-        .expect("reactions");
+    // On PostgreSQL a push becomes readable once older transactions (of any test sharing the server) end:
+    // wait until every reaction is readable, then check none was pushed twice.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reactions = loop {
+        let reactions = store
+            .read_stream(&StreamQuery {
+                aggregate_types: vec!["reaction".to_owned()],
+                ..StreamQuery::after(Cursor::START, 1000)
+            })
+            .await
+            .expect("reactions");
+        if reactions.len() > expected.len() || Instant::now() > deadline {
+            break reactions;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(reactions.len(), expected.len() + 1, "one push per reaction");
     spoolers.shutdown().await;
 }

@@ -184,7 +184,7 @@ struct Inner {
     compile_queue: AtomicUsize,
     /// Components compiled from their bytes (not taken from the memory or disk cache).
     compilations: AtomicU64,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 /// A compiled plugin, shared by every [`LoadedPlugin`] with the same bytes.
@@ -421,7 +421,7 @@ impl PluginRuntime {
                 compile_queue: AtomicUsize::new(0),
                 compilations: AtomicU64::new(0),
                 compiled: Mutex::new(HashMap::new()),
-                _ticker: ticker,
+                ticker,
             }),
         })
     }
@@ -764,7 +764,10 @@ impl PluginRuntime {
         let tick = config.epoch_tick.as_nanos().max(1);
         let ticks = limits.deadline.as_nanos().div_ceil(tick) as u64 + 1;
         let mut used = 0;
+        // The epoch advances while the store (which owns the callback) exists.
+        let running = self.inner.ticker.running();
         store.epoch_deadline_callback(move |_| {
+            let _running = &running;
             used += 1;
             ticks_used.fetch_add(1, Ordering::Relaxed);
             if used >= ticks {
@@ -1231,36 +1234,79 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// Advances the engine's epoch at a fixed interval, on its own thread, until dropped.
+/// Advances the engine's epoch at a fixed interval, on its own thread, while any call's store exists (see
+/// [`EpochTicker::running`]); between calls the thread sleeps without waking. Stops when dropped.
+///
+/// A store's deadline counts the ticks after it was made, so ticks only matter while a store exists; the first
+/// tick after an idle spell comes one full interval after the store that ended it, which the one tick of margin
+/// in every deadline covers as it covers the partial first tick of a ticker that never stops.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
     thread: Option<JoinHandle<()>>,
+}
+
+struct TickerShared {
+    /// Stores alive (calls running).
+    running: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// Keeps the ticker going while it lives: one per call's store.
+struct Running {
+    shared: Arc<TickerShared>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shared.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EpochTicker {
     fn start(engine: Engine, tick: Duration) -> Result<Self, PluginError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let shared = Arc::new(TickerShared {
+            running: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let state = shared.clone();
         let thread = std::thread::Builder::new()
             .name("warden-plugin-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                while !state.stop.load(Ordering::SeqCst) {
+                    if state.running.load(Ordering::SeqCst) == 0 {
+                        // Woken by the first store (or on drop); a wake-up that came first is not lost.
+                        std::thread::park();
+                        continue;
+                    }
                     std::thread::sleep(tick);
                     engine.increment_epoch();
                 }
             })
             .map_err(|e| PluginError::Internal(format!("epoch ticker thread: {e}")))?;
         Ok(Self {
-            stop,
+            shared,
             thread: Some(thread),
         })
+    }
+
+    /// Makes the epoch advance until the returned guard is dropped.
+    fn running(&self) -> Running {
+        if self.shared.running.fetch_add(1, Ordering::SeqCst) == 0
+            && let Some(thread) = &self.thread
+        {
+            thread.thread().unpark();
+        }
+        Running {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
