@@ -107,6 +107,7 @@ mod tests {
             client_id: "client-2".to_owned(),
             config: ApiConfig {
                 auth_method: ApiAuthMethod::PrivateKeyJwt,
+                access_token_type: Default::default(),
             },
             client_secret_hash: None,
         })
