@@ -53,22 +53,6 @@ use crate::{
     validator::{ProposedEvent, ValidationActor, ValidationRequest},
 };
 
-/// Ends the current attempt of a loop over [`Run::commit`] written out by hand (the login flow's session
-/// commands): `continue`s with fresh state when the error may come from unverified cached state, returns it
-/// otherwise. [`Run::decide`] does the same for every other command.
-macro_rules! attempt {
-    ($run:ident, $result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(error) => {
-                $run.retry_or(error.into())?;
-                continue;
-            }
-        }
-    };
-}
-pub(crate) use attempt;
-
 /// The one loop of every command: evaluates the attempt `$attempt` (a block that loads, authorizes and
 /// decides, answering `Result<Decided<_, _>, CommandError>`; `?` in it ends the attempt), validates and
 /// pushes its decision ([`Run::commit_decided`]), and repeats the attempt on fresh state after a conflict

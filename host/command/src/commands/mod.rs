@@ -5,7 +5,7 @@
 //! the caller's permission on the resource, lets the domain decide, runs the validators on the command's
 //! serialized form, and stores the result. Commands that create a resource, or decide with the state of
 //! another aggregate too (a new member's user, a granted organization), give their own attempt (what to
-//! load, where to authorize, how to decide) to the same loop, [`Run::decide`], which validates, pushes and
+//! load, where to authorize, how to decide) to the same loop, [`decide!`](crate::pipeline::decide), which validates, pushes and
 //! retries every command alike. A resource that does not exist is answered with the domain's "not found" before any
 //! permission check: there is no organization to check the permission against.
 
@@ -230,7 +230,7 @@ where
 /// The one path of a command on an existing resource: load `id`, check `permission` on
 /// `target_of(state, id)` (answering as missing to a caller that may not see it; with the rules on acting
 /// on a user, on giving `grants`, and on the system organization and the last owner), decide, then
-/// [`Run::decide`] validates, pushes and repeats on fresh state while an attempt must be repeated.
+/// [`decide!`](crate::pipeline::decide) validates, pushes and repeats on fresh state while an attempt must be repeated.
 async fn decide_on<A: Resource>(
     run: &mut Run<'_>,
     id: &str,

@@ -30,7 +30,7 @@ use warden_domain::{
 use super::payload;
 use crate::{
     Caller, CommandError, Commands, Details, Identity, Model, SecretString,
-    pipeline::{Run, attempt},
+    pipeline::{Decided, Run, decide},
 };
 
 /// The creator of login events before the user is known.
@@ -169,37 +169,31 @@ impl<'a> LoginCommands<'a> {
             login_name: attempt.login_name.to_owned(),
         };
         let mut run = commands.run(CheckPassword::TYPE, || payload(&command));
-        loop {
+        let (_, outcome) = decide!(run, {
             let session = if attempt.new_session {
-                attempt!(run, run.new_target::<Session>(attempt.session_id).await)
+                run.new_target::<Session>(attempt.session_id).await?
             } else {
-                attempt!(run, run.target::<Session>(attempt.session_id).await)
+                run.target::<Session>(attempt.session_id).await?
             };
             let mut state = session.state.clone();
             let mut events = Vec::new();
             if state.status == warden_domain::session::SessionStatus::Unspecified {
-                let started = attempt!(
-                    run,
-                    state.start(attempt.user_agent, attempt.token_hash, run.ctx())
-                );
+                let started = state.start(attempt.user_agent, attempt.token_hash, run.ctx())?;
                 push_all(&mut state, &mut events, started);
             }
             let (outcome, user_decision) = match &attempt.verification.user {
                 Some((user_id, _)) => {
-                    let user = attempt!(run, run.target::<User>(user_id).await);
+                    let user = run.target::<User>(user_id).await?;
                     if named_human(&user.state, attempt.login_name) {
-                        let identified = attempt!(
-                            run,
-                            state.identify_user(
-                                user_id,
-                                &user.state.org_id,
-                                attempt.login_name,
-                                run.ctx()
-                            )
-                        );
+                        let identified = state.identify_user(
+                            user_id,
+                            &user.state.org_id,
+                            attempt.login_name,
+                            run.ctx(),
+                        )?;
                         push_all(&mut state, &mut events, identified);
                         let (outcome, decision) =
-                            attempt!(run, self.decide_password(&run, &user.state, attempt).await);
+                            self.decide_password(&run, &user.state, attempt).await?;
                         (outcome, Some((user_id.as_str(), user.sequence, decision)))
                     } else {
                         (PasswordOutcome::Failed(FailureReason::UnknownUser), None)
@@ -207,15 +201,14 @@ impl<'a> LoginCommands<'a> {
                 }
                 None => (PasswordOutcome::Failed(FailureReason::UnknownUser), None),
             };
-            let session_step = match &outcome {
+            let step = match &outcome {
                 PasswordOutcome::Checked {
                     second_factor_required,
                 } => state.check_password(attempt.token_hash, *second_factor_required, run.ctx()),
                 PasswordOutcome::Failed(reason) => {
                     state.fail_password(attempt.login_name, *reason, run.ctx())
                 }
-            };
-            let step = attempt!(run, session_step);
+            }?;
             push_all(&mut state, &mut events, step);
             if let Some((user_id, sequence, decision)) = &user_decision {
                 run.append_also::<User>(user_id, *sequence, decision);
@@ -223,14 +216,9 @@ impl<'a> LoginCommands<'a> {
             let org = user_decision
                 .as_ref()
                 .and_then(|_| known.map(|(_, org)| org.to_owned()));
-            if run
-                .commit(&session, Decision::events(events), org.as_deref())
-                .await?
-                .is_some()
-            {
-                return Ok(outcome);
-            }
-        }
+            Ok(Decided::new(session, Decision::events(events), org).with(outcome))
+        });
+        Ok(outcome)
     }
 
     /// The outcome of a password check for an identified human, and what it does to the user (the failure
@@ -355,14 +343,13 @@ impl<'a> LoginCommands<'a> {
         let caller = self.caller(user);
         let commands = self.commands.for_caller(&caller).as_actor(LOGIN_ACTOR);
         let mut run = commands.run(C::TYPE, || payload(command));
-        loop {
-            let session = attempt!(run, run.target::<Session>(session_id).await);
-            let decision = attempt!(run, command.decide(&session.state, run.ctx()));
+        let (details, ()) = decide!(run, {
+            let session = run.target::<Session>(session_id).await?;
+            let decision = command.decide(&session.state, run.ctx())?;
             let org = session.state.org_id.clone();
-            if let Some(details) = run.commit(&session, decision, org.as_deref()).await? {
-                return Ok(details);
-            }
-        }
+            Ok(Decided::new(session, decision, org))
+        });
+        Ok(details)
     }
 }
 
