@@ -112,6 +112,20 @@ pub struct SecretCreated {
     pub client_secret: String,
 }
 
+impl SecretCreated {
+    /// The answer to a write that issued a client secret: 200 with the secret, shown this once.
+    pub(crate) fn issued(issued: warden_command::SecretIssued) -> Reply<Self> {
+        reply(
+            StatusCode::OK,
+            issued.details.sequence,
+            Self {
+                details: issued.details.into(),
+                client_secret: issued.secret.into_inner(),
+            },
+        )
+    }
+}
+
 /// A write that may have generated a client secret (shown this once).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MaybeSecret {

@@ -540,12 +540,5 @@ async fn regenerate_secret(
         .if_sequence(seq)
         .regenerate_app_secret(&app_id)
         .await?;
-    reply(
-        StatusCode::OK,
-        issued.details.sequence,
-        SecretCreated {
-            details: issued.details.into(),
-            client_secret: issued.secret.into_inner(),
-        },
-    )
+    SecretCreated::issued(issued)
 }

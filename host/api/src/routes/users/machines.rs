@@ -206,14 +206,7 @@ async fn set_secret(
         .if_sequence(seq)
         .set_machine_secret(&user_id)
         .await?;
-    reply(
-        StatusCode::OK,
-        issued.details.sequence,
-        SecretCreated {
-            details: issued.details.into(),
-            client_secret: issued.secret.into_inner(),
-        },
-    )
+    SecretCreated::issued(issued)
 }
 
 /// Options of a new personal access token.
