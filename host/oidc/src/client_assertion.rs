@@ -11,6 +11,10 @@
 //! - expire (`exp` required) within [`MAX_ASSERTION_LIFETIME_SECS`], and carry a `jti` that was not used
 //!   before: each assertion is accepted once (the ids are kept until the assertion expires).
 //!
+//! A machine user's keys serve the same way: its assertion (`iss` = `sub` = the user's id) authenticates it as
+//! a client under the same rules, and is also accepted as a JWT bearer grant (RFC 7523 §3), where `jti` is
+//! optional but, when sent, single use too.
+//!
 //! Every failure is the same `invalid_client`, so a caller learns nothing about which check failed. Keys are
 //! read from the application's write model at each use, so a removed key stops working at once on the node
 //! that removed it, and on the others as soon as they see the event.
@@ -21,6 +25,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation, jwk::Jwk
 use serde::Deserialize;
 use warden_domain::application::Application;
 use warden_domain::public_key::{KeyFormat, PublicKey};
+use warden_domain::user::User;
 use warden_spooler::params;
 
 use crate::{
@@ -96,9 +101,20 @@ struct Claims {
     iss: String,
     sub: String,
     exp: i64,
-    jti: String,
+    #[serde(default)]
+    jti: Option<String>,
     #[serde(default)]
     iat: Option<i64>,
+}
+
+/// What an assertion is used for, which decides whether its `jti` is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Client authentication (`client_assertion`, OIDC Core §9): `jti` required, each accepted once.
+    ClientAuthentication,
+    /// An authorization grant (RFC 7523 §3, `grant_type=…:jwt-bearer`): `jti` optional (§3 item 7); when
+    /// present, each is accepted once.
+    Grant,
 }
 
 /// Verifies `assertion` as the client authentication of `app` (see the module docs). The caller has
@@ -108,43 +124,90 @@ pub(crate) async fn verify_app_assertion(
     app: &Application,
     assertion: &str,
 ) -> Result<(), OAuthError> {
-    let refuse = || OAuthError::invalid_client("the client assertion is not valid", false);
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refuse())?;
-    let kid = header.kid.as_deref().ok_or_else(refuse)?;
     let now = now_ms();
-    let key = app
-        .keys
-        .get(kid)
-        .filter(|key| key.valid_at(now))
-        .ok_or_else(refuse)?;
-    let (decoding, allowed) = verifier(key).ok_or_else(refuse)?;
+    let key = |kid: &str| app.keys.get(kid).filter(|key| key.valid_at(now));
+    verify(
+        endpoint,
+        &app.client_id,
+        key,
+        assertion,
+        Use::ClientAuthentication,
+    )
+    .await
+}
+
+/// Verifies a JWT a machine user signed with one of its registered keys (RFC 7523, as grant or as client
+/// authentication): `iss` = `sub` = the user's id, and otherwise the rules of the module docs (`jti` only
+/// as [`Use`] says). Returns the user's id and state.
+pub(crate) async fn verify_machine_assertion(
+    endpoint: &Endpoint,
+    assertion: &str,
+    used_for: Use,
+) -> Result<(String, User), OAuthError> {
+    // The claimed issuer names whose keys to try; nothing is trusted before the signature checks.
+    let user_id = claimed_client(assertion).ok_or_else(refusal)?;
+    let user = endpoint.core.user(&endpoint.instance_id, &user_id).await?;
+    let now = now_ms();
+    let key = |kid: &str| {
+        user.machine()
+            .and_then(|machine| machine.keys.get(kid))
+            .filter(|key| key.expires_at_unix_ms > now)
+    };
+    verify(endpoint, &user_id, key, assertion, used_for).await?;
+    Ok((user_id, user))
+}
+
+fn refusal() -> OAuthError {
+    OAuthError::invalid_client("the client assertion is not valid", false)
+}
+
+/// The checks every assertion passes: signed by `key(kid)` with an algorithm of its type, `iss` = `sub` =
+/// `client_id`, meant for this provider, expiring within [`MAX_ASSERTION_LIFETIME_SECS`], not issued in the
+/// future, and its `jti` (required or optional as `used_for` says) not seen before. Every failure is the
+/// same `invalid_client`.
+async fn verify<'k>(
+    endpoint: &Endpoint,
+    client_id: &str,
+    key: impl FnOnce(&str) -> Option<&'k PublicKey>,
+    assertion: &str,
+    used_for: Use,
+) -> Result<(), OAuthError> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refusal())?;
+    let kid = header.kid.as_deref().ok_or_else(refusal)?;
+    let (decoding, allowed) = key(kid).and_then(verifier).ok_or_else(refusal)?;
     if !allowed.contains(&header.alg) {
-        return Err(refuse());
+        return Err(refusal());
     }
     let issuer = endpoint.core.issuer();
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[issuer.to_owned(), format!("{issuer}/oauth/v2/token")]);
-    validation.set_issuer(&[&app.client_id]);
-    validation.sub = Some(app.client_id.clone());
+    validation.set_issuer(&[client_id]);
+    validation.sub = Some(client_id.to_owned());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.leeway = LEEWAY_SECS;
     let claims = jsonwebtoken::decode::<Claims>(assertion, &decoding, &validation)
-        .map_err(|_| refuse())?
+        .map_err(|_| refusal())?
         .claims;
-    let now_secs = now / 1000;
+    let now_secs = now_ms() / 1000;
     let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
-    if claims.iss != app.client_id
-        || claims.sub != app.client_id
+    let jti_ok = match (&claims.jti, used_for) {
+        (None, Use::Grant) => true,
+        (None, Use::ClientAuthentication) => false,
+        (Some(jti), _) => !jti.is_empty() && jti.len() <= 256,
+    };
+    if claims.iss != client_id
+        || claims.sub != client_id
         || claims.exp > now_secs + MAX_ASSERTION_LIFETIME_SECS + leeway
         || claims.iat.is_some_and(|iat| iat > now_secs + leeway)
-        || claims.jti.is_empty()
-        || claims.jti.len() > 256
+        || !jti_ok
     {
-        return Err(refuse());
+        return Err(refusal());
     }
-    if !first_use(endpoint, &app.client_id, &claims.jti, claims.exp).await? {
-        tracing::info!(client_id = %app.client_id, "client assertion replayed");
-        return Err(refuse());
+    if let Some(jti) = &claims.jti
+        && !first_use(endpoint, client_id, jti, claims.exp).await?
+    {
+        tracing::info!(%client_id, "client assertion replayed");
+        return Err(refusal());
     }
     Ok(())
 }

@@ -287,7 +287,12 @@ pub(crate) async fn authenticate_client(
             client_assertion::verify_app_assertion(endpoint, &app, assertion).await?;
             return Ok(Client::App { app_id, app });
         }
-        let (user_id, _) = token::verify_machine_assertion(endpoint, assertion).await?;
+        let (user_id, _) = client_assertion::verify_machine_assertion(
+            endpoint,
+            assertion,
+            client_assertion::Use::ClientAuthentication,
+        )
+        .await?;
         if presented
             .client_id
             .as_ref()

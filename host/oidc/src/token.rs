@@ -12,15 +12,15 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use jsonwebtoken::Validation;
-use serde::Deserialize;
 use warden_domain::{
     application::{AppConfig, OidcGrantType},
     user::User,
 };
 
 use crate::{
-    OidcError, crypto,
+    OidcError,
+    client_assertion::{Use, verify_machine_assertion},
+    crypto,
     db::TokenRow,
     http::{Endpoint, OAuthError, authenticate_client, parse_form, presented},
     keys::now_ms,
@@ -132,7 +132,7 @@ async fn grant(
             let assertion = form
                 .get("assertion")
                 .ok_or_else(|| OAuthError::new("invalid_request", "assertion is required"))?;
-            let (user_id, _) = verify_machine_assertion(endpoint, assertion)
+            let (user_id, _) = verify_machine_assertion(endpoint, assertion, Use::Grant)
                 .await
                 .map_err(|_| OAuthError::new("invalid_grant", "the assertion is not valid"))?;
             let user = usable_user(endpoint, &user_id).await?;
@@ -431,50 +431,4 @@ pub(crate) async fn revoke_token(
         core.rows.revoke_grant(instance_id, grant_id, now).await?;
     }
     Ok(())
-}
-
-#[derive(Deserialize)]
-struct AssertionClaims {
-    iss: String,
-    sub: String,
-}
-
-/// Verifies a JWT a machine user signed with one of its registered keys (RFC 7523, as grant or as client
-/// authentication): `iss` = `sub` = the user's id, `aud` names this issuer or its token endpoint, not
-/// expired, signed with the algorithm of the key's type (never the header's choice of `none` or HMAC).
-pub(crate) async fn verify_machine_assertion(
-    endpoint: &Endpoint,
-    assertion: &str,
-) -> Result<(String, User), OAuthError> {
-    let refuse = || OAuthError::invalid_client("the client assertion is not valid", false);
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refuse())?;
-    let kid = header.kid.clone().ok_or_else(refuse)?;
-    // The subject names whose keys to try; nothing is trusted before the signature checks.
-    let unverified: AssertionClaims = jsonwebtoken::dangerous::insecure_decode(assertion)
-        .map_err(|_| refuse())?
-        .claims;
-    if unverified.iss != unverified.sub {
-        return Err(refuse());
-    }
-    let user = endpoint
-        .core
-        .user(&endpoint.instance_id, &unverified.sub)
-        .await?;
-    let key = user
-        .machine()
-        .and_then(|m| m.keys.get(&kid))
-        .filter(|k| k.expires_at_unix_ms > now_ms())
-        .ok_or_else(refuse)?;
-    let (decoding, allowed) = crate::client_assertion::verifier(key).ok_or_else(refuse)?;
-    if !allowed.contains(&header.alg) {
-        return Err(refuse());
-    }
-    let issuer = endpoint.core.issuer();
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[issuer.to_owned(), format!("{issuer}/oauth/v2/token")]);
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    validation.leeway = 5;
-    jsonwebtoken::decode::<AssertionClaims>(assertion, &decoding, &validation)
-        .map_err(|_| refuse())?;
-    Ok((unverified.sub, user))
 }

@@ -506,6 +506,66 @@ async fn jwt_bearer_with_a_machine_key(t: TestStore) {
     )
     .unwrap();
     assert_eq!(grant(forged).await.unwrap().status(), 400);
+    // A grant assertion valid for longer than an hour is refused; one with a `jti` is accepted once.
+    let signed = |claims: Value| jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+    let base = json!({ "iss": user_id, "sub": user_id, "aud": env.base, "iat": now });
+    let with = |extra: Value| {
+        let mut claims = base.clone();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        claims
+    };
+    let long = signed(with(json!({ "exp": now + 7200 })));
+    assert_eq!(grant(long).await.unwrap().status(), 400);
+    let once = signed(with(json!({ "exp": now + 60, "jti": "grant-1" })));
+    assert_eq!(grant(once.clone()).await.unwrap().status(), 200);
+    assert_eq!(grant(once).await.unwrap().status(), 400, "grant replayed");
+
+    // The same key authenticates the machine user as a client (`private_key_jwt`), where a `jti` is required
+    // and each assertion is accepted once.
+    let as_client = |assertion: String| {
+        env.http
+            .post(env.url("/oauth/v2/token"))
+            .form(&[
+                ("grant_type", "client_credentials".to_owned()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ),
+                ("client_assertion", assertion),
+                ("scope", "openid".to_owned()),
+            ])
+            .send()
+    };
+    let good = signed(with(json!({ "exp": now + 60, "jti": "client-1" })));
+    let response = as_client(good.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let claims = env
+        .verify(body["access_token"].as_str().unwrap(), &user_id)
+        .await;
+    assert_eq!(claims["sub"], user_id.as_str());
+    for (case, assertion) in [
+        ("replayed", good),
+        ("no jti", signed(with(json!({ "exp": now + 60 })))),
+        (
+            "valid for too long",
+            signed(with(json!({ "exp": now + 7200, "jti": "client-2" }))),
+        ),
+        (
+            "issued in the future",
+            signed(with(
+                json!({ "exp": now + 60, "iat": now + 600, "jti": "client-3" }),
+            )),
+        ),
+    ] {
+        let response = as_client(assertion).await.unwrap();
+        assert_eq!(response.status(), 401, "{case}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{case}");
+    }
 }
 
 async fn forged_tokens_are_refused(t: TestStore) {
