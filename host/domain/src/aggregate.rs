@@ -140,6 +140,19 @@ impl<E> Decision<E> {
         }
     }
 
+    /// A decision of `event`, unless what it does is `done` already: then refused (409) with `refusal`'s code
+    /// and message.
+    pub fn unless_done(
+        done: bool,
+        refusal: (&'static str, &'static str),
+        event: E,
+    ) -> Result<Self, DomainError> {
+        if done {
+            return Err(DomainError::precondition(refusal.0, refusal.1));
+        }
+        Ok(Self::event(event))
+    }
+
     /// A decision of several events.
     pub fn events(events: Vec<E>) -> Self {
         Self {
@@ -264,6 +277,26 @@ impl Lifecycle {
     /// Added and not removed.
     pub fn exists(self) -> bool {
         matches!(self, Self::Active | Self::Inactive)
+    }
+
+    /// Decides `event`, the deactivation of an existing aggregate; refused (409) with `refusal`'s code and
+    /// message when it is inactive already.
+    pub fn deactivate<E>(
+        self,
+        event: E,
+        refusal: (&'static str, &'static str),
+    ) -> Result<Decision<E>, DomainError> {
+        Decision::unless_done(self == Self::Inactive, refusal, event)
+    }
+
+    /// Decides `event`, the reactivation of an existing aggregate; refused (409) with `refusal`'s code and
+    /// message when it is active.
+    pub fn reactivate<E>(
+        self,
+        event: E,
+        refusal: (&'static str, &'static str),
+    ) -> Result<Decision<E>, DomainError> {
+        Decision::unless_done(self == Self::Active, refusal, event)
     }
 }
 

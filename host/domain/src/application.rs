@@ -276,9 +276,10 @@ pub struct AddApiApp {
     pub client_secret_hash: Option<String>,
 }
 
-/// Payload of `application.oidc.added`.
+/// Payload of the events that add an application: [`OidcAppAdded`] and [`ApiAppAdded`], with the
+/// configuration `C` of the application's kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OidcAppAdded {
+pub struct AppAdded<C> {
     /// The project the app belongs to.
     pub project_id: String,
     /// The organization owning the project.
@@ -287,30 +288,18 @@ pub struct OidcAppAdded {
     pub name: String,
     /// The client id.
     pub client_id: String,
-    /// The OIDC configuration.
-    pub config: OidcConfig,
-    /// The client secret's hash, for `basic` and `post`.
+    /// The configuration of the application's kind.
+    pub config: C,
+    /// The client secret's hash, for the auth methods that use one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
 }
 
+/// Payload of `application.oidc.added`.
+pub type OidcAppAdded = AppAdded<OidcConfig>;
+
 /// Payload of `application.api.added`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiAppAdded {
-    /// The project the app belongs to.
-    pub project_id: String,
-    /// The organization owning the project.
-    pub org_id: String,
-    /// The display name.
-    pub name: String,
-    /// The client id.
-    pub client_id: String,
-    /// The API configuration.
-    pub config: ApiConfig,
-    /// The client secret's hash, for `basic`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret_hash: Option<String>,
-}
+pub type ApiAppAdded = AppAdded<ApiConfig>;
 
 /// Payload of `application.renamed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -664,6 +653,47 @@ impl OidcConfig {
     }
 }
 
+/// The configuration of an application's kind, as adding an application needs it.
+trait KindConfig: Clone {
+    /// Checks the configuration.
+    fn check(&self) -> Result<(), DomainError>;
+
+    /// Whether the configured auth method authenticates with a client secret, and the method's name.
+    fn secret_method(&self) -> (bool, &'static str);
+
+    /// The event that adds an application of this kind.
+    fn added(app: AppAdded<Self>) -> ApplicationEvent;
+}
+
+impl KindConfig for OidcConfig {
+    fn check(&self) -> Result<(), DomainError> {
+        self.validate()
+    }
+
+    fn secret_method(&self) -> (bool, &'static str) {
+        (self.auth_method.uses_secret(), self.auth_method.as_str())
+    }
+
+    fn added(app: OidcAppAdded) -> ApplicationEvent {
+        ApplicationEvent::OidcAdded(app)
+    }
+}
+
+impl KindConfig for ApiConfig {
+    /// Every API configuration is valid as it parses.
+    fn check(&self) -> Result<(), DomainError> {
+        Ok(())
+    }
+
+    fn secret_method(&self) -> (bool, &'static str) {
+        (self.auth_method.uses_secret(), self.auth_method.as_str())
+    }
+
+    fn added(app: ApiAppAdded) -> ApplicationEvent {
+        ApplicationEvent::ApiAdded(app)
+    }
+}
+
 /// Checks that a secret hash is given exactly when `uses_secret`.
 fn check_secret(
     uses_secret: bool,
@@ -688,17 +718,6 @@ fn check_secret(
             format!("auth method {method} does not use a client secret"),
         )),
         (false, None) => Ok(None),
-    }
-}
-
-fn check_project(project: &Project) -> Result<(), DomainError> {
-    if project.exists() {
-        Ok(())
-    } else {
-        Err(
-            DomainError::not_found("project.not_found", "the project does not exist")
-                .with_field("project_id"),
-        )
     }
 }
 
@@ -746,33 +765,15 @@ impl Application {
         project: &Project,
         _ctx: &CommandContext,
     ) -> Result<Decision<ApplicationEvent>, DomainError> {
-        self.ensure_new()?;
-        let project_id =
-            validate::identifier("application.project_id", "project_id", &app.project_id)?;
-        check_project(project)?;
-        let name = validate::text(
-            "application.name",
-            "name",
+        let secret = app.client_secret_hash.as_deref();
+        self.add(
+            &app.project_id,
             &app.name,
-            validate::MAX_NAME_LEN,
-        )?;
-        let client_id = validate::identifier("application.client_id", "client_id", &app.client_id)?;
-        app.config.validate()?;
-        let method = app.config.auth_method;
-        let client_secret_hash = check_secret(
-            method.uses_secret(),
-            method.as_str(),
-            app.client_secret_hash.as_deref(),
-        )?;
-        Ok(Decision::event(ApplicationEvent::OidcAdded(OidcAppAdded {
-            project_id,
-            org_id: project.org_id.clone(),
-            name,
-            client_id: client_id.clone(),
-            config: app.config.clone(),
-            client_secret_hash,
-        }))
-        .with_unique(UniqueChange::add(unique::CLIENT_ID, client_id, "client_id")))
+            &app.client_id,
+            &app.config,
+            secret,
+            project,
+        )
     }
 
     /// Adds an API application to an existing project; claims the client id.
@@ -782,29 +783,43 @@ impl Application {
         project: &Project,
         _ctx: &CommandContext,
     ) -> Result<Decision<ApplicationEvent>, DomainError> {
-        self.ensure_new()?;
-        let project_id =
-            validate::identifier("application.project_id", "project_id", &app.project_id)?;
-        check_project(project)?;
-        let name = validate::text(
-            "application.name",
-            "name",
+        let secret = app.client_secret_hash.as_deref();
+        self.add(
+            &app.project_id,
             &app.name,
-            validate::MAX_NAME_LEN,
-        )?;
-        let client_id = validate::identifier("application.client_id", "client_id", &app.client_id)?;
-        let method = app.config.auth_method;
-        let client_secret_hash = check_secret(
-            method.uses_secret(),
-            method.as_str(),
-            app.client_secret_hash.as_deref(),
-        )?;
-        Ok(Decision::event(ApplicationEvent::ApiAdded(ApiAppAdded {
+            &app.client_id,
+            &app.config,
+            secret,
+            project,
+        )
+    }
+
+    /// Adds an application of the kind `config` configures to an existing project: checks the command's
+    /// parts in the order the commands document, then the secret its auth method calls for; claims the client
+    /// id.
+    fn add<C: KindConfig>(
+        &self,
+        project_id: &str,
+        name: &str,
+        client_id: &str,
+        config: &C,
+        client_secret_hash: Option<&str>,
+        project: &Project,
+    ) -> Result<Decision<ApplicationEvent>, DomainError> {
+        self.ensure_new()?;
+        let project_id = validate::identifier("application.project_id", "project_id", project_id)?;
+        project.ensure_named()?;
+        let name = validate::text("application.name", "name", name, validate::MAX_NAME_LEN)?;
+        let client_id = validate::identifier("application.client_id", "client_id", client_id)?;
+        config.check()?;
+        let (uses_secret, method) = config.secret_method();
+        let client_secret_hash = check_secret(uses_secret, method, client_secret_hash)?;
+        Ok(Decision::event(C::added(AppAdded {
             project_id,
             org_id: project.org_id.clone(),
             name,
             client_id: client_id.clone(),
-            config: app.config.clone(),
+            config: config.clone(),
             client_secret_hash,
         }))
         .with_unique(UniqueChange::add(unique::CLIENT_ID, client_id, "client_id")))
@@ -934,13 +949,13 @@ impl Application {
         _ctx: &CommandContext,
     ) -> Result<Decision<ApplicationEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Inactive {
-            return Err(DomainError::precondition(
+        self.lifecycle.deactivate(
+            ApplicationEvent::Deactivated,
+            (
                 "application.already_inactive",
                 "the application is already deactivated",
-            ));
-        }
-        Ok(Decision::event(ApplicationEvent::Deactivated))
+            ),
+        )
     }
 
     /// Reactivates a deactivated application.
@@ -949,13 +964,13 @@ impl Application {
         _ctx: &CommandContext,
     ) -> Result<Decision<ApplicationEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Active {
-            return Err(DomainError::precondition(
+        self.lifecycle.reactivate(
+            ApplicationEvent::Reactivated,
+            (
                 "application.not_inactive",
                 "the application is active; only a deactivated application can be reactivated",
-            ));
-        }
-        Ok(Decision::event(ApplicationEvent::Reactivated))
+            ),
+        )
     }
 
     /// Removes the application; frees its client id.

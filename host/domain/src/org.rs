@@ -243,25 +243,25 @@ impl Organization {
     /// Deactivates an active organization.
     pub fn deactivate(&self, _ctx: &CommandContext) -> Result<Decision<OrgEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Inactive {
-            return Err(DomainError::precondition(
+        self.lifecycle.deactivate(
+            OrgEvent::Deactivated,
+            (
                 "org.already_inactive",
                 "the organization is already deactivated",
-            ));
-        }
-        Ok(Decision::event(OrgEvent::Deactivated))
+            ),
+        )
     }
 
     /// Reactivates a deactivated organization.
     pub fn reactivate(&self, _ctx: &CommandContext) -> Result<Decision<OrgEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Active {
-            return Err(DomainError::precondition(
+        self.lifecycle.reactivate(
+            OrgEvent::Reactivated,
+            (
                 "org.not_inactive",
                 "the organization is active; only a deactivated organization can be reactivated",
-            ));
-        }
-        Ok(Decision::event(OrgEvent::Reactivated))
+            ),
+        )
     }
 
     /// Removes the organization; frees its name and verified domains.

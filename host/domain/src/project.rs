@@ -224,6 +224,13 @@ impl Project {
         }
     }
 
+    /// Refuses (404, on `project_id`) a command on another aggregate that names this project when it does not
+    /// exist.
+    pub(crate) fn ensure_named(&self) -> Result<(), DomainError> {
+        self.ensure_exists()
+            .map_err(|error| error.with_field("project_id"))
+    }
+
     fn existing_grant(&self, grant_id: &str) -> Result<&ProjectGrant, DomainError> {
         self.grants.get(grant_id).ok_or_else(|| {
             DomainError::not_found(
@@ -300,25 +307,25 @@ impl Project {
     /// Deactivates an active project.
     pub fn deactivate(&self, _ctx: &CommandContext) -> Result<Decision<ProjectEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Inactive {
-            return Err(DomainError::precondition(
+        self.lifecycle.deactivate(
+            ProjectEvent::Deactivated,
+            (
                 "project.already_inactive",
                 "the project is already deactivated",
-            ));
-        }
-        Ok(Decision::event(ProjectEvent::Deactivated))
+            ),
+        )
     }
 
     /// Reactivates a deactivated project.
     pub fn reactivate(&self, _ctx: &CommandContext) -> Result<Decision<ProjectEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Active {
-            return Err(DomainError::precondition(
+        self.lifecycle.reactivate(
+            ProjectEvent::Reactivated,
+            (
                 "project.not_inactive",
                 "the project is active; only a deactivated project can be reactivated",
-            ));
-        }
-        Ok(Decision::event(ProjectEvent::Reactivated))
+            ),
+        )
     }
 
     /// Removes the project.

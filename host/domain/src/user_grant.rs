@@ -154,17 +154,6 @@ fn check_roles(
     Ok(keys)
 }
 
-fn check_project(project: &Project) -> Result<(), DomainError> {
-    if project.exists() {
-        Ok(())
-    } else {
-        Err(
-            DomainError::not_found("project.not_found", "the project does not exist")
-                .with_field("project_id"),
-        )
-    }
-}
-
 impl UserGrant {
     /// Added and not removed.
     pub fn exists(&self) -> bool {
@@ -210,7 +199,7 @@ impl UserGrant {
                     .with_field("user_id"),
             );
         }
-        check_project(project)?;
+        project.ensure_named()?;
         let role_keys = check_roles(project, project_grant_id.as_deref(), &cmd.role_keys)?;
         let org_id = match project_grant_id
             .as_deref()
@@ -247,7 +236,7 @@ impl UserGrant {
         _ctx: &CommandContext,
     ) -> Result<Decision<UserGrantEvent>, DomainError> {
         self.ensure_exists()?;
-        check_project(project)?;
+        project.ensure_named()?;
         let role_keys = check_roles(project, self.project_grant_id.as_deref(), role_keys)?;
         if same_set(&self.role_keys, &role_keys) {
             return Ok(Decision::unchanged());
@@ -263,13 +252,13 @@ impl UserGrant {
         _ctx: &CommandContext,
     ) -> Result<Decision<UserGrantEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Inactive {
-            return Err(DomainError::precondition(
+        self.lifecycle.deactivate(
+            UserGrantEvent::Deactivated,
+            (
                 "user_grant.already_inactive",
                 "the user grant is already deactivated",
-            ));
-        }
-        Ok(Decision::event(UserGrantEvent::Deactivated))
+            ),
+        )
     }
 
     /// Reactivates a deactivated grant.
@@ -278,13 +267,13 @@ impl UserGrant {
         _ctx: &CommandContext,
     ) -> Result<Decision<UserGrantEvent>, DomainError> {
         self.ensure_exists()?;
-        if self.lifecycle == Lifecycle::Active {
-            return Err(DomainError::precondition(
+        self.lifecycle.reactivate(
+            UserGrantEvent::Reactivated,
+            (
                 "user_grant.not_inactive",
                 "the user grant is active; only a deactivated grant can be reactivated",
-            ));
-        }
-        Ok(Decision::event(UserGrantEvent::Reactivated))
+            ),
+        )
     }
 
     /// Removes the grant; the user may be granted roles in the project again.

@@ -288,22 +288,22 @@ impl User {
 
     /// Deactivates an active user.
     pub fn deactivate(&self, _ctx: &CommandContext) -> Result<Decision<UserEvent>, DomainError> {
-        self.transition(
-            self.lifecycle == Lifecycle::Inactive,
-            ("user.already_inactive", "the user is already deactivated"),
+        self.ensure_exists()?;
+        self.lifecycle.deactivate(
             UserEvent::Deactivated,
+            ("user.already_inactive", "the user is already deactivated"),
         )
     }
 
     /// Reactivates a deactivated user.
     pub fn reactivate(&self, _ctx: &CommandContext) -> Result<Decision<UserEvent>, DomainError> {
-        self.transition(
-            self.lifecycle == Lifecycle::Active,
+        self.ensure_exists()?;
+        self.lifecycle.reactivate(
+            UserEvent::Reactivated,
             (
                 "user.not_inactive",
                 "the user is active; only a deactivated user can be reactivated",
             ),
-            UserEvent::Reactivated,
         )
     }
 
@@ -316,10 +316,7 @@ impl User {
         event: UserEvent,
     ) -> Result<Decision<UserEvent>, DomainError> {
         self.ensure_exists()?;
-        if already {
-            return Err(DomainError::precondition(refusal.0, refusal.1));
-        }
-        Ok(Decision::event(event))
+        Decision::unless_done(already, refusal, event)
     }
 
     /// Removes the user; frees the login name.
@@ -559,27 +556,39 @@ fn serialize_is_some<S: Serializer>(
 
 command!(AddHuman: User, "user.human.add", UserWrite);
 
-/// `user.profile.change`: replaces a human's profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ChangeProfile {
-    /// Name and language; an empty display name becomes "given family", an empty language `und`.
-    pub profile: Profile,
+/// Declares the commands that carry one value besides the user they act on: each is decided by the user's
+/// method of the same purpose, given the value.
+macro_rules! value_commands {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident { $(#[$field_doc:meta])* $field:ident: $value:ty, } => $type:literal, $decide:ident;
+    )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+            pub struct $name {
+                $(#[$field_doc])*
+                pub $field: $value,
+            }
+
+            command!($name: User, $type, UserWrite, |self, user, ctx| user.$decide(&self.$field, ctx));
+        )*
+    };
 }
 
-command!(ChangeProfile: User, "user.profile.change", UserWrite, |self, user, ctx| {
-    user.change_profile(&self.profile, ctx)
-});
+value_commands! {
+    /// `user.profile.change`: replaces a human's profile.
+    ChangeProfile {
+        /// Name and language; an empty display name becomes "given family", an empty language `und`.
+        profile: Profile,
+    } => "user.profile.change", change_profile;
 
-/// `user.email.change`: changes a human's email; the new address is unverified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ChangeEmail {
-    /// The new email address.
-    pub email: String,
+    /// `user.email.change`: changes a human's email; the new address is unverified.
+    ChangeEmail {
+        /// The new email address.
+        email: String,
+    } => "user.email.change", change_email;
 }
-
-command!(ChangeEmail: User, "user.email.change", UserWrite, |self, user, ctx| {
-    user.change_email(&self.email, ctx)
-});
 
 /// Declares the commands that carry nothing but the user they act on (named by the caller): each is
 /// decided by the user's method of the same purpose.
@@ -660,16 +669,13 @@ command!(SetUserMetadata: User, "user.metadata.set", UserWrite, |self, user, ctx
     user.set_metadata(&self.key, &self.value, ctx)
 });
 
-/// `user.metadata.remove`: removes a metadata entry of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RemoveUserMetadata {
-    /// The entry's key.
-    pub key: String,
+value_commands! {
+    /// `user.metadata.remove`: removes a metadata entry of a user.
+    RemoveUserMetadata {
+        /// The entry's key.
+        key: String,
+    } => "user.metadata.remove", remove_metadata;
 }
-
-command!(RemoveUserMetadata: User, "user.metadata.remove", UserWrite, |self, user, ctx| {
-    user.remove_metadata(&self.key, ctx)
-});
 
 command!(AddMachine: User, "user.machine.add", UserWrite);
 
@@ -702,16 +708,13 @@ command!(AddMachineKey: User, "user.machine.key.add", UserWrite, |self, user, ct
     user.add_key(&self.key, ctx)
 });
 
-/// `user.machine.key.remove`: removes a machine user's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RemoveMachineKey {
-    /// The key id.
-    pub key_id: String,
+value_commands! {
+    /// `user.machine.key.remove`: removes a machine user's key.
+    RemoveMachineKey {
+        /// The key id.
+        key_id: String,
+    } => "user.machine.key.remove", remove_key;
 }
-
-command!(RemoveMachineKey: User, "user.machine.key.remove", UserWrite, |self, user, ctx| {
-    user.remove_key(&self.key_id, ctx)
-});
 
 /// `user.machine.secret.set`: sets or replaces a machine user's client secret. Validators see nothing of it.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -762,16 +765,13 @@ command!(AddPersonalAccessToken: User, "user.machine.pat.add", UserWrite, |self,
     user.add_personal_access_token(&token, ctx)
 });
 
-/// `user.machine.pat.remove`: removes a machine user's personal access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RemovePersonalAccessToken {
-    /// The token id.
-    pub token_id: String,
+value_commands! {
+    /// `user.machine.pat.remove`: removes a machine user's personal access token.
+    RemovePersonalAccessToken {
+        /// The token id.
+        token_id: String,
+    } => "user.machine.pat.remove", remove_personal_access_token;
 }
-
-command!(RemovePersonalAccessToken: User, "user.machine.pat.remove", UserWrite, |self, user, ctx| {
-    user.remove_personal_access_token(&self.token_id, ctx)
-});
 
 /// Declares the commands on a human's second factor and emailed codes: their input (a code, a sealed
 /// secret, a password) never reaches validators, so each serializes as an empty object.

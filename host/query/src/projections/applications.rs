@@ -1,142 +1,107 @@
 //! The `applications` projection: OIDC and API applications with their configuration (never secret hashes),
 //! and their public keys (`application_keys`).
 
-use warden_domain::application::{ApiConfig, ApplicationEvent, OidcConfig};
+use warden_domain::application::{ApiConfig, AppAdded, ApplicationEvent, OidcConfig};
 use warden_eventstore::Event;
-use warden_spooler::{BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
+use warden_spooler::{ProjectionError, SqlValue, ViewTx, params};
 
-use super::{APPLICATIONS, at_ms, decode, tables};
+use super::{APPLICATIONS, Table, at_ms, decode};
 
-/// Keeps `applications` and `application_keys` up to date.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApplicationsProjection;
-
-impl Projection for ApplicationsProjection {
-    fn name(&self) -> &str {
-        APPLICATIONS
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        vec!["application".to_owned()]
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&["applications", "application_keys"])
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+builtin_projection! {
+    /// Keeps `applications` and `application_keys` up to date.
+    ApplicationsProjection {
+        name: APPLICATIONS,
+        aggregate_types: ["application"],
+        tables: ["applications", "application_keys"],
+        apply: apply,
     }
 }
 
-/// The columns derived from an OIDC configuration: app type, auth method, redirect URIs, config.
-fn oidc_columns(config: &OidcConfig) -> Vec<SqlValue> {
-    vec![
-        SqlValue::from(config.app_type.as_str()),
-        SqlValue::from(config.auth_method.as_str()),
-        SqlValue::json(&config.redirect_uris),
-        SqlValue::json(config),
+/// The rows of the view.
+const TABLE: Table = Table("applications");
+
+/// The columns derived from an application's configuration: app type, auth method, redirect URIs, config.
+type ConfigColumns = [(&'static str, SqlValue); 4];
+
+/// The columns derived from an OIDC configuration.
+fn oidc_columns(config: &OidcConfig) -> ConfigColumns {
+    [
+        ("app_type", config.app_type.as_str().into()),
+        ("auth_method", config.auth_method.as_str().into()),
+        ("redirect_uris", SqlValue::json(&config.redirect_uris)),
+        ("config", SqlValue::json(config)),
     ]
 }
 
-/// The columns derived from an API configuration: app type, auth method, redirect URIs, config.
-fn api_columns(config: &ApiConfig) -> Vec<SqlValue> {
-    vec![
-        SqlValue::Text(None),
-        SqlValue::from(config.auth_method.as_str()),
-        SqlValue::json(&Vec::<String>::new()),
-        SqlValue::json(config),
+/// The columns derived from an API configuration.
+fn api_columns(config: &ApiConfig) -> ConfigColumns {
+    [
+        ("app_type", SqlValue::Text(None)),
+        ("auth_method", config.auth_method.as_str().into()),
+        ("redirect_uris", SqlValue::json(&Vec::<String>::new())),
+        ("config", SqlValue::json(config)),
     ]
 }
 
-const INSERT: &str = "INSERT INTO applications (instance_id, id, project_id, org_id, name, name_lower, kind, state, \
-     client_id, has_secret, created_at_ms, changed_at_ms, sequence, app_type, auth_method, redirect_uris, config) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10, $11, $12, $13, $14, $15) \
-     ON CONFLICT (instance_id, id) DO NOTHING";
+/// Inserts the row of an application of `kind` added by `event`, with the columns derived from its
+/// configuration.
+async fn insert<C>(
+    tx: &mut ViewTx,
+    event: &Event,
+    kind: &str,
+    app: &AppAdded<C>,
+    config: ConfigColumns,
+) -> Result<(), ProjectionError> {
+    let columns = [
+        ("project_id", app.project_id.as_str().into()),
+        ("org_id", app.org_id.as_str().into()),
+        ("name", app.name.as_str().into()),
+        ("name_lower", app.name.to_lowercase().into()),
+        ("kind", kind.into()),
+        ("client_id", app.client_id.as_str().into()),
+        ("has_secret", app.client_secret_hash.is_some().into()),
+    ];
+    TABLE
+        .insert(tx, event, columns.into_iter().chain(config))
+        .await
+}
 
-/// Records a change of the application's keys on its row (`sequence` tells readers the row is current).
-const TOUCH: &str =
-    "UPDATE applications SET changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2";
+/// Sets the columns derived from an application's configuration.
+async fn set_config(
+    tx: &mut ViewTx,
+    event: &Event,
+    config: ConfigColumns,
+) -> Result<(), ProjectionError> {
+    let set: Vec<String> = (config.iter().zip(5..))
+        .map(|((column, _), n)| format!("{column} = ${n}"))
+        .collect();
+    let values = config.map(|(_, value)| value);
+    TABLE.update(tx, event, &set.join(", "), &values).await
+}
 
 async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let instance = event.aggregate.instance_id.as_str();
     let id = event.aggregate.aggregate_id.as_str();
-    let at = at_ms(event);
-    let touch = |set: &str| {
-        format!(
-            "UPDATE applications SET {set}, changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2"
-        )
-    };
-    let base = Vec::from(params![instance, id, at, event.sequence]);
     match decode::<ApplicationEvent>(event)? {
         ApplicationEvent::OidcAdded(e) => {
-            let mut params = Vec::from(params![
-                instance,
-                id,
-                e.project_id,
-                e.org_id,
-                e.name.as_str(),
-                e.name.to_lowercase(),
-                "oidc",
-                e.client_id,
-                e.client_secret_hash.is_some(),
-                at,
-                event.sequence
-            ]);
-            params.extend(oidc_columns(&e.config));
-            tx.execute(INSERT, &params).await?;
+            insert(tx, event, "oidc", &e, oidc_columns(&e.config)).await?;
         }
         ApplicationEvent::ApiAdded(e) => {
-            let mut params = Vec::from(params![
-                instance,
-                id,
-                e.project_id,
-                e.org_id,
-                e.name.as_str(),
-                e.name.to_lowercase(),
-                "api",
-                e.client_id,
-                e.client_secret_hash.is_some(),
-                at,
-                event.sequence
-            ]);
-            params.extend(api_columns(&e.config));
-            tx.execute(INSERT, &params).await?;
+            insert(tx, event, "api", &e, api_columns(&e.config)).await?
         }
         ApplicationEvent::OidcConfigChanged(config) => {
-            let mut params = base;
-            params.extend(oidc_columns(&config));
-            let sql = touch("app_type = $5, auth_method = $6, redirect_uris = $7, config = $8");
-            tx.execute(&sql, &params).await?;
+            set_config(tx, event, oidc_columns(&config)).await?;
         }
         ApplicationEvent::ApiConfigChanged(config) => {
-            let mut params = base;
-            params.extend(api_columns(&config));
-            let sql = touch("app_type = $5, auth_method = $6, redirect_uris = $7, config = $8");
-            tx.execute(&sql, &params).await?;
+            set_config(tx, event, api_columns(&config)).await?;
         }
-        ApplicationEvent::Renamed(e) => {
-            let mut params = base;
-            params.extend(params![e.name.as_str(), e.name.to_lowercase()]);
-            tx.execute(&touch("name = $5, name_lower = $6"), &params)
-                .await?;
-        }
-        ApplicationEvent::SecretSet(_) => {
-            tx.execute(&touch("has_secret = TRUE"), &base).await?;
-        }
+        ApplicationEvent::Renamed(e) => TABLE.rename(tx, event, &e.name).await?,
+        ApplicationEvent::SecretSet(_) => TABLE.update(tx, event, "has_secret = TRUE", &[]).await?,
         ApplicationEvent::SecretRemoved => {
-            tx.execute(&touch("has_secret = FALSE"), &base).await?;
+            TABLE.update(tx, event, "has_secret = FALSE", &[]).await?
         }
-        ApplicationEvent::Deactivated => {
-            tx.execute(&touch("state = 'inactive'"), &base).await?;
-        }
-        ApplicationEvent::Reactivated => {
-            tx.execute(&touch("state = 'active'"), &base).await?;
-        }
+        ApplicationEvent::Deactivated => TABLE.set_state(tx, event, false).await?,
+        ApplicationEvent::Reactivated => TABLE.set_state(tx, event, true).await?,
         ApplicationEvent::Removed => {
             tx.execute(
                 "DELETE FROM application_keys WHERE instance_id = $1 AND app_id = $2",
@@ -161,11 +126,12 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
                     e.format.as_str(),
                     e.public_key,
                     e.expires_at_unix_ms,
-                    at
+                    at_ms(event)
                 ],
             )
             .await?;
-            tx.execute(TOUCH, &base).await?;
+            // `sequence` tells readers the row is current.
+            TABLE.update(tx, event, "", &[]).await?;
         }
         ApplicationEvent::KeyRemoved(e) => {
             tx.execute(
@@ -173,7 +139,7 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
                 &params![instance, id, e.key_id],
             )
             .await?;
-            tx.execute(TOUCH, &base).await?;
+            TABLE.update(tx, event, "", &[]).await?;
         }
     }
     Ok(())

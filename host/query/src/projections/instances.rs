@@ -2,44 +2,25 @@
 
 use warden_domain::instance::InstanceEvent;
 use warden_eventstore::Event;
-use warden_spooler::{BoxFuture, Projection, ProjectionError, ViewTx, params};
+use warden_spooler::{ProjectionError, ViewTx, params};
 
-use super::{INSTANCES, at_ms, decode, tables};
+use super::{INSTANCES, at_ms, decode};
 
-/// Keeps `instances` and `instance_domains` up to date.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InstancesProjection;
-
-impl Projection for InstancesProjection {
-    fn name(&self) -> &str {
-        INSTANCES
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        vec!["instance".to_owned()]
-    }
-
-    fn event_types(&self) -> Vec<String> {
-        [
+builtin_projection! {
+    /// Keeps `instances` and `instance_domains` up to date.
+    InstancesProjection {
+        name: INSTANCES,
+        aggregate_types: ["instance"],
+        event_types: [
             "instance.added",
             "instance.domain.added",
             "instance.domain.removed",
             "instance.domain.primary.set",
         ]
         .map(str::to_owned)
-        .to_vec()
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&["instances", "instance_domains"])
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+        .to_vec(),
+        tables: ["instances", "instance_domains"],
+        apply: apply,
     }
 }
 

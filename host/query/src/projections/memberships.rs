@@ -8,47 +8,28 @@ use warden_domain::{
     user::UserEvent,
 };
 use warden_eventstore::Event;
-use warden_spooler::{BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
+use warden_spooler::{ProjectionError, SqlValue, ViewTx, params};
 
-use super::{MEMBERSHIPS, at_ms, decode, tables};
+use super::{MEMBERSHIPS, at_ms, decode};
 
-/// Keeps `memberships` up to date. Memberships end with the organization or project they are on, and with
-/// the user holding them.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MembershipsProjection;
-
-impl Projection for MembershipsProjection {
-    fn name(&self) -> &str {
-        MEMBERSHIPS
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        ["instance", "org", "project", "user"]
-            .map(str::to_owned)
-            .to_vec()
-    }
-
-    fn event_types(&self) -> Vec<String> {
-        let mut types = Vec::new();
-        for scope in ["instance", "org", "project"] {
-            for change in ["added", "changed", "removed"] {
-                types.push(format!("{scope}.member.{change}"));
+builtin_projection! {
+    /// Keeps `memberships` up to date. Memberships end with the organization or project they are on, and with
+    /// the user holding them.
+    MembershipsProjection {
+        name: MEMBERSHIPS,
+        aggregate_types: ["instance", "org", "project", "user"],
+        event_types: {
+            let mut types = Vec::new();
+            for scope in ["instance", "org", "project"] {
+                for change in ["added", "changed", "removed"] {
+                    types.push(format!("{scope}.member.{change}"));
+                }
             }
-        }
-        types.extend(["org.removed", "project.removed", "user.removed"].map(str::to_owned));
-        types
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&["memberships"])
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+            types.extend(["org.removed", "project.removed", "user.removed"].map(str::to_owned));
+            types
+        },
+        tables: ["memberships"],
+        apply: apply,
     }
 }
 

@@ -2,25 +2,16 @@
 
 use warden_domain::org::OrgEvent;
 use warden_eventstore::Event;
-use warden_spooler::{BoxFuture, Projection, ProjectionError, ViewTx, params};
+use warden_spooler::{ProjectionError, ViewTx, params};
 
-use super::{ORGS, at_ms, decode, rename, set_state, tables};
+use super::{ORGS, Table, at_ms, decode};
 
-/// Keeps `orgs` and `org_domains` up to date.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OrgsProjection;
-
-impl Projection for OrgsProjection {
-    fn name(&self) -> &str {
-        ORGS
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        vec!["org".to_owned()]
-    }
-
-    fn event_types(&self) -> Vec<String> {
-        [
+builtin_projection! {
+    /// Keeps `orgs` and `org_domains` up to date.
+    OrgsProjection {
+        name: ORGS,
+        aggregate_types: ["org"],
+        event_types: [
             "org.added",
             "org.renamed",
             "org.deactivated",
@@ -32,21 +23,14 @@ impl Projection for OrgsProjection {
             "org.domain.removed",
         ]
         .map(str::to_owned)
-        .to_vec()
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&["orgs", "org_domains"])
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+        .to_vec(),
+        tables: ["orgs", "org_domains"],
+        apply: apply,
     }
 }
+
+/// The rows of the view.
+const TABLE: Table = Table("orgs");
 
 async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let instance = event.aggregate.instance_id.as_str();
@@ -54,18 +38,15 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let at = at_ms(event);
     match decode::<OrgEvent>(event)? {
         OrgEvent::Added(e) => {
-            tx.execute(
-                "INSERT INTO orgs (instance_id, id, name, name_lower, state, primary_domain, created_at_ms, \
-                 changed_at_ms, sequence) VALUES ($1, $2, $3, $4, 'active', NULL, $5, $5, $6) \
-                 ON CONFLICT (instance_id, id) DO NOTHING",
-                &params![instance, id, e.name.as_str(), e.name.to_lowercase(), at, event.sequence],
-            )
-            .await?;
-            return Ok(());
+            let columns = [
+                ("name", e.name.as_str().into()),
+                ("name_lower", e.name.to_lowercase().into()),
+            ];
+            return TABLE.insert(tx, event, columns).await;
         }
-        OrgEvent::Renamed(e) => rename(tx, "orgs", instance, id, &e.name).await?,
-        OrgEvent::Deactivated => set_state(tx, "orgs", instance, id, false).await?,
-        OrgEvent::Reactivated => set_state(tx, "orgs", instance, id, true).await?,
+        OrgEvent::Renamed(e) => return TABLE.rename(tx, event, &e.name).await,
+        OrgEvent::Deactivated => return TABLE.set_state(tx, event, false).await,
+        OrgEvent::Reactivated => return TABLE.set_state(tx, event, true).await,
         OrgEvent::Removed => {
             tx.execute(
                 "DELETE FROM org_domains WHERE instance_id = $1 AND org_id = $2",
@@ -121,10 +102,5 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
         // Policies and members have their own projections.
         _ => return Ok(()),
     }
-    tx.execute(
-        "UPDATE orgs SET changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2",
-        &params![instance, id, at, event.sequence],
-    )
-    .await?;
-    Ok(())
+    TABLE.update(tx, event, "", &[]).await
 }

@@ -9,13 +9,9 @@ use warden_domain::{
     policy::{Policy, PolicyKind, PolicySet},
 };
 use warden_eventstore::Event;
-use warden_spooler::{BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
+use warden_spooler::{ProjectionError, SqlValue, ViewTx, params};
 
-use super::{POLICIES, at_ms, decode, tables};
-
-/// Keeps `policies` up to date.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PoliciesProjection;
+use super::{POLICIES, at_ms, decode};
 
 const KINDS: [PolicyKind; 3] = [
     PolicyKind::PasswordComplexity,
@@ -23,35 +19,22 @@ const KINDS: [PolicyKind; 3] = [
     PolicyKind::Login,
 ];
 
-impl Projection for PoliciesProjection {
-    fn name(&self) -> &str {
-        POLICIES
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        ["instance", "org"].map(str::to_owned).to_vec()
-    }
-
-    fn event_types(&self) -> Vec<String> {
-        let mut types = vec!["org.added".to_owned(), "org.removed".to_owned()];
-        for kind in KINDS {
-            types.push(format!("instance.policy.{}.set", kind.as_str()));
-            types.push(format!("org.policy.{}.set", kind.as_str()));
-            types.push(format!("org.policy.{}.reset", kind.as_str()));
-        }
-        types
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&["policies"])
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+builtin_projection! {
+    /// Keeps `policies` up to date.
+    PoliciesProjection {
+        name: POLICIES,
+        aggregate_types: ["instance", "org"],
+        event_types: {
+            let mut types = vec!["org.added".to_owned(), "org.removed".to_owned()];
+            for kind in KINDS {
+                types.push(format!("instance.policy.{}.set", kind.as_str()));
+                types.push(format!("org.policy.{}.set", kind.as_str()));
+                types.push(format!("org.policy.{}.reset", kind.as_str()));
+            }
+            types
+        },
+        tables: ["policies"],
+        apply: apply,
     }
 }
 

@@ -2,47 +2,31 @@
 
 use warden_domain::project::ProjectEvent;
 use warden_eventstore::Event;
-use warden_spooler::{BoxFuture, Projection, ProjectionError, SqlValue, ViewTx, params};
+use warden_spooler::{ProjectionError, SqlValue, ViewTx, params};
 
-use super::{PROJECTS, at_ms, decode, event_types, rename, set_state, tables};
+use super::{PROJECTS, Table, at_ms, decode, event_types};
 
-/// Keeps `projects`, `project_roles` and `project_grants` up to date.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProjectsProjection;
-
-impl Projection for ProjectsProjection {
-    fn name(&self) -> &str {
-        PROJECTS
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        vec!["project".to_owned()]
-    }
-
-    fn event_types(&self) -> Vec<String> {
+builtin_projection! {
+    /// Keeps `projects`, `project_roles` and `project_grants` up to date.
+    ProjectsProjection {
+        name: PROJECTS,
+        aggregate_types: ["project"],
         // Members have their own projection.
-        event_types(
+        event_types: event_types(
             ProjectEvent::EVENT_TYPES,
             &[
                 "project.member.added",
                 "project.member.changed",
                 "project.member.removed",
             ],
-        )
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&["projects", "project_roles", "project_grants"])
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+        ),
+        tables: ["projects", "project_roles", "project_grants"],
+        apply: apply,
     }
 }
+
+/// The rows of the view.
+const TABLE: Table = Table("projects");
 
 async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let instance = event.aggregate.instance_id.as_str();
@@ -50,18 +34,16 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
     let at = at_ms(event);
     match decode::<ProjectEvent>(event)? {
         ProjectEvent::Added(e) => {
-            tx.execute(
-                "INSERT INTO projects (instance_id, id, org_id, name, name_lower, state, created_at_ms, \
-                 changed_at_ms, sequence) VALUES ($1, $2, $3, $4, $5, 'active', $6, $6, $7) \
-                 ON CONFLICT (instance_id, id) DO NOTHING",
-                &params![instance, id, e.org_id, e.name.as_str(), e.name.to_lowercase(), at, event.sequence],
-            )
-            .await?;
-            return Ok(());
+            let columns = [
+                ("org_id", e.org_id.as_str().into()),
+                ("name", e.name.as_str().into()),
+                ("name_lower", e.name.to_lowercase().into()),
+            ];
+            return TABLE.insert(tx, event, columns).await;
         }
-        ProjectEvent::Renamed(e) => rename(tx, "projects", instance, id, &e.name).await?,
-        ProjectEvent::Deactivated => set_state(tx, "projects", instance, id, false).await?,
-        ProjectEvent::Reactivated => set_state(tx, "projects", instance, id, true).await?,
+        ProjectEvent::Renamed(e) => return TABLE.rename(tx, event, &e.name).await,
+        ProjectEvent::Deactivated => return TABLE.set_state(tx, event, false).await,
+        ProjectEvent::Reactivated => return TABLE.set_state(tx, event, true).await,
         ProjectEvent::Removed => {
             for table in ["project_roles", "project_grants"] {
                 tx.execute(
@@ -134,10 +116,5 @@ async fn apply(tx: &mut ViewTx, event: &Event) -> Result<(), ProjectionError> {
             return Ok(());
         }
     }
-    tx.execute(
-        "UPDATE projects SET changed_at_ms = $3, sequence = $4 WHERE instance_id = $1 AND id = $2",
-        &params![instance, id, at, event.sequence],
-    )
-    .await?;
-    Ok(())
+    TABLE.update(tx, event, "", &[]).await
 }

@@ -4,27 +4,18 @@ use std::collections::HashMap;
 use warden_domain::user::{KeyFormat, UserEvent};
 use warden_eventstore::Event;
 
-use warden_spooler::{BoxFuture, Projection, ProjectionError, Rows, SqlValue, ViewTx, params};
+use warden_spooler::{BoxFuture, ProjectionError, Rows, SqlValue, ViewTx, params};
 
-use super::{USERS, at_ms, decode, event_types, tables};
+use super::{USERS, at_ms, decode, event_types, row_params};
 
-/// Keeps `users`, `user_metadata`, `machine_keys` and `personal_access_tokens` up to date.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UsersProjection;
-
-impl Projection for UsersProjection {
-    fn name(&self) -> &str {
-        USERS
-    }
-
-    fn aggregate_types(&self) -> Vec<String> {
-        vec!["user".to_owned()]
-    }
-
-    fn event_types(&self) -> Vec<String> {
+builtin_projection! {
+    /// Keeps `users`, `user_metadata`, `machine_keys` and `personal_access_tokens` up to date.
+    UsersProjection {
+        name: USERS,
+        aggregate_types: ["user"],
         // Password and second-factor checks and emailed codes change nothing the view shows (a lockout
         // arrives as its own event).
-        event_types(
+        event_types: event_types(
             UserEvent::EVENT_TYPES,
             &[
                 "user.human.password.check.succeeded",
@@ -34,36 +25,26 @@ impl Projection for UsersProjection {
                 "user.human.email.code.added",
                 "user.human.password.code.added",
             ],
-        )
-    }
-
-    fn tables(&self) -> Vec<String> {
-        tables(&[
+        ),
+        tables: [
             "users",
             "user_metadata",
             "machine_keys",
             "personal_access_tokens",
-        ])
-    }
+        ],
+        apply: apply,
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
-    }
+        fn apply_batch<'a>(
+            &'a self,
+            tx: &'a mut ViewTx,
+            events: &'a [Event],
+        ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
+            Box::pin(apply_batch(tx, events))
+        }
 
-    fn apply_batch<'a>(
-        &'a self,
-        tx: &'a mut ViewTx,
-        events: &'a [Event],
-    ) -> BoxFuture<'a, Result<(), (usize, ProjectionError)>> {
-        Box::pin(apply_batch(tx, events))
-    }
-
-    fn merges_events(&self) -> bool {
-        true
+        fn merges_events(&self) -> bool {
+            true
+        }
     }
 }
 
@@ -84,12 +65,7 @@ async fn update(
          WHERE instance_id = $1 AND id = $2 AND sequence < $4",
         sep = if set.is_empty() { "" } else { ", " }
     );
-    let mut params = Vec::from(params![
-        event.aggregate.instance_id.as_str(),
-        event.aggregate.aggregate_id.as_str(),
-        at_ms(event),
-        event.sequence
-    ]);
+    let mut params = row_params(event);
     params.extend_from_slice(values);
     tx.execute(&sql, &params).await?;
     Ok(())
