@@ -47,6 +47,22 @@ pub(crate) async fn authorize_visible(
     }
 }
 
+/// The resource the query side found (`view`), if the caller holds `permission` on its `target`: 404
+/// `<resource>.not_found` when there is none or the caller may not see it, 403 when it may see it but lacks
+/// `permission`.
+pub(crate) async fn readable<V>(
+    api: &ApiState,
+    caller: &Caller,
+    permission: Permission,
+    resource: &'static str,
+    view: Option<V>,
+    target: impl FnOnce(&V) -> Target,
+) -> Result<V, ApiError> {
+    let view = found(view, resource)?;
+    authorize_visible(api, caller, permission, &target(&view), resource).await?;
+    Ok(view)
+}
+
 /// Whether the caller holds `permission` on `target`.
 async fn holds(
     api: &ApiState,

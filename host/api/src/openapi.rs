@@ -15,7 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 use warden_domain::{authz::Permission, command::Command};
 
-use crate::{ApiState, error::ErrorBody};
+use crate::{ApiState, error::ErrorBody, view::ListPage};
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -140,9 +140,8 @@ impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
 
     /// The permission the caller needs (documented as `x-permission`).
     #[must_use]
-    pub fn permission(mut self, permission: Permission) -> Self {
-        self.operation.permission = Some(permission);
-        self
+    pub fn permission(self, permission: Permission) -> Self {
+        self.with(|operation| operation.permission = Some(permission))
     }
 
     /// The permission the caller needs, as the command `C` the endpoint issues declares it (documented as
@@ -154,39 +153,49 @@ impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
 
     /// Served without authentication.
     #[must_use]
-    pub fn public(mut self) -> Self {
-        self.operation.authenticated = false;
-        self
+    pub fn public(self) -> Self {
+        self.with(|operation| operation.authenticated = false)
     }
 
     /// Takes a JSON body of type `T`.
     #[must_use]
-    pub fn body<T: JsonSchema>(mut self) -> Self {
-        self.operation.request = Some(schema_of::<T>);
-        self
+    pub fn body<T: JsonSchema>(self) -> Self {
+        self.with(|operation| operation.request = Some(schema_of::<T>))
     }
 
     /// Takes an optional JSON body of type `T`.
     #[must_use]
-    pub fn optional_body<T: JsonSchema>(mut self) -> Self {
-        self.operation.request = Some(schema_of::<T>);
-        self.operation.request_optional = true;
-        self
+    pub fn optional_body<T: JsonSchema>(self) -> Self {
+        self.body::<T>()
+            .with(|operation| operation.request_optional = true)
     }
 
     /// Takes query parameters, the properties of `T`.
     #[must_use]
-    pub fn query<T: JsonSchema>(mut self) -> Self {
-        self.operation.query = Some(root_schema_of::<T>);
-        self
+    pub fn query<T: JsonSchema>(self) -> Self {
+        self.with(|operation| operation.query = Some(root_schema_of::<T>))
     }
 
     /// Answers `status` with a JSON body of type `T`.
     #[must_use]
-    pub fn returns<T: JsonSchema>(mut self, status: StatusCode) -> Self {
-        self.operation.response = Some(schema_of::<T>);
-        self.operation.status = status;
-        self
+    pub fn returns<T: JsonSchema>(self, status: StatusCode) -> Self {
+        self.with(|operation| {
+            operation.response = Some(schema_of::<T>);
+            operation.status = status;
+        })
+    }
+
+    /// A read for callers holding `permission`: answers 200 with a `T`.
+    #[must_use]
+    pub fn reads<T: JsonSchema>(self, permission: Permission) -> Self {
+        self.permission(permission).returns::<T>(StatusCode::OK)
+    }
+
+    /// A list for callers holding `permission`: answers 200 with a page of `T`, chosen by the query parameters
+    /// `Q`.
+    #[must_use]
+    pub fn lists<Q: JsonSchema, T: JsonSchema>(self, permission: Permission) -> Self {
+        self.query::<Q>().reads::<ListPage<T>>(permission)
     }
 
     /// Documented by `operation` rather than by Rust types, for bodies that are not JSON or whose schema is
@@ -194,8 +203,13 @@ impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
     /// `responses` (beside a `4XX` and a `default` answer with the common error body). Schemas may refer to
     /// `#/components/schemas/ErrorBody`.
     #[must_use]
-    pub fn described_by(mut self, operation: fn() -> Value) -> Self {
-        self.operation.described = Some(operation);
+    pub fn described_by(self, operation: fn() -> Value) -> Self {
+        self.with(|documented| documented.described = Some(operation))
+    }
+
+    /// The endpoint with its documentation changed by `change`.
+    fn with(mut self, change: impl FnOnce(&mut Operation)) -> Self {
+        change(&mut self.operation);
         self
     }
 
@@ -246,17 +260,22 @@ fn described(endpoint: &Operation, given: &Value) -> Value {
     ) {
         all.extend(more.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let mut operation = json!({
+    let mut operation = operation_object(endpoint, parameters, responses);
+    if let Some(request) = given.get("requestBody") {
+        operation["requestBody"] = request.clone();
+    }
+    operation
+}
+
+/// What every operation says: its id, summary, tag, parameters and responses.
+fn operation_object(endpoint: &Operation, parameters: Vec<Value>, responses: Value) -> Value {
+    json!({
         "operationId": endpoint.operation_id,
         "summary": endpoint.summary,
         "tags": [tag(endpoint.path)],
         "parameters": parameters,
         "responses": responses,
-    });
-    if let Some(request) = given.get("requestBody") {
-        operation["requestBody"] = request.clone();
-    }
-    operation
+    })
 }
 
 fn path_parameters(path: &str) -> Vec<Value> {
@@ -458,13 +477,7 @@ pub(crate) fn document<'a>(endpoints: impl IntoIterator<Item = &'a Operation>) -
         }
         responses.insert("default".into(), error_response("An internal error"));
 
-        let mut operation = json!({
-            "operationId": endpoint.operation_id,
-            "summary": endpoint.summary,
-            "tags": [tag(endpoint.path)],
-            "parameters": parameters,
-            "responses": responses,
-        });
+        let mut operation = operation_object(endpoint, parameters, Value::Object(responses));
         if let Some(request) = endpoint.request {
             operation["requestBody"] = json!({
                 "required": !endpoint.request_optional,

@@ -164,22 +164,105 @@ impl<T> Items<T> {
     }
 }
 
-/// Paging only.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PageQuery {
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
-}
+/// Declares the query parameters of a list endpoint: the resource's own filters as given, then, when a sort
+/// parameter is named, `sort` (its default named in the documentation) and `direction`, and last `offset` and
+/// `limit`. Unknown parameters are refused.
+///
+/// The paging members are declared here rather than in a struct of their own because a flattened struct would
+/// neither refuse unknown parameters nor read numbers from a query string.
+macro_rules! list_query {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field:ident: $field_type:ty,)*
+        }
+        $(sorted by $sort:ty, default $default:literal)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, ::serde::Deserialize, ::schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        $vis struct $name {
+            $($(#[$field_meta])* $field: $field_type,)*
+            $(
+                #[doc = concat!(" Sort order (default `", $default, "`).")]
+                sort: Option<$sort>,
+                /// Sort direction (default `asc`).
+                direction: Option<$crate::view::SortDirection>,
+            )?
+            /// Items to skip (default 0).
+            #[schemars(range(max = i64::MAX))]
+            offset: Option<u64>,
+            /// Items per page (1 to 500, default 50).
+            #[schemars(range(min = 1, max = ::warden_query::MAX_PAGE_SIZE))]
+            limit: Option<u32>,
+        }
 
-impl PageQuery {
-    pub(crate) fn page(&self) -> Result<Page, ApiError> {
-        page(self.offset, self.limit)
-    }
+        impl $name {
+            /// The page asked for.
+            pub(crate) fn page(&self) -> Result<::warden_query::Page, $crate::error::ApiError> {
+                $crate::view::page(self.offset, self.limit)
+            }
+        }
+    };
+}
+pub(crate) use list_query;
+
+/// Declares how a list may be sorted: an enum of the sort orders its query parameter names (in snake case), and
+/// its conversion to the query side's enum of the same variants.
+macro_rules! sort_param {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident => $target:ty {
+            $($(#[$variant_meta:meta])* $variant:ident,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, ::serde::Deserialize, ::schemars::JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)*
+        }
+
+        impl From<$name> for $target {
+            fn from(sort: $name) -> Self {
+                match sort {
+                    $($name::$variant => Self::$variant,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use sort_param;
+
+/// Declares handlers answering the complete list of a resource's parts (its domains, keys, metadata, …),
+/// read-your-writes: each first checks with `$readable` (called with the API, the caller, the path's id and
+/// `$arg`s) that the caller may read the resource, then reads the parts with the query side's `$query`.
+macro_rules! part_lists {
+    (
+        $readable:ident($($arg:expr),*) {
+            $($(#[$meta:meta])* $handler:ident: $body:ty = $query:ident,)*
+        }
+    ) => {$(
+        $(#[$meta])*
+        async fn $handler(
+            ::axum::extract::State(api): ::axum::extract::State<$crate::ApiState>,
+            $crate::extract::Authenticated(caller): $crate::extract::Authenticated,
+            $crate::extract::Path(id): $crate::extract::Path<String>,
+        ) -> $crate::view::ReadReply<$crate::view::Items<$body>> {
+            $readable(&api, &caller, &id $(, $arg)*).await?;
+            let parts = api
+                .queries
+                .$query(&api.instance_id, &id, ::warden_query::Consistency::Latest)
+                .await?;
+            Ok(::axum::Json($crate::view::Items::of(parts)))
+        }
+    )*};
+}
+pub(crate) use part_lists;
+
+list_query! {
+    /// Paging only.
+    pub(crate) struct PageQuery {}
 }
 
 #[cfg(test)]

@@ -2,13 +2,11 @@
 //! RFC 7523 §2.2): upload (PEM or JWK, optional expiry), list, remove.
 
 use axum::{
-    Json,
     extract::State,
     http::{Method, StatusCode},
 };
 use warden_domain::application::{AddAppKey, RemoveAppKey};
 use warden_domain::authz::Permission;
-use warden_query::Consistency;
 
 use super::read::readable_app;
 use crate::routes::change;
@@ -18,7 +16,7 @@ use crate::{
     bodies::{Reply, WriteDetails},
     extract::{Authenticated, IfMatch, Json as JsonBody, Path},
     openapi::Endpoint,
-    view::{Items, ReadReply},
+    view::{Items, part_lists},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -38,8 +36,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "An application's public keys, oldest first",
             list_keys,
         )
-        .permission(Permission::AppRead)
-        .returns::<Items<PublicKeyBody>>(StatusCode::OK),
+        .reads::<Items<PublicKeyBody>>(Permission::AppRead),
         change::without_body(
             Method::DELETE,
             "/api/v1/apps/{app_id}/keys/{key_id}",
@@ -62,15 +59,8 @@ async fn add(
     add_key(&api, &caller, seq, KeyOwner::App(&app_id), body).await
 }
 
-async fn list_keys(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(app_id): Path<String>,
-) -> ReadReply<Items<PublicKeyBody>> {
-    readable_app(&api, &caller, &app_id).await?;
-    let keys = api
-        .queries
-        .application_keys(&api.instance_id, &app_id, Consistency::Latest)
-        .await?;
-    Ok(Json(Items::of(keys)))
+part_lists! {
+    readable_app() {
+        list_keys: PublicKeyBody = application_keys,
+    }
 }

@@ -1,6 +1,6 @@
 //! `GET /api/v1/apps…` and `GET /api/v1/projects/{project_id}/apps`: applications, never their secrets.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,16 +11,15 @@ use warden_query::{ApplicationQuery, ApplicationView, Consistency};
 use crate::routes::projects::{NameSortParam, readable_project};
 use crate::{
     ApiState,
-    authz::{authorize_visible, org_scope},
+    authz::{org_scope, readable},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     time,
-    view::{ListPage, ReadReply, ResourceState, SortDirection, found, page, to_json},
+    view::{ListPage, ReadReply, ResourceState, list_query, to_json},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
         Endpoint::get(
             "/api/v1/apps",
@@ -29,77 +28,54 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              instance-wide access sees its own organization's applications",
             list,
         )
-        .permission(Permission::AppRead)
-        .query::<AppsQuery>()
-        .returns::<ListPage<ApplicationBody>>(ok),
+        .lists::<AppsQuery, ApplicationBody>(Permission::AppRead),
         Endpoint::get(
             "/api/v1/projects/{project_id}/apps",
             "listProjectApps",
             "List a project's applications, filtered, sorted and paged",
             list_of_project,
         )
-        .permission(Permission::AppRead)
-        .query::<ProjectAppsQuery>()
-        .returns::<ListPage<ApplicationBody>>(ok),
+        .lists::<ProjectAppsQuery, ApplicationBody>(Permission::AppRead),
         Endpoint::get(
             "/api/v1/apps/{app_id}",
             "getApp",
             "Read an application (never its client secret)",
             get,
         )
-        .permission(Permission::AppRead)
-        .returns::<ApplicationBody>(ok),
+        .reads::<ApplicationBody>(Permission::AppRead),
     ]
 }
 
-/// Filters, sort order and paging of the application list.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AppsQuery {
-    /// Only applications of projects of this organization.
-    org_id: Option<String>,
-    /// Only applications of this project.
-    project_id: Option<String>,
-    /// Only names starting with this, case-insensitively.
-    name_prefix: Option<String>,
-    /// Only OIDC or only API applications.
-    #[serde(rename = "type")]
-    app_type: Option<AppType>,
-    /// Only applications in this state.
-    state: Option<ResourceState>,
-    /// Sort order (default `name`).
-    sort: Option<NameSortParam>,
-    /// Sort direction (default `asc`).
-    direction: Option<SortDirection>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters, sort order and paging of the application list.
+    pub(crate) struct AppsQuery {
+        /// Only applications of projects of this organization.
+        org_id: Option<String>,
+        /// Only applications of this project.
+        project_id: Option<String>,
+        /// Only names starting with this, case-insensitively.
+        name_prefix: Option<String>,
+        /// Only OIDC or only API applications.
+        #[serde(rename = "type")]
+        app_type: Option<AppType>,
+        /// Only applications in this state.
+        state: Option<ResourceState>,
+    }
+    sorted by NameSortParam, default "name"
 }
 
-/// Filters, sort order and paging of a project's applications.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ProjectAppsQuery {
-    /// Only names starting with this, case-insensitively.
-    name_prefix: Option<String>,
-    /// Only OIDC or only API applications.
-    #[serde(rename = "type")]
-    app_type: Option<AppType>,
-    /// Only applications in this state.
-    state: Option<ResourceState>,
-    /// Sort order (default `name`).
-    sort: Option<NameSortParam>,
-    /// Sort direction (default `asc`).
-    direction: Option<SortDirection>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters, sort order and paging of a project's applications.
+    pub(crate) struct ProjectAppsQuery {
+        /// Only names starting with this, case-insensitively.
+        name_prefix: Option<String>,
+        /// Only OIDC or only API applications.
+        #[serde(rename = "type")]
+        app_type: Option<AppType>,
+        /// Only applications in this state.
+        state: Option<ResourceState>,
+    }
+    sorted by NameSortParam, default "name"
 }
 
 async fn list(
@@ -107,7 +83,7 @@ async fn list(
     Authenticated(caller): Authenticated,
     Query(query): Query<AppsQuery>,
 ) -> ReadReply<ListPage<ApplicationBody>> {
-    let page = page(query.offset, query.limit)?;
+    let page = query.page()?;
     let org_id = match (&query.project_id, query.org_id) {
         // The project's own check covers its project members; its organization is implied.
         (Some(project_id), org_id) => {
@@ -132,28 +108,25 @@ async fn list(
     Ok(Json(ListPage::of(apps)))
 }
 
+/// The list of `GET /api/v1/apps?project_id=…`.
 async fn list_of_project(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
+    state: State<ApiState>,
+    caller: Authenticated,
     Path(project_id): Path<String>,
     Query(query): Query<ProjectAppsQuery>,
 ) -> ReadReply<ListPage<ApplicationBody>> {
-    let page = page(query.offset, query.limit)?;
-    readable_project(&api, &caller, &project_id, Permission::AppRead).await?;
-    let filter = ApplicationQuery {
-        project_id: Some(project_id),
+    let query = AppsQuery {
         org_id: None,
+        project_id: Some(project_id),
         name_prefix: query.name_prefix,
-        kind: query.app_type.map(Into::into),
-        state: query.state.map(Into::into),
-        sort: query.sort.unwrap_or_default().into(),
-        direction: query.direction.unwrap_or_default().into(),
+        app_type: query.app_type,
+        state: query.state,
+        sort: query.sort,
+        direction: query.direction,
+        offset: query.offset,
+        limit: query.limit,
     };
-    let apps = api
-        .queries
-        .applications(&api.instance_id, &filter, page)
-        .await?;
-    Ok(Json(ListPage::of(apps)))
+    list(state, caller, Query(query)).await
 }
 
 pub(super) async fn readable_app(
@@ -161,21 +134,20 @@ pub(super) async fn readable_app(
     caller: &Caller,
     app_id: &str,
 ) -> Result<ApplicationBody, ApiError> {
-    let app = found(
-        api.queries
-            .application(&api.instance_id, app_id, Consistency::Latest)
-            .await?,
-        "application",
-    )?;
-    authorize_visible(
+    let app = api
+        .queries
+        .application(&api.instance_id, app_id, Consistency::Latest)
+        .await?;
+    let app = readable(
         api,
         caller,
         Permission::AppRead,
-        &Target::Project {
+        "application",
+        app,
+        |app| Target::Project {
             org_id: app.org_id.clone(),
             project_id: app.project_id.clone(),
         },
-        "application",
     )
     .await?;
     Ok(app.into())

@@ -1,6 +1,6 @@
 //! `GET /api/v1/instance…`: the instance, its domains, members and default policies.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_domain::authz::{Permission, ScopeKind, Target};
@@ -18,36 +18,30 @@ use crate::{
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
         Endpoint::get("/api/v1/instance", "getInstance", "Read the instance", get)
-            .permission(Permission::InstanceRead)
-            .returns::<InstanceBody>(ok),
+            .reads::<InstanceBody>(Permission::InstanceRead),
         Endpoint::get(
             "/api/v1/instance/domains",
             "listInstanceDomains",
             "The domains routing to the instance",
             domains,
         )
-        .permission(Permission::InstanceRead)
-        .returns::<InstanceDomainsBody>(ok),
+        .reads::<InstanceDomainsBody>(Permission::InstanceRead),
         Endpoint::get(
             "/api/v1/instance/members",
             "listInstanceMembers",
             "The members of the instance",
             list_members,
         )
-        .permission(Permission::InstanceMemberRead)
-        .query::<PageQuery>()
-        .returns::<ListPage<MembershipBody>>(ok),
+        .lists::<PageQuery, MembershipBody>(Permission::InstanceMemberRead),
         Endpoint::get(
             "/api/v1/instance/policies",
             "getDefaultPolicies",
             "The instance's default policies",
             policies,
         )
-        .permission(Permission::PolicyRead)
-        .returns::<PoliciesBody>(ok),
+        .reads::<PoliciesBody>(Permission::PolicyRead),
     ]
 }
 

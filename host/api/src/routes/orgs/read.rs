@@ -1,6 +1,6 @@
 //! `GET /api/v1/orgs…`: organizations, their domains, members and policies in force.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::Caller;
@@ -9,18 +9,20 @@ use warden_query::{Consistency, OrgDomainView, OrgQuery, OrgSort, OrgView, PageO
 
 use crate::{
     ApiState,
-    authz::{authorize_visible, org_scope},
+    authz::{org_scope, readable},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     routes::members::{MembershipBody, members},
     routes::policies::PoliciesBody,
     time,
-    view::{Items, ListPage, PageQuery, ReadReply, ResourceState, SortDirection, found, page},
+    view::{
+        Items, ListPage, PageQuery, ReadReply, ResourceState, found, list_query, part_lists,
+        sort_param,
+    },
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
         Endpoint::get(
             "/api/v1/orgs",
@@ -29,71 +31,55 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              own organization only",
             list,
         )
-        .permission(Permission::OrgRead)
-        .query::<OrgsQuery>()
-        .returns::<ListPage<OrgBody>>(ok),
+        .lists::<OrgsQuery, OrgBody>(Permission::OrgRead),
         Endpoint::get("/api/v1/orgs/{org_id}", "getOrg", "Read an organization", get)
-            .permission(Permission::OrgRead)
-            .returns::<OrgBody>(ok),
+            .reads::<OrgBody>(Permission::OrgRead),
         Endpoint::get(
             "/api/v1/orgs/{org_id}/domains",
             "listOrgDomains",
             "An organization's domains, in the order they were added",
             domains,
         )
-        .permission(Permission::OrgRead)
-        .returns::<Items<OrgDomainBody>>(ok),
+        .reads::<Items<OrgDomainBody>>(Permission::OrgRead),
         Endpoint::get(
             "/api/v1/orgs/{org_id}/members",
             "listOrgMembers",
             "The members of an organization",
             list_members,
         )
-        .permission(Permission::OrgMemberRead)
-        .query::<PageQuery>()
-        .returns::<ListPage<MembershipBody>>(ok),
+        .lists::<PageQuery, MembershipBody>(Permission::OrgMemberRead),
         Endpoint::get(
             "/api/v1/orgs/{org_id}/policies",
             "getOrgPolicies",
             "The policies in force for an organization, its overrides resolved against the instance defaults",
             policies,
         )
-        .permission(Permission::PolicyRead)
-        .returns::<PoliciesBody>(ok),
+        .reads::<PoliciesBody>(Permission::PolicyRead),
     ]
 }
 
-/// How to sort organizations.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-enum OrgSortParam {
-    /// By name, case-insensitively.
-    #[default]
-    Name,
-    /// By creation time.
-    CreatedAt,
+sort_param! {
+    /// How to sort organizations.
+    enum OrgSortParam => OrgSort {
+        /// By name, case-insensitively.
+        #[default]
+        Name,
+        /// By creation time.
+        CreatedAt,
+    }
 }
 
-/// Filters, sort order and paging of the organization list.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct OrgsQuery {
-    /// Only names starting with this, case-insensitively.
-    name_prefix: Option<String>,
-    /// Only organizations in this state.
-    state: Option<ResourceState>,
-    /// Only the organization with this domain (verified or not).
-    domain: Option<String>,
-    /// Sort order (default `name`).
-    sort: Option<OrgSortParam>,
-    /// Sort direction (default `asc`).
-    direction: Option<SortDirection>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters, sort order and paging of the organization list.
+    pub(crate) struct OrgsQuery {
+        /// Only names starting with this, case-insensitively.
+        name_prefix: Option<String>,
+        /// Only organizations in this state.
+        state: Option<ResourceState>,
+        /// Only the organization with this domain (verified or not).
+        domain: Option<String>,
+    }
+    sorted by OrgSortParam, default "name"
 }
 
 async fn list(
@@ -101,15 +87,12 @@ async fn list(
     Authenticated(caller): Authenticated,
     Query(query): Query<OrgsQuery>,
 ) -> ReadReply<ListPage<OrgBody>> {
-    let page = page(query.offset, query.limit)?;
+    let page = query.page()?;
     let filter = OrgQuery {
         name_prefix: query.name_prefix,
         state: query.state.map(Into::into),
         domain: query.domain,
-        sort: match query.sort.unwrap_or_default() {
-            OrgSortParam::Name => OrgSort::Name,
-            OrgSortParam::CreatedAt => OrgSort::CreatedAt,
-        },
+        sort: query.sort.unwrap_or_default().into(),
         direction: query.direction.unwrap_or_default().into(),
     };
     let orgs = match org_scope(&api, &caller, Permission::OrgRead, None).await? {
@@ -166,23 +149,14 @@ async fn readable_org(
     org_id: &str,
     permission: Permission,
 ) -> Result<OrgView, ApiError> {
-    let org = found(
-        api.queries
-            .org(&api.instance_id, org_id, Consistency::Latest)
-            .await?,
-        "org",
-    )?;
-    authorize_visible(
-        api,
-        caller,
-        permission,
-        &Target::Org {
-            org_id: org.id.clone(),
-        },
-        "org",
-    )
-    .await?;
-    Ok(org)
+    let org = api
+        .queries
+        .org(&api.instance_id, org_id, Consistency::Latest)
+        .await?;
+    readable(api, caller, permission, "org", org, |org| Target::Org {
+        org_id: org.id.clone(),
+    })
+    .await
 }
 
 async fn get(
@@ -194,17 +168,10 @@ async fn get(
     Ok(Json(org.into()))
 }
 
-async fn domains(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(org_id): Path<String>,
-) -> ReadReply<Items<OrgDomainBody>> {
-    readable_org(&api, &caller, &org_id, Permission::OrgRead).await?;
-    let domains = api
-        .queries
-        .org_domains(&api.instance_id, &org_id, Consistency::Latest)
-        .await?;
-    Ok(Json(Items::of(domains)))
+part_lists! {
+    readable_org(Permission::OrgRead) {
+        domains: OrgDomainBody = org_domains,
+    }
 }
 
 async fn list_members(

@@ -1,6 +1,6 @@
 //! `GET /api/v1/projects…`: projects, their roles, grants to other organizations and members.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::Caller;
@@ -16,17 +16,16 @@ use warden_query::{
 
 use crate::{
     ApiState,
-    authz::{authorize_visible, org_scope},
+    authz::{org_scope, readable},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     routes::members::{MembershipBody, members},
     time,
-    view::{ListPage, PageQuery, ReadReply, ResourceState, SortDirection, found, page, settle},
+    view::{ListPage, PageQuery, ReadReply, ResourceState, found, list_query, settle, sort_param},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
         Endpoint::get(
             "/api/v1/projects",
@@ -35,104 +34,70 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              access sees its own organization's projects",
             list,
         )
-        .permission(Permission::ProjectRead)
-        .query::<ProjectsQuery>()
-        .returns::<ListPage<ProjectBody>>(ok),
+        .lists::<ProjectsQuery, ProjectBody>(Permission::ProjectRead),
         Endpoint::get("/api/v1/projects/{project_id}", "getProject", "Read a project", get)
-            .permission(Permission::ProjectRead)
-            .returns::<ProjectBody>(ok),
+            .reads::<ProjectBody>(Permission::ProjectRead),
         Endpoint::get(
             "/api/v1/projects/{project_id}/roles",
             "listProjectRoles",
             "A project's roles, by key",
             roles,
         )
-        .permission(Permission::ProjectRead)
-        .query::<PageQuery>()
-        .returns::<ListPage<ProjectRoleBody>>(ok),
+        .lists::<PageQuery, ProjectRoleBody>(Permission::ProjectRead),
         Endpoint::get(
             "/api/v1/projects/{project_id}/grants",
             "listProjectGrants",
             "A project's grants to other organizations, oldest first",
             grants,
         )
-        .permission(Permission::ProjectRead)
-        .query::<ProjectGrantsQuery>()
-        .returns::<ListPage<ProjectGrantBody>>(ok),
+        .lists::<ProjectGrantsQuery, ProjectGrantBody>(Permission::ProjectRead),
         Endpoint::get(
             "/api/v1/projects/{project_id}/grants/{grant_id}",
             "getProjectGrant",
             "Read a grant of a project",
             grant,
         )
-        .permission(Permission::ProjectRead)
-        .returns::<ProjectGrantBody>(ok),
+        .reads::<ProjectGrantBody>(Permission::ProjectRead),
         Endpoint::get(
             "/api/v1/projects/{project_id}/members",
             "listProjectMembers",
             "The members of a project",
             list_members,
         )
-        .permission(Permission::ProjectMemberRead)
-        .query::<PageQuery>()
-        .returns::<ListPage<MembershipBody>>(ok),
+        .lists::<PageQuery, MembershipBody>(Permission::ProjectMemberRead),
     ]
 }
 
-/// How to sort projects and applications.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum NameSortParam {
-    /// By name, case-insensitively.
-    #[default]
-    Name,
-    /// By creation time.
-    CreatedAt,
-}
-
-impl From<NameSortParam> for NameSort {
-    fn from(sort: NameSortParam) -> Self {
-        match sort {
-            NameSortParam::Name => Self::Name,
-            NameSortParam::CreatedAt => Self::CreatedAt,
-        }
+sort_param! {
+    /// How to sort projects and applications.
+    pub(crate) enum NameSortParam => NameSort {
+        /// By name, case-insensitively.
+        #[default]
+        Name,
+        /// By creation time.
+        CreatedAt,
     }
 }
 
-/// Filters, sort order and paging of the project list.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ProjectsQuery {
-    /// Only projects of this organization.
-    org_id: Option<String>,
-    /// Only names starting with this, case-insensitively.
-    name_prefix: Option<String>,
-    /// Only projects in this state.
-    state: Option<ResourceState>,
-    /// Sort order (default `name`).
-    sort: Option<NameSortParam>,
-    /// Sort direction (default `asc`).
-    direction: Option<SortDirection>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters, sort order and paging of the project list.
+    pub(crate) struct ProjectsQuery {
+        /// Only projects of this organization.
+        org_id: Option<String>,
+        /// Only names starting with this, case-insensitively.
+        name_prefix: Option<String>,
+        /// Only projects in this state.
+        state: Option<ResourceState>,
+    }
+    sorted by NameSortParam, default "name"
 }
 
-/// Filters and paging of a project's grants.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ProjectGrantsQuery {
-    /// Only grants to this organization.
-    granted_org_id: Option<String>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters and paging of a project's grants.
+    pub(crate) struct ProjectGrantsQuery {
+        /// Only grants to this organization.
+        granted_org_id: Option<String>,
+    }
 }
 
 async fn list(
@@ -140,7 +105,7 @@ async fn list(
     Authenticated(caller): Authenticated,
     Query(query): Query<ProjectsQuery>,
 ) -> ReadReply<ListPage<ProjectBody>> {
-    let page = page(query.offset, query.limit)?;
+    let page = query.page()?;
     let org_id = org_scope(&api, &caller, Permission::ProjectRead, query.org_id).await?;
     let filter = ProjectQuery {
         org_id,
@@ -172,14 +137,11 @@ pub(crate) async fn readable_project(
     project_id: &str,
     permission: Permission,
 ) -> Result<ProjectView, ApiError> {
-    let project = found(
-        api.queries
-            .project(&api.instance_id, project_id, Consistency::Latest)
-            .await?,
-        "project",
-    )?;
-    authorize_visible(api, caller, permission, &target(&project), "project").await?;
-    Ok(project)
+    let project = api
+        .queries
+        .project(&api.instance_id, project_id, Consistency::Latest)
+        .await?;
+    readable(api, caller, permission, "project", project, target).await
 }
 
 async fn get(
@@ -212,7 +174,7 @@ async fn grants(
     Path(project_id): Path<String>,
     Query(query): Query<ProjectGrantsQuery>,
 ) -> ReadReply<ListPage<ProjectGrantBody>> {
-    let page = page(query.offset, query.limit)?;
+    let page = query.page()?;
     readable_project(&api, &caller, &project_id, Permission::ProjectRead).await?;
     settle(&api, PROJECTS, Project::TYPE, &project_id).await?;
     let filter = ProjectGrantQuery {

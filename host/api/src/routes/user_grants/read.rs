@@ -1,6 +1,6 @@
 //! `GET /api/v1/user-grants…`: users' roles in projects.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_domain::authz::{Permission, Target};
@@ -9,15 +9,14 @@ use warden_query::{Consistency, UserGrantQuery, UserGrantView};
 use crate::routes::projects::readable_project;
 use crate::{
     ApiState,
-    authz::{authorize_visible, org_scope},
+    authz::{org_scope, readable},
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     time,
-    view::{ListPage, ReadReply, ResourceState, SortDirection, found, page},
+    view::{ListPage, ReadReply, ResourceState, SortDirection, list_query},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
         Endpoint::get(
             "/api/v1/user-grants",
@@ -26,42 +25,33 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              `org_id` or `project_id`, a caller without instance-wide access sees its own organization's grants",
             list,
         )
-        .permission(Permission::UserGrantRead)
-        .query::<UserGrantsQuery>()
-        .returns::<ListPage<UserGrantBody>>(ok),
+        .lists::<UserGrantsQuery, UserGrantBody>(Permission::UserGrantRead),
         Endpoint::get(
             "/api/v1/user-grants/{grant_id}",
             "getUserGrant",
             "Read a user grant",
             get,
         )
-        .permission(Permission::UserGrantRead)
-        .returns::<UserGrantBody>(ok),
+        .reads::<UserGrantBody>(Permission::UserGrantRead),
     ]
 }
 
-/// Filters, sort direction and paging of the user grant list.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserGrantsQuery {
-    /// Only grants of this user.
-    user_id: Option<String>,
-    /// Only grants on this project.
-    project_id: Option<String>,
-    /// Only grants owned by this organization.
-    org_id: Option<String>,
-    /// Only grants given through this project grant.
-    project_grant_id: Option<String>,
-    /// Only grants in this state.
-    state: Option<ResourceState>,
-    /// Direction of the order by creation time (default `asc`).
-    direction: Option<SortDirection>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters, sort direction and paging of the user grant list.
+    pub(crate) struct UserGrantsQuery {
+        /// Only grants of this user.
+        user_id: Option<String>,
+        /// Only grants on this project.
+        project_id: Option<String>,
+        /// Only grants owned by this organization.
+        org_id: Option<String>,
+        /// Only grants given through this project grant.
+        project_grant_id: Option<String>,
+        /// Only grants in this state.
+        state: Option<ResourceState>,
+        /// Direction of the order by creation time (default `asc`).
+        direction: Option<SortDirection>,
+    }
 }
 
 async fn list(
@@ -69,7 +59,7 @@ async fn list(
     Authenticated(caller): Authenticated,
     Query(query): Query<UserGrantsQuery>,
 ) -> ReadReply<ListPage<UserGrantBody>> {
-    let page = page(query.offset, query.limit)?;
+    let page = query.page()?;
     let org_id = match (&query.project_id, query.org_id) {
         // Whoever may read a project's grants sees every grant on it.
         (Some(project_id), None) => {
@@ -98,28 +88,26 @@ async fn get(
     Authenticated(caller): Authenticated,
     Path(grant_id): Path<String>,
 ) -> ReadReply<UserGrantBody> {
-    let grant = found(
-        api.queries
-            .user_grant(&api.instance_id, &grant_id, Consistency::Latest)
-            .await?,
-        "user_grant",
-    )?;
-    // As on the write side: a grant given through a project grant belongs to the granted organization.
-    let target = match &grant.project_grant_id {
-        Some(_) => Target::Org {
-            org_id: grant.org_id.clone(),
-        },
-        None => Target::Project {
-            org_id: grant.org_id.clone(),
-            project_id: grant.project_id.clone(),
-        },
-    };
-    authorize_visible(
+    let grant = api
+        .queries
+        .user_grant(&api.instance_id, &grant_id, Consistency::Latest)
+        .await?;
+    let grant = readable(
         &api,
         &caller,
         Permission::UserGrantRead,
-        &target,
         "user_grant",
+        grant,
+        // As on the write side: a grant given through a project grant belongs to the granted organization.
+        |grant| match &grant.project_grant_id {
+            Some(_) => Target::Org {
+                org_id: grant.org_id.clone(),
+            },
+            None => Target::Project {
+                org_id: grant.org_id.clone(),
+                project_id: grant.project_id.clone(),
+            },
+        },
     )
     .await?;
     Ok(Json(grant.into()))

@@ -1,6 +1,6 @@
 //! `GET /api/v1/users…`: users, their metadata, keys, tokens and memberships.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::Caller;
@@ -13,17 +13,18 @@ use warden_query::{
 
 use crate::{
     ApiState,
-    authz::{authorize_visible, org_scope},
+    authz::{org_scope, readable},
     error::ApiError,
     extract::{Authenticated, Path, Query},
     openapi::Endpoint,
     routes::members::MembershipBody,
     time,
-    view::{Items, ListPage, PageQuery, ReadReply, ResourceState, SortDirection, found, page},
+    view::{
+        Items, ListPage, PageQuery, ReadReply, ResourceState, list_query, part_lists, sort_param,
+    },
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
         Endpoint::get(
             "/api/v1/users",
@@ -32,99 +33,71 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
              sees its own organization's users",
             list,
         )
-        .permission(Permission::UserRead)
-        .query::<UsersQuery>()
-        .returns::<ListPage<UserBody>>(ok),
+        .lists::<UsersQuery, UserBody>(Permission::UserRead),
         Endpoint::get("/api/v1/users/{user_id}", "getUser", "Read a user", get)
-            .permission(Permission::UserRead)
-            .returns::<UserBody>(ok),
+            .reads::<UserBody>(Permission::UserRead),
         Endpoint::get(
             "/api/v1/users/{user_id}/metadata",
             "listUserMetadata",
             "A user's metadata, by key",
             metadata,
         )
-        .permission(Permission::UserRead)
-        .returns::<Items<MetadataBody>>(ok),
+        .reads::<Items<MetadataBody>>(Permission::UserRead),
         Endpoint::get(
             "/api/v1/users/{user_id}/keys",
             "listMachineKeys",
             "A machine user's public keys, oldest first",
             keys,
         )
-        .permission(Permission::UserRead)
-        .returns::<Items<MachineKeyBody>>(ok),
+        .reads::<Items<MachineKeyBody>>(Permission::UserRead),
         Endpoint::get(
             "/api/v1/users/{user_id}/pats",
             "listPersonalAccessTokens",
             "A machine user's personal access tokens (never the tokens themselves), oldest first",
             tokens,
         )
-        .permission(Permission::UserRead)
-        .returns::<Items<PersonalAccessTokenBody>>(ok),
+        .reads::<Items<PersonalAccessTokenBody>>(Permission::UserRead),
         Endpoint::get(
             "/api/v1/users/{user_id}/memberships",
             "listUserMemberships",
             "A user's memberships of the instance, organizations and projects (the view as it is)",
             memberships,
         )
-        .permission(Permission::UserRead)
-        .query::<PageQuery>()
-        .returns::<ListPage<MembershipBody>>(ok),
+        .lists::<PageQuery, MembershipBody>(Permission::UserRead),
     ]
 }
 
-/// How to sort users.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-enum UserSortParam {
-    /// By login name, case-insensitively.
-    #[default]
-    LoginName,
-    /// By display name.
-    DisplayName,
-    /// By creation time.
-    CreatedAt,
-    /// By time of the last change.
-    ChangedAt,
-}
-
-impl From<UserSortParam> for UserSort {
-    fn from(sort: UserSortParam) -> Self {
-        match sort {
-            UserSortParam::LoginName => Self::LoginName,
-            UserSortParam::DisplayName => Self::DisplayName,
-            UserSortParam::CreatedAt => Self::CreatedAt,
-            UserSortParam::ChangedAt => Self::ChangedAt,
-        }
+sort_param! {
+    /// How to sort users.
+    enum UserSortParam => UserSort {
+        /// By login name, case-insensitively.
+        #[default]
+        LoginName,
+        /// By display name.
+        DisplayName,
+        /// By creation time.
+        CreatedAt,
+        /// By time of the last change.
+        ChangedAt,
     }
 }
 
-/// Filters, sort order and paging of the user list.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UsersQuery {
-    /// Only users of this organization.
-    org_id: Option<String>,
-    /// Only login names starting with this, case-insensitively.
-    login_name_prefix: Option<String>,
-    /// Only users in this state.
-    state: Option<ResourceState>,
-    /// Only humans or only machines.
-    #[serde(rename = "type")]
-    user_type: Option<UserType>,
-    /// Only locked (`true`) or only unlocked (`false`) users.
-    locked: Option<bool>,
-    /// Sort order (default `login_name`).
-    sort: Option<UserSortParam>,
-    /// Sort direction (default `asc`).
-    direction: Option<SortDirection>,
-    /// Items to skip (default 0).
-    #[schemars(range(max = i64::MAX))]
-    offset: Option<u64>,
-    /// Items per page (1 to 500, default 50).
-    #[schemars(range(min = 1, max = warden_query::MAX_PAGE_SIZE))]
-    limit: Option<u32>,
+list_query! {
+    /// Filters, sort order and paging of the user list.
+    pub(crate) struct UsersQuery {
+        /// Only users of this organization.
+        org_id: Option<String>,
+        /// Only login names starting with this, case-insensitively.
+        login_name_prefix: Option<String>,
+        /// Only users in this state.
+        state: Option<ResourceState>,
+        /// Only humans or only machines.
+        #[serde(rename = "type")]
+        user_type: Option<UserType>,
+        /// Only locked (`true`) or only unlocked (`false`) users.
+        locked: Option<bool>,
+    }
+    sorted by UserSortParam, default "login_name"
 }
 
 async fn list(
@@ -132,7 +105,7 @@ async fn list(
     Authenticated(caller): Authenticated,
     Query(query): Query<UsersQuery>,
 ) -> ReadReply<ListPage<UserBody>> {
-    let page = page(query.offset, query.limit)?;
+    let page = query.page()?;
     let org_id = org_scope(&api, &caller, Permission::UserRead, query.org_id).await?;
     let filter = UserQuery {
         org_id,
@@ -154,23 +127,16 @@ async fn readable_user(
     caller: &Caller,
     user_id: &str,
 ) -> Result<UserView, ApiError> {
-    let user = found(
-        api.queries
-            .user(&api.instance_id, user_id, Consistency::Latest)
-            .await?,
-        "user",
-    )?;
-    authorize_visible(
-        api,
-        caller,
-        Permission::UserRead,
-        &Target::Org {
+    let user = api
+        .queries
+        .user(&api.instance_id, user_id, Consistency::Latest)
+        .await?;
+    readable(api, caller, Permission::UserRead, "user", user, |user| {
+        Target::Org {
             org_id: user.org_id.clone(),
-        },
-        "user",
-    )
-    .await?;
-    Ok(user)
+        }
+    })
+    .await
 }
 
 async fn get(
@@ -181,43 +147,12 @@ async fn get(
     Ok(Json(readable_user(&api, &caller, &user_id).await?.into()))
 }
 
-async fn metadata(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(user_id): Path<String>,
-) -> ReadReply<Items<MetadataBody>> {
-    readable_user(&api, &caller, &user_id).await?;
-    let entries = api
-        .queries
-        .user_metadata(&api.instance_id, &user_id, Consistency::Latest)
-        .await?;
-    Ok(Json(Items::of(entries)))
-}
-
-async fn keys(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(user_id): Path<String>,
-) -> ReadReply<Items<MachineKeyBody>> {
-    readable_user(&api, &caller, &user_id).await?;
-    let keys = api
-        .queries
-        .machine_keys(&api.instance_id, &user_id, Consistency::Latest)
-        .await?;
-    Ok(Json(Items::of(keys)))
-}
-
-async fn tokens(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(user_id): Path<String>,
-) -> ReadReply<Items<PersonalAccessTokenBody>> {
-    readable_user(&api, &caller, &user_id).await?;
-    let tokens = api
-        .queries
-        .personal_access_tokens(&api.instance_id, &user_id, Consistency::Latest)
-        .await?;
-    Ok(Json(Items::of(tokens)))
+part_lists! {
+    readable_user() {
+        metadata: MetadataBody = user_metadata,
+        keys: MachineKeyBody = machine_keys,
+        tokens: PersonalAccessTokenBody = personal_access_tokens,
+    }
 }
 
 async fn memberships(
