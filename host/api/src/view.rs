@@ -239,10 +239,15 @@ pub(crate) use sort_param;
 /// `$arg`s) that the caller may read the resource, then reads the parts with the query side's `$query`.
 macro_rules! part_lists {
     (
-        $readable:ident($($arg:expr),*) {
+        $readable:ident $args:tt {
             $($(#[$meta:meta])* $handler:ident: $body:ty = $query:ident,)*
         }
     ) => {$(
+        $crate::view::part_lists!(@one $readable $args $(#[$meta])* $handler: $body = $query);
+    )*};
+    (
+        @one $readable:ident($($arg:expr),*) $(#[$meta:meta])* $handler:ident: $body:ty = $query:ident
+    ) => {
         $(#[$meta])*
         async fn $handler(
             ::axum::extract::State(api): ::axum::extract::State<$crate::ApiState>,
@@ -256,7 +261,7 @@ macro_rules! part_lists {
                 .await?;
             Ok(::axum::Json($crate::view::Items::of(parts)))
         }
-    )*};
+    };
 }
 pub(crate) use part_lists;
 

@@ -5,13 +5,14 @@
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_command::{Caller, NewPublicKey};
+use warden_command::{CallerCommands, KeyAdded, NewPublicKey};
 use warden_domain::public_key::KeyFormat;
 use warden_query::{AppKeyView, MachineKeyView};
 
 use crate::{
-    ApiError, ApiState,
+    ApiError,
     bodies::{Reply, WriteDetails, reply},
+    routes::change::Outcome,
     schema, time,
 };
 
@@ -61,13 +62,13 @@ pub(crate) struct AddKeyRequest {
 
 impl AddKeyRequest {
     /// The key as the commands take it; a bad `expires_at` is refused naming the field.
-    pub(crate) fn into_key(self) -> Result<NewPublicKey, ApiError> {
+    fn key(&self) -> Result<NewPublicKey, ApiError> {
         Ok(NewPublicKey {
             format: match self.format {
                 KeyFormatName::Pem => KeyFormat::Pem,
                 KeyFormatName::Jwk => KeyFormat::Jwk,
             },
-            public_key: self.public_key,
+            public_key: self.public_key.clone(),
             expires_at_unix_ms: expiry(self.expires_at.as_deref())?,
         })
     }
@@ -91,20 +92,24 @@ pub(crate) enum KeyOwner<'a> {
     App(&'a str),
 }
 
-/// Registers the uploaded key on `owner` for `caller` (with the `If-Match` sequence): 201 with its id.
-pub(crate) async fn add_key(
-    api: &ApiState,
-    caller: &Caller,
-    seq: Option<i64>,
-    owner: KeyOwner<'_>,
-    body: AddKeyRequest,
-) -> Reply<KeyCreated> {
-    let key = body.into_key()?;
-    let commands = api.commands.for_caller(caller).if_sequence(seq);
-    let added = match owner {
-        KeyOwner::Machine(user_id) => commands.add_machine_key(user_id, &key).await?,
-        KeyOwner::App(app_id) => commands.add_app_key(app_id, &key).await?,
-    };
+/// Registers the uploaded key on `owner`; a bad `expires_at` is refused before the command runs.
+pub(crate) fn add_key<'a>(
+    commands: &'a CallerCommands<'a>,
+    owner: KeyOwner<'a>,
+    body: &'a AddKeyRequest,
+) -> Outcome<'a, KeyAdded, ApiError> {
+    Box::pin(async move {
+        let key = body.key()?;
+        let added = match owner {
+            KeyOwner::Machine(user_id) => commands.add_machine_key(user_id, &key).await?,
+            KeyOwner::App(app_id) => commands.add_app_key(app_id, &key).await?,
+        };
+        Ok(added)
+    })
+}
+
+/// The answer to an upload: 201 with the key's id.
+pub(crate) fn key_created(added: KeyAdded) -> Reply<KeyCreated> {
     reply(
         StatusCode::CREATED,
         added.details.sequence,

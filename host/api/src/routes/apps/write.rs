@@ -1,9 +1,6 @@
 //! Applications: `/api/v1/projects/{project_id}/apps/...` to add them, `/api/v1/apps/{app_id}` to change them.
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode},
-};
+use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::{NewApiApp, NewOidcApp, SecretString};
@@ -19,91 +16,101 @@ use warden_domain::signing_key::SigningAlgorithm;
 
 use crate::routes::change;
 use crate::{
-    ApiState,
-    bodies::{MaybeSecret, NameRequest, Reply, SecretCreated, WriteDetails, changed, reply},
-    extract::{Authenticated, IfMatch, Json, Path},
+    bodies::{MaybeSecret, NameRequest, Reply, SecretCreated, WriteDetails, reply},
     openapi::Endpoint,
     schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
-        Endpoint::post(
-            "/api/v1/projects/{project_id}/apps/oidc",
-            "addOidcApp",
-            "Add an OIDC application to a project (the client secret, if any, is returned this once)",
-            add_oidc,
-        )
-        .command::<AddOidcApp>()
-        .body::<AddOidcAppRequest>()
-        .returns::<AppCreatedBody>(StatusCode::CREATED),
-        Endpoint::post(
-            "/api/v1/projects/{project_id}/apps/api",
-            "addApiApp",
-            "Add an API application to a project (the client secret, if any, is returned this once)",
-            add_api,
-        )
-        .command::<AddApiApp>()
-        .body::<AddApiAppRequest>()
-        .returns::<AppCreatedBody>(StatusCode::CREATED),
-        Endpoint::put("/api/v1/apps/{app_id}", "renameApp", "Rename an application", rename)
+        change::create("/api/v1/projects/{project_id}/apps/oidc", "addOidcApp")
+            .summary(
+                "Add an OIDC application to a project (the client secret, if any, is returned \
+                 this once)",
+            )
+            .command::<AddOidcApp>()
+            .answers_with(
+                StatusCode::CREATED,
+                app_created,
+                |c, project_id: &String, body: &AddOidcAppRequest| {
+                    let app = NewOidcApp {
+                        project_id: project_id.clone(),
+                        name: body.name.clone(),
+                        config: body.config(),
+                    };
+                    Box::pin(async move { c.add_oidc_app(&app).await })
+                },
+            ),
+        change::create("/api/v1/projects/{project_id}/apps/api", "addApiApp")
+            .summary(
+                "Add an API application to a project (the client secret, if any, is returned this \
+                 once)",
+            )
+            .command::<AddApiApp>()
+            .answers_with(
+                StatusCode::CREATED,
+                app_created,
+                |c, project_id: &String, body: &AddApiAppRequest| {
+                    let app = NewApiApp {
+                        project_id: project_id.clone(),
+                        name: body.name.clone(),
+                        config: ApiConfigRequest {
+                            auth_method: body.auth_method,
+                            access_token_type: body.access_token_type,
+                        }
+                        .config(),
+                    };
+                    Box::pin(async move { c.add_api_app(&app).await })
+                },
+            ),
+        change::put("/api/v1/apps/{app_id}", "renameApp")
+            .summary("Rename an application")
             .command::<RenameApp>()
-            .body::<NameRequest>()
-            .returns::<WriteDetails>(ok),
-        Endpoint::put(
-            "/api/v1/apps/{app_id}/oidc-config",
-            "changeOidcAppConfig",
-            "Replace an OIDC application's configuration (a newly needed client secret is returned this once)",
-            change_oidc,
-        )
-        .command::<ChangeOidcConfig>()
-        .body::<OidcConfigRequest>()
-        .returns::<MaybeSecret>(ok),
-        Endpoint::put(
-            "/api/v1/apps/{app_id}/api-config",
-            "changeApiAppConfig",
-            "Replace an API application's configuration (a newly needed client secret is returned this once)",
-            change_api,
-        )
-        .command::<ChangeApiConfig>()
-        .body::<ApiConfigRequest>()
-        .returns::<MaybeSecret>(ok),
-        Endpoint::post(
-            "/api/v1/apps/{app_id}/secret",
-            "regenerateAppSecret",
-            "Replace an application's client secret with a new one (returned this once)",
-            regenerate_secret,
-        )
-        .command::<RegenerateAppSecret>()
-        .returns::<SecretCreated>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/apps/{app_id}/deactivate",
-            "deactivateApp",
-            "Deactivate an application",
-            |c, id: &String| Box::pin(c.deactivate_app(id)),
-        )
-        .command::<DeactivateApp>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/apps/{app_id}/reactivate",
-            "reactivateApp",
-            "Reactivate a deactivated application",
-            |c, id: &String| Box::pin(c.reactivate_app(id)),
-        )
-        .command::<ReactivateApp>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/apps/{app_id}",
-            "removeApp",
-            "Remove an application; its client id is free again",
-            |c, id: &String| Box::pin(c.remove_app(id)),
-        )
-        .command::<RemoveApp>()
-        .returns::<WriteDetails>(ok),
+            .runs_with(|c, id: &String, body: &NameRequest| Box::pin(c.rename_app(id, &body.name))),
+        change::put("/api/v1/apps/{app_id}/oidc-config", "changeOidcAppConfig")
+            .summary(
+                "Replace an OIDC application's configuration (a newly needed client secret is \
+                 returned this once)",
+            )
+            .command::<ChangeOidcConfig>()
+            .answers_with(
+                StatusCode::OK,
+                maybe_secret,
+                |c, id: &String, body: &OidcConfigRequest| {
+                    Box::pin(async move { c.change_oidc_config(id, &body.config()).await })
+                },
+            ),
+        change::put("/api/v1/apps/{app_id}/api-config", "changeApiAppConfig")
+            .summary(
+                "Replace an API application's configuration (a newly needed client secret is \
+                 returned this once)",
+            )
+            .command::<ChangeApiConfig>()
+            .answers_with(
+                StatusCode::OK,
+                maybe_secret,
+                |c, id: &String, body: &ApiConfigRequest| {
+                    Box::pin(async move { c.change_api_config(id, &body.config()).await })
+                },
+            ),
+        change::post("/api/v1/apps/{app_id}/secret", "regenerateAppSecret")
+            .summary("Replace an application's client secret with a new one (returned this once)")
+            .command::<RegenerateAppSecret>()
+            .answers(StatusCode::OK, SecretCreated::issued, |c, id: &String| {
+                Box::pin(c.regenerate_app_secret(id))
+            }),
+        change::post("/api/v1/apps/{app_id}/deactivate", "deactivateApp")
+            .summary("Deactivate an application")
+            .command::<DeactivateApp>()
+            .runs(|c, id: &String| Box::pin(c.deactivate_app(id))),
+        change::post("/api/v1/apps/{app_id}/reactivate", "reactivateApp")
+            .summary("Reactivate a deactivated application")
+            .command::<ReactivateApp>()
+            .runs(|c, id: &String| Box::pin(c.reactivate_app(id))),
+        change::delete("/api/v1/apps/{app_id}", "removeApp")
+            .summary("Remove an application; its client id is free again")
+            .command::<RemoveApp>()
+            .runs(|c, id: &String| Box::pin(c.remove_app(id))),
     ]
 }
 
@@ -182,6 +189,48 @@ pub(crate) enum AccessTokenTypeName {
     Jwt,
 }
 
+impl From<AppTypeName> for OidcAppType {
+    fn from(name: AppTypeName) -> Self {
+        match name {
+            AppTypeName::Web => OidcAppType::Web,
+            AppTypeName::UserAgent => OidcAppType::UserAgent,
+            AppTypeName::Native => OidcAppType::Native,
+        }
+    }
+}
+
+impl From<ResponseTypeName> for OidcResponseType {
+    fn from(name: ResponseTypeName) -> Self {
+        match name {
+            ResponseTypeName::Code => OidcResponseType::Code,
+            ResponseTypeName::IdToken => OidcResponseType::IdToken,
+            ResponseTypeName::IdTokenToken => OidcResponseType::IdTokenToken,
+        }
+    }
+}
+
+impl From<GrantTypeName> for OidcGrantType {
+    fn from(name: GrantTypeName) -> Self {
+        match name {
+            GrantTypeName::AuthorizationCode => OidcGrantType::AuthorizationCode,
+            GrantTypeName::Implicit => OidcGrantType::Implicit,
+            GrantTypeName::RefreshToken => OidcGrantType::RefreshToken,
+            GrantTypeName::DeviceCode => OidcGrantType::DeviceCode,
+        }
+    }
+}
+
+impl From<OidcAuthMethodName> for OidcAuthMethod {
+    fn from(name: OidcAuthMethodName) -> Self {
+        match name {
+            OidcAuthMethodName::Basic => OidcAuthMethod::Basic,
+            OidcAuthMethodName::Post => OidcAuthMethod::Post,
+            OidcAuthMethodName::None => OidcAuthMethod::None,
+            OidcAuthMethodName::PrivateKeyJwt => OidcAuthMethod::PrivateKeyJwt,
+        }
+    }
+}
+
 impl From<AccessTokenTypeName> for AccessTokenType {
     fn from(name: AccessTokenTypeName) -> Self {
         match name {
@@ -224,149 +273,89 @@ fn yes() -> bool {
     true
 }
 
-/// The configuration of an OIDC application.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct OidcConfigRequest {
-    /// Web, user agent or native.
-    app_type: AppTypeName,
-    /// Where the user may be sent back after login; absolute URIs, matched exactly.
-    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
-    redirect_uris: Vec<String>,
-    /// Where the user may be sent after logout; absolute URIs, matched exactly.
-    #[serde(default)]
-    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
-    post_logout_redirect_uris: Vec<String>,
-    /// Response types the app may request (default `["code"]`).
-    #[serde(default = "default_response_types")]
-    #[schemars(extend("uniqueItems" = true))]
-    response_types: Vec<ResponseTypeName>,
-    /// Grant types the app may use (default `["authorization_code"]`).
-    #[serde(default = "default_grant_types")]
-    #[schemars(length(min = 1), extend("uniqueItems" = true))]
-    grant_types: Vec<GrantTypeName>,
-    /// Client authentication: `basic` or `post` (with a generated secret), `private_key_jwt`, or `none`.
-    auth_method: OidcAuthMethodName,
-    /// Requires PKCE (default true; must be true with `none`).
-    #[serde(default = "yes")]
-    require_pkce: bool,
-    /// Opaque or JWT access tokens (default `opaque`).
-    #[serde(default)]
-    access_token_type: AccessTokenTypeName,
-    /// Allows http redirect URIs, for development only.
-    #[serde(default)]
-    dev_mode: bool,
-    /// The algorithm of the app's ID tokens: `RS256` (default), `ES256` or `EdDSA`.
-    #[serde(default)]
-    id_token_signed_response_alg: Option<SigningAlgorithmName>,
-    /// The algorithm of the app's JWT access tokens: `ES256` (default), `RS256` or `EdDSA`.
-    #[serde(default)]
-    access_token_signed_response_alg: Option<SigningAlgorithmName>,
-}
-
-impl From<OidcConfigRequest> for OidcConfig {
-    fn from(c: OidcConfigRequest) -> Self {
-        OidcConfig {
-            app_type: match c.app_type {
-                AppTypeName::Web => OidcAppType::Web,
-                AppTypeName::UserAgent => OidcAppType::UserAgent,
-                AppTypeName::Native => OidcAppType::Native,
-            },
-            redirect_uris: c.redirect_uris,
-            post_logout_redirect_uris: c.post_logout_redirect_uris,
-            response_types: c
-                .response_types
-                .into_iter()
-                .map(|r| match r {
-                    ResponseTypeName::Code => OidcResponseType::Code,
-                    ResponseTypeName::IdToken => OidcResponseType::IdToken,
-                    ResponseTypeName::IdTokenToken => OidcResponseType::IdTokenToken,
-                })
-                .collect(),
-            grant_types: c
-                .grant_types
-                .into_iter()
-                .map(|g| match g {
-                    GrantTypeName::AuthorizationCode => OidcGrantType::AuthorizationCode,
-                    GrantTypeName::Implicit => OidcGrantType::Implicit,
-                    GrantTypeName::RefreshToken => OidcGrantType::RefreshToken,
-                    GrantTypeName::DeviceCode => OidcGrantType::DeviceCode,
-                })
-                .collect(),
-            auth_method: match c.auth_method {
-                OidcAuthMethodName::Basic => OidcAuthMethod::Basic,
-                OidcAuthMethodName::Post => OidcAuthMethod::Post,
-                OidcAuthMethodName::None => OidcAuthMethod::None,
-                OidcAuthMethodName::PrivateKeyJwt => OidcAuthMethod::PrivateKeyJwt,
-            },
-            require_pkce: c.require_pkce,
-            access_token_type: c.access_token_type.into(),
-            dev_mode: c.dev_mode,
-            id_token_signed_response_alg: c.id_token_signed_response_alg.map(Into::into),
-            access_token_signed_response_alg: c.access_token_signed_response_alg.map(Into::into),
+/// Declares a request body holding the given fields and then an OIDC application's settings, with
+/// `config`, the settings as the domain's [`OidcConfig`]. The body of a new app and the body that replaces an
+/// app's configuration hold the same settings, declared here once.
+macro_rules! oidc_settings_request {
+    (
+        $(#[$meta:meta])*
+        struct $name:ident { $($(#[$field_meta:meta])* $field:ident: $type:ty,)* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            $($(#[$field_meta])* $field: $type,)*
+            /// Web, user agent or native.
+            app_type: AppTypeName,
+            /// Where the user may be sent back after login; absolute URIs, matched exactly.
+            #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
+            redirect_uris: Vec<String>,
+            /// Where the user may be sent after logout; absolute URIs, matched exactly.
+            #[serde(default)]
+            #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
+            post_logout_redirect_uris: Vec<String>,
+            /// Response types the app may request (default `["code"]`).
+            #[serde(default = "default_response_types")]
+            #[schemars(extend("uniqueItems" = true))]
+            response_types: Vec<ResponseTypeName>,
+            /// Grant types the app may use (default `["authorization_code"]`).
+            #[serde(default = "default_grant_types")]
+            #[schemars(length(min = 1), extend("uniqueItems" = true))]
+            grant_types: Vec<GrantTypeName>,
+            /// Client authentication: `basic` or `post` (with a generated secret), `private_key_jwt`, or `none`.
+            auth_method: OidcAuthMethodName,
+            /// Requires PKCE (default true; must be true with `none`).
+            #[serde(default = "yes")]
+            require_pkce: bool,
+            /// Opaque or JWT access tokens (default `opaque`).
+            #[serde(default)]
+            access_token_type: AccessTokenTypeName,
+            /// Allows http redirect URIs, for development only.
+            #[serde(default)]
+            dev_mode: bool,
+            /// The algorithm of the app's ID tokens: `RS256` (default), `ES256` or `EdDSA`.
+            #[serde(default)]
+            id_token_signed_response_alg: Option<SigningAlgorithmName>,
+            /// The algorithm of the app's JWT access tokens: `ES256` (default), `RS256` or `EdDSA`.
+            #[serde(default)]
+            access_token_signed_response_alg: Option<SigningAlgorithmName>,
         }
-    }
+
+        impl $name {
+            /// The OIDC settings the body holds.
+            fn config(&self) -> OidcConfig {
+                OidcConfig {
+                    app_type: self.app_type.into(),
+                    redirect_uris: self.redirect_uris.clone(),
+                    post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+                    response_types: self.response_types.iter().map(|&r| r.into()).collect(),
+                    grant_types: self.grant_types.iter().map(|&g| g.into()).collect(),
+                    auth_method: self.auth_method.into(),
+                    require_pkce: self.require_pkce,
+                    access_token_type: self.access_token_type.into(),
+                    dev_mode: self.dev_mode,
+                    id_token_signed_response_alg: self.id_token_signed_response_alg.map(Into::into),
+                    access_token_signed_response_alg: self
+                        .access_token_signed_response_alg
+                        .map(Into::into),
+                }
+            }
+        }
+    };
 }
 
-/// A new OIDC application.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AddOidcAppRequest {
-    /// The display name.
-    #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
-    name: String,
-    /// Web, user agent or native.
-    app_type: AppTypeName,
-    /// Where the user may be sent back after login; absolute URIs, matched exactly.
-    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
-    redirect_uris: Vec<String>,
-    /// Where the user may be sent after logout; absolute URIs, matched exactly.
-    #[serde(default)]
-    #[schemars(length(max = MAX_REDIRECT_URIS), inner(length(max = schema::URI_LEN), regex(pattern = schema::HTTPS_URL)), extend("uniqueItems" = true))]
-    post_logout_redirect_uris: Vec<String>,
-    /// Response types the app may request (default `["code"]`).
-    #[serde(default = "default_response_types")]
-    #[schemars(extend("uniqueItems" = true))]
-    response_types: Vec<ResponseTypeName>,
-    /// Grant types the app may use (default `["authorization_code"]`).
-    #[serde(default = "default_grant_types")]
-    #[schemars(length(min = 1), extend("uniqueItems" = true))]
-    grant_types: Vec<GrantTypeName>,
-    /// Client authentication: `basic` or `post` (with a generated secret), `private_key_jwt`, or `none`.
-    auth_method: OidcAuthMethodName,
-    /// Requires PKCE (default true; must be true with `none`).
-    #[serde(default = "yes")]
-    require_pkce: bool,
-    /// Opaque or JWT access tokens (default `opaque`).
-    #[serde(default)]
-    access_token_type: AccessTokenTypeName,
-    /// Allows http redirect URIs, for development only.
-    #[serde(default)]
-    dev_mode: bool,
-    /// The algorithm of the app's ID tokens: `RS256` (default), `ES256` or `EdDSA`.
-    #[serde(default)]
-    id_token_signed_response_alg: Option<SigningAlgorithmName>,
-    /// The algorithm of the app's JWT access tokens: `ES256` (default), `RS256` or `EdDSA`.
-    #[serde(default)]
-    access_token_signed_response_alg: Option<SigningAlgorithmName>,
+oidc_settings_request! {
+    /// The configuration of an OIDC application.
+    struct OidcConfigRequest {}
 }
 
-impl AddOidcAppRequest {
-    fn into_parts(self) -> (String, OidcConfig) {
-        let config = OidcConfigRequest {
-            app_type: self.app_type,
-            redirect_uris: self.redirect_uris,
-            post_logout_redirect_uris: self.post_logout_redirect_uris,
-            response_types: self.response_types,
-            grant_types: self.grant_types,
-            auth_method: self.auth_method,
-            require_pkce: self.require_pkce,
-            access_token_type: self.access_token_type,
-            dev_mode: self.dev_mode,
-            id_token_signed_response_alg: self.id_token_signed_response_alg,
-            access_token_signed_response_alg: self.access_token_signed_response_alg,
-        };
-        (self.name, config.into())
+oidc_settings_request! {
+    /// A new OIDC application.
+    struct AddOidcAppRequest {
+        /// The display name.
+        #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
+        name: String,
     }
 }
 
@@ -381,14 +370,15 @@ pub(crate) struct ApiConfigRequest {
     access_token_type: Option<AccessTokenTypeName>,
 }
 
-impl From<ApiConfigRequest> for ApiConfig {
-    fn from(c: ApiConfigRequest) -> Self {
+impl ApiConfigRequest {
+    /// The API settings the body holds.
+    fn config(&self) -> ApiConfig {
         ApiConfig {
-            auth_method: match c.auth_method {
+            auth_method: match self.auth_method {
                 ApiAuthMethodName::Basic => ApiAuthMethod::Basic,
                 ApiAuthMethodName::PrivateKeyJwt => ApiAuthMethod::PrivateKeyJwt,
             },
-            access_token_type: c.access_token_type.map(Into::into).unwrap_or_default(),
+            access_token_type: self.access_token_type.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -432,55 +422,6 @@ fn app_created(created: warden_command::AppCreated) -> Reply<AppCreatedBody> {
     )
 }
 
-async fn add_oidc(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(project_id): Path<String>,
-    Json(body): Json<AddOidcAppRequest>,
-) -> Reply<AppCreatedBody> {
-    let (name, config) = body.into_parts();
-    let app = NewOidcApp {
-        project_id,
-        name,
-        config,
-    };
-    app_created(api.commands.for_caller(&caller).add_oidc_app(&app).await?)
-}
-
-async fn add_api(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(project_id): Path<String>,
-    Json(body): Json<AddApiAppRequest>,
-) -> Reply<AppCreatedBody> {
-    let app = NewApiApp {
-        project_id,
-        name: body.name,
-        config: ApiConfigRequest {
-            auth_method: body.auth_method,
-            access_token_type: body.access_token_type,
-        }
-        .into(),
-    };
-    app_created(api.commands.for_caller(&caller).add_api_app(&app).await?)
-}
-
-async fn rename(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-    Json(body): Json<NameRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .rename_app(&app_id, &body.name)
-            .await?,
-    )
-}
-
 fn maybe_secret(
     (details, secret): (warden_command::Details, Option<SecretString>),
 ) -> Reply<MaybeSecret> {
@@ -492,53 +433,4 @@ fn maybe_secret(
             client_secret: secret.map(SecretString::into_inner),
         },
     )
-}
-
-async fn change_oidc(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-    Json(body): Json<OidcConfigRequest>,
-) -> Reply<MaybeSecret> {
-    let config = OidcConfig::from(body);
-    maybe_secret(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_oidc_config(&app_id, &config)
-            .await?,
-    )
-}
-
-async fn change_api(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-    Json(body): Json<ApiConfigRequest>,
-) -> Reply<MaybeSecret> {
-    let config = ApiConfig::from(body);
-    maybe_secret(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_api_config(&app_id, &config)
-            .await?,
-    )
-}
-
-async fn regenerate_secret(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(app_id): Path<String>,
-) -> Reply<SecretCreated> {
-    let issued = api
-        .commands
-        .for_caller(&caller)
-        .if_sequence(seq)
-        .regenerate_app_secret(&app_id)
-        .await?;
-    SecretCreated::issued(issued)
 }

@@ -1,9 +1,6 @@
 //! `/api/v1/instance`: domains, default policies and instance members.
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode},
-};
+use warden_command::CallerCommands;
 use warden_domain::instance::{
     AddInstanceDomain, AddInstanceMember, ChangeInstanceMember, RemoveInstanceDomain,
     RemoveInstanceMember, SetDefaultPolicy, SetPrimaryInstanceDomain,
@@ -15,172 +12,78 @@ use crate::routes::policies::{
     LockoutPolicyRequest, LoginPolicyRequest, PasswordComplexityPolicyRequest,
 };
 use crate::{
-    ApiState,
-    bodies::{DomainRequest, Reply, WriteDetails, changed, created},
-    extract::{Authenticated, IfMatch, Json},
+    bodies::DomainRequest,
     openapi::Endpoint,
     routes::members::{AddMemberRequest, InstanceRoleName, MemberRolesRequest, roles},
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::put(
+        change::put(
             "/api/v1/instance/policies/password-complexity",
             "setDefaultPasswordComplexityPolicy",
-            "Replace the instance's default password complexity policy",
-            set_password_complexity,
         )
+        .summary("Replace the instance's default password complexity policy")
         .command::<SetDefaultPolicy>()
-        .body::<PasswordComplexityPolicyRequest>()
-        .returns::<WriteDetails>(StatusCode::OK),
-        Endpoint::put(
+        .runs_with(|c, (): &(), body: &PasswordComplexityPolicyRequest| {
+            set_policy(c, body.clone())
+        }),
+        change::put(
             "/api/v1/instance/policies/lockout",
             "setDefaultLockoutPolicy",
-            "Replace the instance's default lockout policy",
-            set_lockout,
         )
+        .summary("Replace the instance's default lockout policy")
         .command::<SetDefaultPolicy>()
-        .body::<LockoutPolicyRequest>()
-        .returns::<WriteDetails>(StatusCode::OK),
-        Endpoint::put(
-            "/api/v1/instance/policies/login",
-            "setDefaultLoginPolicy",
-            "Replace the instance's default login policy",
-            set_login,
-        )
-        .command::<SetDefaultPolicy>()
-        .body::<LoginPolicyRequest>()
-        .returns::<WriteDetails>(StatusCode::OK),
-        Endpoint::post(
-            "/api/v1/instance/domains",
-            "addInstanceDomain",
-            "Add a domain routing to the instance",
-            add_domain,
-        )
-        .command::<AddInstanceDomain>()
-        .body::<DomainRequest>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        change::without_body(
-            Method::POST,
+        .runs_with(|c, (): &(), body: &LockoutPolicyRequest| set_policy(c, body.clone())),
+        change::put("/api/v1/instance/policies/login", "setDefaultLoginPolicy")
+            .summary("Replace the instance's default login policy")
+            .command::<SetDefaultPolicy>()
+            .runs_with(|c, (): &(), body: &LoginPolicyRequest| set_policy(c, body.clone())),
+        change::post("/api/v1/instance/domains", "addInstanceDomain")
+            .summary("Add a domain routing to the instance")
+            .command::<AddInstanceDomain>()
+            .creates_with(|c, (): &(), body: &DomainRequest| {
+                Box::pin(c.add_instance_domain(&body.domain))
+            }),
+        change::post(
             "/api/v1/instance/domains/{domain}/primary",
             "setPrimaryInstanceDomain",
-            "Make a domain the instance's primary domain",
-            |c, domain: &String| Box::pin(c.set_primary_instance_domain(domain)),
         )
+        .summary("Make a domain the instance's primary domain")
         .command::<SetPrimaryInstanceDomain>()
-        .returns::<WriteDetails>(StatusCode::OK),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/instance/domains/{domain}",
-            "removeInstanceDomain",
-            "Remove a domain of the instance",
-            |c, domain: &String| Box::pin(c.remove_instance_domain(domain)),
-        )
-        .command::<RemoveInstanceDomain>()
-        .returns::<WriteDetails>(StatusCode::OK),
-        Endpoint::post(
-            "/api/v1/instance/members",
-            "addInstanceMember",
-            "Make a user an instance member",
-            add_member,
-        )
-        .command::<AddInstanceMember>()
-        .body::<AddMemberRequest<InstanceRoleName>>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/instance/members/{user_id}",
-            "changeInstanceMember",
-            "Replace an instance member's roles",
-            changed,
-            |c, user_id: &String, body: &MemberRolesRequest<InstanceRoleName>| {
-                Box::pin(
-                    async move { c.change_instance_member(user_id, &roles(&body.roles)).await },
-                )
-            },
-        )
-        .command::<ChangeInstanceMember>()
-        .returns::<WriteDetails>(StatusCode::OK),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/instance/members/{user_id}",
-            "removeInstanceMember",
-            "End an instance membership",
-            |c, user_id: &String| Box::pin(c.remove_instance_member(user_id)),
-        )
-        .command::<RemoveInstanceMember>()
-        .returns::<WriteDetails>(StatusCode::OK),
+        .runs(|c, domain: &String| Box::pin(c.set_primary_instance_domain(domain))),
+        change::delete("/api/v1/instance/domains/{domain}", "removeInstanceDomain")
+            .summary("Remove a domain of the instance")
+            .command::<RemoveInstanceDomain>()
+            .runs(|c, domain: &String| Box::pin(c.remove_instance_domain(domain))),
+        change::post("/api/v1/instance/members", "addInstanceMember")
+            .summary("Make a user an instance member")
+            .command::<AddInstanceMember>()
+            .creates_with(|c, (): &(), body: &AddMemberRequest<InstanceRoleName>| {
+                Box::pin(async move {
+                    c.add_instance_member(&body.user_id, &roles(&body.roles))
+                        .await
+                })
+            }),
+        change::put("/api/v1/instance/members/{user_id}", "changeInstanceMember")
+            .summary("Replace an instance member's roles")
+            .command::<ChangeInstanceMember>()
+            .runs_with(
+                |c, user_id: &String, body: &MemberRolesRequest<InstanceRoleName>| {
+                    Box::pin(
+                        async move { c.change_instance_member(user_id, &roles(&body.roles)).await },
+                    )
+                },
+            ),
+        change::delete("/api/v1/instance/members/{user_id}", "removeInstanceMember")
+            .summary("End an instance membership")
+            .command::<RemoveInstanceMember>()
+            .runs(|c, user_id: &String| Box::pin(c.remove_instance_member(user_id))),
     ]
 }
 
-async fn set_policy(
-    api: &ApiState,
-    caller: &warden_command::Caller,
-    seq: Option<i64>,
-    policy: Policy,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(caller)
-            .if_sequence(seq)
-            .set_default_policy(&policy)
-            .await?,
-    )
-}
-
-async fn set_password_complexity(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Json(body): Json<PasswordComplexityPolicyRequest>,
-) -> Reply {
-    set_policy(&api, &caller, seq, body.into()).await
-}
-
-async fn set_lockout(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Json(body): Json<LockoutPolicyRequest>,
-) -> Reply {
-    set_policy(&api, &caller, seq, body.into()).await
-}
-
-async fn set_login(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Json(body): Json<LoginPolicyRequest>,
-) -> Reply {
-    set_policy(&api, &caller, seq, body.into()).await
-}
-
-async fn add_domain(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Json(body): Json<DomainRequest>,
-) -> Reply {
-    created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_instance_domain(&body.domain)
-            .await?,
-    )
-}
-
-async fn add_member(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Json(body): Json<AddMemberRequest<InstanceRoleName>>,
-) -> Reply {
-    created(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .add_instance_member(&body.user_id, &roles(&body.roles))
-            .await?,
-    )
+/// Replaces the instance's default policy of `policy`'s kind.
+fn set_policy<'a>(c: &'a CallerCommands<'a>, policy: impl Into<Policy>) -> change::Outcome<'a> {
+    let policy = policy.into();
+    Box::pin(async move { c.set_default_policy(&policy).await })
 }

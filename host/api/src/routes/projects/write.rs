@@ -1,11 +1,9 @@
 //! `/api/v1/projects`: projects, their roles, grants to other organizations and members.
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode},
-};
+use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use warden_command::Details;
 use warden_domain::project::ProjectRole;
 use warden_domain::project::{
     AddProject, AddProjectGrant, AddProjectMember, AddProjectRole, ChangeProjectGrant,
@@ -15,187 +13,130 @@ use warden_domain::project::{
 
 use crate::routes::change;
 use crate::{
-    ApiState,
-    bodies::{NameRequest, Reply, WriteDetails, changed, created, reply},
-    extract::{Authenticated, IfMatch, Json, Path},
+    bodies::{NameRequest, Reply, WriteDetails, reply},
     openapi::Endpoint,
     routes::members::{AddMemberRequest, MemberRolesRequest, ProjectRoleName, roles},
     schema,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
-        Endpoint::post(
-            "/api/v1/projects",
-            "addProject",
-            "Create a project in an organization",
-            add,
-        )
-        .command::<AddProject>()
-        .body::<AddProjectRequest>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/projects/{project_id}",
-            "renameProject",
-            "Rename a project",
-            changed,
-            |c, id: &String, body: &NameRequest| Box::pin(c.rename_project(id, &body.name)),
-        )
-        .command::<RenameProject>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
+        change::create("/api/v1/projects", "addProject")
+            .summary("Create a project in an organization")
+            .command::<AddProject>()
+            .creates_with(|c, (): &(), body: &AddProjectRequest| {
+                Box::pin(c.add_project(&body.org_id, &body.name))
+            }),
+        change::put("/api/v1/projects/{project_id}", "renameProject")
+            .summary("Rename a project")
+            .command::<RenameProject>()
+            .runs_with(|c, id: &String, body: &NameRequest| {
+                Box::pin(c.rename_project(id, &body.name))
+            }),
+        change::post(
             "/api/v1/projects/{project_id}/deactivate",
             "deactivateProject",
-            "Deactivate a project",
-            |c, id: &String| Box::pin(c.deactivate_project(id)),
         )
+        .summary("Deactivate a project")
         .command::<DeactivateProject>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
+        .runs(|c, id: &String| Box::pin(c.deactivate_project(id))),
+        change::post(
             "/api/v1/projects/{project_id}/reactivate",
             "reactivateProject",
-            "Reactivate a deactivated project",
-            |c, id: &String| Box::pin(c.reactivate_project(id)),
         )
+        .summary("Reactivate a deactivated project")
         .command::<ReactivateProject>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/projects/{project_id}",
-            "removeProject",
-            "Remove a project",
-            |c, id: &String| Box::pin(c.remove_project(id)),
-        )
-        .command::<RemoveProject>()
-        .returns::<WriteDetails>(ok),
-        change::with_body(
-            Method::POST,
-            "/api/v1/projects/{project_id}/roles",
-            "addProjectRole",
-            "Add a role to a project",
-            created,
-            |c, id: &String, body: &AddRoleRequest| {
-                Box::pin(async move {
-                    let role = ProjectRole {
-                        key: body.key.clone(),
-                        display_name: body.display_name.clone(),
-                        group: body.group.clone(),
-                    };
-                    c.add_project_role(id, &role).await
-                })
-            },
-        )
-        .command::<AddProjectRole>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
+        .runs(|c, id: &String| Box::pin(c.reactivate_project(id))),
+        change::delete("/api/v1/projects/{project_id}", "removeProject")
+            .summary("Remove a project")
+            .command::<RemoveProject>()
+            .runs(|c, id: &String| Box::pin(c.remove_project(id))),
+        change::post("/api/v1/projects/{project_id}/roles", "addProjectRole")
+            .summary("Add a role to a project")
+            .command::<AddProjectRole>()
+            .creates_with(|c, id: &String, body: &AddRoleRequest| {
+                let role = project_role(&body.key, &body.display_name, &body.group);
+                Box::pin(async move { c.add_project_role(id, &role).await })
+            }),
+        change::put(
             "/api/v1/projects/{project_id}/roles/{key}",
             "changeProjectRole",
-            "Change a project role's display name and group",
-            changed,
-            |c, (id, key): &(String, String), body: &ChangeRoleRequest| {
-                Box::pin(async move {
-                    let role = ProjectRole {
-                        key: key.clone(),
-                        display_name: body.display_name.clone(),
-                        group: body.group.clone(),
-                    };
-                    c.change_project_role(id, &role).await
-                })
-            },
         )
+        .summary("Change a project role's display name and group")
         .command::<ChangeProjectRole>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
+        .runs_with(
+            |c, (id, key): &(String, String), body: &ChangeRoleRequest| {
+                let role = project_role(key, &body.display_name, &body.group);
+                Box::pin(async move { c.change_project_role(id, &role).await })
+            },
+        ),
+        change::delete(
             "/api/v1/projects/{project_id}/roles/{key}",
             "removeProjectRole",
-            "Remove a project role (also from the project's grants)",
-            |c, (project_id, key): &(String, String)| {
-                Box::pin(c.remove_project_role(project_id, key))
-            },
         )
+        .summary("Remove a project role (also from the project's grants)")
         .command::<RemoveProjectRole>()
-        .returns::<WriteDetails>(ok),
-        Endpoint::post(
-            "/api/v1/projects/{project_id}/grants",
-            "addProjectGrant",
-            "Grant a project to another organization with some of its roles",
-            add_grant,
-        )
-        .command::<AddProjectGrant>()
-        .body::<AddProjectGrantRequest>()
-        .returns::<ProjectGrantCreated>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
+        .runs(|c, (id, key): &(String, String)| Box::pin(c.remove_project_role(id, key))),
+        change::post("/api/v1/projects/{project_id}/grants", "addProjectGrant")
+            .summary("Grant a project to another organization with some of its roles")
+            .command::<AddProjectGrant>()
+            .answers_with(
+                StatusCode::CREATED,
+                grant_created,
+                |c, id: &String, body: &AddProjectGrantRequest| {
+                    Box::pin(c.add_project_grant(id, &body.granted_org_id, &body.role_keys))
+                },
+            ),
+        change::put(
             "/api/v1/projects/{project_id}/grants/{grant_id}",
             "changeProjectGrant",
-            "Replace the roles of a project grant",
-            changed,
-            |c, (project_id, grant_id): &(String, String), body: &RoleKeysRequest| {
-                Box::pin(c.change_project_grant(project_id, grant_id, &body.role_keys))
-            },
         )
+        .summary("Replace the roles of a project grant")
         .command::<ChangeProjectGrant>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
+        .runs_with(
+            |c, (id, grant_id): &(String, String), body: &RoleKeysRequest| {
+                Box::pin(c.change_project_grant(id, grant_id, &body.role_keys))
+            },
+        ),
+        change::delete(
             "/api/v1/projects/{project_id}/grants/{grant_id}",
             "removeProjectGrant",
-            "Remove a project grant",
-            |c, (project_id, grant_id): &(String, String)| {
-                Box::pin(c.remove_project_grant(project_id, grant_id))
-            },
         )
+        .summary("Remove a project grant")
         .command::<RemoveProjectGrant>()
-        .returns::<WriteDetails>(ok),
-        change::with_body(
-            Method::POST,
-            "/api/v1/projects/{project_id}/members",
-            "addProjectMember",
-            "Make a user a project member",
-            created,
-            |c, project_id: &String, body: &AddMemberRequest<ProjectRoleName>| {
+        .runs(|c, (id, grant_id): &(String, String)| {
+            Box::pin(c.remove_project_grant(id, grant_id))
+        }),
+        change::post("/api/v1/projects/{project_id}/members", "addProjectMember")
+            .summary("Make a user a project member")
+            .command::<AddProjectMember>()
+            .creates_with(|c, id: &String, body: &AddMemberRequest<ProjectRoleName>| {
                 Box::pin(async move {
-                    c.add_project_member(project_id, &body.user_id, &roles(&body.roles))
+                    c.add_project_member(id, &body.user_id, &roles(&body.roles))
                         .await
                 })
-            },
-        )
-        .command::<AddProjectMember>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
+            }),
+        change::put(
             "/api/v1/projects/{project_id}/members/{user_id}",
             "changeProjectMember",
-            "Replace a project member's roles",
-            changed,
-            |c,
-             (project_id, user_id): &(String, String),
-             body: &MemberRolesRequest<ProjectRoleName>| {
+        )
+        .summary("Replace a project member's roles")
+        .command::<ChangeProjectMember>()
+        .runs_with(
+            |c, (id, user_id): &(String, String), body: &MemberRolesRequest<ProjectRoleName>| {
                 Box::pin(async move {
-                    c.change_project_member(project_id, user_id, &roles(&body.roles))
+                    c.change_project_member(id, user_id, &roles(&body.roles))
                         .await
                 })
             },
-        )
-        .command::<ChangeProjectMember>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
+        ),
+        change::delete(
             "/api/v1/projects/{project_id}/members/{user_id}",
             "removeProjectMember",
-            "End a project membership",
-            |c, (project_id, user_id): &(String, String)| {
-                Box::pin(c.remove_project_member(project_id, user_id))
-            },
         )
+        .summary("End a project membership")
         .command::<RemoveProjectMember>()
-        .returns::<WriteDetails>(ok),
+        .runs(|c, (id, user_id): &(String, String)| Box::pin(c.remove_project_member(id, user_id))),
     ]
 }
 
@@ -209,19 +150,6 @@ pub(crate) struct AddProjectRequest {
     /// The name (at most 200 characters).
     #[schemars(length(max = schema::NAME_LEN), regex(pattern = schema::TEXT))]
     name: String,
-}
-
-async fn add(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Json(body): Json<AddProjectRequest>,
-) -> Reply {
-    created(
-        api.commands
-            .for_caller(&caller)
-            .add_project(&body.org_id, &body.name)
-            .await?,
-    )
 }
 
 /// A new project role.
@@ -253,6 +181,15 @@ pub(crate) struct ChangeRoleRequest {
     group: String,
 }
 
+/// A role of a project, as a body describes it.
+fn project_role(key: &str, display_name: &str, group: &str) -> ProjectRole {
+    ProjectRole {
+        key: key.to_owned(),
+        display_name: display_name.to_owned(),
+        group: group.to_owned(),
+    }
+}
+
 /// A grant of the project to another organization.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -276,19 +213,7 @@ pub(crate) struct ProjectGrantCreated {
     grant_id: String,
 }
 
-async fn add_grant(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(project_id): Path<String>,
-    Json(body): Json<AddProjectGrantRequest>,
-) -> Reply<ProjectGrantCreated> {
-    let (details, grant_id) = api
-        .commands
-        .for_caller(&caller)
-        .if_sequence(seq)
-        .add_project_grant(&project_id, &body.granted_org_id, &body.role_keys)
-        .await?;
+fn grant_created((details, grant_id): (Details, String)) -> Reply<ProjectGrantCreated> {
     reply(
         StatusCode::CREATED,
         details.sequence,

@@ -1,9 +1,5 @@
 //! `/api/v1/user-grants`: a user's roles in a project.
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode},
-};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::NewUserGrant;
@@ -13,65 +9,46 @@ use warden_domain::user_grant::{
 };
 
 use crate::routes::change;
-use crate::{
-    ApiState,
-    bodies::{Reply, WriteDetails, changed, created},
-    extract::{Authenticated, Json},
-    openapi::Endpoint,
-    schema,
-};
+use crate::{openapi::Endpoint, schema};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
-        Endpoint::post(
-            "/api/v1/user-grants",
-            "addUserGrant",
-            "Grant a user roles in a project (directly, or through a project grant)",
-            add,
-        )
-        .command::<AddUserGrant>()
-        .body::<AddUserGrantRequest>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/user-grants/{grant_id}",
-            "changeUserGrant",
-            "Replace the roles of a user grant",
-            changed,
-            |c, id: &String, body: &UserGrantRolesRequest| {
+        change::create("/api/v1/user-grants", "addUserGrant")
+            .summary("Grant a user roles in a project (directly, or through a project grant)")
+            .command::<AddUserGrant>()
+            .creates_with(|c, (): &(), body: &AddUserGrantRequest| {
+                let grant = NewUserGrant {
+                    user_id: body.user_id.clone(),
+                    project_id: body.project_id.clone(),
+                    project_grant_id: body.project_grant_id.clone(),
+                    role_keys: body.role_keys.clone(),
+                };
+                Box::pin(async move { c.add_user_grant(&grant).await })
+            }),
+        change::put("/api/v1/user-grants/{grant_id}", "changeUserGrant")
+            .summary("Replace the roles of a user grant")
+            .command::<ChangeUserGrant>()
+            .runs_with(|c, id: &String, body: &UserGrantRolesRequest| {
                 Box::pin(c.change_user_grant(id, &body.role_keys))
-            },
-        )
-        .command::<ChangeUserGrant>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
+            }),
+        change::post(
             "/api/v1/user-grants/{grant_id}/deactivate",
             "deactivateUserGrant",
-            "Deactivate a user grant",
-            |c, id: &String| Box::pin(c.deactivate_user_grant(id)),
         )
+        .summary("Deactivate a user grant")
         .command::<DeactivateUserGrant>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
+        .runs(|c, id: &String| Box::pin(c.deactivate_user_grant(id))),
+        change::post(
             "/api/v1/user-grants/{grant_id}/reactivate",
             "reactivateUserGrant",
-            "Reactivate a deactivated user grant",
-            |c, id: &String| Box::pin(c.reactivate_user_grant(id)),
         )
+        .summary("Reactivate a deactivated user grant")
         .command::<ReactivateUserGrant>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/user-grants/{grant_id}",
-            "removeUserGrant",
-            "Remove a user grant",
-            |c, id: &String| Box::pin(c.remove_user_grant(id)),
-        )
-        .command::<RemoveUserGrant>()
-        .returns::<WriteDetails>(ok),
+        .runs(|c, id: &String| Box::pin(c.reactivate_user_grant(id))),
+        change::delete("/api/v1/user-grants/{grant_id}", "removeUserGrant")
+            .summary("Remove a user grant")
+            .command::<RemoveUserGrant>()
+            .runs(|c, id: &String| Box::pin(c.remove_user_grant(id))),
     ]
 }
 
@@ -93,25 +70,6 @@ pub(crate) struct AddUserGrantRequest {
     #[serde(default)]
     #[schemars(inner(length(min = 1, max = schema::ROLE_KEY_LEN), regex(pattern = schema::ROLE_KEY)), extend("uniqueItems" = true))]
     role_keys: Vec<String>,
-}
-
-async fn add(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Json(body): Json<AddUserGrantRequest>,
-) -> Reply {
-    let grant = NewUserGrant {
-        user_id: body.user_id,
-        project_id: body.project_id,
-        project_grant_id: body.project_grant_id,
-        role_keys: body.role_keys,
-    };
-    created(
-        api.commands
-            .for_caller(&caller)
-            .add_user_grant(&grant)
-            .await?,
-    )
 }
 
 /// The roles of a user grant.

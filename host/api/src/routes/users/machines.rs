@@ -1,9 +1,6 @@
 //! `/api/v1/users/machine` and the credentials of machine users: keys, client secret, personal access tokens.
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode},
-};
+use axum::{extract::State, http::StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_command::NewMachineUser;
@@ -14,73 +11,63 @@ use warden_domain::user::{
 };
 
 use crate::routes::change;
-use crate::routes::public_keys::{AddKeyRequest, KeyCreated, KeyOwner, add_key, expiry};
+use crate::routes::public_keys::{AddKeyRequest, KeyOwner, add_key, expiry, key_created};
 use crate::{
     ApiState,
-    bodies::{Reply, SecretCreated, WriteDetails, changed, created, reply},
-    extract::{Authenticated, IfMatch, Json, OptionalJson, Path},
+    bodies::{Reply, SecretCreated, WriteDetails, reply},
+    extract::{Authenticated, IfMatch, OptionalJson, Path},
     openapi::Endpoint,
     schema, time,
 };
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
-        Endpoint::post(
-            "/api/v1/users/machine",
-            "addMachineUser",
-            "Create a machine user (service account)",
-            add_machine,
-        )
-        .command::<AddMachine>()
-        .body::<AddMachineUserRequest>()
-        .returns::<WriteDetails>(StatusCode::CREATED),
-        Endpoint::put(
-            "/api/v1/users/{user_id}/machine",
-            "changeMachineUser",
-            "Change a machine user's name, description and access token type",
-            change_machine,
-        )
-        .command::<ChangeMachine>()
-        .body::<ChangeMachineUserRequest>()
-        .returns::<WriteDetails>(ok),
-        Endpoint::post(
-            "/api/v1/users/{user_id}/keys",
-            "addMachineKey",
-            "Add a public key for the JWT profile grant to a machine user",
-            add_machine_key,
-        )
-        .command::<AddMachineKey>()
-        .body::<AddKeyRequest>()
-        .returns::<KeyCreated>(StatusCode::CREATED),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/users/{user_id}/keys/{key_id}",
-            "removeMachineKey",
-            "Remove a machine user's key",
-            |c, (user_id, key_id): &(String, String)| {
-                Box::pin(c.remove_machine_key(user_id, key_id))
-            },
-        )
-        .command::<RemoveMachineKey>()
-        .returns::<WriteDetails>(ok),
-        Endpoint::put(
-            "/api/v1/users/{user_id}/secret",
-            "setMachineSecret",
-            "Generate a new client secret for a machine user (returned this once)",
-            set_secret,
-        )
-        .command::<SetMachineSecret>()
-        .returns::<SecretCreated>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/users/{user_id}/secret",
-            "removeMachineSecret",
-            "Remove a machine user's client secret",
-            |c, id: &String| Box::pin(c.remove_machine_secret(id)),
-        )
-        .command::<RemoveMachineSecret>()
-        .returns::<WriteDetails>(ok),
+        change::create("/api/v1/users/machine", "addMachineUser")
+            .summary("Create a machine user (service account)")
+            .command::<AddMachine>()
+            .creates_with(|c, (): &(), body: &AddMachineUserRequest| {
+                let user = NewMachineUser {
+                    org_id: body.org_id.clone(),
+                    login_name: body.login_name.clone(),
+                    name: body.name.clone(),
+                    description: body.description.clone(),
+                    access_token_type: body.access_token_type,
+                };
+                Box::pin(async move { c.add_machine_user(&user).await })
+            }),
+        change::put("/api/v1/users/{user_id}/machine", "changeMachineUser")
+            .summary("Change a machine user's name, description and access token type")
+            .command::<ChangeMachine>()
+            .runs_with(|c, id: &String, body: &ChangeMachineUserRequest| {
+                Box::pin(c.change_machine_user(
+                    id,
+                    &body.name,
+                    &body.description,
+                    body.access_token_type,
+                ))
+            }),
+        change::post("/api/v1/users/{user_id}/keys", "addMachineKey")
+            .summary("Add a public key for the JWT profile grant to a machine user")
+            .command::<AddMachineKey>()
+            .answers_with(
+                StatusCode::CREATED,
+                key_created,
+                |c, id: &String, body: &AddKeyRequest| add_key(c, KeyOwner::Machine(id), body),
+            ),
+        change::delete("/api/v1/users/{user_id}/keys/{key_id}", "removeMachineKey")
+            .summary("Remove a machine user's key")
+            .command::<RemoveMachineKey>()
+            .runs(|c, (id, key_id): &(String, String)| Box::pin(c.remove_machine_key(id, key_id))),
+        change::put("/api/v1/users/{user_id}/secret", "setMachineSecret")
+            .summary("Generate a new client secret for a machine user (returned this once)")
+            .command::<SetMachineSecret>()
+            .answers(StatusCode::OK, SecretCreated::issued, |c, id: &String| {
+                Box::pin(c.set_machine_secret(id))
+            }),
+        change::delete("/api/v1/users/{user_id}/secret", "removeMachineSecret")
+            .summary("Remove a machine user's client secret")
+            .command::<RemoveMachineSecret>()
+            .runs(|c, id: &String| Box::pin(c.remove_machine_secret(id))),
         Endpoint::post(
             "/api/v1/users/{user_id}/pats",
             "addPersonalAccessToken",
@@ -90,17 +77,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .command::<AddPersonalAccessToken>()
         .optional_body::<AddTokenRequest>()
         .returns::<TokenCreated>(StatusCode::CREATED),
-        change::without_body(
-            Method::DELETE,
+        change::delete(
             "/api/v1/users/{user_id}/pats/{token_id}",
             "removePersonalAccessToken",
-            "Revoke a personal access token",
-            |c, (user_id, token_id): &(String, String)| {
-                Box::pin(c.remove_personal_access_token(user_id, token_id))
-            },
         )
+        .summary("Revoke a personal access token")
         .command::<RemovePersonalAccessToken>()
-        .returns::<WriteDetails>(ok),
+        .runs(|c, (id, token_id): &(String, String)| {
+            Box::pin(c.remove_personal_access_token(id, token_id))
+        }),
     ]
 }
 
@@ -127,26 +112,6 @@ pub(crate) struct AddMachineUserRequest {
     access_token_type: AccessTokenType,
 }
 
-async fn add_machine(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Json(body): Json<AddMachineUserRequest>,
-) -> Reply {
-    let user = NewMachineUser {
-        org_id: body.org_id,
-        login_name: body.login_name,
-        name: body.name,
-        description: body.description,
-        access_token_type: body.access_token_type,
-    };
-    created(
-        api.commands
-            .for_caller(&caller)
-            .add_machine_user(&user)
-            .await?,
-    )
-}
-
 /// A machine user's name and description, and the kind of its access tokens.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -161,52 +126,6 @@ pub(crate) struct ChangeMachineUserRequest {
     /// The kind of its access tokens: `jwt` or `opaque`; unchanged when absent.
     #[serde(default)]
     access_token_type: Option<AccessTokenType>,
-}
-
-async fn change_machine(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<ChangeMachineUserRequest>,
-) -> Reply {
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .change_machine_user(
-                &user_id,
-                &body.name,
-                &body.description,
-                body.access_token_type,
-            )
-            .await?,
-    )
-}
-
-async fn add_machine_key(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<AddKeyRequest>,
-) -> Reply<KeyCreated> {
-    add_key(&api, &caller, seq, KeyOwner::Machine(&user_id), body).await
-}
-
-async fn set_secret(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-) -> Reply<SecretCreated> {
-    let issued = api
-        .commands
-        .for_caller(&caller)
-        .if_sequence(seq)
-        .set_machine_secret(&user_id)
-        .await?;
-    SecretCreated::issued(issued)
 }
 
 /// Options of a new personal access token.

@@ -1,9 +1,5 @@
 //! `/api/v1/users`: human users, and what every user has (life cycle, metadata).
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode},
-};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use warden_command::{NewHumanUser, SecretString};
@@ -15,167 +11,113 @@ use warden_domain::user::{
 };
 
 use crate::routes::change;
-use crate::{
-    ApiState,
-    bodies::{Reply, WriteDetails, changed, created},
-    extract::{Authenticated, IfMatch, Json, Path},
-    openapi::Endpoint,
-    schema,
-};
+use crate::{openapi::Endpoint, schema};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    let ok = StatusCode::OK;
     vec![
-        Endpoint::post("/api/v1/users/human", "addHumanUser", "Create a human user", add_human)
+        change::create("/api/v1/users/human", "addHumanUser")
+            .summary("Create a human user")
             .command::<AddHuman>()
-            .body::<AddHumanUserRequest>()
-            .returns::<WriteDetails>(StatusCode::CREATED),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/users/{user_id}/profile",
-            "changeProfile",
-            "Replace a human user's profile",
-            changed,
-            |c, id: &String, body: &ProfileRequest| Box::pin(async move { c.change_profile(id, &body.profile()).await }),
-        )
-        .command::<ChangeProfile>()
-        .returns::<WriteDetails>(ok),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/users/{user_id}/email",
-            "changeEmail",
-            "Change a human user's email; the new address is unverified",
-            changed,
-            |c, id: &String, body: &EmailRequest| Box::pin(c.change_email(id, &body.email)),
-        )
-        .command::<ChangeEmail>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/users/{user_id}/email/verify",
-            "verifyEmail",
-            "Mark a human user's email verified",
-            |c, id: &String| Box::pin(c.verify_email(id)),
-        )
-        .command::<VerifyEmail>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
+            .creates_with(|c, (): &(), body: &AddHumanUserRequest| {
+                let user = body.new_user();
+                Box::pin(async move { c.add_human_user(&user).await })
+            }),
+        change::put("/api/v1/users/{user_id}/profile", "changeProfile")
+            .summary("Replace a human user's profile")
+            .command::<ChangeProfile>()
+            .runs_with(|c, id: &String, body: &ProfileRequest| {
+                Box::pin(async move { c.change_profile(id, &body.profile()).await })
+            }),
+        change::put("/api/v1/users/{user_id}/email", "changeEmail")
+            .summary("Change a human user's email; the new address is unverified")
+            .command::<ChangeEmail>()
+            .runs_with(|c, id: &String, body: &EmailRequest| {
+                Box::pin(c.change_email(id, &body.email))
+            }),
+        change::post("/api/v1/users/{user_id}/email/verify", "verifyEmail")
+            .summary("Mark a human user's email verified")
+            .command::<VerifyEmail>()
+            .runs(|c, id: &String| Box::pin(c.verify_email(id))),
+        change::post(
             "/api/v1/users/{user_id}/email/verify-code",
             "sendEmailVerificationCode",
-            "Send a human user a new email verification code (by mail, with a link to the verification page); \
-             a previous code stops working",
-            |c, id: &String| Box::pin(c.send_email_verification_code(id)),
+        )
+        .summary(
+            "Send a human user a new email verification code (by mail, with a link to the \
+                 verification page); a previous code stops working",
         )
         .command::<AddEmailCode>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
+        .runs(|c, id: &String| Box::pin(c.send_email_verification_code(id))),
+        change::post(
             "/api/v1/users/{user_id}/password/reset",
             "requestPasswordReset",
-            "Mail a human user a password reset code and link (valid one hour, usable once); the code is never \
-             shown to the caller",
-            |c, id: &String| Box::pin(c.request_password_reset(id)),
+        )
+        .summary(
+            "Mail a human user a password reset code and link (valid one hour, usable once); \
+                 the code is never shown to the caller",
         )
         .command::<AddPasswordCode>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/users/{user_id}/otp",
-            "removeUserOtp",
-            "Remove a human user's second factor (TOTP authenticator app), e.g. after the device was lost",
-            |c, id: &String| Box::pin(c.remove_otp(id)),
-        )
-        .command::<RemoveOtp>()
-        .returns::<WriteDetails>(ok),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/users/{user_id}/phone",
-            "changePhone",
-            "Set a human user's phone number",
-            changed,
-            |c, id: &String, body: &PhoneRequest| Box::pin(c.change_phone(id, Some(&body.phone))),
-        )
-        .command::<ChangePhone>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/users/{user_id}/phone",
-            "removePhone",
-            "Remove a human user's phone number",
-            |c, id: &String| Box::pin(c.change_phone(id, None)),
-        )
-        .command::<ChangePhone>()
-        .returns::<WriteDetails>(ok),
-        Endpoint::put(
-            "/api/v1/users/{user_id}/password",
-            "setPassword",
-            "Set a human user's password (checked against the password complexity policy, stored as Argon2id)",
-            set_password,
-        )
-        .command::<SetPassword>()
-        .body::<PasswordRequest>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/users/{user_id}/lock", "lockUser", "Lock a user",
-            |c, id: &String| Box::pin(c.lock_user(id)),
-        )
+        .runs(|c, id: &String| Box::pin(c.request_password_reset(id))),
+        change::delete("/api/v1/users/{user_id}/otp", "removeUserOtp")
+            .summary(
+                "Remove a human user's second factor (TOTP authenticator app), e.g. after the \
+                 device was lost",
+            )
+            .command::<RemoveOtp>()
+            .runs(|c, id: &String| Box::pin(c.remove_otp(id))),
+        change::put("/api/v1/users/{user_id}/phone", "changePhone")
+            .summary("Set a human user's phone number")
+            .command::<ChangePhone>()
+            .runs_with(|c, id: &String, body: &PhoneRequest| {
+                Box::pin(c.change_phone(id, Some(&body.phone)))
+            }),
+        change::delete("/api/v1/users/{user_id}/phone", "removePhone")
+            .summary("Remove a human user's phone number")
+            .command::<ChangePhone>()
+            .runs(|c, id: &String| Box::pin(c.change_phone(id, None))),
+        change::put("/api/v1/users/{user_id}/password", "setPassword")
+            .summary(
+                "Set a human user's password (checked against the password complexity policy, \
+                 stored as Argon2id)",
+            )
+            .command::<SetPassword>()
+            .runs_with(|c, id: &String, body: &PasswordRequest| {
+                let password = SecretString::new(body.password.clone());
+                Box::pin(async move { c.set_password(id, &password, body.change_required).await })
+            }),
+        change::post("/api/v1/users/{user_id}/lock", "lockUser")
+            .summary("Lock a user")
             .command::<LockUser>()
-            .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/users/{user_id}/unlock", "unlockUser", "Unlock a user",
-            |c, id: &String| Box::pin(c.unlock_user(id)),
-        )
+            .runs(|c, id: &String| Box::pin(c.lock_user(id))),
+        change::post("/api/v1/users/{user_id}/unlock", "unlockUser")
+            .summary("Unlock a user")
             .command::<UnlockUser>()
-            .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/users/{user_id}/deactivate",
-            "deactivateUser",
-            "Deactivate a user",
-            |c, id: &String| Box::pin(c.deactivate_user(id)),
-        )
-        .command::<DeactivateUser>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::POST,
-            "/api/v1/users/{user_id}/reactivate",
-            "reactivateUser",
-            "Reactivate a deactivated user",
-            |c, id: &String| Box::pin(c.reactivate_user(id)),
-        )
-        .command::<ReactivateUser>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
-            "/api/v1/users/{user_id}",
-            "removeUser",
-            "Remove a user; the login name is free again",
-            |c, id: &String| Box::pin(c.remove_user(id)),
-        )
-        .command::<RemoveUser>()
-        .returns::<WriteDetails>(ok),
-        change::with_body(
-            Method::PUT,
-            "/api/v1/users/{user_id}/metadata/{*key}",
-            "setUserMetadata",
-            "Set a metadata entry of a user",
-            changed,
-            |c, (user_id, key): &(String, String), body: &MetadataRequest| Box::pin(c.set_user_metadata(user_id, key, &body.value)),
-        )
-        .command::<SetUserMetadata>()
-        .returns::<WriteDetails>(ok),
-        change::without_body(
-            Method::DELETE,
+            .runs(|c, id: &String| Box::pin(c.unlock_user(id))),
+        change::post("/api/v1/users/{user_id}/deactivate", "deactivateUser")
+            .summary("Deactivate a user")
+            .command::<DeactivateUser>()
+            .runs(|c, id: &String| Box::pin(c.deactivate_user(id))),
+        change::post("/api/v1/users/{user_id}/reactivate", "reactivateUser")
+            .summary("Reactivate a deactivated user")
+            .command::<ReactivateUser>()
+            .runs(|c, id: &String| Box::pin(c.reactivate_user(id))),
+        change::delete("/api/v1/users/{user_id}", "removeUser")
+            .summary("Remove a user; the login name is free again")
+            .command::<RemoveUser>()
+            .runs(|c, id: &String| Box::pin(c.remove_user(id))),
+        change::put("/api/v1/users/{user_id}/metadata/{*key}", "setUserMetadata")
+            .summary("Set a metadata entry of a user")
+            .command::<SetUserMetadata>()
+            .runs_with(|c, (id, key): &(String, String), body: &MetadataRequest| {
+                Box::pin(c.set_user_metadata(id, key, &body.value))
+            }),
+        change::delete(
             "/api/v1/users/{user_id}/metadata/{*key}",
             "removeUserMetadata",
-            "Remove a metadata entry of a user",
-            |c, (user_id, key): &(String, String)| Box::pin(c.remove_user_metadata(user_id, key)),
         )
+        .summary("Remove a metadata entry of a user")
         .command::<RemoveUserMetadata>()
-        .returns::<WriteDetails>(ok),
+        .runs(|c, (id, key): &(String, String)| Box::pin(c.remove_user_metadata(id, key))),
     ]
 }
 
@@ -239,32 +181,25 @@ fn profile(
     }
 }
 
-async fn add_human(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Json(body): Json<AddHumanUserRequest>,
-) -> Reply {
-    let user = NewHumanUser {
-        org_id: body.org_id,
-        login_name: body.login_name,
-        profile: profile(
-            body.given_name,
-            body.family_name,
-            body.display_name,
-            body.preferred_language,
-        ),
-        email: body.email,
-        email_verified: body.email_verified,
-        phone: body.phone,
-        password: body.password.map(SecretString::new),
-        password_change_required: body.password_change_required,
-    };
-    created(
-        api.commands
-            .for_caller(&caller)
-            .add_human_user(&user)
-            .await?,
-    )
+impl AddHumanUserRequest {
+    /// The user the body describes.
+    fn new_user(&self) -> NewHumanUser {
+        NewHumanUser {
+            org_id: self.org_id.clone(),
+            login_name: self.login_name.clone(),
+            profile: profile(
+                self.given_name.clone(),
+                self.family_name.clone(),
+                self.display_name.clone(),
+                self.preferred_language.clone(),
+            ),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            phone: self.phone.clone(),
+            password: self.password.clone().map(SecretString::new),
+            password_change_required: self.password_change_required,
+        }
+    }
 }
 
 /// A human user's profile.
@@ -330,23 +265,6 @@ pub(crate) struct PasswordRequest {
     /// The user must change it at the next login.
     #[serde(default)]
     change_required: bool,
-}
-
-async fn set_password(
-    State(api): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    IfMatch(seq): IfMatch,
-    Path(user_id): Path<String>,
-    Json(body): Json<PasswordRequest>,
-) -> Reply {
-    let password = SecretString::new(body.password);
-    changed(
-        api.commands
-            .for_caller(&caller)
-            .if_sequence(seq)
-            .set_password(&user_id, &password, body.change_required)
-            .await?,
-    )
 }
 
 /// A metadata value.
