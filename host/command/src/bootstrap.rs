@@ -142,6 +142,11 @@ pub trait AdminTokenFile: Send + Sync + 'static {
     fn write_password(&self, password: &str) -> std::io::Result<()>;
 }
 
+/// The error of a failed command, named by the step of the setup that issued it (for `map_err`).
+fn step(step: &'static str) -> impl FnOnce(CommandError) -> BootstrapError {
+    move |source| BootstrapError::Command { step, source }
+}
+
 /// [`ADMIN_TOKEN_FILE`] in a directory given by path, created if missing.
 #[derive(Debug)]
 struct InDirectory(PathBuf);
@@ -191,9 +196,6 @@ pub async fn bootstrap_with(
     settings: &FirstInstance,
 ) -> Result<BootstrapReport, BootstrapError> {
     let instance_id = settings.instance_id.clone();
-    let step =
-        |step: &'static str| move |source: CommandError| BootstrapError::Command { step, source };
-
     let instance = commands
         .load::<Instance>(&instance_id, &instance_id)
         .await
@@ -400,8 +402,6 @@ async fn ensure_console(
     let Some(base_url) = &settings.console_base_url else {
         return Ok(());
     };
-    let step =
-        |step: &'static str| move |source: CommandError| BootstrapError::Command { step, source };
     let instance_id = report.instance_id.clone();
     let org_id = report.org_id.clone();
     let caller = Caller::system(&instance_id);
@@ -608,8 +608,6 @@ pub async fn recover_with(
     token_file: Arc<dyn AdminTokenFile>,
     instance_id: &str,
 ) -> Result<RecoverReport, BootstrapError> {
-    let step =
-        |step: &'static str| move |source: CommandError| BootstrapError::Command { step, source };
     let caller = Caller::system(instance_id);
     let system = || commands.for_caller(&caller).as_actor(RECOVER_ACTOR);
     let instance = commands

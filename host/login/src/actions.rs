@@ -7,8 +7,9 @@
 
 use std::net::IpAddr;
 
-use warden_domain::{Lifecycle, org::Organization, user::User};
-use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Hook, Metadata, Org, Profile};
+use warden_domain::user::User;
+use warden_plugin_host::actions::{plugin_org, plugin_user};
+use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Hook, Metadata, Profile};
 
 use crate::Inner;
 
@@ -37,41 +38,6 @@ pub(crate) struct Client {
     pub(crate) user_agent: Option<String>,
 }
 
-/// The hook's view of a user.
-pub(crate) fn plugin_user(id: &str, user: &User) -> warden_wasm_runtime::User {
-    let human = user.human();
-    let state = if user.locked {
-        warden_wasm_runtime::UserState::Locked
-    } else if user.lifecycle == Lifecycle::Inactive {
-        warden_wasm_runtime::UserState::Inactive
-    } else {
-        warden_wasm_runtime::UserState::Active
-    };
-    warden_wasm_runtime::User {
-        id: id.to_owned(),
-        org_id: user.org_id.clone(),
-        username: user.login_name.clone(),
-        login_names: vec![user.login_name.clone()],
-        state,
-        email: human.map(|h| h.email.clone()),
-        email_verified: human.is_some_and(|h| h.email_verified),
-        phone: human.and_then(|h| h.phone.clone()),
-        phone_verified: false,
-        given_name: human.map(|h| h.profile.given_name.clone()),
-        family_name: human.map(|h| h.profile.family_name.clone()),
-        display_name: human.map(|h| h.profile.display_name.clone()),
-        preferred_language: human.map(|h| h.profile.preferred_language.clone()),
-        metadata: user
-            .metadata
-            .iter()
-            .map(|(key, value)| Metadata {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-    }
-}
-
 /// What a hook is told about the login.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HookInput<'a> {
@@ -87,17 +53,7 @@ impl Inner {
     async fn hook_context(&self, input: &HookInput<'_>, client: &Client) -> ActionContext {
         // The organization as token checks read it (checked against the store within a second).
         let org = match input.org_id {
-            Some(org_id) => self
-                .commands
-                .load_recent::<Organization>(&self.instance_id, org_id)
-                .await
-                .ok()
-                .filter(|m| m.state.exists())
-                .map(|m| Org {
-                    id: org_id.to_owned(),
-                    name: m.state.name.clone(),
-                    primary_domain: m.state.primary_domain.clone(),
-                }),
+            Some(org_id) => plugin_org(&self.commands, &self.instance_id, org_id).await,
             None => None,
         };
         ActionContext {

@@ -22,11 +22,12 @@ use warden_domain::{
     user::{Profile, User},
 };
 use warden_oidc::{OidcError, flow::AuthRequest};
+use warden_plugin_host::actions::plugin_user;
 use warden_wasm_runtime::{AuthMethod, Hook};
 
 use crate::{
     Inner,
-    actions::{Client, HookInput, Verdict, plugin_user},
+    actions::{Client, HookInput, Verdict},
     cookies::{self, CSRF_COOKIE, CSRF_FIELD, SessionEntry},
     html::{self, Frame, error_box, esc, hidden, input, query_value},
     sessions::Held,
@@ -43,6 +44,16 @@ const MAX_FIELD: usize = 320;
 const MAX_ID: usize = 200;
 
 type AppState = State<Arc<Inner>>;
+
+/// The value of a step that may answer the request itself (an error page): the handler returns that answer.
+macro_rules! or_return {
+    ($step:expr) => {
+        match $step {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
 
 mod consent;
 pub(crate) use consent::consent_submit;
@@ -151,6 +162,9 @@ struct Flow {
 }
 
 impl Flow {
+    /// A page outside any authorization request.
+    const NONE: Flow = Flow { request: None };
+
     fn id(&self) -> Option<&str> {
         self.request.as_ref().map(|r| r.id.as_str())
     }
@@ -241,6 +255,12 @@ impl Inner {
         policy::resolve(&instance.state.policies, &overrides).login
     }
 
+    /// A page outside any authorization request, answered with 200.
+    async fn render_outside_flow(&self, req: &Req, title: &str, body: &str) -> Response {
+        self.render(req, &Flow::NONE, StatusCode::OK, title, body)
+            .await
+    }
+
     async fn render(
         &self,
         req: &Req,
@@ -280,7 +300,7 @@ impl Inner {
         tracing::info!("login form refused: missing or wrong CSRF token");
         self.error_page(
             req,
-            &Flow { request: None },
+            &Flow::NONE,
             StatusCode::BAD_REQUEST,
             self.texts.csrf_invalid,
         )
@@ -313,7 +333,14 @@ impl Inner {
         .await
     }
 
-    /// Loads the authorization request named by `id`; `Err` is the page to show.
+    /// What every page starts with: the request and the authorization request its `authRequest` query
+    /// names (a refusal page otherwise).
+    async fn opened(&self, parts: &Parts) -> Result<(Req, Flow), Response> {
+        let req = Req::new(parts);
+        let flow = self.flow(&req, req.query("authRequest")).await?;
+        Ok((req, flow))
+    }
+
     /// What every form submission starts with: the request, its form with the CSRF token checked, and the
     /// authorization request the form continues (a refusal page otherwise).
     async fn submitted(&self, parts: &Parts, body: &Bytes) -> Result<(Req, Form, Flow), Response> {
@@ -326,8 +353,9 @@ impl Inner {
         Ok((req, form, flow))
     }
 
+    /// Loads the authorization request named by `id`; `Err` is the page to show.
     async fn flow(&self, req: &Req, id: Option<&str>) -> Result<Flow, Response> {
-        let none = Flow { request: None };
+        let none = Flow::NONE;
         let Some(id) = id.filter(|id| !id.is_empty()) else {
             return Ok(none);
         };
@@ -368,18 +396,16 @@ impl Inner {
     }
 
     /// The user a login name names, from the users view (the command checks it against the user itself).
-    async fn user_id_by_login_name(&self, login_name: &str) -> Option<String> {
-        match self
+    /// A failed lookup is an error, not an unknown user: the caller answers with the error page.
+    async fn user_id_by_login_name(
+        &self,
+        login_name: &str,
+    ) -> Result<Option<String>, warden_query::QueryError> {
+        let user = self
             .queries
             .user_by_login_name(&self.instance_id, login_name)
-            .await
-        {
-            Ok(user) => user.map(|u| u.id),
-            Err(error) => {
-                tracing::warn!(%error, "cannot look up a login name");
-                None
-            }
-        }
+            .await?;
+        Ok(user.map(|u| u.id))
     }
 
     // --- pages ---
@@ -508,12 +534,14 @@ impl Inner {
     async fn finish(&self, req: &Req, flow: &Flow, held: &Held, cookie: HeaderValue) -> Response {
         // As recent as the provider's own check of the user when it issues the code.
         let user = match &held.state.user_id {
-            Some(user_id) => self
+            Some(user_id) => match self
                 .commands
                 .load_recent::<User>(&self.instance_id, user_id)
                 .await
-                .ok()
-                .map(|model| model.state.clone()),
+            {
+                Ok(model) => Some(model.state.clone()),
+                Err(error) => return self.internal(req, flow, &error).await,
+            },
             None => None,
         };
         if user.as_ref().is_some_and(must_change_password) {
@@ -580,7 +608,7 @@ impl Inner {
             Err(OidcError::AuthRequestNotFound(_)) => {
                 self.error_page(
                     req,
-                    &Flow { request: None },
+                    &Flow::NONE,
                     StatusCode::BAD_REQUEST,
                     self.texts.auth_request_unknown,
                 )
@@ -657,11 +685,7 @@ impl Inner {
 
 /// `GET /login`: the login name, or the account picker when the browser has sessions to choose from.
 pub(crate) async fn login_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     let mut hint = flow
         .request
         .as_ref()
@@ -688,10 +712,7 @@ pub(crate) async fn login_page(State(inner): AppState, parts: Parts) -> Response
 
 /// `POST /login`: takes the login name and asks for the password.
 pub(crate) async fn login_name(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     match form.text("login_name", MAX_LOGIN_NAME) {
         Ok(login_name) => {
             inner
@@ -709,10 +730,7 @@ pub(crate) async fn login_name(State(inner): AppState, parts: Parts, body: Bytes
 
 /// `POST /login/password`: checks the password, with the pre- and post-authentication actions around it.
 pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let login_name = match form.text("login_name", MAX_LOGIN_NAME) {
         Ok(v) => v,
         Err(field) => return inner.bad_field(&req, &flow, field).await,
@@ -738,17 +756,24 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
     // The browser's login under way (started, no password checked yet) goes on; anything else starts anew.
     let pending = held.iter().rev().find(|h| !h.state.password_checked());
 
-    let user_id = inner.user_id_by_login_name(&login_name).await;
+    let user_id = match inner.user_id_by_login_name(&login_name).await {
+        Ok(user_id) => user_id,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
     // What the actions are told; the password check reads the user afresh and the command decides on the
     // user as stored.
     let user = match &user_id {
-        Some(id) => inner
+        Some(id) => match inner
             .commands
             .load_recent::<User>(&inner.instance_id, id)
             .await
-            .ok()
-            .filter(|m| m.state.exists() && m.state.human().is_some())
-            .map(|m| (id.clone(), m.state.clone())),
+        {
+            Ok(model) if model.state.exists() && model.state.human().is_some() => {
+                Some((id.clone(), model.state.clone()))
+            }
+            Ok(_) => None,
+            Err(error) => return inner.internal(&req, &flow, &error).await,
+        },
         None => None,
     };
     let org_id = user
@@ -942,11 +967,7 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
 
 /// `GET /login/select`: the account picker.
 pub(crate) async fn select_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     let sessions = inner.logged_in(&req.entries()).await;
     if sessions.is_empty() {
         return inner.login_name_form(&req, &flow, "", None).await;
@@ -956,10 +977,7 @@ pub(crate) async fn select_page(State(inner): AppState, parts: Parts) -> Respons
 
 /// `POST /login/select`: continues with one of the browser's sessions.
 pub(crate) async fn select_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let Ok(session_id) = form.text("session_id", MAX_ID) else {
         return inner.bad_field(&req, &flow, "session_id").await;
     };
@@ -997,15 +1015,7 @@ pub(crate) async fn logout_page(State(inner): AppState, parts: Parts) -> Respons
         csrf = inner.csrf_field(&req),
         logout = esc(t.logout),
     );
-    inner
-        .render(
-            &req,
-            &Flow { request: None },
-            StatusCode::OK,
-            t.logout_title,
-            &body,
-        )
-        .await
+    inner.render_outside_flow(&req, t.logout_title, &body).await
 }
 
 /// `POST /login/logout`: ends every session of the browser.
@@ -1023,13 +1033,7 @@ pub(crate) async fn logout_submit(State(inner): AppState, parts: Parts, body: By
         esc(t.sign_in)
     );
     let mut response = inner
-        .render(
-            &req,
-            &Flow { request: None },
-            StatusCode::OK,
-            t.logged_out_title,
-            &body,
-        )
+        .render_outside_flow(&req, t.logged_out_title, &body)
         .await;
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
@@ -1055,13 +1059,7 @@ pub(crate) async fn signed_in_page(State(inner): AppState, parts: Parts) -> Resp
         logout = esc(t.logout),
     );
     inner
-        .render(
-            &req,
-            &Flow { request: None },
-            StatusCode::OK,
-            t.signed_in_title,
-            &body,
-        )
+        .render_outside_flow(&req, t.signed_in_title, &body)
         .await
 }
 
@@ -1071,7 +1069,7 @@ pub(crate) async fn not_found(State(inner): AppState, parts: Parts) -> Response 
     inner
         .error_page(
             &req,
-            &Flow { request: None },
+            &Flow::NONE,
             StatusCode::NOT_FOUND,
             inner.texts.not_found,
         )
@@ -1149,11 +1147,7 @@ async fn registration_allowed(inner: &Inner, flow: &Flow) -> bool {
 
 /// `GET /login/register`: the registration form.
 pub(crate) async fn register_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     if !registration_allowed(&inner, &flow).await {
         return inner
             .error_page(
@@ -1179,10 +1173,7 @@ pub(crate) async fn register_page(State(inner): AppState, parts: Parts) -> Respo
 /// `POST /login/register`: creates the user (pre-registration and post-creation actions around it) and logs
 /// them in.
 pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     if !registration_allowed(&inner, &flow).await {
         return inner
             .error_page(
@@ -1482,11 +1473,7 @@ impl Inner {
 
 /// `GET /login/otp`: the second factor, or its enrolment when the user has none yet.
 pub(crate) async fn otp_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     let Some((_, user_id, user)) = awaiting_second_factor(&inner, &req).await else {
         return inner
             .error_page(
@@ -1504,10 +1491,7 @@ pub(crate) async fn otp_page(State(inner): AppState, parts: Parts) -> Response {
 
 /// `POST /login/otp`: checks the code (or confirms the enrolment) and finishes the login.
 pub(crate) async fn otp_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let Some((held, user_id, user)) = awaiting_second_factor(&inner, &req).await else {
         return inner
             .error_page(
@@ -1614,11 +1598,7 @@ async fn verify_email_form(
 
 /// `GET /login/verify-email`: the form for the emailed code.
 pub(crate) async fn verify_email_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     if unverified(&inner, &req).await.is_none() {
         return inner
             .error_page(
@@ -1638,10 +1618,7 @@ pub(crate) async fn verify_email_submit(
     parts: Parts,
     body: Bytes,
 ) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let Some((held, user_id)) = unverified(&inner, &req).await else {
         return inner
             .error_page(
@@ -1715,11 +1692,7 @@ async fn reset_code_form(
 
 /// `GET /login/reset`: asks for the login name whose password to reset.
 pub(crate) async fn reset_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     let t = inner.texts;
     let hint: String = req
         .query("login_name")
@@ -1742,15 +1715,16 @@ pub(crate) async fn reset_page(State(inner): AppState, parts: Parts) -> Response
 
 /// `POST /login/reset`: sends a reset code to the login name's email (the same answer whether or not it exists).
 pub(crate) async fn reset_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let login_name = match form.text("login_name", MAX_LOGIN_NAME) {
         Ok(v) => v,
         Err(field) => return inner.bad_field(&req, &flow, field).await,
     };
-    if let Some(user_id) = inner.user_id_by_login_name(&login_name).await {
+    let user_id = match inner.user_id_by_login_name(&login_name).await {
+        Ok(user_id) => user_id,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
+    if let Some(user_id) = user_id {
         let system = Caller::system(inner.instance_id.clone());
         if let Err(error) = inner
             .commands
@@ -1780,10 +1754,7 @@ pub(crate) async fn reset_password_submit(
     parts: Parts,
     body: Bytes,
 ) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let login_name = match form.text("login_name", MAX_LOGIN_NAME) {
         Ok(v) => v,
         Err(field) => return inner.bad_field(&req, &flow, field).await,
@@ -1806,7 +1777,11 @@ pub(crate) async fn reset_password_submit(
         }
     };
     let invalid = inner.texts.invalid_code;
-    let Some(user_id) = inner.user_id_by_login_name(&login_name).await else {
+    let user_id = match inner.user_id_by_login_name(&login_name).await {
+        Ok(user_id) => user_id,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
+    let Some(user_id) = user_id else {
         return reset_code_form(
             &inner,
             &req,
@@ -1960,11 +1935,7 @@ async fn change_password_form(
 
 /// `GET /login/password/change`: the new password of a user who must change it.
 pub(crate) async fn change_password_page(State(inner): AppState, parts: Parts) -> Response {
-    let req = Req::new(&parts);
-    let flow = match inner.flow(&req, req.query("authRequest")).await {
-        Ok(flow) => flow,
-        Err(response) => return response,
-    };
+    let (req, flow) = or_return!(inner.opened(&parts).await);
     let Some((held, _, user)) = awaiting_password_change(&inner, &req, None).await else {
         return inner
             .error_page(
@@ -1985,10 +1956,7 @@ pub(crate) async fn change_password_submit(
     parts: Parts,
     body: Bytes,
 ) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let Ok(session_id) = form.text("session_id", MAX_ID) else {
         return inner.bad_field(&req, &flow, "session_id").await;
     };

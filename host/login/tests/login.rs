@@ -19,6 +19,7 @@ use warden_login::{cookies::SESSIONS_COOKIE, testing::login_via_form};
 both_backends!(
     a_user_logs_in_and_every_step_is_an_event,
     unknown_user_wrong_password_and_locked_user_get_the_same_answer,
+    a_failing_user_lookup_shows_the_error_page_not_the_refusal,
     failed_passwords_lock_the_user_at_the_policy_limit,
     forms_without_the_right_csrf_token_change_nothing,
     the_session_token_changes_at_login,
@@ -136,6 +137,35 @@ async fn unknown_user_wrong_password_and_locked_user_get_the_same_answer(t: Test
             .filter(|t| *t == "session.password.failed")
             .count(),
         4
+    );
+}
+
+async fn a_failing_user_lookup_shows_the_error_page_not_the_refusal(t: TestStore) {
+    let server = Server::start(t).await;
+    server.add_user("erin").await;
+    // The users view, where a login name is looked up, can no longer be read.
+    server
+        .execute("ALTER TABLE users RENAME TO users_gone")
+        .await;
+    let browser = server.browser();
+    let page = submit_password(&server, &browser, "erin", PASSWORD).await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.error().as_deref(),
+        Some(warden_login::texts::EN.internal_error)
+    );
+    assert!(
+        !server
+            .event_types("session")
+            .await
+            .iter()
+            .any(|t| t == "session.password.failed"),
+        "a failed lookup is not a failed password"
     );
 }
 

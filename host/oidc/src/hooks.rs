@@ -4,8 +4,11 @@
 //! userinfo response with a clear error; one allowed to fail is skipped.
 
 use serde_json::{Map, Value};
-use warden_domain::{Lifecycle, org::Organization, user::User};
-use warden_plugin_host::PluginRegistry;
+use warden_domain::user::User;
+use warden_plugin_host::{
+    PluginRegistry,
+    actions::{plugin_org, plugin_user},
+};
 use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Claim, Hook, RESERVED_CLAIMS};
 
 use crate::provider::Core;
@@ -26,40 +29,6 @@ pub(crate) struct ClaimsFor<'a> {
     pub(crate) scope: &'a [String],
     pub(crate) amr: &'a [String],
     pub(crate) roles: Vec<String>,
-}
-
-fn plugin_user(id: &str, user: &User) -> warden_wasm_runtime::User {
-    let human = user.human();
-    let state = if user.locked {
-        warden_wasm_runtime::UserState::Locked
-    } else if user.lifecycle == Lifecycle::Inactive {
-        warden_wasm_runtime::UserState::Inactive
-    } else {
-        warden_wasm_runtime::UserState::Active
-    };
-    warden_wasm_runtime::User {
-        id: id.to_owned(),
-        org_id: user.org_id.clone(),
-        username: user.login_name.clone(),
-        login_names: vec![user.login_name.clone()],
-        state,
-        email: human.map(|h| h.email.clone()),
-        email_verified: human.is_some_and(|h| h.email_verified),
-        phone: human.and_then(|h| h.phone.clone()),
-        phone_verified: false,
-        given_name: human.map(|h| h.profile.given_name.clone()),
-        family_name: human.map(|h| h.profile.family_name.clone()),
-        display_name: human.map(|h| h.profile.display_name.clone()),
-        preferred_language: human.map(|h| h.profile.preferred_language.clone()),
-        metadata: user
-            .metadata
-            .iter()
-            .map(|(key, value)| warden_wasm_runtime::Metadata {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-    }
 }
 
 fn auth_methods(amr: &[String]) -> Vec<AuthMethod> {
@@ -107,17 +76,7 @@ impl Core {
         } else {
             Hook::PreToken { claims: so_far }
         };
-        let org = self
-            .commands
-            .load_recent::<Organization>(instance_id, &who.user.org_id)
-            .await
-            .ok()
-            .filter(|m| m.state.exists())
-            .map(|m| warden_wasm_runtime::Org {
-                id: who.user.org_id.clone(),
-                name: m.state.name.clone(),
-                primary_domain: m.state.primary_domain.clone(),
-            });
+        let org = plugin_org(&self.commands, instance_id, &who.user.org_id).await;
         let ctx = ActionContext {
             instance_id: instance_id.to_owned(),
             org,

@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod actions;
 mod error;
 mod http;
 mod openapi;

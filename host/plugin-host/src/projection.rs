@@ -932,9 +932,30 @@ enum Write {
     },
 }
 
-/// Buffers a call's writes.
-fn push(writes: &Mutex<Vec<Write>>, write: Write) {
-    lock(writes).push(write);
+impl Write {
+    fn upsert(table: &str, key: &str, value: &str) -> Self {
+        Write::Upsert {
+            table: table.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    fn delete(table: &str, key: &str) -> Self {
+        Write::Delete {
+            table: table.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+}
+
+/// Buffers a call's write, as both view stores of a call do: the batch applies the writes of a call that
+/// succeeded.
+fn buffer(writes: &Mutex<Vec<Write>>, write: Write) -> ViewFuture<'_, ()> {
+    Box::pin(async move {
+        lock(writes).push(write);
+        Ok(())
+    })
 }
 
 /// The [`ViewStore`] of a call inside the batch: reads are forwarded to the batch transaction, writes are
@@ -963,30 +984,11 @@ impl ViewStore for BatchViews {
     }
 
     fn upsert<'a>(&'a self, table: &'a str, key: &'a str, value: &'a str) -> ViewFuture<'a, ()> {
-        Box::pin(async move {
-            push(
-                &self.writes,
-                Write::Upsert {
-                    table: table.to_owned(),
-                    key: key.to_owned(),
-                    value: value.to_owned(),
-                },
-            );
-            Ok(())
-        })
+        buffer(&self.writes, Write::upsert(table, key, value))
     }
 
     fn delete<'a>(&'a self, table: &'a str, key: &'a str) -> ViewFuture<'a, ()> {
-        Box::pin(async move {
-            push(
-                &self.writes,
-                Write::Delete {
-                    table: table.to_owned(),
-                    key: key.to_owned(),
-                },
-            );
-            Ok(())
-        })
+        buffer(&self.writes, Write::delete(table, key))
     }
 }
 
@@ -1022,30 +1024,11 @@ impl ViewStore for PreparedViews {
     }
 
     fn upsert<'a>(&'a self, table: &'a str, key: &'a str, value: &'a str) -> ViewFuture<'a, ()> {
-        Box::pin(async move {
-            push(
-                &self.writes,
-                Write::Upsert {
-                    table: table.to_owned(),
-                    key: key.to_owned(),
-                    value: value.to_owned(),
-                },
-            );
-            Ok(())
-        })
+        buffer(&self.writes, Write::upsert(table, key, value))
     }
 
     fn delete<'a>(&'a self, table: &'a str, key: &'a str) -> ViewFuture<'a, ()> {
-        Box::pin(async move {
-            push(
-                &self.writes,
-                Write::Delete {
-                    table: table.to_owned(),
-                    key: key.to_owned(),
-                },
-            );
-            Ok(())
-        })
+        buffer(&self.writes, Write::delete(table, key))
     }
 }
 

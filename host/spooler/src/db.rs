@@ -571,6 +571,13 @@ where
     }
 }
 
+/// Whether a statement writes (SQLite's single writer) or only reads (its readers).
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
 /// The database behind a [`Store`], for tables beside the eventstore's: views and spooler bookkeeping.
 ///
 /// On SQLite, writes go through the store's single writer connection (so they serialize with pushes) and
@@ -667,16 +674,7 @@ impl Db {
         sql: &str,
         params: &[SqlValue],
     ) -> Result<Option<DbRow>, sqlx::Error> {
-        match self {
-            Db::Sqlite { writer, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
-                .fetch_optional(writer)
-                .await?
-                .map(DbRow::Sqlite)),
-            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
-                .fetch_optional(pool)
-                .await?
-                .map(DbRow::Postgres)),
-        }
+        self.optional_row(Access::Write, sql, params).await
     }
 
     /// Reads at most one row.
@@ -685,11 +683,27 @@ impl Db {
         sql: &str,
         params: &[SqlValue],
     ) -> Result<Option<DbRow>, sqlx::Error> {
+        self.optional_row(Access::Read, sql, params).await
+    }
+
+    /// Runs a statement that returns at most one row, on SQLite's writer or a reader as `access` says.
+    async fn optional_row(
+        &self,
+        access: Access,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<DbRow>, sqlx::Error> {
         match self {
-            Db::Sqlite { reader, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
-                .fetch_optional(reader)
-                .await?
-                .map(DbRow::Sqlite)),
+            Db::Sqlite { writer, reader } => {
+                let pool = match access {
+                    Access::Write => writer,
+                    Access::Read => reader,
+                };
+                Ok(bind_sqlite(sqlx::query(sql), params)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(DbRow::Sqlite))
+            }
             Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
                 .fetch_optional(pool)
                 .await?

@@ -499,14 +499,8 @@ impl PluginRuntime {
         binding: &Binding,
         input: &ValidatorInput,
     ) -> Result<ValidatorOutcome, CallError> {
-        let started = Instant::now();
-        let result = self
-            .within_deadline(binding, self.validate_inner(plugin, binding, input))
-            .await;
-        plugin
-            .metrics
-            .record(started.elapsed(), result.as_ref().err());
-        result
+        self.measured(plugin, binding, self.validate_inner(plugin, binding, input))
+            .await
     }
 
     async fn validate_inner(
@@ -548,14 +542,12 @@ impl PluginRuntime {
         event: &Event,
         views: Arc<dyn ViewStore>,
     ) -> Result<(), CallError> {
-        let started = Instant::now();
-        let result = self
-            .within_deadline(binding, self.project_inner(plugin, binding, event, views))
-            .await;
-        plugin
-            .metrics
-            .record(started.elapsed(), result.as_ref().err());
-        result
+        self.measured(
+            plugin,
+            binding,
+            self.project_inner(plugin, binding, event, views),
+        )
+        .await
     }
 
     async fn project_inner(
@@ -617,14 +609,12 @@ impl PluginRuntime {
         hook: &Hook,
         ctx: &ActionContext,
     ) -> Result<ActionOutcome, CallError> {
-        let started = Instant::now();
-        let result = self
-            .within_deadline(binding, self.action_inner(plugin, binding, hook, ctx))
-            .await;
-        plugin
-            .metrics
-            .record(started.elapsed(), result.as_ref().err());
-        result
+        self.measured(
+            plugin,
+            binding,
+            self.action_inner(plugin, binding, hook, ctx),
+        )
+        .await
     }
 
     async fn action_inner(
@@ -699,6 +689,21 @@ impl PluginRuntime {
         }
         .await;
         finish_for(plugin, &mut store, result)?.map_err(CallError::Plugin)?
+    }
+
+    /// A call of `plugin` under `binding`'s deadline, counted in the plugin's metrics (time and outcome).
+    async fn measured<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        binding: &Binding,
+        call: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let started = Instant::now();
+        let result = self.within_deadline(binding, call).await;
+        plugin
+            .metrics
+            .record(started.elapsed(), result.as_ref().err());
+        result
     }
 
     /// Runs one call on the wall clock: past the binding's deadline plus

@@ -85,10 +85,7 @@ pub(super) async fn consent_form(
 
 /// `POST /login/consent`: the user's decision on the consent page.
 pub(crate) async fn consent_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
-    let (req, form, flow) = match inner.submitted(&parts, &body).await {
-        Ok(submitted) => submitted,
-        Err(response) => return response,
-    };
+    let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
     let (Some(request), Some(requests)) = (flow.request.clone(), inner.auth_requests.get()) else {
         return inner.bad_field(&req, &flow, "authRequest").await;
     };

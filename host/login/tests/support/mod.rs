@@ -279,6 +279,15 @@ impl Server {
         rows.expect("events")
     }
 
+    /// Runs one statement on the store's database as it is, such as one that breaks a table under the pages.
+    pub async fn execute(&self, sql: &str) {
+        match &self.store {
+            Store::Sqlite(s) => sqlx::query(sql).execute(s.writer()).await.map(drop),
+            Store::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(drop),
+        }
+        .expect("statement");
+    }
+
     /// The code of the latest mail requested for `user_id`, opened as the mailer would.
     pub async fn mailed_code(&self, user_id: &str) -> String {
         let sql = "SELECT aggregate_id, payload FROM events WHERE event_type = 'notification.requested' \
