@@ -199,6 +199,7 @@ macro_rules! list_query {
 
         impl $name {
             /// The page asked for.
+            #[allow(dead_code, reason = "a list that forwards its query to another list pages there")]
             pub(crate) fn page(&self) -> Result<::warden_query::Page, $crate::error::ApiError> {
                 $crate::view::page(self.offset, self.limit)
             }

@@ -9,8 +9,6 @@ use super::read::readable_app;
 use crate::routes::change;
 use crate::routes::public_keys::{AddKeyRequest, KeyOwner, PublicKeyBody, add_key, key_created};
 use crate::{
-    ApiState,
-    extract::{Authenticated, Path},
     openapi::Endpoint,
     view::{Items, part_lists},
 };
