@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use warden_command::CommandError;
 use warden_domain::user::User;
 use warden_plugin_host::actions::{plugin_org, plugin_user};
 use warden_wasm_runtime::{ActionContext, ActionOutcome, AuthMethod, Hook, Metadata, Profile};
@@ -50,13 +51,17 @@ pub(crate) struct HookInput<'a> {
 }
 
 impl Inner {
-    async fn hook_context(&self, input: &HookInput<'_>, client: &Client) -> ActionContext {
+    async fn hook_context(
+        &self,
+        input: &HookInput<'_>,
+        client: &Client,
+    ) -> Result<ActionContext, CommandError> {
         // The organization as token checks read it (checked against the store within a second).
         let org = match input.org_id {
-            Some(org_id) => plugin_org(&self.commands, &self.instance_id, org_id).await,
+            Some(org_id) => plugin_org(&self.commands, &self.instance_id, org_id).await?,
             None => None,
         };
-        ActionContext {
+        Ok(ActionContext {
             instance_id: self.instance_id.clone(),
             org,
             user: input.user.map(|(id, user)| plugin_user(id, user)),
@@ -67,7 +72,7 @@ impl Inner {
             auth_methods: input.auth_methods.clone(),
             ip: client.ip,
             user_agent: client.user_agent.clone(),
-        }
+        })
     }
 
     /// Runs the actions bound to `hook` for the login described by `input`.
@@ -85,7 +90,16 @@ impl Inner {
         let Some(registry) = &self.plugins else {
             return allow;
         };
-        let ctx = self.hook_context(input, client).await;
+        if !registry.has_actions(&self.instance_id, input.org_id, &hook) {
+            return allow;
+        }
+        let ctx = match self.hook_context(input, client).await {
+            Ok(ctx) => ctx,
+            Err(error) => {
+                tracing::error!(%error, hook = hook.name(), "cannot read the organization for a login action");
+                return Verdict::Failed(format!("the organization cannot be read: {error}"));
+            }
+        };
         let outcomes = match registry
             .run_hook(&self.instance_id, input.org_id, &hook, &ctx)
             .await

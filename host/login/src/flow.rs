@@ -694,7 +694,10 @@ pub(crate) async fn login_page(State(inner): AppState, parts: Parts) -> Response
         .unwrap_or_default();
     let other = req.query("other").is_some();
     if !other {
-        let sessions = inner.logged_in(&req.entries()).await;
+        let sessions = match inner.logged_in(&req.entries()).await {
+            Ok(sessions) => sessions,
+            Err(error) => return inner.internal(&req, &flow, &error).await,
+        };
         let forced = flow.request.as_ref().is_some_and(AuthRequest::forces_login);
         if !sessions.is_empty() && !forced {
             return inner.select_form(&req, &flow, &sessions).await;
@@ -752,7 +755,10 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
         }
     };
     let entries = req.entries();
-    let held = inner.held(&entries).await;
+    let held = match inner.held(&entries).await {
+        Ok(held) => held,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
     // The browser's login under way (started, no password checked yet) goes on; anything else starts anew.
     let pending = held.iter().rev().find(|h| !h.state.password_checked());
 
@@ -908,7 +914,11 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
             let user_id = verification.user.as_ref().map(|(id, _)| id.clone());
             // One session per user and browser: an older one of the same user is forgotten.
             let mut others = Vec::new();
-            for held in inner.held(&kept).await {
+            let held_before = match inner.held(&kept).await {
+                Ok(held) => held,
+                Err(error) => return inner.internal(&req, &flow, &error).await,
+            };
+            for held in held_before {
                 if held.state.user_id == user_id {
                     continue;
                 }
@@ -968,7 +978,10 @@ pub(crate) async fn password(State(inner): AppState, parts: Parts, body: Bytes) 
 /// `GET /login/select`: the account picker.
 pub(crate) async fn select_page(State(inner): AppState, parts: Parts) -> Response {
     let (req, flow) = or_return!(inner.opened(&parts).await);
-    let sessions = inner.logged_in(&req.entries()).await;
+    let sessions = match inner.logged_in(&req.entries()).await {
+        Ok(sessions) => sessions,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
     if sessions.is_empty() {
         return inner.login_name_form(&req, &flow, "", None).await;
     }
@@ -982,7 +995,10 @@ pub(crate) async fn select_submit(State(inner): AppState, parts: Parts, body: By
         return inner.bad_field(&req, &flow, "session_id").await;
     };
     let entries = req.entries();
-    let sessions = inner.logged_in(&entries).await;
+    let sessions = match inner.logged_in(&entries).await {
+        Ok(sessions) => sessions,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
     let Some((held, user)) = sessions.iter().find(|(h, _)| h.id() == session_id) else {
         return inner
             .error_page(
@@ -1042,7 +1058,10 @@ pub(crate) async fn logout_submit(State(inner): AppState, parts: Parts, body: By
 /// `GET /login/signed-in`: where a login without an application ends.
 pub(crate) async fn signed_in_page(State(inner): AppState, parts: Parts) -> Response {
     let req = Req::new(&parts);
-    let sessions = inner.logged_in(&req.entries()).await;
+    let sessions = match inner.logged_in(&req.entries()).await {
+        Ok(sessions) => sessions,
+        Err(error) => return inner.internal(&req, &Flow::NONE, &error).await,
+    };
     let Some((_, user)) = sessions.first() else {
         return inner.respond(&req, html::redirect("/login"));
     };
@@ -1307,11 +1326,16 @@ pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: 
             false
         }
     };
-    // Post-creation: metadata from the actions (their failure does not undo the registration).
-    if let Ok(model) = inner
+    // Post-creation: metadata from the actions (their failure does not undo the registration). The user is
+    // read back first; if the database fails here the page says so rather than skipping the actions.
+    let model = match inner
         .commands
         .load::<User>(&inner.instance_id, &user_id)
         .await
+    {
+        Ok(model) => model,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
     {
         let hook = Hook::PostCreation {
             user: plugin_user(&user_id, &model.state),
@@ -1386,9 +1410,10 @@ pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: 
             response.headers_mut().append(header::SET_COOKIE, cookie);
             inner.respond(&req, response)
         }
-        Ok(PasswordOutcome::Checked { .. }) => match inner.held(&[entry]).await.first() {
-            Some(held) => inner.finish(&req, &flow, held, cookie).await,
-            None => {
+        Ok(PasswordOutcome::Checked { .. }) => match inner.held(&[entry]).await {
+            Ok(held) if !held.is_empty() => inner.finish(&req, &flow, &held[0], cookie).await,
+            Err(error) => inner.internal(&req, &flow, &error).await,
+            Ok(_) => {
                 inner
                     .internal(&req, &flow, &"the registered session is gone")
                     .await
@@ -1409,17 +1434,37 @@ pub(crate) async fn register_submit(State(inner): AppState, parts: Parts, body: 
 
 // --- second factor ---
 
-/// The browser's session waiting for a second factor, with its user.
-async fn awaiting_second_factor(inner: &Inner, req: &Req) -> Option<(Held, String, User)> {
-    let held = inner
-        .held(&req.entries())
-        .await
-        .into_iter()
-        .rev()
-        .find(|h| h.state.awaits_second_factor())?;
-    let user_id = held.state.user_id.clone()?;
-    let user = inner.user_usable(&user_id).await?;
-    Some((held, user_id, user))
+/// The browser's session waiting for a second factor, with its user; `Err` is the error page when the
+/// sessions or the user cannot be read.
+async fn awaiting_second_factor(
+    inner: &Inner,
+    req: &Req,
+    flow: &Flow,
+) -> Result<Option<(Held, String, User)>, Response> {
+    let found = async {
+        let Some(held) = inner
+            .held(&req.entries())
+            .await?
+            .into_iter()
+            .rev()
+            .find(|h| h.state.awaits_second_factor())
+        else {
+            return Ok(None);
+        };
+        let Some(user_id) = held.state.user_id.clone() else {
+            return Ok(None);
+        };
+        Ok::<_, CommandError>(
+            inner
+                .user_usable(&user_id)
+                .await?
+                .map(|user| (held, user_id, user)),
+        )
+    };
+    match found.await {
+        Ok(found) => Ok(found),
+        Err(error) => Err(inner.internal(req, flow, &error).await),
+    }
 }
 
 impl Inner {
@@ -1474,7 +1519,8 @@ impl Inner {
 /// `GET /login/otp`: the second factor, or its enrolment when the user has none yet.
 pub(crate) async fn otp_page(State(inner): AppState, parts: Parts) -> Response {
     let (req, flow) = or_return!(inner.opened(&parts).await);
-    let Some((_, user_id, user)) = awaiting_second_factor(&inner, &req).await else {
+    let Some((_, user_id, user)) = or_return!(awaiting_second_factor(&inner, &req, &flow).await)
+    else {
         return inner
             .error_page(
                 &req,
@@ -1492,7 +1538,8 @@ pub(crate) async fn otp_page(State(inner): AppState, parts: Parts) -> Response {
 /// `POST /login/otp`: checks the code (or confirms the enrolment) and finishes the login.
 pub(crate) async fn otp_submit(State(inner): AppState, parts: Parts, body: Bytes) -> Response {
     let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
-    let Some((held, user_id, user)) = awaiting_second_factor(&inner, &req).await else {
+    let Some((held, user_id, user)) = or_return!(awaiting_second_factor(&inner, &req, &flow).await)
+    else {
         return inner
             .error_page(
                 &req,
@@ -1526,7 +1573,10 @@ pub(crate) async fn otp_submit(State(inner): AppState, parts: Parts, body: Bytes
         if let Err(error) = login.record_second_factor(held.id(), "otp", None).await {
             tracing::warn!(%error, "cannot record a failed second factor");
         }
-        let user = inner.user_usable(&user_id).await.unwrap_or(user);
+        let user = match inner.user_usable(&user_id).await {
+            Ok(found) => found.unwrap_or(user),
+            Err(error) => return inner.internal(&req, &flow, &error).await,
+        };
         return inner
             .otp_form(
                 &req,
@@ -1556,22 +1606,29 @@ pub(crate) async fn otp_submit(State(inner): AppState, parts: Parts, body: Bytes
     };
     entries.push(entry.clone());
     let cookie = inner.cookies.sessions_cookie(&entries);
-    match inner.held(&[entry]).await.first() {
-        Some(held) => inner.finish(&req, &flow, held, cookie).await,
-        None => inner.internal(&req, &flow, &"the session is gone").await,
+    match inner.held(&[entry]).await {
+        Ok(held) if !held.is_empty() => inner.finish(&req, &flow, &held[0], cookie).await,
+        Err(error) => inner.internal(&req, &flow, &error).await,
+        Ok(_) => inner.internal(&req, &flow, &"the session is gone").await,
     }
 }
 
 // --- email verification ---
 
-/// The browser's newest logged-in session whose user has an unverified email.
-async fn unverified(inner: &Inner, req: &Req) -> Option<(Held, String)> {
-    inner
-        .logged_in(&req.entries())
-        .await
-        .into_iter()
-        .find(|(_, user)| user.human().is_some_and(|h| !h.email_verified))
-        .and_then(|(held, _)| held.state.user_id.clone().map(|id| (held, id)))
+/// The browser's newest logged-in session whose user has an unverified email; `Err` is the error page when
+/// the sessions cannot be read.
+async fn unverified(
+    inner: &Inner,
+    req: &Req,
+    flow: &Flow,
+) -> Result<Option<(Held, String)>, Response> {
+    match inner.logged_in(&req.entries()).await {
+        Ok(sessions) => Ok(sessions
+            .into_iter()
+            .find(|(_, user)| user.human().is_some_and(|h| !h.email_verified))
+            .and_then(|(held, _)| held.state.user_id.clone().map(|id| (held, id)))),
+        Err(error) => Err(inner.internal(req, flow, &error).await),
+    }
 }
 
 async fn verify_email_form(
@@ -1599,7 +1656,7 @@ async fn verify_email_form(
 /// `GET /login/verify-email`: the form for the emailed code.
 pub(crate) async fn verify_email_page(State(inner): AppState, parts: Parts) -> Response {
     let (req, flow) = or_return!(inner.opened(&parts).await);
-    if unverified(&inner, &req).await.is_none() {
+    if or_return!(unverified(&inner, &req, &flow).await).is_none() {
         return inner
             .error_page(
                 &req,
@@ -1619,7 +1676,7 @@ pub(crate) async fn verify_email_submit(
     body: Bytes,
 ) -> Response {
     let (req, form, flow) = or_return!(inner.submitted(&parts, &body).await);
-    let Some((held, user_id)) = unverified(&inner, &req).await else {
+    let Some((held, user_id)) = or_return!(unverified(&inner, &req, &flow).await) else {
         return inner
             .error_page(
                 &req,
@@ -1847,18 +1904,21 @@ pub(crate) fn must_change_password(user: &User) -> bool {
 async fn awaiting_password_change(
     inner: &Inner,
     req: &Req,
+    flow: &Flow,
     session_id: Option<&str>,
-) -> Option<(Held, String, User)> {
-    inner
-        .logged_in(&req.entries())
-        .await
+) -> Result<Option<(Held, String, User)>, Response> {
+    let sessions = match inner.logged_in(&req.entries()).await {
+        Ok(sessions) => sessions,
+        Err(error) => return Err(inner.internal(req, flow, &error).await),
+    };
+    Ok(sessions
         .into_iter()
         .filter(|(held, _)| session_id.is_none_or(|id| held.id() == id))
         .find(|(_, user)| must_change_password(user))
         .and_then(|(held, user)| {
             let user_id = held.state.user_id.clone()?;
             Some((held, user_id, user))
-        })
+        }))
 }
 
 /// A password field with its error (if any) under it, tied to it for assistive technology.
@@ -1936,7 +1996,9 @@ async fn change_password_form(
 /// `GET /login/password/change`: the new password of a user who must change it.
 pub(crate) async fn change_password_page(State(inner): AppState, parts: Parts) -> Response {
     let (req, flow) = or_return!(inner.opened(&parts).await);
-    let Some((held, _, user)) = awaiting_password_change(&inner, &req, None).await else {
+    let Some((held, _, user)) =
+        or_return!(awaiting_password_change(&inner, &req, &flow, None).await)
+    else {
         return inner
             .error_page(
                 &req,
@@ -1961,7 +2023,7 @@ pub(crate) async fn change_password_submit(
         return inner.bad_field(&req, &flow, "session_id").await;
     };
     let Some((held, user_id, user)) =
-        awaiting_password_change(&inner, &req, Some(&session_id)).await
+        or_return!(awaiting_password_change(&inner, &req, &flow, Some(&session_id)).await)
     else {
         return inner
             .error_page(

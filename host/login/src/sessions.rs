@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue};
+use warden_command::CommandError;
 use warden_domain::{
     Lifecycle,
     session::{Session, TerminationReason},
     user::User,
 };
-use warden_oidc::flow::{LoginSession, Sessions};
+use warden_oidc::{
+    OidcError,
+    flow::{LoginSession, Sessions},
+};
 
 use crate::{
     Inner,
@@ -33,21 +37,15 @@ impl Held {
 
 impl Inner {
     /// The sessions of the browser that are active (started, not refused or ended) and whose token matches,
-    /// in cookie order (oldest first).
-    pub(crate) async fn held(&self, entries: &[SessionEntry]) -> Vec<Held> {
+    /// in cookie order (oldest first). `Err` when a session cannot be read: the caller shows the error page
+    /// rather than treating the browser as logged out.
+    pub(crate) async fn held(&self, entries: &[SessionEntry]) -> Result<Vec<Held>, CommandError> {
         let mut held = Vec::with_capacity(entries.len());
         for entry in entries {
-            let model = match self
+            let model = self
                 .commands
                 .load::<Session>(&self.instance_id, &entry.session_id)
-                .await
-            {
-                Ok(model) => model,
-                Err(error) => {
-                    tracing::warn!(%error, session = %entry.session_id, "cannot read a login session");
-                    continue;
-                }
-            };
+                .await?;
             if model.state.is_active()
                 && cookies::token_matches(&entry.token, &model.state.token_hash)
             {
@@ -57,7 +55,7 @@ impl Inner {
                 });
             }
         }
-        held
+        Ok(held)
     }
 
     /// Whether the session is authenticated and its password check recent enough.
@@ -69,33 +67,38 @@ impl Inner {
                 .is_some_and(|t| now_unix_ms().saturating_sub(t) <= max_age)
     }
 
-    /// Whether the user may still log in: exists, active, not locked.
-    pub(crate) async fn user_usable(&self, user_id: &str) -> Option<User> {
+    /// The user if it may still log in (exists, active, not locked); `Err` when it cannot be read.
+    pub(crate) async fn user_usable(&self, user_id: &str) -> Result<Option<User>, CommandError> {
         let user = self
             .commands
             .load::<User>(&self.instance_id, user_id)
-            .await
-            .ok()?;
-        (user.state.lifecycle == Lifecycle::Active && !user.state.locked)
-            .then(|| user.state.clone())
+            .await?;
+        Ok(
+            (user.state.lifecycle == Lifecycle::Active && !user.state.locked)
+                .then(|| user.state.clone()),
+        )
     }
 
-    /// The authenticated, fresh sessions of usable users, newest first.
-    pub(crate) async fn logged_in(&self, entries: &[SessionEntry]) -> Vec<(Held, User)> {
+    /// The authenticated, fresh sessions of usable users, newest first; `Err` when a session or its user
+    /// cannot be read.
+    pub(crate) async fn logged_in(
+        &self,
+        entries: &[SessionEntry],
+    ) -> Result<Vec<(Held, User)>, CommandError> {
         let mut out = Vec::new();
-        for held in self.held(entries).await {
+        for held in self.held(entries).await? {
             if !self.is_fresh(&held.state) {
                 continue;
             }
             let Some(user_id) = held.state.user_id.clone() else {
                 continue;
             };
-            if let Some(user) = self.user_usable(&user_id).await {
+            if let Some(user) = self.user_usable(&user_id).await? {
                 out.push((held, user));
             }
         }
         out.sort_by_key(|(h, _)| std::cmp::Reverse(h.state.auth_time_unix_ms));
-        out
+        Ok(out)
     }
 
     /// The provider's view of a session.
@@ -111,13 +114,28 @@ impl Inner {
     }
 
     /// Ends the browser's sessions (those named, or all); returns the `Set-Cookie` header for what remains.
+    /// A session that cannot be read is forgotten by the browser all the same (logging out never fails on
+    /// the browser's side; the session ends by its own expiry).
     pub(crate) async fn end_sessions(
         &self,
         entries: &[SessionEntry],
         only: Option<&str>,
     ) -> HeaderValue {
         let mut remaining = Vec::new();
-        for held in self.held(entries).await {
+        for entry in entries {
+            let held = match self.held(std::slice::from_ref(entry)).await {
+                Ok(mut held) => match held.pop() {
+                    Some(held) => held,
+                    None => continue,
+                },
+                Err(error) => {
+                    tracing::warn!(%error, session = %entry.session_id, "cannot read a login session to end it");
+                    if only.is_some_and(|id| id != entry.session_id) {
+                        remaining.push(entry.clone());
+                    }
+                    continue;
+                }
+            };
             if only.is_some_and(|id| id != held.id()) {
                 remaining.push(held.entry);
                 continue;
@@ -143,19 +161,25 @@ pub(crate) struct LoginSessions {
 
 #[async_trait::async_trait]
 impl Sessions for LoginSessions {
-    async fn sessions(&self, instance_id: &str, headers: &HeaderMap) -> Vec<LoginSession> {
+    async fn sessions(
+        &self,
+        instance_id: &str,
+        headers: &HeaderMap,
+    ) -> Result<Vec<LoginSession>, OidcError> {
         if instance_id != self.inner.instance_id {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         // A session whose user must still change its password is not usable yet: the provider sends the
         // browser to the login pages, which ask for the change.
-        self.inner
+        Ok(self
+            .inner
             .logged_in(&cookies::sessions(headers))
             .await
+            .map_err(|error| OidcError::Storage(error.to_string()))?
             .iter()
             .filter(|(_, user)| !crate::flow::must_change_password(user))
             .map(|(held, _)| Inner::login_session(held))
-            .collect()
+            .collect())
     }
 
     async fn terminate(

@@ -20,6 +20,7 @@ both_backends!(
     a_user_logs_in_and_every_step_is_an_event,
     unknown_user_wrong_password_and_locked_user_get_the_same_answer,
     a_failing_user_lookup_shows_the_error_page_not_the_refusal,
+    a_session_that_cannot_be_read_shows_the_error_page_not_a_logged_out_browser,
     failed_passwords_lock_the_user_at_the_policy_limit,
     forms_without_the_right_csrf_token_change_nothing,
     the_session_token_changes_at_login,
@@ -75,7 +76,8 @@ async fn a_user_logs_in_and_every_step_is_an_event(t: TestStore) {
         .login
         .sessions()
         .sessions(&server.instance_id, &headers)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].amr, ["pwd"]);
     assert!(sessions[0].auth_time > 1_700_000_000);
@@ -92,6 +94,7 @@ async fn a_user_logs_in_and_every_step_is_an_event(t: TestStore) {
             .sessions()
             .sessions(&server.instance_id, &headers)
             .await
+            .unwrap()
             .is_empty()
     );
 }
@@ -167,6 +170,35 @@ async fn a_failing_user_lookup_shows_the_error_page_not_the_refusal(t: TestStore
             .any(|t| t == "session.password.failed"),
         "a failed lookup is not a failed password"
     );
+}
+
+async fn a_session_that_cannot_be_read_shows_the_error_page_not_a_logged_out_browser(t: TestStore) {
+    let server = Server::start(t).await;
+    server.add_user("erin").await;
+    let browser = server.browser();
+    login_via_form(&browser, &server.at("/login"), "erin", PASSWORD)
+        .await
+        .expect("login");
+    let page = get(&browser, &server.at("/login/signed-in")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // The events, where the session is read from, can no longer be read.
+    server
+        .execute("ALTER TABLE events RENAME TO events_gone")
+        .await;
+    for path in ["/login/signed-in", "/login", "/login/select"] {
+        let page = get(&browser, &server.at(path)).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            page.body
+        );
+        assert_eq!(
+            page.error().as_deref(),
+            Some(warden_login::texts::EN.internal_error),
+            "{path}"
+        );
+    }
 }
 
 async fn failed_passwords_lock_the_user_at_the_policy_limit(t: TestStore) {
@@ -579,6 +611,7 @@ async fn a_required_password_change_comes_before_the_signed_in_page(t: TestStore
         provider_view()
             .sessions(&server.instance_id, &headers)
             .await
+            .unwrap()
             .is_empty()
     );
 
@@ -598,6 +631,7 @@ async fn a_required_password_change_comes_before_the_signed_in_page(t: TestStore
         provider_view()
             .sessions(&server.instance_id, &headers)
             .await
+            .unwrap()
             .len(),
         1,
         "the session counts once the password is changed"

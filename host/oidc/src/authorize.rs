@@ -429,7 +429,7 @@ async fn try_authorize(
     let usable: Vec<LoginSession> = endpoint
         .sessions
         .sessions(instance_id, headers)
-        .await
+        .await?
         .into_iter()
         .filter(|s| public.accepts_auth_time(s, now / 1000))
         .filter(|s| public.hint_user_id.as_ref().is_none_or(|u| *u == s.user_id))

@@ -48,8 +48,13 @@ pub struct LoginSession {
 pub trait Sessions: Send + Sync + std::fmt::Debug {
     /// The active (not terminated, not expired) sessions of the browser that sent `headers` (its cookies),
     /// newest first. Sessions of locked or removed users may be left out; the provider checks the user again
-    /// before issuing anything.
-    async fn sessions(&self, instance_id: &str, headers: &HeaderMap) -> Vec<LoginSession>;
+    /// before issuing anything. `Err` when the sessions cannot be read (the database failed): the request is
+    /// answered with an error, never as if the browser had no session.
+    async fn sessions(
+        &self,
+        instance_id: &str,
+        headers: &HeaderMap,
+    ) -> Result<Vec<LoginSession>, OidcError>;
 
     /// Ends the browser's session `session_id` (all of its sessions when `None`), recording the logout on the
     /// session aggregate; returns the `Set-Cookie` headers that clear the browser's cookies (sent with the
@@ -69,8 +74,12 @@ pub struct NoSessions;
 
 #[async_trait::async_trait]
 impl Sessions for NoSessions {
-    async fn sessions(&self, _instance_id: &str, _headers: &HeaderMap) -> Vec<LoginSession> {
-        Vec::new()
+    async fn sessions(
+        &self,
+        _instance_id: &str,
+        _headers: &HeaderMap,
+    ) -> Result<Vec<LoginSession>, OidcError> {
+        Ok(Vec::new())
     }
 
     async fn terminate(

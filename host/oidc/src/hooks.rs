@@ -76,7 +76,18 @@ impl Core {
         } else {
             Hook::PreToken { claims: so_far }
         };
-        let org = plugin_org(&self.commands, instance_id, &who.user.org_id).await;
+        if !registry.has_actions(instance_id, Some(&who.user.org_id), &hook) {
+            return Ok(());
+        }
+        let org = plugin_org(&self.commands, instance_id, &who.user.org_id)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, hook = hook_name, "cannot read the organization for an action");
+                HookFailed {
+                    hook: hook_name,
+                    message: format!("the organization cannot be read: {error}"),
+                }
+            })?;
         let ctx = ActionContext {
             instance_id: instance_id.to_owned(),
             org,

@@ -1,7 +1,7 @@
 //! What action hooks are told, the same for the login pages and the OpenID provider: Warden's user and
 //! organization in the plugins' terms.
 
-use warden_command::Commands;
+use warden_command::{CommandError, Commands};
 use warden_domain::{Lifecycle, org::Organization, user::User};
 use warden_wasm_runtime::{Metadata, Org, UserState};
 
@@ -41,16 +41,18 @@ pub fn plugin_user(id: &str, user: &User) -> warden_wasm_runtime::User {
 }
 
 /// The hook's view of organization `org_id`, read as token checks read it (checked against the store within
-/// a second); none when it does not exist or cannot be read, as a hook runs without it then.
-pub async fn plugin_org(commands: &Commands, instance_id: &str, org_id: &str) -> Option<Org> {
-    commands
+/// a second); none when it does not exist. `Err` when it cannot be read: the hook does not run without it.
+pub async fn plugin_org(
+    commands: &Commands,
+    instance_id: &str,
+    org_id: &str,
+) -> Result<Option<Org>, CommandError> {
+    let model = commands
         .load_recent::<Organization>(instance_id, org_id)
-        .await
-        .ok()
-        .filter(|m| m.state.exists())
-        .map(|m| Org {
-            id: org_id.to_owned(),
-            name: m.state.name.clone(),
-            primary_domain: m.state.primary_domain.clone(),
-        })
+        .await?;
+    Ok(model.state.exists().then(|| Org {
+        id: org_id.to_owned(),
+        name: model.state.name.clone(),
+        primary_domain: model.state.primary_domain.clone(),
+    }))
 }

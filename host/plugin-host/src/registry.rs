@@ -580,6 +580,19 @@ impl PluginRegistry {
             .unwrap_or_default()
     }
 
+    /// Whether any action is bound to `hook` for a login in `org_id` of `instance_id` (callers skip building
+    /// the hook's context when none is).
+    pub fn has_actions(&self, instance_id: &str, org_id: Option<&str>, hook: &Hook) -> bool {
+        self.index()
+            .actions
+            .get(&(instance_id.to_owned(), action_hook(hook)))
+            .is_some_and(|actions| {
+                actions
+                    .iter()
+                    .any(|a| org_matches(a.org_id.as_deref(), org_id))
+            })
+    }
+
     /// Runs the actions bound to `hook` for a login in `org_id` of `instance_id`, in their order, and
     /// returns their outcomes (one per action that ran). A failing action bound failing closed ends the run
     /// with an error (the login is refused); one allowed to fail is logged and skipped. A `Deny` outcome

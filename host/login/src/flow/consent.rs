@@ -92,7 +92,10 @@ pub(crate) async fn consent_submit(State(inner): AppState, parts: Parts, body: B
     let Ok(session_id) = form.text("session_id", MAX_ID) else {
         return inner.bad_field(&req, &flow, "session_id").await;
     };
-    let sessions = inner.logged_in(&req.entries()).await;
+    let sessions = match inner.logged_in(&req.entries()).await {
+        Ok(sessions) => sessions,
+        Err(error) => return inner.internal(&req, &flow, &error).await,
+    };
     let Some((held, _)) = sessions
         .iter()
         .find(|(held, user)| held.id() == session_id && !must_change_password(user))

@@ -26,7 +26,7 @@ use warden_domain::{
 };
 use warden_eventstore::testing::TestStore;
 use warden_oidc::{
-    MasterKey, Provider, ProviderConfig,
+    MasterKey, OidcError, Provider, ProviderConfig,
     flow::{LoginSession, Sessions},
 };
 use warden_query::{Consistency, ReadSide};
@@ -49,16 +49,21 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 
 #[async_trait::async_trait]
 impl Sessions for TestSessions {
-    async fn sessions(&self, _instance_id: &str, headers: &HeaderMap) -> Vec<LoginSession> {
+    async fn sessions(
+        &self,
+        _instance_id: &str,
+        headers: &HeaderMap,
+    ) -> Result<Vec<LoginSession>, OidcError> {
         let Some(key) = cookie(headers) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        self.by_cookie
+        Ok(self
+            .by_cookie
             .lock()
             .unwrap()
             .get(&key)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     async fn terminate(
