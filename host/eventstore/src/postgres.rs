@@ -60,12 +60,43 @@ const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextend
 /// server or the network may have closed it meanwhile.
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
+/// The settings of the connections stream reads run on (see [`Eventstore::read_stream`] below): read-only,
+/// and planned for the one good plan, an in-order range scan of the stream index that stops at the limit.
+const READER_SETTINGS: [(&str, &str); 5] = [
+    ("default_transaction_read_only", "on"),
+    ("enable_sort", "off"),
+    ("enable_bitmapscan", "off"),
+    ("enable_seqscan", "off"),
+    ("jit", "off"),
+];
+
 /// The PostgreSQL eventstore.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections with [`READER_SETTINGS`], for stream reads and the head: a read is one statement, one
+    /// round trip, instead of a transaction that sets the planner first.
+    readers: PgPool,
     pushed: watch::Sender<u64>,
     one_statement: bool,
+}
+
+/// A pool of at most `max` connections that pings only a connection that sat idle.
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        // By default the pool pings every connection it hands out, a round trip before every statement.
+        // Only a connection that sat idle is checked: one in steady use was just answering.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 impl PgStore {
@@ -78,29 +109,20 @@ impl PgStore {
 
     /// Connects with explicit options (used by tests to pick a schema).
     pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(30))
-            // By default the pool pings every connection it hands out, a round trip before every
-            // statement. Only a connection that sat idle is checked: one in steady use was just answering.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= CHECK_IDLE_AFTER {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = pool_options(max_connections.max(2))
             .connect_with(options)
             .await?;
         Ok(Self::from_pool(pool))
     }
 
-    /// Wraps an existing pool.
+    /// Wraps an existing pool; stream reads get a small pool of their own to the same database.
     pub fn from_pool(pool: PgPool) -> Self {
+        let options = pool.connect_options().as_ref().clone();
+        let readers = pool_options((pool.options().get_max_connections() / 4).max(2))
+            .connect_lazy_with(options.options(READER_SETTINGS));
         Self {
             pool,
+            readers,
             pushed: watch::channel(0).0,
             one_statement: true,
         }
@@ -137,8 +159,9 @@ impl PgStore {
         Ok(version == Some(migrate::latest(true)))
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 }
@@ -283,7 +306,8 @@ impl Eventstore for PgStore {
         // per read at a million events. So the statement has only the conditions the query has and its limit
         // written in, and runs in a read-only transaction of its own that rules out sorts, bitmap scans and
         // sequential scans, leaving the in-order index scan; and JIT compilation, which the index scan's cost
-        // (estimated for the whole range) would trigger at several milliseconds a read.
+        // (estimated for the whole range) would trigger at several milliseconds a read. The connections of
+        // `readers` have these settings from the start, so the read is this one statement.
         let mut sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE (tx_id, position) > ($1, $2) AND tx_id < {HORIZON}"
@@ -329,21 +353,7 @@ impl Eventstore for PgStore {
         if !query.event_types.is_empty() {
             statement = statement.bind(&query.event_types);
         }
-        // On a task of its own: a caller dropped while `BEGIN` runs must not hand the pool a connection inside
-        // a read-only transaction nothing tracks (sqlx counts it only once `BEGIN` is answered); there, the
-        // transaction is dropped and rolled back.
-        let pool = self.pool.clone();
-        let mut tx = tokio::spawn(async move {
-            pool.begin_with(
-                "BEGIN READ ONLY; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; \
-                 SET LOCAL enable_seqscan = off; SET LOCAL jit = off",
-            )
-            .await
-        })
-        .await
-        .map_err(|_| sqlx::Error::PoolClosed)??;
-        let rows = statement.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows = statement.fetch_all(&self.readers).await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -352,7 +362,7 @@ impl Eventstore for PgStore {
             "SELECT tx_id, position FROM events WHERE tx_id < {HORIZON} \
              ORDER BY tx_id DESC, position DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).fetch_optional(&self.readers).await?;
         Ok(match row {
             Some(row) => Cursor {
                 tx_id: row.try_get(0)?,

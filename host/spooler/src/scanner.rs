@@ -31,18 +31,15 @@ const RECHECKS: [Duration; 3] = [
 /// Scans once: reads what is new since `seen`, wakes or advances each slot, and returns the new `seen`.
 async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Cursor, crate::Error> {
     loop {
-        let head = node.store.head().await?;
-        node.set_head(head);
+        // The read has no type filter, so it returns every final event after `seen` (up to the limit): when
+        // it is not full, its last event is the head, and every event up to it is final.
         let events = node
             .store
             .read_stream(&StreamQuery::after(seen, SCAN_LIMIT))
             .await?;
         let full = u32::try_from(events.len()).unwrap_or(u32::MAX) >= SCAN_LIMIT;
-        let to = match events.last() {
-            Some(last) if full => last.cursor(),
-            Some(last) => last.cursor().max(head),
-            None => seen.max(head),
-        };
+        let to = events.last().map_or(seen, |last| last.cursor().max(seen));
+        node.set_head(to);
         if !events.is_empty() {
             for observe in &node.observers.all() {
                 observe(&events);
