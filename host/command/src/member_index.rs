@@ -40,6 +40,10 @@ impl MemberIndex {
         user_id: &str,
     ) -> Result<Vec<(String, String)>, CommandError> {
         let mut state = self.state.lock().await;
+        // Every event up to the head read first is final: a read that comes back short holds every member
+        // event up to it, so the cursor moves there instead of staying at the last member event (from where
+        // every later read would scan all other events again).
+        let head = store.head().await?;
         loop {
             let query = StreamQuery {
                 after: state.after,
@@ -54,10 +58,14 @@ impl MemberIndex {
             };
             let events = store.read_stream(&query).await?;
             let Some(last) = events.last() else {
+                state.after = state.after.max(head);
                 break;
             };
             state.after = last.cursor();
             let full = events.len() >= BATCH as usize;
+            if !full {
+                state.after = state.after.max(head);
+            }
             for event in events {
                 let Some(member) = event.payload.get("user_id").and_then(|v| v.as_str()) else {
                     continue;

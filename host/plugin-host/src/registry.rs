@@ -28,6 +28,9 @@ use crate::error::RegistryError;
 /// The longest time a change made through another node waits before this node sees it.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(400);
 
+/// How long the follower waits after a local push before it reads, so a burst of pushes costs one read.
+const PUSH_COALESCE: Duration = Duration::from_millis(100);
+
 /// How many events one read of the stream returns at most.
 const PAGE: u32 = 500;
 
@@ -210,8 +213,9 @@ impl PluginRegistry {
         &self.inner.runtime
     }
 
-    /// Follows the plugin events until the returned task is aborted: after every local push and at least
-    /// every [`SYNC_INTERVAL`]. Failures are logged and retried.
+    /// Follows the plugin events until the returned task is aborted: shortly after local pushes (those of
+    /// one [`PUSH_COALESCE`] window together) and at least every [`SYNC_INTERVAL`]. Failures are logged
+    /// and retried.
     pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
         tokio::spawn(async move {
@@ -225,6 +229,10 @@ impl PluginRegistry {
                         if changed.is_err() {
                             // The store is gone; fall back to the timer.
                             tokio::time::sleep(SYNC_INTERVAL).await;
+                        } else {
+                            // Pushes come in bursts under load: one read covers those of the next moment
+                            // too. A plugin change made here does not wait for it (`sync_until`).
+                            tokio::time::sleep(PUSH_COALESCE).await;
                         }
                     }
                     () = tokio::time::sleep(SYNC_INTERVAL) => {}
@@ -274,13 +282,20 @@ impl PluginRegistry {
     async fn apply_events(&self) -> Result<(), RegistryError> {
         let mut state = self.inner.state.lock().await;
         let mut changed = false;
+        // Every event up to the head read first is final, so a read that comes back short holds every
+        // plugin event up to it: the cursor moves there, and the next read starts after the other
+        // aggregates' events rather than scanning them again.
+        let head = self.inner.store.head().await?;
         loop {
             let query = StreamQuery {
                 aggregate_types: vec![Plugin::TYPE.to_owned()],
                 ..StreamQuery::after(state.cursor, PAGE)
             };
             let events = self.inner.store.read_stream(&query).await?;
-            let Some(last) = events.last() else { break };
+            let Some(last) = events.last() else {
+                state.cursor = state.cursor.max(head);
+                break;
+            };
             let cursor = last.cursor();
             let full = events.len() >= PAGE as usize;
             for event in &events {
@@ -308,6 +323,7 @@ impl PluginRegistry {
             state.cursor = cursor;
             changed = true;
             if !full {
+                state.cursor = state.cursor.max(head);
                 break;
             }
         }
