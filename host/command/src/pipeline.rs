@@ -49,7 +49,9 @@ use warden_domain::{
 use warden_eventstore::{AggregateKey, Eventstore, Expected, Push, UniqueValue};
 
 use crate::{
-    Caller, CommandError, Details, Identity, Inner, Model, new_event,
+    Caller, CommandError, Details, Identity, Inner, Model,
+    cache::WriteModels,
+    new_event,
     validator::{ProposedEvent, ValidationActor, ValidationRequest},
 };
 
@@ -168,7 +170,17 @@ pub(crate) struct Run<'a> {
     /// expects them unchanged, so a revocation or removal committed meanwhile makes it conflict.
     depends_on: Mutex<BTreeMap<AggregateKey, i64>>,
     /// Events this attempt appends beside the target's, per aggregate, with the sequence it was read at.
-    also: Mutex<Vec<(AggregateKey, i64, Vec<warden_eventstore::NewEvent>)>>,
+    also: Mutex<Vec<Also>>,
+}
+
+/// Events appended beside the target's on another aggregate, and how its cached model follows them.
+struct Also {
+    key: AggregateKey,
+    sequence: i64,
+    events: Vec<warden_eventstore::NewEvent>,
+    /// Applies the events to the cached model read at `sequence` once they are stored (the last stored
+    /// event of the aggregate given), so the next read of the aggregate starts from there.
+    cache: Box<dyn FnOnce(&WriteModels, &warden_eventstore::Event) + Send>,
 }
 
 /// The commands that act on a user's credentials or life cycle, which need at least the target's
@@ -248,14 +260,42 @@ impl<'a> Run<'a> {
         if decision.events.is_empty() {
             return;
         }
+        let key = self.key::<A>(id);
+        let applied = decision.events.clone();
+        let cached_key = key.clone();
+        let cache = Box::new(
+            move |models: &WriteModels, last: &warden_eventstore::Event| {
+                let Some(model) = models
+                    .get::<A>(&cached_key)
+                    .filter(|m| m.sequence == sequence)
+                else {
+                    return;
+                };
+                let mut state = model.state.clone();
+                for event in &applied {
+                    state.apply(event);
+                }
+                models.put(
+                    &cached_key,
+                    Arc::new(Model::new(
+                        state,
+                        last.sequence,
+                        last.position,
+                        last.created_at,
+                        models.now_ms(),
+                    )),
+                );
+            },
+        );
         self.also
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((
-                self.key::<A>(id),
+            .push(Also {
+                key,
                 sequence,
-                decision.events.iter().map(new_event).collect(),
-            ));
+                events: decision.events.iter().map(new_event).collect(),
+                cache,
+            });
     }
 
     /// Reads every model from the store (for a decision no push will check).
@@ -779,12 +819,20 @@ impl<'a> Run<'a> {
         );
         let also = std::mem::take(&mut *self.also.lock().unwrap_or_else(PoisonError::into_inner));
         for (key, sequence) in depends_on {
-            if key != target.key && !also.iter().any(|(k, _, _)| *k == key) {
+            if key != target.key && !also.iter().any(|a| a.key == key) {
                 push = push.expect_unchanged(key, sequence);
             }
         }
-        for (key, sequence, events) in also {
-            push = push.append(key, Expected::Exact(sequence), events);
+        let mut follow_also = Vec::with_capacity(also.len());
+        for Also {
+            key,
+            sequence,
+            events,
+            cache,
+        } in also
+        {
+            push = push.append(key.clone(), Expected::Exact(sequence), events);
+            follow_also.push((key, cache));
         }
         for change in &decision.unique {
             push = push.unique(self.unique_change(change));
@@ -832,6 +880,11 @@ impl<'a> Run<'a> {
             self.inner.models.now_ms(),
         ));
         self.inner.models.put(&target.key, model);
+        for (key, cache) in follow_also {
+            if let Some(last) = stored.iter().rev().find(|e| e.aggregate == key) {
+                cache(&self.inner.models, last);
+            }
+        }
         Ok(Some(Details {
             id: target.key.aggregate_id.clone(),
             sequence: last.sequence,
