@@ -569,16 +569,11 @@ impl AuthRequestBackend for Completion {
 impl Completion {
     /// Reads and deletes a pending request; only one caller gets it.
     async fn take(&self, instance_id: &str, id: &str) -> Result<StoredRequest, OidcError> {
-        let request = self
-            .core
+        self.core
             .rows
-            .auth_request::<StoredRequest>(instance_id, id, now_ms())
+            .take_auth_request::<StoredRequest>(instance_id, id, now_ms())
             .await?
-            .ok_or_else(|| OidcError::AuthRequestNotFound(id.to_owned()))?;
-        if !self.core.rows.take_auth_request(instance_id, id).await? {
-            return Err(OidcError::AuthRequestNotFound(id.to_owned()));
-        }
-        Ok(request)
+            .ok_or_else(|| OidcError::AuthRequestNotFound(id.to_owned()))
     }
 }
 

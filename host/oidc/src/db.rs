@@ -1,7 +1,13 @@
 //! The provider's rows: authorization requests, grants, codes and tokens (see `migrations/*/0100_oidc.sql`).
 //! Every statement names the instance; codes and tokens are found by the SHA-256 of their value.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicI64, Ordering},
+    },
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -42,7 +48,20 @@ pub(crate) struct Rows {
     db: Db,
     /// The writer of token rows, started on first use.
     token_writer: Arc<OnceLock<mpsc::UnboundedSender<PendingToken>>>,
+    /// When this node last deleted expired authorization requests and codes (ms since the epoch).
+    swept_at_ms: Arc<AtomicI64>,
+    /// The authorization requests this node stored, as stored, with their expiry: the login pages read a
+    /// request at every step, and a request never changes once stored. Completing one deletes the row
+    /// (one statement, which only one caller wins), so a request completed on another node fails there.
+    recent_requests: Arc<Mutex<HashMap<(String, String), (Value, i64)>>>,
 }
+
+/// At most this many requests are remembered; beyond, the memory starts over (reads go to the table).
+const RECENT_REQUESTS: usize = 4_096;
+
+/// How often a node deletes expired authorization requests and codes: with the next new request once
+/// this much time has passed, not with every request.
+const SWEEP_EVERY_MS: i64 = 10_000;
 
 /// A token row waiting for the writer, and who waits for it to be stored.
 struct PendingToken {
@@ -114,6 +133,8 @@ impl Rows {
         Self {
             db,
             token_writer: Arc::new(OnceLock::new()),
+            swept_at_ms: Arc::new(AtomicI64::new(0)),
+            recent_requests: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -130,6 +151,8 @@ impl Rows {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), OidcError> {
+        let stored =
+            serde_json::to_value(request).map_err(|e| OidcError::Storage(e.to_string()))?;
         self.db
             .execute(
                 "INSERT INTO oidc_auth_requests (instance_id, id, request, created_at_ms, expires_at_ms) \
@@ -137,14 +160,33 @@ impl Rows {
                 &[
                     instance_id.into(),
                     id.into(),
-                    SqlValue::json(request),
+                    SqlValue::Json(Some(stored.clone())),
                     now_ms.into(),
                     expires_at_ms.into(),
                 ],
             )
             .await
             .map_err(storage)?;
-        // Expired requests and codes go with the next new request: no sweeper needed.
+        {
+            let mut recent = self.recent();
+            if recent.len() >= RECENT_REQUESTS {
+                recent.clear();
+            }
+            recent.insert(
+                (instance_id.to_owned(), id.to_owned()),
+                (stored, expires_at_ms),
+            );
+        }
+        // Expired requests and codes go with a new request every few seconds: no sweeper task needed.
+        let swept = self.swept_at_ms.load(Ordering::Relaxed);
+        if now_ms - swept < SWEEP_EVERY_MS
+            || self
+                .swept_at_ms
+                .compare_exchange(swept, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
         self.db
             .execute(
                 "DELETE FROM oidc_auth_requests WHERE expires_at_ms < $1",
@@ -162,12 +204,28 @@ impl Rows {
         Ok(())
     }
 
+    fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (Value, i64)>> {
+        self.recent_requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) async fn auth_request<T: DeserializeOwned>(
         &self,
         instance_id: &str,
         id: &str,
         now_ms: i64,
     ) -> Result<Option<T>, OidcError> {
+        let remembered = self
+            .recent()
+            .get(&(instance_id.to_owned(), id.to_owned()))
+            .filter(|(_, expires_at_ms)| *expires_at_ms > now_ms)
+            .map(|(request, _)| request.clone());
+        if let Some(request) = remembered {
+            return serde_json::from_value(request)
+                .map(Some)
+                .map_err(|e| OidcError::Storage(e.to_string()));
+        }
         let row = self
             .db
             .fetch_optional(
@@ -179,21 +237,31 @@ impl Rows {
         row.map(|row| json(&row, "request")).transpose()
     }
 
-    /// Deletes the request; true when this call deleted it (so only one completion wins).
-    pub(crate) async fn take_auth_request(
+    /// Deletes the request and returns it if it had not expired; only the call that deleted it gets it (so
+    /// only one completion wins).
+    pub(crate) async fn take_auth_request<T: DeserializeOwned>(
         &self,
         instance_id: &str,
         id: &str,
-    ) -> Result<bool, OidcError> {
-        let n = self
+        now_ms: i64,
+    ) -> Result<Option<T>, OidcError> {
+        self.recent()
+            .remove(&(instance_id.to_owned(), id.to_owned()));
+        let row = self
             .db
-            .execute(
-                "DELETE FROM oidc_auth_requests WHERE instance_id = $1 AND id = $2",
+            .execute_returning(
+                "DELETE FROM oidc_auth_requests WHERE instance_id = $1 AND id = $2 \
+                 RETURNING request, expires_at_ms",
                 &params![instance_id, id],
             )
             .await
             .map_err(storage)?;
-        Ok(n == 1)
+        match row {
+            Some(row) if row.get::<i64>("expires_at_ms").map_err(storage)? > now_ms => {
+                json(&row, "request").map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     pub(crate) async fn insert_grant(
