@@ -180,8 +180,11 @@ struct Also {
     events: Vec<warden_eventstore::NewEvent>,
     /// Applies the events to the cached model read at `sequence` once they are stored (the last stored
     /// event of the aggregate given), so the next read of the aggregate starts from there.
-    cache: Box<dyn FnOnce(&WriteModels, &warden_eventstore::Event) + Send>,
+    cache: FollowPush,
 }
+
+/// Brings a cached write model up to an event just stored (see [`Also::cache`]).
+type FollowPush = Box<dyn FnOnce(&WriteModels, &warden_eventstore::Event) + Send>;
 
 /// The commands that act on a user's credentials or life cycle, which need at least the target's
 /// privileges ([`authz::may_act_on`]): whether a user may issue them on itself, and whether they can leave

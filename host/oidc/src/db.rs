@@ -53,8 +53,11 @@ pub(crate) struct Rows {
     /// The authorization requests this node stored, as stored, with their expiry: the login pages read a
     /// request at every step, and a request never changes once stored. Completing one deletes the row
     /// (one statement, which only one caller wins), so a request completed on another node fails there.
-    recent_requests: Arc<Mutex<HashMap<(String, String), (Value, i64)>>>,
+    recent_requests: Arc<Mutex<RecentRequests>>,
 }
+
+/// (instance id, request id) → the request as stored, and when it expires (ms since the epoch).
+type RecentRequests = HashMap<(String, String), (Value, i64)>;
 
 /// At most this many requests are remembered; beyond, the memory starts over (reads go to the table).
 const RECENT_REQUESTS: usize = 4_096;
@@ -204,7 +207,7 @@ impl Rows {
         Ok(())
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (Value, i64)>> {
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentRequests> {
         self.recent_requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
