@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 mod postgres;
 mod sqlite;
+mod statements;
 mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -28,6 +29,7 @@ use serde_json::Value;
 pub use error::{Error, is_transient, is_transient_source};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use statements::{Lease, StatementPool};
 pub use store::{ConnectOptions, Store, redact};
 
 /// Result of eventstore operations.

@@ -36,6 +36,7 @@ use crate::{
     StreamQuery, UniqueChange, UniqueValue,
     error::{is_retryable_pg, is_unique_violation},
     migrate, now_micros, revision_from_db,
+    statements::StatementPool,
 };
 
 const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
@@ -76,7 +77,10 @@ pub struct PgStore {
     pool: PgPool,
     /// Connections with [`READER_SETTINGS`], for stream reads and the head: a read is one statement, one
     /// round trip, instead of a transaction that sets the planner first.
-    readers: PgPool,
+    readers: StatementPool<Postgres>,
+    /// Connections for single statements (pushes, aggregate reads, and the views' reads and writes through
+    /// `warden_spooler::Db`): given back without the pool's test round trip.
+    statements: StatementPool<Postgres>,
     pushed: watch::Sender<u64>,
     one_statement: bool,
 }
@@ -115,14 +119,21 @@ impl PgStore {
         Ok(Self::from_pool(pool))
     }
 
-    /// Wraps an existing pool; stream reads get a small pool of their own to the same database.
+    /// Wraps an existing pool (for transactions); stream reads and single statements get pools of their own
+    /// to the same database, of a quarter and half its size.
     pub fn from_pool(pool: PgPool) -> Self {
         let options = pool.connect_options().as_ref().clone();
-        let readers = pool_options((pool.options().get_max_connections() / 4).max(2))
-            .connect_lazy_with(options.options(READER_SETTINGS));
+        let max = pool.options().get_max_connections();
+        let readers = StatementPool::new(
+            options.clone().options(READER_SETTINGS),
+            (max / 4).max(2),
+            Some(CHECK_IDLE_AFTER),
+        );
+        let statements = StatementPool::new(options, (max / 2).max(2), Some(CHECK_IDLE_AFTER));
         Self {
             pool,
             readers,
+            statements,
             pushed: watch::channel(0).0,
             one_statement: true,
         }
@@ -146,6 +157,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// The pool for single statements; other storage crates use it for their own tables.
+    pub fn statements(&self) -> &StatementPool<Postgres> {
+        &self.statements
+    }
+
     /// A receiver that changes after every successful push in this process.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.pushed.subscribe()
@@ -162,6 +178,7 @@ impl PgStore {
     /// Closes the pools.
     pub async fn close(&self) {
         self.readers.close().await;
+        self.statements.close().await;
         self.pool.close().await;
     }
 }
@@ -260,14 +277,20 @@ impl Eventstore for PgStore {
                     .aggregates
                     .pop()
                     .ok_or_else(|| Error::InvalidPush("empty".into()))?;
-                append(
-                    &self.pool,
+                let mut conn = self.statements.acquire().await?;
+                let stored = append(
+                    &mut *conn,
                     changes,
                     &push.creator,
                     push.org_id.as_deref(),
                     created_at,
                 )
-                .await?
+                .await;
+                conn.release_after(match &stored {
+                    Err(Error::Database(e)) => Some(e),
+                    _ => None,
+                });
+                stored?
             } else if self.one_statement {
                 self.push_one_statement(push, created_at).await?
             } else {
@@ -287,13 +310,16 @@ impl Eventstore for PgStore {
              WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence > $4 \
              ORDER BY sequence"
         );
+        let mut conn = self.statements.acquire().await?;
         let rows = sqlx::query(&sql)
             .bind(&aggregate.instance_id)
             .bind(&aggregate.aggregate_type)
             .bind(&aggregate.aggregate_id)
             .bind(after_sequence)
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(&mut *conn)
+            .await;
+        conn.release(&rows);
+        let rows = rows?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -353,7 +379,10 @@ impl Eventstore for PgStore {
         if !query.event_types.is_empty() {
             statement = statement.bind(&query.event_types);
         }
-        let rows = statement.fetch_all(&self.readers).await?;
+        let mut conn = self.readers.acquire().await?;
+        let rows = statement.fetch_all(&mut *conn).await;
+        conn.release(&rows);
+        let rows = rows?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -362,7 +391,10 @@ impl Eventstore for PgStore {
             "SELECT tx_id, position FROM events WHERE tx_id < {HORIZON} \
              ORDER BY tx_id DESC, position DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql).fetch_optional(&self.readers).await?;
+        let mut conn = self.readers.acquire().await?;
+        let row = sqlx::query(&sql).fetch_optional(&mut *conn).await;
+        conn.release(&row);
+        let row = row?;
         Ok(match row {
             Some(row) => Cursor {
                 tx_id: row.try_get(0)?,
@@ -373,14 +405,17 @@ impl Eventstore for PgStore {
     }
 
     async fn is_taken(&self, value: &UniqueValue) -> Result<bool> {
-        let taken: Option<i32> = sqlx::query_scalar(
+        let mut conn = self.statements.acquire().await?;
+        let taken: Result<Option<i32>, sqlx::Error> = sqlx::query_scalar(
             "SELECT 1 FROM unique_constraints WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
         )
         .bind(&value.instance_id)
         .bind(&value.unique_type)
         .bind(&value.value)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&mut *conn)
+        .await;
+        conn.release(&taken);
+        let taken = taken?;
         Ok(taken.is_some())
     }
 }
@@ -559,6 +594,7 @@ impl PgStore {
         let types: Vec<&str> = events().map(|e| e.event_type.as_str()).collect();
         let revisions: Vec<i32> = events().map(|e| i32::from(e.revision)).collect();
         let payloads: Vec<String> = events().map(|e| e.payload.to_string()).collect();
+        let mut conn = self.statements.acquire().await?;
         let rows = sqlx::query(
             "SELECT out_position, out_tx_id, out_sequence FROM warden_push($1, $2, $3, $4, $5, $6, $7, \
              $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
@@ -584,9 +620,10 @@ impl PgStore {
         .bind(&push.creator)
         .bind(created_at)
         .bind(push.org_id.as_deref())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| push_function_error(e, &push))?;
+        .fetch_all(&mut *conn)
+        .await;
+        conn.release(&rows);
+        let rows = rows.map_err(|e| push_function_error(e, &push))?;
         let total: usize = push.aggregates.iter().map(|a| a.events.len()).sum();
         if rows.len() != total {
             return Err(Error::Database(sqlx::Error::Protocol(format!(

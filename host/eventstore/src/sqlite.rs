@@ -28,7 +28,7 @@ use tracing::warn;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery,
-    UniqueChange, UniqueValue, migrate, now_micros, revision_from_db,
+    UniqueChange, UniqueValue, migrate, now_micros, revision_from_db, statements::StatementPool,
 };
 
 const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
@@ -39,6 +39,9 @@ const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggre
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Read-only connections for single statements (aggregate and stream reads, and the views' reads through
+    /// `warden_spooler::Db`): given back without the pool's round trip to the connection's thread.
+    statements: StatementPool<Sqlite>,
     pushed: watch::Sender<u64>,
     committer: Arc<Committer>,
     group: bool,
@@ -69,8 +72,9 @@ impl SqliteStore {
             .max_connections(readers.max(1))
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
+        let statements = StatementPool::new(options.read_only(true), readers.max(1), None);
         let pushed = watch::channel(0).0;
         let (queue, queued) = mpsc::unbounded_channel();
         let committer = Arc::new(Committer {
@@ -86,6 +90,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            statements,
             pushed,
             committer,
             group: true,
@@ -107,6 +112,11 @@ impl SqliteStore {
         &self.reader
     }
 
+    /// The read-only connections for single statements.
+    pub fn statements(&self) -> &StatementPool<Sqlite> {
+        &self.statements
+    }
+
     /// A receiver that changes after every successful push in this process.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.pushed.subscribe()
@@ -120,10 +130,11 @@ impl SqliteStore {
         Ok(version == Some(migrate::latest(false)))
     }
 
-    /// Closes both pools.
+    /// Closes the pools.
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+        self.statements.close().await;
     }
 }
 
@@ -827,14 +838,16 @@ impl Eventstore for SqliteStore {
              WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ? AND sequence > ? \
              ORDER BY sequence"
         );
+        let mut conn = self.statements.acquire().await?;
         let rows = sqlx::query(&sql)
             .bind(&aggregate.instance_id)
             .bind(&aggregate.aggregate_type)
             .bind(&aggregate.aggregate_id)
             .bind(after_sequence)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(event_from_row).collect()
+            .fetch_all(&mut *conn)
+            .await;
+        conn.release(&rows);
+        rows?.iter().map(event_from_row).collect()
     }
 
     async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
@@ -855,16 +868,21 @@ impl Eventstore for SqliteStore {
         push_in(&mut sql, "event_type", &query.event_types);
         sql.push(" ORDER BY tx_id, position LIMIT ")
             .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.reader).await?;
-        rows.iter().map(event_from_row).collect()
+        let mut conn = self.statements.acquire().await?;
+        let rows = sql.build().fetch_all(&mut *conn).await;
+        conn.release(&rows);
+        rows?.iter().map(event_from_row).collect()
     }
 
     async fn head(&self) -> Result<Cursor> {
+        let mut conn = self.statements.acquire().await?;
         let row = sqlx::query(
             "SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
         )
-        .fetch_optional(&self.reader)
-        .await?;
+        .fetch_optional(&mut *conn)
+        .await;
+        conn.release(&row);
+        let row = row?;
         Ok(match row {
             Some(row) => Cursor {
                 tx_id: row.try_get(0)?,
