@@ -369,17 +369,25 @@ impl Queries {
         page: Page,
     ) -> Result<Vec<R>, QueryError> {
         Ok(match &self.db {
-            Db::Sqlite { reader, .. } => {
-                spec.build::<Sqlite>(instance_id, query, page)
+            Db::Sqlite { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let rows = spec
+                    .build::<Sqlite>(instance_id, query, page)
                     .build_query_as()
-                    .fetch_all(reader)
-                    .await?
+                    .fetch_all(&mut *conn)
+                    .await;
+                conn.release(&rows);
+                rows?
             }
-            Db::Postgres(pool) => {
-                spec.build::<Postgres>(instance_id, query, page)
+            Db::Postgres { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let rows = spec
+                    .build::<Postgres>(instance_id, query, page)
                     .build_query_as()
-                    .fetch_all(pool)
-                    .await?
+                    .fetch_all(&mut *conn)
+                    .await;
+                conn.release(&rows);
+                rows?
             }
         })
     }

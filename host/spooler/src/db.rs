@@ -10,7 +10,11 @@ use sqlx::{
     sqlite::{SqliteArguments, SqliteRow},
     types::Json,
 };
-use warden_eventstore::Store;
+use warden_eventstore::{StatementPool, Store};
+
+/// A statement connection idle for longer is tested before it is used again: the server or the network may
+/// have closed it meanwhile.
+const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -581,7 +585,8 @@ enum Access {
 /// The database behind a [`Store`], for tables beside the eventstore's: views and spooler bookkeeping.
 ///
 /// On SQLite, writes go through the store's single writer connection (so they serialize with pushes) and
-/// reads through its reader pool; on PostgreSQL both use the store's pool.
+/// reads through its readers; on PostgreSQL transactions use the store's pool and single statements its
+/// [`StatementPool`].
 #[derive(Debug, Clone)]
 pub enum Db {
     /// SQLite: the store's writer and reader pools.
@@ -590,9 +595,16 @@ pub enum Db {
         writer: SqlitePool,
         /// The readers.
         reader: SqlitePool,
+        /// Read-only connections for single statements.
+        statements: StatementPool<Sqlite>,
     },
-    /// PostgreSQL: the store's pool.
-    Postgres(PgPool),
+    /// PostgreSQL: the store's pools.
+    Postgres {
+        /// Connections for transactions (and anything else).
+        pool: PgPool,
+        /// Connections for single statements.
+        statements: StatementPool<Postgres>,
+    },
 }
 
 impl Db {
@@ -602,16 +614,31 @@ impl Db {
             Store::Sqlite(s) => Db::Sqlite {
                 writer: s.writer().clone(),
                 reader: s.reader().clone(),
+                statements: s.statements().clone(),
             },
-            Store::Postgres(s) => Db::Postgres(s.pool().clone()),
+            Store::Postgres(s) => Db::Postgres {
+                pool: s.pool().clone(),
+                statements: s.statements().clone(),
+            },
         }
+    }
+
+    /// A PostgreSQL database behind `pool`, with a statement pool of half its size to the same database.
+    pub fn postgres(pool: PgPool) -> Self {
+        let max = (pool.options().get_max_connections() / 2).max(1);
+        let statements = StatementPool::new(
+            pool.connect_options().as_ref().clone(),
+            max,
+            Some(CHECK_IDLE_AFTER),
+        );
+        Db::Postgres { pool, statements }
     }
 
     /// The backend.
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres { .. } => Backend::Postgres,
         }
     }
 
@@ -628,7 +655,7 @@ impl Db {
                     .await
                     .map(ViewTx::Sqlite)
             }
-            Db::Postgres(pool) => {
+            Db::Postgres { pool, .. } => {
                 let pool = pool.clone();
                 begin_detached(async move { pool.begin().await })
                     .await
@@ -642,7 +669,7 @@ impl Db {
     pub(crate) async fn begin_async_commit(&self) -> Result<ViewTx, sqlx::Error> {
         match self {
             Db::Sqlite { .. } => self.begin().await,
-            Db::Postgres(pool) => {
+            Db::Postgres { pool, .. } => {
                 let pool = pool.clone();
                 begin_detached(async move {
                     pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
@@ -661,10 +688,12 @@ impl Db {
                 .execute(writer)
                 .await?
                 .rows_affected()),
-            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
-                .execute(pool)
-                .await?
-                .rows_affected()),
+            Db::Postgres { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let done = bind_pg(sqlx::query(sql), params).execute(&mut *conn).await;
+                conn.release(&done);
+                Ok(done?.rows_affected())
+            }
         }
     }
 
@@ -694,20 +723,28 @@ impl Db {
         params: &[SqlValue],
     ) -> Result<Option<DbRow>, sqlx::Error> {
         match self {
-            Db::Sqlite { writer, reader } => {
-                let pool = match access {
-                    Access::Write => writer,
-                    Access::Read => reader,
-                };
+            Db::Sqlite { writer, .. } if matches!(access, Access::Write) => {
                 Ok(bind_sqlite(sqlx::query(sql), params)
-                    .fetch_optional(pool)
+                    .fetch_optional(writer)
                     .await?
                     .map(DbRow::Sqlite))
             }
-            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
-                .fetch_optional(pool)
-                .await?
-                .map(DbRow::Postgres)),
+            Db::Sqlite { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let row = bind_sqlite(sqlx::query(sql), params)
+                    .fetch_optional(&mut *conn)
+                    .await;
+                conn.release(&row);
+                Ok(row?.map(DbRow::Sqlite))
+            }
+            Db::Postgres { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let row = bind_pg(sqlx::query(sql), params)
+                    .fetch_optional(&mut *conn)
+                    .await;
+                conn.release(&row);
+                Ok(row?.map(DbRow::Postgres))
+            }
         }
     }
 
@@ -718,18 +755,22 @@ impl Db {
         params: &[SqlValue],
     ) -> Result<Vec<DbRow>, sqlx::Error> {
         match self {
-            Db::Sqlite { reader, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
-                .fetch_all(reader)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect()),
-            Db::Postgres(pool) => Ok(bind_pg(sqlx::query(sql), params)
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .map(DbRow::Postgres)
-                .collect()),
+            Db::Sqlite { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let rows = bind_sqlite(sqlx::query(sql), params)
+                    .fetch_all(&mut *conn)
+                    .await;
+                conn.release(&rows);
+                Ok(rows?.into_iter().map(DbRow::Sqlite).collect())
+            }
+            Db::Postgres { statements, .. } => {
+                let mut conn = statements.acquire().await?;
+                let rows = bind_pg(sqlx::query(sql), params)
+                    .fetch_all(&mut *conn)
+                    .await;
+                conn.release(&rows);
+                Ok(rows?.into_iter().map(DbRow::Postgres).collect())
+            }
         }
     }
 
@@ -737,7 +778,7 @@ impl Db {
     pub fn now_micros_sql(&self) -> &'static str {
         match self {
             Db::Sqlite { .. } => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
-            Db::Postgres(_) => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
+            Db::Postgres { .. } => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
         }
     }
 }

@@ -296,7 +296,7 @@ impl Spoolers {
             registry.insert(slot)?;
         }
         let channel = match &db {
-            Db::Postgres(_) if config.listen_notify => {
+            Db::Postgres { .. } if config.listen_notify => {
                 let schema = db
                     .fetch_optional("SELECT current_schema() AS schema", &[])
                     .await?
@@ -751,7 +751,7 @@ async fn notify_others(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
 
 /// Listens for the other nodes' notifications and wakes the spoolers here.
 async fn listen(node: Arc<Node>, channel: String, mut shutdown: watch::Receiver<bool>) {
-    let Db::Postgres(pool) = &node.db else {
+    let Db::Postgres { pool, .. } = &node.db else {
         return;
     };
     let wake_all = || {

@@ -773,7 +773,7 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
 async fn a_begin_abandoned_half_way_leaves_no_transaction_behind(t: &TestStore) {
     // One connection, so the one the abandoned begin took is the one used next.
     let db = match &t.store {
-        Store::Postgres(_) => Db::Postgres(
+        Store::Postgres(_) => Db::postgres(
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
                 .connect(&t.url)
