@@ -124,31 +124,10 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     let issuer = config.issuer(addr);
     // The console is reached under the issuer, which its registered redirect URIs follow.
     let console_url = issuer.clone();
-    let setup = bootstrap_with(
-        &commands,
-        data_dir.admin_token_file()?,
-        &FirstInstance {
-            console_base_url: Some(console_url.clone()),
-            ..FirstInstance::default()
-        },
-    )
-    .await
-    .context("setting up the first instance")?;
-    if let Some(path) = &setup.admin_password_path {
-        tracing::info!(
-            path = %path.display(),
-            "first start: sign in to the console as `admin` with the one-time password in this file \
-             (readable only by you); it must be changed at the first sign-in"
-        );
-    }
-    tracing::info!(url = %format!("{console_url}/console/"), "management console");
-    if let Some(path) = &setup.admin_token_path {
-        tracing::info!(
-            path = %path.display(),
-            "first start: the administrator's personal access token is in this file (readable only by you); \
-             use it as `Authorization: Bearer <token>`"
-        );
-    }
+    let first_instance = FirstInstance {
+        console_base_url: Some(console_url.clone()),
+        ..FirstInstance::default()
+    };
     let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
         .await
         .context("starting the spoolers")?;
@@ -188,7 +167,30 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         read_side.queries().clone(),
         &store,
     );
-    match provider.ensure_keys(&setup.instance_id).await {
+    // Setting up the first instance (an Argon2id hash of the administrator's one-time password) and generating
+    // its first signing keys (an RSA key among them) are independent: done at once, a first start is ready
+    // sooner. On later starts both only read what is there.
+    let (setup, keys) = tokio::join!(
+        bootstrap_with(&commands, data_dir.admin_token_file()?, &first_instance),
+        provider.ensure_keys(&first_instance.instance_id),
+    );
+    let setup = setup.context("setting up the first instance")?;
+    if let Some(path) = &setup.admin_password_path {
+        tracing::info!(
+            path = %path.display(),
+            "first start: sign in to the console as `admin` with the one-time password in this file \
+             (readable only by you); it must be changed at the first sign-in"
+        );
+    }
+    tracing::info!(url = %format!("{console_url}/console/"), "management console");
+    if let Some(path) = &setup.admin_token_path {
+        tracing::info!(
+            path = %path.display(),
+            "first start: the administrator's personal access token is in this file (readable only by you); \
+             use it as `Authorization: Bearer <token>`"
+        );
+    }
+    match keys {
         Ok(()) => {}
         // Nodes sharing a database need the same master key: a node with another one could sign nothing, so
         // it does not start.
