@@ -310,16 +310,16 @@ impl Eventstore for PgStore {
              WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence > $4 \
              ORDER BY sequence"
         );
-        let mut conn = self.statements.acquire().await?;
-        let rows = sqlx::query(&sql)
-            .bind(&aggregate.instance_id)
-            .bind(&aggregate.aggregate_type)
-            .bind(&aggregate.aggregate_id)
-            .bind(after_sequence)
-            .fetch_all(&mut *conn)
-            .await;
-        conn.release(&rows);
-        let rows = rows?;
+        let rows = self
+            .statements
+            .fetch_all(
+                sqlx::query(&sql)
+                    .bind(&aggregate.instance_id)
+                    .bind(&aggregate.aggregate_type)
+                    .bind(&aggregate.aggregate_id)
+                    .bind(after_sequence),
+            )
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -379,10 +379,7 @@ impl Eventstore for PgStore {
         if !query.event_types.is_empty() {
             statement = statement.bind(&query.event_types);
         }
-        let mut conn = self.readers.acquire().await?;
-        let rows = statement.fetch_all(&mut *conn).await;
-        conn.release(&rows);
-        let rows = rows?;
+        let rows = self.readers.fetch_all(statement).await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -391,10 +388,7 @@ impl Eventstore for PgStore {
             "SELECT tx_id, position FROM events WHERE tx_id < {HORIZON} \
              ORDER BY tx_id DESC, position DESC LIMIT 1"
         );
-        let mut conn = self.readers.acquire().await?;
-        let row = sqlx::query(&sql).fetch_optional(&mut *conn).await;
-        conn.release(&row);
-        let row = row?;
+        let row = self.readers.fetch_optional(sqlx::query(&sql)).await?;
         Ok(match row {
             Some(row) => Cursor {
                 tx_id: row.try_get(0)?,
@@ -405,17 +399,17 @@ impl Eventstore for PgStore {
     }
 
     async fn is_taken(&self, value: &UniqueValue) -> Result<bool> {
-        let mut conn = self.statements.acquire().await?;
-        let taken: Result<Option<i32>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT 1 FROM unique_constraints WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
-        )
-        .bind(&value.instance_id)
-        .bind(&value.unique_type)
-        .bind(&value.value)
-        .fetch_optional(&mut *conn)
-        .await;
-        conn.release(&taken);
-        let taken = taken?;
+        let taken = self
+            .statements
+            .fetch_optional(
+                sqlx::query(
+                    "SELECT 1 FROM unique_constraints WHERE instance_id = $1 AND unique_type = $2 AND unique_value = $3",
+                )
+                .bind(&value.instance_id)
+                .bind(&value.unique_type)
+                .bind(&value.value),
+            )
+            .await?;
         Ok(taken.is_some())
     }
 }

@@ -838,16 +838,17 @@ impl Eventstore for SqliteStore {
              WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ? AND sequence > ? \
              ORDER BY sequence"
         );
-        let mut conn = self.statements.acquire().await?;
-        let rows = sqlx::query(&sql)
-            .bind(&aggregate.instance_id)
-            .bind(&aggregate.aggregate_type)
-            .bind(&aggregate.aggregate_id)
-            .bind(after_sequence)
-            .fetch_all(&mut *conn)
-            .await;
-        conn.release(&rows);
-        rows?.iter().map(event_from_row).collect()
+        let rows = self
+            .statements
+            .fetch_all(
+                sqlx::query(&sql)
+                    .bind(&aggregate.instance_id)
+                    .bind(&aggregate.aggregate_type)
+                    .bind(&aggregate.aggregate_id)
+                    .bind(after_sequence),
+            )
+            .await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
@@ -868,21 +869,17 @@ impl Eventstore for SqliteStore {
         push_in(&mut sql, "event_type", &query.event_types);
         sql.push(" ORDER BY tx_id, position LIMIT ")
             .push_bind(i64::from(query.limit));
-        let mut conn = self.statements.acquire().await?;
-        let rows = sql.build().fetch_all(&mut *conn).await;
-        conn.release(&rows);
-        rows?.iter().map(event_from_row).collect()
+        let rows = self.statements.fetch_all(sql.build()).await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn head(&self) -> Result<Cursor> {
-        let mut conn = self.statements.acquire().await?;
-        let row = sqlx::query(
-            "SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *conn)
-        .await;
-        conn.release(&row);
-        let row = row?;
+        let row = self
+            .statements
+            .fetch_optional(sqlx::query(
+                "SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
+            ))
+            .await?;
         Ok(match row {
             Some(row) => Cursor {
                 tx_id: row.try_get(0)?,

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sqlx::{ConnectOptions, Connection, Database};
+use sqlx::{ConnectOptions, Connection, Database, Executor, IntoArguments, query::Query};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a caller waits for a connection before [`sqlx::Error::PoolTimedOut`].
@@ -152,6 +152,53 @@ impl<DB: Database> StatementPool<DB> {
         for Idle { conn, .. } in idle {
             let _ = conn.close().await;
         }
+    }
+}
+
+impl<DB: Database> StatementPool<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// Runs `query` on a connection of the pool and returns its rows.
+    pub async fn fetch_all<'q, A>(
+        &self,
+        query: Query<'q, DB, A>,
+    ) -> Result<Vec<DB::Row>, sqlx::Error>
+    where
+        A: 'q + IntoArguments<'q, DB>,
+    {
+        let mut conn = self.acquire().await?;
+        let rows = query.fetch_all(&mut *conn).await;
+        conn.release(&rows);
+        rows
+    }
+
+    /// Runs `query` on a connection of the pool and returns its first row, if any.
+    pub async fn fetch_optional<'q, A>(
+        &self,
+        query: Query<'q, DB, A>,
+    ) -> Result<Option<DB::Row>, sqlx::Error>
+    where
+        A: 'q + IntoArguments<'q, DB>,
+    {
+        let mut conn = self.acquire().await?;
+        let row = query.fetch_optional(&mut *conn).await;
+        conn.release(&row);
+        row
+    }
+
+    /// Runs `query` on a connection of the pool and returns what it did.
+    pub async fn execute<'q, A>(
+        &self,
+        query: Query<'q, DB, A>,
+    ) -> Result<DB::QueryResult, sqlx::Error>
+    where
+        A: 'q + IntoArguments<'q, DB>,
+    {
+        let mut conn = self.acquire().await?;
+        let done = query.execute(&mut *conn).await;
+        conn.release(&done);
+        done
     }
 }
 

@@ -688,12 +688,10 @@ impl Db {
                 .execute(writer)
                 .await?
                 .rows_affected()),
-            Db::Postgres { statements, .. } => {
-                let mut conn = statements.acquire().await?;
-                let done = bind_pg(sqlx::query(sql), params).execute(&mut *conn).await;
-                conn.release(&done);
-                Ok(done?.rows_affected())
-            }
+            Db::Postgres { statements, .. } => Ok(statements
+                .execute(bind_pg(sqlx::query(sql), params))
+                .await?
+                .rows_affected()),
         }
     }
 
@@ -729,22 +727,14 @@ impl Db {
                     .await?
                     .map(DbRow::Sqlite))
             }
-            Db::Sqlite { statements, .. } => {
-                let mut conn = statements.acquire().await?;
-                let row = bind_sqlite(sqlx::query(sql), params)
-                    .fetch_optional(&mut *conn)
-                    .await;
-                conn.release(&row);
-                Ok(row?.map(DbRow::Sqlite))
-            }
-            Db::Postgres { statements, .. } => {
-                let mut conn = statements.acquire().await?;
-                let row = bind_pg(sqlx::query(sql), params)
-                    .fetch_optional(&mut *conn)
-                    .await;
-                conn.release(&row);
-                Ok(row?.map(DbRow::Postgres))
-            }
+            Db::Sqlite { statements, .. } => Ok(statements
+                .fetch_optional(bind_sqlite(sqlx::query(sql), params))
+                .await?
+                .map(DbRow::Sqlite)),
+            Db::Postgres { statements, .. } => Ok(statements
+                .fetch_optional(bind_pg(sqlx::query(sql), params))
+                .await?
+                .map(DbRow::Postgres)),
         }
     }
 
@@ -755,22 +745,18 @@ impl Db {
         params: &[SqlValue],
     ) -> Result<Vec<DbRow>, sqlx::Error> {
         match self {
-            Db::Sqlite { statements, .. } => {
-                let mut conn = statements.acquire().await?;
-                let rows = bind_sqlite(sqlx::query(sql), params)
-                    .fetch_all(&mut *conn)
-                    .await;
-                conn.release(&rows);
-                Ok(rows?.into_iter().map(DbRow::Sqlite).collect())
-            }
-            Db::Postgres { statements, .. } => {
-                let mut conn = statements.acquire().await?;
-                let rows = bind_pg(sqlx::query(sql), params)
-                    .fetch_all(&mut *conn)
-                    .await;
-                conn.release(&rows);
-                Ok(rows?.into_iter().map(DbRow::Postgres).collect())
-            }
+            Db::Sqlite { statements, .. } => Ok(statements
+                .fetch_all(bind_sqlite(sqlx::query(sql), params))
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect()),
+            Db::Postgres { statements, .. } => Ok(statements
+                .fetch_all(bind_pg(sqlx::query(sql), params))
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect()),
         }
     }
 
