@@ -387,7 +387,11 @@ mod tests {
                 .await
                 .expect("PostgreSQL runs this variant"),
         };
-        let connect = || Store::connect(&fresh.url, &ConnectOptions { max_connections: 2 });
+        let options = ConnectOptions {
+            max_connections: 2,
+            ..Default::default()
+        };
+        let connect = || Store::connect(&fresh.url, &options);
         let nodes = [
             fresh.store.clone(),
             connect().await.expect("node b"),

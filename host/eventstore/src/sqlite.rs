@@ -12,7 +12,7 @@ use std::{
     str::FromStr,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -45,18 +45,105 @@ pub struct SqliteStore {
     pushed: watch::Sender<u64>,
     committer: Arc<Committer>,
     group: bool,
+    sync: Arc<WriterSync>,
+}
+
+/// How far a commit on SQLite is durable (`PRAGMA synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Every push (and every other write that is not a view's) is in the WAL file on disk (`fsync`) before it is
+    /// answered, as PostgreSQL commits with `synchronous_commit = on`: a power loss loses nothing answered.
+    /// Pushes that arrive while one is written share the next commit and its `fsync`.
+    #[default]
+    Full,
+    /// No `fsync` at commit: durable against a crash of the process, but a power loss or an operating-system
+    /// crash can lose the last commits (never corrupting the database).
+    Normal,
+}
+
+/// The `synchronous` setting of the single writer connection, which is switched to `NORMAL` for the
+/// transactions whose loss on a power failure costs nothing but repeated work (a view's batch, which commits
+/// its cursor with its rows and is written again from the events), and back to `FULL` before anything else.
+///
+/// SQLite refuses to change the setting inside a transaction, so it is set in the same call as `BEGIN`, or by a
+/// statement of its own before a write outside a transaction. Only the holder of the writer connection changes
+/// the setting; `relaxed` is set after every relaxed begin (whether it succeeded or not) and cleared only by a
+/// holder that has just set `FULL`, so it is never clear while the connection is relaxed.
+#[derive(Debug)]
+pub struct WriterSync {
+    full: bool,
+    relaxed: AtomicBool,
+}
+
+impl WriterSync {
+    fn new(synchronous: Synchronous) -> Self {
+        Self {
+            full: synchronous == Synchronous::Full,
+            relaxed: AtomicBool::new(false),
+        }
+    }
+
+    /// The statement that begins a durable write transaction.
+    pub fn begin_durable(&self) -> &'static str {
+        if self.full {
+            "PRAGMA synchronous = FULL; BEGIN IMMEDIATE"
+        } else {
+            "BEGIN IMMEDIATE"
+        }
+    }
+
+    /// Call once a transaction begun with [`WriterSync::begin_durable`] has begun (its holder has the
+    /// connection).
+    pub fn durable_begun(&self) {
+        if self.full {
+            self.relaxed.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// The statement that begins a transaction that may skip the `fsync` at commit.
+    pub fn begin_relaxed(&self) -> &'static str {
+        if self.full {
+            "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE"
+        } else {
+            "BEGIN IMMEDIATE"
+        }
+    }
+
+    /// Call after trying to begin with [`WriterSync::begin_relaxed`], whatever the outcome.
+    pub fn relaxed_begun(&self) {
+        if self.full {
+            self.relaxed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Before a durable statement outside a transaction on the writer connection (which the caller holds).
+    pub async fn make_durable(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        if self.full && self.relaxed.load(Ordering::SeqCst) {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+            self.relaxed.store(false, Ordering::SeqCst);
+        }
+        Ok(())
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`).
     pub async fn connect(url: &str, readers: u32) -> Result<Self> {
+        Self::connect_with(url, readers, Synchronous::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with the durability of commits chosen.
+    pub async fn connect_with(url: &str, readers: u32, synchronous: Synchronous) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::Config(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // In WAL mode NORMAL is durable against application crashes; a power loss can lose the last
-            // commits but never corrupts the database.
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         // The pools do not ping a connection before handing it out (their default): a connection to a file
@@ -76,6 +163,7 @@ impl SqliteStore {
             .await?;
         let statements = StatementPool::new(options.read_only(true), readers.max(1), None);
         let pushed = watch::channel(0).0;
+        let sync = Arc::new(WriterSync::new(synchronous));
         let (queue, queued) = mpsc::unbounded_channel();
         let committer = Arc::new(Committer {
             queue,
@@ -86,6 +174,7 @@ impl SqliteStore {
             pushed.clone(),
             Arc::downgrade(&committer),
             queued,
+            sync.clone(),
         ));
         Ok(Self {
             writer,
@@ -94,6 +183,7 @@ impl SqliteStore {
             pushed,
             committer,
             group: true,
+            sync,
         })
     }
 
@@ -105,6 +195,12 @@ impl SqliteStore {
     /// The pool that writes (one connection); other storage crates use it for their own tables.
     pub fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// The `synchronous` setting of the writer connection: writers beside the eventstore's begin their
+    /// transactions through it.
+    pub fn writer_sync(&self) -> &Arc<WriterSync> {
+        &self.sync
     }
 
     /// The pool for reads.
@@ -197,7 +293,7 @@ impl SqliteStore {
             && let Some(mut conn) = self.writer.try_acquire()
         {
             if is_single_statement(&push) {
-                let stored = write_alone(&mut conn, push, created_at).await?;
+                let stored = write_alone(&mut conn, &self.sync, push, created_at).await?;
                 self.pushed.send_modify(|n| *n = n.wrapping_add(1));
                 return Ok(stored);
             }
@@ -205,8 +301,9 @@ impl SqliteStore {
             // away) never leaves the writer inside a transaction nothing tracks (sqlx counts one begun with a
             // custom `BEGIN` only after a further check); the push completes or fails as a whole either way.
             let pushed = self.pushed.clone();
+            let sync = self.sync.clone();
             return tokio::spawn(async move {
-                let stored = match write_together(&mut conn, &[(&push, created_at)]).await {
+                let stored = match write_together(&mut conn, &sync, &[(&push, created_at)]).await {
                     Ok(mut results) => results.pop().unwrap_or_else(|| {
                         Err(Error::InvalidPush(
                             "a push must append at least one event".into(),
@@ -214,7 +311,7 @@ impl SqliteStore {
                     })?,
                     Err(error) => {
                         warn!(%error, "writing a push failed; writing it again on its own");
-                        write_alone(&mut conn, push, created_at).await?
+                        write_alone(&mut conn, &sync, push, created_at).await?
                     }
                 };
                 pushed.send_modify(|n| *n = n.wrapping_add(1));
@@ -251,6 +348,7 @@ async fn commit_loop(
     pushed: watch::Sender<u64>,
     committer: std::sync::Weak<Committer>,
     mut queue: mpsc::UnboundedReceiver<Pending>,
+    sync: Arc<WriterSync>,
 ) {
     let mut group: Vec<Pending> = Vec::new();
     while let Some(first) = queue.recv().await {
@@ -263,7 +361,7 @@ async fn commit_loop(
             }
         }
         let results = match conn {
-            Ok(mut conn) => write_group(&mut conn, &mut group).await,
+            Ok(mut conn) => write_group(&mut conn, &sync, &mut group).await,
             Err(e) => {
                 let mut results = vec![Err(Error::Database(e))];
                 results.resize_with(group.len(), || {
@@ -293,23 +391,24 @@ async fn commit_loop(
 /// again alone, so each caller gets the outcome of its own push.
 async fn write_group(
     conn: &mut SqliteConnection,
+    sync: &WriterSync,
     group: &mut [Pending],
 ) -> Vec<Result<Vec<Event>>> {
     if let [only] = group
         && is_single_statement(&only.push)
     {
         let push = std::mem::take(&mut only.push);
-        return vec![write_alone(conn, push, only.created_at).await];
+        return vec![write_alone(conn, sync, push, only.created_at).await];
     }
     let pushes: Vec<(&Push, i64)> = group.iter().map(|p| (&p.push, p.created_at)).collect();
-    match write_together(conn, &pushes).await {
+    match write_together(conn, sync, &pushes).await {
         Ok(results) => results,
         Err(error) => {
             warn!(%error, pushes = group.len(), "group commit failed; writing each push alone");
             let mut results = Vec::with_capacity(group.len());
             for pending in group.iter_mut() {
                 let push = std::mem::take(&mut pending.push);
-                results.push(write_alone(conn, push, pending.created_at).await);
+                results.push(write_alone(conn, sync, push, pending.created_at).await);
             }
             results
         }
@@ -319,17 +418,20 @@ async fn write_group(
 /// One push in a transaction of its own (one statement when it is a single event without unique values).
 async fn write_alone(
     conn: &mut SqliteConnection,
+    sync: &WriterSync,
     push: Push,
     created_at: i64,
 ) -> Result<Vec<Event>> {
     if is_single_statement(&push) {
+        sync.make_durable(conn).await?;
         return push_one(&mut *conn, &push, None, created_at)
             .await
             .map(|e| vec![e]);
     }
     // IMMEDIATE takes the write lock first: a deferred transaction that reads and then writes fails at once
     // with SQLITE_BUSY (no busy wait) when another connection to the file wrote in between.
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin_with(sync.begin_durable()).await?;
+    sync.durable_begun();
     let tx_id: i64 = sqlx::query_scalar(NEXT_TX_ID).fetch_one(&mut *tx).await?;
     let stored = write_push(&mut tx, push, tx_id, created_at).await?;
     tx.commit().await?;
@@ -348,9 +450,11 @@ const ROWS_PER_STATEMENT: usize = 200;
 /// nothing of the group is stored then.
 async fn write_together(
     conn: &mut SqliteConnection,
+    sync: &WriterSync,
     group: &[(&Push, i64)],
 ) -> Result<Vec<Result<Vec<Event>>>, sqlx::Error> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin_with(sync.begin_durable()).await?;
+    sync.durable_begun();
 
     let mut keys: Vec<&AggregateKey> = group
         .iter()
@@ -821,7 +925,7 @@ impl Eventstore for SqliteStore {
             self.push_grouped(push, created_at).await?
         } else {
             let mut conn = self.writer.acquire().await?;
-            let stored = write_alone(&mut conn, push, created_at).await?;
+            let stored = write_alone(&mut conn, &self.sync, push, created_at).await?;
             self.pushed.send_modify(|n| *n = n.wrapping_add(1));
             stored
         };

@@ -4,7 +4,7 @@ use tokio::sync::watch;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, PgStore, Push, Result, SqliteStore,
-    StreamQuery, UniqueValue,
+    StreamQuery, Synchronous, UniqueValue,
 };
 
 /// Pool sizes and similar knobs of a connection.
@@ -12,12 +12,15 @@ use crate::{
 pub struct ConnectOptions {
     /// Most connections to PostgreSQL (SQLite: most reader connections; there is always one writer).
     pub max_connections: u32,
+    /// SQLite: how far a commit is durable (PostgreSQL's own setting applies there).
+    pub sqlite_synchronous: Synchronous,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             max_connections: 20,
+            sqlite_synchronous: Synchronous::default(),
         }
     }
 }
@@ -36,7 +39,12 @@ impl Store {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(
-                SqliteStore::connect(url, options.max_connections.min(8)).await?,
+                SqliteStore::connect_with(
+                    url,
+                    options.max_connections.min(8),
+                    options.sqlite_synchronous,
+                )
+                .await?,
             ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(

@@ -32,9 +32,15 @@ async fn a_key_claimed_a_moment_ago_is_found_before_any_spooler_ran(t: &TestStor
         .await
         .expect("start read side");
     // Another node writes: this node hears of nothing.
-    let writer_store = Store::connect(&t.url, &ConnectOptions { max_connections: 4 })
-        .await
-        .expect("second connection");
+    let writer_store = Store::connect(
+        &t.url,
+        &ConnectOptions {
+            max_connections: 4,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("second connection");
     populate(&Writer::new(&writer_store)).await;
 
     let queries = read_side.queries();

@@ -56,9 +56,15 @@ fn config(node: &str) -> SpoolerConfig {
 }
 
 async fn second_store(t: &TestStore) -> Store {
-    Store::connect(&t.url, &ConnectOptions { max_connections: 8 })
-        .await
-        .expect("second connection")
+    Store::connect(
+        &t.url,
+        &ConnectOptions {
+            max_connections: 8,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("second connection")
 }
 
 async fn start(store: &Store, node: &str) -> ReadSide {

@@ -11,6 +11,7 @@ use std::{
 };
 
 use serde::Deserialize;
+use warden_eventstore::Synchronous;
 
 /// Environment variables under this prefix are reserved for the test suite and ignored here.
 const TEST_PREFIX: &str = "WARDEN_TEST_";
@@ -87,6 +88,9 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// Most connections in the pool.
     pub max_connections: u32,
+    /// SQLite: whether a write is on disk before it is answered (`full`) or only safe from a crash of the
+    /// process (`normal`).
+    pub sqlite_synchronous: Synchronous,
 }
 
 /// How Warden logs.
@@ -116,6 +120,7 @@ impl Default for Config {
             database: DatabaseConfig {
                 url: None,
                 max_connections: 20,
+                sqlite_synchronous: Synchronous::Full,
             },
             log: LogConfig {
                 format: LogFormat::Human,
@@ -225,6 +230,7 @@ struct FileMetrics {
 struct FileDatabase {
     url: Option<String>,
     max_connections: Option<u32>,
+    sqlite_synchronous: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +306,10 @@ fn apply_file(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
         if let Some(n) = db.max_connections {
             config.database.max_connections =
                 check_connections(n, SRC, "database.max_connections")?;
+        }
+        if let Some(value) = db.sqlite_synchronous {
+            config.database.sqlite_synchronous =
+                parse_synchronous(&value, SRC, "database.sqlite_synchronous")?;
         }
     }
     if let Some(log) = file.log {
@@ -426,6 +436,9 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                     .map_err(|_| invalid(SRC, key, "must be a whole number"))?;
                 config.database.max_connections = check_connections(n, SRC, key)?;
             }
+            "WARDEN_DATABASE_SQLITE_SYNCHRONOUS" => {
+                config.database.sqlite_synchronous = parse_synchronous(value, SRC, key)?
+            }
             "WARDEN_LOG_FORMAT" => {
                 config.log.format = match value.as_str() {
                     "human" => LogFormat::Human,
@@ -461,7 +474,7 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                     SRC,
                     key,
                     "is not a Warden setting (known: WARDEN_CONFIG, WARDEN_EXTERNAL_URL, WARDEN_MASTER_KEY, WARDEN_DATA_DIR, WARDEN_LISTEN, \
-                     WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL, \
+                     WARDEN_DATABASE_URL, WARDEN_DATABASE_MAX_CONNECTIONS, WARDEN_DATABASE_SQLITE_SYNCHRONOUS, WARDEN_LOG_FORMAT, WARDEN_LOG_LEVEL, \
                      WARDEN_METRICS_TOKEN, WARDEN_SMTP_HOST, WARDEN_SMTP_PORT, WARDEN_SMTP_USER, \
                      WARDEN_SMTP_PASSWORD, WARDEN_SMTP_FROM, WARDEN_SMTP_TLS)",
                 ));
@@ -505,6 +518,18 @@ fn check_database_url(url: &str, src: &'static str, key: &str) -> Result<String,
                 warden_eventstore::redact(url)
             ),
         ))
+    }
+}
+
+fn parse_synchronous(
+    value: &str,
+    src: &'static str,
+    key: &str,
+) -> Result<Synchronous, ConfigError> {
+    match value {
+        "full" => Ok(Synchronous::Full),
+        "normal" => Ok(Synchronous::Normal),
+        _ => Err(invalid(src, key, "must be `full` or `normal`")),
     }
 }
 
@@ -839,6 +864,22 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_durability_is_full_unless_relaxed() {
+        let config = load(None, &env(&[]), &Flags::default()).expect("defaults");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Full);
+        let f = file("[database]\nsqlite_synchronous = \"normal\"\n");
+        let config = load(Some(f.path()), &env(&[]), &Flags::default()).expect("file");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Normal);
+        let config = load(
+            Some(f.path()),
+            &env(&[("WARDEN_DATABASE_SQLITE_SYNCHRONOUS", "full")]),
+            &Flags::default(),
+        )
+        .expect("environment over file");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Full);
+    }
+
+    #[test]
     fn unknown_env_var_is_named() {
         let err =
             load(None, &env(&[("WARDEN_LISTN", "x")]), &Flags::default()).expect_err("unknown var");
@@ -852,6 +893,11 @@ mod tests {
             ("WARDEN_DATABASE_URL", "postgres-ish", "not a database URL"),
             ("WARDEN_LISTEN", "localhost", "not an address"),
             ("WARDEN_DATABASE_MAX_CONNECTIONS", "0", "between 1 and 1000"),
+            (
+                "WARDEN_DATABASE_SQLITE_SYNCHRONOUS",
+                "off",
+                "`full` or `normal`",
+            ),
             ("WARDEN_LOG_FORMAT", "xml", "human"),
             ("WARDEN_METRICS_TOKEN", "short", "16 to 256"),
             (

@@ -38,6 +38,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         &url,
         &ConnectOptions {
             max_connections: config.database.max_connections,
+            sqlite_synchronous: config.database.sqlite_synchronous,
         },
     )
     .await

@@ -10,7 +10,9 @@ use sqlx::{
     sqlite::{SqliteArguments, SqliteRow},
     types::Json,
 };
-use warden_eventstore::{StatementPool, Store};
+use std::sync::Arc;
+
+use warden_eventstore::{StatementPool, Store, WriterSync};
 
 /// A statement connection idle for longer is tested before it is used again: the server or the network may
 /// have closed it meanwhile.
@@ -597,6 +599,8 @@ pub enum Db {
         reader: SqlitePool,
         /// Read-only connections for single statements.
         statements: StatementPool<Sqlite>,
+        /// The writer's durability setting, switched for view batches.
+        sync: Arc<WriterSync>,
     },
     /// PostgreSQL: the store's pools.
     Postgres {
@@ -615,6 +619,7 @@ impl Db {
                 writer: s.writer().clone(),
                 reader: s.reader().clone(),
                 statements: s.statements().clone(),
+                sync: s.writer_sync().clone(),
             },
             Store::Postgres(s) => Db::Postgres {
                 pool: s.pool().clone(),
@@ -649,11 +654,15 @@ impl Db {
         match self {
             // IMMEDIATE: take the write lock before the first read, so another connection to the file makes
             // this wait (busy timeout) instead of failing the upgrade from reader to writer.
-            Db::Sqlite { writer, .. } => {
-                let writer = writer.clone();
-                begin_detached(async move { writer.begin_with("BEGIN IMMEDIATE").await })
-                    .await
-                    .map(ViewTx::Sqlite)
+            Db::Sqlite { writer, sync, .. } => {
+                let (writer, sync) = (writer.clone(), sync.clone());
+                begin_detached(async move {
+                    let tx = writer.begin_with(sync.begin_durable()).await?;
+                    sync.durable_begun();
+                    Ok(tx)
+                })
+                .await
+                .map(ViewTx::Sqlite)
             }
             Db::Postgres { pool, .. } => {
                 let pool = pool.clone();
@@ -664,11 +673,22 @@ impl Db {
         }
     }
 
-    /// Begins a write transaction whose commit does not wait for PostgreSQL's WAL flush
-    /// (`synchronous_commit = off`, set in the same round trip as `BEGIN`); on SQLite, [`Db::begin`].
+    /// Begins a write transaction whose commit does not wait for the disk: on PostgreSQL
+    /// `synchronous_commit = off`, on SQLite `synchronous = NORMAL` (each set in the same round trip as
+    /// `BEGIN`). A later durable commit on the same database makes it durable too (both write one log in
+    /// order); a power loss before that can lose it, never part of it.
     pub(crate) async fn begin_async_commit(&self) -> Result<ViewTx, sqlx::Error> {
         match self {
-            Db::Sqlite { .. } => self.begin().await,
+            Db::Sqlite { writer, sync, .. } => {
+                let (writer, sync) = (writer.clone(), sync.clone());
+                begin_detached(async move {
+                    let tx = writer.begin_with(sync.begin_relaxed()).await;
+                    sync.relaxed_begun();
+                    tx
+                })
+                .await
+                .map(ViewTx::Sqlite)
+            }
             Db::Postgres { pool, .. } => {
                 let pool = pool.clone();
                 begin_detached(async move {
@@ -684,10 +704,14 @@ impl Db {
     /// Runs a single writing statement in its own transaction; returns the number of rows changed.
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, sqlx::Error> {
         match self {
-            Db::Sqlite { writer, .. } => Ok(bind_sqlite(sqlx::query(sql), params)
-                .execute(writer)
-                .await?
-                .rows_affected()),
+            Db::Sqlite { writer, sync, .. } => {
+                let mut conn = writer.acquire().await?;
+                sync.make_durable(&mut conn).await?;
+                Ok(bind_sqlite(sqlx::query(sql), params)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected())
+            }
             Db::Postgres { statements, .. } => Ok(statements
                 .execute(bind_pg(sqlx::query(sql), params))
                 .await?
@@ -721,9 +745,11 @@ impl Db {
         params: &[SqlValue],
     ) -> Result<Option<DbRow>, sqlx::Error> {
         match self {
-            Db::Sqlite { writer, .. } if matches!(access, Access::Write) => {
+            Db::Sqlite { writer, sync, .. } if matches!(access, Access::Write) => {
+                let mut conn = writer.acquire().await?;
+                sync.make_durable(&mut conn).await?;
                 Ok(bind_sqlite(sqlx::query(sql), params)
-                    .fetch_optional(writer)
+                    .fetch_optional(&mut *conn)
                     .await?
                     .map(DbRow::Sqlite))
             }
@@ -772,3 +798,81 @@ impl Db {
 /// Whether a database error is worth retrying as is (lost connection, busy or full database, deadlock,
 /// statement timeout) rather than a problem with the event being applied: the eventstore's classification.
 pub use warden_eventstore::is_transient;
+
+#[cfg(test)]
+mod tests {
+    use warden_eventstore::{AggregateKey, Eventstore, Expected, NewEvent, Push, testing};
+
+    use super::*;
+
+    /// `PRAGMA synchronous` of SQLite's writer connection: 1 is NORMAL, 2 is FULL.
+    async fn writer_synchronous(db: &Db) -> i64 {
+        let Db::Sqlite { writer, .. } = db else {
+            unreachable!("SQLite")
+        };
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(writer)
+            .await
+            .expect("read the setting")
+    }
+
+    fn push(id: &str) -> Push {
+        Push::new("test").append(
+            AggregateKey::new("i1", "thing", id),
+            Expected::Any,
+            vec![NewEvent::new("thing.added", 1, serde_json::json!({}))],
+        )
+    }
+
+    #[tokio::test]
+    async fn view_batches_skip_the_fsync_and_every_other_write_waits_for_it() {
+        let t = testing::sqlite().await;
+        let db = Db::of(&t.store);
+        assert_eq!(writer_synchronous(&db).await, 2, "durable by default");
+
+        let mut batch = db.begin_async_commit().await.expect("begin a batch");
+        let inside: i64 = batch
+            .fetch_optional("PRAGMA synchronous", &[])
+            .await
+            .expect("read inside")
+            .expect("a row")
+            .get_at(0)
+            .expect("a number");
+        assert_eq!(
+            inside, 1,
+            "a view batch commits without waiting for the disk"
+        );
+        batch.commit().await.expect("commit the batch");
+
+        // A push after the batch: a single-event push is one statement outside a transaction.
+        t.store.push(push("a")).await.expect("push");
+        assert_eq!(writer_synchronous(&db).await, 2, "the push restored FULL");
+
+        let batch = db.begin_async_commit().await.expect("begin a batch");
+        batch.rollback().await.expect("roll back");
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS durability_probe (n INTEGER)",
+            &[],
+        )
+        .await
+        .expect("a statement of its own");
+        assert_eq!(
+            writer_synchronous(&db).await,
+            2,
+            "a single statement restored FULL"
+        );
+
+        let batch = db.begin_async_commit().await.expect("begin a batch");
+        batch.commit().await.expect("commit");
+        let mut tx = db.begin().await.expect("a durable transaction");
+        let inside: i64 = tx
+            .fetch_optional("PRAGMA synchronous", &[])
+            .await
+            .expect("read inside")
+            .expect("a row")
+            .get_at(0)
+            .expect("a number");
+        assert_eq!(inside, 2, "a durable transaction commits with FULL");
+        tx.commit().await.expect("commit");
+    }
+}

@@ -396,9 +396,15 @@ fn config(node: &str) -> SpoolerConfig {
 }
 
 async fn second_store(t: &TestStore) -> Store {
-    Store::connect(&t.url, &ConnectOptions { max_connections: 8 })
-        .await
-        .expect("second connection")
+    Store::connect(
+        &t.url,
+        &ConnectOptions {
+            max_connections: 8,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("second connection")
 }
 
 /// Waits until `check` holds, failing the test after `timeout`.
