@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::{Error, Result};
+use crate::{Error, Result, WriterSync};
 
 /// One migration file.
 #[derive(Debug)]
@@ -79,12 +79,18 @@ fn known(list: &[Migration], version: i64) -> Option<&Migration> {
 
 /// Applies pending SQLite migrations, each in its own transaction, after checking the applied ones against
 /// their files. Returns how many ran.
-pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<usize> {
+///
+/// The transactions commit without waiting for the disk (`sync`'s relaxed begin): SQLite's log keeps commits
+/// in order, so a power loss can only lose the last migrations whole, and they run again at the next start;
+/// the first durable write after them (or closing the database) puts them on disk.
+pub(crate) async fn sqlite(pool: &SqlitePool, sync: &WriterSync) -> Result<usize> {
     let mut conn = pool.acquire().await?;
     // Every transaction here takes the write lock at once (`BEGIN IMMEDIATE`), so two processes never check
     // and apply together: one waits (busy timeout) for the other. A deferred transaction that read first would
     // instead fail with "database is locked" when it tried to write after the other committed.
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+    let begun = sqlx::Connection::begin_with(&mut *conn, sync.begin_relaxed()).await;
+    sync.relaxed_begun();
+    let mut tx = begun?;
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
     let has_checksum: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM pragma_table_info('warden_migrations') WHERE name = 'checksum'",
@@ -124,7 +130,9 @@ pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<usize> {
         .iter()
         .filter(|m| !applied.iter().any(|a| a.version == m.version))
     {
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let begun = sqlx::Connection::begin_with(&mut *conn, sync.begin_relaxed()).await;
+        sync.relaxed_begun();
+        let mut tx = begun?;
         let taken: Option<i64> =
             sqlx::query_scalar("SELECT version FROM warden_migrations WHERE version = ?")
                 .bind(migration.version)
@@ -208,6 +216,12 @@ pub(crate) async fn postgres(pool: &PgPool) -> Result<usize> {
                 source,
             };
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            // Without waiting for the WAL flush: PostgreSQL's log keeps commits in order, so a crash can only
+            // lose the last migrations whole (they run again at the next start), and the first durable commit
+            // after them puts them on disk. A flush per migration was a large part of a first start.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
             sqlx::raw_sql(migration.sql)
                 .execute(&mut *tx)
                 .await

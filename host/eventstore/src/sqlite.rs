@@ -189,7 +189,7 @@ impl SqliteStore {
 
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize> {
-        migrate::sqlite(&self.writer).await
+        migrate::sqlite(&self.writer, &self.sync).await
     }
 
     /// The pool that writes (one connection); other storage crates use it for their own tables.
