@@ -2,6 +2,8 @@
 //! values are [`SqlValue`]s, rows are [`DbRow`]s. Projections and query services write each statement once;
 //! only the few places where the dialects really differ (column types in migrations, the clock) branch.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use sqlx::{
     ColumnIndex, Decode, PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction, Type,
@@ -10,8 +12,6 @@ use sqlx::{
     sqlite::{SqliteArguments, SqliteRow},
     types::Json,
 };
-use std::sync::Arc;
-
 use warden_eventstore::{StatementPool, Store, WriterSync};
 
 /// A statement connection idle for longer is tested before it is used again: the server or the network may
@@ -816,6 +816,16 @@ mod tests {
             .expect("read the setting")
     }
 
+    /// `PRAGMA synchronous` as a transaction on the writer sees it.
+    async fn synchronous_inside(tx: &mut ViewTx) -> i64 {
+        tx.fetch_optional("PRAGMA synchronous", &[])
+            .await
+            .expect("read inside")
+            .expect("a row")
+            .get_at(0)
+            .expect("a number")
+    }
+
     fn push(id: &str) -> Push {
         Push::new("test").append(
             AggregateKey::new("i1", "thing", id),
@@ -833,15 +843,9 @@ mod tests {
         assert_eq!(writer_synchronous(&db).await, 2, "durable by default");
 
         let mut batch = db.begin_async_commit().await.expect("begin a batch");
-        let inside: i64 = batch
-            .fetch_optional("PRAGMA synchronous", &[])
-            .await
-            .expect("read inside")
-            .expect("a row")
-            .get_at(0)
-            .expect("a number");
         assert_eq!(
-            inside, 1,
+            synchronous_inside(&mut batch).await,
+            1,
             "a view batch commits without waiting for the disk"
         );
         batch.commit().await.expect("commit the batch");
@@ -867,14 +871,11 @@ mod tests {
         let batch = db.begin_async_commit().await.expect("begin a batch");
         batch.commit().await.expect("commit");
         let mut tx = db.begin().await.expect("a durable transaction");
-        let inside: i64 = tx
-            .fetch_optional("PRAGMA synchronous", &[])
-            .await
-            .expect("read inside")
-            .expect("a row")
-            .get_at(0)
-            .expect("a number");
-        assert_eq!(inside, 2, "a durable transaction commits with FULL");
+        assert_eq!(
+            synchronous_inside(&mut tx).await,
+            2,
+            "a durable transaction commits with FULL"
+        );
         tx.commit().await.expect("commit");
     }
 }
