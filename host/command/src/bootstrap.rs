@@ -7,9 +7,10 @@
 //! start loses on the instance's expected sequence and adopts the recorded one); the administrator's id is
 //! derived from that random organization id, so concurrent starts create the organization and the
 //! administrator at most once (a second creation conflicts on the expected sequence 0 and finds the first
-//! one). The administrator's `IAM_OWNER` membership is added last: an instance with an `IAM_OWNER` is
-//! complete and a start finding one does nothing, while a start interrupted before that point is resumed by
-//! the next start.
+//! one). The administrator's `IAM_OWNER` membership marks the setup done, and nobody holds that role before
+//! it: an instance with an `IAM_OWNER` is complete but for the console's parts (its human administrator,
+//! project and application), which every start completes, while a start interrupted before that point is
+//! resumed by the next start.
 //!
 //! The system organization holds the instance's administrators. Organization roles in it authorize nothing
 //! and cannot be given, and it cannot be deactivated or removed: only instance roles manage it and its
@@ -288,49 +289,75 @@ pub async fn bootstrap_with(
         .await?;
     }
 
-    if !commands
-        .load::<User>(&instance_id, &admin_user_id)
-        .await
-        .map_err(step("reading the administrator"))?
-        .state
-        .exists()
-    {
-        let admin = NewMachineUser {
-            org_id: org_id.clone(),
-            login_name: settings.admin_login_name.clone(),
-            name: settings.admin_name.clone(),
-            description: "Created at first start; its token is in admin.pat".to_owned(),
-            access_token_type: warden_domain::application::AccessTokenType::Jwt,
+    // The administrator and the console's parts (the human administrator, whose password takes an Argon2id
+    // hash, the Warden project and the console's application) are independent: set up at once. The human
+    // administrator becomes IAM_OWNER only after the machine administrator did: a start that finds an
+    // IAM_OWNER takes the instance as set up but for the console, so the machine administrator must be
+    // complete (its token written) before anyone else holds the role.
+    let machine_admin = async {
+        if !commands
+            .load::<User>(&instance_id, &admin_user_id)
+            .await
+            .map_err(step("reading the administrator"))?
+            .state
+            .exists()
+        {
+            let admin = NewMachineUser {
+                org_id: org_id.clone(),
+                login_name: settings.admin_login_name.clone(),
+                name: settings.admin_name.clone(),
+                description: "Created at first start; its token is in admin.pat".to_owned(),
+                access_token_type: warden_domain::application::AccessTokenType::Jwt,
+            };
+            let created = system
+                .add_machine_user_with_id(&admin_user_id, &admin)
+                .await;
+            ensure_exists::<User>(
+                commands,
+                User::exists,
+                &instance_id,
+                &admin_user_id,
+                created,
+                "creating the administrator",
+            )
+            .await?;
+        }
+
+        let issued = system
+            .add_personal_access_token(&admin_user_id, settings.admin_token_expires_at_unix_ms)
+            .await
+            .map_err(step("issuing the administrator's token"))?;
+        let path = store_token(token_file.clone(), issued.token).await?;
+
+        match system
+            .add_instance_member(&admin_user_id, &[Role::IamOwner])
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Refused(e)) if e.code == "member.already_exists" => {}
+            Err(e) => return Err(step("making the administrator IAM_OWNER")(e)),
+        }
+        tracing::info!(instance_id, admin_user_id, "administrator created");
+        Ok(path)
+    };
+    let console_parts = async {
+        let Some(base_url) = &settings.console_base_url else {
+            return Ok((None, None));
         };
-        let created = system
-            .add_machine_user_with_id(&admin_user_id, &admin)
-            .await;
-        ensure_exists::<User>(
+        let password_path = ensure_human_admin(
             commands,
-            User::exists,
+            token_file.clone(),
+            settings,
             &instance_id,
-            &admin_user_id,
-            created,
-            "creating the administrator",
+            &org_id,
         )
         .await?;
-    }
-
-    let issued = system
-        .add_personal_access_token(&admin_user_id, settings.admin_token_expires_at_unix_ms)
-        .await
-        .map_err(step("issuing the administrator's token"))?;
-    report.admin_token_path = Some(store_token(token_file.clone(), issued.token).await?);
-
-    match system
-        .add_instance_member(&admin_user_id, &[Role::IamOwner])
-        .await
-    {
-        Ok(_) => {}
-        Err(CommandError::Refused(e)) if e.code == "member.already_exists" => {}
-        Err(e) => return Err(step("making the administrator IAM_OWNER")(e)),
-    }
-    tracing::info!(instance_id, admin_user_id, "administrator created");
+        let client_id = ensure_console_app(commands, base_url, &instance_id, &org_id).await?;
+        Ok::<_, BootstrapError>((password_path, Some(client_id)))
+    };
+    let (admin_token_path, console_parts) = tokio::join!(machine_admin, console_parts);
+    report.admin_token_path = Some(admin_token_path?);
+    (report.admin_password_path, report.console_client_id) = console_parts?;
     ensure_console(commands, token_file, settings, &mut report).await?;
     Ok(report)
 }
@@ -404,61 +431,20 @@ async fn ensure_console(
     };
     let instance_id = report.instance_id.clone();
     let org_id = report.org_id.clone();
-    let caller = Caller::system(&instance_id);
-    let system = commands.for_caller(&caller);
-
-    let human_id = human_admin_id(&org_id);
-    let human = commands
-        .load::<User>(&instance_id, &human_id)
-        .await
-        .map_err(step("reading the human administrator"))?;
-    if !human.state.exists() {
-        let password = initial_password()?;
-        // The file first: a start interrupted after it writes a new one, never a user nobody can log in as.
-        let path = token_file.password_path();
-        let written = password.clone();
-        let file = token_file.clone();
-        tokio::task::spawn_blocking(move || file.write_password(written.expose()))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|written| written)
-            .map_err(|source| BootstrapError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let user = crate::NewHumanUser {
-            org_id: org_id.clone(),
-            login_name: settings.human_admin_login_name.clone(),
-            profile: warden_domain::user::Profile {
-                given_name: "Warden".to_owned(),
-                family_name: "Administrator".to_owned(),
-                display_name: "Warden administrator".to_owned(),
-                preferred_language: settings.default_language.clone(),
-            },
-            email: "admin@warden.localhost".to_owned(),
-            email_verified: true,
-            phone: None,
-            password: Some(password),
-            password_change_required: true,
-        };
-        let created = system.add_human_user_with_id(&human_id, &user).await;
-        ensure_exists::<User>(
-            commands,
-            User::exists,
-            &instance_id,
-            &human_id,
-            created,
-            "creating the human administrator",
-        )
-        .await?;
+    if let Some(path) =
+        ensure_human_admin(commands, token_file, settings, &instance_id, &org_id).await?
+    {
         report.admin_password_path = Some(path);
     }
+    let human_id = human_admin_id(&org_id);
     let instance = commands
         .load::<Instance>(&instance_id, &instance_id)
         .await
         .map_err(step("reading the instance"))?;
     if instance.state.members.roles_of(&human_id).is_none() {
-        match system
+        let caller = Caller::system(&instance_id);
+        match commands
+            .for_caller(&caller)
             .add_instance_member(&human_id, &[Role::IamOwner])
             .await
         {
@@ -467,20 +453,96 @@ async fn ensure_console(
             Err(e) => return Err(step("making the human administrator IAM_OWNER")(e)),
         }
     }
+    report.console_client_id =
+        Some(ensure_console_app(commands, base_url, &instance_id, &org_id).await?);
+    Ok(())
+}
 
-    let (project_id, app_id, client_id) = console_ids(&org_id);
+/// Creates the human administrator (no role yet) with a one-time password written to the token file's
+/// folder, unless it exists; answers the password file's path when this call created the administrator.
+async fn ensure_human_admin(
+    commands: &Commands,
+    token_file: Arc<dyn AdminTokenFile>,
+    settings: &FirstInstance,
+    instance_id: &str,
+    org_id: &str,
+) -> Result<Option<PathBuf>, BootstrapError> {
+    let human_id = human_admin_id(org_id);
+    let human = commands
+        .load::<User>(instance_id, &human_id)
+        .await
+        .map_err(step("reading the human administrator"))?;
+    if human.state.exists() {
+        return Ok(None);
+    }
+    let password = initial_password()?;
+    // The file first: a start interrupted after it writes a new one, never a user nobody can log in as.
+    let path = token_file.password_path();
+    let written = password.clone();
+    let file = token_file.clone();
+    tokio::task::spawn_blocking(move || file.write_password(written.expose()))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|written| written)
+        .map_err(|source| BootstrapError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    let user = crate::NewHumanUser {
+        org_id: org_id.to_owned(),
+        login_name: settings.human_admin_login_name.clone(),
+        profile: warden_domain::user::Profile {
+            given_name: "Warden".to_owned(),
+            family_name: "Administrator".to_owned(),
+            display_name: "Warden administrator".to_owned(),
+            preferred_language: settings.default_language.clone(),
+        },
+        email: "admin@warden.localhost".to_owned(),
+        email_verified: true,
+        phone: None,
+        password: Some(password),
+        password_change_required: true,
+    };
+    let caller = Caller::system(instance_id);
+    let created = commands
+        .for_caller(&caller)
+        .add_human_user_with_id(&human_id, &user)
+        .await;
+    ensure_exists::<User>(
+        commands,
+        User::exists,
+        instance_id,
+        &human_id,
+        created,
+        "creating the human administrator",
+    )
+    .await?;
+    Ok(Some(path))
+}
+
+/// Registers the Warden project and the console's application under `base_url` (or brings its URIs to it);
+/// answers the console's client id.
+async fn ensure_console_app(
+    commands: &Commands,
+    base_url: &str,
+    instance_id: &str,
+    org_id: &str,
+) -> Result<String, BootstrapError> {
+    let caller = Caller::system(instance_id);
+    let system = commands.for_caller(&caller);
+    let (project_id, app_id, client_id) = console_ids(org_id);
     let project = commands
-        .load::<warden_domain::project::Project>(&instance_id, &project_id)
+        .load::<warden_domain::project::Project>(instance_id, &project_id)
         .await
         .map_err(step("reading the Warden project"))?;
     if !project.state.exists() {
         let created = system
-            .add_project_with_id(&project_id, &org_id, WARDEN_PROJECT_NAME)
+            .add_project_with_id(&project_id, org_id, WARDEN_PROJECT_NAME)
             .await;
         ensure_exists::<warden_domain::project::Project>(
             commands,
             warden_domain::project::Project::exists,
-            &instance_id,
+            instance_id,
             &project_id,
             created,
             "creating the Warden project",
@@ -489,7 +551,7 @@ async fn ensure_console(
     }
     let wanted = console_oidc_config(base_url);
     let app = commands
-        .load::<warden_domain::application::Application>(&instance_id, &app_id)
+        .load::<warden_domain::application::Application>(instance_id, &app_id)
         .await
         .map_err(step("reading the console application"))?;
     match &app.state.config {
@@ -506,7 +568,7 @@ async fn ensure_console(
             ensure_exists::<warden_domain::application::Application>(
                 commands,
                 |app| app.config.is_some(),
-                &instance_id,
+                instance_id,
                 &app_id,
                 created,
                 "registering the console application",
@@ -535,8 +597,7 @@ async fn ensure_console(
         }
         Some(_) => {}
     }
-    report.console_client_id = Some(client_id);
-    Ok(())
+    Ok(client_id)
 }
 
 /// The instance's system organization id, choosing a random one if the instance has none yet. Concurrent

@@ -190,9 +190,30 @@ impl KeyStore {
         self.refresh(instance_id).await
     }
 
+    /// Whether `instance_id` has no signing key at all (its first start).
+    pub(crate) async fn is_empty(&self, instance_id: &str) -> Result<bool, OidcError> {
+        let model = self
+            .commands
+            .load::<SigningKeys>(instance_id, instance_id)
+            .await
+            .map_err(|e| OidcError::Storage(e.to_string()))?;
+        Ok(model.state.keys.is_empty())
+    }
+
     /// Re-reads the ring of `instance_id`, generating keys that are missing or due for rotation.
     pub(crate) async fn refresh(&self, instance_id: &str) -> Result<Arc<Ring>, OidcError> {
+        self.refresh_after(instance_id, || {}).await
+    }
+
+    /// [`KeyStore::refresh`], calling `locked` once it holds the reload lock (every other reader of the keys
+    /// that finds none waits for it from then on).
+    pub(crate) async fn refresh_after(
+        &self,
+        instance_id: &str,
+        locked: impl FnOnce(),
+    ) -> Result<Arc<Ring>, OidcError> {
         let _guard = self.reload.lock().await;
+        locked();
         // Rotate at most once per call: the ring read after a rotation is used as it is.
         let mut rotated = false;
         for _ in 0..5 {

@@ -301,6 +301,34 @@ impl Provider {
         self.core.keys.refresh(instance_id).await.map(|_| ())
     }
 
+    /// Loads the signing keys of `instance_id` at start: keys that exist are loaded now (a master key that
+    /// cannot open them is an error here, before the server serves), as [`Provider::ensure_keys`] does. An
+    /// instance with no key yet (a first start) has its keys generated in the background instead, so the
+    /// server serves without waiting for an RSA key: a request that signs or verifies meanwhile waits for
+    /// them (the key ring's reload lock), and JWKS answers once they exist.
+    pub async fn start_keys(&self, instance_id: &str) -> Result<(), OidcError> {
+        if !self.core.keys.is_empty(instance_id).await? {
+            return self.ensure_keys(instance_id).await;
+        }
+        let core = self.core.clone();
+        let instance_id = instance_id.to_owned();
+        let (started, begun) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            core.keys
+                .refresh_after(&instance_id, || {
+                    let _ = started.send(());
+                })
+                .await
+                .inspect_err(|error| {
+                    tracing::error!(%error, instance_id, "generating the first signing keys failed; \
+                        the next request that needs them tries again");
+                })
+        });
+        // The generation holds the key ring's reload lock before the server serves.
+        let _ = begun.await;
+        Ok(())
+    }
+
     /// Re-reads every loaded key ring now and then, rotating keys when due; runs until aborted.
     pub fn spawn_key_refresh(&self) -> tokio::task::JoinHandle<()> {
         let core = self.core.clone();

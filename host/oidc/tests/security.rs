@@ -1068,6 +1068,15 @@ async fn another_master_key_cannot_open_the_signing_keys(t: TestStore) {
         "{error:?}"
     );
     assert!(error.to_string().contains("WARDEN_MASTER_KEY"), "{error}");
+    // At start, keys that exist are loaded at once, so the server refuses to start rather than serve unsigned.
+    let error = other
+        .start_keys(&env.instance_id)
+        .await
+        .expect_err("another master key at start");
+    assert!(
+        matches!(error, warden_oidc::OidcError::MasterKeyMismatch { .. }),
+        "{error:?}"
+    );
     // The same master key loads them.
     let same = warden_oidc::Provider::new(
         warden_oidc::ProviderConfig::new(&env.base, env.master_key.clone()),

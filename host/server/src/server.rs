@@ -129,31 +129,15 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         console_base_url: Some(console_url.clone()),
         ..FirstInstance::default()
     };
-    let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
-        .await
-        .context("starting the spoolers")?;
-    // Cached write models, and with them accepted tokens, follow changes made on other nodes as soon as the
-    // scanner reads them (woken by PostgreSQL NOTIFY), rather than after `dependency_max_age`.
-    let observer = commands.clone();
-    read_side
-        .spoolers()
-        .observe(Arc::new(move |events| observer.observe(events)));
-    // The process managers run under the same spoolers (lease, checkpoint, failed events).
-    Cascades::start(commands.clone(), &read_side)
-        .await
-        .context("starting the process managers")?;
-    // Mail: through SMTP when configured, else to the log and <data_dir>/mail.
-    warden_notify::Notifier::start(
-        commands.clone(),
-        read_side.spoolers(),
-        &warden_notify::NotifyConfig {
-            smtp: config.smtp.clone(),
-            mail_dir: data_dir.subdirectory(MAIL_DIR)?,
-            external_url: issuer.clone(),
-        },
-    )
-    .await
-    .context("starting the notifier")?;
+    // The read side (spoolers, process managers, mail) and the first instance's setup (on a first start, a
+    // dozen commands and an Argon2id hash of the administrator's one-time password) are independent: started at
+    // once. The spoolers apply the setup's events whenever they come.
+    let mail_dir = data_dir.subdirectory(MAIL_DIR)?;
+    let (read_side, setup) = tokio::join!(
+        start_read_side(&config, &store, &commands, mail_dir, &issuer),
+        bootstrap_with(&commands, data_dir.admin_token_file()?, &first_instance),
+    );
+    let read_side = read_side?;
     // Projection plugins run under the spoolers of this node, following the registry.
     let projection_plugins = ProjectionPlugins::new(
         store.clone(),
@@ -168,13 +152,9 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
         read_side.queries().clone(),
         &store,
     );
-    // Setting up the first instance (an Argon2id hash of the administrator's one-time password) and generating
-    // its first signing keys (an RSA key among them) are independent: done at once, a first start is ready
-    // sooner. On later starts both only read what is there.
-    let (setup, keys) = tokio::join!(
-        bootstrap_with(&commands, data_dir.admin_token_file()?, &first_instance),
-        provider.ensure_keys(&first_instance.instance_id),
-    );
+    // Keys that exist are loaded (and checked against the master key) before serving; a first start generates
+    // its keys (an RSA key among them) in the background, and requests that need them wait for them.
+    let keys = provider.start_keys(&first_instance.instance_id).await;
     let setup = setup.context("setting up the first instance")?;
     if let Some(path) = &setup.admin_password_path {
         tracing::info!(
@@ -265,6 +245,42 @@ pub async fn start(config: Config) -> anyhow::Result<()> {
     drop(data_dir);
     tracing::info!("warden stopped");
     Ok(())
+}
+
+/// Starts the spoolers with the built-in views, the process managers under them and the notifier.
+async fn start_read_side(
+    config: &Config,
+    store: &Store,
+    commands: &Commands,
+    mail_dir: std::path::PathBuf,
+    issuer: &str,
+) -> anyhow::Result<ReadSide> {
+    let read_side = ReadSide::start(store.clone(), SpoolerConfig::generated())
+        .await
+        .context("starting the spoolers")?;
+    // Cached write models, and with them accepted tokens, follow changes made on other nodes as soon as the
+    // scanner reads them (woken by PostgreSQL NOTIFY), rather than after `dependency_max_age`.
+    let observer = commands.clone();
+    read_side
+        .spoolers()
+        .observe(Arc::new(move |events| observer.observe(events)));
+    // The process managers run under the same spoolers (lease, checkpoint, failed events).
+    Cascades::start(commands.clone(), &read_side)
+        .await
+        .context("starting the process managers")?;
+    // Mail: through SMTP when configured, else to the log and <data_dir>/mail.
+    warden_notify::Notifier::start(
+        commands.clone(),
+        read_side.spoolers(),
+        &warden_notify::NotifyConfig {
+            smtp: config.smtp.clone(),
+            mail_dir,
+            external_url: issuer.to_owned(),
+        },
+    )
+    .await
+    .context("starting the notifier")?;
+    Ok(read_side)
 }
 
 /// The data directory's folder for mail when no SMTP server is configured.

@@ -800,8 +800,17 @@ fn another_master_key_refuses_to_start(data_dir: &Path, database: &[(&str, &str)
     };
     let first = Server::start(data_dir, &with_key(KEY_A));
     first.wait_ready();
+    // A first start serves while its keys are generated; the key set waits for them rather than answer empty.
     let (status, jwks) = first.get("/oauth/v2/keys");
     assert_eq!(status, 200, "{jwks}");
+    let mut algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["alg"].as_str())
+        .collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"], "{jwks}");
     first.stop();
 
     let mut other = Command::new(WARDEN);
