@@ -8,7 +8,7 @@
 
 use std::{
     sync::{Arc, atomic::Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::watch;
@@ -27,6 +27,13 @@ const RECHECKS: [Duration; 3] = [
     Duration::from_millis(50),
     Duration::from_millis(250),
 ];
+
+/// Under a steady stream of pushes the scanner reads at most once per this interval, so the events of the
+/// pushes in between are read with one statement and reach each spooler as one batch (one view transaction,
+/// which on SQLite holds the single writer once rather than for every push). The first wake-up after a quiet
+/// moment is read at once, and a reader waiting for a view ([`crate::Spoolers::ensure_caught_up`]) has its
+/// spooler read the stream itself, not wait for the scanner.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Scans once: reads what is new since `seen`, wakes or advances each slot, and returns the new `seen`.
 async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Cursor, crate::Error> {
@@ -80,6 +87,7 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     node.set_seen(seen);
     let mut pushes = node.store.subscribe();
     let mut rechecks = RECHECKS.len();
+    let mut last_scan: Option<Instant> = None;
     loop {
         let wait = if node.listens_for_horizon() && rechecks < RECHECKS.len() {
             rechecks += 1;
@@ -103,6 +111,12 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
         }
+        if let Some(since) = last_scan.map(|at| at.elapsed())
+            && since < GATHER
+        {
+            tokio::time::sleep(GATHER - since).await;
+        }
+        last_scan = Some(Instant::now());
         let slots = node.registry.all();
         match scan(&node, &slots, seen).await {
             Ok(next) => seen = next,
