@@ -477,17 +477,11 @@ async fn ensure_human_admin(
     }
     let password = initial_password()?;
     // The file first: a start interrupted after it writes a new one, never a user nobody can log in as.
-    let path = token_file.password_path();
     let written = password.clone();
-    let file = token_file.clone();
-    tokio::task::spawn_blocking(move || file.write_password(written.expose()))
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|written| written)
-        .map_err(|source| BootstrapError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    let path = write_blocking(token_file.password_path(), move || {
+        token_file.write_password(written.expose())
+    })
+    .await?;
     let user = crate::NewHumanUser {
         org_id: org_id.to_owned(),
         login_name: settings.human_admin_login_name.clone(),
@@ -789,16 +783,22 @@ async fn store_token(
     token_file: Arc<dyn AdminTokenFile>,
     token: crate::SecretString,
 ) -> Result<PathBuf, BootstrapError> {
-    let path = token_file.path();
-    tokio::task::spawn_blocking(move || token_file.write(token.expose()))
+    write_blocking(token_file.path(), move || token_file.write(token.expose())).await
+}
+
+/// Runs `write` (writing the file at `path`) on a blocking thread; returns `path`, or an error naming it.
+async fn write_blocking(
+    path: PathBuf,
+    write: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> Result<PathBuf, BootstrapError> {
+    match tokio::task::spawn_blocking(write)
         .await
         .map_err(std::io::Error::other)
         .and_then(|written| written)
-        .map_err(|source| BootstrapError::Io {
-            path: path.clone(),
-            source,
-        })?;
-    Ok(path)
+    {
+        Ok(()) => Ok(path),
+        Err(source) => Err(BootstrapError::Io { path, source }),
+    }
 }
 
 /// The creator recorded on the events of [`recover`].

@@ -23,6 +23,21 @@ pub struct TestStore {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestStore {
+    /// Another store on the same database (and schema), with pools of its own: what a second node has.
+    pub async fn connect_again(&self) -> Store {
+        Store::connect(
+            &self.url,
+            &crate::ConnectOptions {
+                max_connections: 8,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("second connection")
+    }
+}
+
 /// A fresh SQLite store in a temporary directory.
 pub async fn sqlite() -> TestStore {
     let t = sqlite_unmigrated().await;

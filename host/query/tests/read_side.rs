@@ -14,7 +14,7 @@ use warden_domain::{
     user::User,
 };
 use warden_eventstore::{
-    AggregateKey, ConnectOptions, Eventstore, Expected, NewEvent, Push, Store, testing::TestStore,
+    AggregateKey, Eventstore, Expected, NewEvent, Push, Store, testing::TestStore,
 };
 use warden_query::{
     ApplicationQuery, Consistency, Direction, MembershipQuery, OrgQuery, Page, ProjectGrantQuery,
@@ -53,18 +53,6 @@ fn config(node: &str) -> SpoolerConfig {
         catch_up_timeout: Duration::from_secs(30),
         ..SpoolerConfig::new(node)
     }
-}
-
-async fn second_store(t: &TestStore) -> Store {
-    Store::connect(
-        &t.url,
-        &ConnectOptions {
-            max_connections: 8,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("second connection")
 }
 
 async fn start(store: &Store, node: &str) -> ReadSide {
@@ -227,7 +215,7 @@ async fn crashed_spoolers_restart_and_views_equal_replay(t: &TestStore) {
 }
 
 async fn read_your_writes_through_a_second_store(t: &TestStore) {
-    let store_b = second_store(t).await;
+    let store_b = t.connect_again().await;
     let node_a = start(&t.store, "node-a").await;
     eventually(
         Duration::from_secs(5),
@@ -706,7 +694,7 @@ async fn policies_resolve_org_overrides(t: &TestStore) {
 }
 
 async fn two_nodes_share_projections_take_over_and_converge(t: &TestStore) {
-    let store_b = second_store(t).await;
+    let store_b = t.connect_again().await;
     let a = start(&t.store, "node-a").await;
     let b = start(&store_b, "node-b").await;
     let w = Writer::new(&t.store);

@@ -15,8 +15,8 @@ use warden_domain::{
     user::{HumanAdded, Profile, UserEvent},
 };
 use warden_eventstore::{
-    AggregateKey, ConnectOptions, Cursor, Event, Eventstore, Expected, NewEvent, Push, Store,
-    StreamQuery, testing::TestStore,
+    AggregateKey, Cursor, Event, Eventstore, Expected, NewEvent, Push, Store, StreamQuery,
+    testing::TestStore,
 };
 use warden_spooler::{
     BoxFuture, Db, Error, Projection, ProjectionError, SpoolerConfig, Spoolers, ViewTx, params,
@@ -395,18 +395,6 @@ fn config(node: &str) -> SpoolerConfig {
     }
 }
 
-async fn second_store(t: &TestStore) -> Store {
-    Store::connect(
-        &t.url,
-        &ConnectOptions {
-            max_connections: 8,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("second connection")
-}
-
 /// Waits until `check` holds, failing the test after `timeout`.
 async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
 where
@@ -684,7 +672,7 @@ async fn node_that_lost_its_lease_cannot_write(t: &TestStore) {
 
 async fn read_your_writes_through_a_second_store(t: &TestStore) {
     let store_a = &t.store;
-    let store_b = second_store(t).await;
+    let store_b = t.connect_again().await;
     create_tally_tables(store_a, "tally").await;
     let node_a = start(
         store_a,
@@ -899,7 +887,7 @@ async fn converged(store: &Store, any: &Spoolers) {
 
 async fn two_nodes_one_holder_each_and_takeover_after_shutdown(t: &TestStore) {
     let store_a = &t.store;
-    let store_b = second_store(t).await;
+    let store_b = t.connect_again().await;
     for name in PROJECTIONS {
         create_tally_tables(store_a, name).await;
     }
@@ -963,8 +951,8 @@ async fn two_nodes_one_holder_each_and_takeover_after_shutdown(t: &TestStore) {
 async fn three_nodes_takeover_after_crash_and_views_converge(t: &TestStore) {
     let stores = [
         t.store.clone(),
-        second_store(t).await,
-        second_store(t).await,
+        t.connect_again().await,
+        t.connect_again().await,
     ];
     for name in PROJECTIONS {
         create_tally_tables(&stores[0], name).await;
