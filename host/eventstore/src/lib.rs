@@ -13,6 +13,7 @@
 
 mod blobs;
 mod error;
+mod local_reads;
 mod migrate;
 mod postgres;
 mod sqlite;

@@ -19,16 +19,15 @@ use std::{
 
 use sqlx::{
     Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool,
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery,
-    UniqueChange, UniqueValue, migrate, now_micros, revision_from_db, statements::StatementPool,
+    UniqueChange, UniqueValue, local_reads::LocalReads, migrate, now_micros, revision_from_db,
+    statements::StatementPool,
 };
 
 const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
@@ -42,6 +41,8 @@ pub struct SqliteStore {
     /// Read-only connections for single statements (aggregate and stream reads, and the views' reads through
     /// `warden_spooler::Db`): given back without the pool's round trip to the connection's thread.
     statements: StatementPool<Sqlite>,
+    /// Read-only connections for the eventstore's own reads, run on the caller's thread.
+    local: Arc<LocalReads>,
     pushed: watch::Sender<u64>,
     committer: Arc<Committer>,
     group: bool,
@@ -161,6 +162,10 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone().read_only(true))
             .await?;
+        let local = Arc::new(LocalReads::new(
+            options.get_filename().to_owned(),
+            readers.max(1) as usize,
+        ));
         let statements = StatementPool::new(options.read_only(true), readers.max(1), None);
         let pushed = watch::channel(0).0;
         let sync = Arc::new(WriterSync::new(synchronous));
@@ -180,6 +185,7 @@ impl SqliteStore {
             writer,
             reader,
             statements,
+            local,
             pushed,
             committer,
             group: true,
@@ -231,6 +237,7 @@ impl SqliteStore {
         self.writer.close().await;
         self.reader.close().await;
         self.statements.close().await;
+        self.local.close();
     }
 }
 
@@ -942,103 +949,145 @@ impl Eventstore for SqliteStore {
              WHERE instance_id = ? AND aggregate_type = ? AND aggregate_id = ? AND sequence > ? \
              ORDER BY sequence"
         );
-        let rows = self
-            .statements
-            .fetch_all(
-                sqlx::query(&sql)
-                    .bind(&aggregate.instance_id)
-                    .bind(&aggregate.aggregate_type)
-                    .bind(&aggregate.aggregate_id)
-                    .bind(after_sequence),
-            )
-            .await?;
-        rows.iter().map(event_from_row).collect()
+        let rows = self.local.read(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(
+                rusqlite::params![
+                    aggregate.instance_id,
+                    aggregate.aggregate_type,
+                    aggregate.aggregate_id,
+                    after_sequence
+                ],
+                RawEvent::from_row,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter().map(RawEvent::into_event).collect()
     }
 
     async fn read_stream(&self, query: &StreamQuery) -> Result<Vec<Event>> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE (tx_id, position) > ("
-        ));
-        sql.push_bind(query.after.tx_id)
-            .push(", ")
-            .push_bind(query.after.position)
-            .push(")");
+        let mut sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE (tx_id, position) > (?, ?)");
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&query.after.tx_id, &query.after.position];
         if let Some(instance_id) = &query.instance_id {
-            sql.push(" AND instance_id = ").push_bind(instance_id);
+            sql.push_str(" AND instance_id = ?");
+            params.push(instance_id);
         }
         if let Some(org_id) = &query.org_id {
-            sql.push(" AND org_id = ").push_bind(org_id);
+            sql.push_str(" AND org_id = ?");
+            params.push(org_id);
         }
-        push_in(&mut sql, "aggregate_type", &query.aggregate_types);
-        push_in(&mut sql, "event_type", &query.event_types);
-        sql.push(" ORDER BY tx_id, position LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let rows = self.statements.fetch_all(sql.build()).await?;
-        rows.iter().map(event_from_row).collect()
+        for (column, values) in [
+            ("aggregate_type", &query.aggregate_types),
+            ("event_type", &query.event_types),
+        ] {
+            if values.is_empty() {
+                continue;
+            }
+            sql.push_str(&format!(" AND {column} IN ("));
+            for (i, value) in values.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                params.push(value);
+            }
+            sql.push(')');
+        }
+        let limit = i64::from(query.limit);
+        sql.push_str(" ORDER BY tx_id, position LIMIT ?");
+        params.push(&limit);
+        let rows = self.local.read(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(params.as_slice(), RawEvent::from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter().map(RawEvent::into_event).collect()
     }
 
     async fn head(&self) -> Result<Cursor> {
-        let row = self
-            .statements
-            .fetch_optional(sqlx::query(
+        let head = self.local.read(|conn| {
+            let mut statement = conn.prepare_cached(
                 "SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
-            ))
-            .await?;
-        Ok(match row {
-            Some(row) => Cursor {
-                tx_id: row.try_get(0)?,
-                position: row.try_get(1)?,
-            },
+            )?;
+            let mut rows = statement.query([])?;
+            match rows.next()? {
+                Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
+                None => Ok(None),
+            }
+        })?;
+        Ok(match head {
+            Some((tx_id, position)) => Cursor { tx_id, position },
             None => Cursor::START,
         })
     }
 
     async fn is_taken(&self, value: &UniqueValue) -> Result<bool> {
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM unique_constraints WHERE instance_id = ? AND unique_type = ? AND unique_value = ?",
-        )
-        .bind(&value.instance_id)
-        .bind(&value.unique_type)
-        .bind(&value.value)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(taken.is_some())
+        Ok(self.local.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT 1 FROM unique_constraints \
+                 WHERE instance_id = ? AND unique_type = ? AND unique_value = ?",
+            )?;
+            statement.exists(rusqlite::params![
+                value.instance_id,
+                value.unique_type,
+                value.value
+            ])
+        })?)
     }
 }
 
-fn push_in<'a>(sql: &mut QueryBuilder<'a, Sqlite>, column: &str, values: &'a [String]) {
-    if values.is_empty() {
-        return;
-    }
-    sql.push(format!(" AND {column} IN ("));
-    let mut list = sql.separated(", ");
-    for value in values {
-        list.push_bind(value);
-    }
-    list.push_unseparated(")");
+/// An event's columns as read ([`EVENT_COLUMNS`], in order), before its payload is parsed.
+struct RawEvent {
+    position: i64,
+    tx_id: i64,
+    instance_id: String,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    revision: i32,
+    payload: String,
+    creator: String,
+    org_id: Option<String>,
+    created_at: i64,
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<Event> {
-    let position: i64 = row.try_get("position")?;
-    let payload: String = row.try_get("payload")?;
-    let payload = serde_json::from_str(&payload).map_err(|e| Error::Corrupt {
-        position,
-        reason: format!("payload is not JSON: {e}"),
-    })?;
-    Ok(Event {
-        position,
-        tx_id: row.try_get("tx_id")?,
-        aggregate: AggregateKey {
-            instance_id: row.try_get("instance_id")?,
-            aggregate_type: row.try_get("aggregate_type")?,
-            aggregate_id: row.try_get("aggregate_id")?,
-        },
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        revision: revision_from_db(row.try_get("revision")?, position)?,
-        payload,
-        creator: row.try_get("creator")?,
-        org_id: row.try_get("org_id")?,
-        created_at: row.try_get("created_at")?,
-    })
+impl RawEvent {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            position: row.get(0)?,
+            tx_id: row.get(1)?,
+            instance_id: row.get(2)?,
+            aggregate_type: row.get(3)?,
+            aggregate_id: row.get(4)?,
+            sequence: row.get(5)?,
+            event_type: row.get(6)?,
+            revision: row.get(7)?,
+            payload: row.get(8)?,
+            creator: row.get(9)?,
+            org_id: row.get(10)?,
+            created_at: row.get(11)?,
+        })
+    }
+
+    fn into_event(self) -> Result<Event> {
+        let payload = serde_json::from_str(&self.payload).map_err(|e| Error::Corrupt {
+            position: self.position,
+            reason: format!("payload is not JSON: {e}"),
+        })?;
+        Ok(Event {
+            position: self.position,
+            tx_id: self.tx_id,
+            aggregate: AggregateKey {
+                instance_id: self.instance_id,
+                aggregate_type: self.aggregate_type,
+                aggregate_id: self.aggregate_id,
+            },
+            sequence: self.sequence,
+            event_type: self.event_type,
+            revision: revision_from_db(self.revision, self.position)?,
+            payload,
+            creator: self.creator,
+            org_id: self.org_id,
+            created_at: self.created_at,
+        })
+    }
 }
