@@ -65,7 +65,7 @@ impl LocalReads {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => self.open().map_err(to_sqlx)?,
+            None => self.open().map_err(local_error)?,
         };
         let result = read(&conn);
         // A connection whose statement failed is closed rather than kept: it may hold an unfinished statement.
@@ -75,7 +75,7 @@ impl LocalReads {
                 idle.push(conn);
             }
         }
-        result.map_err(to_sqlx)
+        result.map_err(local_error)
     }
 
     /// Closes the idle connections (those in use close when their read ends).
@@ -86,7 +86,7 @@ impl LocalReads {
 
 /// A failure of SQLite as the rest of the eventstore reports one: a database error with SQLite's extended
 /// result code, so [`crate::is_transient`] judges it as it judges sqlx's.
-fn to_sqlx(error: rusqlite::Error) -> sqlx::Error {
+pub(crate) fn local_error(error: rusqlite::Error) -> sqlx::Error {
     match error {
         rusqlite::Error::SqliteFailure(failure, message) => {
             sqlx::Error::Database(Box::new(LocalError {
@@ -144,12 +144,12 @@ mod tests {
 
     #[test]
     fn sqlite_failures_keep_their_code_and_busy_is_transient() {
-        let busy = to_sqlx(rusqlite::Error::SqliteFailure(
+        let busy = local_error(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
             Some("database is locked".into()),
         ));
         assert!(crate::is_transient(&busy));
-        let constraint = to_sqlx(rusqlite::Error::SqliteFailure(
+        let constraint = local_error(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
             None,
         ));

@@ -17,8 +17,9 @@ use std::{
     time::Duration,
 };
 
+use rusqlite::ToSql;
 use sqlx::{
-    Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool,
+    Connection, Row, Sqlite, SqliteConnection, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -26,7 +27,9 @@ use tracing::warn;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery,
-    UniqueChange, UniqueValue, local_reads::LocalReads, migrate, now_micros, revision_from_db,
+    UniqueChange, UniqueValue,
+    local_reads::{LocalReads, local_error},
+    migrate, now_micros, revision_from_db,
     statements::StatementPool,
 };
 
@@ -455,14 +458,44 @@ const ROWS_PER_STATEMENT: usize = 200;
 /// unique-value changes of the others are written with multi-row statements. The writer is serialized, so
 /// what the transaction read stays true until it commits. `Err` when the transaction as a whole failed;
 /// nothing of the group is stored then.
+///
+/// The transaction runs on the caller's thread, on the writer connection's SQLite handle locked from its
+/// sqlx thread ([`sqlx::sqlite::LockedSqliteHandle`]): one hand-over to that thread for the whole
+/// transaction instead of one for every statement. The only await is taking the lock, before anything is
+/// begun, so a caller dropped half-way leaves no transaction open.
 async fn write_together(
     conn: &mut SqliteConnection,
     sync: &WriterSync,
     group: &[(&Push, i64)],
 ) -> Result<Vec<Result<Vec<Event>>>, sqlx::Error> {
-    let mut tx = conn.begin_with(sync.begin_durable()).await?;
+    let mut handle = conn.lock_handle().await?;
+    let raw = handle.as_raw_handle();
+    // SAFETY: `raw` is the open SQLite handle of the writer connection, and `handle` holds its lock until the
+    // end of this function: sqlx's thread does not use the handle meanwhile. The wrapper does not own the
+    // handle (it never closes it; dropping it finalizes only the statements it prepared) and is dropped
+    // before the lock is released.
+    #[allow(unsafe_code)]
+    let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.map_err(local_error)?;
+    db.execute_batch(sync.begin_durable())
+        .map_err(local_error)?;
     sync.durable_begun();
+    let written = write_together_on(&db, group).and_then(|results| {
+        db.execute_batch("COMMIT")?;
+        Ok(results)
+    });
+    if written.is_err() && !db.is_autocommit() {
+        let _ = db.execute_batch("ROLLBACK");
+    }
+    drop(db);
+    drop(handle);
+    written.map_err(local_error)
+}
 
+/// The statements of [`write_together`] inside its transaction.
+fn write_together_on(
+    db: &rusqlite::Connection,
+    group: &[(&Push, i64)],
+) -> rusqlite::Result<Vec<Result<Vec<Event>>>> {
     let mut keys: Vec<&AggregateKey> = group
         .iter()
         .flat_map(|(push, _)| {
@@ -483,7 +516,7 @@ async fn write_together(
         .collect();
     values.sort();
     values.dedup();
-    let state = read_group_state(&mut tx, &keys, &values).await?;
+    let state = read_group_state(db, &keys, &values)?;
     let (mut tx_id, mut position) = state.next;
     let mut latest = state.latest;
     let taken_before = state.taken;
@@ -535,51 +568,61 @@ async fn write_together(
         }
     }
     for chunk in released.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "DELETE FROM unique_constraints WHERE (instance_id, unique_type, unique_value) IN (",
+        let sql = format!(
+            "DELETE FROM unique_constraints WHERE (instance_id, unique_type, unique_value) IN (VALUES {})",
+            rows_of(3, chunk.len())
         );
-        sql.push_values(chunk, |mut row, u| {
-            row.push_bind(&u.instance_id)
-                .push_bind(&u.unique_type)
-                .push_bind(&u.value);
-        });
-        sql.push(")");
-        sql.build().execute(&mut *tx).await?;
+        let params: Vec<&dyn ToSql> = chunk
+            .iter()
+            .flat_map(|u| [&u.instance_id as &dyn ToSql, &u.unique_type, &u.value])
+            .collect();
+        db.prepare_cached(&sql)?.execute(params.as_slice())?;
     }
     for chunk in claimed.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) ",
+        let sql = format!(
+            "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) VALUES {}",
+            rows_of(3, chunk.len())
         );
-        sql.push_values(chunk, |mut row, u| {
-            row.push_bind(&u.instance_id)
-                .push_bind(&u.unique_type)
-                .push_bind(&u.value);
-        });
-        sql.build().execute(&mut *tx).await?;
+        let params: Vec<&dyn ToSql> = chunk
+            .iter()
+            .flat_map(|u| [&u.instance_id as &dyn ToSql, &u.unique_type, &u.value])
+            .collect();
+        db.prepare_cached(&sql)?.execute(params.as_slice())?;
     }
     for chunk in stored.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
+        let sql = format!(
             "INSERT INTO events (position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
-             event_type, revision, payload, creator, created_at, org_id) ",
+             event_type, revision, payload, creator, created_at, org_id) VALUES {}",
+            rows_of(12, chunk.len())
         );
-        sql.push_values(chunk, |mut row, e| {
-            row.push_bind(e.position)
-                .push_bind(e.tx_id)
-                .push_bind(&e.aggregate.instance_id)
-                .push_bind(&e.aggregate.aggregate_type)
-                .push_bind(&e.aggregate.aggregate_id)
-                .push_bind(e.sequence)
-                .push_bind(&e.event_type)
-                .push_bind(i32::from(e.revision))
-                .push_bind(e.payload.to_string())
-                .push_bind(&e.creator)
-                .push_bind(e.created_at)
-                .push_bind(&e.org_id);
-        });
-        sql.build().execute(&mut *tx).await?;
+        let payloads: Vec<String> = chunk.iter().map(|e| e.payload.to_string()).collect();
+        let revisions: Vec<i32> = chunk.iter().map(|e| i32::from(e.revision)).collect();
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 12);
+        for (i, e) in chunk.iter().enumerate() {
+            params.extend([
+                &e.position as &dyn ToSql,
+                &e.tx_id,
+                &e.aggregate.instance_id,
+                &e.aggregate.aggregate_type,
+                &e.aggregate.aggregate_id,
+                &e.sequence,
+                &e.event_type,
+                &revisions[i],
+                &payloads[i],
+                &e.creator,
+                &e.created_at,
+                &e.org_id,
+            ]);
+        }
+        db.prepare_cached(&sql)?.execute(params.as_slice())?;
     }
-    tx.commit().await?;
     Ok(results)
+}
+
+/// `count` rows of `columns` placeholders each: `(?, ?), (?, ?)`.
+fn rows_of(columns: usize, count: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; count].join(", ")
 }
 
 /// What a group of pushes is checked against, read inside its transaction.
@@ -596,11 +639,11 @@ struct GroupState<'a> {
 /// the first [`ROWS_PER_STATEMENT`] keys and values (every group of a few pushes), one more for each further
 /// chunk of them. Rows are tagged: kind 0 the next tx_id and position, kind 1 a key's index and latest
 /// sequence, kind 2 the index of a taken value.
-async fn read_group_state<'a>(
-    conn: &mut SqliteConnection,
+fn read_group_state<'a>(
+    db: &rusqlite::Connection,
     keys: &[&'a AggregateKey],
     values: &[&'a UniqueValue],
-) -> Result<GroupState<'a>, sqlx::Error> {
+) -> rusqlite::Result<GroupState<'a>> {
     let mut state = GroupState {
         next: (1, 1),
         latest: HashMap::with_capacity(keys.len()),
@@ -611,34 +654,31 @@ async fn read_group_state<'a>(
     for at in 0..key_chunks.len().max(value_chunks.len()).max(1) {
         let key_chunk = key_chunks.get(at).copied().unwrap_or_default();
         let value_chunk = value_chunks.get(at).copied().unwrap_or_default();
-        let mut sql = QueryBuilder::<Sqlite>::new("");
         let mut ctes = Vec::new();
+        let mut params: Vec<Box<dyn ToSql + '_>> = Vec::new();
         if !key_chunk.is_empty() {
-            ctes.push("k");
+            ctes.push(format!(
+                "k(i, instance_id, aggregate_type, aggregate_id) AS (VALUES {})",
+                rows_of(4, key_chunk.len())
+            ));
+            for (i, key) in key_chunk.iter().enumerate() {
+                params.push(Box::new(i as i64));
+                params.push(Box::new(&key.instance_id));
+                params.push(Box::new(&key.aggregate_type));
+                params.push(Box::new(&key.aggregate_id));
+            }
         }
         if !value_chunk.is_empty() {
-            ctes.push("u");
-        }
-        for (n, cte) in ctes.iter().enumerate() {
-            sql.push(if n == 0 { "WITH " } else { ", " });
-            if *cte == "k" {
-                sql.push("k(i, instance_id, aggregate_type, aggregate_id) AS (");
-                sql.push_values(key_chunk.iter().enumerate(), |mut row, (i, key)| {
-                    row.push_bind(i as i64)
-                        .push_bind(&key.instance_id)
-                        .push_bind(&key.aggregate_type)
-                        .push_bind(&key.aggregate_id);
-                });
-            } else {
-                sql.push("u(i, instance_id, unique_type, unique_value) AS (");
-                sql.push_values(value_chunk.iter().enumerate(), |mut row, (i, u)| {
-                    row.push_bind(i as i64)
-                        .push_bind(&u.instance_id)
-                        .push_bind(&u.unique_type)
-                        .push_bind(&u.value);
-                });
+            ctes.push(format!(
+                "u(i, instance_id, unique_type, unique_value) AS (VALUES {})",
+                rows_of(4, value_chunk.len())
+            ));
+            for (i, u) in value_chunk.iter().enumerate() {
+                params.push(Box::new(i as i64));
+                params.push(Box::new(&u.instance_id));
+                params.push(Box::new(&u.unique_type));
+                params.push(Box::new(&u.value));
             }
-            sql.push(") ");
         }
         let mut selects = Vec::new();
         if at == 0 {
@@ -665,11 +705,19 @@ async fn read_group_state<'a>(
         if selects.is_empty() {
             break;
         }
-        sql.push(selects.join(" UNION ALL "));
-        for row in sql.build().fetch_all(&mut *conn).await? {
-            let kind: i64 = row.try_get(0)?;
-            let a: i64 = row.try_get(1)?;
-            let b: i64 = row.try_get(2)?;
+        let mut sql = String::new();
+        if !ctes.is_empty() {
+            sql.push_str("WITH ");
+            sql.push_str(&ctes.join(", "));
+            sql.push(' ');
+        }
+        sql.push_str(&selects.join(" UNION ALL "));
+        let mut statement = db.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+        while let Some(row) = rows.next()? {
+            let kind: i64 = row.get(0)?;
+            let a: i64 = row.get(1)?;
+            let b: i64 = row.get(2)?;
             let index = usize::try_from(a).ok();
             match kind {
                 0 => state.next = (a, b),
