@@ -41,8 +41,8 @@ const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggre
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Read-only connections for single statements (aggregate and stream reads, and the views' reads through
-    /// `warden_spooler::Db`): given back without the pool's round trip to the connection's thread.
+    /// Read-only connections for single statements of the views (their reads through `warden_spooler::Db`):
+    /// given back without the pool's round trip to the connection's thread.
     statements: StatementPool<Sqlite>,
     /// Read-only connections for the eventstore's own reads, run on the caller's thread.
     local: Arc<LocalReads>,

@@ -869,3 +869,63 @@ async fn grouped_pushes_succeed_or_fail_alone(store: Store) {
         .collect();
     assert_eq!(returned, grouped, "each caller got the events as stored");
 }
+
+/// On SQLite, a group whose transaction fails half-way (here a trigger refuses one push's event at the events
+/// insert, after the group's state read and unique-value claims) is rolled back whole and every push is written
+/// again alone: the other pushes commit once each, the refused one stores nothing and frees its unique value,
+/// and the writer is left outside any transaction (the next push commits).
+#[tokio::test]
+async fn sqlite_group_that_fails_half_way_is_rolled_back_and_written_alone() {
+    let t = warden_eventstore::testing::sqlite().await;
+    let store = &t.store;
+    let Store::Sqlite(sqlite) = store else {
+        unreachable!("a SQLite test store")
+    };
+    sqlx::query(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON events WHEN NEW.event_type = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+    )
+    .execute(sqlite.writer())
+    .await
+    .expect("create trigger");
+
+    let results = push_as_one_group(
+        store,
+        vec![
+            one("ok1", Expected::Exact(0), "user.added", 1)
+                .unique(UniqueChange::Add(login_name("ok1"))),
+            one("bad", Expected::Exact(0), "boom", 2).unique(UniqueChange::Add(login_name("bad"))),
+            one("ok2", Expected::Exact(0), "user.added", 3),
+        ],
+    )
+    .await;
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(&results[1], Err(Error::Database(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+
+    for (id, count) in [("ok1", 1), ("bad", 0), ("ok2", 1)] {
+        let events = store.read_aggregate(&key(id), 0).await.expect("read");
+        assert_eq!(events.len(), count, "{id}: {events:?}");
+    }
+    assert!(store.is_taken(&login_name("ok1")).await.expect("is_taken"));
+    assert!(!store.is_taken(&login_name("bad")).await.expect("is_taken"));
+
+    // The writer is usable: a push after the failed group commits, in a group of its own.
+    store
+        .push(
+            one("after", Expected::Exact(0), "user.added", 4)
+                .unique(UniqueChange::Add(login_name("after"))),
+        )
+        .await
+        .expect("push after the failed group");
+    let stream = all_events(store).await;
+    let order: Vec<i64> = stream
+        .iter()
+        .map(|e| e.payload["n"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(order, [1, 3, 4], "{stream:?}");
+}
