@@ -567,28 +567,18 @@ fn write_together_on(
             }
         }
     }
-    for chunk in released.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "DELETE FROM unique_constraints WHERE (instance_id, unique_type, unique_value) IN (VALUES {})",
-            rows_of(3, chunk.len())
-        );
-        let params: Vec<&dyn ToSql> = chunk
-            .iter()
-            .flat_map(|u| [&u.instance_id as &dyn ToSql, &u.unique_type, &u.value])
-            .collect();
-        db.prepare_cached(&sql)?.execute(params.as_slice())?;
-    }
-    for chunk in claimed.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) VALUES {}",
-            rows_of(3, chunk.len())
-        );
-        let params: Vec<&dyn ToSql> = chunk
-            .iter()
-            .flat_map(|u| [&u.instance_id as &dyn ToSql, &u.unique_type, &u.value])
-            .collect();
-        db.prepare_cached(&sql)?.execute(params.as_slice())?;
-    }
+    write_unique_values(
+        db,
+        "DELETE FROM unique_constraints WHERE (instance_id, unique_type, unique_value) IN (VALUES ",
+        ")",
+        &released,
+    )?;
+    write_unique_values(
+        db,
+        "INSERT INTO unique_constraints (instance_id, unique_type, unique_value) VALUES ",
+        "",
+        &claimed,
+    )?;
     for chunk in stored.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO events (position, tx_id, instance_id, aggregate_type, aggregate_id, sequence, \
@@ -617,6 +607,24 @@ fn write_together_on(
         db.prepare_cached(&sql)?.execute(params.as_slice())?;
     }
     Ok(results)
+}
+
+/// Runs `head (?, ?, ?), … tail` for `values`, [`ROWS_PER_STATEMENT`] values per statement.
+fn write_unique_values(
+    db: &rusqlite::Connection,
+    head: &str,
+    tail: &str,
+    values: &[&UniqueValue],
+) -> rusqlite::Result<()> {
+    for chunk in values.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("{head}{}{tail}", rows_of(3, chunk.len()));
+        let params: Vec<&dyn ToSql> = chunk
+            .iter()
+            .flat_map(|u| [&u.instance_id as &dyn ToSql, &u.unique_type, &u.value])
+            .collect();
+        db.prepare_cached(&sql)?.execute(params.as_slice())?;
+    }
+    Ok(())
 }
 
 /// `count` rows of `columns` placeholders each: `(?, ?), (?, ?)`.
