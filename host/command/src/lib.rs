@@ -57,6 +57,7 @@ mod member_index;
 mod pipeline;
 pub mod seal;
 pub mod secret;
+mod shared_reads;
 pub mod validator;
 
 use std::{sync::Arc, time::Duration};
@@ -193,6 +194,8 @@ struct Inner {
     max_attempts: u32,
     dependency_max_age: Duration,
     member_index: member_index::MemberIndex,
+    /// Concurrent reads of one aggregate from PostgreSQL, sharing a statement.
+    shared_reads: shared_reads::SharedReads,
     clock: Clock,
     /// Who else issues bearer tokens the API accepts (the OpenID Connect provider), set once at wiring.
     external_tokens: std::sync::OnceLock<Arc<dyn ExternalTokens>>,
@@ -211,6 +214,7 @@ impl Commands {
                 max_attempts: config.max_attempts.max(1),
                 dependency_max_age: config.dependency_max_age,
                 member_index: member_index::MemberIndex::default(),
+                shared_reads: shared_reads::SharedReads::default(),
                 clock: config.clock,
                 external_tokens: std::sync::OnceLock::new(),
             }),
@@ -302,6 +306,9 @@ impl Commands {
 
 impl Inner {
     /// Brings the model of `key` up to date with the store, starting after the cached state if there is one.
+    /// On PostgreSQL, callers reading the same aggregate at once share a statement that starts after they
+    /// came (see [`shared_reads`]); a SQLite read runs on the caller's thread and costs less than the
+    /// hand-over that sharing would take.
     async fn catch_up<A: Aggregate>(
         &self,
         key: AggregateKey,
@@ -310,10 +317,25 @@ impl Inner {
             // No aggregate can have this id: ids are generated or validated before anything is stored.
             return Ok(Arc::new(Model::empty()));
         }
+        match self.store {
+            Store::Postgres(_) => {
+                self.shared_reads
+                    .read(&key, || self.read_up::<A>(&key))
+                    .await
+            }
+            Store::Sqlite(_) => self.read_up::<A>(&key).await,
+        }
+    }
+
+    /// Reads the events of `key` after the cached state and caches the model they give.
+    async fn read_up<A: Aggregate>(
+        &self,
+        key: &AggregateKey,
+    ) -> Result<Arc<Model<A>>, CommandError> {
         let checked = self.models.now_ms();
-        let cached = self.models.get::<A>(&key);
+        let cached = self.models.get::<A>(key);
         let after = cached.as_ref().map_or(0, |m| m.sequence);
-        let events = self.store.read_aggregate(&key, after).await?;
+        let events = self.store.read_aggregate(key, after).await?;
         let Some(last) = events.last() else {
             return Ok(match cached {
                 Some(model) => {
@@ -338,7 +360,7 @@ impl Inner {
             last.created_at,
             checked,
         ));
-        self.models.put(&key, model.clone());
+        self.models.put(key, model.clone());
         Ok(model)
     }
 }

@@ -29,6 +29,7 @@ both_backends!(
     token_authenticates_only_while_valid,
     second_node_sees_changes_through_conflicts_and_refusals,
     revoked_membership_is_honoured_within_the_dependency_age,
+    authorizations_under_load_see_a_revocation_made_before_them,
     no_command_of_a_member_commits_after_its_revocation,
     recover_issues_a_new_administrator_token,
     the_system_organization_is_managed_by_instance_roles_only,
@@ -583,6 +584,117 @@ async fn revoked_membership_is_honoured_within_the_dependency_age(store: Store) 
         denied.as_refusal().map(|e| e.kind),
         Some(ErrorKind::PermissionDenied)
     );
+}
+
+/// Many authorizations at once on a second node (on PostgreSQL they share their reads of the instance
+/// aggregate) while an instance membership is granted and revoked again and again: every one that began
+/// after a revocation returned, and before the membership was granted again, is refused, however the reads
+/// were shared.
+async fn authorizations_under_load_see_a_revocation_made_before_them(store: Store) {
+    use std::{
+        sync::atomic::{AtomicBool, Ordering},
+        time::Instant,
+    };
+
+    let s = setup(store.clone(), CommandsConfig::default()).await;
+    let admin = s.commands.for_caller(&s.admin);
+    let bot = admin
+        .add_machine_user(&NewMachineUser {
+            org_id: s.org_id.clone(),
+            login_name: "user-manager".into(),
+            name: "Bot".into(),
+            description: String::new(),
+            access_token_type: Default::default(),
+        })
+        .await
+        .expect("bot");
+    let bot_caller = Caller {
+        instance_id: s.instance_id.clone(),
+        identity: Identity::User {
+            user_id: bot.id.clone(),
+            org_id: s.org_id.clone(),
+        },
+    };
+    let node_b = Commands::new(store, CommandsConfig::default());
+    let target = Target::Org {
+        org_id: s.org_id.clone(),
+    };
+
+    // Callers on node B authorize in a loop, each noting when it began and whether it was allowed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let (node_b, caller, target, stop) = (
+                node_b.clone(),
+                bot_caller.clone(),
+                target.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let began = Instant::now();
+                    let allowed = match node_b
+                        .for_caller(&caller)
+                        .authorize(Permission::UserWrite, &target)
+                        .await
+                    {
+                        Ok(()) => true,
+                        Err(e)
+                            if e.as_refusal().map(|e| e.kind)
+                                == Some(ErrorKind::PermissionDenied) =>
+                        {
+                            false
+                        }
+                        Err(e) => panic!("authorize failed: {e}"),
+                    };
+                    seen.push((began..Instant::now(), allowed));
+                    // A SQLite read runs on this thread without waiting: let the other tasks run.
+                    tokio::task::yield_now().await;
+                }
+                seen
+            })
+        })
+        .collect();
+    // Times at which the bot is certainly not a member: from a revocation's return to the next grant.
+    let mut revoked = Vec::new();
+    for _ in 0..20 {
+        admin
+            .add_instance_member(&bot.id, &[Role::IamUserManager])
+            .await
+            .expect("grant on node A");
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        admin
+            .remove_instance_member(&bot.id)
+            .await
+            .expect("revoke on node A");
+        let from = Instant::now();
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        revoked.push(from..Instant::now());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut allowed_at_all, mut checked) = (0, 0);
+    for caller in callers {
+        for (ran, allowed) in caller.await.expect("caller") {
+            allowed_at_all += usize::from(allowed);
+            // Begun after a revocation returned and ended before the bot was made a member again.
+            if revoked
+                .iter()
+                .any(|window| window.contains(&ran.start) && ran.end < window.end)
+            {
+                assert!(
+                    !allowed,
+                    "an authorization begun after a revocation was allowed"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        allowed_at_all > 0,
+        "some authorizations ran while the bot was a member"
+    );
+    assert!(checked > 0, "some authorizations ran after the revocations");
 }
 
 #[derive(Debug, Default)]
