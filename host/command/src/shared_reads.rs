@@ -261,41 +261,55 @@ mod tests {
         );
     }
 
+    /// A caller reading `key()` whose own read gives `result` at once.
+    fn spawn_read<T, E>(
+        reads: &Arc<SharedReads>,
+        result: Result<T, E>,
+    ) -> tokio::task::JoinHandle<Result<Arc<T>, E>>
+    where
+        T: Send + Sync + 'static,
+        E: Send + 'static,
+    {
+        let reads = reads.clone();
+        tokio::spawn(async move {
+            reads
+                .read(&key(), || async move { result.map(Arc::new) })
+                .await
+        })
+    }
+
+    /// A caller reading `key()` whose own read gives `value` once `release` is notified.
+    fn spawn_held<T, E>(
+        reads: &Arc<SharedReads>,
+        release: &Arc<Notify>,
+        value: T,
+    ) -> tokio::task::JoinHandle<Result<Arc<T>, E>>
+    where
+        T: Send + Sync + 'static,
+        E: Send + 'static,
+    {
+        let (reads, release) = (reads.clone(), release.clone());
+        tokio::spawn(async move {
+            reads
+                .read(&key(), || async move {
+                    release.notified().await;
+                    Ok(Arc::new(value))
+                })
+                .await
+        })
+    }
+
     /// When the leader of a gathering read goes away, those who joined it read alone.
     #[tokio::test]
     async fn a_leader_that_goes_away_leaves_its_joiners_to_read_alone() {
         let reads = Arc::new(SharedReads::default());
         let release = Arc::new(Notify::new());
-        let running = {
-            let (reads, release) = (reads.clone(), release.clone());
-            tokio::spawn(async move {
-                reads
-                    .read(&key(), || async move {
-                        release.notified().await;
-                        Ok::<_, ()>(Arc::new("first"))
-                    })
-                    .await
-            })
-        };
+        let running = spawn_held::<_, ()>(&reads, &release, "first");
         tokio::time::sleep(Duration::from_millis(10)).await;
         // Leads the gathering read, then goes away while it waits for the running one.
-        let leader = {
-            let reads = reads.clone();
-            tokio::spawn(async move {
-                reads
-                    .read(&key(), || async { Ok::<_, ()>(Arc::new("leader")) })
-                    .await
-            })
-        };
+        let leader = spawn_read::<_, ()>(&reads, Ok("leader"));
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let joiner = {
-            let reads = reads.clone();
-            tokio::spawn(async move {
-                reads
-                    .read(&key(), || async { Ok::<_, ()>(Arc::new("alone")) })
-                    .await
-            })
-        };
+        let joiner = spawn_read::<_, ()>(&reads, Ok("alone"));
         tokio::time::sleep(Duration::from_millis(10)).await;
         leader.abort();
         assert_eq!(*joiner.await.unwrap().unwrap(), "alone");
@@ -309,35 +323,11 @@ mod tests {
     async fn a_failed_read_is_read_again_by_its_joiners() {
         let reads = Arc::new(SharedReads::default());
         let release = Arc::new(Notify::new());
-        let running = {
-            let (reads, release) = (reads.clone(), release.clone());
-            tokio::spawn(async move {
-                reads
-                    .read(&key(), || async move {
-                        release.notified().await;
-                        Ok::<_, &str>(Arc::new(0))
-                    })
-                    .await
-            })
-        };
+        let running = spawn_held::<_, &str>(&reads, &release, 0);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let failing = {
-            let reads = reads.clone();
-            tokio::spawn(async move {
-                reads
-                    .read(&key(), || async { Err::<Arc<i32>, _>("database down") })
-                    .await
-            })
-        };
+        let failing = spawn_read::<i32, _>(&reads, Err("database down"));
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let joiner = {
-            let reads = reads.clone();
-            tokio::spawn(async move {
-                reads
-                    .read(&key(), || async { Ok::<_, &str>(Arc::new(2)) })
-                    .await
-            })
-        };
+        let joiner = spawn_read::<_, &str>(&reads, Ok(2));
         tokio::time::sleep(Duration::from_millis(10)).await;
         release.notify_one();
         assert_eq!(*running.await.unwrap().unwrap(), 0);
