@@ -493,7 +493,13 @@ impl AuthRequestBackend for Completion {
         id: &str,
         session: &LoginSession,
     ) -> Result<Response, OidcError> {
-        let request = self.take(instance_id, id).await?;
+        // The request as stored (it never changes); completing it below consumes it, and so does a refusal.
+        let request = self
+            .core
+            .rows
+            .auth_request::<StoredRequest>(instance_id, id, now_ms())
+            .await?
+            .ok_or_else(|| OidcError::AuthRequestNotFound(id.to_owned()))?;
         let reply = Reply {
             redirect_uri: &request.redirect_uri,
             state: request.state.as_deref(),
@@ -506,6 +512,7 @@ impl AuthRequestBackend for Completion {
             .await?
             .is_none()
         {
+            self.take(instance_id, id).await?;
             return Ok(reply.error("access_denied", "the user may not sign in"));
         }
         if self
@@ -514,12 +521,14 @@ impl AuthRequestBackend for Completion {
             .await?
             .is_none()
         {
+            self.take(instance_id, id).await?;
             return Ok(reply.error("access_denied", "the application is not active"));
         }
         let code = self
             .core
             .issue_code(
                 instance_id,
+                id,
                 &CodeData {
                     client_id: request.client_id.clone(),
                     app_id: request.app_id.clone(),
@@ -534,7 +543,8 @@ impl AuthRequestBackend for Completion {
                     code_challenge: request.code_challenge.clone(),
                 },
             )
-            .await?;
+            .await?
+            .ok_or_else(|| OidcError::AuthRequestNotFound(id.to_owned()))?;
         Ok(reply.send(&[("code", &code)]))
     }
 

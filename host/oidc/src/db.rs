@@ -12,7 +12,7 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use warden_spooler::{Db, DbRow, SqlValue, params};
+use warden_spooler::{Backend, Db, DbRow, SqlValue, params};
 
 use crate::OidcError;
 
@@ -127,6 +127,12 @@ async fn write_tokens(db: Db, mut pending: mpsc::UnboundedReceiver<PendingToken>
         }
     }
 }
+
+const INSERT_GRANT: &str = "INSERT INTO oidc_grants (instance_id, id, client_id, user_id, session_id, created_at_ms) \
+                            VALUES ($1, $2, $3, $4, $5, $6)";
+
+const INSERT_CODE: &str = "INSERT INTO oidc_codes (instance_id, code_hash, grant_id, data, expires_at_ms) \
+                           VALUES ($1, $2, $3, $4, $5)";
 
 const INSERT_TOKEN: &str = "INSERT INTO oidc_tokens (instance_id, token_hash, kind, id, grant_id, client_id, user_id, \
                             data, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
@@ -267,24 +273,81 @@ impl Rows {
         }
     }
 
-    pub(crate) async fn insert_grant(
+    /// Completes an authorization request: deletes it and stores a grant and the code issued under it, all
+    /// or nothing, in one commit (on PostgreSQL one statement). `false` when the request was gone or had
+    /// expired: another completion won, and nothing was stored.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn complete_auth_request<T: Serialize>(
         &self,
         instance_id: &str,
-        id: &str,
+        request_id: &str,
+        grant_id: &str,
         client_id: &str,
         user_id: &str,
         session_id: Option<&str>,
         now_ms: i64,
-    ) -> Result<(), OidcError> {
-        self.db
+        code_hash: &str,
+        data: &T,
+        expires_at_ms: i64,
+    ) -> Result<bool, OidcError> {
+        self.recent()
+            .remove(&(instance_id.to_owned(), request_id.to_owned()));
+        let take = params![instance_id, request_id, now_ms];
+        let grant = params![
+            instance_id,
+            grant_id,
+            client_id,
+            user_id,
+            session_id,
+            now_ms
+        ];
+        let data = SqlValue::json(data);
+        if self.db.backend() == Backend::Postgres {
+            // The request's key and the time ($1-$3), the grant's other columns ($4-$7), the code's ($8-$10).
+            let values: Vec<SqlValue> = take
+                .into_iter()
+                .chain(grant.into_iter().skip(1).take(4))
+                .chain([code_hash.into(), data, expires_at_ms.into()])
+                .collect();
+            let stored = self
+                .db
+                .execute(
+                    "WITH taken AS (DELETE FROM oidc_auth_requests \
+                                    WHERE instance_id = $1 AND id = $2 AND expires_at_ms > $3 RETURNING id), \
+                     grant_row AS (INSERT INTO oidc_grants (instance_id, id, client_id, user_id, session_id, \
+                                                            created_at_ms) \
+                                   SELECT $1, $4, $5, $6, $7, $3 FROM taken) \
+                     INSERT INTO oidc_codes (instance_id, code_hash, grant_id, data, expires_at_ms) \
+                     SELECT $1, $8, $4, $9, $10 FROM taken",
+                    &values,
+                )
+                .await
+                .map_err(storage)?;
+            return Ok(stored == 1);
+        }
+        let mut tx = self.db.begin().await.map_err(storage)?;
+        let taken = tx
             .execute(
-                "INSERT INTO oidc_grants (instance_id, id, client_id, user_id, session_id, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &params![instance_id, id, client_id, user_id, session_id, now_ms],
+                "DELETE FROM oidc_auth_requests WHERE instance_id = $1 AND id = $2 AND expires_at_ms > $3",
+                &take,
             )
             .await
             .map_err(storage)?;
-        Ok(())
+        if taken == 0 {
+            tx.rollback().await.map_err(storage)?;
+            return Ok(false);
+        }
+        tx.execute(INSERT_GRANT, &grant).await.map_err(storage)?;
+        let code = [
+            instance_id.into(),
+            code_hash.into(),
+            grant_id.into(),
+            data,
+            expires_at_ms.into(),
+        ];
+        tx.execute(INSERT_CODE, &code).await.map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(true)
     }
 
     /// Whether the grant exists and is not revoked.
@@ -328,30 +391,6 @@ impl Rows {
             .execute(
                 "UPDATE oidc_tokens SET revoked_at_ms = $3 WHERE instance_id = $1 AND grant_id = $2 AND revoked_at_ms IS NULL",
                 &params![instance_id, grant_id, now_ms],
-            )
-            .await
-            .map_err(storage)?;
-        Ok(())
-    }
-
-    pub(crate) async fn insert_code<T: Serialize>(
-        &self,
-        instance_id: &str,
-        code_hash: &str,
-        grant_id: &str,
-        data: &T,
-        expires_at_ms: i64,
-    ) -> Result<(), OidcError> {
-        self.db
-            .execute(
-                "INSERT INTO oidc_codes (instance_id, code_hash, grant_id, data, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    instance_id.into(),
-                    code_hash.into(),
-                    grant_id.into(),
-                    SqlValue::json(data),
-                    expires_at_ms.into(),
-                ],
             )
             .await
             .map_err(storage)?;

@@ -1022,35 +1022,33 @@ impl Core {
         Some(claims)
     }
 
-    /// Issues a code for a completed login; returns the code.
+    /// Completes the authorization request `request_id` with a code for a login; returns the code, or `None`
+    /// when the request was completed before (or expired), in which case nothing was issued.
     pub(crate) async fn issue_code(
         &self,
         instance_id: &str,
+        request_id: &str,
         data: &CodeData,
-    ) -> Result<String, OidcError> {
+    ) -> Result<Option<String>, OidcError> {
         let grant_id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
-        self.rows
-            .insert_grant(
+        let code = crypto::random_token()?;
+        let issued = self
+            .rows
+            .complete_auth_request(
                 instance_id,
+                request_id,
                 &grant_id,
                 &data.client_id,
                 &data.user_id,
                 Some(&data.session_id),
                 now,
-            )
-            .await?;
-        let code = crypto::random_token()?;
-        self.rows
-            .insert_code(
-                instance_id,
                 &crypto::hash_token(&code),
-                &grant_id,
                 data,
                 now + 60_000,
             )
             .await?;
-        Ok(code)
+        Ok(issued.then_some(code))
     }
 }
 

@@ -38,7 +38,58 @@ warden_eventstore::both_backends!(
     opaque_client_credentials_for_an_api_app,
     opaque_client_credentials_for_a_machine_user,
     cached_jwt_introspection_sees_revocation_lock_and_key_retirement_at_once,
+    an_authorization_request_completes_once,
 );
+
+/// Two completions of one authorization request racing (a login form submitted twice, or on two nodes): one
+/// gets a code, which works, and the other nothing; the request is gone afterwards.
+async fn an_authorization_request_completes_once(t: TestStore) {
+    let (env, app, user) = setup(t, OidcAppType::Web, OidcAuthMethod::Basic).await;
+    let params = [
+        ("response_type", "code"),
+        ("client_id", app.client_id.as_str()),
+        ("redirect_uri", app.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("state", "st-1"),
+    ];
+    // Without a session the browser goes to the login pages with the pending request.
+    let (status, location, body) = env.authorize(None, &params).await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.unwrap();
+    let id = query(&env.url(&location))["authRequest"].clone();
+    let session = env.log_in("b2", &user, 0);
+    let requests = env.provider.auth_requests();
+    let (first, second) = tokio::join!(
+        requests.complete(&env.instance_id, &id, &session),
+        requests.complete(&env.instance_id, &id, &session),
+    );
+    let mut codes = Vec::new();
+    for outcome in [first, second] {
+        match outcome {
+            Ok(response) => {
+                assert_eq!(response.status().as_u16(), 303);
+                let to = response.headers()["location"].to_str().unwrap().to_owned();
+                codes.push(query(&to)["code"].clone());
+            }
+            Err(err) => assert!(
+                matches!(err, warden_oidc::OidcError::AuthRequestNotFound(_)),
+                "{err}"
+            ),
+        }
+    }
+    assert_eq!(codes.len(), 1, "exactly one completion issues a code");
+    let (status, body) = exchange(&env, &app, &codes[0], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id_token"].is_string(), "{body}");
+    assert!(
+        requests.get(&env.instance_id, &id).await.unwrap().is_none(),
+        "the request is gone once completed"
+    );
+    assert!(matches!(
+        requests.complete(&env.instance_id, &id, &session).await,
+        Err(warden_oidc::OidcError::AuthRequestNotFound(_))
+    ));
+}
 
 async fn setup(t: TestStore, app_type: OidcAppType, auth: OidcAuthMethod) -> (Env, App, String) {
     let env = start(t).await;
