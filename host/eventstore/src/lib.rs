@@ -356,6 +356,18 @@ impl StreamQuery {
     }
 }
 
+/// What a scan of the whole stream found ([`Eventstore::scan_stream`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamScan {
+    /// The events after the cursor, in cursor order, at most the limit.
+    pub events: Vec<Event>,
+    /// Whether committed events exist that the stream does not show yet. On PostgreSQL these are events of
+    /// transactions at or above the horizon: they become readable once every older transaction has ended,
+    /// which no push announces, so a reader that saw them pending looks again. Always `false` on SQLite, whose
+    /// stream shows every committed event.
+    pub pending: bool,
+}
+
 /// The operations every eventstore backend provides.
 pub trait Eventstore: Send + Sync {
     /// Stores the events and unique changes of one command in one transaction and returns the stored
@@ -372,6 +384,14 @@ pub trait Eventstore: Send + Sync {
 
     /// Events of the global stream after a cursor, in cursor order, never skipping a committed event.
     fn read_stream(&self, query: &StreamQuery) -> impl Future<Output = Result<Vec<Event>>> + Send;
+
+    /// Every event after `after` (at most `limit`: [`read_stream`](Self::read_stream) without filters), and
+    /// whether committed events wait behind the horizon ([`StreamScan::pending`]). One statement.
+    fn scan_stream(
+        &self,
+        after: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<StreamScan>> + Send;
 
     /// The cursor of the newest event a stream reader can see now ([`Cursor::START`] when empty).
     fn head(&self) -> impl Future<Output = Result<Cursor>> + Send;

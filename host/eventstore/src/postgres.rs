@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 use crate::{
     AggregateChanges, AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result,
-    StreamQuery, UniqueChange, UniqueValue,
+    StreamQuery, StreamScan, UniqueChange, UniqueValue,
     error::{is_retryable_pg, is_unique_violation},
     migrate, now_micros, revision_from_db,
     statements::StatementPool,
@@ -381,6 +381,31 @@ impl Eventstore for PgStore {
         }
         let rows = self.readers.fetch_all(statement).await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    async fn scan_stream(&self, after: Cursor, limit: u32) -> Result<StreamScan> {
+        // The horizon is taken once; the events below it are read as in `read_stream`, and one probe of the
+        // stream index at the horizon tells whether committed events wait above it. The outer join keeps a
+        // row (without an event) when nothing is readable, so that the probe's answer always comes back.
+        let sql = format!(
+            "WITH h AS MATERIALIZED (
+                 SELECT x.horizon, EXISTS (SELECT 1 FROM events p WHERE p.tx_id >= x.horizon) AS pending
+                 FROM (SELECT {HORIZON} AS horizon) x)
+             SELECT e.*, h.pending FROM h LEFT JOIN LATERAL (
+                 SELECT {EVENT_COLUMNS} FROM events
+                 WHERE (tx_id, position) > ($1, $2) AND tx_id < h.horizon
+                 ORDER BY tx_id, position LIMIT {limit}) e ON true"
+        );
+        let statement = sqlx::query(&sql).bind(after.tx_id).bind(after.position);
+        let rows = self.readers.fetch_all(statement).await?;
+        let mut scan = StreamScan::default();
+        for row in &rows {
+            scan.pending = row.try_get("pending")?;
+            if row.try_get::<Option<i64>, _>("position")?.is_some() {
+                scan.events.push(event_from_row(row)?);
+            }
+        }
+        Ok(scan)
     }
 
     async fn head(&self) -> Result<Cursor> {

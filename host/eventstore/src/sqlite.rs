@@ -27,7 +27,7 @@ use tracing::warn;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, Push, Result, StreamQuery,
-    UniqueChange, UniqueValue,
+    StreamScan, UniqueChange, UniqueValue,
     local_reads::{LocalReads, local_error},
     migrate, now_micros, revision_from_db,
     statements::StatementPool,
@@ -1056,6 +1056,14 @@ impl Eventstore for SqliteStore {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.into_iter().map(RawEvent::into_event).collect()
+    }
+
+    async fn scan_stream(&self, after: Cursor, limit: u32) -> Result<StreamScan> {
+        // One writer commits in position order: every committed event is readable at once.
+        Ok(StreamScan {
+            events: self.read_stream(&StreamQuery::after(after, limit)).await?,
+            pending: false,
+        })
     }
 
     async fn head(&self) -> Result<Cursor> {

@@ -4,7 +4,7 @@ use tokio::sync::watch;
 
 use crate::{
     AggregateKey, Cursor, Error, Event, Eventstore, PgStore, Push, Result, SqliteStore,
-    StreamQuery, Synchronous, UniqueValue,
+    StreamQuery, StreamScan, Synchronous, UniqueValue,
 };
 
 /// Pool sizes and similar knobs of a connection.
@@ -122,6 +122,13 @@ impl Eventstore for Store {
         match self {
             Store::Sqlite(s) => s.read_stream(query).await,
             Store::Postgres(s) => s.read_stream(query).await,
+        }
+    }
+
+    async fn scan_stream(&self, after: Cursor, limit: u32) -> Result<StreamScan> {
+        match self {
+            Store::Sqlite(s) => s.scan_stream(after, limit).await,
+            Store::Postgres(s) => s.scan_stream(after, limit).await,
         }
     }
 

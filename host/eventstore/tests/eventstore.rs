@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use serde_json::json;
 use warden_eventstore::{
     AggregateKey, Cursor, Error, Event, Eventstore, Expected, NewEvent, Push, Store, StreamQuery,
-    UniqueChange, UniqueValue,
+    UniqueChange, UniqueValue, testing::TestStore,
 };
 
 warden_eventstore::both_backends!(
@@ -25,6 +25,11 @@ warden_eventstore::both_backends!(
     expected_unchanged_aggregates_conflict_when_changed,
     a_change_waits_for_or_defeats_a_push_expecting_it_unchanged,
     grouped_pushes_succeed_or_fail_alone,
+);
+
+warden_eventstore::both_backends!(
+    postgres_only ref:
+    a_scan_reports_events_held_back_by_an_older_transaction,
 );
 
 const INSTANCE: &str = "inst-1";
@@ -407,10 +412,19 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
                     "reader saw only {} events",
                     seen.len()
                 );
-                let batch = store
-                    .read_stream(&StreamQuery::after(cursor, 500))
-                    .await
-                    .expect("read stream");
+                // Every other read is the scanner's, which must skip nothing either.
+                let batch = if seen.len() % 2 == 0 {
+                    store
+                        .read_stream(&StreamQuery::after(cursor, 500))
+                        .await
+                        .expect("read stream")
+                } else {
+                    store
+                        .scan_stream(cursor, 500)
+                        .await
+                        .expect("scan stream")
+                        .events
+                };
                 match batch.last() {
                     Some(last) => cursor = last.cursor(),
                     None => tokio::time::sleep(Duration::from_millis(2)).await,
@@ -928,4 +942,56 @@ async fn sqlite_group_that_fails_half_way_is_rolled_back_and_written_alone() {
         .map(|e| e.payload["n"].as_i64().expect("n"))
         .collect();
     assert_eq!(order, [1, 3, 4], "{stream:?}");
+}
+
+/// An event committed after an older transaction began is not readable until that transaction ends (the
+/// horizon), and a scan says that such an event waits, so that its reader looks again.
+async fn a_scan_reports_events_held_back_by_an_older_transaction(t: &TestStore) {
+    let store = &t.store;
+    let Store::Postgres(pg) = store else {
+        unreachable!("PostgreSQL only");
+    };
+    let first = store
+        .push(one("u1", Expected::Exact(0), "user.added", 1))
+        .await
+        .expect("push");
+    let mut older = pg.pool().begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *older)
+        .await
+        .expect("take a transaction id");
+    let held = store
+        .push(one("u2", Expected::Exact(0), "user.added", 2))
+        .await
+        .expect("push");
+    let scan = store.scan_stream(Cursor::START, 100).await.expect("scan");
+    let positions: Vec<i64> = scan.events.iter().map(|e| e.position).collect();
+    assert_eq!(
+        positions,
+        [first[0].position],
+        "only the event below the horizon"
+    );
+    assert!(scan.pending, "the held event is reported as waiting");
+    older.commit().await.expect("commit");
+    // Other tests' transactions on the same server may hold the horizon back a moment longer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let scan = store
+            .scan_stream(first[0].cursor(), 100)
+            .await
+            .expect("scan");
+        if let Some(event) = scan.events.first() {
+            assert_eq!(event.position, held[0].position);
+            break;
+        }
+        assert!(
+            scan.pending,
+            "nothing readable, and nothing reported waiting"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held event never became readable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -19,7 +19,7 @@ use warden_eventstore::{Cursor, Event, Eventstore, Store};
 
 use crate::{
     Error, ProjectionStatus, SpoolerConfig,
-    db::{Backend, Db, ViewTx},
+    db::{Db, ViewTx},
     params,
     projection::{Projection, ProjectionError},
     spooler::{Runner, Slot},
@@ -48,6 +48,9 @@ pub(crate) struct Node {
     seen: watch::Sender<Cursor>,
     /// Wakes the scanner.
     pub(crate) scan_wake: Notify,
+    /// Whether the scanner's last scan found committed events the stream does not show yet (PostgreSQL's
+    /// horizon): it then looks again shortly, and so does it after a view batch on this node commits.
+    pub(crate) pending: AtomicBool,
     /// The projections this node runs now.
     pub(crate) registry: Registry,
     /// Called with every batch of new events the scanner reads.
@@ -140,11 +143,6 @@ impl Node {
         }
         let extra = uuid::Uuid::new_v4().as_u128() % quarter;
         base + Duration::from_micros(u64::try_from(extra).unwrap_or(0))
-    }
-
-    /// Whether events can become readable a moment after their push returned (PostgreSQL's horizon).
-    pub(crate) fn listens_for_horizon(&self) -> bool {
-        self.db.backend() == Backend::Postgres
     }
 
     /// A stream head read on this node (at the latest by the scanner's last scan), reading one if none was.
@@ -322,6 +320,7 @@ impl Spoolers {
             head: Mutex::new(None),
             seen: watch::channel(Cursor::START).0,
             scan_wake: Notify::new(),
+            pending: AtomicBool::new(false),
             registry,
             observers: Observers::default(),
         });

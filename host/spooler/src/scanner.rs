@@ -13,19 +13,23 @@ use std::{
 
 use tokio::sync::watch;
 use tracing::{debug, warn};
-use warden_eventstore::{Cursor, Eventstore, StreamQuery};
+use warden_eventstore::{Cursor, Eventstore, StreamScan};
 
 use crate::{node::Node, spooler::Slot};
 
 /// Most events the scanner reads at once.
 const SCAN_LIMIT: u32 = 512;
 
-/// After a wake-up, scan again after these delays: on PostgreSQL an event becomes readable only once every
-/// older transaction has finished, which may be a moment after its push returned.
-const RECHECKS: [Duration; 3] = [
+/// While a scan finds committed events that the stream does not show yet, scan again after these delays (the
+/// last one repeating until none is left): on PostgreSQL an event becomes readable only once every older
+/// transaction has ended, which may be a moment after its push returned, and nothing announces that moment.
+/// A scan that finds none waits for the next push or notification: the pushes it has not seen yet had not
+/// committed when it read, and each one wakes the scanner after its commit.
+const RECHECKS: [Duration; 4] = [
     Duration::from_millis(10),
     Duration::from_millis(50),
     Duration::from_millis(250),
+    Duration::from_secs(1),
 ];
 
 /// Under a steady stream of pushes the scanner reads at most once per this interval, so the events of the
@@ -35,15 +39,17 @@ const RECHECKS: [Duration; 3] = [
 /// spooler read the stream itself, not wait for the scanner.
 const GATHER: Duration = Duration::from_millis(2);
 
-/// Scans once: reads what is new since `seen`, wakes or advances each slot, and returns the new `seen`.
-async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Cursor, crate::Error> {
+/// Scans once: reads what is new since `seen`, wakes or advances each slot, and returns the new `seen` and
+/// whether committed events wait behind the horizon ([`warden_eventstore::StreamScan::pending`]).
+async fn scan(
+    node: &Node,
+    slots: &[Arc<Slot>],
+    mut seen: Cursor,
+) -> Result<(Cursor, bool), crate::Error> {
     loop {
         // The read has no type filter, so it returns every final event after `seen` (up to the limit): when
         // it is not full, its last event is the head, and every event up to it is final.
-        let events = node
-            .store
-            .read_stream(&StreamQuery::after(seen, SCAN_LIMIT))
-            .await?;
+        let StreamScan { events, pending } = node.store.scan_stream(seen, SCAN_LIMIT).await?;
         let full = u32::try_from(events.len()).unwrap_or(u32::MAX) >= SCAN_LIMIT;
         let to = events.last().map_or(seen, |last| last.cursor().max(seen));
         node.set_head(to);
@@ -64,7 +70,7 @@ async fn scan(node: &Node, slots: &[Arc<Slot>], mut seen: Cursor) -> Result<Curs
         seen = to;
         node.set_seen(seen);
         if !full {
-            return Ok(seen);
+            return Ok((seen, pending));
         }
     }
 }
@@ -86,12 +92,13 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     node.set_head(seen);
     node.set_seen(seen);
     let mut pushes = node.store.subscribe();
-    let mut rechecks = RECHECKS.len();
+    // Rechecks done since the last scan that read something or found nothing pending.
+    let mut rechecks = 0;
     let mut last_scan: Option<Instant> = None;
     loop {
-        let wait = if node.listens_for_horizon() && rechecks < RECHECKS.len() {
+        let wait = if node.pending.load(Ordering::SeqCst) {
             rechecks += 1;
-            RECHECKS[rechecks - 1]
+            RECHECKS[(rechecks - 1).min(RECHECKS.len() - 1)]
         } else {
             node.config.poll_interval
         };
@@ -101,9 +108,8 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
                 if changed.is_err() {
                     return;
                 }
-                rechecks = 0;
             }
-            () = node.scan_wake.notified() => rechecks = 0,
+            () = node.scan_wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
@@ -119,7 +125,13 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
         last_scan = Some(Instant::now());
         let slots = node.registry.all();
         match scan(&node, &slots, seen).await {
-            Ok(next) => seen = next,
+            Ok((next, pending)) => {
+                if next != seen || !pending {
+                    rechecks = 0;
+                }
+                seen = next;
+                node.pending.store(pending, Ordering::SeqCst);
+            }
             Err(err) => {
                 debug!(error = %err, "scan failed; the spoolers read on their own meanwhile");
                 for slot in &slots {

@@ -890,9 +890,9 @@ impl Runner {
 
     /// Bookkeeping after a batch of `count` events committed with the checkpoint at `end`.
     fn committed(&mut self, end: Cursor, count: usize, epoch: u64) {
-        if self.node.listens_for_horizon() {
-            // While the batch ran, its transaction kept newer pushes unreadable (PostgreSQL's horizon): have
-            // the scanner look again now that they are readable.
+        if self.node.pending.load(Ordering::SeqCst) {
+            // Committed pushes were unreadable at the last scan, perhaps kept so by this batch's transaction
+            // (PostgreSQL's horizon): have the scanner look again now that it ended.
             self.node.scan_wake.notify_one();
         }
         self.persisted = end;

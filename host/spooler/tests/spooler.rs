@@ -42,6 +42,7 @@ warden_eventstore::both_backends!(
 
 warden_eventstore::both_backends!(
     postgres_only ref:
+    an_event_hidden_behind_an_older_transaction_is_applied_once_that_ends,
     two_nodes_one_holder_each_and_takeover_after_shutdown,
     three_nodes_takeover_after_crash_and_views_converge,
 );
@@ -749,6 +750,60 @@ async fn catch_up_on_an_event_the_projection_does_not_read(t: &TestStore) {
     assert_eq!(status.catch_up_timeouts_here, 0);
     let (positions, _) = tally_contents(store, "tally").await;
     assert_eq!(positions, [user[0].position]);
+    spoolers.shutdown().await;
+}
+
+/// A push that commits while an older transaction runs stays unreadable until that transaction ends, and
+/// nothing announces the end (no push, no notification): the scanner, having found it pending, looks again.
+async fn an_event_hidden_behind_an_older_transaction_is_applied_once_that_ends(t: &TestStore) {
+    let store = &t.store;
+    create_tally_tables(store, "tally").await;
+    let spoolers = start(
+        store,
+        vec![Arc::new(Tally::new("tally"))],
+        SpoolerConfig {
+            // No fallback timer fires during the test.
+            poll_interval: Duration::from_secs(600),
+            ..config("node-a")
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "node-a to take the lease",
+        || async { spoolers.is_holder("tally").unwrap_or(false) },
+    )
+    .await;
+    let applied = |position: i64| async move {
+        let (positions, _) = tally_contents(store, "tally").await;
+        positions.contains(&position)
+    };
+    let before = push_user(store, "u0", 0).await[0].position;
+    eventually(Duration::from_secs(10), "a push to be applied", || {
+        applied(before)
+    })
+    .await;
+
+    // A transaction with an id of its own, older than the push below and running past it.
+    let mut older = Db::of(store).begin().await.expect("begin");
+    older
+        .execute("SELECT pg_current_xact_id()", &[])
+        .await
+        .expect("take a transaction id");
+    let hidden = push_user(store, "u1", 0).await[0].position;
+    // Longer than the scanner's first rechecks.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !applied(hidden).await,
+        "the push was readable while an older transaction ran: the test shows nothing"
+    );
+    older.commit().await.expect("commit");
+    eventually(
+        Duration::from_secs(10),
+        "the push to be applied once the older transaction ended",
+        || applied(hidden),
+    )
+    .await;
     spoolers.shutdown().await;
 }
 
