@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use error::{Error, is_transient, is_transient_source};
-pub use postgres::PgStore;
+pub use postgres::{PgStore, PushAnnouncement};
 pub use sqlite::{SqliteStore, Synchronous, WriterSync};
 pub use statements::{Lease, StatementPool};
 pub use store::{ConnectOptions, Store, redact};

@@ -22,7 +22,14 @@
 //! mode before checking the expected sequences: either the change committed first (and the check sees it:
 //! conflict), or it waits until the push committed. Locks are taken in key order, so they cannot deadlock.
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 use sqlx::{
@@ -45,7 +52,13 @@ const EVENT_COLUMNS: &str = "position, tx_id, instance_id, aggregate_type, aggre
 /// The oldest transaction still running; events of transactions below it are final.
 const HORIZON: &str = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
 
-const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextended($10, 0))),
+/// The append of one aggregate's events; `$guard` adds to the first step, which runs before anything else.
+macro_rules! append_sql {
+    ($guard:literal) => {
+        concat!(
+            "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextended($10, 0))",
+            $guard,
+            "),
     latest AS (
         SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events
                 WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3) AS sequence
@@ -55,7 +68,14 @@ const APPEND: &str = "WITH guard AS (SELECT pg_advisory_xact_lock(hashtextextend
     SELECT $1, $2, $3, latest.sequence + e.ord, e.event_type, e.revision, e.payload::jsonb, $7, $8, $11
     FROM latest, UNNEST($4::text[], $5::int4[], $6::text[]) WITH ORDINALITY AS e(event_type, revision, payload, ord)
     WHERE $9::bigint IS NULL OR latest.sequence = $9
-    RETURNING position, tx_id, sequence";
+    RETURNING position, tx_id, sequence"
+        )
+    };
+}
+
+const APPEND: &str = append_sql!("");
+/// [`APPEND`] announcing itself: `NOTIFY $12, $13`, sent by the server when the push commits.
+const APPEND_ANNOUNCED: &str = append_sql!(", pg_notify($12, $13)");
 
 /// How long a pooled connection may sit idle before the pool checks it (a ping) before handing it out: the
 /// server or the network may have closed it meanwhile.
@@ -71,6 +91,75 @@ const READER_SETTINGS: [(&str, &str); 5] = [
     ("jit", "off"),
 ];
 
+/// A `NOTIFY` that tells other processes sharing the database (the other nodes) that pushes were stored, at
+/// most once per interval. The push that finds the interval over carries it in its own statement (PostgreSQL
+/// sends it when the push commits, no round trip of its own); a push inside the interval leaves it owed, and
+/// the owner of the announcement sends it ([`take_owed`](Self::take_owed)), so that a notification follows
+/// every push's commit either way.
+#[derive(Debug)]
+pub struct PushAnnouncement {
+    channel: String,
+    payload: String,
+    interval_us: u64,
+    epoch: Instant,
+    /// When the notification was last carried or sent, in µs since `epoch` plus one (0: never).
+    last_us: AtomicU64,
+    /// Whether a push committed without carrying it since [`take_owed`](Self::take_owed) was last called.
+    owed: AtomicBool,
+}
+
+impl PushAnnouncement {
+    /// `NOTIFY channel, payload` after pushes, at most once per `interval` when carried by a push.
+    pub fn new(channel: impl Into<String>, payload: impl Into<String>, interval: Duration) -> Self {
+        Self {
+            channel: channel.into(),
+            payload: payload.into(),
+            interval_us: u64::try_from(interval.as_micros()).unwrap_or(u64::MAX),
+            epoch: Instant::now(),
+            last_us: AtomicU64::new(0),
+            owed: AtomicBool::new(false),
+        }
+    }
+
+    /// The channel notified.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The payload sent.
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+
+    /// Records that the notification is being sent now, so that pushes within the interval do not carry it.
+    pub fn sending(&self) {
+        self.last_us.store(self.now_us(), Ordering::SeqCst);
+    }
+
+    /// Whether a push committed without carrying the notification since the last call: the caller sends it.
+    pub fn take_owed(&self) -> bool {
+        self.owed.swap(false, Ordering::SeqCst)
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    /// Whether the push about to run carries the notification: none was carried or sent within the interval.
+    fn claim(&self) -> bool {
+        let now = self.now_us();
+        let last = self.last_us.load(Ordering::SeqCst);
+        if last != 0 && now.saturating_sub(last) < self.interval_us {
+            return false;
+        }
+        self.last_us
+            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+}
+
 /// The PostgreSQL eventstore.
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -83,6 +172,8 @@ pub struct PgStore {
     statements: StatementPool<Postgres>,
     pushed: watch::Sender<u64>,
     one_statement: bool,
+    /// The notification pushes carry, when set ([`PgStore::announce_pushes`]); shared by the clones.
+    announcement: Arc<RwLock<Option<Arc<PushAnnouncement>>>>,
 }
 
 /// A pool of at most `max` connections that pings only a connection that sat idle.
@@ -136,6 +227,7 @@ impl PgStore {
             statements,
             pushed: watch::channel(0).0,
             one_statement: true,
+            announcement: Arc::default(),
         }
     }
 
@@ -165,6 +257,29 @@ impl PgStore {
     /// A receiver that changes after every successful push in this process.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.pushed.subscribe()
+    }
+
+    /// Has pushes through this store (and its clones) announce themselves with `announcement`, replacing the
+    /// one set before; `None` stops it.
+    pub fn announce_pushes(&self, announcement: Option<Arc<PushAnnouncement>>) {
+        *self
+            .announcement
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = announcement;
+    }
+
+    /// Stops pushes announcing themselves with `announcement`, if it is still the one they use.
+    pub fn stop_announcing(&self, announcement: &Arc<PushAnnouncement>) {
+        let mut current = self
+            .announcement
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, announcement))
+        {
+            *current = None;
+        }
     }
 
     /// Whether the database answers and is fully migrated.
@@ -197,6 +312,7 @@ async fn append<'c, E>(
     creator: &str,
     org_id: Option<&str>,
     created_at: i64,
+    announce: Option<&PushAnnouncement>,
 ) -> Result<Vec<Event>>
 where
     E: Executor<'c, Database = Postgres>,
@@ -218,27 +334,32 @@ where
         aggregate_id: key.aggregate_id.clone(),
         expected,
     };
-    let rows = sqlx::query(APPEND)
-        .bind(&key.instance_id)
-        .bind(&key.aggregate_type)
-        .bind(&key.aggregate_id)
-        .bind(&types)
-        .bind(&revisions)
-        .bind(&payloads)
-        .bind(creator)
-        .bind(created_at)
-        .bind(expected)
-        .bind(lock_key(&key))
-        .bind(org_id)
-        .fetch_all(executor)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) || is_retryable_pg(&e) {
-                conflict()
-            } else {
-                Error::Database(e)
-            }
-        })?;
+    let mut statement = sqlx::query(if announce.is_some() {
+        APPEND_ANNOUNCED
+    } else {
+        APPEND
+    })
+    .bind(&key.instance_id)
+    .bind(&key.aggregate_type)
+    .bind(&key.aggregate_id)
+    .bind(&types)
+    .bind(&revisions)
+    .bind(&payloads)
+    .bind(creator)
+    .bind(created_at)
+    .bind(expected)
+    .bind(lock_key(&key))
+    .bind(org_id);
+    if let Some(announce) = announce {
+        statement = statement.bind(announce.channel()).bind(announce.payload());
+    }
+    let rows = statement.fetch_all(executor).await.map_err(|e| {
+        if is_unique_violation(&e) || is_retryable_pg(&e) {
+            conflict()
+        } else {
+            Error::Database(e)
+        }
+    })?;
     if rows.len() != events.len() {
         return Err(conflict());
     }
@@ -269,6 +390,15 @@ impl Eventstore for PgStore {
     async fn push(&self, mut push: Push) -> Result<Vec<Event>> {
         push.prepare()?;
         let created_at = now_micros();
+        let announcement = self
+            .announcement
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        // The push carries the notification when it is due; the transaction baseline never does.
+        let carried = announcement
+            .as_deref()
+            .filter(|a| self.one_statement && a.claim());
         // A single statement is its own transaction: the common case of one aggregate and no unique
         // values needs no explicit BEGIN/COMMIT round trips.
         let stored =
@@ -284,6 +414,7 @@ impl Eventstore for PgStore {
                     &push.creator,
                     push.org_id.as_deref(),
                     created_at,
+                    carried,
                 )
                 .await;
                 conn.release_after(match &stored {
@@ -292,10 +423,16 @@ impl Eventstore for PgStore {
                 });
                 stored?
             } else if self.one_statement {
-                self.push_one_statement(push, created_at).await?
+                self.push_one_statement(push, created_at, carried).await?
             } else {
                 self.push_in_transaction(push, created_at).await?
             };
+        if let Some(announcement) = &announcement
+            && carried.is_none()
+        {
+            // Before the subscribers hear of the push, so that its announcer finds the notification owed.
+            announcement.owed.store(true, Ordering::SeqCst);
+        }
         self.pushed.send_modify(|n| *n = n.wrapping_add(1));
         Ok(stored)
     }
@@ -538,6 +675,7 @@ impl PgStore {
                     &push.creator,
                     push.org_id.as_deref(),
                     created_at,
+                    None,
                 )
                 .await?,
             );
@@ -564,7 +702,12 @@ impl PgStore {
 
     /// A push as one call of `warden_push` (migration 0160): locks, checks, unique values and appends in
     /// one statement, one round trip.
-    async fn push_one_statement(&self, push: Push, created_at: i64) -> Result<Vec<Event>> {
+    async fn push_one_statement(
+        &self,
+        push: Push,
+        created_at: i64,
+        announce: Option<&PushAnnouncement>,
+    ) -> Result<Vec<Event>> {
         let mut locks: Vec<(String, bool)> = push
             .aggregates
             .iter()
@@ -614,10 +757,17 @@ impl PgStore {
         let revisions: Vec<i32> = events().map(|e| i32::from(e.revision)).collect();
         let payloads: Vec<String> = events().map(|e| e.payload.to_string()).collect();
         let mut conn = self.statements.acquire().await?;
-        let rows = sqlx::query(
-            "SELECT out_position, out_tx_id, out_sequence FROM warden_push($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-        )
+        const PUSH: &str = "SELECT out_position, out_tx_id, out_sequence FROM warden_push($1, $2, $3, $4, $5, \
+                            $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+        // The notification is a step of its own, run once; PostgreSQL sends it when the push commits.
+        const PUSH_ANNOUNCED: &str = "WITH announce AS MATERIALIZED (SELECT pg_notify($22, $23)) \
+            SELECT out_position, out_tx_id, out_sequence FROM announce, warden_push($1, $2, $3, $4, $5, $6, $7, \
+            $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+        let mut statement = sqlx::query(if announce.is_some() {
+            PUSH_ANNOUNCED
+        } else {
+            PUSH
+        })
         .bind(&lock_names)
         .bind(&lock_exclusive)
         .bind(unchanged(|k| &k.instance_id))
@@ -638,9 +788,11 @@ impl PgStore {
         .bind(&payloads)
         .bind(&push.creator)
         .bind(created_at)
-        .bind(push.org_id.as_deref())
-        .fetch_all(&mut *conn)
-        .await;
+        .bind(push.org_id.as_deref());
+        if let Some(announce) = announce {
+            statement = statement.bind(announce.channel()).bind(announce.payload());
+        }
+        let rows = statement.fetch_all(&mut *conn).await;
         conn.release(&rows);
         let rows = rows.map_err(|e| push_function_error(e, &push))?;
         let total: usize = push.aggregates.iter().map(|a| a.events.len()).sum();

@@ -15,7 +15,7 @@ use tokio::{
     task::JoinHandle,
 };
 use tracing::{Instrument, debug, info, info_span, warn};
-use warden_eventstore::{Cursor, Event, Eventstore, Store};
+use warden_eventstore::{Cursor, Event, Eventstore, PushAnnouncement, Store};
 
 use crate::{
     Error, ProjectionStatus, SpoolerConfig,
@@ -42,6 +42,9 @@ pub(crate) struct Node {
     channel: Option<String>,
     /// Bumped to make the notifier task send a wake-up to the other nodes.
     notify_others: watch::Sender<u64>,
+    /// The wake-up the store's pushes carry to the other nodes (with `channel`); the notifier task sends it
+    /// when a push left it owed.
+    announcement: Option<Arc<PushAnnouncement>>,
     /// The newest stream head read on this node.
     head: Mutex<Option<Cursor>>,
     /// How far the scanner has looked at the stream.
@@ -187,6 +190,13 @@ impl Node {
         }
     }
 
+    /// Has the store's pushes stop carrying this node's wake-up (unless another node's replaced it).
+    fn stop_announcing(&self) {
+        if let (Store::Postgres(pg), Some(announcement)) = (&self.store, &self.announcement) {
+            pg.stop_announcing(announcement);
+        }
+    }
+
     /// Begins a batch transaction of a spooler.
     ///
     /// On PostgreSQL it commits without waiting for the WAL flush (`synchronous_commit = off`): the view and
@@ -310,6 +320,16 @@ impl Spoolers {
             }
             _ => None,
         };
+        let announcement = channel.as_ref().map(|channel| {
+            Arc::new(PushAnnouncement::new(
+                channel.clone(),
+                format!("wake:{}", config.node_id),
+                NOTIFY_INTERVAL,
+            ))
+        });
+        if let (Store::Postgres(pg), Some(announcement)) = (&store, &announcement) {
+            pg.announce_pushes(Some(Arc::clone(announcement)));
+        }
         let node = Arc::new(Node {
             store,
             db,
@@ -317,6 +337,7 @@ impl Spoolers {
             sql,
             channel,
             notify_others: watch::channel(0).0,
+            announcement,
             head: Mutex::new(None),
             seen: watch::channel(Cursor::START).0,
             scan_wake: Notify::new(),
@@ -686,6 +707,7 @@ impl Spoolers {
     /// Stops every spooler of this node and gives their leases up, so other nodes take over at once.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
+        self.inner.node.stop_announcing();
         let mut tasks: Vec<JoinHandle<()>> = match self.inner.runners.lock() {
             Ok(mut runners) => runners.drain().map(|(_, task)| task).collect(),
             Err(_) => Vec::new(),
@@ -707,6 +729,7 @@ impl Spoolers {
     /// what a crash does. Open batch transactions roll back; other nodes take over when the leases lapse.
     pub fn abort(&self) {
         self.inner.shutdown.send_replace(true);
+        self.inner.node.stop_announcing();
         if let Ok(mut runners) = self.inner.runners.lock() {
             for (_, task) in runners.drain() {
                 task.abort();
@@ -723,7 +746,8 @@ impl Spoolers {
     }
 }
 
-/// Sends one `NOTIFY` per burst of pushes (or explicit requests) to the other nodes.
+/// Sends one `NOTIFY` per burst of pushes (or explicit requests) to the other nodes. A push that carried the
+/// notification itself (see [`PushAnnouncement`]) needs none from here.
 async fn notify_others(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     let mut pushes = node.store.subscribe();
     let mut requests = node.notify_others.subscribe();
@@ -734,6 +758,9 @@ async fn notify_others(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
                 if changed.is_err() {
                     return;
                 }
+                if node.announcement.as_ref().is_some_and(|a| !a.take_owed()) {
+                    continue;
+                }
             }
             changed = requests.changed() => {
                 if changed.is_err() {
@@ -741,6 +768,11 @@ async fn notify_others(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             _ = shutdown.changed() => return,
+        }
+        if let Some(announcement) = &node.announcement {
+            // This notification follows every push committed so far.
+            announcement.take_owed();
+            announcement.sending();
         }
         node.send(payload.clone()).await;
         // At most one notification per interval: a burst of pushes costs the other nodes one scan.

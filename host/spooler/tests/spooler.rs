@@ -43,6 +43,7 @@ warden_eventstore::both_backends!(
 warden_eventstore::both_backends!(
     postgres_only ref:
     an_event_hidden_behind_an_older_transaction_is_applied_once_that_ends,
+    pushes_on_one_node_wake_the_others,
     two_nodes_one_holder_each_and_takeover_after_shutdown,
     three_nodes_takeover_after_crash_and_views_converge,
 );
@@ -805,6 +806,67 @@ async fn an_event_hidden_behind_an_older_transaction_is_applied_once_that_ends(t
     )
     .await;
     spoolers.shutdown().await;
+}
+
+/// A push on one node wakes the node running the projection at once, whether the push carried the wake-up
+/// itself (an isolated push) or left it to its node's notifier (pushes within the notification interval of
+/// each other). Nobody polls: the fallback timer is longer than the test.
+async fn pushes_on_one_node_wake_the_others(t: &TestStore) {
+    let store_a = &t.store;
+    let store_b = t.connect_again().await;
+    create_tally_tables(store_a, "tally").await;
+    let quiet = |node: &str| SpoolerConfig {
+        poll_interval: Duration::from_secs(600),
+        ..config(node)
+    };
+    let node_b = start(
+        &store_b,
+        vec![Arc::new(Tally::new("tally"))],
+        quiet("node-b"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "node-b to take the lease",
+        || async { node_b.is_holder("tally").unwrap_or(false) },
+    )
+    .await;
+    let node_a = start(
+        store_a,
+        vec![Arc::new(Tally::new("tally"))],
+        quiet("node-a"),
+    )
+    .await;
+    let applied = |positions: Vec<i64>| async move {
+        let (seen, _) = tally_contents(store_a, "tally").await;
+        positions.iter().all(|p| seen.contains(p))
+    };
+    for i in 0..3 {
+        let position = push_user(store_a, &format!("alone-{i}"), 0).await[0].position;
+        eventually(
+            Duration::from_secs(10),
+            "an isolated push on node-a to reach node-b's view",
+            || applied(vec![position]),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut pushes = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = store_a.clone();
+        pushes.spawn(async move { push_user(&store, &format!("burst-{i}"), 0).await[0].position });
+    }
+    let burst: Vec<i64> = pushes.join_all().await;
+    eventually(
+        Duration::from_secs(10),
+        "a burst of pushes on node-a to reach node-b's view",
+        || applied(burst.clone()),
+    )
+    .await;
+    assert!(!node_a.is_holder("tally").expect("known projection"));
+    node_a.shutdown().await;
+    node_b.shutdown().await;
+    store_b.close().await;
 }
 
 /// Polls `future` once; its output if it is ready.
