@@ -763,8 +763,9 @@ async fn an_event_hidden_behind_an_older_transaction_is_applied_once_that_ends(t
         store,
         vec![Arc::new(Tally::new("tally"))],
         SpoolerConfig {
-            // No fallback timer fires during the test.
+            // Neither the fallback timer nor a lease renewal (which reads the stream) comes during the test.
             poll_interval: Duration::from_secs(600),
+            lease_ttl: Duration::from_secs(600),
             ..config("node-a")
         },
     )
@@ -817,6 +818,7 @@ async fn pushes_on_one_node_wake_the_others(t: &TestStore) {
     create_tally_tables(store_a, "tally").await;
     let quiet = |node: &str| SpoolerConfig {
         poll_interval: Duration::from_secs(600),
+        lease_ttl: Duration::from_secs(600),
         ..config(node)
     };
     let node_b = start(
