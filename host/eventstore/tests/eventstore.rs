@@ -413,7 +413,7 @@ async fn concurrent_writers_reader_sees_every_event_once(store: Store) {
                     seen.len()
                 );
                 // Every other read is the scanner's, which must skip nothing either.
-                let batch = if seen.len() % 2 == 0 {
+                let batch = if seen.len().is_multiple_of(2) {
                     store
                         .read_stream(&StreamQuery::after(cursor, 500))
                         .await
