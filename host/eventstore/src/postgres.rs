@@ -260,12 +260,12 @@ impl PgStore {
     }
 
     /// Has pushes through this store (and its clones) announce themselves with `announcement`, replacing the
-    /// one set before; `None` stops it.
-    pub fn announce_pushes(&self, announcement: Option<Arc<PushAnnouncement>>) {
+    /// one set before.
+    pub fn announce_pushes(&self, announcement: Arc<PushAnnouncement>) {
         *self
             .announcement
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = announcement;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(announcement);
     }
 
     /// Stops pushes announcing themselves with `announcement`, if it is still the one they use.

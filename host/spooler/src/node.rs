@@ -323,12 +323,12 @@ impl Spoolers {
         let announcement = channel.as_ref().map(|channel| {
             Arc::new(PushAnnouncement::new(
                 channel.clone(),
-                format!("wake:{}", config.node_id),
+                wake_payload(&config.node_id),
                 NOTIFY_INTERVAL,
             ))
         });
         if let (Store::Postgres(pg), Some(announcement)) = (&store, &announcement) {
-            pg.announce_pushes(Some(Arc::clone(announcement)));
+            pg.announce_pushes(Arc::clone(announcement));
         }
         let node = Arc::new(Node {
             store,
@@ -746,12 +746,17 @@ impl Spoolers {
     }
 }
 
+/// The notification that wakes the other nodes' scanners, sent by node `node_id` (see [`handle`]).
+fn wake_payload(node_id: &str) -> String {
+    format!("wake:{node_id}")
+}
+
 /// Sends one `NOTIFY` per burst of pushes (or explicit requests) to the other nodes. A push that carried the
 /// notification itself (see [`PushAnnouncement`]) needs none from here.
 async fn notify_others(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     let mut pushes = node.store.subscribe();
     let mut requests = node.notify_others.subscribe();
-    let payload = format!("wake:{}", node.config.node_id);
+    let payload = wake_payload(&node.config.node_id);
     loop {
         tokio::select! {
             changed = pushes.changed() => {
