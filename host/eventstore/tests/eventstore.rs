@@ -955,6 +955,22 @@ async fn a_scan_reports_events_held_back_by_an_older_transaction(t: &TestStore) 
         .push(one("u1", Expected::Exact(0), "user.added", 1))
         .await
         .expect("push");
+    // Other tests' transactions on the same server may hold the horizon back a moment; once readable, an
+    // event stays readable.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store
+        .scan_stream(Cursor::START, 100)
+        .await
+        .expect("scan")
+        .events
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first event never became readable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut older = pg.pool().begin().await.expect("begin");
     sqlx::query("SELECT pg_current_xact_id()")
         .execute(&mut *older)
@@ -973,7 +989,6 @@ async fn a_scan_reports_events_held_back_by_an_older_transaction(t: &TestStore) 
     );
     assert!(scan.pending, "the held event is reported as waiting");
     older.commit().await.expect("commit");
-    // Other tests' transactions on the same server may hold the horizon back a moment longer.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let scan = store
